@@ -1,0 +1,96 @@
+// Command ponte is the Ponte Open Finance Brasil platform: one binary that
+// serves every role and manages its partner applications.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `ponte — a self-hosted Open Finance Brasil platform.
+
+Usage:
+  ponte <command> [flags]
+
+Commands:
+  serve     run the HTTP server (SQLite in ./data by default, sandbox mode)
+  migrate   apply database migrations and exit
+  apps      manage partner applications: create, list, show, rotate-secret, disable
+  version   print the version
+
+Run 'ponte <command> --help' for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one command and returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		err = serve(ctx, rest, stdout, stderr)
+	case "migrate":
+		err = migrate(ctx, rest, stdout, stderr)
+	case "apps":
+		err = apps(ctx, rest, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "ponte", version)
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "ponte: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	default:
+		fmt.Fprintln(stderr, "ponte:", err)
+		return 1
+	}
+}
+
+// errUsage marks a command-line mistake already explained to the user.
+var errUsage = errors.New("usage error")
+
+// newFlagSet returns a flag set that prints the command's help to stderr.
+func newFlagSet(name, summary string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: %s\n\n%s\n\nFlags:\n", name, summary)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	return nil
+}

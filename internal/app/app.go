@@ -1,0 +1,205 @@
+// Package app wires Ponte together: configuration, database, services, HTTP
+// routes and background sweeps. It holds no business rules.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ponte-ofb/ponte/api"
+	"github.com/ponte-ofb/ponte/internal/auth"
+	"github.com/ponte-ofb/ponte/internal/clock"
+	"github.com/ponte-ofb/ponte/internal/config"
+	"github.com/ponte-ofb/ponte/internal/holder"
+	"github.com/ponte-ofb/ponte/internal/httpx"
+	"github.com/ponte-ofb/ponte/internal/idempotency"
+	"github.com/ponte-ofb/ponte/internal/store"
+	"github.com/ponte-ofb/ponte/web"
+)
+
+// App is a running Ponte: its database, services and HTTP handler.
+type App struct {
+	Config  config.Config
+	Logger  *slog.Logger
+	DB      *store.DB
+	Apps    *auth.Applications
+	Tokens  *auth.Tokens
+	Tickets *holder.Tickets
+	Clock   clock.Clock
+
+	// Demo is the sandbox demo application and its secret (sandbox only).
+	Demo       *auth.Application
+	DemoSecret string
+
+	handler http.Handler
+}
+
+// Option changes how New builds the App (tests inject a clock).
+type Option func(*App)
+
+// WithClock makes the App use c instead of the system clock.
+func WithClock(c clock.Clock) Option { return func(a *App) { a.Clock = c } }
+
+// NewLogger returns the logger for format ("text" or "json"), tagging each
+// record with the request's correlation id.
+func NewLogger(w io.Writer, format string) *slog.Logger {
+	var h slog.Handler = slog.NewTextHandler(w, nil)
+	if format == "json" {
+		h = slog.NewJSONHandler(w, nil)
+	}
+	return slog.New(httpx.LogHandler{Handler: h})
+}
+
+// New opens the database (migrating it), loads or creates the signing key,
+// creates the sandbox demo application in sandbox mode and builds the routes.
+// cfg must have been through Finish.
+func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Option) (*App, error) {
+	a := &App{Config: cfg, Logger: logger, Clock: clock.System{}}
+	for _, o := range opts {
+		o(a)
+	}
+	db, err := store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	a.DB = db
+	key, err := auth.LoadOrCreateKey(cfg.SigningKeyFile)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	a.Apps = auth.NewApplications(db, a.Clock)
+	if a.Tokens, err = auth.NewTokens(key, cfg.PublicURL, cfg.TokenTTL, a.Clock, a.Apps); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if cfg.Sandbox() {
+		a.Demo, a.DemoSecret, err = a.Apps.EnsureDemo(ctx, filepath.Join(cfg.DataDir, "sandbox-demo-client.json"))
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var uris holder.RequestURIChecker = holder.NoAuthorizationServer{}
+	if cfg.Sandbox() {
+		uris = holder.SandboxRequestURIs{}
+	}
+	a.Tickets = holder.NewTickets(db, a.Clock, uris, holder.NewTicketMetrics(reg))
+
+	mux := http.NewServeMux()
+	(&auth.Handler{Apps: a.Apps, Tokens: a.Tokens, Logger: logger}).Register(mux)
+	(&holder.Handler{
+		Tickets: a.Tickets, Verifier: a.Tokens, Pages: web.Templates(), Logger: logger,
+		SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"),
+	}).Register(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", a.ready)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(api.OpenAPI)
+	})
+	mux.Handle("GET /static/", web.Static())
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteJSON(w, r, http.StatusOK, map[string]string{"service": "ponte", "mode": cfg.Mode, "openapi": cfg.PublicURL + "/openapi.yaml"})
+	})
+	a.handler = httpx.Correlate(httpx.Observe(logger, httpx.NewMetrics(reg), mux))
+	return a, nil
+}
+
+// Handler is the whole HTTP surface.
+func (a *App) Handler() http.Handler { return a.handler }
+
+func (a *App) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.DB.Ping(ctx); err != nil {
+		a.Logger.WarnContext(r.Context(), "readiness: database unreachable", "err", err)
+		httpx.WriteJSON(w, r, http.StatusServiceUnavailable, map[string]string{"status": "database unreachable"})
+		return
+	}
+	httpx.WriteJSON(w, r, http.StatusOK, map[string]string{"status": "ready", "database": string(a.DB.Engine())})
+}
+
+// Sweep runs the periodic housekeeping once: tickets that expired unused are
+// counted, and expired holder sessions and idempotency records deleted.
+func (a *App) Sweep(ctx context.Context) error {
+	_, err1 := a.Tickets.Sweep(ctx)
+	_, err2 := idempotency.Sweep(ctx, a.DB, a.Clock.Now())
+	return errors.Join(err1, err2)
+}
+
+// Serve serves HTTP on ln until ctx ends, then shuts down gracefully: the
+// listener closes, in-flight requests finish (up to ShutdownTimeout), and the
+// database is closed only after every acknowledged write is committed.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.Logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
+	sweepDone := make(chan struct{})
+	go func() {
+		defer close(sweepDone)
+		t := time.NewTicker(a.Config.SweepInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-sweepCtx.Done():
+				return
+			case <-t.C:
+				if err := a.Sweep(sweepCtx); err != nil && sweepCtx.Err() == nil {
+					a.Logger.Warn("periodic sweep failed", "err", err)
+				}
+			}
+		}
+	}()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		a.Logger.Info("shutting down: finishing in-flight requests", "timeout", a.Config.ShutdownTimeout)
+		sctx, cancel := context.WithTimeout(context.Background(), a.Config.ShutdownTimeout)
+		err = srv.Shutdown(sctx)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("shutdown: requests still running after %s: %w", a.Config.ShutdownTimeout, err)
+			srv.Close()
+		}
+		<-errc
+	}
+	stopSweep()
+	<-sweepDone
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Close releases the database. Call after Serve returns.
+func (a *App) Close() error { return a.DB.Close() }

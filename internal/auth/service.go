@@ -1,0 +1,244 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/ponte-ofb/ponte/internal/clock"
+	"github.com/ponte-ofb/ponte/internal/store"
+)
+
+// Applications manages partner applications.
+type Applications struct {
+	db    *store.DB
+	clock clock.Clock
+}
+
+// NewApplications returns the application service.
+func NewApplications(db *store.DB, c clock.Clock) *Applications {
+	return &Applications{db: db, clock: c}
+}
+
+// Create registers an application and returns it with its client secret. The
+// secret is stored only as a hash: this is the one time it can be read.
+func (s *Applications) Create(ctx context.Context, n NewApplication) (*Application, string, error) {
+	return s.create(ctx, n, false)
+}
+
+func (s *Applications) create(ctx context.Context, n NewApplication, demo bool) (*Application, string, error) {
+	n.Scopes = normalizeScopes(n.Scopes)
+	if err := n.Validate(); err != nil {
+		return nil, "", err
+	}
+	secret, hash, err := newSecret()
+	if err != nil {
+		return nil, "", err
+	}
+	now := s.clock.Now().Truncate(1e6)
+	a := &Application{
+		ID: uuid.NewString(), ClientID: uuid.NewString(), Name: strings.TrimSpace(n.Name), CompanyKey: n.CompanyKey,
+		Scopes: n.Scopes, RedirectURLs: n.RedirectURLs, DeepLinkURL: n.DeepLinkURL, SandboxDemo: demo,
+		CreatedAt: now, UpdatedAt: now,
+	}
+	if a.RedirectURLs == nil {
+		a.RedirectURLs = []string{}
+	}
+	if err := s.db.Write(ctx, func(tx *sql.Tx) error { return insertApp(ctx, tx, a, hash) }); err != nil {
+		return nil, "", err
+	}
+	return a, secret, nil
+}
+
+// Get returns an application by client_id or internal id.
+func (s *Applications) Get(ctx context.Context, idOrClientID string) (*Application, error) {
+	a, _, err := getApp(ctx, s.db.Read(), "client_id", idOrClientID)
+	if errors.Is(err, ErrNotFound) {
+		a, _, err = getApp(ctx, s.db.Read(), "id", idOrClientID)
+	}
+	return a, err
+}
+
+// List returns every application, oldest first.
+func (s *Applications) List(ctx context.Context) ([]*Application, error) { return listApps(ctx, s.db) }
+
+// RotateSecret replaces the client secret; the old one stops working at once.
+func (s *Applications) RotateSecret(ctx context.Context, idOrClientID string) (*Application, string, error) {
+	a, err := s.Get(ctx, idOrClientID)
+	if err != nil {
+		return nil, "", err
+	}
+	secret, hash, err := newSecret()
+	if err != nil {
+		return nil, "", err
+	}
+	a.UpdatedAt = s.clock.Now()
+	err = s.db.Write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE applications SET secret_hash = $1, updated_at = $2 WHERE id = $3`,
+			hash, a.UpdatedAt.UnixMilli(), a.ID)
+		return err
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("auth: rotate secret: %w", err)
+	}
+	return a, secret, nil
+}
+
+// Disable stops an application: its secret and every token it holds are refused from now on.
+func (s *Applications) Disable(ctx context.Context, idOrClientID string) (*Application, error) {
+	a, err := s.Get(ctx, idOrClientID)
+	if err != nil {
+		return nil, err
+	}
+	a.Disabled, a.UpdatedAt = true, s.clock.Now()
+	err = s.db.Write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE applications SET disabled = 1, updated_at = $1 WHERE id = $2`, a.UpdatedAt.UnixMilli(), a.ID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("auth: disable application: %w", err)
+	}
+	return a, nil
+}
+
+// Authenticate checks a client's credentials. Every failure — unknown client,
+// wrong secret, disabled application — is the same ErrNotFound to the caller.
+func (s *Applications) Authenticate(ctx context.Context, clientID, secret string) (*Application, error) {
+	a, hash, err := getApp(ctx, s.db.Read(), "client_id", clientID)
+	if errors.Is(err, ErrNotFound) {
+		// Spend the same work as a real comparison so timing does not tell
+		// registered client ids from unknown ones.
+		subtle.ConstantTimeCompare([]byte(hashSecret(secret)), []byte(hashSecret("")))
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare([]byte(hashSecret(secret)), []byte(hash)) != 1 || a.Disabled {
+		return nil, ErrNotFound
+	}
+	return a, nil
+}
+
+// lookup returns an enabled application by client_id, for token verification.
+func (s *Applications) lookup(ctx context.Context, clientID string) (*Application, error) {
+	a, _, err := getApp(ctx, s.db.Read(), "client_id", clientID)
+	if err != nil {
+		return nil, err
+	}
+	if a.Disabled {
+		return nil, ErrNotFound
+	}
+	return a, nil
+}
+
+// DemoCredentials are the sandbox demo application's credentials.
+type DemoCredentials struct {
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+}
+
+// EnsureDemo makes sure the sandbox demo application exists, holds every known
+// scope, and that its secret is readable from secretFile (mode 0600), so the
+// same credentials are printed at every start. If the file was lost, the secret
+// is rotated and the file written anew.
+func (s *Applications) EnsureDemo(ctx context.Context, secretFile string) (*Application, string, error) {
+	all := slices.Sorted(maps.Keys(KnownScopes))
+	a, hash, err := getApp(ctx, s.db.Read(), "sandbox_demo", 1)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		a, secret, err := s.create(ctx, NewApplication{Name: "Ponte sandbox demo", CompanyKey: "DEMO", Scopes: all}, true)
+		if err != nil {
+			return nil, "", fmt.Errorf("auth: create demo application: %w", err)
+		}
+		return a, secret, writeDemo(secretFile, DemoCredentials{a.ClientID, secret})
+	case err != nil:
+		return nil, "", err
+	}
+	if !slices.Equal(a.Scopes, all) || a.Disabled {
+		a.Scopes, a.Disabled, a.UpdatedAt = all, false, s.clock.Now()
+		err := s.db.Write(ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `UPDATE applications SET scopes = $1, disabled = 0, updated_at = $2 WHERE id = $3`,
+				strings.Join(all, " "), a.UpdatedAt.UnixMilli(), a.ID)
+			return err
+		})
+		if err != nil {
+			return nil, "", fmt.Errorf("auth: update demo application: %w", err)
+		}
+	}
+	var creds DemoCredentials
+	if b, err := os.ReadFile(secretFile); err == nil && json.Unmarshal(b, &creds) == nil &&
+		creds.ClientID == a.ClientID && subtle.ConstantTimeCompare([]byte(hashSecret(creds.ClientSecret)), []byte(hash)) == 1 {
+		return a, creds.ClientSecret, nil
+	}
+	a, secret, err := s.RotateSecret(ctx, a.ID)
+	if err != nil {
+		return nil, "", err
+	}
+	return a, secret, writeDemo(secretFile, DemoCredentials{a.ClientID, secret})
+}
+
+func writeDemo(path string, c DemoCredentials) error {
+	b, _ := json.MarshalIndent(c, "", "  ")
+	return writeFileAtomic(path, b)
+}
+
+// writeFileAtomic writes a 0600 file via a temporary file and rename, so a
+// crash never leaves a half-written secret or key.
+func writeFileAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// newSecret returns a 256-bit random secret and its hash. A plain SHA-256 is
+// the right hash here: the secret is random and long, so there is no
+// dictionary to slow down, and token requests stay cheap.
+func newSecret() (secret, hash string, err error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", "", fmt.Errorf("auth: random secret: %w", err)
+	}
+	secret = base64.RawURLEncoding.EncodeToString(b[:])
+	return secret, hashSecret(secret), nil
+}
+
+func hashSecret(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}

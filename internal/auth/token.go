@@ -1,0 +1,176 @@
+package auth
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/google/uuid"
+
+	"github.com/ponte-ofb/ponte/internal/clock"
+	"github.com/ponte-ofb/ponte/internal/httpx"
+)
+
+// DefaultTokenTTL is the access-token lifetime unless configured otherwise.
+const DefaultTokenTTL = 300 * time.Second
+
+// accessTokenType marks Ponte's access tokens (RFC 9068) so that no other JWT
+// signed with the same key can be replayed as one.
+const accessTokenType = "at+jwt"
+
+// SigningKey is Ponte's token-signing key with its key id.
+type SigningKey struct {
+	Private *rsa.PrivateKey
+	KeyID   string
+}
+
+// LoadOrCreateKey reads the PEM (PKCS#8) RSA key at path, creating a 2048-bit
+// key with mode 0600 if the file does not exist. The key id is the key's
+// RFC 7638 thumbprint, so it is stable for as long as the key is.
+func LoadOrCreateKey(path string) (*SigningKey, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		key, gerr := rsa.GenerateKey(rand.Reader, 2048)
+		if gerr != nil {
+			return nil, fmt.Errorf("auth: generate signing key: %w", gerr)
+		}
+		der, merr := x509.MarshalPKCS8PrivateKey(key)
+		if merr != nil {
+			return nil, fmt.Errorf("auth: encode signing key: %w", merr)
+		}
+		if werr := writeFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); werr != nil {
+			return nil, fmt.Errorf("auth: write signing key: %w", werr)
+		}
+		return newSigningKey(key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auth: read signing key: %w", err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, fmt.Errorf("auth: signing key %s is not PEM", path)
+	}
+	parsed, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("auth: parse signing key %s: %w", path, err)
+	}
+	key, ok := parsed.(*rsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("auth: signing key %s is not an RSA key", path)
+	}
+	return newSigningKey(key)
+}
+
+func newSigningKey(key *rsa.PrivateKey) (*SigningKey, error) {
+	thumb, err := (&jose.JSONWebKey{Key: &key.PublicKey}).Thumbprint(crypto.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("auth: key thumbprint: %w", err)
+	}
+	return &SigningKey{Private: key, KeyID: base64.RawURLEncoding.EncodeToString(thumb)}, nil
+}
+
+// JWKS returns the public key set.
+func (k *SigningKey) JWKS() jose.JSONWebKeySet {
+	return jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{
+		Key: &k.Private.PublicKey, KeyID: k.KeyID, Algorithm: string(jose.PS256), Use: "sig",
+	}}}
+}
+
+// Tokens issues and verifies access tokens.
+type Tokens struct {
+	key    *SigningKey
+	signer jose.Signer
+	issuer string
+	ttl    time.Duration
+	clock  clock.Clock
+	apps   *Applications
+}
+
+// NewTokens returns the token service. issuer is the public base URL.
+func NewTokens(key *SigningKey, issuer string, ttl time.Duration, c clock.Clock, apps *Applications) (*Tokens, error) {
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.PS256, Key: key.Private},
+		(&jose.SignerOptions{}).WithType(accessTokenType).WithHeader(jose.HeaderKey("kid"), key.KeyID))
+	if err != nil {
+		return nil, fmt.Errorf("auth: signer: %w", err)
+	}
+	if ttl <= 0 {
+		ttl = DefaultTokenTTL
+	}
+	return &Tokens{key: key, signer: signer, issuer: issuer, ttl: ttl, clock: c, apps: apps}, nil
+}
+
+// TTL is the lifetime of issued tokens.
+func (t *Tokens) TTL() time.Duration { return t.ttl }
+
+type accessClaims struct {
+	jwt.Claims
+	AuthorizedParty string `json:"azp"`
+	Scope           string `json:"scope"`
+}
+
+// Issue signs an access token for app holding scopes.
+func (t *Tokens) Issue(app *Application, scopes []string) (string, error) {
+	now := t.clock.Now()
+	c := accessClaims{
+		Claims: jwt.Claims{
+			Issuer: t.issuer, Subject: app.ClientID, ID: uuid.NewString(),
+			IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(t.ttl)),
+		},
+		AuthorizedParty: app.ClientID,
+		Scope:           strings.Join(scopes, " "),
+	}
+	raw, err := jwt.Signed(t.signer).Claims(c).Serialize()
+	if err != nil {
+		return "", fmt.Errorf("auth: sign access token: %w", err)
+	}
+	return raw, nil
+}
+
+// VerifyAccessToken implements httpx.TokenVerifier. The token must be one of
+// Ponte's (type, key id, PS256 signature, issuer), unexpired, and belong to an
+// application that is still enabled; its effective scopes are those it was
+// issued with that the application still holds.
+func (t *Tokens) VerifyAccessToken(ctx context.Context, raw string) (*httpx.Principal, error) {
+	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.PS256})
+	if err != nil || len(tok.Headers) != 1 {
+		return nil, httpx.ErrInvalidToken
+	}
+	h := tok.Headers[0]
+	if h.KeyID != t.key.KeyID || h.ExtraHeaders[jose.HeaderType] != accessTokenType {
+		return nil, httpx.ErrInvalidToken
+	}
+	var c accessClaims
+	if err := tok.Claims(&t.key.Private.PublicKey, &c); err != nil {
+		return nil, httpx.ErrInvalidToken
+	}
+	if c.Expiry == nil || c.AuthorizedParty == "" ||
+		c.ValidateWithLeeway(jwt.Expected{Issuer: t.issuer, Time: t.clock.Now()}, 0) != nil {
+		return nil, httpx.ErrInvalidToken
+	}
+	app, err := t.apps.lookup(ctx, c.AuthorizedParty)
+	if errors.Is(err, ErrNotFound) {
+		return nil, httpx.ErrInvalidToken
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auth: verify token: %w", err)
+	}
+	var scopes []string
+	for _, s := range strings.Fields(c.Scope) {
+		if slices.Contains(app.Scopes, s) {
+			scopes = append(scopes, s)
+		}
+	}
+	return &httpx.Principal{ApplicationID: app.ID, ClientID: app.ClientID, CompanyKey: app.CompanyKey, Scopes: scopes}, nil
+}

@@ -1,0 +1,122 @@
+// Package config reads Ponte's settings from flags and PONTE_* environment
+// variables (a flag wins over its variable) and validates them at start-up.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Modes.
+const (
+	Sandbox    = "sandbox"
+	Production = "production"
+)
+
+// Config is everything `ponte serve` needs.
+type Config struct {
+	Addr            string
+	DatabaseURL     string
+	DataDir         string
+	Mode            string
+	PublicURL       string
+	SigningKeyFile  string
+	TokenTTL        time.Duration
+	LogFormat       string
+	ShutdownTimeout time.Duration
+	SweepInterval   time.Duration
+
+	envProblems []string
+}
+
+// Sandbox reports whether Ponte runs in sandbox mode.
+func (c *Config) Sandbox() bool { return c.Mode == Sandbox }
+
+// RegisterStorage adds the flags every database-using command shares.
+func (c *Config) RegisterStorage(fs *flag.FlagSet) {
+	fs.StringVar(&c.DatabaseURL, "database-url", env("PONTE_DATABASE_URL", ""),
+		"PostgreSQL URL (postgres://...) or sqlite:PATH; empty means SQLite at DATA-DIR/ponte.db (env PONTE_DATABASE_URL)")
+	fs.StringVar(&c.DataDir, "data-dir", env("PONTE_DATA_DIR", "data"),
+		"directory for the SQLite database, the signing key and sandbox files (env PONTE_DATA_DIR)")
+}
+
+// RegisterServe adds the flags of `ponte serve`.
+func (c *Config) RegisterServe(fs *flag.FlagSet) {
+	c.RegisterStorage(fs)
+	fs.StringVar(&c.Addr, "addr", env("PONTE_ADDR", "127.0.0.1:8080"), "listen address (env PONTE_ADDR)")
+	fs.StringVar(&c.Mode, "mode", env("PONTE_MODE", Sandbox), "sandbox or production (env PONTE_MODE)")
+	fs.StringVar(&c.PublicURL, "public-url", env("PONTE_PUBLIC_URL", ""),
+		"base URL clients use to reach Ponte; default http://ADDR (env PONTE_PUBLIC_URL)")
+	fs.StringVar(&c.SigningKeyFile, "signing-key", env("PONTE_SIGNING_KEY", ""),
+		"token-signing key (PEM, created if absent); default DATA-DIR/signing-key.pem; instances sharing a database must share it (env PONTE_SIGNING_KEY)")
+	fs.DurationVar(&c.TokenTTL, "token-ttl", c.envDuration("PONTE_TOKEN_TTL", 300*time.Second), "access-token lifetime (env PONTE_TOKEN_TTL)")
+	fs.StringVar(&c.LogFormat, "log-format", env("PONTE_LOG_FORMAT", ""), "text or json; default text in sandbox, json in production (env PONTE_LOG_FORMAT)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.envDuration("PONTE_SHUTDOWN_TIMEOUT", 30*time.Second),
+		"how long in-flight requests may take to finish on SIGINT/SIGTERM (env PONTE_SHUTDOWN_TIMEOUT)")
+	c.SweepInterval = 10 * time.Second
+}
+
+// Finish fills derived defaults and validates the serve configuration.
+func (c *Config) Finish() error {
+	problems := c.envProblems
+	if c.Mode != Sandbox && c.Mode != Production {
+		problems = append(problems, fmt.Sprintf("--mode must be %q or %q, not %q", Sandbox, Production, c.Mode))
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		problems = append(problems, fmt.Sprintf("--addr %q: %v", c.Addr, err))
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.Addr
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		problems = append(problems, fmt.Sprintf("--public-url %q must be an absolute http(s) URL", c.PublicURL))
+	}
+	if c.SigningKeyFile == "" {
+		c.SigningKeyFile = filepath.Join(c.DataDir, "signing-key.pem")
+	}
+	if c.TokenTTL < time.Second || c.TokenTTL > 24*time.Hour {
+		problems = append(problems, "--token-ttl must be between 1s and 24h")
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = "text"
+		if c.Mode == Production {
+			c.LogFormat = "json"
+		}
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		problems = append(problems, "--log-format must be text or json")
+	}
+	if c.ShutdownTimeout <= 0 {
+		problems = append(problems, "--shutdown-timeout must be positive")
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+func (c *Config) envDuration(name string, def time.Duration) time.Duration {
+	if v, ok := os.LookupEnv(name); ok {
+		d, err := time.ParseDuration(v)
+		if err == nil {
+			return d
+		}
+		c.envProblems = append(c.envProblems, fmt.Sprintf("%s=%q is not a duration (e.g. 300s)", name, v))
+	}
+	return def
+}

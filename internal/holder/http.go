@@ -1,0 +1,166 @@
+package holder
+
+import (
+	"bytes"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/ponte-ofb/ponte/internal/httpx"
+	"github.com/ponte-ofb/ponte/internal/idempotency"
+	"github.com/ponte-ofb/ponte/internal/ofb"
+)
+
+// Route patterns, shared with the idempotency fingerprint and metrics.
+const (
+	routeCreateTicket = "POST /openfinance/consent-flow/ticket"
+	routeGetTicket    = "GET /openfinance/consent-flow/ticket/{ticketId}"
+	routeWebView      = "GET /openfinance/consent-flow/webview"
+)
+
+// Scopes of the ticket routes.
+const (
+	ScopeTicketWrite = "openfinance.ticket.write"
+	ScopeTicketRead  = "openfinance.ticket.read"
+)
+
+// SessionCookie is the holder browser session cookie.
+const SessionCookie = "ponte_holder_session"
+
+// IdempotencyHeader is the Bankly idempotency header.
+const IdempotencyHeader = "idempotencyKey"
+
+// Handler serves the ticket API and the WebView entry.
+type Handler struct {
+	Tickets       *Tickets
+	Verifier      httpx.TokenVerifier
+	Pages         *template.Template
+	Logger        *slog.Logger
+	SecureCookies bool // also set Secure on cookies when the public URL is https
+}
+
+// Register adds the routes to mux.
+func (h *Handler) Register(mux *http.ServeMux) {
+	errs := httpx.Bankly{}
+	api := func(scope string, fn http.HandlerFunc) http.Handler {
+		return httpx.Recover(errs, h.Logger, httpx.RequireScope(h.Verifier, scope, errs, fn))
+	}
+	mux.Handle(routeCreateTicket, api(ScopeTicketWrite, h.create))
+	mux.Handle(routeGetTicket, api(ScopeTicketRead, h.get))
+	mux.Handle(routeWebView, httpx.Recover(errs, h.Logger, http.HandlerFunc(h.webview)))
+}
+
+func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
+	errs := httpx.Bankly{}
+	key := r.Header.Get(IdempotencyHeader)
+	if len(key) > idempotency.MaxKeyLength {
+		errs.WriteError(w, r, &httpx.Error{Status: http.StatusBadRequest, Message: "invalid header",
+			Fields: []httpx.FieldError{{Field: IdempotencyHeader, Message: "must be at most 128 characters"}}})
+		return
+	}
+	body, herr := httpx.ReadBody(w, r)
+	if herr != nil {
+		errs.WriteError(w, r, herr)
+		return
+	}
+	var in CreateTicket
+	if herr := httpx.DecodeObject(body, &in); herr != nil {
+		// Report type errors and rule violations together: every offending field at once.
+		errs.WriteError(w, r, herr.Merge(in.Validate()))
+		return
+	}
+	resp, err := h.Tickets.Create(r.Context(), httpx.PrincipalFrom(r.Context()), in, key, routeCreateTicket)
+	var herr2 *httpx.Error
+	switch {
+	case err == nil:
+		if resp.Replayed {
+			w.Header().Set("Idempotent-Replayed", "true")
+		}
+		httpx.WriteRawJSON(w, resp.Status, resp.Body)
+	case errors.As(err, &herr2):
+		errs.WriteError(w, r, herr2)
+	case errors.Is(err, idempotency.ErrKeyReused):
+		errs.WriteError(w, r, &httpx.Error{Status: http.StatusUnprocessableEntity, Code: "IDEMPOTENCY_KEY_REUSED",
+			Message: "idempotencyKey was already used with a different request"})
+	case errors.Is(err, ErrRequestURINotFound):
+		errs.WriteError(w, r, &httpx.Error{Status: http.StatusBadRequest, Message: ErrRequestURINotFound.Error(),
+			Fields: []httpx.FieldError{{Field: "requestUri", Message: "not found or expired"}}})
+	default:
+		h.Logger.ErrorContext(r.Context(), "create ticket", "err", err)
+		errs.WriteError(w, r, httpx.Internal())
+	}
+}
+
+func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
+	errs := httpx.Bankly{}
+	t, err := h.Tickets.Get(r.Context(), httpx.PrincipalFrom(r.Context()), r.PathValue("ticketId"))
+	switch {
+	case err == nil:
+		httpx.WriteJSON(w, r, http.StatusOK, t.JSON())
+	case errors.Is(err, ErrTicketNotFound):
+		errs.WriteError(w, r, &httpx.Error{Status: http.StatusNotFound, Message: "Ticket Not Found"})
+	default:
+		h.Logger.ErrorContext(r.Context(), "get ticket", "err", err)
+		errs.WriteError(w, r, httpx.Internal())
+	}
+}
+
+type webviewPage struct {
+	CompanyKey, MaskedDocument, ClientID, RequestURI, SessionExpires string
+}
+
+type errorPage struct{ Title, Message string }
+
+// webview redeems the ticket and opens the holder session. HEAD never redeems:
+// link previewers must not burn a one-time ticket.
+func (h *Handler) webview(w http.ResponseWriter, r *http.Request) {
+	// The ticket is a credential in the URL: keep it out of caches and referrers.
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if r.Method == http.MethodHead {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		return
+	}
+	t, sess, err := h.Tickets.Redeem(r.Context(), r.URL.Query().Get("ticket"))
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrTicketUsed):
+		h.page(w, r, http.StatusGone, "ticket_error", errorPage{"Link já utilizado", "Este link de acesso já foi usado e não pode ser aberto de novo."})
+		return
+	case errors.Is(err, ErrTicketExpired):
+		h.page(w, r, http.StatusGone, "ticket_error", errorPage{"Link expirado", "Este link de acesso expirou: ele vale por 60 segundos."})
+		return
+	case errors.Is(err, ErrTicketNotFound):
+		h.page(w, r, http.StatusNotFound, "ticket_error", errorPage{"Link inválido", "Não encontramos este link de acesso."})
+		return
+	default:
+		h.Logger.ErrorContext(r.Context(), "redeem ticket", "err", err)
+		h.page(w, r, http.StatusInternalServerError, "ticket_error", errorPage{"Falha temporária", "Não foi possível abrir a autorização agora. Tente novamente em instantes."})
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: SessionCookie, Value: sess.Token, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		Secure: r.TLS != nil || h.SecureCookies, Expires: sess.ExpiresAt, MaxAge: int(SessionTTL / time.Second),
+	})
+	h.Logger.InfoContext(r.Context(), "ticket redeemed", "company_key", t.CompanyKey, "client_id", t.ClientID)
+	h.page(w, r, http.StatusOK, "webview", webviewPage{
+		CompanyKey: t.CompanyKey, MaskedDocument: ofb.MaskDocument(t.DocumentNumber), ClientID: t.ClientID,
+		RequestURI: t.RequestURI, SessionExpires: sess.ExpiresAt.UTC().Format("15:04"),
+	})
+}
+
+func (h *Handler) page(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
+	var buf bytes.Buffer
+	if err := h.Pages.ExecuteTemplate(&buf, name, data); err != nil {
+		h.Logger.ErrorContext(r.Context(), "render page", "page", name, "err", err)
+		http.Error(w, "Falha temporária", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}

@@ -1,0 +1,79 @@
+// Package holder is Ponte as the account holder (detentora): today the
+// consent-flow ticket of seed 000 and the WebView it opens.
+package holder
+
+import (
+	"errors"
+	"time"
+
+	"github.com/ponte-ofb/ponte/internal/httpx"
+)
+
+// Ticket statuses, as the seed names them.
+const (
+	TicketUnused = "UNUSED"
+	TicketUsed   = "USED"
+)
+
+// TicketTTL is the ticket's lifetime (seed 000: 60 seconds).
+const TicketTTL = 60 * time.Second
+
+// SessionTTL is how long the holder browser session opened by a ticket lives.
+const SessionTTL = 10 * time.Minute
+
+// Field limits. The seed gives none for requestUri and clientId; these bound
+// storage while leaving room for any real request_uri (RFC 9126 URNs) and id.
+const (
+	maxRequestURI = 2048
+	maxClientID   = 255
+)
+
+// Ticket is a consent-flow ticket.
+type Ticket struct {
+	TicketID       string
+	ApplicationID  string
+	CompanyKey     string
+	DocumentNumber string
+	RequestURI     string
+	ClientID       string
+	Status         string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	ExpiresAt      time.Time
+}
+
+// TicketJSON is the seed's response body, field for field.
+type TicketJSON struct {
+	TicketID       string           `json:"ticketId"`
+	CompanyKey     string           `json:"companyKey"`
+	DocumentNumber string           `json:"documentNumber"`
+	RequestURI     string           `json:"requestUri"`
+	ClientID       string           `json:"clientId"`
+	Status         string           `json:"status"`
+	CreatedAt      httpx.BanklyTime `json:"createdAt"`
+	UpdatedAt      httpx.BanklyTime `json:"updatedAt"`
+}
+
+// JSON returns the ticket as the API shows it.
+func (t *Ticket) JSON() TicketJSON {
+	return TicketJSON{
+		TicketID: t.TicketID, CompanyKey: t.CompanyKey, DocumentNumber: t.DocumentNumber,
+		RequestURI: t.RequestURI, ClientID: t.ClientID, Status: t.Status,
+		CreatedAt: httpx.BanklyTime(t.CreatedAt), UpdatedAt: httpx.BanklyTime(t.UpdatedAt),
+	}
+}
+
+// CreateTicket is the request body of POST /openfinance/consent-flow/ticket.
+type CreateTicket struct {
+	RequestURI     string `json:"requestUri" required:"true"`
+	ClientID       string `json:"clientId" required:"true"`
+	DocumentNumber string `json:"documentNumber" required:"true"`
+}
+
+// Errors of the ticket service.
+var (
+	ErrTicketNotFound     = errors.New("ticket not found")
+	ErrTicketUsed         = errors.New("ticket already used")
+	ErrTicketExpired      = errors.New("ticket expired")
+	ErrRequestURINotFound = errors.New("requestUri not found or expired")
+)

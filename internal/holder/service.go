@@ -1,0 +1,272 @@
+package holder
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ponte-ofb/ponte/internal/clock"
+	"github.com/ponte-ofb/ponte/internal/httpx"
+	"github.com/ponte-ofb/ponte/internal/idempotency"
+	"github.com/ponte-ofb/ponte/internal/ofb"
+	"github.com/ponte-ofb/ponte/internal/store"
+)
+
+// RequestURIChecker decides whether a ticket's requestUri names a live pushed
+// authorization request issued to clientId. It runs inside the ticket's
+// transaction.
+type RequestURIChecker interface {
+	CheckRequestURI(ctx context.Context, tx *sql.Tx, requestURI, clientID string) error
+}
+
+// SandboxRequestURIs accepts any value, as seed 000 allows in the sandbox.
+type SandboxRequestURIs struct{}
+
+// CheckRequestURI implements RequestURIChecker.
+func (SandboxRequestURIs) CheckRequestURI(context.Context, *sql.Tx, string, string) error { return nil }
+
+// NoAuthorizationServer refuses every requestUri: outside the sandbox a ticket
+// needs a pushed authorization request, and Ponte's holder authorization
+// server (which issues them) is not built yet.
+type NoAuthorizationServer struct{}
+
+// CheckRequestURI implements RequestURIChecker.
+func (NoAuthorizationServer) CheckRequestURI(context.Context, *sql.Tx, string, string) error {
+	return ErrRequestURINotFound
+}
+
+// TicketMetrics count ticket outcomes.
+type TicketMetrics struct {
+	Created, Redeemed, Expired prometheus.Counter
+}
+
+// NewTicketMetrics registers the ticket counters in reg.
+func NewTicketMetrics(reg prometheus.Registerer) *TicketMetrics {
+	m := &TicketMetrics{
+		Created:  prometheus.NewCounter(prometheus.CounterOpts{Name: "ponte_tickets_created_total", Help: "Consent-flow tickets created."}),
+		Redeemed: prometheus.NewCounter(prometheus.CounterOpts{Name: "ponte_tickets_redeemed_total", Help: "Consent-flow tickets redeemed by the WebView."}),
+		Expired:  prometheus.NewCounter(prometheus.CounterOpts{Name: "ponte_tickets_expired_total", Help: "Consent-flow tickets that reached 60 s unused."}),
+	}
+	reg.MustRegister(m.Created, m.Redeemed, m.Expired)
+	return m
+}
+
+// Tickets is the consent-flow ticket service.
+type Tickets struct {
+	db          *store.DB
+	clock       clock.Clock
+	requestURIs RequestURIChecker
+	metrics     *TicketMetrics
+}
+
+// NewTickets returns the ticket service.
+func NewTickets(db *store.DB, c clock.Clock, uris RequestURIChecker, m *TicketMetrics) *Tickets {
+	return &Tickets{db: db, clock: c, requestURIs: uris, metrics: m}
+}
+
+// Validate reports every invalid field of a create request.
+func (in *CreateTicket) Validate() []httpx.FieldError {
+	var fields []httpx.FieldError
+	check := func(name, v string, max int) {
+		switch {
+		case strings.TrimSpace(v) == "":
+			fields = append(fields, httpx.FieldError{Field: name, Message: "must not be empty"})
+		case len(v) > max || !utf8.ValidString(v):
+			fields = append(fields, httpx.FieldError{Field: name, Message: fmt.Sprintf("must be valid text of at most %d bytes", max)})
+		}
+	}
+	check("requestUri", in.RequestURI, maxRequestURI)
+	check("clientId", in.ClientID, maxClientID)
+	if err := ofb.ValidateDocument(in.DocumentNumber); err != nil {
+		fields = append(fields, httpx.FieldError{Field: "documentNumber", Message: err.Error()})
+	}
+	return fields
+}
+
+// Create issues a ticket for the calling application, idempotently under key.
+// The response (status and body) is what the client gets, fresh or replayed.
+func (s *Tickets) Create(ctx context.Context, p *httpx.Principal, in CreateTicket, key, route string) (idempotency.Response, error) {
+	if fields := in.Validate(); len(fields) > 0 {
+		return idempotency.Response{}, &httpx.Error{Status: http.StatusBadRequest, Message: "invalid request body", Fields: fields}
+	}
+	fp, err := idempotency.Fingerprint(http.MethodPost, route, in)
+	if err != nil {
+		return idempotency.Response{}, err
+	}
+	exact := s.clock.Now()
+	now := exact.Truncate(time.Second) // the API shows seconds; store what it shows
+	created := false
+	resp, err := idempotency.Run(ctx, s.db, idempotency.Request{
+		ApplicationID: p.ApplicationID, Key: key, Fingerprint: fp, Now: now,
+	}, func(tx *sql.Tx) (int, any, error) {
+		if err := s.requestURIs.CheckRequestURI(ctx, tx, in.RequestURI, in.ClientID); err != nil {
+			return 0, nil, err
+		}
+		t := &Ticket{
+			TicketID: newTicketID(), ApplicationID: p.ApplicationID, CompanyKey: p.CompanyKey,
+			DocumentNumber: in.DocumentNumber, RequestURI: in.RequestURI, ClientID: in.ClientID,
+			Status: TicketUnused, CreatedAt: now, UpdatedAt: now, ExpiresAt: exact.Add(TicketTTL),
+		}
+		if err := insertTicket(ctx, tx, t); err != nil {
+			return 0, nil, err
+		}
+		created = true
+		return http.StatusCreated, t.JSON(), nil
+	})
+	if err != nil {
+		return idempotency.Response{}, err
+	}
+	if created && !resp.Replayed {
+		s.metrics.Created.Inc()
+	}
+	return resp, nil
+}
+
+// Get returns a ticket the application created; any other ticket is not found.
+func (s *Tickets) Get(ctx context.Context, p *httpx.Principal, ticketID string) (*Ticket, error) {
+	if !validTicketID(ticketID) {
+		return nil, ErrTicketNotFound
+	}
+	t, err := getTicket(ctx, s.db.Read(), ticketID)
+	if err != nil {
+		return nil, err
+	}
+	if t.ApplicationID != p.ApplicationID {
+		return nil, ErrTicketNotFound
+	}
+	return t, nil
+}
+
+// Session is the holder browser session a redeemed ticket opens.
+type Session struct {
+	Token     string // the cookie value; stored only as a hash
+	ExpiresAt time.Time
+}
+
+// Redeem uses a ticket: atomically, exactly one caller turns an UNUSED,
+// unexpired ticket into USED and gets a new holder session for it. Others get
+// ErrTicketUsed, ErrTicketExpired or ErrTicketNotFound.
+func (s *Tickets) Redeem(ctx context.Context, ticketID string) (*Ticket, *Session, error) {
+	if !validTicketID(ticketID) {
+		return nil, nil, ErrTicketNotFound
+	}
+	now := s.clock.Now()
+	var t *Ticket
+	sess := &Session{Token: randomToken(), ExpiresAt: now.Add(SessionTTL)}
+	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE consent_flow_tickets SET status = $1, updated_at = $2
+			WHERE ticket_id = $3 AND status = $4 AND expires_at > $5`,
+			TicketUsed, now.Truncate(time.Second).UnixMilli(), ticketID, TicketUnused, now.UnixMilli())
+		if err != nil {
+			return fmt.Errorf("holder: redeem ticket: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if t, err = getTicket(ctx, tx, ticketID); err != nil {
+			return err
+		}
+		if n == 0 {
+			if t.Status == TicketUsed {
+				return ErrTicketUsed
+			}
+			return ErrTicketExpired
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO holder_sessions (id_hash, ticket_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
+			hashToken(sess.Token), ticketID, now.UnixMilli(), sess.ExpiresAt.UnixMilli())
+		if err != nil {
+			return fmt.Errorf("holder: open session: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	s.metrics.Redeemed.Inc()
+	return t, sess, nil
+}
+
+// SessionTicket returns the ticket behind a live holder session cookie.
+func (s *Tickets) SessionTicket(ctx context.Context, token string) (*Ticket, error) {
+	var ticketID string
+	err := s.db.Read().QueryRowContext(ctx, `SELECT ticket_id FROM holder_sessions WHERE id_hash = $1 AND expires_at > $2`,
+		hashToken(token), s.clock.Now().UnixMilli()).Scan(&ticketID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrTicketNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("holder: read session: %w", err)
+	}
+	return getTicket(ctx, s.db.Read(), ticketID)
+}
+
+// Sweep counts tickets that expired unused (each exactly once, whichever
+// instance sees it first) and deletes expired holder sessions.
+func (s *Tickets) Sweep(ctx context.Context) (expired int64, err error) {
+	now := s.clock.Now().UnixMilli()
+	err = s.db.Write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE consent_flow_tickets SET expiry_counted = 1
+			WHERE status = $1 AND expiry_counted = 0 AND expires_at <= $2`, TicketUnused, now)
+		if err != nil {
+			return fmt.Errorf("holder: sweep tickets: %w", err)
+		}
+		if expired, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM holder_sessions WHERE expires_at <= $1`, now)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	s.metrics.Expired.Add(float64(expired))
+	return expired, nil
+}
+
+// newTicketID returns 32 lowercase hex characters: 128 random bits, the
+// documented maximum length, and unguessable since the id alone opens the WebView.
+func newTicketID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("holder: crypto/rand failed: %v", err)) // never happens on supported platforms
+	}
+	return hex.EncodeToString(b[:])
+}
+
+func validTicketID(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func randomToken() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("holder: crypto/rand failed: %v", err))
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func hashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}

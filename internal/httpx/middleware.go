@@ -1,0 +1,184 @@
+package httpx
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type ctxKey int
+
+const (
+	correlationKey ctxKey = iota
+	principalKey
+)
+
+// CorrelationHeader is the Bankly correlation header, echoed on every response.
+const CorrelationHeader = "x-correlation-id"
+
+// CorrelationID returns the request's correlation id, or "".
+func CorrelationID(ctx context.Context) string {
+	id, _ := ctx.Value(correlationKey).(string)
+	return id
+}
+
+// validCorrelationID accepts what a client may reasonably send as a GUID or
+// trace id: 1–128 printable ASCII characters. Anything else is replaced, so a
+// hostile value never reaches logs or response headers.
+func validCorrelationID(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// Correlate takes the request's x-correlation-id (or makes a UUID), puts it in
+// the context for every log line, and echoes it on the response.
+func Correlate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(CorrelationHeader)
+		if !validCorrelationID(id) {
+			id = uuid.NewString()
+		}
+		w.Header().Set(CorrelationHeader, id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), correlationKey, id)))
+	})
+}
+
+// LogHandler adds the request's correlation id to every record logged with a
+// request context.
+type LogHandler struct{ slog.Handler }
+
+// Handle implements slog.Handler.
+func (h LogHandler) Handle(ctx context.Context, rec slog.Record) error {
+	if id := CorrelationID(ctx); id != "" {
+		rec.AddAttrs(slog.String("correlation_id", id))
+	}
+	return h.Handler.Handle(ctx, rec)
+}
+
+// WithAttrs implements slog.Handler.
+func (h LogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return LogHandler{h.Handler.WithAttrs(attrs)}
+}
+
+// WithGroup implements slog.Handler.
+func (h LogHandler) WithGroup(name string) slog.Handler { return LogHandler{h.Handler.WithGroup(name)} }
+
+// Recover turns a panic in next into a 500 in the family's shape, logged with
+// the stack and correlation id; the server keeps serving.
+func Recover(errs ErrorWriter, logger *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw, _ := w.(*statusWriter)
+		defer func() {
+			p := recover()
+			if p == nil {
+				return
+			}
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			logger.ErrorContext(r.Context(), "panic serving request", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			if sw != nil && sw.wrote {
+				return // headers are gone; the access log records the 500 we could not send
+			}
+			errs.WriteError(w, r, Internal())
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// statusWriter remembers the status for the access log and metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+	wrote  bool
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if !s.wrote {
+		s.status, s.wrote = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if !s.wrote {
+		s.status, s.wrote = http.StatusOK, true
+	}
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += n
+	return n, err
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Metrics are the HTTP request metrics.
+type Metrics struct {
+	Requests *prometheus.CounterVec
+	Duration *prometheus.HistogramVec
+}
+
+// NewMetrics registers the HTTP metrics in reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ponte_http_requests_total", Help: "HTTP requests by route pattern, method and status.",
+		}, []string{"route", "method", "status"}),
+		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ponte_http_request_duration_seconds", Help: "HTTP request latency by route pattern.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"route"}),
+	}
+	reg.MustRegister(m.Requests, m.Duration)
+	return m
+}
+
+// Observe wraps the whole server: it logs one access line per request and
+// counts it by the ServeMux pattern that matched (never by raw path, which
+// would let clients create unbounded label values).
+func Observe(logger *slog.Logger, m *Metrics, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			p := recover()
+			if p != nil && p != http.ErrAbortHandler {
+				// Last line of defence for routes without their own Recover.
+				logger.ErrorContext(r.Context(), "panic serving request", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				if !sw.wrote {
+					http.Error(sw, `{"errors":[{"code":"INTERNAL_SERVER_ERROR","message":"Internal server error"}]}`, http.StatusInternalServerError)
+				}
+				sw.status = http.StatusInternalServerError
+			}
+			elapsed := time.Since(start)
+			route := r.Pattern
+			if route == "" {
+				route = "unmatched"
+			}
+			m.Requests.WithLabelValues(route, r.Method, fmt.Sprint(sw.status)).Inc()
+			m.Duration.WithLabelValues(route).Observe(elapsed.Seconds())
+			logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String("method", r.Method), slog.String("route", route), // the route pattern, not the path: paths may carry ticket ids
+
+				slog.Int("status", sw.status), slog.Int("bytes", sw.bytes),
+				slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000), slog.String("remote", r.RemoteAddr))
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}

@@ -1,0 +1,164 @@
+// Package idempotency stores responses under a client's idempotency key so a
+// retried request gets the first answer, byte for byte, instead of a second
+// effect. The record is written in the same transaction as the effect itself:
+// there is never an effect without its record, nor a record without its effect.
+package idempotency
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ponte-ofb/ponte/internal/store"
+)
+
+// TTL is how long a key is remembered.
+const TTL = 24 * time.Hour
+
+// MaxKeyLength bounds the idempotency key a client may send.
+const MaxKeyLength = 128
+
+// ErrKeyReused means the key was already used with a different request.
+var ErrKeyReused = errors.New("idempotency key reused with a different request")
+
+// Response is a stored (or fresh) response.
+type Response struct {
+	Status   int
+	Body     []byte
+	Replayed bool
+}
+
+// Request identifies one idempotent call.
+type Request struct {
+	ApplicationID string
+	Key           string // empty: no idempotency, just run
+	// Fingerprint distinguishes "the same request" from "another request with
+	// the same key"; see Fingerprint.
+	Fingerprint string
+	Now         time.Time
+}
+
+// Fingerprint hashes what makes two requests the same: method, route and the
+// canonical (re-encoded) request body.
+func Fingerprint(method, route string, canonicalBody any) (string, error) {
+	b, err := json.Marshal(canonicalBody)
+	if err != nil {
+		return "", fmt.Errorf("idempotency: fingerprint: %w", err)
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s %s\n", method, route)
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Run executes fn at most once per (application, key) within TTL, in one
+// database transaction with the record of its response. fn returns the status
+// and the value to encode as JSON; if it returns an error nothing is stored and
+// the key stays free. A replay of a known key returns the stored response with
+// Replayed set; a known key with another fingerprint returns ErrKeyReused.
+func Run(ctx context.Context, db *store.DB, req Request, fn func(tx *sql.Tx) (int, any, error)) (Response, error) {
+	var out Response
+	err := db.Write(ctx, func(tx *sql.Tx) error {
+		out = Response{}
+		if req.Key != "" {
+			stored, found, err := claim(ctx, tx, req)
+			if err != nil {
+				return err
+			}
+			if found {
+				out = stored
+				return nil
+			}
+		}
+		status, v, err := fn(tx)
+		if err != nil {
+			return err
+		}
+		body, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("idempotency: encode response: %w", err)
+		}
+		out = Response{Status: status, Body: body}
+		if req.Key == "" {
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE idempotency_records SET status_code = $1, body = $2
+			WHERE application_id = $3 AND idempotency_key = $4`, status, string(body), req.ApplicationID, req.Key)
+		if err != nil {
+			return fmt.Errorf("idempotency: store response: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Response{}, err
+	}
+	return out, nil
+}
+
+// claim inserts the key's record, or returns the stored response if the key is
+// known. On PostgreSQL a concurrent claim of the same key waits here until the
+// first transaction ends, then sees its committed response.
+func claim(ctx context.Context, tx *sql.Tx, req Request) (Response, bool, error) {
+	now := req.Now.UnixMilli()
+	insert := func() (bool, error) {
+		res, err := tx.ExecContext(ctx, `INSERT INTO idempotency_records
+			(application_id, idempotency_key, fingerprint, status_code, body, created_at, expires_at)
+			VALUES ($1, $2, $3, 0, '', $4, $5) ON CONFLICT DO NOTHING`,
+			req.ApplicationID, req.Key, req.Fingerprint, now, req.Now.Add(TTL).UnixMilli())
+		if err != nil {
+			return false, fmt.Errorf("idempotency: claim key: %w", err)
+		}
+		n, err := res.RowsAffected()
+		return n == 1, err
+	}
+	ok, err := insert()
+	if err != nil || ok {
+		return Response{}, false, err
+	}
+	var (
+		fingerprint, body string
+		status            int
+		expiresAt         int64
+	)
+	err = tx.QueryRowContext(ctx, `SELECT fingerprint, status_code, body, expires_at FROM idempotency_records
+		WHERE application_id = $1 AND idempotency_key = $2`, req.ApplicationID, req.Key).
+		Scan(&fingerprint, &status, &body, &expiresAt)
+	if err != nil {
+		return Response{}, false, fmt.Errorf("idempotency: read key: %w", err)
+	}
+	if expiresAt <= now {
+		// Expired but not yet swept: the key is free again.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency_records WHERE application_id = $1 AND idempotency_key = $2`,
+			req.ApplicationID, req.Key); err != nil {
+			return Response{}, false, fmt.Errorf("idempotency: drop expired key: %w", err)
+		}
+		ok, err := insert()
+		if err == nil && !ok {
+			err = errors.New("idempotency: expired key reclaimed concurrently")
+		}
+		return Response{}, false, err
+	}
+	if fingerprint != req.Fingerprint {
+		return Response{}, false, ErrKeyReused
+	}
+	return Response{Status: status, Body: []byte(body), Replayed: true}, true, nil
+}
+
+// Sweep deletes records past their TTL and returns how many.
+func Sweep(ctx context.Context, db *store.DB, now time.Time) (int64, error) {
+	var n int64
+	err := db.Write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM idempotency_records WHERE expires_at <= $1`, now.UnixMilli())
+		if err != nil {
+			return fmt.Errorf("idempotency: sweep: %w", err)
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}

@@ -1,0 +1,233 @@
+// Package store opens Ponte's database — embedded SQLite or PostgreSQL — runs the
+// embedded migrations and provides the one way to write: a transaction function.
+//
+// Both engines accept the same SQL: numbered placeholders ($1), TEXT, BIGINT
+// (timestamps are Unix milliseconds) and INTEGER flags, so domain packages carry
+// a single set of queries.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/database"
+	"github.com/pressly/goose/v3/lock"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Engine names a database engine.
+type Engine string
+
+// The supported engines.
+const (
+	SQLite   Engine = "sqlite"
+	Postgres Engine = "postgres"
+)
+
+// ErrClosed is returned by Write after Close.
+var ErrClosed = errors.New("store: database is closed")
+
+// DB is an open Ponte database.
+type DB struct {
+	engine Engine
+	where  string // file path or host/database, for log lines; never credentials
+	read   *sql.DB
+	write  *sql.DB
+	batch  *committer // SQLite only
+}
+
+// Options says which database to open.
+type Options struct {
+	// URL is a postgres:// or postgresql:// URL, or sqlite:PATH / file:PATH.
+	// Empty means SQLite at DataDir/ponte.db.
+	URL     string
+	DataDir string
+	Logger  *slog.Logger
+}
+
+// Open opens (creating if needed) and migrates the database.
+func Open(ctx context.Context, opts Options) (*DB, error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	var (
+		db  *DB
+		err error
+	)
+	switch {
+	case strings.HasPrefix(opts.URL, "postgres://"), strings.HasPrefix(opts.URL, "postgresql://"):
+		db, err = openPostgres(ctx, opts.URL)
+	case opts.URL == "":
+		dir := opts.DataDir
+		if dir == "" {
+			dir = "data"
+		}
+		db, err = openSQLite(ctx, filepath.Join(dir, "ponte.db"), logger)
+	case strings.HasPrefix(opts.URL, "sqlite:"), strings.HasPrefix(opts.URL, "file:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(opts.URL, "sqlite:"), "file:")
+		db, err = openSQLite(ctx, path, logger)
+	default:
+		return nil, fmt.Errorf("store: unsupported database URL scheme (want postgres://, postgresql://, sqlite: or file:)")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func openSQLite(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("store: empty SQLite path")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("store: create data directory: %w", err)
+	}
+	// synchronous(FULL): a commit is on disk before it is acknowledged.
+	// _txlock=immediate: writers take the lock at BEGIN, so a transaction never
+	// fails half-way with SQLITE_BUSY on upgrade.
+	common := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
+	write, err := sql.Open("sqlite", "file:"+path+"?"+common+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("store: open sqlite: %w", err)
+	}
+	// One writer: SQLite serialises writers anyway, and a single connection
+	// lets the committer batch many transactions into one fsync.
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	if err := write.PingContext(ctx); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
+	}
+	read, err := sql.Open("sqlite", "file:"+path+"?"+common+"&_pragma=query_only(1)")
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("store: open sqlite reader: %w", err)
+	}
+	read.SetMaxOpenConns(8)
+	read.SetMaxIdleConns(8)
+	db := &DB{engine: SQLite, where: path, read: read, write: write}
+	db.batch = newCommitter(write, logger)
+	return db, nil
+}
+
+func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
+	pool, err := sql.Open("pgx", rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("store: open postgres: %w", err)
+	}
+	pool.SetMaxOpenConns(32)
+	pool.SetMaxIdleConns(16)
+	where := "postgres"
+	if u, perr := url.Parse(rawURL); perr == nil {
+		where = "postgres://" + u.Host + u.Path // no userinfo: passwords stay out of logs
+	}
+	if err := pool.PingContext(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("store: connect to %s: %w", where, err)
+	}
+	return &DB{engine: Postgres, where: where, read: pool, write: pool}, nil
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	dialect := database.DialectSQLite3
+	var opts []goose.ProviderOption
+	if db.engine == Postgres {
+		dialect = database.DialectPostgres
+		// Several instances may start at once on one database: one migrates, the others wait.
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return fmt.Errorf("store: migration lock: %w", err)
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	p, err := goose.NewProvider(dialect, db.write, mustSub(migrations, "migrations"), opts...)
+	if err != nil {
+		return fmt.Errorf("store: load migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("store: migrate %s: %w", db.where, err)
+	}
+	return nil
+}
+
+// Engine reports which engine is open.
+func (db *DB) Engine() Engine { return db.engine }
+
+// Where names the database for humans (path or host/database, no credentials).
+func (db *DB) Where() string { return db.where }
+
+// Read returns the pool for queries. Never use it inside a Write function.
+func (db *DB) Read() *sql.DB { return db.read }
+
+// Ping checks the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.read.PingContext(ctx); err != nil {
+		return err
+	}
+	var one int
+	return db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// Write runs fn in a transaction and commits it. fn must use only tx; its
+// effects are durable when Write returns nil. When fn returns an error nothing
+// it did is kept. fn runs exactly once.
+//
+// On SQLite, concurrent Write calls are grouped into one transaction (each in
+// its own savepoint) so that one fsync acknowledges many requests.
+func (db *DB) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if db.batch != nil {
+		return db.batch.do(ctx, fn)
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	if err := callSafely(fn, tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+// Close waits for pending writes, then closes the pools.
+func (db *DB) Close() error {
+	if db.batch != nil {
+		db.batch.close()
+	}
+	err := db.write.Close()
+	if db.read != db.write {
+		err = errors.Join(err, db.read.Close())
+	}
+	return err
+}
+
+// IsUniqueViolation reports whether err is a unique/primary-key violation on either engine.
+func IsUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "SQLSTATE 23505")
+}
