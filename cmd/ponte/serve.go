@@ -25,16 +25,21 @@ gracefully: in-flight requests finish and every acknowledged write is kept.`, st
 	if err := cfg.Finish(); err != nil {
 		return err
 	}
+	// Listen first: with --addr HOST:0 the default public URL names the real port.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	defer ln.Close()
+	if cfg.PublicURL == "http://"+cfg.Addr {
+		cfg.PublicURL = "http://" + ln.Addr().String()
+	}
 	logger := app.NewLogger(stderr, cfg.LogFormat)
 	a, err := app.New(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
-	}
 	banner(stdout, a)
 	logger.Info("ponte ready", "addr", ln.Addr().String(), "mode", cfg.Mode, "database", a.DB.Where())
 	return a.Serve(ctx, ln)
