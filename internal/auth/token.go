@@ -155,8 +155,10 @@ func (t *Tokens) VerifyAccessToken(ctx context.Context, raw string) (*httpx.Prin
 	if err := tok.Claims(&t.key.Private.PublicKey, &c); err != nil {
 		return nil, httpx.ErrInvalidToken
 	}
-	if c.Expiry == nil || c.AuthorizedParty == "" ||
-		c.ValidateWithLeeway(jwt.Expected{Issuer: t.issuer, Time: t.clock.Now()}, 0) != nil {
+	now := t.clock.Now()
+	// RFC 7519 §4.1.4: the token is invalid from its exp on (go-jose allows exp itself).
+	if c.Expiry == nil || !now.Before(c.Expiry.Time()) || c.AuthorizedParty == "" ||
+		c.ValidateWithLeeway(jwt.Expected{Issuer: t.issuer, Time: now}, 0) != nil {
 		return nil, httpx.ErrInvalidToken
 	}
 	app, err := t.apps.lookup(ctx, c.AuthorizedParty)
