@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -31,6 +32,9 @@ type Options struct {
 	DataDir     string // "" → a new temporary directory
 	Mode        string // "" → sandbox
 	Clock       *clock.Fake
+	// Addr is the loopback address to listen on; "" picks a free port.
+	// Restart reuses the address, so the public URL (the token issuer) stays.
+	Addr string
 }
 
 // Server is a running Ponte under test.
@@ -59,6 +63,15 @@ func Start(t testing.TB, opts Options) *Server {
 	}
 	s := &Server{Clock: opts.Clock, Options: opts, Logs: &LogBuffer{}, contract: LoadContract(t)}
 	s.srv = httptest.NewUnstartedServer(nil)
+	if opts.Addr != "" {
+		s.srv.Listener.Close()
+		ln, err := net.Listen("tcp", opts.Addr)
+		if err != nil {
+			t.Fatalf("listen on %s again: %v", opts.Addr, err)
+		}
+		s.srv.Listener = ln
+	}
+	s.Options.Addr = s.srv.Listener.Addr().String()
 	s.URL = "http://" + s.srv.Listener.Addr().String()
 	cfg := config.Config{
 		Addr: s.srv.Listener.Addr().String(), DatabaseURL: opts.DatabaseURL, DataDir: opts.DataDir,
