@@ -125,9 +125,12 @@ func (h *Handler) webview(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		return
 	}
-	t, sess, err := h.Tickets.Redeem(r.Context(), r.URL.Query().Get("ticket"))
+	ticketID := r.URL.Query().Get("ticket")
+	t, sess, err := h.Tickets.Redeem(r.Context(), ticketID)
 	switch {
 	case err == nil:
+	case errors.Is(err, ErrTicketUsed) && h.ownSession(w, r, ticketID):
+		return // a reload by the browser that redeemed it: same page, same session
 	case errors.Is(err, ErrTicketUsed):
 		h.page(w, r, http.StatusGone, "ticket_error", errorPage{"Link já utilizado", "Este link de acesso já foi usado e não pode ser aberto de novo."})
 		return
@@ -147,10 +150,33 @@ func (h *Handler) webview(w http.ResponseWriter, r *http.Request) {
 		Secure: r.TLS != nil || h.SecureCookies, Expires: sess.ExpiresAt, MaxAge: int(SessionTTL / time.Second),
 	})
 	h.Logger.InfoContext(r.Context(), "ticket redeemed", "company_key", t.CompanyKey, "client_id", t.ClientID)
+	h.renderSession(w, r, t, sess.ExpiresAt)
+}
+
+// brasilia is Brasília time (UTC−3, no daylight saving since 2019): what the
+// holder's users read on their phones.
+var brasilia = time.FixedZone("BRT", -3*60*60)
+
+func (h *Handler) renderSession(w http.ResponseWriter, r *http.Request, t *Ticket, expires time.Time) {
 	h.page(w, r, http.StatusOK, "webview", webviewPage{
 		CompanyKey: t.CompanyKey, MaskedDocument: ofb.MaskDocument(t.DocumentNumber), ClientID: t.ClientID,
-		RequestURI: t.RequestURI, SessionExpires: sess.ExpiresAt.UTC().Format("15:04"),
+		RequestURI: t.RequestURI, SessionExpires: expires.In(brasilia).Format("15:04"),
 	})
+}
+
+// ownSession re-renders the page when a used ticket is opened again by the
+// browser holding the session it opened (pull-to-refresh in the WebView).
+func (h *Handler) ownSession(w http.ResponseWriter, r *http.Request, ticketID string) bool {
+	c, err := r.Cookie(SessionCookie)
+	if err != nil {
+		return false
+	}
+	t, expires, err := h.Tickets.SessionTicket(r.Context(), c.Value)
+	if err != nil || t.TicketID != ticketID {
+		return false
+	}
+	h.renderSession(w, r, t, expires)
+	return true
 }
 
 func (h *Handler) page(w http.ResponseWriter, r *http.Request, status int, name string, data any) {

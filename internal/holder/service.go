@@ -198,18 +198,23 @@ func (s *Tickets) Redeem(ctx context.Context, ticketID string) (*Ticket, *Sessio
 	return t, sess, nil
 }
 
-// SessionTicket returns the ticket behind a live holder session cookie.
-func (s *Tickets) SessionTicket(ctx context.Context, token string) (*Ticket, error) {
-	var ticketID string
-	err := s.db.Read().QueryRowContext(ctx, `SELECT ticket_id FROM holder_sessions WHERE id_hash = $1 AND expires_at > $2`,
-		hashToken(token), s.clock.Now().UnixMilli()).Scan(&ticketID)
+// SessionTicket returns the ticket behind a live holder session cookie and
+// when the session ends.
+func (s *Tickets) SessionTicket(ctx context.Context, token string) (*Ticket, time.Time, error) {
+	var (
+		ticketID  string
+		expiresAt int64
+	)
+	err := s.db.Read().QueryRowContext(ctx, `SELECT ticket_id, expires_at FROM holder_sessions WHERE id_hash = $1 AND expires_at > $2`,
+		hashToken(token), s.clock.Now().UnixMilli()).Scan(&ticketID, &expiresAt)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrTicketNotFound
+		return nil, time.Time{}, ErrTicketNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("holder: read session: %w", err)
+		return nil, time.Time{}, fmt.Errorf("holder: read session: %w", err)
 	}
-	return getTicket(ctx, s.db.Read(), ticketID)
+	t, err := getTicket(ctx, s.db.Read(), ticketID)
+	return t, time.UnixMilli(expiresAt), err
 }
 
 // Sweep counts tickets that expired unused (each exactly once, whichever

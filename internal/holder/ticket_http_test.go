@@ -130,7 +130,18 @@ func TestSeedExampleEndToEnd(t *testing.T) {
 			t.Errorf("createdAt changed on redemption")
 		}
 
-		// A second visit finds it used, and gets no session.
+		// The browser that redeemed it may reload: same page, no new session.
+		sessionCookie := strings.Split(cookie, ";")[0]
+		reload := s.Do(t, "GET", "/openfinance/consent-flow/webview?ticket="+tk.TicketID, map[string]string{"Cookie": sessionCookie}, "")
+		if reload.Status != http.StatusOK || reload.Header.Get("Set-Cookie") != "" || !strings.Contains(string(reload.Body), "477******23") {
+			t.Errorf("reload with the session: %d cookie %q", reload.Status, reload.Header.Get("Set-Cookie"))
+		}
+		// Another session's cookie does not unlock it.
+		if r := s.Do(t, "GET", "/openfinance/consent-flow/webview?ticket="+tk.TicketID, map[string]string{"Cookie": holder.SessionCookie + "=forged"}, ""); r.Status != http.StatusGone {
+			t.Errorf("reload with a forged session: %d, want 410", r.Status)
+		}
+
+		// A second visit without the session finds it used, and gets no session.
 		again := s.Do(t, "GET", "/openfinance/consent-flow/webview?ticket="+tk.TicketID, nil, "")
 		if again.Status != http.StatusGone || again.Header.Get("Set-Cookie") != "" {
 			t.Errorf("second redemption: %d cookie %q, want 410 and no cookie", again.Status, again.Header.Get("Set-Cookie"))
