@@ -25,6 +25,7 @@ Commands:
   serve     run the HTTP server (SQLite in ./data by default, sandbox mode)
   migrate   apply database migrations and exit
   apps      manage partner applications: create, list, show, rotate-secret, disable
+  cards     manage the card vault: create, list, set-status, apple-test-device
   version   print the version
 
 Run 'ponte <command> --help' for a command's flags.
@@ -50,6 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = migrate(ctx, rest, stdout, stderr)
 	case "apps":
 		err = apps(ctx, rest, stdout, stderr)
+	case "cards":
+		err = cardsCmd(ctx, rest, os.Stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ponte", version)
 	case "help", "-h", "--help", "-help":

@@ -20,12 +20,14 @@ import (
 
 	"github.com/ponte-ofb/ponte/api"
 	"github.com/ponte-ofb/ponte/internal/auth"
+	"github.com/ponte-ofb/ponte/internal/cards"
 	"github.com/ponte-ofb/ponte/internal/clock"
 	"github.com/ponte-ofb/ponte/internal/config"
 	"github.com/ponte-ofb/ponte/internal/holder"
 	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/idempotency"
 	"github.com/ponte-ofb/ponte/internal/store"
+	"github.com/ponte-ofb/ponte/internal/vault"
 	"github.com/ponte-ofb/ponte/web"
 )
 
@@ -37,6 +39,8 @@ type App struct {
 	Apps    *auth.Applications
 	Tokens  *auth.Tokens
 	Tickets *holder.Tickets
+	Cards   *cards.Service
+	Vault   *vault.Vault
 	Clock   clock.Clock
 
 	// Demo is the sandbox demo application and its secret (sandbox only).
@@ -80,6 +84,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		db.Close()
 		return nil, err
 	}
+	if a.Vault, err = vault.LoadOrCreate(cfg.DataKeyPath()); err != nil {
+		db.Close()
+		return nil, err
+	}
 	a.Apps = auth.NewApplications(db, a.Clock)
 	if a.Tokens, err = auth.NewTokens(key, cfg.PublicURL, cfg.TokenTTL, a.Clock, a.Apps); err != nil {
 		db.Close()
@@ -107,6 +115,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		Tickets: a.Tickets, Verifier: a.Tokens, Pages: web.Templates(), Logger: logger,
 		SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"),
 	}).Register(mux)
+	if err := a.wireCards(mux, nil); err != nil {
+		db.Close()
+		return nil, err
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -143,7 +155,7 @@ func (a *App) ready(w http.ResponseWriter, r *http.Request) {
 func (a *App) Sweep(ctx context.Context) error {
 	_, err1 := a.Tickets.Sweep(ctx)
 	_, err2 := idempotency.Sweep(ctx, a.DB, a.Clock.Now())
-	return errors.Join(err1, err2)
+	return errors.Join(err1, err2, a.Cards.Sweep(ctx))
 }
 
 // Serve serves HTTP on ln until ctx ends, then shuts down gracefully: the

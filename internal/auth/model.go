@@ -31,6 +31,10 @@ type Application struct {
 var KnownScopes = map[string]string{
 	"openfinance.ticket.write": "create consent-flow tickets (seed 000)",
 	"openfinance.ticket.read":  "read the consent-flow tickets the application created",
+	"card.pci.token.create":    "generate Apple Pay / Google Pay wallet payloads for the application's cards (seed 001)",
+	"card.pci.wallet.read":     "list the wallet tokens of the application's cards",
+	"card.admin.read":          "read the application's cards in the vault (never card numbers)",
+	"card.admin.write":         "register cards in the vault and change their status",
 }
 
 // Errors returned by the application service.

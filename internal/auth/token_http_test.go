@@ -44,6 +44,7 @@ func TestTokenEndpoint(t *testing.T) {
 	s := apptest.Start(t, apptest.Options{})
 	id, secret := s.App.Demo.ClientID, s.App.DemoSecret
 	cc := url.Values{"grant_type": {"client_credentials"}}
+	all := strings.Join(s.App.Demo.Scopes, " ")
 	tests := []struct {
 		name    string
 		header  map[string]string
@@ -52,10 +53,10 @@ func TestTokenEndpoint(t *testing.T) {
 		errCode string
 		scope   string
 	}{
-		{"basic", formHeader("Authorization", basic(id, secret)), form(cc), 200, "", "openfinance.ticket.read openfinance.ticket.write"},
-		{"post", formHeader(), form(url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}}), 200, "", "openfinance.ticket.read openfinance.ticket.write"},
+		{"basic", formHeader("Authorization", basic(id, secret)), form(cc), 200, "", all},
+		{"post", formHeader(), form(url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}}), 200, "", all},
 		{"narrowed scope", formHeader("Authorization", basic(id, secret)), form(url.Values{"grant_type": {"client_credentials"}, "scope": {"openfinance.ticket.write"}}), 200, "", "openfinance.ticket.write"},
-		{"scope not granted", formHeader("Authorization", basic(id, secret)), form(url.Values{"grant_type": {"client_credentials"}, "scope": {"openfinance.ticket.write card.pci.token.create"}}), 400, "invalid_scope", ""},
+		{"scope not granted", formHeader("Authorization", basic(id, secret)), form(url.Values{"grant_type": {"client_credentials"}, "scope": {"openfinance.ticket.write payments.admin"}}), 400, "invalid_scope", ""},
 		{"empty scope", formHeader("Authorization", basic(id, secret)), form(url.Values{"grant_type": {"client_credentials"}, "scope": {" "}}), 400, "invalid_scope", ""},
 		{"wrong secret", formHeader("Authorization", basic(id, secret+"x")), form(cc), 401, "invalid_client", ""},
 		{"unknown client", formHeader("Authorization", basic("nobody", secret)), form(cc), 401, "invalid_client", ""},

@@ -33,6 +33,15 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	SweepInterval   time.Duration
 
+	// Card wallet provisioning (issue 4). Empty paths mean sandbox files in
+	// DataDir (created on first start) in sandbox mode, and "not configured"
+	// in production.
+	DataKeyFile       string
+	AppleRootCAFile   string
+	TAVKeyFile        string
+	PEPKFile          string
+	NetworkSecretFile string
+
 	envProblems []string
 }
 
@@ -45,6 +54,16 @@ func (c *Config) RegisterStorage(fs *flag.FlagSet) {
 		"PostgreSQL URL (postgres://...) or sqlite:PATH; empty means SQLite at DATA-DIR/ponte.db (env PONTE_DATABASE_URL)")
 	fs.StringVar(&c.DataDir, "data-dir", env("PONTE_DATA_DIR", "data"),
 		"directory for the SQLite database, the signing key and sandbox files (env PONTE_DATA_DIR)")
+	fs.StringVar(&c.DataKeyFile, "data-key", env("PONTE_DATA_KEY", ""),
+		"AES-256 data key sealing card numbers and webhook secrets, created if absent; default DATA-DIR/data.key; back it up (env PONTE_DATA_KEY)")
+}
+
+// DataKeyPath is the data key file, defaulting into the data directory.
+func (c *Config) DataKeyPath() string {
+	if c.DataKeyFile != "" {
+		return c.DataKeyFile
+	}
+	return filepath.Join(c.DataDir, "data.key")
 }
 
 // RegisterServe adds the flags of `ponte serve`.
@@ -60,6 +79,14 @@ func (c *Config) RegisterServe(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", env("PONTE_LOG_FORMAT", ""), "text or json; default text in sandbox, json in production (env PONTE_LOG_FORMAT)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.envDuration("PONTE_SHUTDOWN_TIMEOUT", 30*time.Second),
 		"how long in-flight requests may take to finish on SIGINT/SIGTERM (env PONTE_SHUTDOWN_TIMEOUT)")
+	fs.StringVar(&c.AppleRootCAFile, "apple-root-ca", env("PONTE_APPLE_ROOT_CA", ""),
+		"PEM trust roots for Apple Pay device certificates (Apple Root CA - G3 in production); default in sandbox: a generated test root (env PONTE_APPLE_ROOT_CA)")
+	fs.StringVar(&c.TAVKeyFile, "mastercard-tav-key", env("PONTE_MASTERCARD_TAV_KEY", ""),
+		"RSA private key (PEM) signing Mastercard activation data (TAV); default in sandbox: generated (env PONTE_MASTERCARD_TAV_KEY)")
+	fs.StringVar(&c.PEPKFile, "mastercard-pepk", env("PONTE_MASTERCARD_PEPK", ""),
+		"Mastercard payload-encryption public key (PEM) for Google Pay OPCs; default in sandbox: generated (env PONTE_MASTERCARD_PEPK)")
+	fs.StringVar(&c.NetworkSecretFile, "network-secret", env("PONTE_NETWORK_SECRET", ""),
+		"file holding the HMAC secret of token-network notifications; default in sandbox: generated (env PONTE_NETWORK_SECRET)")
 	c.SweepInterval = 10 * time.Second
 }
 
