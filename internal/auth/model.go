@@ -35,6 +35,8 @@ var KnownScopes = map[string]string{
 	"card.pci.wallet.read":     "list the wallet tokens of the application's cards",
 	"card.admin.read":          "read the application's cards in the vault (never card numbers)",
 	"card.admin.write":         "register cards in the vault and change their status",
+	"webhooks.write":           "create, delete and rotate the secret of webhook subscriptions; retry deliveries",
+	"webhooks.read":            "list the application's webhook subscriptions (never secrets) and delivery log",
 }
 
 // Errors returned by the application service.

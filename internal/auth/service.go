@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -86,7 +87,7 @@ func (s *Applications) RotateSecret(ctx context.Context, idOrClientID string) (*
 	if err != nil {
 		return nil, "", err
 	}
-	a.UpdatedAt = s.clock.Now()
+	a.UpdatedAt = s.clock.Now().Truncate(time.Millisecond)
 	err = s.db.Write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE applications SET secret_hash = $1, updated_at = $2 WHERE id = $3`,
 			hash, a.UpdatedAt.UnixMilli(), a.ID)
@@ -104,7 +105,7 @@ func (s *Applications) Disable(ctx context.Context, idOrClientID string) (*Appli
 	if err != nil {
 		return nil, err
 	}
-	a.Disabled, a.UpdatedAt = true, s.clock.Now()
+	a.Disabled, a.UpdatedAt = true, s.clock.Now().Truncate(time.Millisecond)
 	err = s.db.Write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE applications SET disabled = 1, updated_at = $1 WHERE id = $2`, a.UpdatedAt.UnixMilli(), a.ID)
 		return err
@@ -162,6 +163,10 @@ func (s *Applications) EnsureDemo(ctx context.Context, secretFile string) (*Appl
 	switch {
 	case errors.Is(err, ErrNotFound):
 		a, secret, err := s.create(ctx, NewApplication{Name: "Ponte sandbox demo", CompanyKey: "DEMO", Scopes: all}, true)
+		if store.IsUniqueViolation(err) {
+			// Another instance created it at the same moment: use theirs.
+			return s.EnsureDemo(ctx, secretFile)
+		}
 		if err != nil {
 			return nil, "", fmt.Errorf("auth: create demo application: %w", err)
 		}
