@@ -26,8 +26,10 @@ import (
 	"github.com/ponte-ofb/ponte/internal/holder"
 	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/idempotency"
+	"github.com/ponte-ofb/ponte/internal/jobs"
 	"github.com/ponte-ofb/ponte/internal/store"
 	"github.com/ponte-ofb/ponte/internal/vault"
+	"github.com/ponte-ofb/ponte/internal/webhooks"
 	"github.com/ponte-ofb/ponte/web"
 )
 
@@ -42,6 +44,13 @@ type App struct {
 	Cards   *cards.Service
 	Vault   *vault.Vault
 	Clock   clock.Clock
+
+	// Jobs is the durable job queue: started by Serve; tests call Jobs.RunDue.
+	Jobs *jobs.Client
+	// Webhooks records events for partners' webhooks, in the caller's transaction.
+	Webhooks *webhooks.Emitter
+	// WebhookService manages subscriptions and the delivery log.
+	WebhookService *webhooks.Service
 
 	// Demo is the sandbox demo application and its secret (sandbox only).
 	Demo       *auth.Application
@@ -115,7 +124,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		Tickets: a.Tickets, Verifier: a.Tokens, Pages: web.Templates(), Logger: logger,
 		SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"),
 	}).Register(mux)
-	if err := a.wireCards(mux, nil); err != nil {
+	a.wireWebhooks(mux)
+	if err := a.wireCards(mux, cardEvents{a.Webhooks}); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -172,6 +182,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(a.Logger.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	if err := a.Jobs.Start(ctx); err != nil {
+		return err
+	}
 	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
 	sweepDone := make(chan struct{})
 	go func() {
@@ -207,11 +220,23 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	stopSweep()
 	<-sweepDone
+	// Running jobs (webhook deliveries) finish before the database closes.
+	jctx, cancel := context.WithTimeout(context.Background(), a.Config.ShutdownTimeout)
+	if jerr := a.Jobs.Stop(jctx); jerr != nil {
+		a.Logger.Warn("shutdown: jobs interrupted", "err", jerr)
+	}
+	cancel()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
 	return err
 }
 
-// Close releases the database. Call after Serve returns.
-func (a *App) Close() error { return a.DB.Close() }
+// Close stops the job workers (if Serve left them running) and releases the
+// database. Call after Serve returns.
+func (a *App) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), a.Config.ShutdownTimeout)
+	defer cancel()
+	_ = a.Jobs.Stop(ctx)
+	return a.DB.Close()
+}

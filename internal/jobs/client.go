@@ -1,0 +1,519 @@
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ponte-ofb/ponte/internal/clock"
+	"github.com/ponte-ofb/ponte/internal/store"
+)
+
+// Config tunes a Client. Zero values take the defaults.
+type Config struct {
+	// Clock decides when jobs are due and when leases expire (default: system clock).
+	Clock clock.Clock
+	// Logger receives failures (default: discarded).
+	Logger *slog.Logger
+	// PollInterval is how often a started Client looks for due jobs (default 1 s).
+	PollInterval time.Duration
+	// Lease is how long a claimed job belongs to its worker (default 5 min).
+	// A handler's context ends when the lease does: a handler must finish
+	// within it, or another worker may run the job again.
+	Lease time.Duration
+	// Concurrency bounds how many handlers run at once (default 8).
+	Concurrency int
+	// Retention is how long finished jobs stay in the table before a started
+	// Client deletes them, freeing their unique keys (default 7 days;
+	// negative: keep them forever).
+	Retention time.Duration
+	// Owner names this worker in lease_owner (default host:pid:random).
+	// Several Clients on one database must have different owners.
+	Owner string
+}
+
+// maintenanceInterval is how often a started Client discards dead jobs and prunes finished ones.
+const maintenanceInterval = time.Minute
+
+type registration struct {
+	handler Handler
+	retry   RetryPolicy
+}
+
+// Client runs the jobs of the kinds registered on it: continuously after
+// Start, or once per call with RunDue (deterministic tests).
+//
+// Leases: a job whose worker died stays running until its lease expires, then
+// any worker claims it again as its next attempt. If that happens after the
+// job's final attempt, it is run once more (the crashed attempt may never have
+// reached its effect: a durable queue does not drop work because a process
+// died); a job whose lease expires again after that is discarded.
+type Client struct {
+	db    *store.DB
+	cfg   Config
+	mu    sync.RWMutex
+	kinds map[string]registration
+
+	life      sync.Mutex
+	started   bool
+	stopped   bool
+	stop      chan struct{}
+	loopDone  chan struct{}
+	wake      chan struct{}
+	slots     chan struct{}
+	running   sync.WaitGroup
+	base      context.Context // handlers' parent: cancelled only by a forced Stop
+	forceStop context.CancelFunc
+}
+
+// New returns a Client for db. Register kinds, then Start it or call RunDue.
+func New(db *store.DB, cfg Config) *Client {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.System{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 5 * time.Minute
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 8
+	}
+	if cfg.Retention == 0 {
+		cfg.Retention = 7 * 24 * time.Hour
+	}
+	if cfg.Owner == "" {
+		host, _ := os.Hostname()
+		cfg.Owner = host + ":" + strconv.Itoa(os.Getpid()) + ":" + randomSuffix()
+	}
+	return &Client{db: db, cfg: cfg, kinds: map[string]registration{}, wake: make(chan struct{}, 1)}
+}
+
+// Owner is the name this Client writes into lease_owner.
+func (c *Client) Owner() string { return c.cfg.Owner }
+
+// Register makes this Client run jobs of kind with handler; a failed attempt
+// is retried after retry(attempt) (nil: Backoff(5 s, 1 h)).
+func (c *Client) Register(kind string, handler Handler, retry RetryPolicy) {
+	if kind == "" || handler == nil {
+		panic("jobs.Register: empty kind or nil handler")
+	}
+	if retry == nil {
+		retry = Backoff(5*time.Second, time.Hour)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.kinds[kind] = registration{handler: handler, retry: retry}
+}
+
+func (c *Client) registered() []string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	kinds := make([]string, 0, len(c.kinds))
+	for k := range c.kinds {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	return kinds
+}
+
+func (c *Client) registration(kind string) (registration, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	r, ok := c.kinds[kind]
+	return r, ok
+}
+
+// Start polls for due jobs every PollInterval and runs them in the
+// background until Stop. Cancelling ctx stops the polling too, but never
+// interrupts running handlers: Stop waits for them.
+func (c *Client) Start(ctx context.Context) error {
+	c.life.Lock()
+	defer c.life.Unlock()
+	if c.started {
+		return errors.New("jobs: client already started")
+	}
+	c.started = true
+	c.stop = make(chan struct{})
+	c.loopDone = make(chan struct{})
+	c.slots = make(chan struct{}, c.cfg.Concurrency)
+	c.base, c.forceStop = context.WithCancel(context.WithoutCancel(ctx))
+	go c.loop(ctx)
+	return nil
+}
+
+// Stop stops claiming jobs and waits for running handlers to finish. If ctx
+// ends first, their contexts are cancelled; a job interrupted this way is put
+// back without using up an attempt. Safe to call more than once, and on a
+// Client never started.
+func (c *Client) Stop(ctx context.Context) error {
+	c.life.Lock()
+	if !c.started || c.stopped {
+		c.life.Unlock()
+		return nil
+	}
+	c.stopped = true
+	close(c.stop)
+	c.life.Unlock()
+	<-c.loopDone
+	done := make(chan struct{})
+	go func() { c.running.Wait(); close(done) }()
+	select {
+	case <-done:
+		c.forceStop()
+		return nil
+	case <-ctx.Done():
+		c.forceStop()
+		<-done
+		return fmt.Errorf("jobs: stop: running jobs interrupted and released: %w", ctx.Err())
+	}
+}
+
+// Notify asks a started Client to poll now rather than at its next tick, e.g.
+// after committing a transaction that enqueued work.
+func (c *Client) Notify() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Client) loop(ctx context.Context) {
+	defer close(c.loopDone)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	var lastMaintenance time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.stop:
+			return
+		case <-timer.C:
+		case <-c.wake:
+		}
+		if time.Since(lastMaintenance) >= maintenanceInterval {
+			lastMaintenance = time.Now()
+			if err := c.maintain(c.base); err != nil {
+				c.cfg.Logger.Warn("jobs: maintenance failed", "err", err)
+			}
+		}
+		c.fill(ctx)
+		timer.Reset(c.cfg.PollInterval)
+	}
+}
+
+// fill claims as many due jobs as there are free slots and starts them.
+func (c *Client) fill(ctx context.Context) {
+	free := cap(c.slots) - len(c.slots)
+	if free == 0 {
+		return
+	}
+	now := c.cfg.Clock.Now()
+	ids, err := c.candidates(ctx, now, free)
+	if err == nil && len(ids) > 0 {
+		var jobs []*Job
+		if jobs, err = c.claim(ctx, ids, now); err == nil {
+			for _, j := range jobs {
+				c.slots <- struct{}{}
+				c.running.Add(1)
+				go func() {
+					defer func() {
+						<-c.slots
+						c.running.Done()
+						c.Notify() // a slot is free: look for more work
+					}()
+					c.run(c.base, j)
+				}()
+			}
+		}
+	}
+	if err != nil && ctx.Err() == nil {
+		c.cfg.Logger.Warn("jobs: poll failed", "err", err)
+	}
+}
+
+// RunDue runs, once each, the jobs of registered kinds that are due now (by
+// the Client's clock) or whose lease has expired, and waits for them. It
+// returns how many it ran. Jobs that become due while it runs (a retry with
+// no delay, a job enqueued by a handler) wait for the next call.
+func (c *Client) RunDue(ctx context.Context) (int, error) {
+	now := c.cfg.Clock.Now()
+	if err := c.discardDead(ctx, now); err != nil {
+		return 0, err
+	}
+	ids, err := c.candidates(ctx, now, 100000)
+	if err != nil {
+		return 0, err
+	}
+	var (
+		ran   int
+		wg    sync.WaitGroup
+		slots = make(chan struct{}, c.cfg.Concurrency)
+	)
+	defer wg.Wait()
+	for chunk := range slices.Chunk(ids, 100) {
+		jobs, err := c.claim(ctx, chunk, now)
+		if err != nil {
+			return ran, err
+		}
+		for _, j := range jobs {
+			ran++
+			slots <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-slots; wg.Done() }()
+				c.run(ctx, j)
+			}()
+		}
+	}
+	return ran, nil
+}
+
+// kindFilter renders "kind IN ($first, ...)" and its arguments.
+func kindFilter(kinds []string, first int) (string, []any) {
+	ph := make([]string, len(kinds))
+	args := make([]any, len(kinds))
+	for i, k := range kinds {
+		ph[i] = "$" + strconv.Itoa(first+i)
+		args[i] = k
+	}
+	return "kind IN (" + strings.Join(ph, ", ") + ")", args
+}
+
+// candidates lists up to limit ids of claimable jobs: available and due, or
+// running with an expired lease and an attempt left to give (see Client).
+func (c *Client) candidates(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	kinds := c.registered()
+	if len(kinds) == 0 {
+		return nil, nil
+	}
+	filter, kargs := kindFilter(kinds, 4)
+	args := append([]any{now.UnixMilli(), StateAvailable, limit}, kargs...)
+	due, err := c.ids(ctx, `SELECT id FROM jobs WHERE state = $2 AND run_at <= $1 AND `+filter+` ORDER BY run_at, id LIMIT $3`, args...)
+	if err != nil {
+		return nil, err
+	}
+	args[1] = StateRunning
+	expired, err := c.ids(ctx, `SELECT id FROM jobs WHERE state = $2 AND lease_until <= $1 AND attempt <= max_attempts AND `+filter+
+		` ORDER BY lease_until, id LIMIT $3`, args...)
+	if err != nil {
+		return nil, err
+	}
+	ids := append(due, expired...)
+	if len(ids) > limit {
+		ids = ids[:limit]
+	}
+	return ids, nil
+}
+
+func (c *Client) ids(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := c.db.Read().QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: find due jobs: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// claim tries to take each job with a conditional UPDATE; it returns the jobs
+// this Client won. Rows are locked in id order, so concurrent claimers on
+// PostgreSQL never deadlock; a claimer that loses a race re-evaluates the
+// condition on the winner's committed row and updates nothing.
+func (c *Client) claim(ctx context.Context, ids []string, now time.Time) ([]*Job, error) {
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	var won []*Job
+	err := c.db.Write(ctx, func(tx *sql.Tx) error {
+		won = won[:0]
+		for _, id := range ids {
+			var (
+				j                Job
+				payload          string
+				unique           sql.NullString
+				runAt, createdAt int64
+			)
+			err := tx.QueryRowContext(ctx, `UPDATE jobs SET state = $2, attempt = attempt + 1, lease_owner = $3, lease_until = $4, updated_at = $5
+				WHERE id = $1 AND ((state = $6 AND run_at <= $5) OR (state = $2 AND lease_until <= $5 AND attempt <= max_attempts))
+				RETURNING kind, payload, unique_key, attempt, max_attempts, run_at, created_at`,
+				id, StateRunning, c.cfg.Owner, now.Add(c.cfg.Lease).UnixMilli(), now.UnixMilli(), StateAvailable).
+				Scan(&j.Kind, &payload, &unique, &j.Attempt, &j.MaxAttempts, &runAt, &createdAt)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // another worker has it
+			}
+			if err != nil {
+				return fmt.Errorf("jobs: claim: %w", err)
+			}
+			j.ID, j.Payload, j.UniqueKey = id, jsonRaw(payload), unique.String
+			j.RunAt, j.CreatedAt = ms(runAt), ms(createdAt)
+			won = append(won, &j)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return won, nil
+}
+
+// run calls the job's handler and records the outcome.
+func (c *Client) run(base context.Context, j *Job) {
+	reg, ok := c.registration(j.Kind)
+	if !ok { // unregistered after claiming: put it back
+		c.finish(base, j, nil, errors.New("kind no longer registered"), true)
+		return
+	}
+	ctx, cancel := context.WithTimeout(base, c.cfg.Lease)
+	err := c.call(ctx, reg.handler, j)
+	cancel()
+	interrupted := err != nil && base.Err() != nil
+	c.finish(base, j, reg.retry, err, interrupted)
+}
+
+func (c *Client) call(ctx context.Context, h Handler, j *Job) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.cfg.Logger.Error("jobs: handler panicked", "kind", j.Kind, "job_id", j.ID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = fmt.Errorf("panic: %v", p)
+		}
+	}()
+	return h(ctx, j)
+}
+
+// finish records the outcome of one run, fenced by lease owner and attempt:
+// a worker whose lease expired and was taken over changes nothing.
+func (c *Client) finish(base context.Context, j *Job, retry RetryPolicy, herr error, interrupted bool) {
+	now := c.cfg.Clock.Now()
+	nowMS := now.UnixMilli()
+	var (
+		query string
+		args  []any
+		log   = c.cfg.Logger.With("kind", j.Kind, "job_id", j.ID, "attempt", j.Attempt)
+	)
+	fence := ` WHERE id = $1 AND state = '` + StateRunning + `' AND lease_owner = $2 AND attempt = $3`
+	var cancelled *cancelError
+	var retryAt *retryAtError
+	switch {
+	case herr == nil:
+		query = `UPDATE jobs SET state = '` + StateCompleted + `', finished_at = $4, updated_at = $4, lease_owner = NULL, lease_until = NULL` + fence
+		args = []any{nowMS}
+	case interrupted:
+		query = `UPDATE jobs SET state = '` + StateAvailable + `', attempt = attempt - 1, run_at = $4, updated_at = $4, last_error = $5,
+			lease_owner = NULL, lease_until = NULL` + fence
+		args = []any{nowMS, truncateError("interrupted before finishing: " + herr.Error())}
+		log.Info("jobs: job interrupted, released for another run", "err", herr)
+	case errors.As(herr, &cancelled):
+		query = `UPDATE jobs SET state = '` + StateCancelled + `', finished_at = $4, updated_at = $4, last_error = $5,
+			lease_owner = NULL, lease_until = NULL` + fence
+		args = []any{nowMS, truncateError(herr.Error())}
+		log.Info("jobs: job cancelled", "err", herr)
+	case j.Final():
+		query = `UPDATE jobs SET state = '` + StateDiscarded + `', finished_at = $4, updated_at = $4, last_error = $5,
+			lease_owner = NULL, lease_until = NULL` + fence
+		args = []any{nowMS, truncateError(herr.Error())}
+		log.Error("jobs: job failed on its last attempt and was discarded", "max_attempts", j.MaxAttempts, "err", herr)
+	default:
+		next := now.Add(retry(j.Attempt))
+		if errors.As(herr, &retryAt) {
+			next = retryAt.at
+		}
+		if next.Before(now) {
+			next = now
+		}
+		query = `UPDATE jobs SET state = '` + StateAvailable + `', run_at = $4, updated_at = $5, last_error = $6,
+			lease_owner = NULL, lease_until = NULL` + fence
+		args = []any{next.UnixMilli(), nowMS, truncateError(herr.Error())}
+		log.Warn("jobs: job failed, will retry", "next_attempt_at", next, "err", herr)
+	}
+	// The outcome is written even when the run's context has ended.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(base), 30*time.Second)
+	defer cancel()
+	var n int64
+	err := c.db.Write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, query, append([]any{j.ID, c.cfg.Owner, j.Attempt}, args...)...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	switch {
+	case err != nil:
+		log.Error("jobs: could not record outcome; the job runs again when its lease expires", "err", err)
+	case n == 0:
+		log.Warn("jobs: lease lost before the outcome was recorded; another worker owns the job now")
+	}
+}
+
+// discardDead discards jobs whose lease expired after they had already run
+// more than max_attempts times (see Client).
+func (c *Client) discardDead(ctx context.Context, now time.Time) error {
+	ids, err := c.ids(ctx, `SELECT id FROM jobs WHERE state = $1 AND lease_until <= $2 AND attempt > max_attempts LIMIT 1000`,
+		StateRunning, now.UnixMilli())
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	return c.db.Write(ctx, func(tx *sql.Tx) error {
+		for _, id := range ids {
+			_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = $1, finished_at = $2, updated_at = $2,
+					last_error = 'lease expired again after the last attempt (worker crashed or handler overran its lease)',
+					lease_owner = NULL, lease_until = NULL
+				WHERE id = $3 AND state = $4 AND lease_until <= $2 AND attempt > max_attempts`,
+				StateDiscarded, now.UnixMilli(), id, StateRunning)
+			if err != nil {
+				return fmt.Errorf("jobs: discard dead job: %w", err)
+			}
+			c.cfg.Logger.Error("jobs: job discarded after its lease expired on the last attempt", "job_id", id)
+		}
+		return nil
+	})
+}
+
+// maintain discards dead jobs and deletes finished jobs older than Retention.
+func (c *Client) maintain(ctx context.Context) error {
+	now := c.cfg.Clock.Now()
+	err := c.discardDead(ctx, now)
+	if c.cfg.Retention > 0 {
+		_, perr := c.Prune(ctx, now.Add(-c.cfg.Retention))
+		err = errors.Join(err, perr)
+	}
+	return err
+}
+
+// Prune deletes completed, discarded and cancelled jobs that finished before
+// cutoff, freeing their unique keys, and says how many it deleted. A started
+// Client prunes on its own every minute, with cutoff now - Retention.
+func (c *Client) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
+	var n int64
+	err := c.db.Write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < $1`, cutoff.UnixMilli())
+		if err != nil {
+			return fmt.Errorf("jobs: prune: %w", err)
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
