@@ -116,15 +116,14 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if cfg.Sandbox() {
 		uris = holder.SandboxRequestURIs{}
 	}
-	a.Tickets = holder.NewTickets(db, a.Clock, uris, holder.NewTicketMetrics(reg))
-
 	mux := http.NewServeMux()
+	a.wireWebhooks(mux)
+	a.Tickets = holder.NewTickets(db, a.Clock, uris, holder.NewTicketMetrics(reg), ticketEvents{a.Webhooks})
 	(&auth.Handler{Apps: a.Apps, Tokens: a.Tokens, Logger: logger}).Register(mux)
 	(&holder.Handler{
 		Tickets: a.Tickets, Verifier: a.Tokens, Pages: web.Templates(), Logger: logger,
 		SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"),
 	}).Register(mux)
-	a.wireWebhooks(mux)
 	if err := a.wireCards(mux, cardEvents{a.Webhooks}); err != nil {
 		db.Close()
 		return nil, err

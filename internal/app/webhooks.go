@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/ponte-ofb/ponte/internal/cards"
+	"github.com/ponte-ofb/ponte/internal/holder"
 	"github.com/ponte-ofb/ponte/internal/jobs"
 	"github.com/ponte-ofb/ponte/internal/webhooks"
 )
@@ -30,5 +31,18 @@ type cardEvents struct{ w *webhooks.Emitter }
 func (c cardEvents) EmitCardEvent(ctx context.Context, tx *sql.Tx, e cards.Event) error {
 	return c.w.Emit(ctx, tx, webhooks.Event{
 		ApplicationID: e.ApplicationID, Context: "Card", Name: e.Name, EntityID: e.EntityID, Data: e.Data,
+	})
+}
+
+// ticketEvents turns ticket state changes into webhook events: ids and status
+// only, never the document number.
+type ticketEvents struct{ w *webhooks.Emitter }
+
+// EmitTicketEvent implements holder.EventEmitter.
+func (t ticketEvents) EmitTicketEvent(ctx context.Context, tx *sql.Tx, name string, tk *holder.Ticket) error {
+	return t.w.Emit(ctx, tx, webhooks.Event{
+		ID:            "ticket-used-" + tk.TicketID, // one event per redemption, whatever retries happen
+		ApplicationID: tk.ApplicationID, Context: "ConsentFlow", Name: name, EntityID: tk.TicketID,
+		Data: map[string]any{"ticketId": tk.TicketID, "status": tk.Status, "clientId": tk.ClientID, "requestUri": tk.RequestURI},
 	})
 }

@@ -103,7 +103,9 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 			body = []byte("{}") // ApplePay requires the body: report each missing field
 		}
 		if derr := httpx.DecodeObject(body, &in); derr != nil {
-			fields = append(fields, derr.Fields...)
+			// Still check the fields that did decode, so every problem is named at once.
+			_, vf := h.Cards.ValidateApple(in)
+			fields = append(fields, derr.Merge(vf).Fields...)
 		} else {
 			var vf []httpx.FieldError
 			apple, vf = h.Cards.ValidateApple(in)

@@ -107,13 +107,30 @@ func (s *Service) Notify(ctx context.Context, n Notification) error {
 			return fmt.Errorf("cards: find card: %w", err)
 		}
 		var oldStatus, oldCard string
-		err = tx.QueryRowContext(ctx, `SELECT status, card_id FROM wallet_tokens WHERE token_ref = $1`, n.TokenUniqueReference).
-			Scan(&oldStatus, &oldCard)
+		readToken := func() error {
+			return tx.QueryRowContext(ctx, `SELECT status, card_id FROM wallet_tokens WHERE token_ref = $1`, n.TokenUniqueReference).
+				Scan(&oldStatus, &oldCard)
+		}
+		created := false
+		err = readToken()
+		if errors.Is(err, sql.ErrNoRows) {
+			// On PostgreSQL a concurrent notification may be creating the same
+			// token: the insert then waits for it and does nothing, and the
+			// token, committed by then, is read again and updated below.
+			var res sql.Result
+			res, err = tx.ExecContext(ctx, `INSERT INTO wallet_tokens (token_ref, card_id, wallet, status, created_at, updated_at)
+				VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (token_ref) DO NOTHING`,
+				n.TokenUniqueReference, cardID, n.Wallet, notifyStatus[n.EventType], now.UnixMilli())
+			var inserted int64
+			if err == nil {
+				inserted, err = res.RowsAffected()
+			}
+			if created = inserted == 1; err == nil && !created {
+				err = readToken()
+			}
+		}
 		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			_, err = tx.ExecContext(ctx, `INSERT INTO wallet_tokens (token_ref, card_id, wallet, status, created_at, updated_at)
-				VALUES ($1, $2, $3, $4, $5, $5)`, n.TokenUniqueReference, cardID, n.Wallet, notifyStatus[n.EventType], now.UnixMilli())
-		case err != nil:
+		case err != nil || created:
 		case oldCard != cardID:
 			return &httpx.Error{Status: http.StatusConflict, Message: "tokenUniqueReference belongs to another card"}
 		case oldStatus == TokenDeleted:

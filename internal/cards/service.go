@@ -220,13 +220,27 @@ func (s *Service) WalletToken(ctx context.Context, applicationID, proxy, wallet 
 			out = stored
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM wallet_payloads WHERE card_id = $1 AND wallet = $2 AND nonce = $3`,
-			card.ID, wallet, nonce); err != nil {
+		// Only an expired payload is replaced.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM wallet_payloads WHERE card_id = $1 AND wallet = $2 AND nonce = $3 AND expires_at <= $4`,
+			card.ID, wallet, nonce, now.UnixMilli()); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO wallet_payloads (card_id, wallet, nonce, fingerprint, response, created_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, card.ID, wallet, nonce, fp, sealed, now.UnixMilli(), now.Add(PayloadTTL).UnixMilli())
-		out = body
+		// On PostgreSQL a concurrent request's payload may still be uncommitted
+		// when read above: the insert then waits for it and does nothing, and
+		// that payload, committed by then, is read back and wins.
+		res, err := tx.ExecContext(ctx, `INSERT INTO wallet_payloads (card_id, wallet, nonce, fingerprint, response, created_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (card_id, wallet, nonce) DO NOTHING`,
+			card.ID, wallet, nonce, fp, sealed, now.UnixMilli(), now.Add(PayloadTTL).UnixMilli())
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			out = body
+			return err
+		}
+		if out, err = s.storedPayload(ctx, tx, card.ID, wallet, nonce, fp, now); err == nil && out == nil {
+			err = errors.New("concurrent wallet payload not found")
+		}
 		return err
 	})
 	if err != nil {
@@ -404,6 +418,10 @@ func (s *Service) EnsureSandboxCards(ctx context.Context, applicationID string) 
 		n.Address = Address{ZipCode: "05402100", Address: "Rua 6 de Março", Number: "2500", Neighborhood: "Alter do Chão",
 			City: "Santarém", State: "PA", Country: "Brasil"}
 		c, err := s.Create(ctx, applicationID, n)
+		if errors.Is(err, ErrProxyTaken) {
+			// Another instance starting on the same database created it first.
+			c, err = getCard(ctx, s.db.Read(), "", sc.Proxy)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("cards: sandbox card %s: %w", sc.Proxy, err)
 		}

@@ -62,17 +62,27 @@ func NewTicketMetrics(reg prometheus.Registerer) *TicketMetrics {
 	return m
 }
 
+// EventTicketUsed is emitted when a ticket is redeemed by the WebView.
+const EventTicketUsed = "CONSENT_FLOW_TICKET_WAS_USED"
+
+// EventEmitter records a ticket event for partners' webhooks in the caller's
+// transaction, so the event exists exactly when the state change does.
+type EventEmitter interface {
+	EmitTicketEvent(ctx context.Context, tx *sql.Tx, name string, t *Ticket) error
+}
+
 // Tickets is the consent-flow ticket service.
 type Tickets struct {
 	db          *store.DB
 	clock       clock.Clock
 	requestURIs RequestURIChecker
 	metrics     *TicketMetrics
+	events      EventEmitter
 }
 
-// NewTickets returns the ticket service.
-func NewTickets(db *store.DB, c clock.Clock, uris RequestURIChecker, m *TicketMetrics) *Tickets {
-	return &Tickets{db: db, clock: c, requestURIs: uris, metrics: m}
+// NewTickets returns the ticket service; events may be nil.
+func NewTickets(db *store.DB, c clock.Clock, uris RequestURIChecker, m *TicketMetrics, events EventEmitter) *Tickets {
+	return &Tickets{db: db, clock: c, requestURIs: uris, metrics: m, events: events}
 }
 
 // Validate reports every invalid field of a create request.
@@ -189,7 +199,10 @@ func (s *Tickets) Redeem(ctx context.Context, ticketID string) (*Ticket, *Sessio
 		if err != nil {
 			return fmt.Errorf("holder: open session: %w", err)
 		}
-		return nil
+		if s.events == nil {
+			return nil
+		}
+		return s.events.EmitTicketEvent(ctx, tx, EventTicketUsed, t)
 	})
 	if err != nil {
 		return nil, nil, err
