@@ -81,6 +81,7 @@ func cardsCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 	case "set-status":
 		fs = newFlagSet("ponte cards set-status [flags] PROXY STATUS", "Sets a card's status: CREATING, ACTIVE, BLOCKED or CANCELLED.", stderr)
+		fs.StringVar(&app, "app", "", "client_id of the card's application (needed when several applications use PROXY)")
 	case "apple-test-device":
 		fs = newFlagSet("ponte cards apple-test-device --out DIR [flags]",
 			"Writes device-certificate.pem (a P-256 leaf chained to the sandbox Apple trust root in DATA-DIR)\nand device-key.pem (its private key). Send the certificate as appleCertificate; decrypt the\nreturned EncryptedData with the key. Sandbox only: real Apple devices chain to Apple Root CA - G3.", stderr)
@@ -152,7 +153,7 @@ func cardsCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		}
 		return tw.Flush()
 	case "set-status":
-		c, err := svc.SetStatus(ctx, "", fs.Arg(0), strings.ToUpper(fs.Arg(1)))
+		c, err := svc.SetStatus(ctx, appID, fs.Arg(0), strings.ToUpper(fs.Arg(1)))
 		if err != nil {
 			return err
 		}

@@ -153,6 +153,9 @@ func (n *NewCard) Validate(now time.Time) []httpx.FieldError {
 	text("address.city", a.City, 100, true)
 	text("address.state", a.State, 50, true)
 	text("address.country", a.Country, 50, true)
+	if a.Country != "" && !isAlpha3(countryAlpha3(a.Country)) {
+		add("address.country", "must be Brasil or an ISO 3166-1 alpha-3 code such as BRA")
+	}
 	if n.Brand != BrandMastercard {
 		add("brand", "must be Mastercard")
 	}
@@ -194,12 +197,25 @@ type WalletTokenJSON struct {
 
 // Errors of the card service, each with the Bankly error it becomes.
 var (
-	ErrCardNotFound  = &httpx.Error{Status: http.StatusNotFound, Code: "002", Message: "Card Not Found"}
-	ErrCardCreating  = &httpx.Error{Status: http.StatusConflict, Code: "029", Message: "The card is in the process of being created"}
-	ErrCardBlocked   = &httpx.Error{Status: http.StatusUnprocessableEntity, Code: "CARD_BLOCKED", Message: "The card is blocked"}
-	ErrCardCancelled = &httpx.Error{Status: http.StatusUnprocessableEntity, Code: "CARD_CANCELLED", Message: "The card is cancelled"}
-	ErrNonceReused   = &httpx.Error{Status: http.StatusUnprocessableEntity, Code: "NONCE_ALREADY_USED", Message: "nonce was already used with a different request for this card and wallet"}
-	ErrNotConfigured = &httpx.Error{Status: http.StatusServiceUnavailable, Code: "WALLET_NOT_CONFIGURED", Message: "wallet provisioning is not configured on this server"}
-	ErrProxyTaken    = errors.New("a card with this proxy already exists")
-	ErrPANTaken      = errors.New("a card with this card number already exists")
+	ErrCardNotFound   = &httpx.Error{Status: http.StatusNotFound, Code: "002", Message: "Card Not Found"}
+	ErrCardCreating   = &httpx.Error{Status: http.StatusConflict, Code: "029", Message: "The card is in the process of being created"}
+	ErrCardBlocked    = &httpx.Error{Status: http.StatusUnprocessableEntity, Code: "CARD_BLOCKED", Message: "The card is blocked"}
+	ErrCardCancelled  = &httpx.Error{Status: http.StatusUnprocessableEntity, Code: "CARD_CANCELLED", Message: "The card is cancelled"}
+	ErrNonceReused    = &httpx.Error{Status: http.StatusUnprocessableEntity, Code: "NONCE_ALREADY_USED", Message: "nonce was already used with a different request for this card and wallet"}
+	ErrNotConfigured  = &httpx.Error{Status: http.StatusServiceUnavailable, Code: "WALLET_NOT_CONFIGURED", Message: "wallet provisioning is not configured on this server"}
+	ErrProxyTaken     = errors.New("the application already has a card with this proxy")
+	ErrAmbiguousProxy = errors.New("several applications have a card with this proxy: name the application")
+	ErrPANTaken       = errors.New("a card with this card number already exists")
 )
+
+func isAlpha3(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for i := 0; i < 3; i++ {
+		if s[i] < 'A' || s[i] > 'Z' {
+			return false
+		}
+	}
+	return true
+}

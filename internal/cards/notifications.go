@@ -106,10 +106,10 @@ func (s *Service) Notify(ctx context.Context, n Notification) error {
 		if err != nil {
 			return fmt.Errorf("cards: find card: %w", err)
 		}
-		var oldStatus, oldCard string
+		var oldStatus, oldCard, oldWallet string
 		readToken := func() error {
-			return tx.QueryRowContext(ctx, `SELECT status, card_id FROM wallet_tokens WHERE token_ref = $1`, n.TokenUniqueReference).
-				Scan(&oldStatus, &oldCard)
+			return tx.QueryRowContext(ctx, `SELECT status, card_id, wallet FROM wallet_tokens WHERE token_ref = $1`, n.TokenUniqueReference).
+				Scan(&oldStatus, &oldCard, &oldWallet)
 		}
 		created := false
 		err = readToken()
@@ -133,6 +133,8 @@ func (s *Service) Notify(ctx context.Context, n Notification) error {
 		case err != nil || created:
 		case oldCard != cardID:
 			return &httpx.Error{Status: http.StatusConflict, Message: "tokenUniqueReference belongs to another card"}
+		case oldWallet != n.Wallet:
+			return &httpx.Error{Status: http.StatusConflict, Message: "tokenUniqueReference belongs to another wallet"}
 		case oldStatus == TokenDeleted:
 			return &httpx.Error{Status: http.StatusConflict, Message: "the wallet token was deleted"}
 		default:

@@ -99,7 +99,7 @@ func (s *Service) Create(ctx context.Context, applicationID string, n NewCard) (
 	hash := s.vault.Hash(panHashDomain, []byte(n.PAN))
 	err = s.db.Write(ctx, func(tx *sql.Tx) error {
 		var exists int
-		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM cards WHERE proxy = $1`, c.Proxy).Scan(&exists)
+		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM cards WHERE application_id = $1 AND proxy = $2`, c.ApplicationID, c.Proxy).Scan(&exists)
 		if err != nil {
 			return err
 		}
@@ -116,7 +116,7 @@ func (s *Service) Create(ctx context.Context, applicationID string, n NewCard) (
 	})
 	if store.IsUniqueViolation(err) {
 		// A concurrent create won the race; say which field collided without echoing it.
-		if _, gerr := getCard(ctx, s.db.Read(), "", c.Proxy); gerr == nil {
+		if _, gerr := getCard(ctx, s.db.Read(), c.ApplicationID, c.Proxy); gerr == nil {
 			return nil, ErrProxyTaken
 		}
 		return nil, ErrPANTaken
@@ -282,9 +282,19 @@ func fingerprint(wallet string, apple *AppleRequest) string {
 	h := sha256.New()
 	h.Write([]byte(wallet))
 	if apple != nil {
-		for _, p := range []string{apple.Nonce, apple.NonceSignature, apple.Certificate} {
+		for _, p := range []string{apple.Nonce, apple.NonceSignature} {
 			h.Write([]byte{0})
 			h.Write([]byte(p))
+		}
+		// The certificates as parsed, not as typed: the same chain re-sent
+		// with other whitespace or line endings is the same request.
+		for _, c := range apple.chain {
+			h.Write([]byte{0})
+			h.Write(c.Raw)
+		}
+		if apple.chain == nil {
+			h.Write([]byte{0})
+			h.Write([]byte(apple.Certificate))
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
@@ -409,7 +419,7 @@ func (s *Service) EnsureSandboxCards(ctx context.Context, applicationID string) 
 	year := s.clock.Now().Year() + 4
 	var out []*Card
 	for _, sc := range sandboxCards {
-		if c, err := getCard(ctx, s.db.Read(), "", sc.Proxy); err == nil {
+		if c, err := getCard(ctx, s.db.Read(), applicationID, sc.Proxy); err == nil {
 			out = append(out, c)
 			continue
 		}
@@ -420,7 +430,7 @@ func (s *Service) EnsureSandboxCards(ctx context.Context, applicationID string) 
 		c, err := s.Create(ctx, applicationID, n)
 		if errors.Is(err, ErrProxyTaken) {
 			// Another instance starting on the same database created it first.
-			c, err = getCard(ctx, s.db.Read(), "", sc.Proxy)
+			c, err = getCard(ctx, s.db.Read(), applicationID, sc.Proxy)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("cards: sandbox card %s: %w", sc.Proxy, err)

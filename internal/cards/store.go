@@ -33,16 +33,42 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// getCard finds a card by proxy; applicationID "" means any application (operator tools).
+// getCard finds an application's card by proxy. applicationID "" (operator
+// tools) searches every application and refuses a proxy used by several.
 func getCard(ctx context.Context, q querier, applicationID, proxy string) (*Card, error) {
-	c, err := scanCard(q.QueryRowContext(ctx, `SELECT `+cardColumns+` FROM cards WHERE proxy = $1`, proxy))
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && applicationID != "" && c.ApplicationID != applicationID) {
-		return nil, ErrCardNotFound
+	if applicationID != "" {
+		c, err := scanCard(q.QueryRowContext(ctx, `SELECT `+cardColumns+` FROM cards WHERE application_id = $1 AND proxy = $2`, applicationID, proxy))
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrCardNotFound
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cards: read card: %w", err)
+		}
+		return c, nil
 	}
+	rows, err := q.QueryContext(ctx, `SELECT `+cardColumns+` FROM cards WHERE proxy = $1`, proxy)
 	if err != nil {
 		return nil, fmt.Errorf("cards: read card: %w", err)
 	}
-	return c, nil
+	defer rows.Close()
+	var found []*Card
+	for rows.Next() {
+		c, err := scanCard(rows)
+		if err != nil {
+			return nil, fmt.Errorf("cards: read card: %w", err)
+		}
+		found = append(found, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("cards: read card: %w", err)
+	}
+	switch len(found) {
+	case 0:
+		return nil, ErrCardNotFound
+	case 1:
+		return found[0], nil
+	}
+	return nil, ErrAmbiguousProxy
 }
 
 func listCards(ctx context.Context, q querier, applicationID string) ([]*Card, error) {

@@ -7,7 +7,7 @@
 CREATE TABLE cards (
     id               TEXT PRIMARY KEY,
     application_id   TEXT NOT NULL REFERENCES applications (id),
-    proxy            TEXT NOT NULL UNIQUE,
+    proxy            TEXT NOT NULL,   -- the card id in API paths, unique per application
     pan_sealed       TEXT NOT NULL,
     pan_hash         TEXT NOT NULL UNIQUE,
     last_four        TEXT NOT NULL,
@@ -28,6 +28,7 @@ CREATE TABLE cards (
     created_at       BIGINT NOT NULL,
     updated_at       BIGINT NOT NULL
 );
+CREATE UNIQUE INDEX cards_application_proxy ON cards (application_id, proxy);
 CREATE INDEX cards_application ON cards (application_id, created_at);
 
 CREATE TABLE wallet_tokens (
