@@ -221,14 +221,17 @@ func (ev *Event) validate() error {
 	return nil
 }
 
-// containsCardNumber reports whether b holds a standalone run of 13–19
-// digits (optionally grouped by single spaces or dashes) that starts with 2–6
-// and passes the Luhn check: the shape of a payment card number. Digits
-// glued to letters (hex ids, tokens) are not standalone. Numbers starting
-// with 1 are left alone so Unix-millisecond timestamps (13 digits, 17…) pass.
+// containsCardNumber reports whether b holds something shaped like a payment
+// card number: a standalone run of 13–19 digits, either unbroken or grouped
+// the way cards are printed (4-4-4-4[-3], 4-6-5, 4-6-4, with single spaces or
+// dashes), starting with 2–6 and passing the Luhn check. Digits glued to
+// letters (hex ids, tokens) are not standalone, UUIDs and dates do not group
+// like cards, and numbers starting with 1 (Unix-millisecond timestamps) are
+// left alone, so ordinary ids never trip it.
 func containsCardNumber(b []byte) bool {
 	isDigit := func(c byte) bool { return c >= '0' && c <= '9' }
 	isAlnum := func(c byte) bool { return isDigit(c) || (c|0x20) >= 'a' && (c|0x20) <= 'z' }
+	var groups []int
 	digits := make([]byte, 0, 32)
 	for i := 0; i < len(b); {
 		if !isDigit(b[i]) {
@@ -236,26 +239,59 @@ func containsCardNumber(b []byte) bool {
 			continue
 		}
 		start, j := i, i
-		digits = digits[:0]
+		digits, groups = digits[:0], groups[:0]
+		group := 0
 		for j < len(b) {
 			if isDigit(b[j]) {
 				digits = append(digits, b[j])
+				group++
 				j++
 				continue
 			}
 			if (b[j] == ' ' || b[j] == '-') && j+1 < len(b) && isDigit(b[j+1]) {
+				groups = append(groups, group)
+				group = 0
 				j++
 				continue
 			}
 			break
 		}
+		groups = append(groups, group)
 		standalone := (start == 0 || !isAlnum(b[start-1])) && (j == len(b) || !isAlnum(b[j]))
-		if standalone && len(digits) >= 13 && len(digits) <= 19 && digits[0] >= '2' && digits[0] <= '6' && luhn(digits) {
+		if standalone && cardGrouping(groups) && len(digits) >= 13 && len(digits) <= 19 &&
+			digits[0] >= '2' && digits[0] <= '6' && luhn(digits) {
 			return true
 		}
 		i = j
 	}
 	return false
+}
+
+// cardGrouping reports whether digit groups are laid out as card numbers are printed.
+func cardGrouping(groups []int) bool {
+	if len(groups) == 1 {
+		return true
+	}
+	eq := func(want ...int) bool {
+		if len(groups) != len(want) {
+			return false
+		}
+		for i := range want {
+			if groups[i] != want[i] {
+				return false
+			}
+		}
+		return true
+	}
+	if eq(4, 6, 5) || eq(4, 6, 4) {
+		return true
+	}
+	for i, g := range groups {
+		if g != 4 && !(i == len(groups)-1 && g >= 1 && g <= 3) {
+			return false
+		}
+	}
+	return true
 }
 
 func luhn(digits []byte) bool {

@@ -201,6 +201,7 @@ func TestContainsCardNumber(t *testing.T) {
 		`{"x":["6011111111111117"]}`,          // Discover, in an array
 		`{"n":"2223003122003222"}`,            // Mastercard 2-series
 		`{"nested":{"deep":{"v":"4000056655665556"}}}`,
+		`{"amex":"3782 822463 10005"}`, // Amex grouping 4-6-5
 	}
 	for _, s := range refused {
 		if !containsCardNumber([]byte(s)) {
@@ -218,6 +219,10 @@ func TestContainsCardNumber(t *testing.T) {
 		`{"amount":"1500.00","date":"2024-10-15T18:55:15Z"}`,
 		`{"long":"41111111111111111111111"}`, // 23 digits: not a card length
 		`{"x":"411111111111"}`,               // 12 digits
+		// UUIDs whose hex happens to be all digits: grouped 8-4-4-4-12, not like a card.
+		`{"id":"52042477-5000-1471-a123-456789abcdef"}`,
+		`{"id":"a1b2c3d4-5204-2477-5000-147198765432"}`,
+		`{"date":"2026-11-27","phone":"55 11 98765 4321"}`,
 	}
 	for _, s := range allowed {
 		if containsCardNumber([]byte(s)) {
