@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ponte-ofb/ponte/internal/clock"
+	"github.com/ponte-ofb/ponte/internal/keyfile"
 	"github.com/ponte-ofb/ponte/internal/store"
 )
 
@@ -199,36 +199,7 @@ func (s *Applications) EnsureDemo(ctx context.Context, secretFile string) (*Appl
 
 func writeDemo(path string, c DemoCredentials) error {
 	b, _ := json.MarshalIndent(c, "", "  ")
-	return writeFileAtomic(path, b)
-}
-
-// writeFileAtomic writes a 0600 file via a temporary file and rename, so a
-// crash never leaves a half-written secret or key.
-func writeFileAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return keyfile.WriteAtomic(path, b, 0o600)
 }
 
 // newSecret returns a 256-bit random secret and its hash. A plain SHA-256 is

@@ -10,7 +10,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/ponte-ofb/ponte/internal/clock"
 	"github.com/ponte-ofb/ponte/internal/httpx"
+	"github.com/ponte-ofb/ponte/internal/keyfile"
 )
 
 // DefaultTokenTTL is the access-token lifetime unless configured otherwise.
@@ -40,23 +40,19 @@ type SigningKey struct {
 // key with mode 0600 if the file does not exist. The key id is the key's
 // RFC 7638 thumbprint, so it is stable for as long as the key is.
 func LoadOrCreateKey(path string) (*SigningKey, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		key, gerr := rsa.GenerateKey(rand.Reader, 2048)
-		if gerr != nil {
-			return nil, fmt.Errorf("auth: generate signing key: %w", gerr)
+	b, _, err := keyfile.LoadOrCreate(path, func() ([]byte, error) {
+		key, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			return nil, fmt.Errorf("generate: %w", err)
 		}
-		der, merr := x509.MarshalPKCS8PrivateKey(key)
-		if merr != nil {
-			return nil, fmt.Errorf("auth: encode signing key: %w", merr)
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return nil, fmt.Errorf("encode: %w", err)
 		}
-		if werr := writeFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); werr != nil {
-			return nil, fmt.Errorf("auth: write signing key: %w", werr)
-		}
-		return newSigningKey(key)
-	}
+		return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("auth: read signing key: %w", err)
+		return nil, fmt.Errorf("auth: signing key %s: %w", path, err)
 	}
 	block, _ := pem.Decode(b)
 	if block == nil {

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"github.com/ponte-ofb/ponte/internal/cards/applepay"
 	"github.com/ponte-ofb/ponte/internal/cards/googlepay"
 	"github.com/ponte-ofb/ponte/internal/cards/mastercard"
+	"github.com/ponte-ofb/ponte/internal/keyfile"
 )
 
 // KeyFiles names the files wallet provisioning needs. Empty names mean sandbox
@@ -108,14 +108,14 @@ func LoadKeys(f KeyFiles, now time.Time) (w Wallets, networkSecret []byte, missi
 	secretPath := f.NetworkSecretFile
 	if secretPath == "" && f.Sandbox {
 		secretPath = filepath.Join(f.DataDir, SandboxNetworkSecretFile)
-		if _, serr := os.Stat(secretPath); errors.Is(serr, os.ErrNotExist) {
+		if _, _, err := keyfile.LoadOrCreate(secretPath, func() ([]byte, error) {
 			b := make([]byte, 32)
 			if _, err := rand.Read(b); err != nil {
-				return w, nil, nil, err
+				return nil, err
 			}
-			if err := os.WriteFile(secretPath, []byte(base64.StdEncoding.EncodeToString(b)+"\n"), 0o600); err != nil {
-				return w, nil, nil, fmt.Errorf("cards: write network secret: %w", err)
-			}
+			return []byte(base64.StdEncoding.EncodeToString(b) + "\n"), nil
+		}); err != nil {
+			return w, nil, nil, fmt.Errorf("cards: network secret: %w", err)
 		}
 	}
 	if secretPath != "" {

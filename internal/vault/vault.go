@@ -14,9 +14,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/ponte-ofb/ponte/internal/keyfile"
 )
 
 // keyFileVersion prefixes the key file so a future format can be told apart.
@@ -37,19 +37,15 @@ type Vault struct {
 // LoadOrCreate reads the data key at path, creating a random 256-bit key (mode
 // 0600, written atomically) if the file does not exist.
 func LoadOrCreate(path string) (*Vault, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
+	b, _, err := keyfile.LoadOrCreate(path, func() ([]byte, error) {
 		key := make([]byte, 32)
 		if _, err := rand.Read(key); err != nil {
-			return nil, fmt.Errorf("vault: generate data key: %w", err)
+			return nil, err
 		}
-		if err := writeFileAtomic(path, []byte(keyFileVersion+base64.StdEncoding.EncodeToString(key)+"\n")); err != nil {
-			return nil, fmt.Errorf("vault: write data key: %w", err)
-		}
-		return New(key)
-	}
+		return []byte(keyFileVersion + base64.StdEncoding.EncodeToString(key) + "\n"), nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("vault: read data key: %w", err)
+		return nil, fmt.Errorf("vault: data key %s: %w", path, err)
 	}
 	text := strings.TrimSpace(string(b))
 	if !strings.HasPrefix(text, keyFileVersion) {
@@ -124,31 +120,4 @@ func (v *Vault) Hash(domain string, value []byte) string {
 	m.Write([]byte{0})
 	m.Write(value)
 	return hex.EncodeToString(m.Sum(nil))
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

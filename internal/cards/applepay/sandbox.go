@@ -1,6 +1,8 @@
 package applepay
 
 import (
+	"github.com/ponte-ofb/ponte/internal/keyfile"
+
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -236,7 +238,7 @@ func LoadOrCreateTestRoot(dir string, now time.Time) (*x509.Certificate, *ecdsa.
 		return nil, nil, err
 	}
 	certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
-	if err := writeFileAtomic(certPath, certPEM, 0o644); err != nil {
+	if err := keyfile.WriteAtomic(certPath, certPEM, 0o644); err != nil {
 		return nil, nil, fmt.Errorf("applepay: write sandbox root: %w", err)
 	}
 	return cert, key, nil
@@ -254,7 +256,7 @@ func loadOrCreateRootKey(path string) (*ecdsa.PrivateKey, error) {
 			return nil, fmt.Errorf("applepay: encode sandbox root key: %w", merr)
 		}
 		keyPEM = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-		werr := writeFileExclusive(path, keyPEM, 0o600)
+		werr := keyfile.WriteExclusive(path, keyPEM, 0o600)
 		if werr == nil {
 			return key, nil
 		}

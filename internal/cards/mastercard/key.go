@@ -1,6 +1,8 @@
 package mastercard
 
 import (
+	"github.com/ponte-ofb/ponte/internal/keyfile"
+
 	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
@@ -60,7 +62,7 @@ func createRSAKey(path string, bits int) (*rsa.PrivateKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mastercard: encode RSA key: %w", err)
 	}
-	err = writeFileExclusive(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	err = keyfile.WriteExclusive(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
 	if errors.Is(err, fs.ErrExist) {
 		return nil, err
 	}

@@ -1,4 +1,8 @@
-package mastercard
+// Package keyfile writes key and secret files safely: atomically (readers see
+// the old file or the new one, never a partial one) and, for keys created on
+// first start, exclusively (when several instances start at once on one data
+// directory, the first key written wins and every instance loads that one).
+package keyfile
 
 import (
 	"errors"
@@ -8,9 +12,9 @@ import (
 	"path/filepath"
 )
 
-// writeFileAtomic replaces path with data via a synced temporary file and a
+// WriteAtomic replaces path with data via a synced temporary file and a
 // rename, so readers see the old file or the new one, never a partial one.
-func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
+func WriteAtomic(path string, data []byte, perm fs.FileMode) error {
 	tmp, err := writeTemp(path, data, perm)
 	if err != nil {
 		return err
@@ -23,10 +27,10 @@ func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
 	return nil
 }
 
-// writeFileExclusive creates path with data only if it does not exist yet,
+// WriteExclusive creates path with data only if it does not exist yet,
 // atomically: the complete temporary file is hard-linked into place, which
 // fails with fs.ErrExist when another writer got there first.
-func writeFileExclusive(path string, data []byte, perm fs.FileMode) error {
+func WriteExclusive(path string, data []byte, perm fs.FileMode) error {
 	tmp, err := writeTemp(path, data, perm)
 	if err != nil {
 		return err
@@ -78,4 +82,35 @@ func syncDir(dir string) {
 		d.Sync()
 		d.Close()
 	}
+}
+
+// LoadOrCreate returns the contents of path, creating it first with the
+// bytes create returns (mode 0600) if it does not exist. If another process
+// creates it at the same moment, its file is the one returned.
+func LoadOrCreate(path string, create func() ([]byte, error)) (data []byte, created bool, err error) {
+	for attempt := 0; attempt < 3; attempt++ {
+		data, err = os.ReadFile(path)
+		if err == nil {
+			return data, false, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, false, err
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, false, err
+		}
+		fresh, err := create()
+		if err != nil {
+			return nil, false, err
+		}
+		err = WriteExclusive(path, fresh, 0o600)
+		if err == nil {
+			return fresh, true, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return nil, false, err
+		}
+		// Another process won the race: read its file.
+	}
+	return nil, false, fmt.Errorf("keyfile: %s keeps appearing and disappearing", path)
 }
