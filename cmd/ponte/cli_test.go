@@ -39,8 +39,14 @@ func (r cliResult) output() string { return r.stdout + r.stderr }
 // ponteCLI runs `ponte args...` in process through run.
 func ponteCLI(t *testing.T, args ...string) cliResult {
 	t.Helper()
+	return ponteCLIInput(t, "", args...)
+}
+
+// ponteCLIInput runs `ponte args...` with stdin as standard input.
+func ponteCLIInput(t *testing.T, stdin string, args ...string) cliResult {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), args, &stdout, &stderr)
+	code := run(context.Background(), args, strings.NewReader(stdin), &stdout, &stderr)
 	return cliResult{args: args, code: code, stdout: stdout.String(), stderr: stderr.String()}
 }
 

@@ -37,11 +37,11 @@ func main() {
 	// After the first signal starts a graceful shutdown, restore the default
 	// handling so a second Ctrl-C ends a stuck shutdown at once.
 	go func() { <-ctx.Done(); stop() }()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 // run executes one command and returns the process exit code.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -55,7 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "apps":
 		err = apps(ctx, rest, stdout, stderr)
 	case "cards":
-		err = cardsCmd(ctx, rest, os.Stdin, stdout, stderr)
+		err = cardsCmd(ctx, rest, stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ponte", version)
 	case "help", "-h", "--help", "-help":

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // Error is a client-facing error: an HTTP status, a machine code, a human
@@ -25,7 +26,22 @@ type FieldError struct {
 	Message string
 }
 
-func (e *Error) Error() string { return strconv.Itoa(e.Status) + " " + e.Code + ": " + e.Message }
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Message)
+	if e.Code != "" {
+		b.WriteString(" (" + e.Code + ")")
+	}
+	for i, f := range e.Fields {
+		if i == 0 {
+			b.WriteString(": ")
+		} else {
+			b.WriteString("; ")
+		}
+		b.WriteString(f.Field + " " + f.Message)
+	}
+	return b.String()
+}
 
 // ErrorWriter renders errors in the shape of one API family.
 type ErrorWriter interface {
