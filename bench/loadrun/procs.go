@@ -1,0 +1,286 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// moduleRoot is the directory of the go.mod that encloses the working directory.
+func moduleRoot(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("run the load run from inside the Ponte module (go run ./bench/loadrun)")
+	}
+	return filepath.Dir(mod), nil
+}
+
+// build compiles pkg (relative to root) into out.
+func build(ctx context.Context, root, pkg, out string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	cmd.Dir = root
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build %s: %v\n%s", pkg, err, stderr.String())
+	}
+	return nil
+}
+
+// child is a server process started by the load run.
+type child struct {
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	exited  chan struct{} // closed when the process has exited
+	waitErr error
+}
+
+// start runs bin with args, standard error going to logPath, and calls onLine
+// for each standard output line until onLine returns true (the banner is
+// complete) or the process exits, whichever comes first, within timeout.
+// Standard output keeps being drained afterwards, so the child never blocks.
+func start(ctx context.Context, name, bin string, args, env []string, logPath string, timeout time.Duration, onLine func(string) (bool, error)) (*child, error) {
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		logf.Close()
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = pw, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		pr.Close()
+		pw.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	pw.Close()
+	logf.Close()
+	c := &child{name: name, cmd: cmd, logPath: logPath, exited: make(chan struct{})}
+	go func() {
+		c.waitErr = cmd.Wait()
+		close(c.exited)
+	}()
+
+	ready := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		done := false
+		for sc.Scan() {
+			if done {
+				continue
+			}
+			ok, err := onLine(sc.Text())
+			if err != nil || ok {
+				done = true
+				ready <- err
+			}
+		}
+		if !done {
+			ready <- fmt.Errorf("%s exited before it was ready", name)
+		}
+		pr.Close()
+	}()
+
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case err = <-ready:
+	case <-timer.C:
+		err = fmt.Errorf("%s printed no banner within %s", name, timeout)
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
+		c.stop()
+		return nil, fmt.Errorf("%w%s", err, c.logTail())
+	}
+	return c, nil
+}
+
+// running reports whether the process is still alive.
+func (c *child) running() bool {
+	select {
+	case <-c.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// stop asks the process to shut down gracefully (SIGINT), and kills it if it
+// has not exited after 15 s. It is safe to call more than once.
+func (c *child) stop() {
+	if c == nil || !c.running() {
+		return
+	}
+	_ = c.cmd.Process.Signal(os.Interrupt)
+	t := time.NewTimer(15 * time.Second)
+	defer t.Stop()
+	select {
+	case <-c.exited:
+	case <-t.C:
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+	}
+}
+
+// logTail returns the last lines of the child's standard error, for error messages.
+func (c *child) logTail() string {
+	b, err := os.ReadFile(c.logPath)
+	if err != nil || len(b) == 0 {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > 15 {
+		lines = lines[len(lines)-15:]
+	}
+	return "\n--- last lines of " + c.name + "'s log ---\n" + strings.Join(lines, "\n")
+}
+
+var ponteBanner = regexp.MustCompile(`^Ponte is running in \S+ mode on (http://127\.0\.0\.1:\d+) `)
+
+// ponteInfo is what the load run learns from Ponte's banner.
+type ponteInfo struct {
+	URL, ClientID, ClientSecret string
+}
+
+// ponteBannerParser returns an onLine function that fills info from the banner.
+func ponteBannerParser(info *ponteInfo) func(string) (bool, error) {
+	first := true
+	return func(line string) (bool, error) {
+		if first {
+			first = false
+			m := ponteBanner.FindStringSubmatch(line)
+			if m == nil {
+				return false, fmt.Errorf("unexpected first line from ponte: %q", line)
+			}
+			info.URL = m[1]
+			return false, nil
+		}
+		if v, ok := strings.CutPrefix(line, "  client_id:"); ok {
+			info.ClientID = strings.TrimSpace(v)
+		}
+		if v, ok := strings.CutPrefix(line, "  client_secret:"); ok {
+			info.ClientSecret = strings.TrimSpace(v)
+		}
+		return info.ClientID != "" && info.ClientSecret != "", nil
+	}
+}
+
+// baselineParser reads the baseline's URL from its first line.
+func baselineParser(url *string) func(string) (bool, error) {
+	return func(line string) (bool, error) {
+		if !strings.HasPrefix(line, "http://127.0.0.1:") {
+			return false, fmt.Errorf("unexpected first line from baseline: %q", line)
+		}
+		*url = strings.TrimSpace(line)
+		return true, nil
+	}
+}
+
+// waitReady polls GET url until it answers 200, for at most timeout.
+func waitReady(ctx context.Context, client *http.Client, url string, c *child, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if !c.running() {
+			return fmt.Errorf("%s exited while starting%s", c.name, c.logTail())
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready at %s after %s%s", c.name, url, timeout, c.logTail())
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// procCPU is the CPU time (user + system, all threads) process pid has used
+// so far, from /proc (Linux; 0 elsewhere). Its resolution is the clock tick.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // the command name may hold spaces
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat times: 100 on every
+// mainstream Linux architecture.
+const clockTicks = 100
+
+// loadAvg is the 1-minute load average (Linux; 0 elsewhere).
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
+}
+
+// fsType names the file system holding path (Linux; "unknown" elsewhere), so
+// the report says whether Ponte's fsync reached a disk or a tmpfs.
+func fsType(path string) string {
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return "unknown"
+	}
+	best, typ := "", "unknown"
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 {
+			continue
+		}
+		mnt := f[1]
+		if (path == mnt || strings.HasPrefix(path, strings.TrimSuffix(mnt, "/")+"/")) && len(mnt) > len(best) {
+			best, typ = mnt, f[2]
+		}
+	}
+	return typ
+}
