@@ -135,11 +135,19 @@ func (s *Applications) Authenticate(ctx context.Context, clientID, secret string
 	return a, nil
 }
 
-// lookup returns an enabled application by client_id, for token verification.
+// lookup returns an enabled application by client_id, for token verification
+// on every request: a prepared statement, since this runs on every call.
 func (s *Applications) lookup(ctx context.Context, clientID string) (*Application, error) {
-	a, _, err := getApp(ctx, s.db.Read(), "client_id", clientID)
+	st, err := s.db.ReadStmt(ctx, `SELECT `+appColumns+` FROM applications WHERE client_id = $1`)
 	if err != nil {
 		return nil, err
+	}
+	a, _, err := scanApp(st.QueryRowContext(ctx, clientID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auth: read application: %w", err)
 	}
 	if a.Disabled {
 		return nil, ErrNotFound

@@ -116,28 +116,29 @@ func (s *Tickets) Create(ctx context.Context, p *httpx.Principal, in CreateTicke
 	}
 	exact := s.clock.Now()
 	now := exact.Truncate(time.Second) // the API shows seconds; store what it shows
-	created := false
+	t := &Ticket{
+		TicketID: newTicketID(), ApplicationID: p.ApplicationID, CompanyKey: p.CompanyKey,
+		DocumentNumber: in.DocumentNumber, RequestURI: in.RequestURI, ClientID: in.ClientID,
+		Status: TicketUnused, CreatedAt: now, UpdatedAt: now, ExpiresAt: exact.Add(TicketTTL),
+	}
+	// The response is built before the transaction, keeping the single
+	// writer's serial section to SQL alone.
+	fresh, err := idempotency.Encode(http.StatusCreated, t.JSON())
+	if err != nil {
+		return idempotency.Response{}, err
+	}
 	resp, err := idempotency.Run(ctx, s.db, idempotency.Request{
 		ApplicationID: p.ApplicationID, Key: key, Fingerprint: fp, Now: now,
-	}, func(tx *sql.Tx) (int, any, error) {
+	}, fresh, func(tx *sql.Tx) error {
 		if err := s.requestURIs.CheckRequestURI(ctx, tx, in.RequestURI, in.ClientID); err != nil {
-			return 0, nil, err
+			return err
 		}
-		t := &Ticket{
-			TicketID: newTicketID(), ApplicationID: p.ApplicationID, CompanyKey: p.CompanyKey,
-			DocumentNumber: in.DocumentNumber, RequestURI: in.RequestURI, ClientID: in.ClientID,
-			Status: TicketUnused, CreatedAt: now, UpdatedAt: now, ExpiresAt: exact.Add(TicketTTL),
-		}
-		if err := insertTicket(ctx, tx, t); err != nil {
-			return 0, nil, err
-		}
-		created = true
-		return http.StatusCreated, t.JSON(), nil
+		return insertTicket(ctx, s.db, tx, t)
 	})
 	if err != nil {
 		return idempotency.Response{}, err
 	}
-	if created && !resp.Replayed {
+	if !resp.Replayed {
 		s.metrics.Created.Inc()
 	}
 	return resp, nil

@@ -6,13 +6,21 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/ponte-ofb/ponte/internal/store"
 )
 
 const ticketColumns = `ticket_id, application_id, company_key, document_number, request_uri, client_id, status, created_at, updated_at, expires_at`
 
-func insertTicket(ctx context.Context, tx *sql.Tx, t *Ticket) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO consent_flow_tickets (`+ticketColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+const insertTicketSQL = `INSERT INTO consent_flow_tickets (` + ticketColumns + `)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+
+func insertTicket(ctx context.Context, db *store.DB, tx *sql.Tx, t *Ticket) error {
+	st, err := db.TxStmt(ctx, tx, insertTicketSQL)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx,
 		t.TicketID, t.ApplicationID, t.CompanyKey, t.DocumentNumber, t.RequestURI, t.ClientID, t.Status,
 		t.CreatedAt.UnixMilli(), t.UpdatedAt.UnixMilli(), t.ExpiresAt.UnixMilli())
 	if err != nil {

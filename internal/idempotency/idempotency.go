@@ -56,17 +56,18 @@ func Fingerprint(method, route string, canonicalBody any) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// Run executes fn at most once per (application, key) within TTL, in one
-// database transaction with the record of its response. fn returns the status
-// and the value to encode as JSON; if it returns an error nothing is stored and
-// the key stays free. A replay of a known key returns the stored response with
+// Run makes effect happen at most once per (application, key) within TTL,
+// in one database transaction with the record of its response. The response
+// is known before the transaction (resp), so the record is written complete
+// in one statement. If effect returns an error nothing is stored and the key
+// stays free. A replay of a known key returns the stored response with
 // Replayed set; a known key with another fingerprint returns ErrKeyReused.
-func Run(ctx context.Context, db *store.DB, req Request, fn func(tx *sql.Tx) (int, any, error)) (Response, error) {
+func Run(ctx context.Context, db *store.DB, req Request, resp Response, effect func(tx *sql.Tx) error) (Response, error) {
 	var out Response
 	err := db.Write(ctx, func(tx *sql.Tx) error {
-		out = Response{}
+		out = resp
 		if req.Key != "" {
-			stored, found, err := claim(ctx, tx, req)
+			stored, found, err := claim(ctx, db, tx, req, resp)
 			if err != nil {
 				return err
 			}
@@ -75,24 +76,7 @@ func Run(ctx context.Context, db *store.DB, req Request, fn func(tx *sql.Tx) (in
 				return nil
 			}
 		}
-		status, v, err := fn(tx)
-		if err != nil {
-			return err
-		}
-		body, err := json.Marshal(v)
-		if err != nil {
-			return fmt.Errorf("idempotency: encode response: %w", err)
-		}
-		out = Response{Status: status, Body: body}
-		if req.Key == "" {
-			return nil
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE idempotency_records SET status_code = $1, body = $2
-			WHERE application_id = $3 AND idempotency_key = $4`, status, string(body), req.ApplicationID, req.Key)
-		if err != nil {
-			return fmt.Errorf("idempotency: store response: %w", err)
-		}
-		return nil
+		return effect(tx)
 	})
 	if err != nil {
 		return Response{}, err
@@ -100,16 +84,32 @@ func Run(ctx context.Context, db *store.DB, req Request, fn func(tx *sql.Tx) (in
 	return out, nil
 }
 
-// claim inserts the key's record, or returns the stored response if the key is
-// known. On PostgreSQL a concurrent claim of the same key waits here until the
-// first transaction ends, then sees its committed response.
-func claim(ctx context.Context, tx *sql.Tx, req Request) (Response, bool, error) {
+// Encode is the JSON body of a response, for Run.
+func Encode(status int, v any) (Response, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return Response{}, fmt.Errorf("idempotency: encode response: %w", err)
+	}
+	return Response{Status: status, Body: body}, nil
+}
+
+const insertRecord = `INSERT INTO idempotency_records
+	(application_id, idempotency_key, fingerprint, status_code, body, created_at, expires_at)
+	VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`
+
+// claim inserts the key's record with its response, or returns the stored
+// response if the key is known. On PostgreSQL a concurrent claim of the same
+// key waits here until the first transaction ends, then sees its committed
+// response.
+func claim(ctx context.Context, db *store.DB, tx *sql.Tx, req Request, resp Response) (Response, bool, error) {
 	now := req.Now.UnixMilli()
 	insert := func() (bool, error) {
-		res, err := tx.ExecContext(ctx, `INSERT INTO idempotency_records
-			(application_id, idempotency_key, fingerprint, status_code, body, created_at, expires_at)
-			VALUES ($1, $2, $3, 0, '', $4, $5) ON CONFLICT DO NOTHING`,
-			req.ApplicationID, req.Key, req.Fingerprint, now, req.Now.Add(TTL).UnixMilli())
+		st, err := db.TxStmt(ctx, tx, insertRecord)
+		if err != nil {
+			return false, err
+		}
+		res, err := st.ExecContext(ctx, req.ApplicationID, req.Key, req.Fingerprint, resp.Status, string(resp.Body),
+			now, req.Now.Add(TTL).UnixMilli())
 		if err != nil {
 			return false, fmt.Errorf("idempotency: claim key: %w", err)
 		}

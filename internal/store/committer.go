@@ -27,14 +27,26 @@ type unit struct {
 type committer struct {
 	db     *sql.DB
 	logger *slog.Logger
-	in     chan unit
-	mu     sync.RWMutex
-	closed bool
-	wg     sync.WaitGroup
+	// between runs while the write connection is free (prepares statements).
+	between func()
+	// Savepoint statements, prepared once.
+	savepoint, rollbackTo, release *sql.Stmt
+	in                             chan unit
+	mu                             sync.RWMutex
+	closed                         bool
+	wg                             sync.WaitGroup
 }
 
-func newCommitter(db *sql.DB, logger *slog.Logger) *committer {
-	c := &committer{db: db, logger: logger, in: make(chan unit, maxBatch)}
+func newCommitter(db *sql.DB, logger *slog.Logger, between func()) *committer {
+	c := &committer{db: db, logger: logger, between: between, in: make(chan unit, maxBatch)}
+	for _, p := range []struct {
+		st **sql.Stmt
+		q  string
+	}{{&c.savepoint, "SAVEPOINT unit"}, {&c.rollbackTo, "ROLLBACK TO unit"}, {&c.release, "RELEASE unit"}} {
+		// Preparing can only fail if the database is unusable; the unprepared
+		// fallback in exec keeps the committer working regardless.
+		*p.st, _ = db.Prepare(p.q)
+	}
 	c.wg.Add(1)
 	go c.loop()
 	return c
@@ -67,6 +79,11 @@ func (c *committer) close() {
 	}
 	c.mu.Unlock()
 	c.wg.Wait()
+	for _, st := range []*sql.Stmt{c.savepoint, c.rollbackTo, c.release} {
+		if st != nil {
+			st.Close()
+		}
+	}
 }
 
 func (c *committer) loop() {
@@ -91,7 +108,21 @@ func (c *committer) loop() {
 			}
 		}
 		c.run(batch)
+		if c.between != nil {
+			c.between()
+		}
 	}
+}
+
+// exec runs one of the prepared savepoint statements inside tx.
+func exec(tx *sql.Tx, st *sql.Stmt, query string) error {
+	var err error
+	if st != nil {
+		_, err = tx.Stmt(st).Exec()
+	} else {
+		_, err = tx.Exec(query)
+	}
+	return err
 }
 
 func (c *committer) run(batch []unit) {
@@ -116,19 +147,19 @@ func (c *committer) run(batch []unit) {
 			results[i] = callSafely(u.fn, tx)
 			continue
 		}
-		if _, err := tx.Exec("SAVEPOINT unit"); err != nil {
+		if err := exec(tx, c.savepoint, "SAVEPOINT unit"); err != nil {
 			_ = tx.Rollback()
 			fail(fmt.Errorf("store: savepoint: %w", err))
 			return
 		}
 		if results[i] = callSafely(u.fn, tx); results[i] != nil {
-			if _, err := tx.Exec("ROLLBACK TO unit"); err != nil {
+			if err := exec(tx, c.rollbackTo, "ROLLBACK TO unit"); err != nil {
 				_ = tx.Rollback()
 				fail(fmt.Errorf("store: rollback to savepoint: %w", err))
 				return
 			}
 		}
-		if _, err := tx.Exec("RELEASE unit"); err != nil {
+		if err := exec(tx, c.release, "RELEASE unit"); err != nil {
 			_ = tx.Rollback()
 			fail(fmt.Errorf("store: release savepoint: %w", err))
 			return

@@ -17,6 +17,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"github.com/pressly/goose/v3"
@@ -47,6 +49,20 @@ type DB struct {
 	read   *sql.DB
 	write  *sql.DB
 	batch  *committer // SQLite only
+	stmts  sync.Map   // prepared statements: stmtKey → *sql.Stmt
+
+	pendingMu sync.Mutex
+	pending   map[string]bool // write statements to prepare after the current batch
+
+	// SQLite checkpoints run here, off the commit path (see checkpointLoop).
+	checkpointDB   *sql.DB
+	stopCheckpoint chan struct{}
+	checkpointDone chan struct{}
+}
+
+type stmtKey struct {
+	write bool
+	query string
 }
 
 // Options says which database to open.
@@ -104,7 +120,9 @@ func openSQLite(ctx context.Context, path string, logger *slog.Logger) (*DB, err
 	// _txlock=immediate: writers take the lock at BEGIN, so a transaction never
 	// fails half-way with SQLITE_BUSY on upgrade.
 	common := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
-	write, err := sql.Open("sqlite", "file:"+path+"?"+common+"&_txlock=immediate")
+	// wal_autocheckpoint(0): the writer never checkpoints inside a commit
+	// (that stalled whole batches); checkpointLoop does it in the background.
+	write, err := sql.Open("sqlite", "file:"+path+"?"+common+"&_txlock=immediate&_pragma=wal_autocheckpoint(0)&_pragma=cache_size(-32000)")
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
 	}
@@ -124,8 +142,17 @@ func openSQLite(ctx context.Context, path string, logger *slog.Logger) (*DB, err
 	}
 	read.SetMaxOpenConns(8)
 	read.SetMaxIdleConns(8)
-	db := &DB{engine: SQLite, where: path, read: read, write: write}
-	db.batch = newCommitter(write, logger)
+	checkpoint, err := sql.Open("sqlite", "file:"+path+"?"+common)
+	if err != nil {
+		write.Close()
+		read.Close()
+		return nil, fmt.Errorf("store: open sqlite checkpointer: %w", err)
+	}
+	checkpoint.SetMaxOpenConns(1)
+	db := &DB{engine: SQLite, where: path, read: read, write: write, checkpointDB: checkpoint,
+		stopCheckpoint: make(chan struct{}), checkpointDone: make(chan struct{})}
+	db.batch = newCommitter(write, logger, db.preparePending)
+	go db.checkpointLoop(logger)
 	return db, nil
 }
 
@@ -211,14 +238,129 @@ func (db *DB) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return nil
 }
 
+// checkpointInterval is how often SQLite's WAL is copied back into the
+// database file. PASSIVE checkpoints never block the writer or readers.
+const checkpointInterval = 250 * time.Millisecond
+
+func (db *DB) checkpointLoop(logger *slog.Logger) {
+	defer close(db.checkpointDone)
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.stopCheckpoint:
+			// A last full checkpoint, so a clean shutdown leaves a small WAL.
+			if _, err := db.checkpointDB.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+				logger.Warn("sqlite final checkpoint", "err", err)
+			}
+			return
+		case <-t.C:
+			if _, err := db.checkpointDB.Exec("PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+				logger.Warn("sqlite checkpoint", "err", err)
+			}
+		}
+	}
+}
+
+// ReadStmt returns query prepared on the read pool, once per DB: parsing SQL
+// again on every request was a tenth of Ponte's CPU on SQLite.
+func (db *DB) ReadStmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	return db.stmt(ctx, false, query)
+}
+
+// TxStmt returns query prepared once on the write pool, bound to tx. Use it
+// only inside a Write function.
+func (db *DB) TxStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	st, err := db.stmt(ctx, true, query)
+	if errors.Is(err, errPrepareInBatch) {
+		// SQLite's one write connection is inside this very transaction, so
+		// the pool cannot prepare now: prepare on tx for this use, and let
+		// the committer prepare it for good once the batch is done.
+		db.prepareLater(query)
+		return tx.PrepareContext(ctx, query)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return tx.StmtContext(ctx, st), nil
+}
+
+func (db *DB) prepareLater(query string) {
+	db.pendingMu.Lock()
+	if db.pending == nil {
+		db.pending = map[string]bool{}
+	}
+	db.pending[query] = true
+	db.pendingMu.Unlock()
+}
+
+// preparePending runs in the committer between batches, when the write
+// connection is free.
+func (db *DB) preparePending() {
+	db.pendingMu.Lock()
+	queries := db.pending
+	db.pending = nil
+	db.pendingMu.Unlock()
+	for q := range queries {
+		key := stmtKey{true, q}
+		if _, ok := db.stmts.Load(key); ok {
+			continue
+		}
+		if st, err := db.write.Prepare(q); err == nil {
+			db.stmts.Store(key, st)
+		}
+	}
+}
+
+func (db *DB) stmt(ctx context.Context, write bool, query string) (*sql.Stmt, error) {
+	key := stmtKey{write, query}
+	if st, ok := db.stmts.Load(key); ok {
+		return st.(*sql.Stmt), nil
+	}
+	pool := db.read
+	if write {
+		pool = db.write
+	}
+	if write && db.batch != nil {
+		return nil, errPrepareInBatch
+	}
+	st, err := pool.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("store: prepare: %w", err)
+	}
+	if prev, loaded := db.stmts.LoadOrStore(key, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+var errPrepareInBatch = errors.New("store: statement not prepared")
+
 // Close waits for pending writes, then closes the pools.
 func (db *DB) Close() error {
 	if db.batch != nil {
 		db.batch.close()
 	}
+	if db.stopCheckpoint != nil {
+		select {
+		case <-db.checkpointDone:
+		default:
+			close(db.stopCheckpoint)
+			<-db.checkpointDone
+		}
+	}
+	db.stmts.Range(func(k, v any) bool {
+		v.(*sql.Stmt).Close()
+		db.stmts.Delete(k)
+		return true
+	})
 	err := db.write.Close()
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())
+	}
+	if db.checkpointDB != nil {
+		err = errors.Join(err, db.checkpointDB.Close())
 	}
 	return err
 }
