@@ -16,6 +16,7 @@ import (
 
 	"github.com/ponte-ofb/ponte/internal/app/apptest"
 	"github.com/ponte-ofb/ponte/internal/auth"
+	"github.com/ponte-ofb/ponte/internal/store"
 )
 
 type tokenResponse struct {
@@ -227,4 +228,41 @@ func TestApplicationLifecycle(t *testing.T) {
 	if r := s.Do(t, "POST", "/openfinance/consent-flow/ticket", map[string]string{"Authorization": "Bearer " + old}, string(body)); r.Status != 401 {
 		t.Errorf("disabled application's earlier token accepted: %d", r.Status)
 	}
+}
+
+// TestDisableByAnotherProcess: a disable written by another process (the
+// CLI, another instance) is seen within two seconds; one made through this
+// process's service at once (TestApplicationLifecycle).
+func TestDisableByAnotherProcess(t *testing.T) {
+	s := apptest.Start(t, apptest.Options{})
+	a, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "P", CompanyKey: "P", Scopes: []string{"openfinance.ticket.read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := s.TokenFor(t, a.ClientID, secret, "")
+	get := func() int {
+		return s.Do(t, "GET", "/openfinance/consent-flow/ticket/0123456789abcdef0123456789abcdef", map[string]string{"Authorization": "Bearer " + tok}, "").Status
+	}
+	if st := get(); st != 404 {
+		t.Fatalf("before: %d", st)
+	}
+	// Another process disables it: straight in the database.
+	other := storeOpen(t, s)
+	if _, err := auth.NewApplications(other, s.Clock).Disable(t.Context(), a.ClientID); err != nil {
+		t.Fatal(err)
+	}
+	s.Clock.Advance(2 * time.Second)
+	if st := get(); st != 401 {
+		t.Errorf("2 s after another process disabled the application: %d, want 401", st)
+	}
+}
+
+func storeOpen(t *testing.T, s *apptest.Server) *store.DB {
+	t.Helper()
+	db, err := store.Open(t.Context(), store.Options{URL: s.Options.DatabaseURL, DataDir: s.Options.DataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
