@@ -54,6 +54,8 @@ func banner(w io.Writer, a *app.App) {
 	fmt.Fprintf(w, "  Token:     POST %s/oauth/token\n", c.PublicURL)
 	fmt.Fprintf(w, "  Ticket:    POST %s/openfinance/consent-flow/ticket\n", c.PublicURL)
 	fmt.Fprintf(w, "  WebView:   %s/openfinance/consent-flow/webview?ticket=TICKET_ID\n", c.PublicURL)
+	fmt.Fprintf(w, "  Wallet:    POST %s/cards-pci/{proxy}/wallet/{ApplePay|GooglePay}/brand/Mastercard\n", c.PublicURL)
+	fmt.Fprintf(w, "  Webhooks:  %s/webhooks/v1/subscriptions\n", c.PublicURL)
 	fmt.Fprintf(w, "  Health:    %s/healthz  %s/readyz  %s/metrics\n", c.PublicURL, c.PublicURL, c.PublicURL)
 	if a.Demo != nil {
 		fmt.Fprintf(w, "Sandbox demo partner application:\n")
@@ -61,6 +63,7 @@ func banner(w io.Writer, a *app.App) {
 		fmt.Fprintf(w, "  client_secret: %s\n", a.DemoSecret)
 		fmt.Fprintf(w, "  companyKey:    %s\n", a.Demo.CompanyKey)
 		fmt.Fprintf(w, "  scopes:        %s\n", strings.Join(a.Demo.Scopes, " "))
+		fmt.Fprintf(w, "  sandbox cards: sandbox-card-active (ACTIVE), sandbox-card-creating (CREATING)\n")
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/ponte-ofb/ponte/internal/cards/googlepay"
 	"github.com/ponte-ofb/ponte/internal/cards/mastercard"
 	"github.com/ponte-ofb/ponte/internal/httpx"
 )
@@ -153,7 +154,7 @@ func (n *NewCard) Validate(now time.Time) []httpx.FieldError {
 	text("address.city", a.City, 100, true)
 	text("address.state", a.State, 50, true)
 	text("address.country", a.Country, 50, true)
-	if a.Country != "" && !isAlpha3(countryAlpha3(a.Country)) {
+	if a.Country != "" && !googlepay.IsAlpha3(countryAlpha3(a.Country)) {
 		add("address.country", "must be Brasil or an ISO 3166-1 alpha-3 code such as BRA")
 	}
 	if n.Brand != BrandMastercard {
@@ -207,15 +208,3 @@ var (
 	ErrAmbiguousProxy = errors.New("several applications have a card with this proxy: name the application")
 	ErrPANTaken       = errors.New("a card with this card number already exists")
 )
-
-func isAlpha3(s string) bool {
-	if len(s) != 3 {
-		return false
-	}
-	for i := 0; i < 3; i++ {
-		if s[i] < 'A' || s[i] > 'Z' {
-			return false
-		}
-	}
-	return true
-}

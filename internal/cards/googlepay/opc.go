@@ -210,7 +210,7 @@ func validate(card CardAccountData, holder AccountHolderData) error {
 	if len(card.ExpiryYear) != 2 || !digits(card.ExpiryYear) {
 		return fmt.Errorf("%w: expiryYear must be YY", ErrInvalidCard)
 	}
-	if c := holder.BillingAddress.Country; c != "" && !alpha3(c) {
+	if c := holder.BillingAddress.Country; c != "" && !IsAlpha3(c) {
 		return fmt.Errorf("%w: country must be an ISO 3166-1 alpha-3 code such as BRA", ErrInvalidData)
 	}
 	if c := holder.MobilePhone.CountryDialInCode; c != "" && (len(c) > 3 || !digits(c)) {
@@ -248,7 +248,8 @@ func digits(s string) bool {
 	return s != ""
 }
 
-func alpha3(s string) bool {
+// IsAlpha3 reports whether s looks like an ISO 3166-1 alpha-3 country code.
+func IsAlpha3(s string) bool {
 	if len(s) != 3 {
 		return false
 	}
