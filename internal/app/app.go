@@ -117,7 +117,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		uris = holder.SandboxRequestURIs{}
 	}
 	mux := http.NewServeMux()
-	a.wireWebhooks(mux)
+	a.wireWebhooks(mux, reg)
 	a.Tickets = holder.NewTickets(db, a.Clock, uris, holder.NewTicketMetrics(reg), ticketEvents{a.Webhooks})
 	(&auth.Handler{Apps: a.Apps, Tokens: a.Tokens, Logger: logger}).Register(mux)
 	(&holder.Handler{

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"database/sql"
+	"github.com/prometheus/client_golang/prometheus"
 	"net/http"
 
 	"github.com/ponte-ofb/ponte/internal/cards"
@@ -15,9 +16,10 @@ import (
 // deliverer, and registers the webhook routes. Subscription secrets are
 // sealed with a.Vault, the data key in the data directory (DATA-DIR/data.key
 // unless --data-key says otherwise), so they survive restarts.
-func (a *App) wireWebhooks(mux *http.ServeMux) {
+func (a *App) wireWebhooks(mux *http.ServeMux, reg prometheus.Registerer) {
 	a.Jobs = jobs.New(a.DB, jobs.Config{Clock: a.Clock, Logger: a.Logger})
-	opts := webhooks.Options{DB: a.DB, Vault: a.Vault, Clock: a.Clock, Logger: a.Logger, Sandbox: a.Config.Sandbox()}
+	opts := webhooks.Options{DB: a.DB, Vault: a.Vault, Clock: a.Clock, Logger: a.Logger, Sandbox: a.Config.Sandbox(),
+		Metrics: webhooks.NewMetrics(reg)}
 	a.Webhooks = webhooks.NewEmitter(a.Clock)
 	a.WebhookService = webhooks.NewService(opts)
 	webhooks.NewDeliverer(opts).Register(a.Jobs)

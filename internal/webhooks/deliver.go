@@ -53,6 +53,7 @@ type Deliverer struct {
 	jitter  func() float64
 	timeout time.Duration
 	client  *http.Client
+	metrics *Metrics
 }
 
 // NewDeliverer returns a Deliverer. Its HTTP client never uses a proxy, never
@@ -76,7 +77,7 @@ func NewDeliverer(o Options) *Deliverer {
 		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
 	}
 	return &Deliverer{
-		db: o.DB, vault: o.Vault, clock: o.Clock, logger: o.Logger, sandbox: o.Sandbox, jitter: o.Jitter, timeout: o.Timeout,
+		db: o.DB, vault: o.Vault, clock: o.Clock, logger: o.Logger, sandbox: o.Sandbox, jitter: o.Jitter, timeout: o.Timeout, metrics: o.Metrics,
 		client: &http.Client{
 			Transport:     transport,
 			Timeout:       o.Timeout,
@@ -168,6 +169,9 @@ func (d *Deliverer) Handle(ctx context.Context, j *jobs.Job) error {
 	if err != nil {
 		// Unrecorded: let the job retry on its schedule (the receiver dedupes by webhook-id).
 		return fmt.Errorf("webhooks: record attempt: %w", err)
+	}
+	if d.metrics != nil {
+		d.metrics.Attempts.WithLabelValues(status).Inc()
 	}
 	switch {
 	case success:

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -35,6 +36,23 @@ type Options struct {
 	Jitter func() float64
 	// Timeout bounds one delivery attempt (0: 15 s).
 	Timeout time.Duration
+	// Metrics, if set, counts delivery attempts by outcome.
+	Metrics *Metrics
+}
+
+// Metrics counts webhook delivery attempts.
+type Metrics struct {
+	Attempts *prometheus.CounterVec
+}
+
+// NewMetrics registers the webhook metrics in reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{Attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ponte_webhook_delivery_attempts_total",
+		Help: "Webhook delivery attempts by outcome: delivered, failed (will retry), exhausted, cancelled (410 Gone).",
+	}, []string{"outcome"})}
+	reg.MustRegister(m.Attempts)
+	return m
 }
 
 func (o *Options) defaults() {
