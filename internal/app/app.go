@@ -27,6 +27,7 @@ import (
 	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/idempotency"
 	"github.com/ponte-ofb/ponte/internal/jobs"
+	"github.com/ponte-ofb/ponte/internal/payments"
 	"github.com/ponte-ofb/ponte/internal/store"
 	"github.com/ponte-ofb/ponte/internal/vault"
 	"github.com/ponte-ofb/ponte/internal/webhooks"
@@ -42,8 +43,10 @@ type App struct {
 	Tokens  *auth.Tokens
 	Tickets *holder.Tickets
 	Cards   *cards.Service
-	Vault   *vault.Vault
-	Clock   clock.Clock
+	// Payments is the Payments API v4 consent service (holder side).
+	Payments *payments.Service
+	Vault    *vault.Vault
+	Clock    clock.Clock
 
 	// Jobs is the durable job queue: started by Serve; tests call Jobs.RunDue.
 	Jobs *jobs.Client
@@ -118,6 +121,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	}
 	mux := http.NewServeMux()
 	a.wireWebhooks(mux, reg)
+	a.Payments = a.wirePayments(mux)
 	a.Tickets = holder.NewTickets(db, a.Clock, uris, holder.NewTicketMetrics(reg), ticketEvents{a.Webhooks})
 	(&auth.Handler{Apps: a.Apps, Tokens: a.Tokens, Logger: logger}).Register(mux)
 	(&holder.Handler{

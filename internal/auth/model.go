@@ -37,6 +37,7 @@ var KnownScopes = map[string]string{
 	"card.admin.write":         "register cards in the vault and change their status",
 	"webhooks.write":           "create, delete and rotate the secret of webhook subscriptions; retry deliveries",
 	"webhooks.read":            "list the application's webhook subscriptions (never secrets) and delivery log",
+	"payments":                 "create and read Payments API v4 payment consents (Open Finance Brasil, holder side)",
 }
 
 // Errors returned by the application service.

@@ -1,0 +1,287 @@
+package payments
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ponte-ofb/ponte/internal/clock"
+	"github.com/ponte-ofb/ponte/internal/idempotency"
+	"github.com/ponte-ofb/ponte/internal/jobs"
+	"github.com/ponte-ofb/ponte/internal/store"
+)
+
+// ConsentsPath is the route of the consents collection.
+const ConsentsPath = "/open-banking/payments/v4/consents"
+
+// JobExpire is the job kind that expires a consent left in one status too long.
+const JobExpire = "payments.consent.expire"
+
+// Service holds the payment-consent rules; it knows nothing of HTTP.
+type Service struct {
+	DB     *store.DB
+	Clock  clock.Clock
+	Logger *slog.Logger
+	// BaseURL is Ponte's public URL, for the consents' self links.
+	BaseURL string
+	// NewID makes consent ids; nil: urn:ponte:<uuid>.
+	NewID func() string
+}
+
+// NewService returns a Service.
+func NewService(db *store.DB, c clock.Clock, logger *slog.Logger, baseURL string) *Service {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{DB: db, Clock: c, Logger: logger, BaseURL: baseURL}
+}
+
+// Register registers the expiry job's handler on the job client.
+func (s *Service) Register(c *jobs.Client) {
+	c.Register(JobExpire, s.handleExpire, jobs.Backoff(5*time.Second, 5*time.Minute))
+}
+
+func (s *Service) newID() string {
+	if s.NewID != nil {
+		return s.NewID()
+	}
+	return "urn:ponte:" + uuid.NewString()
+}
+
+// SelfURL is the URL of consent id.
+func (s *Service) SelfURL(id string) string { return s.BaseURL + ConsentsPath + "/" + id }
+
+// CreateInput is one POST /consents call.
+type CreateInput struct {
+	ApplicationID  string
+	Request        ConsentRequest
+	IdempotencyKey string
+}
+
+// Create validates and stores a consent in AWAITING_AUTHORISATION with its
+// expiry job, in one transaction with the idempotency record. It returns the
+// 201 response (or the stored one for a replayed key), a *ValidationError for
+// a refused request, or idempotency.ErrKeyReused.
+func (s *Service) Create(ctx context.Context, in CreateInput) (idempotency.Response, error) {
+	now := s.Clock.Now().UTC().Truncate(time.Second)
+	fingerprint, err := idempotency.Fingerprint(http.MethodPost, ConsentsPath, in.Request)
+	if err != nil {
+		return idempotency.Response{}, err
+	}
+	if verr := in.Request.Validate(now); verr != nil {
+		// A refused request does not consume its key (the specification stores
+		// keys on 201 for consents), but a key already used for another body is
+		// still reported as such.
+		if in.IdempotencyKey != "" {
+			if reused, err := s.keyReused(ctx, in, fingerprint, now); err != nil {
+				return idempotency.Response{}, err
+			} else if reused {
+				return idempotency.Response{}, idempotency.ErrKeyReused
+			}
+		}
+		return idempotency.Response{}, verr
+	}
+	c := &Consent{
+		ID: s.newID(), ApplicationID: in.ApplicationID, Status: StatusAwaitingAuthorisation, Request: in.Request,
+		CreatedAt: now, ExpiresAt: now.Add(AuthorisationWindow), StatusUpdatedAt: now,
+	}
+	resp, err := idempotency.Encode(http.StatusCreated, c.Response(s.SelfURL(c.ID), now))
+	if err != nil {
+		return idempotency.Response{}, err
+	}
+	return idempotency.Run(ctx, s.DB, idempotency.Request{
+		ApplicationID: in.ApplicationID, Key: in.IdempotencyKey, Fingerprint: fingerprint, Now: now,
+	}, resp, func(tx *sql.Tx) error {
+		if err := insertConsent(ctx, tx, c); err != nil {
+			return err
+		}
+		return enqueueExpiry(ctx, tx, now, c)
+	})
+}
+
+// keyReused reports whether the key is live with another fingerprint.
+func (s *Service) keyReused(ctx context.Context, in CreateInput, fingerprint string, now time.Time) (bool, error) {
+	var stored string
+	err := s.DB.Read().QueryRowContext(ctx, `SELECT fingerprint FROM idempotency_records
+		WHERE application_id = $1 AND idempotency_key = $2 AND expires_at > $3`,
+		in.ApplicationID, in.IdempotencyKey, now.UnixMilli()).Scan(&stored)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("payments: read idempotency key: %w", err)
+	}
+	return stored != fingerprint, nil
+}
+
+type expirePayload struct {
+	ConsentID string `json:"consentId"`
+	Status    Status `json:"status"`
+}
+
+func enqueueExpiry(ctx context.Context, tx *sql.Tx, now time.Time, c *Consent) error {
+	_, err := jobs.Enqueue(ctx, tx, now, jobs.Job{
+		Kind: JobExpire, Payload: expirePayload{ConsentID: c.ID, Status: c.Status}, RunAt: c.ExpiresAt,
+		UniqueKey: JobExpire + ":" + c.ID + ":" + string(c.Status),
+	})
+	return err
+}
+
+// Get returns the consent id of applicationID. A consent of another
+// application is ErrNotFound. A consent past its expiry whose job has not run
+// yet is expired first, so a read never shows a stale pending status.
+func (s *Service) Get(ctx context.Context, applicationID, id string) (*Consent, error) {
+	c, err := getConsent(ctx, s.DB.Read(), id)
+	if err != nil {
+		return nil, err
+	}
+	if c.ApplicationID != applicationID {
+		return nil, ErrNotFound
+	}
+	if expiryCode(c.Status) != "" && !s.Clock.Now().Before(c.ExpiresAt) {
+		if c, err = s.expire(ctx, id, c.Status); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Authorise records the user's approval: AWAITING_AUTHORISATION (or
+// PARTIALLY_ACCEPTED) → AUTHORISED, with the debtor account the user chose
+// (nil: the one the initiator sent, which must then exist; a different one
+// from the initiator's is ErrDebtorAccount), and schedules the consumption
+// expiry 60 minutes later. An expired consent is ErrExpired; any other status
+// ErrInvalidTransition.
+func (s *Service) Authorise(ctx context.Context, consentID string, debtorAccount *Account) (*Consent, error) {
+	return s.transition(ctx, consentID, func(c *Consent, now time.Time) error {
+		if c.Status != StatusAwaitingAuthorisation && c.Status != StatusPartiallyAccepted {
+			return fmt.Errorf("%w: %s → %s", ErrInvalidTransition, c.Status, StatusAuthorised)
+		}
+		if !now.Before(c.ExpiresAt) {
+			return ErrExpired
+		}
+		switch {
+		case debtorAccount == nil && c.Request.DebtorAccount == nil:
+			return ErrDebtorAccount
+		case debtorAccount == nil:
+			debtorAccount = c.Request.DebtorAccount
+		case c.Request.DebtorAccount != nil && *c.Request.DebtorAccount != *debtorAccount:
+			return ErrDebtorAccount
+		}
+		chk := &checker{}
+		validateAccount(chk, "debtorAccount", debtorAccount)
+		if len(chk.problems) > 0 {
+			return fmt.Errorf("%w: %s", ErrDebtorAccount, chk.problems[0].Detail)
+		}
+		acct := *debtorAccount
+		c.Status, c.DebtorAccount, c.StatusUpdatedAt, c.ExpiresAt = StatusAuthorised, &acct, now, now.Add(ConsumptionWindow)
+		return nil
+	})
+}
+
+// Reject rejects a consent that is not final with code (a user's cancel is
+// RejectRejeitadoUsuario) and the specification's standard detail.
+func (s *Service) Reject(ctx context.Context, consentID string, code RejectionCode) (*Consent, error) {
+	detail, ok := rejectionDetails[code]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrRejectionCode, code)
+	}
+	return s.transition(ctx, consentID, func(c *Consent, now time.Time) error {
+		switch c.Status {
+		case StatusAwaitingAuthorisation, StatusPartiallyAccepted, StatusAuthorised:
+		default:
+			return fmt.Errorf("%w: %s → %s", ErrInvalidTransition, c.Status, StatusRejected)
+		}
+		c.Status, c.StatusUpdatedAt = StatusRejected, now
+		c.Rejection = &RejectionReason{Code: code, Detail: detail}
+		return nil
+	})
+}
+
+// transition applies change to the consent in one transaction, writes it if
+// the status is still the one read, and enqueues the new status's expiry.
+func (s *Service) transition(ctx context.Context, id string, change func(c *Consent, now time.Time) error) (*Consent, error) {
+	var out *Consent
+	err := s.DB.Write(ctx, func(tx *sql.Tx) error {
+		now := s.Clock.Now().UTC().Truncate(time.Second)
+		c, err := getConsent(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		from := c.Status
+		if err := change(c, now); err != nil {
+			return err
+		}
+		if err := updateStatus(ctx, tx, c, from); err != nil {
+			return err
+		}
+		if expiryCode(c.Status) != "" {
+			if err := enqueueExpiry(ctx, tx, now, c); err != nil {
+				return err
+			}
+		}
+		out = c
+		return nil
+	})
+	return out, err
+}
+
+// expiryCode is the rejection code of a consent that outlives status, or "".
+func expiryCode(st Status) RejectionCode {
+	switch st {
+	case StatusAwaitingAuthorisation:
+		return RejectTempoExpiradoAutorizacao
+	case StatusAuthorised:
+		return RejectTempoExpiradoConsumo
+	}
+	return ""
+}
+
+// expire rejects the consent if it is still in status and past its expiry,
+// and returns it as it is afterwards.
+func (s *Service) expire(ctx context.Context, id string, status Status) (*Consent, error) {
+	var out *Consent
+	err := s.DB.Write(ctx, func(tx *sql.Tx) error {
+		now := s.Clock.Now().UTC().Truncate(time.Second)
+		c, err := getConsent(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		out = c
+		code := expiryCode(c.Status)
+		if c.Status != status || code == "" || now.Before(c.ExpiresAt) {
+			return nil // moved on, or not due (an early job): nothing to do
+		}
+		c.Status, c.StatusUpdatedAt = StatusRejected, now
+		c.Rejection = &RejectionReason{Code: code, Detail: rejectionDetails[code]}
+		return updateStatus(ctx, tx, c, status)
+	})
+	return out, err
+}
+
+func (s *Service) handleExpire(ctx context.Context, j *jobs.Job) error {
+	var p expirePayload
+	if err := j.Decode(&p); err != nil {
+		return jobs.Cancel(fmt.Errorf("payments: bad expiry payload: %w", err))
+	}
+	c, err := s.expire(ctx, p.ConsentID, p.Status)
+	if errors.Is(err, ErrNotFound) {
+		return jobs.Cancel(err)
+	}
+	if err != nil {
+		return err
+	}
+	if c.Status == p.Status && s.Clock.Now().Before(c.ExpiresAt) {
+		return jobs.RetryAt(errors.New("payments: consent not due yet"), c.ExpiresAt)
+	}
+	if c.Status == StatusRejected && c.Rejection != nil && c.Rejection.Code == expiryCode(p.Status) {
+		s.Logger.InfoContext(ctx, "payment consent expired", "consent_id", c.ID, "from", p.Status)
+	}
+	return nil
+}
