@@ -1,0 +1,67 @@
+package config
+
+import (
+	"flag"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func parse(t *testing.T, env map[string]string, args ...string) (*Config, error) {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	var c Config
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c.RegisterServe(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return &c, c.Finish()
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := parse(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:8080" || c.Mode != Sandbox || c.PublicURL != "http://127.0.0.1:8080" ||
+		c.TokenTTL != 300*time.Second || c.LogFormat != "text" || c.SigningKeyFile != "data/signing-key.pem" ||
+		c.DataKeyPath() != "data/data.key" {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+func TestFlagsWinOverEnv(t *testing.T) {
+	c, err := parse(t, map[string]string{"PONTE_ADDR": "127.0.0.1:9000", "PONTE_MODE": "production"}, "--addr", "127.0.0.1:9100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:9100" || c.Mode != Production || c.LogFormat != "json" {
+		t.Errorf("got %+v", c)
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	tests := []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{nil, []string{"--mode", "staging"}, "--mode"},
+		{nil, []string{"--addr", "nonsense"}, "--addr"},
+		{nil, []string{"--public-url", "ftp://x"}, "--public-url"},
+		{nil, []string{"--token-ttl", "0s"}, "--token-ttl"},
+		{nil, []string{"--log-format", "xml"}, "--log-format"},
+		{map[string]string{"PONTE_TOKEN_TTL": "five minutes"}, nil, "PONTE_TOKEN_TTL"},
+	}
+	for _, tt := range tests {
+		_, err := parse(t, tt.env, tt.args...)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v %v: error %v, want one naming %s", tt.env, tt.args, err, tt.want)
+		}
+	}
+}
