@@ -27,6 +27,7 @@ import (
 	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/idempotency"
 	"github.com/ponte-ofb/ponte/internal/jobs"
+	"github.com/ponte-ofb/ponte/internal/oidc"
 	"github.com/ponte-ofb/ponte/internal/payments"
 	"github.com/ponte-ofb/ponte/internal/store"
 	"github.com/ponte-ofb/ponte/internal/vault"
@@ -46,7 +47,9 @@ type App struct {
 	// Payments is the Payments API v4 consent service (holder side).
 	Payments *payments.Service
 	Vault    *vault.Vault
-	Clock    clock.Clock
+	// AuthServer is the holder-side authorization server (PAR, authorize, code grant).
+	AuthServer *oidc.Server
+	Clock      clock.Clock
 
 	// Jobs is the durable job queue: started by Serve; tests call Jobs.RunDue.
 	Jobs *jobs.Client
@@ -123,7 +126,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	a.wireWebhooks(mux, reg)
 	a.Payments = a.wirePayments(mux)
 	a.Tickets = holder.NewTickets(db, a.Clock, uris, holder.NewTicketMetrics(reg), ticketEvents{a.Webhooks})
-	(&auth.Handler{Apps: a.Apps, Tokens: a.Tokens, Logger: logger}).Register(mux)
+	if err := a.wireAuthorizationServer(mux, key, &auth.Handler{Apps: a.Apps, Tokens: a.Tokens, Logger: logger}); err != nil {
+		db.Close()
+		return nil, err
+	}
 	(&holder.Handler{
 		Tickets: a.Tickets, Verifier: a.Tokens, Pages: web.Templates(), Logger: logger,
 		SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"),
@@ -164,11 +170,12 @@ func (a *App) ready(w http.ResponseWriter, r *http.Request) {
 }
 
 // Sweep runs the periodic housekeeping once: tickets that expired unused are
-// counted, and expired holder sessions and idempotency records deleted.
+// counted, and expired holder sessions, idempotency records and authorization
+// server sessions deleted.
 func (a *App) Sweep(ctx context.Context) error {
 	_, err1 := a.Tickets.Sweep(ctx)
 	_, err2 := idempotency.Sweep(ctx, a.DB, a.Clock.Now())
-	return errors.Join(err1, err2, a.Cards.Sweep(ctx))
+	return errors.Join(err1, err2, a.Cards.Sweep(ctx), a.AuthServer.Storage().Sweep(ctx))
 }
 
 // Serve serves HTTP on ln until ctx ends, then shuts down gracefully: the

@@ -1,0 +1,80 @@
+package oidc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/luikyv/go-oidc/pkg/goidc"
+)
+
+// Initiator is an Open Finance client (a payment initiator) to register.
+type Initiator struct {
+	ClientID string
+	Name     string
+	// JWKS is the client's public key set, inline (JSON). It verifies its
+	// request objects and private_key_jwt client assertions (PS256).
+	JWKS         json.RawMessage
+	RedirectURIs []string
+}
+
+// ErrInvalidClient reports registration metadata Ponte refuses.
+var ErrInvalidClient = errors.New("oidc: invalid client metadata")
+
+// RegisterInitiator validates in and stores it as an Open Finance client:
+// private_key_jwt authentication, signed request objects, PAR, the hybrid
+// response type code id_token, scopes openid, payments and consent:{consentId}.
+// Registering an existing client_id replaces its metadata.
+func (s *Storage) RegisterInitiator(ctx context.Context, in Initiator) (*goidc.Client, error) {
+	if in.ClientID == "" || strings.TrimSpace(in.ClientID) != in.ClientID {
+		return nil, fmt.Errorf("%w: client_id is required and has no surrounding spaces", ErrInvalidClient)
+	}
+	if len(in.RedirectURIs) == 0 {
+		return nil, fmt.Errorf("%w: at least one redirect_uri is required", ErrInvalidClient)
+	}
+	for _, raw := range in.RedirectURIs {
+		u, err := url.Parse(raw)
+		if err != nil || !u.IsAbs() || u.Host == "" || u.Fragment != "" {
+			return nil, fmt.Errorf("%w: redirect_uri %q is not an absolute URL without fragment", ErrInvalidClient, raw)
+		}
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(in.JWKS, &set); err != nil {
+		return nil, fmt.Errorf("%w: jwks: %v", ErrInvalidClient, err)
+	}
+	if len(set.Keys) == 0 {
+		return nil, fmt.Errorf("%w: jwks has no keys", ErrInvalidClient)
+	}
+	keys := make([]goidc.JSONWebKey, 0, len(set.Keys))
+	for _, k := range set.Keys {
+		if !k.IsPublic() {
+			return nil, fmt.Errorf("%w: jwks key %q is not a public key", ErrInvalidClient, k.KeyID)
+		}
+		if k.KeyID == "" {
+			return nil, fmt.Errorf("%w: every jwks key needs a kid", ErrInvalidClient)
+		}
+		keys = append(keys, k)
+	}
+	c := &goidc.Client{ID: in.ClientID, ClientMeta: goidc.ClientMeta{
+		Name:             in.Name,
+		RedirectURIs:     in.RedirectURIs,
+		GrantTypes:       []goidc.GrantType{goidc.GrantAuthorizationCode, goidc.GrantImplicit},
+		ResponseTypes:    []goidc.ResponseType{goidc.ResponseTypeCodeAndIDToken},
+		PublicJWKS:       &goidc.JSONWebKeySet{Keys: keys},
+		ScopeIDs:         strings.Join([]string{goidc.ScopeOpenID.ID, ScopePayments.ID, ScopeConsent.ID}, " "),
+		TokenAuthnMethod: goidc.ClientAuthnPrivateKeyJWT,
+		TokenAuthnSigAlg: goidc.PS256,
+		IDTokenSigAlg:    goidc.PS256,
+		JARIsRequired:    true,
+		JARSigAlg:        goidc.PS256,
+		PARIsRequired:    true,
+	}}
+	if err := s.Clients().Save(ctx, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}

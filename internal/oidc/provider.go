@@ -1,0 +1,184 @@
+// Package oidc is Ponte's holder-side authorization server for Open Finance
+// initiators: pushed authorization requests, the authorization endpoint, the
+// authorization_code grant, discovery and the JWKS. The protocol is
+// github.com/luikyv/go-oidc (FAPI 1 Advanced profile, as FAPI-BR requires);
+// this package only configures it, stores its state in Ponte's database and
+// decides where the user goes once an authorization request arrives.
+package oidc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/luikyv/go-oidc/pkg/goidc"
+	"github.com/luikyv/go-oidc/pkg/provider"
+
+	"github.com/ponte-ofb/ponte/internal/auth"
+)
+
+// Endpoints of the authorization server (discovery advertises them under the issuer).
+const (
+	PathDiscovery = "/.well-known/openid-configuration"
+	PathJWKS      = "/oauth/jwks"
+	PathPAR       = "/oauth/par"
+	PathAuthorize = "/oauth/authorize"
+	PathToken     = "/oauth/token"
+	// PathHandOff is where AuthorizationPolicy sends the user for now. It is a
+	// placeholder: no handler serves it yet.
+	PathHandOff = "/oauth/handoff"
+)
+
+// Lifetimes in seconds.
+const (
+	RequestURILifetime  = 60  // request_uri of a pushed request (FAPI-BR)
+	AccessTokenLifetime = 300 // opaque access tokens for initiators
+	IDTokenLifetime     = 300
+)
+
+// Scopes an Open Finance client may ask for: openid, payments and the
+// consent-bound scope consent:{consentId} (Ponte's consent ids are urn:ponte:<uuid>).
+var (
+	ScopePayments = goidc.NewScope("payments")
+	ScopeConsent  = goidc.NewDynamicScope("consent", func(requested string) bool {
+		return strings.HasPrefix(requested, "consent:urn:ponte:") && len(requested) > len("consent:urn:ponte:")
+	})
+)
+
+// Config configures the authorization server.
+type Config struct {
+	// Issuer is Ponte's public URL.
+	Issuer string
+	// Key signs id tokens (PS256, with its key id).
+	Key     *auth.SigningKey
+	Storage *Storage
+	Logger  *slog.Logger
+}
+
+// Server is the configured go-oidc provider.
+type Server struct {
+	op      *provider.Provider
+	handler http.Handler
+	storage *Storage
+	logger  *slog.Logger
+}
+
+// New builds the provider.
+func New(cfg Config) (*Server, error) {
+	if cfg.Key == nil || cfg.Storage == nil || cfg.Logger == nil || cfg.Issuer == "" {
+		return nil, errors.New("oidc: issuer, key, storage and logger are required")
+	}
+	issuer := strings.TrimSuffix(cfg.Issuer, "/")
+	jwks := goidc.JSONWebKeySet{Keys: []goidc.JSONWebKey{{
+		Key: cfg.Key.Private, KeyID: cfg.Key.KeyID, Algorithm: string(goidc.PS256), Use: string(goidc.KeyUsageSignature),
+	}}}
+	s := &Server{storage: cfg.Storage, logger: cfg.Logger}
+	op, err := provider.New(goidc.ProfileFAPI1, issuer,
+		func(context.Context) (goidc.JSONWebKeySet, error) { return jwks, nil },
+		provider.WithClientStorage(cfg.Storage.Clients()),
+		provider.WithAuthnSessionStorage(cfg.Storage.AuthnSessions()),
+		provider.WithGrantSessionStorage(cfg.Storage.GrantSessions()),
+		provider.WithJWKSEndpoint(PathJWKS),
+		provider.WithPAREndpoint(PathPAR),
+		provider.WithAuthorizeEndpoint(PathAuthorize),
+		provider.WithTokenEndpoint(PathToken),
+		provider.WithScopes(goidc.ScopeOpenID, ScopePayments, ScopeConsent),
+		provider.WithOpenIDScopeRequired(),
+		provider.WithIDTokenSignatureAlgs(goidc.PS256),
+		provider.WithIDTokenLifetime(IDTokenLifetime),
+		// Request objects are signed (PS256) and pushed: /oauth/authorize only
+		// takes client_id and request_uri.
+		provider.WithJARRequired(goidc.PS256),
+		provider.WithPARRequired(nil, RequestURILifetime),
+		provider.WithTokenAuthnMethods(goidc.ClientAuthnPrivateKeyJWT),
+		provider.WithPrivateKeyJWTSignatureAlgs(goidc.PS256),
+		provider.WithPKCERequired(goidc.CodeChallengeMethodSHA256),
+		provider.WithAuthorizationCodeGrant(),
+		// The implicit grant type is what lets the hybrid response type
+		// "code id_token" return an id_token from /oauth/authorize.
+		provider.WithImplicitGrant(),
+		// Opaque access tokens, so they can never be confused with Ponte's
+		// partner access tokens (JWTs signed with the same key).
+		provider.WithTokenOptions(func(goidc.GrantInfo, *goidc.Client) goidc.TokenOptions {
+			return goidc.NewOpaqueTokenOptions(goidc.DefaultOpaqueTokenLength, AccessTokenLifetime)
+		}),
+		provider.WithPolicies(goidc.NewPolicy("ponte-holder", func(*http.Request, *goidc.Client, *goidc.AuthnSession) bool { return true },
+			func(w http.ResponseWriter, r *http.Request, as *goidc.AuthnSession) (goidc.AuthnStatus, error) {
+				return AuthorizationPolicy(issuer, w, r, as)
+			})),
+		provider.WithJWTLeewayTime(30),
+		provider.WithNotifyErrorFunc(func(ctx context.Context, err error) {
+			s.logger.InfoContext(ctx, "authorization server: request refused", "err", err)
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("oidc: provider: %w", err)
+	}
+	s.op = op
+	s.handler = op.Handler()
+	return s, nil
+}
+
+// AuthorizationPolicy runs when /oauth/authorize has accepted a pushed
+// request: it decides where the end user goes to authenticate and approve.
+//
+// For now it redirects to the placeholder PathHandOff with the request_uri and
+// client_id (the values seed 000 says the holder partner collects) and leaves
+// the session in progress. The ticket/WebView hand-off comes next: redirect to
+// the holder partner's deep link when it has one, otherwise open the WebView;
+// the journey then resumes the session by its callback id
+// (GET /oauth/authorize/{callback}) to issue code and id_token.
+func AuthorizationPolicy(issuer string, w http.ResponseWriter, r *http.Request, as *goidc.AuthnSession) (goidc.AuthnStatus, error) {
+	q := url.Values{"request_uri": {as.PushedAuthReqID}, "client_id": {as.ClientID}}
+	http.Redirect(w, r, issuer+PathHandOff+"?"+q.Encode(), http.StatusSeeOther)
+	return goidc.StatusInProgress, nil
+}
+
+// Mount registers the authorization server's routes on mux. POST /oauth/token
+// is shared: authorization_code and refresh_token requests go to go-oidc,
+// everything else (client_credentials for partner applications, and the errors
+// for missing or unknown grant types) to partnerToken, Ponte's own token endpoint.
+func (s *Server) Mount(mux *http.ServeMux, partnerToken http.Handler) {
+	mux.Handle("GET "+PathDiscovery, s.handler)
+	mux.Handle("GET "+PathJWKS, s.handler)
+	mux.Handle("POST "+PathPAR, s.handler)
+	mux.Handle(PathAuthorize, s.handler)
+	mux.Handle(PathAuthorize+"/", s.handler)
+	mux.Handle("POST "+PathToken, TokenDispatcher(s.handler, partnerToken))
+}
+
+// maxTokenForm bounds the token request body read to find its grant type (the
+// partner handler applies the same limit).
+const maxTokenForm = 64 << 10
+
+// TokenDispatcher routes a token request by its grant_type without consuming
+// the body: authorization_code and refresh_token → oidcToken, the rest → partnerToken.
+func TokenDispatcher(oidcToken, partnerToken http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		head, err := io.ReadAll(io.LimitReader(r.Body, maxTokenForm+1))
+		if err != nil {
+			http.Error(w, "cannot read the request body", http.StatusBadRequest)
+			return
+		}
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
+		form, _ := url.ParseQuery(string(head)) // malformed bodies are the handler's to refuse
+		switch form.Get("grant_type") {
+		case string(goidc.GrantAuthorizationCode), string(goidc.GrantRefreshToken):
+			oidcToken.ServeHTTP(w, r)
+		default:
+			partnerToken.ServeHTTP(w, r)
+		}
+	})
+}
+
+// Storage returns the server's storage.
+func (s *Server) Storage() *Storage { return s.storage }
