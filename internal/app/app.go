@@ -118,7 +118,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	var uris holder.RequestURIChecker = holder.NoAuthorizationServer{}
+	// Outside the sandbox a ticket's requestUri must be a live pushed request
+	// of the authorization server (wired below; the checker reads it lazily).
+	var uris holder.RequestURIChecker = pushedRequests{a}
 	if cfg.Sandbox() {
 		uris = holder.SandboxRequestURIs{}
 	}

@@ -1,10 +1,15 @@
 package app
 
 import (
+	"context"
+	"database/sql"
+	"errors"
 	"net/http"
 
 	"github.com/ponte-ofb/ponte/internal/auth"
+	"github.com/ponte-ofb/ponte/internal/holder"
 	"github.com/ponte-ofb/ponte/internal/oidc"
+	"github.com/ponte-ofb/ponte/internal/payments"
 )
 
 // wireAuthorizationServer mounts the holder-side authorization server
@@ -26,5 +31,37 @@ func (a *App) wireAuthorizationServer(mux *http.ServeMux, key *auth.SigningKey, 
 	srv.Mount(mux, partnerMux)
 	// The partner handler's other routes.
 	mux.Handle("GET /.well-known/jwks.json", partnerMux)
+	return nil
+}
+
+// pushedRequests checks consent-flow tickets outside the sandbox: the
+// requestUri must name a live pushed authorization request of clientId, and
+// when that request's payment consent names the user logged in at the
+// initiator, the ticket's documentNumber must be that user's.
+type pushedRequests struct{ a *App }
+
+// CheckRequestURI implements holder.RequestURIChecker.
+func (p pushedRequests) CheckRequestURI(ctx context.Context, tx *sql.Tx, requestURI, clientID, documentNumber string) error {
+	as, err := p.a.AuthServer.Storage().PushedRequest(ctx, tx, requestURI, clientID)
+	if errors.Is(err, oidc.ErrPushedRequestNotFound) {
+		return holder.ErrRequestURINotFound
+	}
+	if err != nil {
+		return err
+	}
+	consentID := oidc.ConsentID(as)
+	if consentID == "" {
+		return nil
+	}
+	want, err := p.a.Payments.LoggedUserDocument(ctx, tx, consentID)
+	if errors.Is(err, payments.ErrNotFound) {
+		return holder.ErrRequestURINotFound
+	}
+	if err != nil {
+		return err
+	}
+	if want != "" && want != documentNumber {
+		return holder.ErrDocumentMismatch
+	}
 	return nil
 }

@@ -84,6 +84,9 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, idempotency.ErrKeyReused):
 		errs.WriteError(w, r, &httpx.Error{Status: http.StatusUnprocessableEntity, Code: "IDEMPOTENCY_KEY_REUSED",
 			Message: "idempotencyKey was already used with a different request"})
+	case errors.Is(err, ErrDocumentMismatch):
+		errs.WriteError(w, r, &httpx.Error{Status: http.StatusBadRequest, Message: ErrDocumentMismatch.Error(),
+			Fields: []httpx.FieldError{{Field: "documentNumber", Message: "does not match the customer the consent names"}}})
 	case errors.Is(err, ErrRequestURINotFound):
 		errs.WriteError(w, r, &httpx.Error{Status: http.StatusBadRequest, Message: ErrRequestURINotFound.Error(),
 			Fields: []httpx.FieldError{{Field: "requestUri", Message: "not found or expired"}}})

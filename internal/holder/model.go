@@ -76,4 +76,5 @@ var (
 	ErrTicketUsed         = errors.New("ticket already used")
 	ErrTicketExpired      = errors.New("ticket expired")
 	ErrRequestURINotFound = errors.New("requestUri not found or expired")
+	ErrDocumentMismatch   = errors.New("documentNumber does not match the customer the consent names")
 )

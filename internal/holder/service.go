@@ -24,26 +24,19 @@ import (
 )
 
 // RequestURIChecker decides whether a ticket's requestUri names a live pushed
-// authorization request issued to clientId. It runs inside the ticket's
-// transaction.
+// authorization request issued to clientId, for the customer documentNumber.
+// It runs inside the ticket's transaction and returns ErrRequestURINotFound or
+// ErrDocumentMismatch for a request it refuses.
 type RequestURIChecker interface {
-	CheckRequestURI(ctx context.Context, tx *sql.Tx, requestURI, clientID string) error
+	CheckRequestURI(ctx context.Context, tx *sql.Tx, requestURI, clientID, documentNumber string) error
 }
 
 // SandboxRequestURIs accepts any value, as seed 000 allows in the sandbox.
 type SandboxRequestURIs struct{}
 
 // CheckRequestURI implements RequestURIChecker.
-func (SandboxRequestURIs) CheckRequestURI(context.Context, *sql.Tx, string, string) error { return nil }
-
-// NoAuthorizationServer refuses every requestUri: outside the sandbox a ticket
-// needs a pushed authorization request, and Ponte's holder authorization
-// server (which issues them) is not built yet.
-type NoAuthorizationServer struct{}
-
-// CheckRequestURI implements RequestURIChecker.
-func (NoAuthorizationServer) CheckRequestURI(context.Context, *sql.Tx, string, string) error {
-	return ErrRequestURINotFound
+func (SandboxRequestURIs) CheckRequestURI(context.Context, *sql.Tx, string, string, string) error {
+	return nil
 }
 
 // TicketMetrics count ticket outcomes.
@@ -130,7 +123,7 @@ func (s *Tickets) Create(ctx context.Context, p *httpx.Principal, in CreateTicke
 	resp, err := idempotency.Run(ctx, s.db, idempotency.Request{
 		ApplicationID: p.ApplicationID, Key: key, Fingerprint: fp, Now: now,
 	}, fresh, func(tx *sql.Tx) error {
-		if err := s.requestURIs.CheckRequestURI(ctx, tx, in.RequestURI, in.ClientID); err != nil {
+		if err := s.requestURIs.CheckRequestURI(ctx, tx, in.RequestURI, in.ClientID, in.DocumentNumber); err != nil {
 			return err
 		}
 		return insertTicket(ctx, s.db, tx, t)

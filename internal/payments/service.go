@@ -285,3 +285,17 @@ func (s *Service) handleExpire(ctx context.Context, j *jobs.Job) error {
 	}
 	return nil
 }
+
+// LoggedUserDocument returns, reading through tx, the CPF of the user logged
+// in at the initiator when the consent was created ("" when it names none).
+// Consent-flow tickets check the holder's customer against it.
+func (s *Service) LoggedUserDocument(ctx context.Context, tx *sql.Tx, consentID string) (string, error) {
+	c, err := getConsent(ctx, tx, consentID)
+	if err != nil {
+		return "", err
+	}
+	if c.Request.LoggedUser == nil || c.Request.LoggedUser.Document == nil {
+		return "", nil
+	}
+	return c.Request.LoggedUser.Document.Identification, nil
+}

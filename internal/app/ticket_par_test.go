@@ -1,0 +1,92 @@
+package app_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ponte-ofb/ponte/internal/app/apptest"
+	"github.com/ponte-ofb/ponte/internal/auth"
+	"github.com/ponte-ofb/ponte/internal/config"
+	"github.com/ponte-ofb/ponte/internal/oidc/oidctest"
+	"github.com/ponte-ofb/ponte/internal/store/storetest"
+)
+
+// consentBody is a valid Payments v4 consent for the logged user 47742663023,
+// paid on apptest.Epoch's date in Brasília.
+const consentBody = `{"data":{
+  "loggedUser":{"document":{"identification":"47742663023","rel":"CPF"}},
+  "creditor":{"personType":"PESSOA_NATURAL","cpfCnpj":"12345678909","name":"Marco Antonio de Brito"},
+  "payment":{"type":"PIX","date":"2024-10-15","currency":"BRL","amount":"100.00",
+    "details":{"localInstrument":"DICT","proxy":"12345678909",
+      "creditorAccount":{"ispb":"12345678","issuer":"1774","number":"1234567890","accountType":"CACC"}}}}}`
+
+// TestTicketNeedsLivePushedRequest: outside the sandbox a ticket's requestUri
+// must be a live pushed authorization request of clientId (the full URN or
+// its id part), younger than 60 s, for the customer its consent names.
+func TestTicketNeedsLivePushedRequest(t *testing.T) {
+	for _, e := range storetest.Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Mode: config.Production})
+			partner, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Holder partner", CompanyKey: "ACESSO",
+				Scopes: []string{"openfinance.ticket.write", "payments"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok := s.TokenFor(t, partner.ClientID, secret, "")
+			// The initiator's consent, then its pushed authorization request.
+			r := s.Do(t, "POST", "/open-banking/payments/v4/consents", map[string]string{
+				"Authorization": "Bearer " + tok, "x-fapi-interaction-id": "d78fc4e5-37ca-4da3-adf2-9b082bf92280",
+				"x-idempotency-key": "consent-1"}, consentBody)
+			if r.Status != 201 {
+				t.Fatalf("consent: %d %s", r.Status, r.Body)
+			}
+			var consent struct {
+				Data struct {
+					ConsentID string `json:"consentId"`
+				} `json:"data"`
+			}
+			r.JSON(t, &consent)
+			in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, "initiator-a")
+			resp := in.PAR(t, oidctest.NoRedirects(), s.URL, oidctest.NewRequest(consent.Data.ConsentID))
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusCreated {
+				t.Fatalf("par: %d %s", resp.StatusCode, body)
+			}
+			var par struct {
+				RequestURI string `json:"request_uri"`
+			}
+			if err := json.Unmarshal(body, &par); err != nil {
+				t.Fatal(err)
+			}
+			idPart := strings.TrimPrefix(par.RequestURI, "urn:ietf:params:oauth:request_uri:")
+
+			ticket := func(requestURI, clientID, document string) *apptest.Response {
+				b, _ := json.Marshal(map[string]string{"requestUri": requestURI, "clientId": clientID, "documentNumber": document})
+				return s.Do(t, "POST", "/openfinance/consent-flow/ticket", map[string]string{"Authorization": "Bearer " + tok}, string(b))
+			}
+			refused := func(r *apptest.Response, field string) {
+				t.Helper()
+				if r.Status != 400 || !strings.Contains(string(r.Body), `"propertyName":"`+field+`"`) {
+					t.Errorf("got %d %s, want 400 naming %s", r.Status, r.Body, field)
+				}
+			}
+			refused(ticket("urn:ietf:params:oauth:request_uri:unknown", in.ClientID, "47742663023"), "requestUri")
+			refused(ticket(par.RequestURI, "another-client", "47742663023"), "requestUri")
+			refused(ticket(par.RequestURI, in.ClientID, "52998224725"), "documentNumber")
+			if r := ticket(par.RequestURI, in.ClientID, "47742663023"); r.Status != 201 {
+				t.Errorf("full URN: %d %s", r.Status, r.Body)
+			}
+			s.Clock.Advance(59 * time.Second)
+			if r := ticket(idPart, in.ClientID, "47742663023"); r.Status != 201 {
+				t.Errorf("id part at 59 s: %d %s", r.Status, r.Body)
+			}
+			s.Clock.Advance(time.Second)
+			refused(ticket(par.RequestURI, in.ClientID, "47742663023"), "requestUri")
+		})
+	}
+}
