@@ -133,7 +133,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		return nil, err
 	}
 	(&holder.Handler{
-		Tickets: a.Tickets, Verifier: a.Tokens, Pages: web.Templates(), Logger: logger,
+		Tickets: a.Tickets, Verifier: a.Tokens, Pages: web.Templates(), Logger: logger, Clients: a.AuthServer.Storage(),
 		SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"),
 	}).Register(mux)
 	if err := a.wireCards(mux, cardEvents{a.Webhooks}); err != nil {

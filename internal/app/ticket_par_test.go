@@ -78,8 +78,18 @@ func TestTicketNeedsLivePushedRequest(t *testing.T) {
 			refused(ticket("urn:ietf:params:oauth:request_uri:unknown", in.ClientID, "47742663023"), "requestUri")
 			refused(ticket(par.RequestURI, "another-client", "47742663023"), "requestUri")
 			refused(ticket(par.RequestURI, in.ClientID, "52998224725"), "documentNumber")
-			if r := ticket(par.RequestURI, in.ClientID, "47742663023"); r.Status != 201 {
-				t.Errorf("full URN: %d %s", r.Status, r.Body)
+			first := ticket(par.RequestURI, in.ClientID, "47742663023")
+			if first.Status != 201 {
+				t.Fatalf("full URN: %d %s", first.Status, first.Body)
+			}
+			// The WebView names the initiator as registered, not by its client id.
+			var tk struct {
+				TicketID string `json:"ticketId"`
+			}
+			first.JSON(t, &tk)
+			page := s.Do(t, "GET", "/openfinance/consent-flow/webview?ticket="+tk.TicketID, nil, "")
+			if page.Status != 200 || !strings.Contains(string(page.Body), "Test initiator initiator-a") {
+				t.Errorf("webview: %d, initiator name missing", page.Status)
 			}
 			s.Clock.Advance(59 * time.Second)
 			if r := ticket(idPart, in.ClientID, "47742663023"); r.Status != 201 {

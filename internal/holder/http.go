@@ -2,6 +2,7 @@ package holder
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"html/template"
 	"log/slog"
@@ -32,8 +33,15 @@ const SessionCookie = "ponte_holder_session"
 // IdempotencyHeader is the Bankly idempotency header.
 const IdempotencyHeader = "idempotencyKey"
 
+// ClientNames tells the initiator's display name for a client_id, so the
+// WebView shows the user who is asking rather than an opaque id.
+type ClientNames interface {
+	ClientName(ctx context.Context, clientID string) (string, bool)
+}
+
 // Handler serves the ticket API and the WebView entry.
 type Handler struct {
+	Clients       ClientNames // optional
 	Tickets       *Tickets
 	Verifier      httpx.TokenVerifier
 	Pages         *template.Template
@@ -161,8 +169,14 @@ func (h *Handler) webview(w http.ResponseWriter, r *http.Request) {
 var brasilia = time.FixedZone("BRT", -3*60*60)
 
 func (h *Handler) renderSession(w http.ResponseWriter, r *http.Request, t *Ticket, expires time.Time) {
+	initiator := t.ClientID
+	if h.Clients != nil {
+		if name, ok := h.Clients.ClientName(r.Context(), t.ClientID); ok && name != "" {
+			initiator = name
+		}
+	}
 	h.page(w, r, http.StatusOK, "webview", webviewPage{
-		CompanyKey: t.CompanyKey, MaskedDocument: ofb.MaskDocument(t.DocumentNumber), ClientID: t.ClientID,
+		CompanyKey: t.CompanyKey, MaskedDocument: ofb.MaskDocument(t.DocumentNumber), ClientID: initiator,
 		RequestURI: t.RequestURI, SessionExpires: expires.In(brasilia).Format("15:04"),
 	})
 }

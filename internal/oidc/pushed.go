@@ -65,3 +65,12 @@ func ConsentID(as *goidc.AuthnSession) string {
 	}
 	return ""
 }
+
+// ClientName returns a registered client's display name.
+func (s *Storage) ClientName(ctx context.Context, clientID string) (string, bool) {
+	c, err := s.Clients().Client(ctx, clientID)
+	if err != nil {
+		return "", false
+	}
+	return c.Name, c.Name != ""
+}
