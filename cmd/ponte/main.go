@@ -26,6 +26,7 @@ Commands:
   migrate   apply database migrations and exit
   apps      manage partner applications: create, list, show, rotate-secret, disable
   cards     manage the card vault: create, list, set-status, apple-test-device
+  initiators  register Open Finance initiators with the authorization server: add, list
   version   print the version
 
 Run 'ponte <command> --help' for a command's flags.
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = apps(ctx, rest, stdout, stderr)
 	case "cards":
 		err = cardsCmd(ctx, rest, stdin, stdout, stderr)
+	case "initiators":
+		err = initiatorsCmd(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ponte", version)
 	case "help", "-h", "--help", "-help":

@@ -78,3 +78,25 @@ func (s *Storage) RegisterInitiator(ctx context.Context, in Initiator) (*goidc.C
 	}
 	return c, nil
 }
+
+// Initiators lists the registered Open Finance clients, by client_id.
+func (s *Storage) Initiators(ctx context.Context) ([]*goidc.Client, error) {
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT data FROM oidc_clients ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("oidc: list clients: %w", err)
+	}
+	defer rows.Close()
+	var out []*goidc.Client
+	for rows.Next() {
+		var data string
+		if err := rows.Scan(&data); err != nil {
+			return nil, fmt.Errorf("oidc: list clients: %w", err)
+		}
+		var c goidc.Client
+		if err := json.Unmarshal([]byte(data), &c); err != nil {
+			return nil, fmt.Errorf("oidc: decode client: %w", err)
+		}
+		out = append(out, &c)
+	}
+	return out, rows.Err()
+}
