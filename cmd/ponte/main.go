@@ -27,6 +27,8 @@ Commands:
   apps      manage partner applications: create, list, show, rotate-secret, disable
   cards     manage the card vault: create, list, set-status, apple-test-device
   initiators  register Open Finance initiators with the authorization server: add, list
+  customers   manage a holder partner's customers (end users): add, list
+  accounts    manage customers' bank accounts: add, list
   version   print the version
 
 Run 'ponte <command> --help' for a command's flags.
@@ -59,6 +61,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cardsCmd(ctx, rest, stdin, stdout, stderr)
 	case "initiators":
 		err = initiatorsCmd(ctx, rest, stdout, stderr)
+	case "customers":
+		err = customersCmd(ctx, rest, stdout, stderr)
+	case "accounts":
+		err = accountsCmd(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ponte", version)
 	case "help", "-h", "--help", "-help":

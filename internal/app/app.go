@@ -23,6 +23,7 @@ import (
 	"github.com/ponte-ofb/ponte/internal/cards"
 	"github.com/ponte-ofb/ponte/internal/clock"
 	"github.com/ponte-ofb/ponte/internal/config"
+	"github.com/ponte-ofb/ponte/internal/customers"
 	"github.com/ponte-ofb/ponte/internal/holder"
 	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/idempotency"
@@ -44,6 +45,8 @@ type App struct {
 	Tokens  *auth.Tokens
 	Tickets *holder.Tickets
 	Cards   *cards.Service
+	// Customers are holder partners' end users and their accounts.
+	Customers *customers.Service
 	// Payments is the Payments API v4 consent service (holder side).
 	Payments *payments.Service
 	Vault    *vault.Vault
@@ -116,6 +119,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		}
 	}
 
+	if err := a.wireCustomers(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Outside the sandbox a ticket's requestUri must be a live pushed request
