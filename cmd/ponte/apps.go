@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -31,18 +30,9 @@ Commands:
 Run 'ponte apps <command> --help' for a command's flags.
 `
 
-type stringList []string
-
-func (s *stringList) String() string     { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
-
 func apps(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, appsUsage)
-		if len(args) == 0 {
-			return errUsage
-		}
-		return nil
+	if done, err := groupHelp(args, appsUsage, stdout); done {
+		return err
 	}
 	sub, rest := args[0], args[1:]
 	var cfg config.Config
@@ -80,7 +70,7 @@ func apps(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	needID := sub == "show" || sub == "rotate-secret" || sub == "disable"
-	if needID != (fs.NArg() == 1) || (!needID && fs.NArg() > 0) {
+	if needID != (fs.NArg() == 1) || fs.NArg() > 1 {
 		fs.Usage()
 		return errUsage
 	}
@@ -106,12 +96,7 @@ func apps(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		if asJSON {
-			if list == nil {
-				list = []*auth.Application{}
-			}
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(list)
+			return writeJSON(stdout, orEmpty(list))
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "CLIENT_ID\tNAME\tCOMPANY_KEY\tSTATUS\tSCOPES")

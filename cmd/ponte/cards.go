@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -14,7 +13,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ponte-ofb/ponte/internal/auth"
 	"github.com/ponte-ofb/ponte/internal/cards"
 	"github.com/ponte-ofb/ponte/internal/cards/applepay"
 	"github.com/ponte-ofb/ponte/internal/clock"
@@ -39,12 +37,8 @@ Run 'ponte cards <command> --help' for a command's flags.
 `
 
 func cardsCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, cardsUsage)
-		if len(args) == 0 {
-			return errUsage
-		}
-		return nil
+	if done, err := groupHelp(args, cardsUsage, stdout); done {
+		return err
 	}
 	sub, rest := args[0], args[1:]
 	var (
@@ -114,11 +108,9 @@ func cardsCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	svc := cards.NewService(db, clock.System{}, v, cards.Wallets{}, nil, nil)
 	appID := ""
 	if app != "" {
-		a, err := auth.NewApplications(db, clock.System{}).Get(ctx, app)
-		if err != nil {
-			return fmt.Errorf("application %s: %w", app, err)
+		if appID, err = applicationID(ctx, db, app); err != nil {
+			return err
 		}
-		appID = a.ID
 	}
 	switch sub {
 	case "create":
@@ -142,9 +134,7 @@ func cardsCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			for _, c := range list {
 				out = append(out, c.JSON())
 			}
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(out)
+			return writeJSON(stdout, out)
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "PROXY\tLAST4\tEXPIRY\tSTATUS\tNAME")

@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
 	"time"
 
-	"github.com/ponte-ofb/ponte/internal/auth"
 	"github.com/ponte-ofb/ponte/internal/clock"
 	"github.com/ponte-ofb/ponte/internal/config"
 	"github.com/ponte-ofb/ponte/internal/customers"
@@ -175,42 +173,16 @@ func accountsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
-// groupHelp prints a command group's usage for no subcommand or help; done
-// reports that the command is finished.
-func groupHelp(args []string, usage string, stdout io.Writer) (done bool, err error) {
-	if len(args) > 0 && args[0] != "-h" && args[0] != "--help" && args[0] != "help" {
-		return false, nil
-	}
-	fmt.Fprint(stdout, usage)
-	if len(args) == 0 {
-		return true, errUsage
-	}
-	return true, nil
-}
-
 // openCustomers opens the database and resolves the application's client_id.
 func openCustomers(ctx context.Context, cfg config.Config, clientID string) (*customers.Service, string, func(), error) {
 	db, err := store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir})
 	if err != nil {
 		return nil, "", nil, err
 	}
-	a, err := auth.NewApplications(db, clock.System{}).Get(ctx, clientID)
+	appID, err := applicationID(ctx, db, clientID)
 	if err != nil {
 		db.Close()
-		return nil, "", nil, fmt.Errorf("application %s: %w", clientID, err)
+		return nil, "", nil, err
 	}
-	return customers.NewService(db, clock.System{}), a.ID, func() { db.Close() }, nil
-}
-
-func orEmpty[T any](list []T) []T {
-	if list == nil {
-		return []T{}
-	}
-	return list
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	return customers.NewService(db, clock.System{}), appID, func() { db.Close() }, nil
 }

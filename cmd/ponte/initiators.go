@@ -30,12 +30,8 @@ Run 'ponte initiators <command> --help' for a command's flags.
 `
 
 func initiatorsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, initiatorsUsage)
-		if len(args) == 0 {
-			return errUsage
-		}
-		return nil
+	if done, err := groupHelp(args, initiatorsUsage, stdout); done {
+		return err
 	}
 	sub, rest := args[0], args[1:]
 	var (
