@@ -159,7 +159,17 @@ func (s *Service) Get(ctx context.Context, applicationID, id string) (*Consent, 
 // expiry 60 minutes later. An expired consent is ErrExpired; any other status
 // ErrInvalidTransition.
 func (s *Service) Authorise(ctx context.Context, consentID string, debtorAccount *Account) (*Consent, error) {
-	return s.transition(ctx, consentID, func(c *Consent, now time.Time) error {
+	return s.transition(ctx, consentID, authorise(debtorAccount))
+}
+
+// AuthoriseTx is Authorise inside the caller's transaction, so the approval
+// commits together with the caller's own records (the holder's interaction).
+func (s *Service) AuthoriseTx(ctx context.Context, tx *sql.Tx, consentID string, debtorAccount *Account) (*Consent, error) {
+	return s.transitionTx(ctx, tx, consentID, authorise(debtorAccount))
+}
+
+func authorise(debtorAccount *Account) func(c *Consent, now time.Time) error {
+	return func(c *Consent, now time.Time) error {
 		if c.Status != StatusAwaitingAuthorisation && c.Status != StatusPartiallyAccepted {
 			return fmt.Errorf("%w: %s → %s", ErrInvalidTransition, c.Status, StatusAuthorised)
 		}
@@ -182,17 +192,34 @@ func (s *Service) Authorise(ctx context.Context, consentID string, debtorAccount
 		acct := *debtorAccount
 		c.Status, c.DebtorAccount, c.StatusUpdatedAt, c.ExpiresAt = StatusAuthorised, &acct, now, now.Add(ConsumptionWindow)
 		return nil
-	})
+	}
 }
 
 // Reject rejects a consent that is not final with code (a user's cancel is
 // RejectRejeitadoUsuario) and the specification's standard detail.
 func (s *Service) Reject(ctx context.Context, consentID string, code RejectionCode) (*Consent, error) {
+	change, err := reject(code)
+	if err != nil {
+		return nil, err
+	}
+	return s.transition(ctx, consentID, change)
+}
+
+// RejectTx is Reject inside the caller's transaction.
+func (s *Service) RejectTx(ctx context.Context, tx *sql.Tx, consentID string, code RejectionCode) (*Consent, error) {
+	change, err := reject(code)
+	if err != nil {
+		return nil, err
+	}
+	return s.transitionTx(ctx, tx, consentID, change)
+}
+
+func reject(code RejectionCode) (func(c *Consent, now time.Time) error, error) {
 	detail, ok := rejectionDetails[code]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrRejectionCode, code)
 	}
-	return s.transition(ctx, consentID, func(c *Consent, now time.Time) error {
+	return func(c *Consent, now time.Time) error {
 		switch c.Status {
 		case StatusAwaitingAuthorisation, StatusPartiallyAccepted, StatusAuthorised:
 		default:
@@ -201,7 +228,7 @@ func (s *Service) Reject(ctx context.Context, consentID string, code RejectionCo
 		c.Status, c.StatusUpdatedAt = StatusRejected, now
 		c.Rejection = &RejectionReason{Code: code, Detail: detail}
 		return nil
-	})
+	}, nil
 }
 
 // transition applies change to the consent in one transaction, writes it if
@@ -209,27 +236,38 @@ func (s *Service) Reject(ctx context.Context, consentID string, code RejectionCo
 func (s *Service) transition(ctx context.Context, id string, change func(c *Consent, now time.Time) error) (*Consent, error) {
 	var out *Consent
 	err := s.DB.Write(ctx, func(tx *sql.Tx) error {
-		now := s.Clock.Now().UTC().Truncate(time.Second)
-		c, err := getConsent(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		from := c.Status
-		if err := change(c, now); err != nil {
-			return err
-		}
-		if err := updateStatus(ctx, tx, c, from); err != nil {
-			return err
-		}
-		if expiryCode(c.Status) != "" {
-			if err := enqueueExpiry(ctx, tx, now, c); err != nil {
-				return err
-			}
-		}
-		out = c
-		return nil
+		var err error
+		out, err = s.transitionTx(ctx, tx, id, change)
+		return err
 	})
 	return out, err
+}
+
+func (s *Service) transitionTx(ctx context.Context, tx *sql.Tx, id string, change func(c *Consent, now time.Time) error) (*Consent, error) {
+	now := s.Clock.Now().UTC().Truncate(time.Second)
+	c, err := getConsent(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	from := c.Status
+	if err := change(c, now); err != nil {
+		return nil, err
+	}
+	if err := updateStatus(ctx, tx, c, from); err != nil {
+		return nil, err
+	}
+	if expiryCode(c.Status) != "" {
+		if err := enqueueExpiry(ctx, tx, now, c); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// ConsentTx reads a consent through tx, whoever created it (the holder side
+// shows it to the user and decides on it).
+func (s *Service) ConsentTx(ctx context.Context, tx *sql.Tx, consentID string) (*Consent, error) {
+	return getConsent(ctx, tx, consentID)
 }
 
 // expiryCode is the rejection code of a consent that outlives status, or "".
