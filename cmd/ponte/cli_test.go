@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -13,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ponte-ofb/ponte/internal/auth"
@@ -228,6 +231,9 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"rotate-secret without ID", appsCmd("rotate-secret", dir), 2, "Usage: ponte apps rotate-secret"},
 		{"disable without ID", appsCmd("disable", dir), 2, "Usage: ponte apps disable"},
 		{"list with an argument", appsCmd("list", dir, "extra"), 2, "Usage: ponte apps list"},
+		{"set-keys without --client-id", appsCmd("set-keys", dir, "--jwks", "x.json"), 2, "Usage: ponte apps set-keys"},
+		{"set-keys without --jwks", appsCmd("set-keys", dir, "--client-id", "x"), 2, "Usage: ponte apps set-keys"},
+		{"set-plain-json without --accept", appsCmd("set-plain-json", dir, "--client-id", "x"), 2, "Usage: ponte apps set-plain-json"},
 		{"serve with a bad mode", []string{"serve", "--data-dir", dir, "--addr", "127.0.0.1:0", "--mode", "chaos"}, 1, "--mode"},
 	}
 	for _, tc := range tests {
@@ -582,4 +588,77 @@ func TestCLIMigrate(t *testing.T) {
 	if strings.Contains(r.stdout, "up to date") || !strings.Contains(r.stderr, "unsupported database URL") {
 		t.Errorf("migrate with a mysql:// URL\n%s", r)
 	}
+}
+
+// writeJWKS writes a JWKS with key under kid to a file in dir.
+func writeJWKS(t *testing.T, dir, name string, key any, kid string) string {
+	t.Helper()
+	b, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key, KeyID: kid, Use: "sig"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestCLIAppsKeysAndPlainJSON(t *testing.T) {
+	dir := t.TempDir()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	public := writeJWKS(t, dir, "public.json", &key.PublicKey, "k1")
+	private := writeJWKS(t, dir, "private.json", key, "k1")
+
+	r := mustCLI(t, 0, appsCmd("create", dir, "--name", "ITP", "--company-key", "ITP", "--scopes", "payments",
+		"--jwks", public, "--accept-plain-json")...)
+	f := fields(r.stdout)
+	clientID := f["client_id"]
+	if f["keys"] != "1" || f["plain JSON"] != "accepted" {
+		t.Errorf("apps create --jwks --accept-plain-json:\n%s", r)
+	}
+	if strings.Contains(r.stdout, key.PublicKey.N.String()) {
+		t.Errorf("apps create prints the key material\n%s", r)
+	}
+
+	cases := []struct {
+		name      string
+		args      []string
+		code      int
+		keys      string
+		plainJSON string
+		stderr    string
+	}{
+		{"refuse plain JSON", appsCmd("set-plain-json", dir, "--client-id", clientID, "--accept=false"), 0, "1", "refused (signed JWT bodies only)", ""},
+		{"a private key is refused", appsCmd("set-keys", dir, "--client-id", clientID, "--jwks", private), 1, "1", "refused (signed JWT bodies only)", "private"},
+		{"a missing file", appsCmd("set-keys", dir, "--client-id", clientID, "--jwks", filepath.Join(dir, "none.json")), 1, "1", "refused (signed JWT bodies only)", "read JWKS"},
+		{"an unknown application", appsCmd("set-keys", dir, "--client-id", "nobody", "--jwks", public), 1, "1", "refused (signed JWT bodies only)", "application not found"},
+		{"remove the keys", appsCmd("set-keys", dir, "--client-id", clientID, "--jwks", writeEmpty(t, dir)), 0, "0", "refused (signed JWT bodies only)", ""},
+		{"register them again", appsCmd("set-keys", dir, "--client-id", clientID, "--jwks", public), 0, "1", "refused (signed JWT bodies only)", ""},
+		{"accept plain JSON", appsCmd("set-plain-json", dir, "--client-id", clientID, "--accept=true"), 0, "1", "accepted", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := mustCLI(t, tc.code, tc.args...)
+			if !strings.Contains(r.stderr, tc.stderr) {
+				t.Errorf("stderr does not say %q\n%s", tc.stderr, r)
+			}
+			show := fields(mustCLI(t, 0, appsCmd("show", dir, clientID)...).stdout)
+			if show["keys"] != tc.keys || show["plain JSON"] != tc.plainJSON {
+				t.Errorf("after %s: keys %q, plain JSON %q; want %q, %q", tc.name, show["keys"], show["plain JSON"], tc.keys, tc.plainJSON)
+			}
+		})
+	}
+}
+
+func writeEmpty(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "empty.json")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -17,7 +17,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("ponte serve [flags]", `Runs the HTTP server. With no flags: SQLite at ./data/ponte.db (created and
 migrated), sandbox mode, a demo partner application whose credentials are
 printed below, listening on 127.0.0.1:8080. SIGINT/SIGTERM shut down
-gracefully: in-flight requests finish and every acknowledged write is kept.`, stderr)
+gracefully: in-flight requests finish and every acknowledged write is kept.
+--tls-cert and --tls-key serve HTTPS; --client-ca adds mutual TLS for the
+Open Finance routes and certificate-bound access tokens (RFC 8705).`, stderr)
 	cfg.RegisterServe(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -31,8 +33,8 @@ gracefully: in-flight requests finish and every acknowledged write is kept.`, st
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	defer ln.Close()
-	if cfg.PublicURL == "http://"+cfg.Addr {
-		cfg.PublicURL = "http://" + ln.Addr().String()
+	if cfg.PublicURL == cfg.Scheme()+"://"+cfg.Addr {
+		cfg.PublicURL = cfg.Scheme() + "://" + ln.Addr().String()
 	}
 	logger := app.NewLogger(stderr, cfg.LogFormat)
 	a, err := app.New(ctx, cfg, logger)
@@ -57,6 +59,13 @@ func banner(w io.Writer, a *app.App) {
 	fmt.Fprintf(w, "  Wallet:    POST %s/cards-pci/{proxy}/wallet/{ApplePay|GooglePay}/brand/Mastercard\n", c.PublicURL)
 	fmt.Fprintf(w, "  Webhooks:  %s/webhooks/v1/subscriptions\n", c.PublicURL)
 	fmt.Fprintf(w, "  Health:    %s/healthz  %s/readyz  %s/metrics\n", c.PublicURL, c.PublicURL, c.PublicURL)
+	switch {
+	case c.MutualTLS():
+		fmt.Fprintf(w, "  TLS:       mutual TLS; a client certificate is required on /open-banking/..., /oauth/par and\n")
+		fmt.Fprintf(w, "             Open Finance token requests; tokens requested with a certificate are bound to it\n")
+	case c.TLS():
+		fmt.Fprintf(w, "  TLS:       HTTPS without client certificates (no --client-ca)\n")
+	}
 	if a.Demo != nil {
 		fmt.Fprintf(w, "Sandbox demo partner application:\n")
 		fmt.Fprintf(w, "  client_id:     %s\n", a.Demo.ClientID)

@@ -187,9 +187,10 @@ func (a *App) Sweep(ctx context.Context) error {
 	return errors.Join(err1, err2, a.Cards.Sweep(ctx), a.AuthServer.Storage().Sweep(ctx))
 }
 
-// Serve serves HTTP on ln until ctx ends, then shuts down gracefully: the
-// listener closes, in-flight requests finish (up to ShutdownTimeout), and the
-// database is closed only after every acknowledged write is committed.
+// Serve serves HTTP (HTTPS with mutual TLS when configured, see tls.go) on ln
+// until ctx ends, then shuts down gracefully: the listener closes, in-flight
+// requests finish (up to ShutdownTimeout), and the database is closed only
+// after every acknowledged write is committed.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           a.handler,
@@ -200,6 +201,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.Logger.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	// With --tls-cert: HTTPS; with --client-ca also: mutual TLS (tls.go).
+	overTLS, err := a.useTLS(srv)
+	if err != nil {
+		return err
 	}
 	if err := a.Jobs.Start(ctx); err != nil {
 		return err
@@ -222,8 +228,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	}()
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	var err error
+	go func() { errc <- serveOn(srv, ln, overTLS) }()
 	select {
 	case err = <-errc:
 	case <-ctx.Done():

@@ -22,7 +22,8 @@ func (a *App) wireAuthorizationServer(mux *http.ServeMux, key *auth.SigningKey, 
 	partner.Register(partnerMux)
 	srv, err := oidc.New(oidc.Config{
 		Issuer: a.Config.PublicURL, Key: key, Logger: a.Logger,
-		Storage: oidc.NewStorage(a.DB, a.Clock),
+		Storage:   oidc.NewStorage(a.DB, a.Clock),
+		MutualTLS: a.Config.MutualTLS(),
 	})
 	if err != nil {
 		return err

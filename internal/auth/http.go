@@ -126,7 +126,13 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 		}
 		scopes = normalizeScopes(requested)
 	}
-	raw, err := h.Tokens.Issue(app, scopes)
+	// RFC 8705 §3: a token requested with a verified client certificate is
+	// bound to it, whatever the client authentication method.
+	var thumbprint string
+	if cert := httpx.ClientCertificate(r); cert != nil {
+		thumbprint = httpx.CertThumbprint(cert)
+	}
+	raw, err := h.Tokens.IssueBound(app, scopes, thumbprint)
 	if err != nil {
 		h.Logger.ErrorContext(r.Context(), "issue token", "err", err)
 		h.fail(w, r, http.StatusInternalServerError, "server_error", "")

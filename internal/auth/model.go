@@ -3,6 +3,11 @@
 package auth
 
 import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -10,34 +15,122 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 )
 
 // Application is a partner's registered client.
 type Application struct {
-	ID           string    `json:"id"`
-	ClientID     string    `json:"client_id"`
-	Name         string    `json:"name"`
-	CompanyKey   string    `json:"companyKey"`
-	Scopes       []string  `json:"scopes"`
-	RedirectURLs []string  `json:"redirect_urls"`
-	DeepLinkURL  string    `json:"deep_link_url,omitempty"`
-	Disabled     bool      `json:"disabled"`
-	SandboxDemo  bool      `json:"sandbox_demo,omitempty"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	ID           string   `json:"id"`
+	ClientID     string   `json:"client_id"`
+	Name         string   `json:"name"`
+	CompanyKey   string   `json:"companyKey"`
+	Scopes       []string `json:"scopes"`
+	RedirectURLs []string `json:"redirect_urls"`
+	DeepLinkURL  string   `json:"deep_link_url,omitempty"`
+	Disabled     bool     `json:"disabled"`
+	SandboxDemo  bool     `json:"sandbox_demo,omitempty"`
+	// JWKS is the application's public JSON Web Key Set (compact JSON), or
+	// nil when none is registered. Ponte verifies the JWTs the application
+	// signs against it: Payments API request bodies, end-user login tokens.
+	// Every key is public, has a kid, and is RSA ≥ 2048 bits or EC P-256.
+	JWKS json.RawMessage `json:"jwks,omitempty"`
+	// AcceptPlainJSON lets the application send plain JSON bodies
+	// (application/json) where the Payments API requires signed JWTs. Off by
+	// default; on for the sandbox demo application.
+	AcceptPlainJSON bool      `json:"accept_plain_json"`
+	CreatedAt       time.Time `json:"created_at"`
+	UpdatedAt       time.Time `json:"updated_at"`
+}
+
+// KeyCount is the number of keys in the application's JWKS (0 without one).
+func (a *Application) KeyCount() int {
+	if len(a.JWKS) == 0 {
+		return 0
+	}
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if json.Unmarshal(a.JWKS, &set) != nil {
+		return 0
+	}
+	return len(set.Keys)
+}
+
+// ErrInvalidJWKS wraps every reason a JSON Web Key Set is refused.
+var ErrInvalidJWKS = fmt.Errorf("%w: JWKS", ErrInvalid)
+
+// minRSABits is the smallest RSA modulus accepted in an application's JWKS.
+const minRSABits = 2048
+
+// maxJWKS bounds the size of a registered key set.
+const maxJWKS = 64 << 10
+
+// ParseJWKS checks that raw is a public JSON Web Key Set fit for verifying an
+// application's signatures — valid JSON, at least one key, every key public,
+// with a unique kid, RSA of at least 2048 bits or EC on P-256, use "sig" if
+// set — and returns it with its compact JSON. A private key is refused, so
+// a partner never hands Ponte a secret by mistake.
+func ParseJWKS(raw []byte) (*jose.JSONWebKeySet, json.RawMessage, error) {
+	if len(raw) > maxJWKS {
+		return nil, nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalidJWKS, maxJWKS)
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, raw); err != nil {
+		return nil, nil, fmt.Errorf("%w: not JSON: %v", ErrInvalidJWKS, err)
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(compact.Bytes(), &set); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrInvalidJWKS, err)
+	}
+	if len(set.Keys) == 0 {
+		return nil, nil, fmt.Errorf("%w: no keys", ErrInvalidJWKS)
+	}
+	seen := map[string]bool{}
+	for i, k := range set.Keys {
+		name := fmt.Sprintf("key %d", i)
+		if k.KeyID != "" {
+			name = fmt.Sprintf("key %q", k.KeyID)
+		}
+		switch {
+		case k.KeyID == "":
+			return nil, nil, fmt.Errorf("%w: %s has no kid", ErrInvalidJWKS, name)
+		case seen[k.KeyID]:
+			return nil, nil, fmt.Errorf("%w: kid %q appears twice", ErrInvalidJWKS, k.KeyID)
+		case !k.IsPublic():
+			return nil, nil, fmt.Errorf("%w: %s is a private or symmetric key: register only public keys", ErrInvalidJWKS, name)
+		case k.Use != "" && k.Use != "sig":
+			return nil, nil, fmt.Errorf("%w: %s has use %q, want \"sig\"", ErrInvalidJWKS, name, k.Use)
+		}
+		seen[k.KeyID] = true
+		switch pub := k.Key.(type) {
+		case *rsa.PublicKey:
+			if pub.N.BitLen() < minRSABits {
+				return nil, nil, fmt.Errorf("%w: %s is RSA-%d, want at least %d bits", ErrInvalidJWKS, name, pub.N.BitLen(), minRSABits)
+			}
+		case *ecdsa.PublicKey:
+			if pub.Curve != elliptic.P256() {
+				return nil, nil, fmt.Errorf("%w: %s is EC on %s, want P-256", ErrInvalidJWKS, name, pub.Curve.Params().Name)
+			}
+		default:
+			return nil, nil, fmt.Errorf("%w: %s has type %T, want RSA or EC P-256", ErrInvalidJWKS, name, k.Key)
+		}
+	}
+	return &set, json.RawMessage(compact.Bytes()), nil
 }
 
 // Scopes Ponte grants today, with what each allows.
 var KnownScopes = map[string]string{
-	"openfinance.ticket.write": "create consent-flow tickets (seed 000)",
-	"openfinance.ticket.read":  "read the consent-flow tickets the application created",
-	"card.pci.token.create":    "generate Apple Pay / Google Pay wallet payloads for the application's cards (seed 001)",
-	"card.pci.wallet.read":     "list the wallet tokens of the application's cards",
-	"card.admin.read":          "read the application's cards in the vault (never card numbers)",
-	"card.admin.write":         "register cards in the vault and change their status",
-	"webhooks.write":           "create, delete and rotate the secret of webhook subscriptions; retry deliveries",
-	"webhooks.read":            "list the application's webhook subscriptions (never secrets) and delivery log",
-	"payments":                 "create and read Payments API v4 payment consents (Open Finance Brasil, holder side)",
+	"openfinance.ticket.write":       "create consent-flow tickets (seed 000)",
+	"openfinance.ticket.read":        "read the consent-flow tickets the application created",
+	"openfinance.interactions.write": "drive its customers' consent interactions (login, consent, cancel; seed 002) from native screens",
+	"card.pci.token.create":          "generate Apple Pay / Google Pay wallet payloads for the application's cards (seed 001)",
+	"card.pci.wallet.read":           "list the wallet tokens of the application's cards",
+	"card.admin.read":                "read the application's cards in the vault (never card numbers)",
+	"card.admin.write":               "register cards in the vault and change their status",
+	"webhooks.write":                 "create, delete and rotate the secret of webhook subscriptions; retry deliveries",
+	"webhooks.read":                  "list the application's webhook subscriptions (never secrets) and delivery log",
+	"payments":                       "create and read Payments API v4 payment consents (Open Finance Brasil, holder side)",
 }
 
 // Errors returned by the application service.
@@ -53,6 +146,10 @@ type NewApplication struct {
 	Scopes       []string
 	RedirectURLs []string
 	DeepLinkURL  string
+	// JWKS is the application's public JSON Web Key Set; optional (see ParseJWKS).
+	JWKS json.RawMessage
+	// AcceptPlainJSON allows plain JSON bodies where signed JWTs are required.
+	AcceptPlainJSON bool
 }
 
 var companyKeyPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,36}$`)
@@ -82,6 +179,11 @@ func (n *NewApplication) Validate() error {
 	if n.DeepLinkURL != "" {
 		if err := checkAbsoluteURL(n.DeepLinkURL); err != nil {
 			problems = append(problems, fmt.Sprintf("deep-link URL %q: %v", n.DeepLinkURL, err))
+		}
+	}
+	if len(n.JWKS) > 0 {
+		if _, _, err := ParseJWKS(n.JWKS); err != nil {
+			problems = append(problems, strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
 		}
 	}
 	if len(problems) > 0 {

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -72,10 +73,17 @@ func (s *Applications) create(ctx context.Context, n NewApplication, demo bool) 
 	if err != nil {
 		return nil, "", err
 	}
+	var jwks json.RawMessage
+	if len(n.JWKS) > 0 {
+		if _, jwks, err = ParseJWKS(n.JWKS); err != nil {
+			return nil, "", err
+		}
+	}
 	now := s.clock.Now().Truncate(1e6)
 	a := &Application{
 		ID: uuid.NewString(), ClientID: uuid.NewString(), Name: strings.TrimSpace(n.Name), CompanyKey: n.CompanyKey,
 		Scopes: n.Scopes, RedirectURLs: n.RedirectURLs, DeepLinkURL: n.DeepLinkURL, SandboxDemo: demo,
+		JWKS: jwks, AcceptPlainJSON: n.AcceptPlainJSON || demo,
 		CreatedAt: now, UpdatedAt: now,
 	}
 	if a.RedirectURLs == nil {
@@ -136,6 +144,50 @@ func (s *Applications) Disable(ctx context.Context, idOrClientID string) (*Appli
 	if err != nil {
 		return nil, fmt.Errorf("auth: disable application: %w", err)
 	}
+	s.forget()
+	return a, nil
+}
+
+// SetJWKS registers the application's public JSON Web Key Set (see
+// ParseJWKS for what is accepted), replacing any previous one; an empty jwks
+// removes the keys. applicationID is the application's id or client_id. The
+// change is visible at once on this instance and within the enabled-
+// application cache's two seconds on others.
+func (s *Applications) SetJWKS(ctx context.Context, applicationID string, jwks json.RawMessage) (*Application, error) {
+	var stored json.RawMessage
+	if len(bytes.TrimSpace(jwks)) > 0 {
+		var err error
+		if _, stored, err = ParseJWKS(jwks); err != nil {
+			return nil, err
+		}
+	}
+	return s.update(ctx, applicationID, "set JWKS", `jwks = $1`, string(stored), func(a *Application) { a.JWKS = stored })
+}
+
+// SetAcceptPlainJSON says whether the application may send plain JSON bodies
+// (application/json) where the Payments API requires signed JWTs.
+// applicationID is the application's id or client_id.
+func (s *Applications) SetAcceptPlainJSON(ctx context.Context, applicationID string, accept bool) (*Application, error) {
+	return s.update(ctx, applicationID, "set accept_plain_json", `accept_plain_json = $1`, boolInt(accept),
+		func(a *Application) { a.AcceptPlainJSON = accept })
+}
+
+// update sets one column ("col = $1") of an application and clears the
+// enabled-application cache.
+func (s *Applications) update(ctx context.Context, idOrClientID, what, set string, value any, apply func(*Application)) (*Application, error) {
+	a, err := s.Get(ctx, idOrClientID)
+	if err != nil {
+		return nil, err
+	}
+	a.UpdatedAt = s.clock.Now().Truncate(time.Millisecond)
+	err = s.db.Write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE applications SET `+set+`, updated_at = $2 WHERE id = $3`, value, a.UpdatedAt.UnixMilli(), a.ID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("auth: %s: %w", what, err)
+	}
+	apply(a)
 	s.forget()
 	return a, nil
 }
@@ -219,10 +271,12 @@ func (s *Applications) EnsureDemo(ctx context.Context, secretFile string) (*Appl
 	case err != nil:
 		return nil, "", err
 	}
-	if !slices.Equal(a.Scopes, all) || a.Disabled {
-		a.Scopes, a.Disabled, a.UpdatedAt = all, false, s.clock.Now()
+	if !slices.Equal(a.Scopes, all) || a.Disabled || !a.AcceptPlainJSON {
+		// The demo application keeps every scope, stays enabled and may send
+		// plain JSON bodies, also in a database made before those existed.
+		a.Scopes, a.Disabled, a.AcceptPlainJSON, a.UpdatedAt = all, false, true, s.clock.Now()
 		err := s.db.Write(ctx, func(tx *sql.Tx) error {
-			_, err := tx.ExecContext(ctx, `UPDATE applications SET scopes = $1, disabled = 0, updated_at = $2 WHERE id = $3`,
+			_, err := tx.ExecContext(ctx, `UPDATE applications SET scopes = $1, disabled = 0, accept_plain_json = 1, updated_at = $2 WHERE id = $3`,
 				strings.Join(all, " "), a.UpdatedAt.UnixMilli(), a.ID)
 			return err
 		})

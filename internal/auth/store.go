@@ -12,7 +12,8 @@ import (
 	"github.com/ponte-ofb/ponte/internal/store"
 )
 
-const appColumns = `id, client_id, name, company_key, scopes, redirect_urls, deep_link_url, disabled, sandbox_demo, created_at, updated_at, secret_hash`
+const appColumns = `id, client_id, name, company_key, scopes, redirect_urls, deep_link_url, disabled, sandbox_demo, created_at, updated_at, secret_hash,
+	jwks, accept_plain_json`
 
 type scanner interface{ Scan(...any) error }
 
@@ -22,17 +23,21 @@ func scanApp(s scanner) (*Application, string, error) {
 		scopes, redirects string
 		disabled, demo    int
 		created, updated  int64
-		secretHash        string
+		secretHash, jwks  string
+		plainJSON         int
 	)
 	if err := s.Scan(&a.ID, &a.ClientID, &a.Name, &a.CompanyKey, &scopes, &redirects, &a.DeepLinkURL,
-		&disabled, &demo, &created, &updated, &secretHash); err != nil {
+		&disabled, &demo, &created, &updated, &secretHash, &jwks, &plainJSON); err != nil {
 		return nil, "", err
 	}
 	a.Scopes = strings.Fields(scopes)
 	if err := json.Unmarshal([]byte(redirects), &a.RedirectURLs); err != nil {
 		return nil, "", fmt.Errorf("auth: decode redirect URLs of %s: %w", a.ClientID, err)
 	}
-	a.Disabled, a.SandboxDemo = disabled != 0, demo != 0
+	a.Disabled, a.SandboxDemo, a.AcceptPlainJSON = disabled != 0, demo != 0, plainJSON != 0
+	if jwks != "" {
+		a.JWKS = json.RawMessage(jwks)
+	}
 	a.CreatedAt, a.UpdatedAt = time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC()
 	return &a, secretHash, nil
 }
@@ -46,9 +51,10 @@ func insertApp(ctx context.Context, tx *sql.Tx, a *Application, secretHash strin
 		redirects = []byte("[]")
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO applications (`+appColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		a.ID, a.ClientID, a.Name, a.CompanyKey, strings.Join(a.Scopes, " "), string(redirects), a.DeepLinkURL,
-		boolInt(a.Disabled), boolInt(a.SandboxDemo), a.CreatedAt.UnixMilli(), a.UpdatedAt.UnixMilli(), secretHash)
+		boolInt(a.Disabled), boolInt(a.SandboxDemo), a.CreatedAt.UnixMilli(), a.UpdatedAt.UnixMilli(), secretHash,
+		string(a.JWKS), boolInt(a.AcceptPlainJSON))
 	if err != nil {
 		return fmt.Errorf("auth: insert application: %w", err)
 	}

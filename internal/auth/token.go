@@ -123,12 +123,26 @@ func (t *Tokens) TTL() time.Duration { return t.ttl }
 
 type accessClaims struct {
 	jwt.Claims
-	AuthorizedParty string `json:"azp"`
-	Scope           string `json:"scope"`
+	AuthorizedParty string        `json:"azp"`
+	Scope           string        `json:"scope"`
+	Confirmation    *confirmation `json:"cnf,omitempty"`
+}
+
+// confirmation is the RFC 7800 cnf claim of a certificate-bound token (RFC 8705 §3.1).
+type confirmation struct {
+	X5tS256 string `json:"x5t#S256"`
 }
 
 // Issue signs an access token for app holding scopes.
 func (t *Tokens) Issue(app *Application, scopes []string) (string, error) {
+	return t.IssueBound(app, scopes, "")
+}
+
+// IssueBound signs an access token for app holding scopes, bound (RFC 8705)
+// to the client certificate whose thumbprint (httpx.CertThumbprint) is
+// certThumbprint: the token is then only accepted on requests presenting that
+// certificate. An empty thumbprint issues an unbound token.
+func (t *Tokens) IssueBound(app *Application, scopes []string, certThumbprint string) (string, error) {
 	now := t.clock.Now()
 	c := accessClaims{
 		Claims: jwt.Claims{
@@ -137,6 +151,9 @@ func (t *Tokens) Issue(app *Application, scopes []string) (string, error) {
 		},
 		AuthorizedParty: app.ClientID,
 		Scope:           strings.Join(scopes, " "),
+	}
+	if certThumbprint != "" {
+		c.Confirmation = &confirmation{X5tS256: certThumbprint}
 	}
 	raw, err := jwt.Signed(t.signer).Claims(c).Serialize()
 	if err != nil {
@@ -148,7 +165,9 @@ func (t *Tokens) Issue(app *Application, scopes []string) (string, error) {
 // VerifyAccessToken implements httpx.TokenVerifier. The token must be one of
 // Ponte's (type, key id, PS256 signature, issuer), unexpired, and belong to an
 // application that is still enabled; its effective scopes are those it was
-// issued with that the application still holds.
+// issued with that the application still holds. A certificate-bound token's
+// thumbprint is returned in the principal for httpx.RequireScope to check
+// against the request's client certificate.
 func (t *Tokens) VerifyAccessToken(ctx context.Context, raw string) (*httpx.Principal, error) {
 	now := t.clock.Now()
 	c, ok := t.cached(raw)
@@ -176,7 +195,11 @@ func (t *Tokens) VerifyAccessToken(ctx context.Context, raw string) (*httpx.Prin
 			scopes = append(scopes, s)
 		}
 	}
-	return &httpx.Principal{ApplicationID: app.ID, ClientID: app.ClientID, CompanyKey: app.CompanyKey, Scopes: scopes}, nil
+	p := &httpx.Principal{ApplicationID: app.ID, ClientID: app.ClientID, CompanyKey: app.CompanyKey, Scopes: scopes}
+	if c.Confirmation != nil {
+		p.CertThumbprint = c.Confirmation.X5tS256
+	}
+	return p, nil
 }
 
 // verify checks a token's signature and claims.
@@ -194,6 +217,7 @@ func (t *Tokens) verify(raw string, now time.Time) (accessClaims, error) {
 		return c, httpx.ErrInvalidToken
 	}
 	if c.Expiry == nil || !now.Before(c.Expiry.Time()) || c.AuthorizedParty == "" ||
+		(c.Confirmation != nil && c.Confirmation.X5tS256 == "") ||
 		c.ValidateWithLeeway(jwt.Expected{Issuer: t.issuer, Time: now}, 0) != nil {
 		return c, httpx.ErrInvalidToken
 	}

@@ -3,6 +3,9 @@
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -42,11 +45,33 @@ type Config struct {
 	PEPKFile          string
 	NetworkSecretFile string
 
+	// HTTPS and mutual TLS (issue 5 §2). TLSCertFile and TLSKeyFile (PEM)
+	// turn HTTPS on; ClientCAFile (PEM bundle) additionally asks clients for
+	// certificates issued by those authorities and makes the Open Finance
+	// routes require one (see internal/app/tls.go).
+	TLSCertFile  string
+	TLSKeyFile   string
+	ClientCAFile string
+
 	envProblems []string
 }
 
 // Sandbox reports whether Ponte runs in sandbox mode.
 func (c *Config) Sandbox() bool { return c.Mode == Sandbox }
+
+// TLS reports whether Ponte serves HTTPS.
+func (c *Config) TLS() bool { return c.TLSCertFile != "" && c.TLSKeyFile != "" }
+
+// MutualTLS reports whether Ponte asks clients for certificates.
+func (c *Config) MutualTLS() bool { return c.TLS() && c.ClientCAFile != "" }
+
+// Scheme is "https" when Ponte serves TLS, "http" otherwise.
+func (c *Config) Scheme() string {
+	if c.TLS() {
+		return "https"
+	}
+	return "http"
+}
 
 // RegisterStorage adds the flags every database-using command shares.
 func (c *Config) RegisterStorage(fs *flag.FlagSet) {
@@ -87,6 +112,12 @@ func (c *Config) RegisterServe(fs *flag.FlagSet) {
 		"Mastercard payload-encryption public key (PEM) for Google Pay OPCs; default in sandbox: generated (env PONTE_MASTERCARD_PEPK)")
 	fs.StringVar(&c.NetworkSecretFile, "network-secret", env("PONTE_NETWORK_SECRET", ""),
 		"file holding the HMAC secret of token-network notifications; default in sandbox: generated (env PONTE_NETWORK_SECRET)")
+	fs.StringVar(&c.TLSCertFile, "tls-cert", env("PONTE_TLS_CERT", ""),
+		"server certificate chain (PEM); with --tls-key, serves HTTPS (TLS 1.2+) (env PONTE_TLS_CERT)")
+	fs.StringVar(&c.TLSKeyFile, "tls-key", env("PONTE_TLS_KEY", ""),
+		"private key (PEM) of --tls-cert (env PONTE_TLS_KEY)")
+	fs.StringVar(&c.ClientCAFile, "client-ca", env("PONTE_CLIENT_CA", ""),
+		"CA certificates (PEM) of client certificates; turns on mutual TLS: Open Finance routes require a client certificate and tokens are bound to it; needs --tls-cert (env PONTE_CLIENT_CA)")
 	c.SweepInterval = 10 * time.Second
 }
 
@@ -99,8 +130,9 @@ func (c *Config) Finish() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		problems = append(problems, fmt.Sprintf("--addr %q: %v", c.Addr, err))
 	}
+	problems = append(problems, c.checkTLS()...)
 	if c.PublicURL == "" {
-		c.PublicURL = "http://" + c.Addr
+		c.PublicURL = c.Scheme() + "://" + c.Addr
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -128,6 +160,73 @@ func (c *Config) Finish() error {
 		return errors.New(strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// checkTLS validates the TLS flags: the certificate and key come together,
+// load as a pair, and --client-ca needs them and holds at least one CA
+// certificate.
+func (c *Config) checkTLS() []string {
+	var problems []string
+	switch {
+	case c.TLSCertFile != "" && c.TLSKeyFile == "":
+		problems = append(problems, "--tls-cert needs --tls-key (PONTE_TLS_KEY)")
+	case c.TLSCertFile == "" && c.TLSKeyFile != "":
+		problems = append(problems, "--tls-key needs --tls-cert (PONTE_TLS_CERT)")
+	case c.TLS():
+		if _, err := LoadServerCertificate(c.TLSCertFile, c.TLSKeyFile); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	if c.ClientCAFile != "" {
+		if !c.TLS() {
+			problems = append(problems, "--client-ca needs --tls-cert and --tls-key: mutual TLS requires HTTPS")
+		}
+		if _, err := LoadClientCAs(c.ClientCAFile); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	return problems
+}
+
+// LoadServerCertificate reads the PEM certificate chain and private key of
+// --tls-cert and --tls-key.
+func LoadServerCertificate(certFile, keyFile string) (tls.Certificate, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("--tls-cert %s / --tls-key %s: %w", certFile, keyFile, err)
+	}
+	return cert, nil
+}
+
+// LoadClientCAs reads the PEM CA certificates of --client-ca. Every PEM
+// block must be a parsable CERTIFICATE, and there must be at least one.
+func LoadClientCAs(file string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--client-ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	n := 0
+	for rest := b; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("--client-ca %s: unexpected PEM block %q, want CERTIFICATE", file, block.Type)
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("--client-ca %s: %w", file, err)
+		}
+		pool.AddCert(cert)
+		n++
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("--client-ca %s holds no PEM certificate", file)
+	}
+	return pool, nil
 }
 
 func env(name, def string) string {

@@ -59,6 +59,12 @@ type Config struct {
 	Key     *auth.SigningKey
 	Storage *Storage
 	Logger  *slog.Logger
+	// MutualTLS says Ponte serves HTTPS with client certificates (--client-ca):
+	// the server then takes the verified client certificate of each request
+	// (httpx.ClientCertificate), binds the access tokens it issues to it
+	// (RFC 8705, cnf.x5t#S256) and advertises mtls_endpoint_aliases, which are
+	// the regular endpoints, since one listener serves both.
+	MutualTLS bool
 }
 
 // Server is the configured go-oidc provider.
@@ -113,6 +119,7 @@ func New(cfg Config) (*Server, error) {
 				return AuthorizationPolicy(issuer, w, r, as)
 			})),
 		provider.WithJWTLeewayTime(30),
+		withMutualTLS(cfg.MutualTLS, issuer),
 		provider.WithNotifyErrorFunc(func(ctx context.Context, err error) {
 			s.logger.InfoContext(ctx, "authorization server: request refused", "err", err)
 		}),
