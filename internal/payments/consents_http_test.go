@@ -271,10 +271,13 @@ func TestHeaders(t *testing.T) {
 			t.Error("an invalid interaction id was echoed")
 		}
 
-		// Signed JWT bodies are not supported yet.
+		// A signed body from an application without registered keys cannot be
+		// verified; a body of another media type is refused.
 		h = headers(tok, "k")
 		h["Content-Type"] = "application/jwt"
-		checkError(t, s, s.Do(t, "POST", consentsPath, h, "eyJhbGciOiJQUzI1NiJ9.e30.c2ln"), 415, "UNSUPPORTED_MEDIA_TYPE")
+		checkError(t, s, s.Do(t, "POST", consentsPath, h, "eyJhbGciOiJQUzI1NiJ9.e30.c2ln"), 400, "BAD_SIGNATURE")
+		h["Content-Type"] = "application/xml"
+		checkError(t, s, s.Do(t, "POST", consentsPath, h, "<data/>"), 415, "UNSUPPORTED_MEDIA_TYPE")
 
 		// Authentication and scope; the interaction id is echoed on errors too.
 		resp = s.Do(t, "POST", consentsPath, map[string]string{"x-fapi-interaction-id": interactionID, "x-idempotency-key": "k"}, happyBody)
@@ -329,7 +332,7 @@ func TestTenantIsolation(t *testing.T) {
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		tok := s.Token(t, "payments")
 		c := create(t, s, tok, "same-key", happyBody)
-		a, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Other ITP", CompanyKey: "OTHER", Scopes: []string{"payments"}})
+		a, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Other ITP", CompanyKey: "OTHER", Scopes: []string{"payments"}, AcceptPlainJSON: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,12 +2,16 @@ package payments
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -88,6 +92,10 @@ type errorBody struct {
 }
 
 func (e ErrorWriter) write(w http.ResponseWriter, r *http.Request, status int, problems []Problem) {
+	httpx.WriteJSON(w, r, status, e.body(status, problems))
+}
+
+func (e ErrorWriter) body(status int, problems []Problem) errorBody {
 	body := errorBody{Meta: Meta{RequestDateTime: formatTime(e.Clock.Now())}}
 	for _, p := range problems {
 		title := titles[p.Code]
@@ -96,7 +104,7 @@ func (e ErrorWriter) write(w http.ResponseWriter, r *http.Request, status int, p
 		}
 		body.Errors = append(body.Errors, errorItem{Code: p.Code, Title: title, Detail: truncate(p.Detail, 2048)})
 	}
-	httpx.WriteJSON(w, r, status, body)
+	return body
 }
 
 func truncate(s string, n int) string {
@@ -114,6 +122,14 @@ type Handler struct {
 	Service  *Service
 	Verifier httpx.TokenVerifier
 	Logger   *slog.Logger
+	// Callers gives the calling application's registered keys and whether it
+	// may send plain JSON bodies; required.
+	Callers Callers
+	// Signer signs the responses to signed requests (Ponte's key); without it
+	// they are a 500.
+	Signer Signer
+
+	keys keyCache
 }
 
 // Register adds the routes to mux.
@@ -168,37 +184,168 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 			Detail: fmt.Sprintf("Cabeçalho %s deve ter de 1 a %d caracteres, sem espaços no início ou no fim.", IdempotencyHeader, maxIdempotencyKey)}})
 		return
 	}
-	body, herr := httpx.ReadBody(w, r)
-	if herr != nil {
-		if herr.Status == http.StatusUnsupportedMediaType {
-			herr.Message = "Content-Type must be application/json: signed JWT bodies (application/jwt) are not supported yet"
-		}
-		errs.WriteError(w, r, herr)
-		return
-	}
-	in, verr := decodeCreate(body)
-	if verr != nil {
-		errs.write(w, r, verr.Status, verr.Problems)
+	signed, ok := bodyMediaType(r.Header.Get("Content-Type"))
+	if !ok {
+		errs.write(w, r, http.StatusUnsupportedMediaType, []Problem{{Code: statusCodes[http.StatusUnsupportedMediaType],
+			Detail: "Content-Type deve ser " + MediaTypeJWT + " (corpo assinado com PS256)."}})
 		return
 	}
 	p := httpx.PrincipalFrom(r.Context())
-	resp, err := h.Service.Create(r.Context(), CreateInput{ApplicationID: p.ApplicationID, Request: *in, IdempotencyKey: key})
+	caller, err := h.Callers.Caller(r.Context(), p.ClientID)
+	if err != nil {
+		h.Logger.ErrorContext(r.Context(), "look up payments caller", "err", err)
+		errs.WriteError(w, r, httpx.Internal())
+		return
+	}
+	if !signed && !caller.AcceptPlainJSON {
+		errs.write(w, r, http.StatusUnsupportedMediaType, []Problem{{Code: statusCodes[http.StatusUnsupportedMediaType],
+			Detail: "Content-Type deve ser " + MediaTypeJWT + ": esta aplicação não está autorizada a enviar corpos JSON sem assinatura."}})
+		return
+	}
+	body, herr := readBody(w, r)
+	if herr != nil {
+		errs.WriteError(w, r, herr)
+		return
+	}
+	in := CreateInput{ApplicationID: p.ApplicationID, IdempotencyKey: key}
+	var verr *ValidationError
+	if signed {
+		var sr *signedRequest
+		if sr, verr = h.verify(r.Context(), caller, body); verr == nil {
+			in.Request, in.JTI = *sr.Request, sr.JTI
+		}
+	} else {
+		var req *ConsentRequest
+		if req, verr = decodeCreate(body); verr == nil {
+			in.Request = *req
+		}
+	}
+	if verr != nil {
+		h.fail(w, r, signed, caller, verr)
+		return
+	}
+	resp, err := h.Service.Create(r.Context(), in)
 	var ve *ValidationError
 	switch {
 	case err == nil:
 		if resp.Replayed {
 			w.Header().Set("Idempotent-Replayed", "true")
 		}
-		httpx.WriteRawJSON(w, resp.Status, resp.Body)
+		h.respond(w, r, signed, caller, resp.Status, resp.Body)
 	case errors.As(err, &ve):
-		errs.write(w, r, ve.Status, ve.Problems)
+		h.fail(w, r, signed, caller, ve)
 	case errors.Is(err, idempotency.ErrKeyReused):
-		errs.write(w, r, http.StatusUnprocessableEntity, []Problem{{Code: CodeErroIdempotencia,
-			Detail: "Conteúdo da mensagem (claim data) diverge do conteúdo associado a esta chave de idempotência (x-idempotency-key)."}})
+		h.fail(w, r, signed, caller, &ValidationError{Status: http.StatusUnprocessableEntity, Problems: []Problem{{Code: CodeErroIdempotencia,
+			Detail: "Conteúdo da mensagem (claim data) diverge do conteúdo associado a esta chave de idempotência (x-idempotency-key)."}}})
+	case errors.Is(err, ErrJTIReused):
+		h.fail(w, r, signed, caller, invalidClient(fmt.Sprintf("Claim jti já utilizada por esta aplicação nas últimas %d horas.", int(JTIWindow.Hours()))))
 	default:
 		h.Logger.ErrorContext(r.Context(), "create payment consent", "err", err)
 		errs.WriteError(w, r, httpx.Internal())
 	}
+}
+
+// bodyMediaType tells a signed body (application/jwt) from a plain JSON one
+// (application/json, +json, or no Content-Type); ok is false for anything else.
+func bodyMediaType(contentType string) (signed, ok bool) {
+	if contentType == "" {
+		return false, true
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	switch {
+	case err != nil:
+		return false, false
+	case mt == MediaTypeJWT:
+		return true, true
+	case mt == MediaTypeJSON || strings.HasSuffix(mt, "+json"):
+		return false, true
+	}
+	return false, false
+}
+
+// readBody reads a request body of at most httpx.MaxBody bytes.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, *httpx.Error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, httpx.MaxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, &httpx.Error{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("request body exceeds %d bytes", httpx.MaxBody)}
+		}
+		return nil, &httpx.Error{Status: http.StatusBadRequest, Message: "could not read request body"}
+	}
+	return body, nil
+}
+
+// verify checks a signed body against the caller's registered keys.
+func (h *Handler) verify(ctx context.Context, caller *Caller, body []byte) (*signedRequest, *ValidationError) {
+	if len(caller.JWKS) == 0 {
+		return nil, badSignature("A aplicação não tem JWKS registrado: registre suas chaves públicas para enviar corpos assinados.")
+	}
+	keys, err := h.keys.get(caller.JWKS)
+	if err != nil {
+		h.Logger.ErrorContext(ctx, "payments caller's registered JWKS does not parse", "client_id", caller.ClientID, "err", err)
+		return nil, badSignature("O JWKS registrado da aplicação não pôde ser lido.")
+	}
+	return decodeSigned(body, keys, expectations{
+		Audience: h.Service.ConsentsURL(), Issuer: caller.ClientID, Now: h.Service.Clock.Now(),
+	})
+}
+
+// respond writes a success body: as is (JSON), or signed for a signed request.
+func (h *Handler) respond(w http.ResponseWriter, r *http.Request, signed bool, caller *Caller, status int, body []byte) {
+	if !signed {
+		httpx.WriteRawJSON(w, status, body)
+		return
+	}
+	h.writeSigned(w, r, caller.ClientID, status, body)
+}
+
+// fail writes a refused request. For a signed request the 422s are signed
+// too (the specification's UnprocessableEntityConsents is application/jwt);
+// the security and format errors (400, 403, 415) are JSON, as its
+// BadRequestPayments, Forbidden and UnsupportedMediaType responses are.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, signed bool, caller *Caller, e *ValidationError) {
+	errs := h.errs()
+	if !signed || e.Status != http.StatusUnprocessableEntity {
+		errs.write(w, r, e.Status, e.Problems)
+		return
+	}
+	body, err := json.Marshal(errs.body(e.Status, e.Problems))
+	if err != nil {
+		h.Logger.ErrorContext(r.Context(), "encode payments error", "err", err)
+		errs.WriteError(w, r, httpx.Internal())
+		return
+	}
+	h.writeSigned(w, r, caller.ClientID, e.Status, body)
+}
+
+// writeSigned signs a JSON object body for audience and writes it as application/jwt.
+func (h *Handler) writeSigned(w http.ResponseWriter, r *http.Request, audience string, status int, body []byte) {
+	if h.Signer == nil {
+		h.Logger.ErrorContext(r.Context(), "payments: no response signer configured")
+		h.errs().WriteError(w, r, httpx.Internal())
+		return
+	}
+	jwt, err := signedBody(h.Signer, body, audience, h.Service.BaseURL, h.Service.Clock.Now())
+	if err != nil {
+		h.Logger.ErrorContext(r.Context(), "sign payments response", "err", err)
+		h.errs().WriteError(w, r, httpx.Internal())
+		return
+	}
+	w.Header().Set("Content-Type", MediaTypeJWT)
+	w.Header().Set("Content-Length", strconv.Itoa(len(jwt)))
+	w.WriteHeader(status)
+	_, _ = w.Write(jwt)
+}
+
+// acceptsJWT reports whether the Accept header lists application/jwt.
+func acceptsJWT(accept string) bool {
+	for part := range strings.SplitSeq(accept, ",") {
+		if mt, _, err := mime.ParseMediaType(strings.TrimSpace(part)); err == nil && mt == MediaTypeJWT {
+			return true
+		}
+	}
+	return false
 }
 
 // decodeCreate decodes the body: malformed JSON is a 400; a value of the
@@ -238,6 +385,14 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 	p := httpx.PrincipalFrom(r.Context())
 	c, err := h.Service.Get(r.Context(), p.ApplicationID, id)
 	switch {
+	case err == nil && acceptsJWT(r.Header.Get("Accept")):
+		body, err := json.Marshal(c.Response(h.Service.SelfURL(c.ID), h.Service.Clock.Now()))
+		if err != nil {
+			h.Logger.ErrorContext(r.Context(), "encode payment consent", "err", err)
+			errs.WriteError(w, r, httpx.Internal())
+			return
+		}
+		h.writeSigned(w, r, p.ClientID, http.StatusOK, body)
 	case err == nil:
 		httpx.WriteJSON(w, r, http.StatusOK, c.Response(h.Service.SelfURL(c.ID), h.Service.Clock.Now()))
 	case errors.Is(err, ErrNotFound):

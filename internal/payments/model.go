@@ -10,11 +10,15 @@
 // the full FAPI-BR authorization server (PAR, private_key_jwt, mTLS-bound
 // tokens) comes later and will take over authentication of these routes.
 //
-// Bodies: the specification requires signed JWT bodies (application/jwt,
-// PS256, aud/iss/iat/jti checks). This package accepts plain JSON
-// (application/json) bodies only, with exactly the shape of the JWT's claims
-// {"data": ...}; signed bodies come with the authorization server. Responses
-// are plain JSON too.
+// Bodies: as the specification requires, POST /consents takes a signed JWT
+// (application/jwt, PS256) verified against the calling application's
+// registered JWKS, with claims aud (ConsentsURL), iss (the client_id), iat
+// (±IATTolerance), jti (unique per application for JTIWindow, recorded in the
+// consent's transaction) and data; the answer is signed with Ponte's key (see
+// jws.go for every rule). Applications flagged AcceptPlainJSON (the sandbox
+// demo application) may send the same {"data": ...} as plain JSON instead
+// and get JSON back. Idempotency keys compare the data only, so a resend with
+// a new jti and iat replays the first consent, as the specification asks.
 //
 // Status machine: a consent is created AWAITING_AUTHORISATION and expires
 // (REJECTED / TEMPO_EXPIRADO_AUTORIZACAO) 5 minutes later unless authorised;

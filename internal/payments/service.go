@@ -23,6 +23,13 @@ const ConsentsPath = "/open-banking/payments/v4/consents"
 // JobExpire is the job kind that expires a consent left in one status too long.
 const JobExpire = "payments.consent.expire"
 
+// JobSweepJTIs is the job kind that deletes the used jti records past
+// JTIWindow. Each signed request enqueues the one of its hour (at most one per
+// hour, by unique key), due when every jti of that hour has expired, in the
+// transaction that records its jti: the records are deleted even if no other
+// sweep is ever wired.
+const JobSweepJTIs = "payments.jti.sweep"
+
 // Service holds the payment-consent rules; it knows nothing of HTTP.
 type Service struct {
 	DB     *store.DB
@@ -45,6 +52,26 @@ func NewService(db *store.DB, c clock.Clock, logger *slog.Logger, baseURL string
 // Register registers the expiry job's handler on the job client.
 func (s *Service) Register(c *jobs.Client) {
 	c.Register(JobExpire, s.handleExpire, jobs.Backoff(5*time.Second, 5*time.Minute))
+	c.Register(JobSweepJTIs, func(ctx context.Context, _ *jobs.Job) error {
+		_, err := s.Sweep(ctx)
+		return err
+	}, jobs.Backoff(time.Minute, time.Hour))
+}
+
+// Sweep deletes the used-jti records past JTIWindow and returns how many.
+// A job does it durably (JobSweepJTIs); calling Sweep from a periodic
+// housekeeping loop as well is harmless.
+func (s *Service) Sweep(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.DB.Write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM payment_consent_jtis WHERE expires_at <= $1`, s.Clock.Now().UnixMilli())
+		if err != nil {
+			return fmt.Errorf("payments: sweep used jti records: %w", err)
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
 }
 
 func (s *Service) newID() string {
@@ -54,6 +81,10 @@ func (s *Service) newID() string {
 	return "urn:ponte:" + uuid.NewString()
 }
 
+// ConsentsURL is the URL of the consents collection: the aud a signed
+// POST /consents body must carry.
+func (s *Service) ConsentsURL() string { return s.BaseURL + ConsentsPath }
+
 // SelfURL is the URL of consent id.
 func (s *Service) SelfURL(id string) string { return s.BaseURL + ConsentsPath + "/" + id }
 
@@ -62,6 +93,11 @@ type CreateInput struct {
 	ApplicationID  string
 	Request        ConsentRequest
 	IdempotencyKey string
+	// JTI is the jti of a signed request body ("" for plain JSON): it is
+	// recorded with the consent, and a jti the application used within
+	// JTIWindow is ErrJTIReused, with nothing created. A replay of the
+	// idempotency key returns the stored response without looking at the jti.
+	JTI string
 }
 
 // Create validates and stores a consent in AWAITING_AUTHORISATION with its
@@ -98,11 +134,43 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (idempotency.Respo
 	return idempotency.Run(ctx, s.DB, idempotency.Request{
 		ApplicationID: in.ApplicationID, Key: in.IdempotencyKey, Fingerprint: fingerprint, Now: now,
 	}, resp, func(tx *sql.Tx) error {
+		if in.JTI != "" {
+			if err := s.recordJTI(ctx, tx, in.ApplicationID, in.JTI, now); err != nil {
+				return err
+			}
+		}
 		if err := insertConsent(ctx, tx, c); err != nil {
 			return err
 		}
 		return enqueueExpiry(ctx, tx, now, c)
 	})
+}
+
+// recordJTI records the application's jti inside tx, or returns ErrJTIReused
+// if it is live. A record past its window (not yet swept) is taken over.
+// It also makes sure the sweep job of the current hour exists.
+func (s *Service) recordJTI(ctx context.Context, tx *sql.Tx, applicationID, jti string, now time.Time) error {
+	st, err := s.DB.TxStmt(ctx, tx, `INSERT INTO payment_consent_jtis (application_id, jti, expires_at) VALUES ($1, $2, $3)
+		ON CONFLICT (application_id, jti) DO UPDATE SET expires_at = excluded.expires_at
+		WHERE payment_consent_jtis.expires_at <= $4`)
+	if err != nil {
+		return err
+	}
+	res, err := st.ExecContext(ctx, applicationID, jti, now.Add(JTIWindow).UnixMilli(), now.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("payments: record jti: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("payments: record jti: %w", err)
+	} else if n != 1 {
+		return ErrJTIReused
+	}
+	hour := now.Truncate(time.Hour)
+	_, err = jobs.Enqueue(ctx, tx, now, jobs.Job{
+		Kind: JobSweepJTIs, RunAt: hour.Add(time.Hour + JTIWindow),
+		UniqueKey: fmt.Sprintf("%s:%d", JobSweepJTIs, hour.Unix()),
+	})
+	return err
 }
 
 // keyReused reports whether the key is live with another fingerprint.

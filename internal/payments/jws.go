@@ -1,0 +1,314 @@
+package payments
+
+import (
+	"bytes"
+	"context"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/google/uuid"
+)
+
+// Message signing (FAPI-BR "Assinaturas", Payments API 4.0.0 item 1.2).
+//
+// A signed request body is a compact JWS, Content-Type application/jwt,
+// header alg PS256 and the kid of a key in the calling application's
+// registered JWKS, whose claims are the body ({"data": ...}) plus:
+//
+//   - aud: the URL of the endpoint called, under Ponte's public URL —
+//     BaseURL + "/open-banking/payments/v4/consents" for POST /consents,
+//     compared exactly (a string or an array containing it);
+//   - iss: the calling application's client_id (the one its access token
+//     was issued to; in Open Finance it is the organisationId, which a
+//     Ponte partner application is identified by);
+//   - iat: NumericDate, at most IATTolerance (60 s) before or after Ponte's
+//     clock;
+//   - jti: 1–MaxJTILength characters, never reused by the application within
+//     JTIWindow (24 h).
+//
+// A malformed JWS, another algorithm, an unknown kid or a bad signature is
+// 400 BAD_SIGNATURE; a missing or invalid aud, iss, iat or jti, and a reused
+// jti, are 403 INVALID_CLIENT — both application/json, as the specification's
+// BadRequestPayments and Forbidden responses are.
+//
+// Responses to a signed request are signed too (application/jwt, PS256 with
+// Ponte's signing key, kid its RFC 7638 thumbprint, typ JWT), with claims
+// aud = the caller's client_id, iss = Ponte's public URL, iat, a new jti, and
+// the response's data, links and meta (or errors and meta for a 422).
+
+// Media types of request and response bodies.
+const (
+	MediaTypeJWT  = "application/jwt"
+	MediaTypeJSON = "application/json"
+)
+
+// Error codes of the security checks (Payments API 4.0.0 items 1.2.3, 1.2.4).
+const (
+	CodeBadSignature  = "BAD_SIGNATURE"
+	CodeInvalidClient = "INVALID_CLIENT"
+)
+
+// Limits of signed request bodies.
+const (
+	// IATTolerance is how far a request's iat may be from Ponte's clock, either way.
+	IATTolerance = 60 * time.Second
+	// JTIWindow is how long a jti stays used for its application.
+	JTIWindow = 24 * time.Hour
+	// MaxJTILength bounds a jti (the specification asks for a UUID v4).
+	MaxJTILength = 128
+)
+
+// ErrJTIReused means the application already sent a request with this jti
+// within JTIWindow.
+var ErrJTIReused = errors.New("payments: jti already used")
+
+// Caller is the application calling the Payments API, as its registration
+// stands now: its JWKS verifies its signed bodies.
+type Caller struct {
+	ApplicationID   string
+	ClientID        string
+	JWKS            json.RawMessage
+	AcceptPlainJSON bool
+}
+
+// Callers looks up the calling application by client_id.
+type Callers interface {
+	Caller(ctx context.Context, clientID string) (*Caller, error)
+}
+
+// Signer signs response payloads as a compact JWS.
+type Signer interface {
+	Sign(payload []byte) (*jose.JSONWebSignature, error)
+}
+
+// NewSigner returns a PS256 signer for responses with Ponte's key and key id.
+func NewSigner(key *rsa.PrivateKey, keyID string) (Signer, error) {
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.PS256, Key: key},
+		(&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), keyID))
+	if err != nil {
+		return nil, fmt.Errorf("payments: response signer: %w", err)
+	}
+	return s, nil
+}
+
+// signedRequest is a verified signed body.
+type signedRequest struct {
+	JTI     string
+	Request *ConsentRequest
+}
+
+// expectations are what a signed body's claims must say.
+type expectations struct {
+	Audience string
+	Issuer   string
+	Now      time.Time
+}
+
+func badSignature(detail string) *ValidationError {
+	return &ValidationError{Status: http.StatusBadRequest, Problems: []Problem{{Code: CodeBadSignature, Detail: detail}}}
+}
+
+func invalidClient(detail string) *ValidationError {
+	return &ValidationError{Status: http.StatusForbidden, Problems: []Problem{{Code: CodeInvalidClient, Detail: detail}}}
+}
+
+// decodeSigned verifies a compact JWS body against keys and want, and decodes
+// its data as decodeCreate does. The jti is returned for the caller to record.
+func decodeSigned(body []byte, keys *jose.JSONWebKeySet, want expectations) (*signedRequest, *ValidationError) {
+	compact := string(bytes.TrimSpace(body))
+	if compact == "" {
+		return nil, badSignature("Corpo da requisição vazio: esperado um JWS compacto assinado (PS256).")
+	}
+	jws, err := jose.ParseSigned(compact, []jose.SignatureAlgorithm{jose.PS256})
+	if err != nil {
+		return nil, badSignature("O corpo não é um JWS compacto assinado com PS256.")
+	}
+	if len(jws.Signatures) != 1 {
+		return nil, badSignature("O JWS deve ter exatamente uma assinatura.")
+	}
+	h := jws.Signatures[0].Header
+	if typ, ok := h.ExtraHeaders[jose.HeaderType].(string); ok && typ != "JWT" {
+		return nil, badSignature("Cabeçalho typ do JWS deve ser JWT.")
+	}
+	if h.KeyID == "" {
+		return nil, badSignature("Cabeçalho kid do JWS não informado.")
+	}
+	var key *jose.JSONWebKey
+	if keys != nil {
+		if found := keys.Key(h.KeyID); len(found) > 0 {
+			key = &found[0]
+		}
+	}
+	if key == nil {
+		return nil, badSignature("A chave " + strconv.Quote(h.KeyID) + " não está no JWKS registrado da aplicação.")
+	}
+	if _, ok := key.Key.(*rsa.PublicKey); !ok {
+		return nil, badSignature("A chave " + strconv.Quote(h.KeyID) + " não é RSA: PS256 exige uma chave RSA.")
+	}
+	payload, err := jws.Verify(key.Key)
+	if err != nil {
+		return nil, badSignature("Assinatura do JWS inválida.")
+	}
+	if verr := checkClaims(payload, want); verr != nil {
+		return nil, verr
+	}
+	var c struct {
+		JTI string `json:"jti"`
+	}
+	_ = json.Unmarshal(payload, &c) // checked by checkClaims
+	req, verr := decodeCreate(payload)
+	if verr != nil {
+		return nil, verr
+	}
+	return &signedRequest{JTI: c.JTI, Request: req}, nil
+}
+
+// checkClaims checks aud, iss, iat and jti (item 1.2.4.1): any problem is a
+// 403 INVALID_CLIENT naming the claim.
+func checkClaims(payload []byte, want expectations) *ValidationError {
+	var claims map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &claims); err != nil || claims == nil {
+		return invalidClient("As claims do JWS não são um objeto JSON.")
+	}
+	var (
+		iss, jti string
+		aud      any
+		iat      json.Number
+	)
+	missing := func(name string) *ValidationError {
+		return invalidClient("Claim " + name + " obrigatória não informada.")
+	}
+	invalid := func(name, why string) *ValidationError {
+		return invalidClient("Claim " + name + " inválida: " + why)
+	}
+	raw, ok := claims["aud"]
+	if !ok || isNull(raw) {
+		return missing("aud")
+	}
+	if json.Unmarshal(raw, &aud) != nil || !audienceHas(aud, want.Audience) {
+		return invalid("aud", "deve ser a URL do endpoint chamado, "+want.Audience+".")
+	}
+	if raw, ok = claims["iss"]; !ok || isNull(raw) {
+		return missing("iss")
+	}
+	if json.Unmarshal(raw, &iss) != nil || iss != want.Issuer {
+		return invalid("iss", "deve ser o client_id da aplicação que chama.")
+	}
+	if raw, ok = claims["iat"]; !ok || isNull(raw) {
+		return missing("iat")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if dec.Decode(&iat) != nil {
+		return invalid("iat", "deve ser um NumericDate (segundos desde 1970).")
+	}
+	secs, err := iat.Float64()
+	if err != nil || secs < 0 || secs > 1e11 {
+		return invalid("iat", "deve ser um NumericDate (segundos desde 1970).")
+	}
+	whole := math.Floor(secs)
+	issued := time.Unix(int64(whole), int64((secs-whole)*1e9))
+	switch {
+	case issued.Before(want.Now.Add(-IATTolerance)):
+		return invalid("iat", fmt.Sprintf("emitida há mais de %d segundos.", int(IATTolerance.Seconds())))
+	case issued.After(want.Now.Add(IATTolerance)):
+		return invalid("iat", fmt.Sprintf("emitida mais de %d segundos no futuro.", int(IATTolerance.Seconds())))
+	}
+	if raw, ok = claims["jti"]; !ok || isNull(raw) {
+		return missing("jti")
+	}
+	if json.Unmarshal(raw, &jti) != nil || jti == "" || len(jti) > MaxJTILength {
+		return invalid("jti", fmt.Sprintf("deve ser um texto de 1 a %d caracteres.", MaxJTILength))
+	}
+	return nil
+}
+
+func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
+
+// audienceHas reports whether aud (a string or an array of strings) names want.
+func audienceHas(aud any, want string) bool {
+	switch v := aud.(type) {
+	case string:
+		return v == want
+	case []any:
+		for _, a := range v {
+			if s, ok := a.(string); ok && s == want {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// signedBody wraps a JSON object response body in the claims of a signed
+// response (aud, iss, iat, jti first, then the body's own members) and signs it.
+func signedBody(signer Signer, body []byte, audience, issuer string, now time.Time) ([]byte, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) < 2 || body[0] != '{' {
+		return nil, errors.New("payments: sign response: body is not a JSON object")
+	}
+	head, err := json.Marshal(struct {
+		Aud string `json:"aud"`
+		Iss string `json:"iss"`
+		Iat int64  `json:"iat"`
+		Jti string `json:"jti"`
+	}{audience, issuer, now.Unix(), uuid.NewString()})
+	if err != nil {
+		return nil, fmt.Errorf("payments: sign response: %w", err)
+	}
+	payload := make([]byte, 0, len(head)+len(body))
+	payload = append(payload, head[:len(head)-1]...)
+	if rest := bytes.TrimSpace(body[1:]); len(rest) > 0 && rest[0] != '}' {
+		payload = append(payload, ',')
+	}
+	payload = append(payload, body[1:]...)
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		return nil, fmt.Errorf("payments: sign response: %w", err)
+	}
+	compact, err := jws.CompactSerialize()
+	if err != nil {
+		return nil, fmt.Errorf("payments: sign response: %w", err)
+	}
+	return []byte(compact), nil
+}
+
+// keyCache keeps applications' parsed key sets by content, so a JWKS is
+// parsed once per change rather than once per request.
+type keyCache struct {
+	mu   sync.Mutex
+	sets map[[sha256.Size]byte]*jose.JSONWebKeySet
+}
+
+// maxKeySets bounds the cache; when full it starts over.
+const maxKeySets = 1000
+
+func (c *keyCache) get(raw json.RawMessage) (*jose.JSONWebKeySet, error) {
+	sum := sha256.Sum256(raw)
+	c.mu.Lock()
+	set, ok := c.sets[sum]
+	c.mu.Unlock()
+	if ok {
+		return set, nil
+	}
+	set = &jose.JSONWebKeySet{}
+	if err := json.Unmarshal(raw, set); err != nil {
+		return nil, fmt.Errorf("payments: parse registered JWKS: %w", err)
+	}
+	c.mu.Lock()
+	if c.sets == nil || len(c.sets) >= maxKeySets {
+		c.sets = map[[sha256.Size]byte]*jose.JSONWebKeySet{}
+	}
+	c.sets[sum] = set
+	c.mu.Unlock()
+	return set, nil
+}
