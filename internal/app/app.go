@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"log/slog"
 	"net"
@@ -30,6 +31,7 @@ import (
 	"github.com/ponte-ofb/ponte/internal/jobs"
 	"github.com/ponte-ofb/ponte/internal/oidc"
 	"github.com/ponte-ofb/ponte/internal/payments"
+	"github.com/ponte-ofb/ponte/internal/sandboxapp"
 	"github.com/ponte-ofb/ponte/internal/store"
 	"github.com/ponte-ofb/ponte/internal/vault"
 	"github.com/ponte-ofb/ponte/internal/webhooks"
@@ -52,6 +54,10 @@ type App struct {
 	Vault    *vault.Vault
 	// AuthServer is the holder-side authorization server (PAR, authorize, code grant).
 	AuthServer *oidc.Server
+	// Interactions run the holder's consent journey (login, consent, cancel).
+	Interactions *holder.Interactions
+	// SandboxApp is the sandbox stand-in for the demo partner's app (sandbox only).
+	SandboxApp *sandboxapp.App
 	Clock      clock.Clock
 
 	// Jobs is the durable job queue: started by Serve; tests call Jobs.RunDue.
@@ -65,7 +71,9 @@ type App struct {
 	Demo       *auth.Application
 	DemoSecret string
 
-	handler http.Handler
+	handler  http.Handler
+	pages    *template.Template
+	partners partners
 }
 
 // Option changes how New builds the App (tests inject a clock).
@@ -135,13 +143,19 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	a.wireWebhooks(mux, reg)
 	a.Payments = a.wirePayments(mux)
 	a.Tickets = holder.NewTickets(db, a.Clock, uris, holder.NewTicketMetrics(reg), ticketEvents{a.Webhooks})
+	a.pages = web.Templates()
+	if err := a.wireJourney(ctx, mux, a.pages); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := a.wireAuthorizationServer(mux, key, &auth.Handler{Apps: a.Apps, Tokens: a.Tokens, Logger: logger}); err != nil {
 		db.Close()
 		return nil, err
 	}
 	(&holder.Handler{
-		Tickets: a.Tickets, Verifier: a.Tokens, Pages: web.Templates(), Logger: logger, Clients: a.AuthServer.Storage(),
+		Tickets: a.Tickets, Interactions: a.Interactions, Verifier: a.Tokens, Pages: a.pages, Logger: logger, Clients: a.AuthServer.Storage(),
 		SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"),
+		SandboxLogin:  func(appID string) bool { return a.Demo != nil && appID == a.Demo.ID },
 	}).Register(mux)
 	if err := a.wireCards(mux, cardEvents{a.Webhooks}); err != nil {
 		db.Close()

@@ -23,6 +23,7 @@ func (a *App) wireAuthorizationServer(mux *http.ServeMux, key *auth.SigningKey, 
 	srv, err := oidc.New(oidc.Config{
 		Issuer: a.Config.PublicURL, Key: key, Logger: a.Logger,
 		Storage:   oidc.NewStorage(a.DB, a.Clock),
+		Journey:   a.journey,
 		MutualTLS: a.Config.MutualTLS(),
 	})
 	if err != nil {

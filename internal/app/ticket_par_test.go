@@ -32,7 +32,7 @@ func TestTicketNeedsLivePushedRequest(t *testing.T) {
 		t.Run(e.Name, func(t *testing.T) {
 			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Mode: config.Production})
 			partner, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Holder partner", CompanyKey: "ACESSO",
-				Scopes: []string{"openfinance.ticket.write", "payments"}})
+				Scopes: []string{"openfinance.ticket.write", "payments"}, AcceptPlainJSON: true})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -39,10 +39,15 @@ type ClientNames interface {
 	ClientName(ctx context.Context, clientID string) (string, bool)
 }
 
-// Handler serves the ticket API and the WebView entry.
+// Handler serves the ticket API, the WebView and the interaction API.
 type Handler struct {
-	Clients       ClientNames // optional
-	Tickets       *Tickets
+	Clients      ClientNames // optional
+	Tickets      *Tickets
+	Interactions *Interactions
+	// SandboxLogin reports whether the WebView may offer the sandbox login
+	// form for a holder partner (only the sandbox demo partner, whose login
+	// tokens Ponte's sandbox partner app can sign). Nil: never.
+	SandboxLogin  func(applicationID string) bool
 	Verifier      httpx.TokenVerifier
 	Pages         *template.Template
 	Logger        *slog.Logger
@@ -58,6 +63,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle(routeCreateTicket, api(ScopeTicketWrite, h.create))
 	mux.Handle(routeGetTicket, api(ScopeTicketRead, h.get))
 	mux.Handle(routeWebView, httpx.Recover(errs, h.Logger, http.HandlerFunc(h.webview)))
+	h.registerInteractions(mux)
 }
 
 func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
@@ -130,7 +136,7 @@ func (h *Handler) webview(w http.ResponseWriter, r *http.Request) {
 	// The ticket is a credential in the URL: keep it out of caches and referrers.
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'")
+	w.Header().Set("Content-Security-Policy", pageCSP)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if r.Method == http.MethodHead {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -161,24 +167,36 @@ func (h *Handler) webview(w http.ResponseWriter, r *http.Request) {
 		Secure: r.TLS != nil || h.SecureCookies, Expires: sess.ExpiresAt, MaxAge: int(SessionTTL / time.Second),
 	})
 	h.Logger.InfoContext(r.Context(), "ticket redeemed", "company_key", t.CompanyKey, "client_id", t.ClientID)
-	h.renderSession(w, r, t, sess.ExpiresAt)
+	h.renderSession(w, r, t, sess)
 }
+
+// pageCSP lets the holder's pages load only Ponte's own stylesheet, script
+// and images, and talk only to Ponte.
+const pageCSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // brasilia is Brasília time (UTC−3, no daylight saving since 2019): what the
 // holder's users read on their phones.
 var brasilia = time.FixedZone("BRT", -3*60*60)
 
-func (h *Handler) renderSession(w http.ResponseWriter, r *http.Request, t *Ticket, expires time.Time) {
-	initiator := t.ClientID
-	if h.Clients != nil {
-		if name, ok := h.Clients.ClientName(r.Context(), t.ClientID); ok && name != "" {
-			initiator = name
-		}
+func (h *Handler) renderSession(w http.ResponseWriter, r *http.Request, t *Ticket, sess *Session) {
+	initiator := h.initiatorName(r.Context(), t.ClientID)
+	if sess.InteractionID != "" && h.Interactions != nil {
+		h.renderJourney(w, r, t, sess, initiator)
+		return
 	}
 	h.page(w, r, http.StatusOK, "webview", webviewPage{
 		CompanyKey: t.CompanyKey, MaskedDocument: ofb.MaskDocument(t.DocumentNumber), ClientID: initiator,
-		RequestURI: t.RequestURI, SessionExpires: expires.In(brasilia).Format("15:04"),
+		RequestURI: t.RequestURI, SessionExpires: sess.ExpiresAt.In(brasilia).Format("15:04"),
 	})
+}
+
+func (h *Handler) initiatorName(ctx context.Context, clientID string) string {
+	if h.Clients != nil {
+		if name, ok := h.Clients.ClientName(ctx, clientID); ok && name != "" {
+			return name
+		}
+	}
+	return clientID
 }
 
 // ownSession re-renders the page when a used ticket is opened again by the
@@ -188,11 +206,11 @@ func (h *Handler) ownSession(w http.ResponseWriter, r *http.Request, ticketID st
 	if err != nil {
 		return false
 	}
-	t, expires, err := h.Tickets.SessionTicket(r.Context(), c.Value)
+	t, sess, err := h.Tickets.SessionTicket(r.Context(), c.Value)
 	if err != nil || t.TicketID != ticketID {
 		return false
 	}
-	h.renderSession(w, r, t, expires)
+	h.renderSession(w, r, t, sess)
 	return true
 }
 

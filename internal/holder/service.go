@@ -156,6 +156,59 @@ func (s *Tickets) Get(ctx context.Context, p *httpx.Principal, ticketID string) 
 type Session struct {
 	Token     string // the cookie value; stored only as a hash
 	ExpiresAt time.Time
+	// InteractionID is the consent journey behind the ticket's requestUri
+	// ("" when none is open, e.g. a sandbox ticket for a made-up requestUri).
+	InteractionID string
+}
+
+// journeyOf finds the open interaction a ticket leads to: the holder
+// partner's own, for the ticket's pushed request (full URN or its id part)
+// and initiator.
+func journeyOf(ctx context.Context, tx *sql.Tx, t *Ticket, now time.Time) (string, error) {
+	uri := t.RequestURI
+	if !strings.HasPrefix(uri, RequestURIPrefix) {
+		uri = RequestURIPrefix + uri
+	}
+	var id string
+	err := tx.QueryRowContext(ctx, `SELECT id FROM holder_interactions
+		WHERE application_id = $1 AND request_uri = $2 AND client_id = $3 AND status IN ($4, $5) AND expires_at > $6
+		ORDER BY created_at DESC LIMIT 1`,
+		t.ApplicationID, uri, t.ClientID, InteractionPending, InteractionAuthenticated, now.UnixMilli()).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("holder: find the ticket's interaction: %w", err)
+	}
+	return id, nil
+}
+
+// RequestURIPrefix is the URN prefix of pushed authorization requests (RFC 9126).
+const RequestURIPrefix = "urn:ietf:params:oauth:request_uri:"
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// IssueForJourney creates, without an API call, the ticket Ponte itself uses
+// to open the WebView when the holder partner has no app (no deep link): the
+// same one-time, 60-second ticket a partner's app would have asked for.
+func (s *Tickets) IssueForJourney(ctx context.Context, it *Interaction, companyKey string) (string, error) {
+	exact := s.clock.Now()
+	now := exact.Truncate(time.Second)
+	t := &Ticket{
+		TicketID: newTicketID(), ApplicationID: it.ApplicationID, CompanyKey: companyKey,
+		DocumentNumber: it.Document, RequestURI: it.RequestURI, ClientID: it.ClientID,
+		Status: TicketUnused, CreatedAt: now, UpdatedAt: now, ExpiresAt: exact.Add(TicketTTL),
+	}
+	if err := s.db.Write(ctx, func(tx *sql.Tx) error { return insertTicket(ctx, s.db, tx, t) }); err != nil {
+		return "", err
+	}
+	s.metrics.Created.Inc()
+	return t.TicketID, nil
 }
 
 // Redeem uses a ticket: atomically, exactly one caller turns an UNUSED,
@@ -188,8 +241,11 @@ func (s *Tickets) Redeem(ctx context.Context, ticketID string) (*Ticket, *Sessio
 			}
 			return ErrTicketExpired
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO holder_sessions (id_hash, ticket_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
-			hashToken(sess.Token), ticketID, now.UnixMilli(), sess.ExpiresAt.UnixMilli())
+		if sess.InteractionID, err = journeyOf(ctx, tx, t, now); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO holder_sessions (id_hash, ticket_id, created_at, expires_at, interaction_id) VALUES ($1, $2, $3, $4, $5)`,
+			hashToken(sess.Token), ticketID, now.UnixMilli(), sess.ExpiresAt.UnixMilli(), nullable(sess.InteractionID))
 		if err != nil {
 			return fmt.Errorf("holder: open session: %w", err)
 		}
@@ -206,22 +262,23 @@ func (s *Tickets) Redeem(ctx context.Context, ticketID string) (*Ticket, *Sessio
 }
 
 // SessionTicket returns the ticket behind a live holder session cookie and
-// when the session ends.
-func (s *Tickets) SessionTicket(ctx context.Context, token string) (*Ticket, time.Time, error) {
+// the session (its expiry and interaction; Token is left empty).
+func (s *Tickets) SessionTicket(ctx context.Context, token string) (*Ticket, *Session, error) {
 	var (
-		ticketID  string
-		expiresAt int64
+		ticketID      string
+		expiresAt     int64
+		interactionID sql.NullString
 	)
-	err := s.db.Read().QueryRowContext(ctx, `SELECT ticket_id, expires_at FROM holder_sessions WHERE id_hash = $1 AND expires_at > $2`,
-		hashToken(token), s.clock.Now().UnixMilli()).Scan(&ticketID, &expiresAt)
+	err := s.db.Read().QueryRowContext(ctx, `SELECT ticket_id, expires_at, interaction_id FROM holder_sessions WHERE id_hash = $1 AND expires_at > $2`,
+		hashToken(token), s.clock.Now().UnixMilli()).Scan(&ticketID, &expiresAt, &interactionID)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, time.Time{}, ErrTicketNotFound
+		return nil, nil, ErrTicketNotFound
 	}
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("holder: read session: %w", err)
+		return nil, nil, fmt.Errorf("holder: read session: %w", err)
 	}
 	t, err := getTicket(ctx, s.db.Read(), ticketID)
-	return t, time.UnixMilli(expiresAt), err
+	return t, &Session{ExpiresAt: time.UnixMilli(expiresAt), InteractionID: interactionID.String}, err
 }
 
 // Sweep counts tickets that expired unused (each exactly once, whichever

@@ -30,9 +30,6 @@ const (
 	PathPAR       = "/oauth/par"
 	PathAuthorize = "/oauth/authorize"
 	PathToken     = "/oauth/token"
-	// PathHandOff is where AuthorizationPolicy sends the user for now. It is a
-	// placeholder: no handler serves it yet.
-	PathHandOff = "/oauth/handoff"
 )
 
 // Lifetimes in seconds.
@@ -59,6 +56,13 @@ type Config struct {
 	Key     *auth.SigningKey
 	Storage *Storage
 	Logger  *slog.Logger
+	// Journey runs when /oauth/authorize has accepted a pushed request, and
+	// again each time the user's browser comes back to
+	// /oauth/authorize/{callbackId}: it sends the user to authenticate and
+	// decide (StatusInProgress, after writing a redirect), or ends the flow
+	// with the user's decision (StatusSuccess with the session's subject and
+	// granted scopes set, or StatusFailure with the error the initiator gets).
+	Journey JourneyFunc
 	// MutualTLS says Ponte serves HTTPS with client certificates (--client-ca):
 	// the server then takes the verified client certificate of each request
 	// (httpx.ClientCertificate), binds the access tokens it issues to it
@@ -66,6 +70,10 @@ type Config struct {
 	// the regular endpoints, since one listener serves both.
 	MutualTLS bool
 }
+
+// JourneyFunc is the holder's authentication and consent step of an
+// authorization request (see Config.Journey).
+type JourneyFunc func(w http.ResponseWriter, r *http.Request, as *goidc.AuthnSession) (goidc.AuthnStatus, error)
 
 // Server is the configured go-oidc provider.
 type Server struct {
@@ -77,8 +85,8 @@ type Server struct {
 
 // New builds the provider.
 func New(cfg Config) (*Server, error) {
-	if cfg.Key == nil || cfg.Storage == nil || cfg.Logger == nil || cfg.Issuer == "" {
-		return nil, errors.New("oidc: issuer, key, storage and logger are required")
+	if cfg.Key == nil || cfg.Storage == nil || cfg.Logger == nil || cfg.Issuer == "" || cfg.Journey == nil {
+		return nil, errors.New("oidc: issuer, key, storage, logger and journey are required")
 	}
 	issuer := strings.TrimSuffix(cfg.Issuer, "/")
 	jwks := goidc.JSONWebKeySet{Keys: []goidc.JSONWebKey{{
@@ -109,15 +117,16 @@ func New(cfg Config) (*Server, error) {
 		// The implicit grant type is what lets the hybrid response type
 		// "code id_token" return an id_token from /oauth/authorize.
 		provider.WithImplicitGrant(),
+		// JARM (response_mode=jwt and its variants) when the client asks:
+		// the authorization response is a JWT signed with Ponte's key.
+		provider.WithJARM(goidc.PS256),
 		// Opaque access tokens, so they can never be confused with Ponte's
 		// partner access tokens (JWTs signed with the same key).
 		provider.WithTokenOptions(func(goidc.GrantInfo, *goidc.Client) goidc.TokenOptions {
 			return goidc.NewOpaqueTokenOptions(goidc.DefaultOpaqueTokenLength, AccessTokenLifetime)
 		}),
 		provider.WithPolicies(goidc.NewPolicy("ponte-holder", func(*http.Request, *goidc.Client, *goidc.AuthnSession) bool { return true },
-			func(w http.ResponseWriter, r *http.Request, as *goidc.AuthnSession) (goidc.AuthnStatus, error) {
-				return AuthorizationPolicy(issuer, w, r, as)
-			})),
+			goidc.AuthnFunc(cfg.Journey))),
 		provider.WithJWTLeewayTime(30),
 		withMutualTLS(cfg.MutualTLS, issuer),
 		provider.WithNotifyErrorFunc(func(ctx context.Context, err error) {
@@ -130,21 +139,6 @@ func New(cfg Config) (*Server, error) {
 	s.op = op
 	s.handler = op.Handler()
 	return s, nil
-}
-
-// AuthorizationPolicy runs when /oauth/authorize has accepted a pushed
-// request: it decides where the end user goes to authenticate and approve.
-//
-// For now it redirects to the placeholder PathHandOff with the request_uri and
-// client_id (the values seed 000 says the holder partner collects) and leaves
-// the session in progress. The ticket/WebView hand-off comes next: redirect to
-// the holder partner's deep link when it has one, otherwise open the WebView;
-// the journey then resumes the session by its callback id
-// (GET /oauth/authorize/{callback}) to issue code and id_token.
-func AuthorizationPolicy(issuer string, w http.ResponseWriter, r *http.Request, as *goidc.AuthnSession) (goidc.AuthnStatus, error) {
-	q := url.Values{"request_uri": {as.PushedAuthReqID}, "client_id": {as.ClientID}}
-	http.Redirect(w, r, issuer+PathHandOff+"?"+q.Encode(), http.StatusSeeOther)
-	return goidc.StatusInProgress, nil
 }
 
 // Mount registers the authorization server's routes on mux. POST /oauth/token

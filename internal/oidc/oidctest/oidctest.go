@@ -82,6 +82,9 @@ type Request struct {
 	State     string
 	Nonce     string
 	Verifier  string // PKCE code_verifier; S256 challenge derived from it
+	// ResponseMode is "" (the hybrid flow's default, fragment) or a JARM
+	// mode such as "jwt" or "fragment.jwt".
+	ResponseMode string
 }
 
 // NewRequest returns a request with random state, nonce and verifier.
@@ -93,13 +96,40 @@ func NewRequest(consentID string) Request {
 func (in *Initiator) RequestObject(t testing.TB, req Request) string {
 	now := time.Now()
 	sum := sha256.Sum256([]byte(req.Verifier))
-	return in.sign(t, map[string]any{
+	claims := map[string]any{
 		"iss": in.ClientID, "aud": in.Issuer, "jti": uuid.NewString(),
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(),
 		"client_id": in.ClientID, "response_type": "code id_token", "redirect_uri": in.RedirectURI,
 		"scope": "openid payments consent:" + req.ConsentID, "state": req.State, "nonce": req.Nonce,
 		"code_challenge": base64.RawURLEncoding.EncodeToString(sum[:]), "code_challenge_method": "S256",
-	})
+	}
+	if req.ResponseMode != "" {
+		claims["response_mode"] = req.ResponseMode
+	}
+	return in.sign(t, claims)
+}
+
+// ExchangeCode redeems an authorization code at POST /oauth/token
+// (authorization_code, PKCE verifier, private_key_jwt) and returns the
+// response status and JSON body.
+func (in *Initiator) ExchangeCode(t testing.TB, c *http.Client, baseURL, code string, req Request) (int, map[string]any) {
+	t.Helper()
+	form := url.Values{
+		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {in.RedirectURI},
+		"code_verifier": {req.Verifier}, "client_id": {in.ClientID},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+		"client_assertion":      {in.ClientAssertion(t)},
+	}
+	resp, err := c.Post(baseURL+oidc.PathToken, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("token response: %v", err)
+	}
+	return resp.StatusCode, out
 }
 
 // PAR pushes the signed request to POST /oauth/par and returns the response.

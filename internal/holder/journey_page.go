@@ -1,0 +1,192 @@
+package holder
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ponte-ofb/ponte/internal/customers"
+	"github.com/ponte-ofb/ponte/internal/ofb"
+	"github.com/ponte-ofb/ponte/internal/payments"
+)
+
+// journeyPage is the WebView of an interaction: the consent to review, the
+// login, the debtor account choice, approve and cancel.
+type journeyPage struct {
+	InteractionID string
+	// PartnerName is the holder partner application's name: the API's
+	// {client_name} and the brand the user sees.
+	PartnerName    string
+	CompanyKey     string
+	Initiator      string
+	MaskedDocument string
+	CreditorName   string
+	CreditorDoc    string
+	Amount         string
+	When           string
+	Method         string
+	Status         string
+	Finished       bool
+	Approved       bool
+	ResumeURL      string
+	// Platform is the device platform the page reports: APP inside the
+	// partner's app (it has a deep link), BROWSER when Ponte opened the
+	// WebView in the user's browser.
+	Platform     string
+	SandboxLogin bool
+	Handoff      bool
+	// Accounts are shown when the user already logged in (a reload).
+	Accounts       []accountOption
+	SessionExpires string
+}
+
+func (h *Handler) renderJourney(w http.ResponseWriter, r *http.Request, t *Ticket, sess *Session, initiator string) {
+	ctx := r.Context()
+	it, err := h.Interactions.Get(ctx, sess.InteractionID)
+	if err != nil {
+		h.Logger.ErrorContext(ctx, "webview: read interaction", "err", err)
+		h.page(w, r, http.StatusInternalServerError, "ticket_error", errorPage{"Falha temporária", "Não foi possível abrir a autorização agora. Tente novamente em instantes."})
+		return
+	}
+	p, err := h.Interactions.partners.Partner(ctx, it.ApplicationID)
+	if err != nil {
+		h.Logger.ErrorContext(ctx, "webview: read partner", "err", err)
+		h.page(w, r, http.StatusInternalServerError, "ticket_error", errorPage{"Falha temporária", "Não foi possível abrir a autorização agora. Tente novamente em instantes."})
+		return
+	}
+	c, err := h.Interactions.Consent(ctx, it)
+	if err != nil {
+		h.Logger.ErrorContext(ctx, "webview: read consent", "err", err)
+		h.page(w, r, http.StatusInternalServerError, "ticket_error", errorPage{"Falha temporária", "Não foi possível abrir a autorização agora. Tente novamente em instantes."})
+		return
+	}
+	data := journeyPage{
+		InteractionID: it.ID, PartnerName: p.Name, CompanyKey: p.CompanyKey, Initiator: initiator,
+		MaskedDocument: ofb.MaskDocument(it.Document), Status: it.Status, Finished: it.Finished(),
+		Approved: it.Status == InteractionApproved, Handoff: it.Handoff, Platform: "APP",
+		SessionExpires: sess.ExpiresAt.In(brasilia).Format("15:04"),
+	}
+	if p.DeepLinkURL == "" {
+		data.Platform = "BROWSER" // no app: Ponte opened the WebView in the browser
+	}
+	if it.Finished() {
+		data.ResumeURL = h.Interactions.ResumeURL(it)
+	}
+	if it.Status == InteractionAuthenticated {
+		accounts, err := customers.AccountsTx(ctx, h.Interactions.db.Read(), it.ApplicationID, it.Document)
+		if err != nil {
+			h.Logger.ErrorContext(ctx, "webview: read accounts", "err", err)
+		}
+		for _, a := range accounts {
+			b, _ := json.Marshal(DebtorAccount{ISPB: a.ISPB, Issuer: a.Issuer, Number: a.Number, AccountType: a.AccountType})
+			issuer := a.Issuer
+			if issuer == "" {
+				issuer = "—"
+			}
+			data.Accounts = append(data.Accounts, accountOption{JSON: string(b), Active: a.Status == customers.StatusActive,
+				Label: a.AccountType + " · ag. " + issuer + " · conta " + a.Number})
+		}
+	}
+	if h.SandboxLogin != nil {
+		data.SandboxLogin = h.SandboxLogin(it.ApplicationID)
+	}
+	if cr := c.Request.Creditor; cr != nil {
+		data.CreditorName, data.CreditorDoc = cr.Name, ofb.MaskDocument(cr.CPFCNPJ)
+	}
+	if pay := c.Request.Payment; pay != nil {
+		data.Amount = FormatBRL(pay.Amount)
+		data.When = describeSchedule(pay)
+		data.Method = paymentMethod(pay)
+	}
+	h.page(w, r, http.StatusOK, "journey", data)
+}
+
+type accountOption struct {
+	JSON   string
+	Label  string
+	Active bool
+}
+
+// FormatBRL renders an amount "1234.50" as Brazilians read it: "R$ 1.234,50".
+func FormatBRL(amount string) string {
+	whole, cents, ok := strings.Cut(amount, ".")
+	if !ok {
+		cents = "00"
+	}
+	var b strings.Builder
+	for i, d := range whole {
+		if i > 0 && (len(whole)-i)%3 == 0 {
+			b.WriteByte('.')
+		}
+		b.WriteRune(d)
+	}
+	return "R$ " + b.String() + "," + cents
+}
+
+// brDate renders an ISO date (2024-10-15) as 15/10/2024; other text is kept.
+func brDate(iso string) string {
+	d, err := time.Parse("2006-01-02", iso)
+	if err != nil {
+		return iso
+	}
+	return d.Format("02/01/2006")
+}
+
+var weekdays = map[string]string{
+	"SEGUNDA_FEIRA": "segunda-feira", "TERCA_FEIRA": "terça-feira", "QUARTA_FEIRA": "quarta-feira",
+	"QUINTA_FEIRA": "quinta-feira", "SEXTA_FEIRA": "sexta-feira", "SABADO": "sábado", "DOMINGO": "domingo",
+}
+
+func describeSchedule(p *payments.Payment) string {
+	qty := func(q *int) int {
+		if q == nil {
+			return 0
+		}
+		return *q
+	}
+	sc := p.Schedule
+	switch {
+	case sc == nil && p.Date != "":
+		return "Pagamento único em " + brDate(p.Date)
+	case sc == nil:
+		return "Pagamento único"
+	case sc.Single != nil:
+		return "Agendado para " + brDate(sc.Single.Date)
+	case sc.Daily != nil:
+		return fmt.Sprintf("%d pagamentos diários a partir de %s", qty(sc.Daily.Quantity), brDate(sc.Daily.StartDate))
+	case sc.Weekly != nil:
+		return fmt.Sprintf("%d pagamentos semanais às %ss a partir de %s", qty(sc.Weekly.Quantity), weekdays[sc.Weekly.DayOfWeek], brDate(sc.Weekly.StartDate))
+	case sc.Monthly != nil:
+		day := 0
+		if sc.Monthly.DayOfMonth != nil {
+			day = *sc.Monthly.DayOfMonth
+		}
+		return fmt.Sprintf("%d pagamentos mensais no dia %d a partir de %s", qty(sc.Monthly.Quantity), day, brDate(sc.Monthly.StartDate))
+	case sc.Custom != nil:
+		dates := make([]string, len(sc.Custom.Dates))
+		for i, d := range sc.Custom.Dates {
+			dates[i] = brDate(d)
+		}
+		return fmt.Sprintf("%d pagamentos em %s", len(dates), strings.Join(dates, ", "))
+	}
+	return ""
+}
+
+func paymentMethod(p *payments.Payment) string {
+	kind := p.Type
+	if kind == "PIX" {
+		kind = "Pix"
+	}
+	if p.Details == nil {
+		return kind
+	}
+	names := map[string]string{
+		"MANU": "dados da conta", "DICT": "chave Pix", "QRDN": "QR code dinâmico", "QRES": "QR code estático", "INIC": "iniciador",
+	}
+	if n, ok := names[p.Details.LocalInstrument]; ok {
+		return kind + " por " + n
+	}
+	return kind
+}

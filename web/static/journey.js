@@ -1,0 +1,141 @@
+// Ponte consent journey (WebView). It drives the interaction API of seed 002
+// — login, consent, cancel — with the device the user is on, then follows
+// the redirect back to the initiator. A partner's app that already knows its
+// user opens the WebView with #accessToken=<login JWT> or calls
+// window.PonteJourney.login(token) from native code.
+(function () {
+  "use strict";
+  var main = document.getElementById("journey");
+  if (!main) return;
+  var id = main.dataset.interaction;
+  var client = main.dataset.client;
+  var handoff = main.dataset.handoff === "true";
+  var busy = false;
+
+  function $(sel) { return document.getElementById(sel); }
+
+  // device reports what the PCM needs: platform, operating system, version.
+  function device() {
+    var ua = navigator.userAgent, m, os = "OTHER", version = "unknown";
+    if ((m = ua.match(/Android (\d+(?:[._]\d+)*)/))) { os = "ANDROID"; version = m[1]; }
+    else if ((m = ua.match(/(?:iPhone|iPad|iPod)[^)]*? OS (\d+(?:_\d+)*)/))) { os = "IOS"; version = m[1]; }
+    else if ((m = ua.match(/Windows NT (\d+(?:\.\d+)*)/))) { os = "WINDOWS"; version = m[1]; }
+    else if ((m = ua.match(/Mac OS X (\d+(?:[._]\d+)*)/))) { os = "MACOS"; version = m[1]; }
+    else if (/CrOS|Linux/.test(ua)) { os = "LINUX"; m = ua.match(/Linux ([A-Za-z0-9_]+)/); if (m) version = m[1]; }
+    else if (/BSD|SunOS/.test(ua)) { os = "UNIX"; }
+    return { platform: main.dataset.platform || "BROWSER", os: os, osVersion: version.replace(/_/g, ".").slice(0, 32) };
+  }
+
+  function say(text, isError) {
+    var m = $("message");
+    m.textContent = text;
+    m.className = isError ? "notice error" : "notice";
+    m.hidden = false;
+  }
+
+  function api(step, body) {
+    var url = "/api/" + encodeURIComponent(client) + "/consents/v1/interactions/" + encodeURIComponent(id) + "/" + step;
+    return fetch(url, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "Accept": "application/json" },
+      body: JSON.stringify(body)
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (j) {
+        if (!r.ok) {
+          var e = (j.errors && j.errors[0]) || {};
+          throw new Error(e.message || ("HTTP " + r.status));
+        }
+        return j;
+      });
+    });
+  }
+
+  function showAccounts(accounts) {
+    var list = $("account-list");
+    (accounts || []).forEach(function (a, i) {
+      var label = document.createElement("label");
+      label.className = "account";
+      var input = document.createElement("input");
+      input.type = "radio"; input.name = "debtor"; input.value = String(i);
+      input.disabled = a.status !== "ACTIVE";
+      input.dataset.account = JSON.stringify({ ispb: a.ispb, issuer: a.issuer || "", number: a.number, accountType: a.accountType });
+      input.addEventListener("change", function () { $("approve").disabled = false; });
+      var text = document.createElement("span");
+      text.textContent = a.accountType + " · ag. " + (a.issuer || "—") + " · conta " + a.number + (a.status !== "ACTIVE" ? " (bloqueada)" : "");
+      label.appendChild(input); label.appendChild(text);
+      list.appendChild(label);
+    });
+    var first = list.querySelector("input:not([disabled])");
+    if (first) { first.checked = true; $("approve").disabled = false; }
+    $("login").hidden = true;
+    $("accounts").hidden = false;
+  }
+
+  function login(token) {
+    if (busy) return Promise.resolve();
+    busy = true;
+    say("Entrando…");
+    return api("login", { accessToken: token, device: device() }).then(function (j) {
+      say("Olá! Confira o pagamento e escolha a conta.");
+      showAccounts(j.accounts);
+    }, function (e) { say(e.message, true); }).then(function () { busy = false; });
+  }
+
+  function finish(j, text) {
+    say(text);
+    $("approve").hidden = true; $("cancel").hidden = true;
+    $("accounts").hidden = true; $("login").hidden = true;
+    if (handoff) { say(text + " Continue no computador."); return; }
+    if (j.redirectUri) window.location.assign(j.redirectUri);
+  }
+
+  function decide(step) {
+    if (busy) return;
+    busy = true;
+    var body = { device: device() };
+    if (step === "consent") {
+      var chosen = document.querySelector('input[name="debtor"]:checked');
+      if (!chosen) { say("Escolha a conta de débito.", true); busy = false; return; }
+      body.partialApproval = false;
+      body.debtorAccount = JSON.parse(chosen.dataset.account);
+    }
+    say(step === "consent" ? "Autorizando…" : "Cancelando…");
+    api(step, body).then(function (j) {
+      finish(j, step === "consent" ? "Pagamento autorizado." : "Autorização cancelada.");
+    }, function (e) { say(e.message, true); }).then(function () { busy = false; });
+  }
+
+  if (main.dataset.resume && !handoff) return; // finished: the page offers the way back
+
+  var approve = $("approve"), cancel = $("cancel");
+  // A reload after login: the accounts are already on the page.
+  document.querySelectorAll('input[name="debtor"]').forEach(function (input) {
+    input.addEventListener("change", function () { approve.disabled = false; });
+  });
+  if (approve) approve.addEventListener("click", function () { decide("consent"); });
+  if (cancel) cancel.addEventListener("click", function () { decide("cancel"); });
+
+  var form = $("sandbox-login");
+  if (form) form.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    fetch("/sandbox/partner-app/token", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "Accept": "application/json" },
+      body: JSON.stringify({ document: $("login-document").value, password: $("login-password").value })
+    }).then(function (r) {
+      return r.json().then(function (j) {
+        if (!r.ok) throw new Error((j.errors && j.errors[0] && j.errors[0].message) || "login recusado");
+        return login(j.accessToken);
+      });
+    }).catch(function (e) { say(e.message, true); });
+  });
+
+  // The partner's app hands its login over in the fragment (never sent to
+  // any server); drop it from the address bar and history at once.
+  var m = window.location.hash.match(/[#&]accessToken=([^&]+)/);
+  if (m) {
+    history.replaceState(null, "", window.location.pathname + window.location.search);
+    login(decodeURIComponent(m[1]));
+  }
+  window.PonteJourney = { login: login };
+})();
