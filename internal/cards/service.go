@@ -428,8 +428,9 @@ func (s *Service) EnsureSandboxCards(ctx context.Context, applicationID string) 
 		n.Address = Address{ZipCode: "05402100", Address: "Rua 6 de Março", Number: "2500", Neighborhood: "Alter do Chão",
 			City: "Santarém", State: "PA", Country: "Brasil"}
 		c, err := s.Create(ctx, applicationID, n)
-		if errors.Is(err, ErrProxyTaken) {
-			// Another instance starting on the same database created it first.
+		if errors.Is(err, ErrProxyTaken) || errors.Is(err, ErrPANTaken) {
+			// Another instance starting on the same database created it first
+			// (its insert may trip the card-number index before the proxy's).
 			c, err = getCard(ctx, s.db.Read(), applicationID, sc.Proxy)
 		}
 		if err != nil {
