@@ -24,7 +24,7 @@ Usage:
 Commands:
   serve     run the HTTP server (SQLite in ./data by default, sandbox mode)
   migrate   apply database migrations and exit
-  apps      manage partner applications: create, list, show, rotate-secret, disable
+  apps      manage partner applications: create, list, show, rotate-secret, disable, set-keys, set-plain-json
   cards     manage the card vault: create, list, set-status, apple-test-device
   initiators  register Open Finance initiators with the authorization server: add, list
   customers   manage a holder partner's customers (end users): add, list

@@ -9,6 +9,8 @@ import (
 
 	"github.com/ponte-ofb/ponte/internal/app"
 	"github.com/ponte-ofb/ponte/internal/config"
+	"github.com/ponte-ofb/ponte/internal/customers"
+	"github.com/ponte-ofb/ponte/internal/sandboxapp"
 	"github.com/ponte-ofb/ponte/internal/store"
 )
 
@@ -56,6 +58,8 @@ func banner(w io.Writer, a *app.App) {
 	fmt.Fprintf(w, "  Token:     POST %s/oauth/token\n", c.PublicURL)
 	fmt.Fprintf(w, "  Ticket:    POST %s/openfinance/consent-flow/ticket\n", c.PublicURL)
 	fmt.Fprintf(w, "  WebView:   %s/openfinance/consent-flow/webview?ticket=TICKET_ID\n", c.PublicURL)
+	fmt.Fprintf(w, "  Payments:  POST %s/open-banking/payments/v4/consents\n", c.PublicURL)
+	fmt.Fprintf(w, "  Authorize: %s/.well-known/openid-configuration (PAR, authorize, code id_token)\n", c.PublicURL)
 	fmt.Fprintf(w, "  Wallet:    POST %s/cards-pci/{proxy}/wallet/{ApplePay|GooglePay}/brand/Mastercard\n", c.PublicURL)
 	fmt.Fprintf(w, "  Webhooks:  %s/webhooks/v1/subscriptions\n", c.PublicURL)
 	fmt.Fprintf(w, "  Health:    %s/healthz  %s/readyz  %s/metrics\n", c.PublicURL, c.PublicURL, c.PublicURL)
@@ -73,6 +77,11 @@ func banner(w io.Writer, a *app.App) {
 		fmt.Fprintf(w, "  companyKey:    %s\n", a.Demo.CompanyKey)
 		fmt.Fprintf(w, "  scopes:        %s\n", strings.Join(a.Demo.Scopes, " "))
 		fmt.Fprintf(w, "  sandbox cards: sandbox-card-active (ACTIVE), sandbox-card-creating (CREATING)\n")
+		fmt.Fprintf(w, "  partner app:   %s%s (the demo partner's deep link)\n", c.PublicURL, sandboxapp.PathApp)
+		fmt.Fprintf(w, "Sandbox demo users (log in at the partner app or the WebView, password %q):\n", sandboxapp.Password)
+		for _, u := range customers.SandboxCustomers {
+			fmt.Fprintf(w, "  %s  %-16s account %s / %s / %s %s\n", u.Document, u.Name, u.Account.ISPB, u.Account.Issuer, u.Account.Number, u.Account.AccountType)
+		}
 	}
 }
 

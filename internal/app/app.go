@@ -141,7 +141,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	}
 	mux := http.NewServeMux()
 	a.wireWebhooks(mux, reg)
-	a.Payments = a.wirePayments(mux)
+	if a.Payments, err = a.wirePayments(mux, key); err != nil {
+		db.Close()
+		return nil, err
+	}
 	a.Tickets = holder.NewTickets(db, a.Clock, uris, holder.NewTicketMetrics(reg), ticketEvents{a.Webhooks})
 	a.pages = web.Templates()
 	if err := a.wireJourney(ctx, mux, a.pages); err != nil {
@@ -193,12 +196,13 @@ func (a *App) ready(w http.ResponseWriter, r *http.Request) {
 }
 
 // Sweep runs the periodic housekeeping once: tickets that expired unused are
-// counted, and expired holder sessions, idempotency records and authorization
-// server sessions deleted.
+// counted, and expired holder sessions, idempotency records, used payment
+// jti records and authorization server sessions deleted.
 func (a *App) Sweep(ctx context.Context) error {
 	_, err1 := a.Tickets.Sweep(ctx)
 	_, err2 := idempotency.Sweep(ctx, a.DB, a.Clock.Now())
-	return errors.Join(err1, err2, a.Cards.Sweep(ctx), a.AuthServer.Storage().Sweep(ctx))
+	_, err3 := a.Payments.Sweep(ctx)
+	return errors.Join(err1, err2, err3, a.Cards.Sweep(ctx), a.AuthServer.Storage().Sweep(ctx))
 }
 
 // Serve serves HTTP (HTTPS with mutual TLS when configured, see tls.go) on ln

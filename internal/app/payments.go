@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 
 	"github.com/ponte-ofb/ponte/internal/auth"
@@ -12,21 +13,19 @@ import (
 // registers its jobs (consent expiry, used-jti sweep) on a.Jobs and its
 // routes on mux, and returns the service (for the WebView journey to
 // authorise or reject consents). Call after wireWebhooks, which creates the
-// job queue, and after the signing key file exists (New loads it first):
-// responses to signed requests are signed with that key.
-func (a *App) wirePayments(mux *http.ServeMux) *payments.Service {
+// job queue. Responses to signed requests are signed with key, Ponte's
+// signing key.
+func (a *App) wirePayments(mux *http.ServeMux, key *auth.SigningKey) (*payments.Service, error) {
 	svc := payments.NewService(a.DB, a.Clock, a.Logger, a.Config.PublicURL)
 	svc.Register(a.Jobs)
 	h := &payments.Handler{Service: svc, Verifier: a.Tokens, Logger: a.Logger, Callers: paymentCallers{a.Apps}}
-	// New has just loaded (or created) this key file, so this reads the same
-	// key; should it fail all the same, signed requests get a logged 500.
-	if key, err := auth.LoadOrCreateKey(a.Config.SigningKeyFile); err != nil {
-		a.Logger.Error("payments: no response signing key: signed requests will fail", "err", err)
-	} else if h.Signer, err = payments.NewSigner(key.Private, key.KeyID); err != nil {
-		a.Logger.Error("payments: no response signer: signed requests will fail", "err", err)
+	signer, err := payments.NewSigner(key.Private, key.KeyID)
+	if err != nil {
+		return nil, fmt.Errorf("payments: response signer: %w", err)
 	}
+	h.Signer = signer
 	h.Register(mux)
-	return svc
+	return svc, nil
 }
 
 // paymentCallers reads the calling application's keys and plain-JSON flag
