@@ -21,6 +21,7 @@ import (
 	"github.com/ponte-ofb/ponte/internal/app/apptest"
 	"github.com/ponte-ofb/ponte/internal/auth"
 	"github.com/ponte-ofb/ponte/internal/config"
+	"github.com/ponte-ofb/ponte/internal/customers"
 	"github.com/ponte-ofb/ponte/internal/holder"
 	"github.com/ponte-ofb/ponte/internal/oidc"
 	"github.com/ponte-ofb/ponte/internal/oidc/oidctest"
@@ -524,4 +525,124 @@ func foreignToken(t *testing.T, iss, aud, sub string) string {
 		t.Fatal(err)
 	}
 	return raw
+}
+
+// TestJourneyProductionPartnerApp: outside the sandbox, a partner with its
+// own app and keys. The deep link carries request_uri and client_id; the
+// partner's backend asks for the ticket (checked against the live pushed
+// request) and logs its user in with a token it signs; only the user's
+// active account the initiator fixed can be approved.
+func TestJourneyProductionPartnerApp(t *testing.T) {
+	for _, e := range storetest.Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Mode: config.Production})
+			key, err := rsa.GenerateKey(rand.Reader, 2048)
+			if err != nil {
+				t.Fatal(err)
+			}
+			jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "banco-1", Algorithm: "PS256", Use: "sig"}}})
+			partner, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Banco App", CompanyKey: "BANCO",
+				Scopes:          []string{"payments", "openfinance.ticket.write", holder.ScopeInteractionsWrite},
+				DeepLinkURL:     "https://app.banco.example/openfinance?from=ponte",
+				AcceptPlainJSON: true, JWKS: jwks})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.App.Customers.CreateCustomer(t.Context(), partner.ID, "47742663023", "Maria da Silva"); err != nil {
+				t.Fatal(err)
+			}
+			for number, status := range map[string]string{"1111111": "ACTIVE", "2222222": "BLOCKED", "3333333": "ACTIVE"} {
+				if _, err := s.App.Customers.AddAccount(t.Context(), partner.ID, "47742663023", customers.Account{
+					ISPB: "37241230", Issuer: "0001", Number: number, AccountType: "CACC", Status: status}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tok := s.TokenFor(t, partner.ClientID, secret, "")
+			in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, "initiator-a")
+			fixed := strings.Replace(consentBody, `"payment":`, `"debtorAccount":{"ispb":"37241230","issuer":"0001","number":"3333333","accountType":"CACC"},"payment":`, 1)
+			consentID := createConsent(t, s, tok, fixed)
+			req := oidctest.NewRequest(consentID)
+			resp := in.PAR(t, oidctest.NoRedirects(), s.URL, req)
+			var par struct {
+				RequestURI string `json:"request_uri"`
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err := json.Unmarshal(b, &par); err != nil {
+				t.Fatal(err)
+			}
+			j := &journey{s: s, in: in, browser: newBrowser(t), ua: phoneUA, consentID: consentID, req: req}
+			link := location(t, j.get(t, s.URL+oidc.PathAuthorize+"?"+url.Values{"client_id": {in.ClientID}, "request_uri": {par.RequestURI}}.Encode()))
+			if link.Host != "app.banco.example" || link.Query().Get("from") != "ponte" ||
+				link.Query().Get("request_uri") != par.RequestURI || link.Query().Get("client_id") != in.ClientID {
+				t.Fatalf("deep link = %s", link)
+			}
+			// The partner's backend: a ticket for the id part of the request_uri.
+			idPart := strings.TrimPrefix(par.RequestURI, "urn:ietf:params:oauth:request_uri:")
+			r := s.Do(t, "POST", "/openfinance/consent-flow/ticket", map[string]string{"Authorization": "Bearer " + tok},
+				`{"requestUri":"`+idPart+`","clientId":"`+in.ClientID+`","documentNumber":"47742663023"}`)
+			if r.Status != 201 {
+				t.Fatalf("ticket: %d %s", r.Status, r.Body)
+			}
+			var tk holder.TicketJSON
+			r.JSON(t, &tk)
+			page := j.get(t, s.URL+"/openfinance/consent-flow/webview?ticket="+tk.TicketID)
+			body, _ := io.ReadAll(page.Body)
+			page.Body.Close()
+			if page.StatusCode != 200 || !strings.Contains(string(body), `data-platform="APP"`) || strings.Contains(string(body), "sandbox-login") {
+				t.Fatalf("webview: %d %s", page.StatusCode, body)
+			}
+			const marker = `data-interaction="`
+			rest := string(body)[strings.Index(string(body), marker)+len(marker):]
+			id := rest[:strings.IndexByte(rest, '"')]
+			api := "/api/" + url.PathEscape("Banco App") + "/consents/v1/interactions/" + id + "/"
+			bearer := map[string]string{"Authorization": "Bearer " + tok}
+
+			sign := func(claims jwt.Claims) string {
+				signer, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.PS256, Key: key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "banco-1"))
+				raw, err := jwt.Signed(signer).Claims(claims).Serialize()
+				if err != nil {
+					t.Fatal(err)
+				}
+				return raw
+			}
+			now := s.Clock.Now()
+			good := jwt.Claims{Issuer: partner.ClientID, Subject: "47742663023", Audience: jwt.Audience{s.URL},
+				IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(2 * time.Minute))}
+			for name, c := range map[string]jwt.Claims{
+				"wrong aud":  {Issuer: good.Issuer, Subject: good.Subject, Audience: jwt.Audience{"https://other.example"}, IssuedAt: good.IssuedAt, Expiry: good.Expiry},
+				"wrong iss":  {Issuer: "someone-else", Subject: good.Subject, Audience: good.Audience, IssuedAt: good.IssuedAt, Expiry: good.Expiry},
+				"expired":    {Issuer: good.Issuer, Subject: good.Subject, Audience: good.Audience, IssuedAt: jwt.NewNumericDate(now.Add(-3 * time.Minute)), Expiry: jwt.NewNumericDate(now.Add(-2 * time.Minute))},
+				"long-lived": {Issuer: good.Issuer, Subject: good.Subject, Audience: good.Audience, IssuedAt: good.IssuedAt, Expiry: jwt.NewNumericDate(now.Add(time.Hour))},
+			} {
+				if r := s.Do(t, "POST", api+"login", bearer, loginBody(sign(c))); r.Status != 401 {
+					t.Errorf("login token %s: %d %s", name, r.Status, r.Body)
+				}
+			}
+			if r := s.Do(t, "POST", api+"login", bearer, loginBody(sign(good))); r.Status != 200 {
+				t.Fatalf("login: %d %s", r.Status, r.Body)
+			}
+			pick := func(number string) *apptest.Response {
+				return s.Do(t, "POST", api+"consent", bearer, strings.Replace(approveBody, "1234567", number, 1))
+			}
+			if r := pick("2222222"); r.Status != 422 || !strings.Contains(string(r.Body), "DEBTOR_ACCOUNT_BLOCKED") {
+				t.Errorf("blocked account: %d %s", r.Status, r.Body)
+			}
+			if r := pick("1111111"); r.Status != 422 || !strings.Contains(string(r.Body), "DEBTOR_ACCOUNT_NOT_ALLOWED") {
+				t.Errorf("an account other than the one the initiator fixed: %d %s", r.Status, r.Body)
+			}
+			if r := s.Do(t, "POST", api+"consent", bearer, strings.Replace(approveBody, "false", "true", 1)); r.Status != 422 {
+				t.Errorf("partial approval: %d %s", r.Status, r.Body)
+			}
+			if c, _ := s.App.Payments.Get(t.Context(), partner.ID, consentID); c.Status != payments.StatusAwaitingAuthorisation {
+				t.Fatalf("refused approvals changed the consent: %s", c.Status)
+			}
+			if r := pick("3333333"); r.Status != 200 {
+				t.Fatalf("approve: %d %s", r.Status, r.Body)
+			}
+			if c, _ := s.App.Payments.Get(t.Context(), partner.ID, consentID); c.Status != payments.StatusAuthorised || c.DebtorAccount.Number != "3333333" {
+				t.Fatalf("consent = %+v", c)
+			}
+		})
+	}
 }
