@@ -20,7 +20,6 @@ import (
 	"github.com/ponte-ofb/ponte/internal/customers"
 	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/ofb"
-	"github.com/ponte-ofb/ponte/internal/payments"
 	"github.com/ponte-ofb/ponte/internal/store"
 )
 
@@ -192,7 +191,7 @@ type Interaction struct {
 	Status        string
 	Handoff       bool
 	CustomerID    string
-	DebtorAccount *payments.Account
+	DebtorAccount *Account
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 	ExpiresAt     time.Time
@@ -228,7 +227,7 @@ var ErrPartnerNotFound = errors.New("holder partner not found")
 type Interactions struct {
 	db       *store.DB
 	clock    clock.Clock
-	payments *payments.Service
+	consents Consents
 	partners Partners
 	// issuer is Ponte's public URL: login tokens are addressed to it and the
 	// journey resumes at issuer/oauth/authorize/{callbackId}.
@@ -236,8 +235,9 @@ type Interactions struct {
 }
 
 // NewInteractions returns the interaction service.
-func NewInteractions(db *store.DB, c clock.Clock, p *payments.Service, partners Partners, issuer string) *Interactions {
-	return &Interactions{db: db, clock: c, payments: p, partners: partners, issuer: strings.TrimSuffix(issuer, "/")}
+// consents are the kinds of consent the journey authorises.
+func NewInteractions(db *store.DB, c clock.Clock, consents Consents, partners Partners, issuer string) *Interactions {
+	return &Interactions{db: db, clock: c, consents: consents, partners: partners, issuer: strings.TrimSuffix(issuer, "/")}
 }
 
 // ResumeURL is where the browser goes once the interaction is finished: the
@@ -271,22 +271,22 @@ func (s *Interactions) Begin(ctx context.Context, in BeginRequest) (*Interaction
 		if !errors.Is(err, ErrInteractionNotFound) {
 			return err
 		}
-		c, err := s.payments.ConsentTx(ctx, tx, in.ConsentID)
-		if errors.Is(err, payments.ErrNotFound) {
+		_, c, err := s.consents.find(ctx, tx, in.ConsentID)
+		if errors.Is(err, ErrConsentNotFound) {
 			return ErrConsentNotAwaiting
 		}
 		if err != nil {
 			return err
 		}
 		now := s.clock.Now()
-		if c.Status != payments.StatusAwaitingAuthorisation || !now.Before(c.ExpiresAt) {
+		if !c.Awaiting || !now.Before(c.ExpiresAt) {
 			return ErrConsentNotAwaiting
 		}
-		if c.Request.LoggedUser == nil || c.Request.LoggedUser.Document == nil {
+		if c.Document == "" {
 			return ErrNoHolder
 		}
-		document := c.Request.LoggedUser.Document.Identification
-		appID, err := holderOf(ctx, tx, c, document)
+		document := c.Document
+		appID, err := holderOf(ctx, tx, c)
 		if err != nil {
 			return err
 		}
@@ -311,17 +311,17 @@ func (s *Interactions) Begin(ctx context.Context, in BeginRequest) (*Interaction
 // holderOf picks the holder partner of a consent: the owner of the debtor
 // account the initiator fixed, if Ponte holds it; otherwise the only partner
 // serving the logged user; with several, the one that created the consent.
-func holderOf(ctx context.Context, tx *sql.Tx, c *payments.Consent, document string) (string, error) {
-	if a := c.Request.DebtorAccount; a != nil {
+func holderOf(ctx context.Context, tx *sql.Tx, c *ConsentView) (string, error) {
+	if a := c.FixedAccount; a != nil {
 		appID, owner, ok, err := customers.AccountHolder(ctx, tx, a.ISPB, a.Issuer, a.Number)
 		if err != nil {
 			return "", err
 		}
-		if ok && owner == document {
+		if ok && owner == c.Document {
 			return appID, nil
 		}
 	}
-	apps, err := customers.HolderApplications(ctx, tx, document)
+	apps, err := customers.HolderApplications(ctx, tx, c.Document)
 	if err != nil {
 		return "", err
 	}
@@ -351,15 +351,16 @@ func (s *Interactions) Get(ctx context.Context, id string) (*Interaction, error)
 	return getInteraction(ctx, s.db.Read(), "id", id)
 }
 
-// Consent returns the payment consent an interaction asks the user to approve.
-func (s *Interactions) Consent(ctx context.Context, i *Interaction) (*payments.Consent, error) {
-	// ConsentTx reads through a transaction: a read-only one on the read pool.
+// Consent returns the consent an interaction asks the user to decide on.
+func (s *Interactions) Consent(ctx context.Context, i *Interaction) (*ConsentView, error) {
+	// Kinds read through a transaction: a read-only one on the read pool.
 	tx, err := s.db.Read().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("holder: read consent: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only
-	return s.payments.ConsentTx(ctx, tx, i.ConsentID)
+	_, c, err := s.consents.find(ctx, tx, i.ConsentID)
+	return c, err
 }
 
 // Actor is who calls the interaction API: a holder partner's backend (its
@@ -545,15 +546,15 @@ func (s *Interactions) Approve(ctx context.Context, actor Actor, clientName, id 
 		if acct.Status != customers.StatusActive {
 			return ErrAccountBlocked
 		}
-		debtor := &payments.Account{ISPB: acct.ISPB, Issuer: acct.Issuer, Number: acct.Number, AccountType: acct.AccountType}
-		switch _, err := s.payments.AuthoriseTx(ctx, tx, it.ConsentID, debtor); {
-		case errors.Is(err, payments.ErrDebtorAccount):
-			return ErrAccountNotAllowed
-		case errors.Is(err, payments.ErrExpired):
-			return ErrInteractionExpired
-		case errors.Is(err, payments.ErrInvalidTransition), errors.Is(err, payments.ErrNotFound):
+		kind, _, err := s.consents.find(ctx, tx, it.ConsentID)
+		if errors.Is(err, ErrConsentNotFound) {
 			return ErrConsentNotAwaiting
-		case err != nil:
+		}
+		if err != nil {
+			return err
+		}
+		debtor := &Account{ISPB: acct.ISPB, Issuer: acct.Issuer, Number: acct.Number, AccountType: acct.AccountType}
+		if err := kind.Approve(ctx, tx, it.ConsentID, *debtor); err != nil {
 			return err
 		}
 		it.Status, it.DebtorAccount, it.UpdatedAt = InteractionApproved, debtor, now
@@ -588,10 +589,15 @@ func (s *Interactions) Cancel(ctx context.Context, actor Actor, clientName, id s
 			return ErrInteractionFinished
 		}
 		// Cancelling after expiry is allowed: the user still wants out.
-		switch _, err := s.payments.RejectTx(ctx, tx, it.ConsentID, payments.RejectRejeitadoUsuario); {
-		case err == nil, errors.Is(err, payments.ErrInvalidTransition), errors.Is(err, payments.ErrNotFound):
-		default:
+		kind, _, err := s.consents.find(ctx, tx, it.ConsentID)
+		switch {
+		case errors.Is(err, ErrConsentNotFound):
+		case err != nil:
 			return err
+		default:
+			if err := kind.Reject(ctx, tx, it.ConsentID); err != nil {
+				return err
+			}
 		}
 		it.Status, it.UpdatedAt = InteractionCancelled, now
 		if err := updateInteraction(ctx, tx, it); err != nil {
@@ -701,7 +707,7 @@ func getInteraction(ctx context.Context, q queryer, column, value string) (*Inte
 	}
 	it.Handoff, it.CustomerID = handoff == 1, customerID.String
 	if account.Valid {
-		it.DebtorAccount = &payments.Account{}
+		it.DebtorAccount = &Account{}
 		if err := json.Unmarshal([]byte(account.String), it.DebtorAccount); err != nil {
 			return nil, fmt.Errorf("holder: decode debtor account: %w", err)
 		}

@@ -28,9 +28,11 @@ type journeyPage struct {
 	When           string
 	Method         string
 	Status         string
-	Finished       bool
-	Approved       bool
-	ResumeURL      string
+	// Kind is the consent's kind ("payment"), choosing what the page shows.
+	Kind      string
+	Finished  bool
+	Approved  bool
+	ResumeURL string
 	// Platform is the device platform the page reports: APP inside the
 	// partner's app (it has a deep link), BROWSER when Ponte opened the
 	// WebView in the user's browser.
@@ -92,13 +94,9 @@ func (h *Handler) renderJourney(w http.ResponseWriter, r *http.Request, t *Ticke
 	if h.SandboxLogin != nil {
 		data.SandboxLogin = h.SandboxLogin(it.ApplicationID)
 	}
-	if cr := c.Request.Creditor; cr != nil {
-		data.CreditorName, data.CreditorDoc = cr.Name, ofb.MaskDocument(cr.CPFCNPJ)
-	}
-	if pay := c.Request.Payment; pay != nil {
-		data.Amount = FormatBRL(pay.Amount)
-		data.When = describeSchedule(pay)
-		data.Method = paymentMethod(pay)
+	data.Kind = c.Kind
+	if pv := c.Payment; pv != nil {
+		data.CreditorName, data.CreditorDoc, data.Amount, data.When, data.Method = pv.CreditorName, pv.CreditorDoc, pv.Amount, pv.When, pv.Method
 	}
 	h.page(w, r, http.StatusOK, "journey", data)
 }

@@ -1,0 +1,135 @@
+package holder
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/ponte-ofb/ponte/internal/ofb"
+	"github.com/ponte-ofb/ponte/internal/payments"
+)
+
+// ConsentKind is one kind of consent the holder's journey can authorise:
+// payment consents (Payments v4) today; recurring and data-sharing consents
+// plug in the same way. Every method runs inside the journey's transaction.
+type ConsentKind interface {
+	// Find returns the consent, or ErrConsentNotFound when id is not a
+	// consent of this kind.
+	Find(ctx context.Context, tx *sql.Tx, id string) (*ConsentView, error)
+	// Approve authorises the consent with the debtor account the user chose.
+	// It returns ErrAccountNotAllowed when the consent fixed another account,
+	// ErrInteractionExpired when the consent expired, ErrConsentNotAwaiting
+	// when it left AWAITING_AUTHORISATION.
+	Approve(ctx context.Context, tx *sql.Tx, id string, account Account) error
+	// Reject records the user's refusal; a consent no longer awaiting is left
+	// as it is (nil).
+	Reject(ctx context.Context, tx *sql.Tx, id string) error
+}
+
+// ErrConsentNotFound means a ConsentKind does not know the id.
+var ErrConsentNotFound = errors.New("consent not found")
+
+// Account is a debtor account as the journey passes it to a ConsentKind.
+type Account struct {
+	ISPB        string `json:"ispb"`
+	Issuer      string `json:"issuer,omitempty"`
+	Number      string `json:"number"`
+	AccountType string `json:"accountType"`
+}
+
+// ConsentView is what the journey needs of a consent of any kind.
+type ConsentView struct {
+	ID string
+	// Kind names the template section the WebView shows ("payment").
+	Kind string
+	// ApplicationID is the application that created the consent.
+	ApplicationID string
+	// Document is the CPF of the user logged in at the initiator.
+	Document string
+	// Awaiting is true while the consent waits for the user's decision.
+	Awaiting  bool
+	ExpiresAt time.Time
+	// FixedAccount is the debtor account the initiator fixed, if any.
+	FixedAccount *Account
+	// Payment describes a payment consent for the WebView.
+	Payment *PaymentView
+}
+
+// PaymentView is a payment as the user reads it in the WebView.
+type PaymentView struct {
+	Amount, When, Method, CreditorName, CreditorDoc string
+}
+
+// Consents finds the kind that holds a consent id.
+type Consents []ConsentKind
+
+func (cs Consents) find(ctx context.Context, tx *sql.Tx, id string) (ConsentKind, *ConsentView, error) {
+	for _, k := range cs {
+		v, err := k.Find(ctx, tx, id)
+		if errors.Is(err, ErrConsentNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		return k, v, nil
+	}
+	return nil, nil, ErrConsentNotFound
+}
+
+// PaymentConsents are Payments v4 consents as a ConsentKind.
+type PaymentConsents struct{ Service *payments.Service }
+
+// Find implements ConsentKind.
+func (p PaymentConsents) Find(ctx context.Context, tx *sql.Tx, id string) (*ConsentView, error) {
+	c, err := p.Service.ConsentTx(ctx, tx, id)
+	if errors.Is(err, payments.ErrNotFound) {
+		return nil, ErrConsentNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	v := &ConsentView{ID: c.ID, Kind: "payment", ApplicationID: c.ApplicationID, ExpiresAt: c.ExpiresAt,
+		Awaiting: c.Status == payments.StatusAwaitingAuthorisation}
+	if u := c.Request.LoggedUser; u != nil && u.Document != nil {
+		v.Document = u.Document.Identification
+	}
+	if a := c.Request.DebtorAccount; a != nil {
+		v.FixedAccount = &Account{ISPB: a.ISPB, Issuer: a.Issuer, Number: a.Number, AccountType: a.AccountType}
+	}
+	pv := &PaymentView{}
+	if cr := c.Request.Creditor; cr != nil {
+		pv.CreditorName, pv.CreditorDoc = cr.Name, ofb.MaskDocument(cr.CPFCNPJ)
+	}
+	if pay := c.Request.Payment; pay != nil {
+		pv.Amount, pv.When, pv.Method = FormatBRL(pay.Amount), describeSchedule(pay), paymentMethod(pay)
+	}
+	v.Payment = pv
+	return v, nil
+}
+
+// Approve implements ConsentKind.
+func (p PaymentConsents) Approve(ctx context.Context, tx *sql.Tx, id string, a Account) error {
+	debtor := &payments.Account{ISPB: a.ISPB, Issuer: a.Issuer, Number: a.Number, AccountType: a.AccountType}
+	switch _, err := p.Service.AuthoriseTx(ctx, tx, id, debtor); {
+	case errors.Is(err, payments.ErrDebtorAccount):
+		return ErrAccountNotAllowed
+	case errors.Is(err, payments.ErrExpired):
+		return ErrInteractionExpired
+	case errors.Is(err, payments.ErrInvalidTransition), errors.Is(err, payments.ErrNotFound):
+		return ErrConsentNotAwaiting
+	default:
+		return err
+	}
+}
+
+// Reject implements ConsentKind.
+func (p PaymentConsents) Reject(ctx context.Context, tx *sql.Tx, id string) error {
+	switch _, err := p.Service.RejectTx(ctx, tx, id, payments.RejectRejeitadoUsuario); {
+	case err == nil, errors.Is(err, payments.ErrInvalidTransition), errors.Is(err, payments.ErrNotFound):
+		return nil
+	default:
+		return err
+	}
+}
