@@ -131,6 +131,8 @@ func (a *App) journey(w http.ResponseWriter, r *http.Request, as *goidc.AuthnSes
 		switch {
 		case errors.Is(err, holder.ErrConsentNotAwaiting):
 			return goidc.StatusFailure, goidc.NewError(goidc.ErrorCodeAccessDenied, "the payment consent is not awaiting authorisation")
+		case errors.Is(err, holder.ErrForeignConsent):
+			return goidc.StatusFailure, goidc.NewError(goidc.ErrorCodeAccessDenied, "the payment consent belongs to another client")
 		case errors.Is(err, holder.ErrNoHolder):
 			return goidc.StatusFailure, goidc.NewError(goidc.ErrorCodeAccessDenied, "the consent's logged user is not a customer of this holder")
 		}

@@ -45,6 +45,12 @@ type journey struct {
 	ua        string
 }
 
+func newJourney(s *apptest.Server, in *oidctest.Initiator) *journey {
+	jar, _ := cookiejar.New(nil)
+	return &journey{s: s, in: in, ua: phoneUA, browser: &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
 func newBrowser(t *testing.T) *http.Client {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
@@ -201,7 +207,7 @@ func TestJourneyApproveAndCancel(t *testing.T) {
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t)})
-			in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, "initiator-a")
+			in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, s.App.Demo.ClientID)
 
 			j, resp := startJourney(t, s, in, phoneUA, "")
 			id, token := j.openWebView(t, location(t, resp), "47742663023")
@@ -307,7 +313,7 @@ func TestJourneyApproveAndCancel(t *testing.T) {
 // authorization response as a JWT signed by Ponte.
 func TestJourneyJARM(t *testing.T) {
 	s := apptest.Start(t, apptest.Options{})
-	in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, "initiator-jarm")
+	in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, s.App.Demo.ClientID)
 	j, resp := startJourney(t, s, in, phoneUA, "fragment.jwt")
 	id, token := j.openWebView(t, location(t, resp), "47742663023")
 	if r := j.step(t, id, "login", loginBody(token)); r.Status != 200 {
@@ -332,10 +338,27 @@ func TestJourneyJARM(t *testing.T) {
 // a partner's backend driving the interaction with its bearer token.
 func TestJourneyRefusals(t *testing.T) {
 	s := apptest.Start(t, apptest.Options{})
-	in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, "initiator-a")
+	in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, s.App.Demo.ClientID)
 	j, resp := startJourney(t, s, in, phoneUA, "")
 	id, token := j.openWebView(t, location(t, resp), "47742663023")
 	api := "/api/" + url.PathEscape("Ponte sandbox demo") + "/consents/v1/interactions/" + id + "/"
+
+	// Another initiator cannot take the user through someone else's consent.
+	thief := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, "initiator-b")
+	stolen := oidctest.NewRequest(j.consentID)
+	presp := thief.PAR(t, oidctest.NoRedirects(), s.URL, stolen)
+	var spar struct {
+		RequestURI string `json:"request_uri"`
+	}
+	sb, _ := io.ReadAll(presp.Body)
+	presp.Body.Close()
+	if err := json.Unmarshal(sb, &spar); err != nil {
+		t.Fatalf("par: %s", sb)
+	}
+	cb := location(t, newJourney(s, thief).get(t, s.URL+oidc.PathAuthorize+"?"+url.Values{"client_id": {thief.ClientID}, "request_uri": {spar.RequestURI}}.Encode()))
+	if frag, _ := url.ParseQuery(cb.Fragment); !strings.HasPrefix(cb.String(), thief.RedirectURI) || frag.Get("error") != "access_denied" {
+		t.Fatalf("authorize for another client's consent: %s", cb)
+	}
 
 	// Another partner's backend cannot see the interaction.
 	other, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Other partner", CompanyKey: "OTHER",
@@ -400,7 +423,7 @@ func TestJourneyWithoutDeepLinkOpensWebViewInBrowser(t *testing.T) {
 	if _, err := s.App.Customers.CreateCustomer(t.Context(), partner.ID, "47742663023", "Maria da Silva"); err != nil {
 		t.Fatal(err)
 	}
-	in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, "initiator-a")
+	in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, partner.ClientID)
 	consentID := createConsent(t, s, s.TokenFor(t, partner.ClientID, secret, "payments"), consentBody)
 	req := oidctest.NewRequest(consentID)
 	resp := in.PAR(t, oidctest.NoRedirects(), s.URL, req)
@@ -432,7 +455,7 @@ func TestJourneyWithoutDeepLinkOpensWebViewInBrowser(t *testing.T) {
 // gets the QR hand-off page, which follows the phone's progress.
 func TestJourneyDesktopHandOff(t *testing.T) {
 	s := apptest.Start(t, apptest.Options{})
-	in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, "initiator-a")
+	in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, s.App.Demo.ClientID)
 	desk, resp := startJourney(t, s, in, desktopUA, "")
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -558,7 +581,7 @@ func TestJourneyProductionPartnerApp(t *testing.T) {
 				}
 			}
 			tok := s.TokenFor(t, partner.ClientID, secret, "")
-			in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, "initiator-a")
+			in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, partner.ClientID)
 			fixed := strings.Replace(consentBody, `"payment":`, `"debtorAccount":{"ispb":"37241230","issuer":"0001","number":"3333333","accountType":"CACC"},"payment":`, 1)
 			consentID := createConsent(t, s, tok, fixed)
 			req := oidctest.NewRequest(consentID)

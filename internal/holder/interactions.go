@@ -69,6 +69,7 @@ var (
 	ErrPartialApproval     = errors.New("partial approval (multiple approvers) is not offered by this holder")
 	ErrConsentNotAwaiting  = errors.New("the payment consent is not awaiting authorisation")
 	ErrNoHolder            = errors.New("no holder partner serves the consent's logged user")
+	ErrForeignConsent      = errors.New("the consent was created by another client")
 )
 
 // Device is the end user's device on an interaction step (seed 002).
@@ -284,6 +285,15 @@ func (s *Interactions) Begin(ctx context.Context, in BeginRequest) (*Interaction
 		}
 		if c.Document == "" {
 			return ErrNoHolder
+		}
+		// Only the initiator that created the consent may ask the user to
+		// authorise it: its Open Finance client_id is its application's.
+		creator, err := s.partners.Partner(ctx, c.ApplicationID)
+		if errors.Is(err, ErrPartnerNotFound) || (err == nil && creator.ClientID != in.ClientID) {
+			return ErrForeignConsent
+		}
+		if err != nil {
+			return err
 		}
 		document := c.Document
 		appID, err := holderOf(ctx, tx, c)
