@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/ponte-ofb/ponte/internal/auth"
 	"github.com/ponte-ofb/ponte/internal/clock"
 	"github.com/ponte-ofb/ponte/internal/config"
 	"github.com/ponte-ofb/ponte/internal/oidc"
@@ -20,7 +21,10 @@ const initiatorsUsage = `Usage: ponte initiators <command> [flags]
 
 Manages the Open Finance clients (payment initiators) of Ponte's holder-side
 authorization server: they push authorization requests to /oauth/par with
-signed request objects and authenticate with private_key_jwt.
+signed request objects and authenticate with private_key_jwt. An initiator
+is a partner application (ponte apps create): it creates its consents with
+that application's credentials and registers here under the same client_id;
+only the client that created a consent can take the user through it.
 
 Commands:
   add    register (or replace) an initiator: client_id, name, JWKS, redirect URIs
@@ -45,7 +49,7 @@ func initiatorsCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	case "add":
 		fs = newFlagSet("ponte initiators add --client-id ID --name NAME --jwks FILE --redirect-uri URL [flags]",
 			"Registers an initiator with its public keys (a JWKS file: its request objects and client\nassertions are verified with them) and its exact redirect URIs. An existing client_id is replaced.", stderr)
-		fs.StringVar(&in.ClientID, "client-id", "", "the initiator's client_id (required)")
+		fs.StringVar(&in.ClientID, "client-id", "", "the initiator's client_id: its partner application's (required)")
 		fs.StringVar(&in.Name, "name", "", "display name shown to the user in the WebView (required)")
 		fs.StringVar(&jwksFile, "jwks", "", "file with the initiator's public JWKS (required)")
 		fs.Var(&redirects, "redirect-uri", "exact redirect URI (repeatable, at least one)")
@@ -71,6 +75,9 @@ func initiatorsCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	st := oidc.NewStorage(db, clock.System{})
 	switch sub {
 	case "add":
+		if _, err := auth.NewApplications(db, clock.System{}).Get(ctx, in.ClientID); err != nil {
+			return fmt.Errorf("--client-id %s: %w (register the initiator's application first: ponte apps create)", in.ClientID, err)
+		}
 		b, err := os.ReadFile(jwksFile)
 		if err != nil {
 			return fmt.Errorf("read --jwks: %w", err)

@@ -23,12 +23,19 @@ func TestCLIInitiators(t *testing.T) {
 	pubFile, privFile := filepath.Join(dir, "public.json"), filepath.Join(dir, "private.json")
 	os.WriteFile(pubFile, public, 0o600)
 	os.WriteFile(privFile, private, 0o600)
+	// An initiator is a partner application: an unknown client_id is refused.
+	unknown := append([]string{"initiators", "add"}, storage(dir)...)
+	unknown = append(unknown, "--client-id", "itp-1", "--name", "Iniciadora Exemplo", "--jwks", pubFile, "--redirect-uri", "https://itp.example/cb")
+	if r := ponteCLI(t, unknown...); r.code != 1 || !strings.Contains(r.output(), "ponte apps create") {
+		t.Errorf("unknown application accepted: %s", r)
+	}
+	app := createApp(t, dir)
 	add := func(jwks string, extra ...string) cliResult {
 		args := append([]string{"initiators", "add"}, storage(dir)...)
-		args = append(args, "--client-id", "itp-1", "--name", "Iniciadora Exemplo", "--jwks", jwks)
+		args = append(args, "--client-id", app.clientID, "--name", "Iniciadora Exemplo", "--jwks", jwks)
 		return ponteCLI(t, append(args, extra...)...)
 	}
-	if r := add(pubFile, "--redirect-uri", "https://itp.example/cb"); r.code != 0 || !strings.Contains(r.stdout, "itp-1") {
+	if r := add(pubFile, "--redirect-uri", "https://itp.example/cb"); r.code != 0 || !strings.Contains(r.stdout, app.clientID) {
 		t.Fatalf("add: %s", r)
 	}
 	if r := add(privFile, "--redirect-uri", "https://itp.example/cb"); r.code != 1 || !strings.Contains(r.output(), "not a public key") {
@@ -41,7 +48,7 @@ func TestCLIInitiators(t *testing.T) {
 		t.Errorf("relative redirect URI accepted: %s", r)
 	}
 	list := mustCLI(t, 0, append([]string{"initiators", "list"}, storage(dir)...)...)
-	if !strings.Contains(list.stdout, "itp-1") || !strings.Contains(list.stdout, "Iniciadora Exemplo") || !strings.Contains(list.stdout, "https://itp.example/cb") {
+	if !strings.Contains(list.stdout, app.clientID) || !strings.Contains(list.stdout, "Iniciadora Exemplo") || !strings.Contains(list.stdout, "https://itp.example/cb") {
 		t.Errorf("list: %s", list)
 	}
 	if r := ponteCLI(t, append([]string{"initiators", "add"}, storage(dir)...)...); r.code != 2 {
