@@ -387,7 +387,7 @@ func TestJourneyRefusals(t *testing.T) {
 	// Invalid device and token shapes: 400 naming every field.
 	r := j.step(t, id, "login", `{"accessToken":"x","device":{"platform":"TV","os":"BEOS","osVersion":""}}`)
 	for _, f := range []string{"accessToken", "device.platform", "device.os", "device.osVersion"} {
-		if r.Status != 400 || !strings.Contains(string(r.Body), `"propertyName":"`+f+`"`) {
+		if r.Status != 400 || !strings.Contains(string(r.Body), `"detail":"`+f+` `) {
 			t.Errorf("bad body: %d %s lacks %s", r.Status, r.Body, f)
 		}
 	}

@@ -63,7 +63,7 @@ func outcomeJSON(o *Outcome) InteractionJSON {
 // browser session its ticket opened (that session's interaction only; JSON
 // bodies from the same origin, which a cross-site form cannot forge).
 func (h *Handler) registerInteractions(mux *http.ServeMux) {
-	errs := httpx.Bankly{}
+	errs := h.brick()
 	step := func(fn func(w http.ResponseWriter, r *http.Request, actor Actor)) http.Handler {
 		partner := httpx.RequireScope(h.Verifier, ScopeInteractionsWrite, errs, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			fn(w, r, Actor{ApplicationID: httpx.PrincipalFrom(r.Context()).ApplicationID})
@@ -147,7 +147,7 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, actor Actor) {
 // validate is bound to dst's value before decoding, so it runs on a pointer
 // receiver and sees the decoded fields.
 func (h *Handler) decode(w http.ResponseWriter, r *http.Request, dst any, validate func() []httpx.FieldError) bool {
-	errs := httpx.Bankly{}
+	errs := h.brick()
 	body, herr := httpx.ReadBody(w, r)
 	if herr != nil {
 		errs.WriteError(w, r, herr)
@@ -164,8 +164,13 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, dst any, valida
 	return true
 }
 
+// brick is the Brick family's error shape (DESIGN.md §3): Open Finance's.
+func (h *Handler) brick() httpx.OpenFinance {
+	return httpx.OpenFinance{Now: h.Interactions.clock.Now}
+}
+
 func (h *Handler) respond(w http.ResponseWriter, r *http.Request, step string, out *Outcome, err error) {
-	errs := httpx.Bankly{}
+	errs := h.brick()
 	if err == nil {
 		h.Logger.InfoContext(r.Context(), "interaction step", "step", step, "interaction_id", out.Interaction.ID,
 			"status", out.Interaction.Status)

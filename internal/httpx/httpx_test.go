@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
@@ -189,5 +190,30 @@ func TestMergeKeepsFirstErrorPerField(t *testing.T) {
 	body := &Error{Status: 400, Fields: []FieldError{{"body", "is not valid JSON"}}}
 	if got := body.Merge([]FieldError{{"b", "x"}}); len(got.Fields) != 1 {
 		t.Errorf("merged rule errors into a malformed-body error")
+	}
+}
+
+func TestOpenFinanceErrors(t *testing.T) {
+	at := time.Date(2024, 10, 15, 18, 55, 15, 0, time.UTC)
+	cases := []struct {
+		name string
+		err  *Error
+		want string
+	}{
+		{"fields", &Error{Status: 400, Message: "invalid", Fields: []FieldError{{"device.os", "must be one of X"}, {"accessToken", "must be a JWT"}}},
+			`{"errors":[{"code":"PARAMETRO_INVALIDO","title":"Bad Request","detail":"device.os must be one of X"},{"code":"PARAMETRO_INVALIDO","title":"Bad Request","detail":"accessToken must be a JWT"}],"meta":{"requestDateTime":"2024-10-15T18:55:15Z"}}`},
+		{"code", &Error{Status: 409, Code: "LOGIN_REQUIRED", Message: "login first"},
+			`{"errors":[{"code":"LOGIN_REQUIRED","title":"Conflict","detail":"login first"}],"meta":{"requestDateTime":"2024-10-15T18:55:15Z"}}`},
+		{"default", &Error{Status: 418, Message: "x"},
+			`{"errors":[{"code":"I'M_A_TEAPOT","title":"I'm a teapot","detail":"x"}],"meta":{"requestDateTime":"2024-10-15T18:55:15Z"}}`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			OpenFinance{Now: func() time.Time { return at }}.WriteError(rec, httptest.NewRequest("GET", "/", nil), c.err)
+			if rec.Code != c.err.Status || strings.TrimSpace(rec.Body.String()) != c.want {
+				t.Errorf("got %d %s\nwant %s", rec.Code, rec.Body, c.want)
+			}
+		})
 	}
 }

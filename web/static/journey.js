@@ -43,7 +43,7 @@
       return r.json().catch(function () { return {}; }).then(function (j) {
         if (!r.ok) {
           var e = (j.errors && j.errors[0]) || {};
-          throw new Error(e.message || ("HTTP " + r.status));
+          throw new Error(e.detail || e.message || ("HTTP " + r.status));
         }
         return j;
       });
@@ -124,7 +124,7 @@
       body: JSON.stringify({ document: $("login-document").value, password: $("login-password").value })
     }).then(function (r) {
       return r.json().then(function (j) {
-        if (!r.ok) throw new Error((j.errors && j.errors[0] && j.errors[0].message) || "login recusado");
+        if (!r.ok) throw new Error((j.errors && j.errors[0] && (j.errors[0].detail || j.errors[0].message)) || "login recusado");
         return login(j.accessToken);
       });
     }).catch(function (e) { say(e.message, true); });
