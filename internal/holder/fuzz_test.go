@@ -30,3 +30,48 @@ func FuzzCreateTicketBody(f *testing.F) {
 		}
 	})
 }
+
+// FuzzInteractionBodies runs the login, consent and cancel bodies through the
+// handler's decoding and validation: never a panic, errors are 400s naming a
+// field, and whatever passes carries a valid device (and account).
+func FuzzInteractionBodies(f *testing.F) {
+	f.Add([]byte(`{"accessToken":"a.b.c","device":{"platform":"BROWSER","os":"LINUX","osVersion":"20.04"}}`))
+	f.Add([]byte(`{"partialApproval":false,"debtorAccount":{"ispb":"37241230","issuer":"0001","number":"4261073573","accountType":"CACC"},"device":{"platform":"APP","os":"IOS","osVersion":"17.5"}}`))
+	f.Add([]byte(`{"device":{"platform":"APP","os":"ANDROID","osVersion":"14"}}`))
+	f.Add([]byte(`{"device":null,"partialApproval":"no","debtorAccount":[]}`))
+	f.Add([]byte(`{"device":{"platform":"TV","os":"","osVersion":"` + "\u00e9" + `"}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		check := func(decodeErr *httpx.Error, validate func() []httpx.FieldError, device *Device) {
+			if decodeErr != nil {
+				if decodeErr.Status != 400 {
+					t.Fatalf("decode error status %d", decodeErr.Status)
+				}
+				return
+			}
+			if fields := validate(); len(fields) > 0 {
+				for _, f := range fields {
+					if f.Field == "" {
+						t.Fatalf("unnamed field error %+v", f)
+					}
+				}
+				return
+			}
+			if device == nil || !oneOf(device.Platform, Platforms) || !oneOf(device.OS, OSes) || !osVersionPattern.MatchString(device.OSVersion) {
+				t.Fatalf("accepted invalid device %+v", device)
+			}
+		}
+		var login LoginRequest
+		check(httpx.DecodeObject(b, &login), login.Validate, login.Device)
+		var consent ConsentRequest
+		err := httpx.DecodeObject(b, &consent)
+		check(err, consent.Validate, consent.Device)
+		if err == nil && len(consent.Validate()) == 0 {
+			a := consent.DebtorAccount
+			if a == nil || consent.PartialApproval == nil || !ispbPattern.MatchString(a.ISPB) || !numberPattern.MatchString(a.Number) {
+				t.Fatalf("accepted invalid consent %+v", consent)
+			}
+		}
+		var cancel CancelRequest
+		check(httpx.DecodeObject(b, &cancel), cancel.Validate, cancel.Device)
+	})
+}
