@@ -18,7 +18,7 @@ import (
 func (a *App) wirePayments(mux *http.ServeMux, key *auth.SigningKey) (*payments.Service, error) {
 	svc := payments.NewService(a.DB, a.Clock, a.Logger, a.Config.PublicURL)
 	svc.Register(a.Jobs)
-	h := &payments.Handler{Service: svc, Verifier: a.Tokens, Logger: a.Logger, Callers: paymentCallers{a.Apps}}
+	h := &payments.Handler{Service: svc, Verifier: resourceTokens{a}, Logger: a.Logger, Callers: paymentCallers{a.Apps}}
 	signer, err := payments.NewSigner(key.Private, key.KeyID)
 	if err != nil {
 		return nil, fmt.Errorf("payments: response signer: %w", err)

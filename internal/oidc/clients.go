@@ -62,10 +62,10 @@ func (s *Storage) RegisterInitiator(ctx context.Context, in Initiator) (*goidc.C
 	c := &goidc.Client{ID: in.ClientID, ClientMeta: goidc.ClientMeta{
 		Name:             in.Name,
 		RedirectURIs:     in.RedirectURIs,
-		GrantTypes:       []goidc.GrantType{goidc.GrantAuthorizationCode, goidc.GrantImplicit},
+		GrantTypes:       []goidc.GrantType{goidc.GrantAuthorizationCode, goidc.GrantImplicit, goidc.GrantClientCredentials},
 		ResponseTypes:    []goidc.ResponseType{goidc.ResponseTypeCodeAndIDToken},
 		PublicJWKS:       &goidc.JSONWebKeySet{Keys: keys},
-		ScopeIDs:         strings.Join([]string{goidc.ScopeOpenID.ID, ScopePayments.ID, ScopeConsent.ID}, " "),
+		ScopeIDs:         strings.Join([]string{goidc.ScopeOpenID.ID, ScopePayments.ID, ScopeRecurringPayments.ID, ScopeConsent.ID}, " "),
 		TokenAuthnMethod: goidc.ClientAuthnPrivateKeyJWT,
 		TokenAuthnSigAlg: goidc.PS256,
 		IDTokenSigAlg:    goidc.PS256,

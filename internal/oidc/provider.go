@@ -43,6 +43,9 @@ const (
 // consent-bound scope consent:{consentId} (Ponte's consent ids are urn:ponte:<uuid>).
 var (
 	ScopePayments = goidc.NewScope("payments")
+	// ScopeRecurringPayments is the Automatic Payments v2 scope (recurring
+	// consents for sweeping), requested with the consent:{id} of one.
+	ScopeRecurringPayments = goidc.NewScope("recurring-payments")
 	ScopeConsent  = goidc.NewDynamicScope("consent", func(requested string) bool {
 		return strings.HasPrefix(requested, "consent:urn:ponte:") && len(requested) > len("consent:urn:ponte:")
 	})
@@ -102,7 +105,7 @@ func New(cfg Config) (*Server, error) {
 		provider.WithPAREndpoint(PathPAR),
 		provider.WithAuthorizeEndpoint(PathAuthorize),
 		provider.WithTokenEndpoint(PathToken),
-		provider.WithScopes(goidc.ScopeOpenID, ScopePayments, ScopeConsent),
+		provider.WithScopes(goidc.ScopeOpenID, ScopePayments, ScopeRecurringPayments, ScopeConsent),
 		provider.WithOpenIDScopeRequired(),
 		provider.WithIDTokenSignatureAlgs(goidc.PS256),
 		provider.WithIDTokenLifetime(IDTokenLifetime),
@@ -114,6 +117,10 @@ func New(cfg Config) (*Server, error) {
 		provider.WithPrivateKeyJWTSignatureAlgs(goidc.PS256),
 		provider.WithPKCERequired(goidc.CodeChallengeMethodSHA256),
 		provider.WithAuthorizationCodeGrant(),
+		// Initiators get tokens for the consent APIs with client_credentials
+		// and private_key_jwt (partner applications' secret-based
+		// client_credentials stay on Ponte's own token endpoint).
+		provider.WithClientCredentialsGrant(),
 		// The implicit grant type is what lets the hybrid response type
 		// "code id_token" return an id_token from /oauth/authorize.
 		provider.WithImplicitGrant(),
@@ -159,7 +166,8 @@ func (s *Server) Mount(mux *http.ServeMux, partnerToken http.Handler) {
 const maxTokenForm = 64 << 10
 
 // TokenDispatcher routes a token request by its grant_type without consuming
-// the body: authorization_code and refresh_token → oidcToken, the rest → partnerToken.
+// the body: authorization_code, refresh_token and client_credentials with a
+// client assertion (private_key_jwt) → oidcToken, the rest → partnerToken.
 func TokenDispatcher(oidcToken, partnerToken http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		head, err := io.ReadAll(io.LimitReader(r.Body, maxTokenForm+1))
@@ -172,13 +180,23 @@ func TokenDispatcher(oidcToken, partnerToken http.Handler) http.Handler {
 			io.Closer
 		}{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
 		form, _ := url.ParseQuery(string(head)) // malformed bodies are the handler's to refuse
-		switch form.Get("grant_type") {
-		case string(goidc.GrantAuthorizationCode), string(goidc.GrantRefreshToken):
+		switch grant := form.Get("grant_type"); {
+		case grant == string(goidc.GrantAuthorizationCode), grant == string(goidc.GrantRefreshToken):
+			oidcToken.ServeHTTP(w, r)
+		case grant == string(goidc.GrantClientCredentials) && form.Get("client_assertion_type") != "":
+			// An Open Finance initiator authenticating with private_key_jwt.
 			oidcToken.ServeHTTP(w, r)
 		default:
 			partnerToken.ServeHTTP(w, r)
 		}
 	})
+}
+
+// TokenInfo introspects an access token the server issued (an initiator's
+// opaque token): whether it is active, its client, scopes and certificate
+// binding.
+func (s *Server) TokenInfo(ctx context.Context, token string) (goidc.TokenInfo, error) {
+	return s.op.TokenInfo(ctx, token)
 }
 
 // Storage returns the server's storage.

@@ -152,3 +152,25 @@ func (in *Initiator) PAR(t testing.TB, c *http.Client, baseURL string, req Reque
 func NoRedirects() *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
+
+// ClientCredentials asks POST /oauth/token for an access token with the
+// client_credentials grant and private_key_jwt, and returns the response
+// status and JSON body.
+func (in *Initiator) ClientCredentials(t testing.TB, c *http.Client, baseURL, scope string) (int, map[string]any) {
+	t.Helper()
+	form := url.Values{
+		"grant_type": {"client_credentials"}, "scope": {scope}, "client_id": {in.ClientID},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+		"client_assertion":      {in.ClientAssertion(t)},
+	}
+	resp, err := c.Post(baseURL+oidc.PathToken, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("token response: %v", err)
+	}
+	return resp.StatusCode, out
+}
