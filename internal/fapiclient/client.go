@@ -1,0 +1,530 @@
+// Package fapiclient is Ponte acting as an Open Finance client (the ITP) at
+// a brand — an account holder's authorization server and consent APIs:
+// discovery, client_credentials with private_key_jwt, consents created with
+// signed JWT bodies, pushed authorization requests (PAR + JAR + PKCE), and
+// the checks of the hybrid-flow callback (id_token signature, iss, aud, exp,
+// nonce, c_hash, s_hash) before the code is exchanged. It speaks only
+// standard FAPI-BR, so the brand can be Ponte's own holder side (the
+// sandbox) or another institution.
+package fapiclient
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/google/uuid"
+
+	"github.com/ponte-ofb/ponte/internal/clock"
+)
+
+// Client talks to one brand as one registered client.
+type Client struct {
+	// Issuer is the brand's authorization server issuer; discovery is at
+	// Issuer + "/.well-known/openid-configuration".
+	Issuer string
+	// APIBase is the base URL of the brand's Open Finance APIs.
+	APIBase string
+	// ClientID is Ponte's client_id at the brand.
+	ClientID string
+	// Key signs client assertions, request objects and request bodies (PS256).
+	Key   *rsa.PrivateKey
+	KeyID string
+	// RedirectURI is Ponte's callback registered at the brand.
+	RedirectURI string
+	// HTTP carries the requests (with Ponte's client certificate when the
+	// brand requires mutual TLS).
+	HTTP  *http.Client
+	Clock clock.Clock
+
+	mu   sync.Mutex
+	meta *Metadata
+	jwks *jose.JSONWebKeySet
+}
+
+// Metadata is the part of the brand's discovery document Ponte uses.
+type Metadata struct {
+	Issuer                string   `json:"issuer"`
+	AuthorizationEndpoint string   `json:"authorization_endpoint"`
+	TokenEndpoint         string   `json:"token_endpoint"`
+	PAREndpoint           string   `json:"pushed_authorization_request_endpoint"`
+	JWKSURI               string   `json:"jwks_uri"`
+	ResponseTypes         []string `json:"response_types_supported"`
+	MTLSAliases           struct {
+		TokenEndpoint string `json:"token_endpoint"`
+		PAREndpoint   string `json:"pushed_authorization_request_endpoint"`
+	} `json:"mtls_endpoint_aliases"`
+}
+
+// Errors of the client.
+var (
+	// ErrBrand means the brand answered something Ponte cannot accept
+	// (an unexpected status, a malformed or unsigned body).
+	ErrBrand = errors.New("fapiclient: unexpected answer from the brand")
+	// ErrCallback means a callback failed its checks: forged, replayed or
+	// not for this request.
+	ErrCallback = errors.New("fapiclient: callback refused")
+)
+
+// DeniedError is a callback carrying the brand's OAuth error (the user
+// cancelled, the consent expired, ...).
+type DeniedError struct {
+	Code, Description string
+}
+
+func (e *DeniedError) Error() string {
+	return "fapiclient: authorization refused: " + e.Code + " " + e.Description
+}
+
+// Discover reads (once) the brand's discovery document and JWKS.
+func (c *Client) Discover(ctx context.Context) (*Metadata, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.meta != nil {
+		return c.meta, nil
+	}
+	var m Metadata
+	if err := c.getJSON(ctx, strings.TrimSuffix(c.Issuer, "/")+"/.well-known/openid-configuration", &m); err != nil {
+		return nil, fmt.Errorf("fapiclient: discovery: %w", err)
+	}
+	if m.Issuer != strings.TrimSuffix(c.Issuer, "/") {
+		return nil, fmt.Errorf("%w: discovery names issuer %q, want %q", ErrBrand, m.Issuer, c.Issuer)
+	}
+	if m.TokenEndpoint == "" || m.PAREndpoint == "" || m.AuthorizationEndpoint == "" || m.JWKSURI == "" {
+		return nil, fmt.Errorf("%w: discovery lacks token, PAR, authorization or jwks endpoints", ErrBrand)
+	}
+	var set jose.JSONWebKeySet
+	if err := c.getJSON(ctx, m.JWKSURI, &set); err != nil {
+		return nil, fmt.Errorf("fapiclient: jwks: %w", err)
+	}
+	c.meta, c.jwks = &m, &set
+	return c.meta, nil
+}
+
+// tokenEndpoint prefers the mutual-TLS alias when the brand publishes one.
+func (m *Metadata) tokenEndpoint() string {
+	if m.MTLSAliases.TokenEndpoint != "" {
+		return m.MTLSAliases.TokenEndpoint
+	}
+	return m.TokenEndpoint
+}
+
+func (m *Metadata) parEndpoint() string {
+	if m.MTLSAliases.PAREndpoint != "" {
+		return m.MTLSAliases.PAREndpoint
+	}
+	return m.PAREndpoint
+}
+
+func (c *Client) getJSON(ctx context.Context, u string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%w: GET %s: status %d", ErrBrand, u, resp.StatusCode)
+	}
+	return json.Unmarshal(b, out)
+}
+
+func (c *Client) sign(claims any, typ string) (string, error) {
+	opts := (&jose.SignerOptions{}).WithHeader("kid", c.KeyID)
+	if typ != "" {
+		opts = opts.WithType(jose.ContentType(typ))
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.PS256, Key: c.Key}, opts)
+	if err != nil {
+		return "", fmt.Errorf("fapiclient: signer: %w", err)
+	}
+	return jwt.Signed(signer).Claims(claims).Serialize()
+}
+
+// assertion is a private_key_jwt client assertion (RFC 7523) for aud.
+func (c *Client) assertion(aud string) (string, error) {
+	now := c.Clock.Now()
+	return c.sign(jwt.Claims{
+		Issuer: c.ClientID, Subject: c.ClientID, Audience: jwt.Audience{aud}, ID: uuid.NewString(),
+		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute)),
+	}, "JWT")
+}
+
+// Token gets an access token with client_credentials and private_key_jwt.
+func (c *Client) Token(ctx context.Context, scope string) (string, error) {
+	m, err := c.Discover(ctx)
+	if err != nil {
+		return "", err
+	}
+	tok, err := c.tokenRequest(ctx, m, url.Values{"grant_type": {"client_credentials"}, "scope": {scope}})
+	if err != nil {
+		return "", err
+	}
+	return tok.AccessToken, nil
+}
+
+// TokenResponse is the token endpoint's answer.
+type TokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int    `json:"expires_in"`
+	Scope       string `json:"scope"`
+	IDToken     string `json:"id_token"`
+}
+
+func (c *Client) tokenRequest(ctx context.Context, m *Metadata, form url.Values) (*TokenResponse, error) {
+	a, err := c.assertion(m.Issuer)
+	if err != nil {
+		return nil, err
+	}
+	form.Set("client_id", c.ClientID)
+	form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+	form.Set("client_assertion", a)
+	var tok TokenResponse
+	status, body, err := c.post(ctx, m.tokenEndpoint(), "application/x-www-form-urlencoded", []byte(form.Encode()), nil)
+	if err != nil {
+		return nil, err
+	}
+	if status != http.StatusOK || json.Unmarshal(body, &tok) != nil || tok.AccessToken == "" {
+		return nil, fmt.Errorf("%w: token endpoint: status %d: %.300s", ErrBrand, status, body)
+	}
+	return &tok, nil
+}
+
+func (c *Client) post(ctx context.Context, u, contentType string, body []byte, header http.Header) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", contentType)
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("fapiclient: POST %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return 0, nil, fmt.Errorf("fapiclient: POST %s: %w", u, err)
+	}
+	return resp.StatusCode, b, nil
+}
+
+// Consent is a consent as the brand answered it.
+type Consent struct {
+	ID     string
+	Status string
+	// Data is the response's data object, as the brand signed it.
+	Data json.RawMessage
+}
+
+// APIError is a brand's refusal of a consent request, in the Open Finance
+// error shape.
+type APIError struct {
+	Status int
+	Errors []struct {
+		Code   string `json:"code"`
+		Title  string `json:"title"`
+		Detail string `json:"detail"`
+	} `json:"errors"`
+}
+
+func (e *APIError) Error() string {
+	if len(e.Errors) == 0 {
+		return fmt.Sprintf("fapiclient: brand refused the consent: status %d", e.Status)
+	}
+	return fmt.Sprintf("fapiclient: brand refused the consent: status %d %s: %s", e.Status, e.Errors[0].Code, e.Errors[0].Detail)
+}
+
+// CreateConsent creates a consent at the brand's API path (e.g.
+// "/open-banking/payments/v4/consents") with a signed JWT body whose claims
+// are body ({"data": ...}) plus aud (the URL called), iss (Ponte's client_id),
+// iat and jti; the brand's signed answer is verified against its JWKS.
+// idempotencyKey is sent as x-idempotency-key.
+func (c *Client) CreateConsent(ctx context.Context, token, path string, body json.RawMessage, idempotencyKey string) (*Consent, error) {
+	if _, err := c.Discover(ctx); err != nil {
+		return nil, err
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(body, &claims); err != nil {
+		return nil, fmt.Errorf("fapiclient: consent body: %w", err)
+	}
+	endpoint := strings.TrimSuffix(c.APIBase, "/") + path
+	claims["aud"], claims["iss"], claims["iat"], claims["jti"] = endpoint, c.ClientID, c.Clock.Now().Unix(), uuid.NewString()
+	signed, err := c.sign(claims, "JWT")
+	if err != nil {
+		return nil, err
+	}
+	header := http.Header{}
+	header.Set("Authorization", "Bearer "+token)
+	header.Set("Accept", "application/jwt")
+	header.Set("x-fapi-interaction-id", uuid.NewString())
+	header.Set("x-idempotency-key", idempotencyKey)
+	status, resp, err := c.post(ctx, endpoint, "application/jwt", []byte(signed), header)
+	if err != nil {
+		return nil, err
+	}
+	return c.consentAnswer(status, http.StatusCreated, resp)
+}
+
+// GetConsent reads a consent at the brand (path is the consent's URL path).
+func (c *Client) GetConsent(ctx context.Context, token, path string) (*Consent, error) {
+	if _, err := c.Discover(ctx); err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(c.APIBase, "/")+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "application/jwt")
+	req.Header.Set("x-fapi-interaction-id", uuid.NewString())
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fapiclient: GET consent: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	return c.consentAnswer(resp.StatusCode, http.StatusOK, b)
+}
+
+// consentAnswer verifies a consent response: a JWS signed by the brand
+// (addressed to Ponte) on success, the Open Finance error shape (signed or
+// not) otherwise.
+func (c *Client) consentAnswer(status, want int, body []byte) (*Consent, error) {
+	payload := body
+	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && trimmed[0] != '{' {
+		var err error
+		if payload, err = c.verifyJWS(string(trimmed)); err != nil {
+			return nil, err
+		}
+	} else if status == want {
+		return nil, fmt.Errorf("%w: the consent answer is not signed", ErrBrand)
+	}
+	if status != want {
+		apiErr := &APIError{Status: status}
+		_ = json.Unmarshal(payload, apiErr)
+		return nil, apiErr
+	}
+	var answer struct {
+		Aud  any             `json:"aud"`
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(payload, &answer); err != nil {
+		return nil, fmt.Errorf("%w: consent answer: %v", ErrBrand, err)
+	}
+	if !audienceHas(answer.Aud, c.ClientID) {
+		return nil, fmt.Errorf("%w: the consent answer is addressed to %v", ErrBrand, answer.Aud)
+	}
+	var data struct {
+		ConsentID          string `json:"consentId"`
+		RecurringConsentID string `json:"recurringConsentId"`
+		Status             string `json:"status"`
+	}
+	if err := json.Unmarshal(answer.Data, &data); err != nil {
+		return nil, fmt.Errorf("%w: consent data: %v", ErrBrand, err)
+	}
+	id := data.ConsentID
+	if id == "" {
+		id = data.RecurringConsentID
+	}
+	if id == "" || data.Status == "" {
+		return nil, fmt.Errorf("%w: the consent answer lacks its id or status", ErrBrand)
+	}
+	return &Consent{ID: id, Status: data.Status, Data: answer.Data}, nil
+}
+
+func (c *Client) verifyJWS(raw string) ([]byte, error) {
+	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.PS256})
+	if err != nil || len(jws.Signatures) != 1 {
+		return nil, fmt.Errorf("%w: malformed JWS", ErrBrand)
+	}
+	keys := c.jwks.Key(jws.Signatures[0].Header.KeyID)
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%w: signed with an unknown key %q", ErrBrand, jws.Signatures[0].Header.KeyID)
+	}
+	payload, err := jws.Verify(keys[0].Key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: bad signature", ErrBrand)
+	}
+	return payload, nil
+}
+
+func audienceHas(aud any, want string) bool {
+	switch v := aud.(type) {
+	case string:
+		return v == want
+	case []any:
+		for _, a := range v {
+			if s, ok := a.(string); ok && s == want {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// AuthRequest is one authorization request Ponte pushes for a user.
+type AuthRequest struct {
+	// Scope, e.g. "openid payments consent:{consentId}".
+	Scope string
+	// State, Nonce and Verifier are secrets Ponte keeps to check the callback.
+	State, Nonce, Verifier string
+	// ResponseMode is "" (fragment, the hybrid flow's default) or a JARM mode.
+	ResponseMode string
+}
+
+// NewAuthRequest returns a request for scope with fresh random state, nonce
+// and PKCE verifier.
+func NewAuthRequest(scope string) AuthRequest {
+	return AuthRequest{Scope: scope, State: random(32), Nonce: random(32), Verifier: random(48)}
+}
+
+func random(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("fapiclient: crypto/rand failed: %v", err)) // never on supported platforms
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// Push sends the signed request object to the brand's PAR endpoint and
+// returns the URL to send the user's browser to.
+func (c *Client) Push(ctx context.Context, ar AuthRequest) (string, error) {
+	m, err := c.Discover(ctx)
+	if err != nil {
+		return "", err
+	}
+	now := c.Clock.Now()
+	sum := sha256.Sum256([]byte(ar.Verifier))
+	claims := map[string]any{
+		"iss": c.ClientID, "aud": m.Issuer, "jti": uuid.NewString(),
+		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(),
+		"client_id": c.ClientID, "response_type": "code id_token", "redirect_uri": c.RedirectURI,
+		"scope": ar.Scope, "state": ar.State, "nonce": ar.Nonce,
+		"code_challenge": base64.RawURLEncoding.EncodeToString(sum[:]), "code_challenge_method": "S256",
+	}
+	if ar.ResponseMode != "" {
+		claims["response_mode"] = ar.ResponseMode
+	}
+	request, err := c.sign(claims, "oauth-authz-req+jwt")
+	if err != nil {
+		return "", err
+	}
+	a, err := c.assertion(m.Issuer)
+	if err != nil {
+		return "", err
+	}
+	form := url.Values{"client_id": {c.ClientID}, "request": {request},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {a}}
+	status, body, err := c.post(ctx, m.parEndpoint(), "application/x-www-form-urlencoded", []byte(form.Encode()), nil)
+	if err != nil {
+		return "", err
+	}
+	var par struct {
+		RequestURI string `json:"request_uri"`
+	}
+	if status != http.StatusCreated || json.Unmarshal(body, &par) != nil || par.RequestURI == "" {
+		return "", fmt.Errorf("%w: PAR: status %d: %.300s", ErrBrand, status, body)
+	}
+	return m.AuthorizationEndpoint + "?" + url.Values{"client_id": {c.ClientID}, "request_uri": {par.RequestURI}}.Encode(), nil
+}
+
+// Callback is what came back to Ponte's redirect URI.
+type Callback struct {
+	Code, IDToken, State, Error, ErrorDescription string
+}
+
+// VerifyCallback checks a hybrid-flow callback against the request it answers
+// and returns the authorization code: state matches; an OAuth error becomes a
+// DeniedError; otherwise the id_token is signed by the brand (PS256, its
+// JWKS), issued by it (iss) to Ponte (aud), unexpired, with the request's
+// nonce, and c_hash/s_hash of the code and state. Anything else is ErrCallback.
+func (c *Client) VerifyCallback(ctx context.Context, cb Callback, ar AuthRequest) (string, error) {
+	if cb.State == "" || cb.State != ar.State {
+		return "", fmt.Errorf("%w: state does not match the request", ErrCallback)
+	}
+	if cb.Error != "" {
+		return "", &DeniedError{Code: cb.Error, Description: cb.ErrorDescription}
+	}
+	m, err := c.Discover(ctx)
+	if err != nil {
+		return "", err
+	}
+	if cb.Code == "" || cb.IDToken == "" {
+		return "", fmt.Errorf("%w: code and id_token are required", ErrCallback)
+	}
+	tok, err := jwt.ParseSigned(cb.IDToken, []jose.SignatureAlgorithm{jose.PS256})
+	if err != nil || len(tok.Headers) != 1 {
+		return "", fmt.Errorf("%w: id_token is not a PS256 JWT", ErrCallback)
+	}
+	keys := c.jwks.Key(tok.Headers[0].KeyID)
+	if len(keys) == 0 {
+		return "", fmt.Errorf("%w: id_token signed with an unknown key", ErrCallback)
+	}
+	var std jwt.Claims
+	var extra struct {
+		Nonce string `json:"nonce"`
+		CHash string `json:"c_hash"`
+		SHash string `json:"s_hash"`
+	}
+	if err := tok.Claims(keys[0].Key, &std, &extra); err != nil {
+		return "", fmt.Errorf("%w: id_token signature", ErrCallback)
+	}
+	if err := std.ValidateWithLeeway(jwt.Expected{Issuer: m.Issuer, AnyAudience: jwt.Audience{c.ClientID}, Time: c.Clock.Now()}, 30*time.Second); err != nil {
+		return "", fmt.Errorf("%w: id_token: %v", ErrCallback, err)
+	}
+	if std.Expiry == nil {
+		return "", fmt.Errorf("%w: id_token has no exp", ErrCallback)
+	}
+	if extra.Nonce != ar.Nonce {
+		return "", fmt.Errorf("%w: id_token nonce does not match", ErrCallback)
+	}
+	if extra.CHash != halfHash(cb.Code) || extra.SHash != halfHash(cb.State) {
+		return "", fmt.Errorf("%w: c_hash or s_hash does not match", ErrCallback)
+	}
+	return cb.Code, nil
+}
+
+// halfHash is OIDC's hash for PS256: the left half of SHA-256, base64url.
+func halfHash(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// ExchangeCode redeems the authorization code (PKCE verifier, private_key_jwt).
+func (c *Client) ExchangeCode(ctx context.Context, code string, ar AuthRequest) (*TokenResponse, error) {
+	m, err := c.Discover(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.tokenRequest(ctx, m, url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"redirect_uri": {c.RedirectURI}, "code_verifier": {ar.Verifier}})
+}
