@@ -28,6 +28,7 @@ import (
 	"github.com/ponte-ofb/ponte/internal/holder"
 	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/idempotency"
+	"github.com/ponte-ofb/ponte/internal/itp"
 	"github.com/ponte-ofb/ponte/internal/jobs"
 	"github.com/ponte-ofb/ponte/internal/oidc"
 	"github.com/ponte-ofb/ponte/internal/payments"
@@ -51,7 +52,9 @@ type App struct {
 	Customers *customers.Service
 	// Payments is the Payments API v4 consent service (holder side).
 	Payments *payments.Service
-	Vault    *vault.Vault
+	// ITP is the initiator side: brands, journeys and Open Keys journey sessions.
+	ITP   *itp.Service
+	Vault *vault.Vault
 	// AuthServer is the holder-side authorization server (PAR, authorize, code grant).
 	AuthServer *oidc.Server
 	// Interactions run the holder's consent journey (login, consent, cancel).
@@ -148,6 +151,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	a.Tickets = holder.NewTickets(db, a.Clock, uris, holder.NewTicketMetrics(reg), ticketEvents{a.Webhooks})
 	a.pages = web.Templates()
 	if err := a.wireJourney(ctx, mux, a.pages); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := a.wireITP(ctx, mux); err != nil {
 		db.Close()
 		return nil, err
 	}

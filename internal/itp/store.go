@@ -1,0 +1,294 @@
+package itp
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// TimeLayout is the Open Keys timestamp: RFC 3339, UTC, milliseconds.
+const TimeLayout = "2006-01-02T15:04:05.000Z"
+
+func formatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
+
+func ms(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// ---- brands ----
+
+const brandColumns = `id, name, logo_url, issuer, discovery_url, api_base_url, client_id, signing_key_file,
+	mtls_cert_file, mtls_key_file, enabled, created_at, updated_at`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanBrand(row scanner) (*Brand, error) {
+	var (
+		b                Brand
+		enabled          int
+		created, updated int64
+	)
+	err := row.Scan(&b.ID, &b.Name, &b.LogoURL, &b.Issuer, &b.DiscoveryURL, &b.APIBaseURL, &b.ClientID, &b.SigningKeyFile,
+		&b.MTLSCertFile, &b.MTLSKeyFile, &enabled, &created, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrBrandNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("itp: read brand: %w", err)
+	}
+	b.Enabled, b.CreatedAt, b.UpdatedAt = enabled == 1, ms(created), ms(updated)
+	return &b, nil
+}
+
+func insertBrand(ctx context.Context, tx *sql.Tx, b *Brand) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO itp_brands (`+brandColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		b.ID, b.Name, b.LogoURL, b.Issuer, b.DiscoveryURL, b.APIBaseURL, b.ClientID, b.SigningKeyFile,
+		b.MTLSCertFile, b.MTLSKeyFile, boolInt(b.Enabled), b.CreatedAt.UnixMilli(), b.UpdatedAt.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("itp: insert brand: %w", err)
+	}
+	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// ---- journeys ----
+
+const journeyColumns = `id, alias, name, brand_ids, application_ids, settings, created_at, updated_at`
+
+func scanJourney(row scanner) (*Journey, error) {
+	var (
+		j                      Journey
+		brands, apps, settings string
+		created, updated       int64
+	)
+	err := row.Scan(&j.ID, &j.Alias, &j.Name, &brands, &apps, &settings, &created, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrJourneyNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("itp: read journey: %w", err)
+	}
+	if err := errors.Join(json.Unmarshal([]byte(brands), &j.BrandIDs), json.Unmarshal([]byte(apps), &j.ApplicationIDs),
+		json.Unmarshal([]byte(settings), &j.Settings)); err != nil {
+		return nil, fmt.Errorf("itp: decode journey %s: %w", j.ID, err)
+	}
+	j.CreatedAt, j.UpdatedAt = ms(created), ms(updated)
+	return &j, nil
+}
+
+func insertJourney(ctx context.Context, tx *sql.Tx, j *Journey) error {
+	brands, _ := json.Marshal(orEmpty(j.BrandIDs))
+	apps, _ := json.Marshal(orEmpty(j.ApplicationIDs))
+	settings, err := json.Marshal(orEmpty(j.Settings))
+	if err != nil {
+		return fmt.Errorf("itp: encode journey settings: %w", err)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO itp_journeys (`+journeyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		j.ID, j.Alias, j.Name, string(brands), string(apps), string(settings), j.CreatedAt.UnixMilli(), j.UpdatedAt.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("itp: insert journey: %w", err)
+	}
+	return nil
+}
+
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// ---- sessions ----
+
+const sessionColumns = `id, application_id, application_client_id, journey_id, token_id, token_hash, status,
+	redirect_url, brand_id, external_id, consent_id, settings, tags, status_history, expires_at, created_at, updated_at`
+
+const insertSessionSQL = `INSERT INTO itp_journey_sessions (` + sessionColumns + `)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`
+
+const selectSessionSQL = `SELECT ` + sessionColumns + ` FROM itp_journey_sessions WHERE id = $1`
+
+// historyEntry is statusHistory as stored and served: compact JSON whose
+// last byte is the closing bracket, so expiry can append to it in SQL.
+type historyEntry struct {
+	UpdatedAt string `json:"updatedAt"`
+	Status    Status `json:"status"`
+}
+
+func encodeHistory(h []StatusChange) string {
+	out := make([]historyEntry, len(h))
+	for i, c := range h {
+		out[i] = historyEntry{UpdatedAt: formatTime(c.UpdatedAt), Status: c.Status}
+	}
+	b, _ := json.Marshal(out)
+	return string(b)
+}
+
+// historySuffix is what expiry appends to a stored statusHistory in SQL:
+// substr(h, 1, length(h) - 1) || historySuffix(now, EXPIRED).
+func historySuffix(at time.Time, st Status) string {
+	b, _ := json.Marshal(historyEntry{UpdatedAt: formatTime(at), Status: st})
+	return "," + string(b) + "]"
+}
+
+func decodeHistory(s string) ([]StatusChange, error) {
+	var in []historyEntry
+	if err := json.Unmarshal([]byte(s), &in); err != nil {
+		return nil, err
+	}
+	out := make([]StatusChange, len(in))
+	for i, e := range in {
+		t, err := time.Parse(TimeLayout, e.UpdatedAt)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = StatusChange{UpdatedAt: t, Status: e.Status}
+	}
+	return out, nil
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func sessionArgs(s *Session) ([]any, error) {
+	settings, err := json.Marshal(orEmpty(s.Settings))
+	if err != nil {
+		return nil, fmt.Errorf("itp: encode session settings: %w", err)
+	}
+	tags := s.Tags
+	if tags == nil {
+		tags = map[string]any{}
+	}
+	tagsJSON, err := json.Marshal(tags)
+	if err != nil {
+		return nil, fmt.Errorf("itp: encode session tags: %w", err)
+	}
+	return []any{s.ID, s.ApplicationID, s.ApplicationClientID, s.JourneyID, s.TokenID, s.tokenHash, string(s.Status),
+		nullString(s.RedirectURL), nullString(s.BrandID), nullString(s.ExternalID), nullString(s.ConsentID),
+		string(settings), string(tagsJSON), encodeHistory(s.StatusHistory),
+		s.ExpiresAt.UnixMilli(), s.CreatedAt.UnixMilli(), s.UpdatedAt.UnixMilli()}, nil
+}
+
+func scanSession(row scanner) (*Session, error) {
+	var (
+		s                                  Session
+		status, settings, tags, history    string
+		redirect, brand, external, consent sql.NullString
+		expires, created, updated          int64
+	)
+	err := row.Scan(&s.ID, &s.ApplicationID, &s.ApplicationClientID, &s.JourneyID, &s.TokenID, &s.tokenHash, &status,
+		&redirect, &brand, &external, &consent, &settings, &tags, &history, &expires, &created, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("itp: read journey session: %w", err)
+	}
+	s.Status = Status(status)
+	s.RedirectURL, s.BrandID, s.ExternalID, s.ConsentID = redirect.String, brand.String, external.String, consent.String
+	if err := json.Unmarshal([]byte(settings), &s.Settings); err != nil {
+		return nil, fmt.Errorf("itp: decode session %s settings: %w", s.ID, err)
+	}
+	if s.Tags, err = decodeTags([]byte(tags)); err != nil {
+		return nil, fmt.Errorf("itp: decode session %s tags: %w", s.ID, err)
+	}
+	if s.StatusHistory, err = decodeHistory(history); err != nil {
+		return nil, fmt.Errorf("itp: decode session %s status history: %w", s.ID, err)
+	}
+	s.ExpiresAt, s.CreatedAt, s.UpdatedAt = ms(expires), ms(created), ms(updated)
+	return &s, nil
+}
+
+// scalarTags returns the top-level tags with a string, number or boolean
+// value, as the text the list filter tag=key:value compares with.
+func scalarTags(tags map[string]any) map[string]string {
+	out := map[string]string{}
+	for k, v := range tags {
+		switch v := v.(type) {
+		case string:
+			out[k] = v
+		case bool:
+			out[k] = strconv.FormatBool(v)
+		case json.Number:
+			out[k] = v.String()
+		case float64:
+			out[k] = strconv.FormatFloat(v, 'f', -1, 64)
+		}
+	}
+	return out
+}
+
+func insertTags(ctx context.Context, tx *sql.Tx, sessionID string, tags map[string]string) error {
+	if len(tags) == 0 {
+		return nil
+	}
+	var (
+		b    strings.Builder
+		args = make([]any, 0, 3*len(tags))
+	)
+	b.WriteString(`INSERT INTO itp_journey_session_tags (session_id, key, value) VALUES `)
+	for k, v := range tags {
+		if len(args) > 0 {
+			b.WriteString(", ")
+		}
+		n := len(args)
+		fmt.Fprintf(&b, "($%d, $%d, $%d)", n+1, n+2, n+3)
+		args = append(args, sessionID, k, v)
+	}
+	if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+		return fmt.Errorf("itp: insert session tags: %w", err)
+	}
+	return nil
+}
+
+// expireOneSQL moves session $4 to EXPIRED if it can still expire and is due
+// at $3, appending $2 to its statusHistory: one conditional UPDATE, so the
+// expiry job, Sweep and verify-expired write it once between them.
+const expireOneSQL = `UPDATE itp_journey_sessions SET status = 'EXPIRED', updated_at = $1,
+	status_history = substr(status_history, 1, length(status_history) - 1) || $2
+	WHERE id = $4 AND status IN ('PENDING', 'AWAITING_AUTHORISATION') AND expires_at <= $3`
+
+// sweepSQLite and sweepPostgres expire up to $4 due sessions at once.
+const sweepSQLite = `UPDATE itp_journey_sessions SET status = 'EXPIRED', updated_at = $1,
+	status_history = substr(status_history, 1, length(status_history) - 1) || $2
+	WHERE id IN (SELECT id FROM itp_journey_sessions
+		WHERE status IN ('PENDING', 'AWAITING_AUTHORISATION') AND expires_at <= $3 LIMIT $4)`
+
+// On PostgreSQL, concurrent sweepers (several instances) skip each other's
+// rows instead of queueing behind them; the outer status test keeps a row a
+// transition changed meanwhile.
+const sweepPostgres = `UPDATE itp_journey_sessions SET status = 'EXPIRED', updated_at = $1,
+	status_history = substr(status_history, 1, length(status_history) - 1) || $2
+	WHERE id IN (SELECT id FROM itp_journey_sessions
+		WHERE status IN ('PENDING', 'AWAITING_AUTHORISATION') AND expires_at <= $3 LIMIT $4 FOR UPDATE SKIP LOCKED)
+	AND status IN ('PENDING', 'AWAITING_AUTHORISATION')`
+
+// decodeTags decodes a tags object keeping numbers as written (json.Number).
+func decodeTags(b []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var tags map[string]any
+	if err := dec.Decode(&tags); err != nil {
+		return nil, err
+	}
+	return tags, nil
+}
