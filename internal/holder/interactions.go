@@ -39,12 +39,6 @@ const (
 	StepCancel  = "CANCEL"
 )
 
-// Device platforms and operating systems (seed 002).
-var (
-	Platforms = []string{"BROWSER", "APP"}
-	OSes      = []string{"LINUX", "MACOS", "UNIX", "WINDOWS", "IOS", "ANDROID", "OTHER"}
-)
-
 // Login tokens: how long a partner's accessToken may live and the clock skew
 // tolerated on its iat/exp.
 const (
@@ -73,32 +67,28 @@ var (
 )
 
 // Device is the end user's device on an interaction step (seed 002).
-type Device struct {
-	Platform  string `json:"platform" required:"true"`
-	OS        string `json:"os" required:"true"`
-	OSVersion string `json:"osVersion" required:"true"`
-}
+type Device = ofb.Device
+
+// Device platforms and operating systems (seed 002).
+var (
+	Platforms = ofb.Platforms
+	OSes      = ofb.OSes
+)
 
 var (
-	osVersionPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._ -]{0,31}$`)
+	osVersionPattern = ofb.OSVersionPattern
 	ispbPattern      = regexp.MustCompile(`^[0-9]{8}$`)
 	issuerPattern    = regexp.MustCompile(`^[0-9]{1,4}$`)
 	numberPattern    = regexp.MustCompile(`^[0-9]{1,20}$`)
 )
 
-// Validate reports every invalid device field under prefix ("device").
-func (d *Device) Validate(prefix string) []httpx.FieldError {
-	var fields []httpx.FieldError
-	if !oneOf(d.Platform, Platforms) {
-		fields = append(fields, httpx.FieldError{Field: prefix + ".platform", Message: "must be one of " + strings.Join(Platforms, ", ")})
+// deviceFields reports every invalid device field under prefix.
+func deviceFields(d *Device, prefix string) []httpx.FieldError {
+	var out []httpx.FieldError
+	for _, p := range d.Validate(prefix) {
+		out = append(out, httpx.FieldError{Field: p.Field, Message: p.Message})
 	}
-	if !oneOf(d.OS, OSes) {
-		fields = append(fields, httpx.FieldError{Field: prefix + ".os", Message: "must be one of " + strings.Join(OSes, ", ")})
-	}
-	if !osVersionPattern.MatchString(d.OSVersion) {
-		fields = append(fields, httpx.FieldError{Field: prefix + ".osVersion", Message: "must be 1-32 letters, digits, dots, dashes, underscores or spaces"})
-	}
-	return fields
+	return out
 }
 
 func oneOf(s string, list []string) bool {
@@ -143,7 +133,7 @@ func (in *LoginRequest) Validate() []httpx.FieldError {
 		fields = append(fields, httpx.FieldError{Field: "accessToken", Message: "must be a signed JWT (compact serialization, at most 8 KiB)"})
 	}
 	if in.Device != nil {
-		fields = append(fields, in.Device.Validate("device")...)
+		fields = append(fields, deviceFields(in.Device, "device")...)
 	}
 	return fields
 }
@@ -166,7 +156,7 @@ func (in *ConsentRequest) Validate() []httpx.FieldError {
 		}
 	}
 	if in.Device != nil {
-		fields = append(fields, in.Device.Validate("device")...)
+		fields = append(fields, deviceFields(in.Device, "device")...)
 	}
 	return fields
 }
@@ -176,7 +166,7 @@ func (in *CancelRequest) Validate() []httpx.FieldError {
 	if in.Device == nil {
 		return nil
 	}
-	return in.Device.Validate("device")
+	return deviceFields(in.Device, "device")
 }
 
 // Interaction is one authorization journey at the holder: the user behind a
