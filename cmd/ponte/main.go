@@ -29,6 +29,8 @@ Commands:
   initiators  register Open Finance initiators with the authorization server: add, list
   customers   manage a holder partner's customers (end users): add, list
   accounts    manage customers' bank accounts: add, list
+  brands      manage the account holders Ponte initiates at (ITP side): add, list, disable
+  journeys    manage journeys of Open Keys journey sessions: create, list, set-default
   version   print the version
 
 Run 'ponte <command> --help' for a command's flags.
@@ -65,6 +67,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = customersCmd(ctx, rest, stdout, stderr)
 	case "accounts":
 		err = accountsCmd(ctx, rest, stdout, stderr)
+	case "brands":
+		err = brandsCmd(ctx, rest, stdout, stderr)
+	case "journeys":
+		err = journeysCmd(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ponte", version)
 	case "help", "-h", "--help", "-help":
