@@ -32,6 +32,7 @@ import (
 	"github.com/ponte-ofb/ponte/internal/jobs"
 	"github.com/ponte-ofb/ponte/internal/oidc"
 	"github.com/ponte-ofb/ponte/internal/payments"
+	"github.com/ponte-ofb/ponte/internal/recurring"
 	"github.com/ponte-ofb/ponte/internal/sandboxapp"
 	"github.com/ponte-ofb/ponte/internal/store"
 	"github.com/ponte-ofb/ponte/internal/vault"
@@ -52,6 +53,9 @@ type App struct {
 	Customers *customers.Service
 	// Payments is the Payments API v4 consent service (holder side).
 	Payments *payments.Service
+	// Recurring is the Automatic Payments v2 recurring-consent service for
+	// sweeping accounts (holder side).
+	Recurring *recurring.Service
 	// ITP is the initiator side: brands, journeys and Open Keys journey sessions.
 	ITP   *itp.Service
 	Vault *vault.Vault
@@ -145,6 +149,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	mux := http.NewServeMux()
 	a.wireWebhooks(mux, reg)
 	if a.Payments, err = a.wirePayments(mux, key); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if a.Recurring, err = a.wireRecurring(mux, key); err != nil {
 		db.Close()
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/ponte-ofb/ponte/internal/holder"
 	"github.com/ponte-ofb/ponte/internal/oidc"
 	"github.com/ponte-ofb/ponte/internal/payments"
+	"github.com/ponte-ofb/ponte/internal/recurring"
 )
 
 // wireAuthorizationServer mounts the holder-side authorization server
@@ -56,6 +57,13 @@ func (p pushedRequests) CheckRequestURI(ctx context.Context, tx *sql.Tx, request
 		return nil
 	}
 	want, err := p.a.Payments.LoggedUserDocument(ctx, tx, consentID)
+	if errors.Is(err, payments.ErrNotFound) && p.a.Recurring != nil {
+		// Not a payment consent: a recurring consent for sweeping, maybe.
+		want, err = p.a.Recurring.LoggedUserDocument(ctx, tx, consentID)
+		if errors.Is(err, recurring.ErrNotFound) {
+			err = payments.ErrNotFound
+		}
+	}
 	if errors.Is(err, payments.ErrNotFound) {
 		return holder.ErrRequestURINotFound
 	}

@@ -131,6 +131,7 @@ var KnownScopes = map[string]string{
 	"webhooks.write":                 "create, delete and rotate the secret of webhook subscriptions; retry deliveries",
 	"webhooks.read":                  "list the application's webhook subscriptions (never secrets) and delivery log",
 	"payments":                       "create and read Payments API v4 payment consents (Open Finance Brasil, holder side)",
+	"recurring-payments":             "create, read and revoke Automatic Payments v2 recurring consents for sweeping (Open Finance Brasil, holder side)",
 	"app":                            "create and read Open Keys journey sessions (seed 003)",
 }
 

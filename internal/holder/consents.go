@@ -54,11 +54,30 @@ type ConsentView struct {
 	FixedAccount *Account
 	// Payment describes a payment consent for the WebView.
 	Payment *PaymentView
+	// Sweeping describes a recurring consent for sweeping accounts
+	// (Automatic Payments v2) for the WebView; Kind is "sweeping".
+	Sweeping *SweepingView
 }
 
 // PaymentView is a payment as the user reads it in the WebView.
 type PaymentView struct {
 	Amount, When, Method, CreditorName, CreditorDoc string
+}
+
+// SweepingView is a sweeping consent as the user reads it in the WebView:
+// amounts already formatted (FormatBRL), dates in Brasília time, "" for a
+// limit the initiator did not set.
+type SweepingView struct {
+	// Creditors are the receiving accounts' holders, "Name (masked document)".
+	Creditors []string
+	// TotalLimit and TransactionLimit are the consent's total and
+	// per-transfer limits.
+	TotalLimit, TransactionLimit string
+	// PeriodLimits are the day/week/month/year limits, in that order, as
+	// "Por dia: até R$ 100,00 em até 2 transferências".
+	PeriodLimits []string
+	// Start and Expiry are the validity ("" Expiry: no end date).
+	Start, Expiry string
 }
 
 // Consents finds the kind that holds a consent id.

@@ -29,7 +29,9 @@ type journeyPage struct {
 	Method         string
 	Status         string
 	// Kind is the consent's kind ("payment"), choosing what the page shows.
-	Kind      string
+	Kind string
+	// Sweeping is a sweeping consent's creditors, limits and validity.
+	Sweeping  *SweepingView
 	Finished  bool
 	Approved  bool
 	ResumeURL string
@@ -98,6 +100,7 @@ func (h *Handler) renderJourney(w http.ResponseWriter, r *http.Request, t *Ticke
 	if pv := c.Payment; pv != nil {
 		data.CreditorName, data.CreditorDoc, data.Amount, data.When, data.Method = pv.CreditorName, pv.CreditorDoc, pv.Amount, pv.When, pv.Method
 	}
+	data.Sweeping = c.Sweeping
 	h.page(w, r, http.StatusOK, "journey", data)
 }
 

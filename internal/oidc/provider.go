@@ -46,7 +46,7 @@ var (
 	// ScopeRecurringPayments is the Automatic Payments v2 scope (recurring
 	// consents for sweeping), requested with the consent:{id} of one.
 	ScopeRecurringPayments = goidc.NewScope("recurring-payments")
-	ScopeConsent  = goidc.NewDynamicScope("consent", func(requested string) bool {
+	ScopeConsent           = goidc.NewDynamicScope("consent", func(requested string) bool {
 		return strings.HasPrefix(requested, "consent:urn:ponte:") && len(requested) > len("consent:urn:ponte:")
 	})
 )

@@ -1,0 +1,203 @@
+package app_test
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/google/uuid"
+
+	"github.com/ponte-ofb/ponte/internal/app/apptest"
+	"github.com/ponte-ofb/ponte/internal/holder"
+	"github.com/ponte-ofb/ponte/internal/oidc"
+	"github.com/ponte-ofb/ponte/internal/oidc/oidctest"
+	"github.com/ponte-ofb/ponte/internal/recurring"
+	"github.com/ponte-ofb/ponte/internal/store/storetest"
+)
+
+// sweepingBody is the demo customer's sweeping consent with every kind of limit.
+const sweepingBody = `{"data":{
+  "loggedUser":{"document":{"identification":"47742663023","rel":"CPF"}},
+  "creditors":[{"personType":"PESSOA_NATURAL","cpfCnpj":"47742663023","name":"Marco Antonio de Brito"}],
+  "expirationDateTime":"2025-10-15T18:55:15Z",
+  "recurringConfiguration":{"sweeping":{"totalAllowedAmount":"50000.00","transactionLimit":"1000.00",
+    "periodicLimits":{"day":{"quantityLimit":2,"transactionLimit":"1500.00"},"month":{"transactionLimit":"20000.00"}},
+    "startDateTime":"2024-10-16T03:00:00Z"}}}}`
+
+// createRecurring creates the sweeping consent as the demo partner (plain JSON).
+func createRecurring(t *testing.T, s *apptest.Server) string {
+	t.Helper()
+	r := s.Do(t, "POST", recurring.ConsentsPath, map[string]string{
+		"Authorization": "Bearer " + s.Token(t, recurring.Scope), "x-fapi-interaction-id": uuid.NewString(), "x-idempotency-key": uuid.NewString()}, sweepingBody)
+	if r.Status != 201 {
+		t.Fatalf("recurring consent: %d %s", r.Status, r.Body)
+	}
+	var c struct {
+		Data struct {
+			RecurringConsentID string `json:"recurringConsentId"`
+		} `json:"data"`
+	}
+	r.JSON(t, &c)
+	return c.Data.RecurringConsentID
+}
+
+// pushRecurring pushes a request object asking for
+// "openid recurring-payments consent:<id>" (oidctest's asks for payments).
+func pushRecurring(t *testing.T, s *apptest.Server, in *oidctest.Initiator, req oidctest.Request) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.PS256, Key: in.Key},
+		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", in.KeyID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	sum := sha256.Sum256([]byte(req.Verifier))
+	object, err := jwt.Signed(signer).Claims(map[string]any{
+		"iss": in.ClientID, "aud": in.Issuer, "jti": uuid.NewString(),
+		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(),
+		"client_id": in.ClientID, "response_type": "code id_token", "redirect_uri": in.RedirectURI,
+		"scope": "openid recurring-payments consent:" + req.ConsentID, "state": req.State, "nonce": req.Nonce,
+		"code_challenge": base64.RawURLEncoding.EncodeToString(sum[:]), "code_challenge_method": "S256",
+	}).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{
+		"client_id": {in.ClientID}, "request": {object},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+		"client_assertion":      {in.ClientAssertion(t)},
+	}
+	resp, err := oidctest.NoRedirects().Post(s.URL+oidc.PathPAR, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var par struct {
+		RequestURI string `json:"request_uri"`
+	}
+	if resp.StatusCode != http.StatusCreated || json.Unmarshal(b, &par) != nil {
+		t.Fatalf("par: %d %s", resp.StatusCode, b)
+	}
+	return par.RequestURI
+}
+
+// startSweepingJourney creates a sweeping consent, pushes its request and
+// follows the deep link into the WebView, which must show the limits; it
+// returns the journey, the interaction id and the partner's login token.
+func startSweepingJourney(t *testing.T, s *apptest.Server, in *oidctest.Initiator) (*journey, string, string) {
+	t.Helper()
+	j := &journey{s: s, in: in, browser: newBrowser(t), ua: phoneUA}
+	j.consentID = createRecurring(t, s)
+	j.req = oidctest.NewRequest(j.consentID)
+	uri := pushRecurring(t, s, in, j.req)
+	deepLink := location(t, j.get(t, s.URL+oidc.PathAuthorize+"?"+url.Values{"client_id": {in.ClientID}, "request_uri": {uri}}.Encode()))
+	if deepLink.Path != "/sandbox/partner-app" {
+		t.Fatalf("authorize sent the phone to %s", deepLink)
+	}
+	form := url.Values{"request_uri": {deepLink.Query().Get("request_uri")}, "client_id": {deepLink.Query().Get("client_id")},
+		"document": {"47742663023"}, "password": {"sandbox"}}
+	wv := location(t, j.postForm(t, s.URL+"/sandbox/partner-app", form))
+	login, _ := url.ParseQuery(wv.Fragment)
+	if wv.Path != "/openfinance/consent-flow/webview" || login.Get("accessToken") == "" {
+		t.Fatalf("partner app opened %s", wv)
+	}
+	wv.Fragment = ""
+	page := j.get(t, wv.String())
+	body, _ := io.ReadAll(page.Body)
+	page.Body.Close()
+	if page.StatusCode != 200 {
+		t.Fatalf("webview: %d %s", page.StatusCode, body)
+	}
+	for _, want := range []string{"Transferências Inteligentes", "Marco Antonio de Brito", "Limite total", "R$ 50.000,00",
+		"até R$ 1.000,00", "Por dia: até R$ 1.500,00 em até 2 transferências", "Por mês: até R$ 20.000,00",
+		"a partir de 16/10/2024 às 00:00 até 15/10/2025 às 15:55", "Test initiator " + in.ClientID} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("webview lacks %q", want)
+		}
+	}
+	if strings.Contains(string(body), `id="amount"`) {
+		t.Error("webview shows a payment section for a sweeping consent")
+	}
+	const marker = `data-interaction="`
+	i := strings.Index(string(body), marker)
+	if i < 0 {
+		t.Fatalf("webview is not the journey page: %s", body)
+	}
+	rest := string(body)[i+len(marker):]
+	return j, rest[:strings.IndexByte(rest, '"')], login.Get("accessToken")
+}
+
+// TestSweepingJourneyApproveAndCancel runs the redirect journey for a
+// recurring consent for sweeping on both databases: authorize → deep link →
+// partner app → ticket → WebView (limits shown) → login → approve → code +
+// id_token, the consent AUTHORISED with the chosen account; and a cancel,
+// REJECTED / REJEITADO_USUARIO by the user at the holder.
+func TestSweepingJourneyApproveAndCancel(t *testing.T) {
+	for _, e := range storetest.Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t)})
+			// The initiator's OIDC client is the consent-creating application.
+			in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, s.App.Demo.ClientID)
+
+			j, id, token := startSweepingJourney(t, s, in)
+			if r := j.step(t, id, "login", loginBody(token)); r.Status != 200 {
+				t.Fatalf("login: %d %s", r.Status, r.Body)
+			}
+			r := j.step(t, id, "consent", approveBody)
+			if r.Status != 200 {
+				t.Fatalf("approve: %d %s", r.Status, r.Body)
+			}
+			var approved holder.InteractionJSON
+			r.JSON(t, &approved)
+			if approved.Status != holder.InteractionApproved || approved.RedirectURI == "" {
+				t.Fatalf("approve = %+v", approved)
+			}
+			c, err := s.App.Recurring.Get(t.Context(), s.App.Demo.ID, j.consentID)
+			if err != nil || c.Status != recurring.StatusAuthorised || c.DebtorAccount == nil || c.DebtorAccount.Number != "1234567" ||
+				c.AuthorisedAt.IsZero() || c.DueAt != c.ExpiresAt {
+				t.Fatalf("consent after approval: %+v %v", c, err)
+			}
+			cb := location(t, j.get(t, approved.RedirectURI))
+			frag, _ := url.ParseQuery(cb.Fragment)
+			code := frag.Get("code")
+			if code == "" || frag.Get("id_token") == "" || frag.Get("state") != j.req.State {
+				t.Fatalf("callback fragment = %v", frag)
+			}
+			status, tok := in.ExchangeCode(t, oidctest.NoRedirects(), s.URL, code, j.req)
+			if status != 200 || !strings.Contains(tok["scope"].(string), "consent:"+j.consentID) || !strings.Contains(tok["scope"].(string), "recurring-payments") {
+				t.Fatalf("code exchange: %d %v", status, tok)
+			}
+
+			// A second journey, cancelled by the user.
+			j2, id2, token2 := startSweepingJourney(t, s, in)
+			if r := j2.step(t, id2, "login", loginBody(token2)); r.Status != 200 {
+				t.Fatalf("login 2: %d %s", r.Status, r.Body)
+			}
+			r = j2.step(t, id2, "cancel", `{"device":`+device+`}`)
+			if r.Status != 200 {
+				t.Fatalf("cancel: %d %s", r.Status, r.Body)
+			}
+			var cancelled holder.InteractionJSON
+			r.JSON(t, &cancelled)
+			cb = location(t, j2.get(t, cancelled.RedirectURI))
+			frag, _ = url.ParseQuery(cb.Fragment)
+			if frag.Get("error") != "access_denied" || frag.Get("state") != j2.req.State {
+				t.Fatalf("cancel callback = %v", frag)
+			}
+			c, _ = s.App.Recurring.Get(t.Context(), s.App.Demo.ID, j2.consentID)
+			if c.Status != recurring.StatusRejected || c.Rejection == nil || c.Rejection.Reason.Code != string(recurring.RejectRejeitadoUsuario) ||
+				c.Rejection.RejectedBy != recurring.ActorUser || c.Rejection.RejectedFrom != recurring.ActorHolder {
+				t.Fatalf("cancelled consent = %+v %+v", c, c.Rejection)
+			}
+		})
+	}
+}
