@@ -29,6 +29,7 @@ import (
 	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/idempotency"
 	"github.com/ponte-ofb/ponte/internal/itp"
+	"github.com/ponte-ofb/ponte/internal/itpflow"
 	"github.com/ponte-ofb/ponte/internal/jobs"
 	"github.com/ponte-ofb/ponte/internal/oidc"
 	"github.com/ponte-ofb/ponte/internal/payments"
@@ -65,7 +66,12 @@ type App struct {
 	Interactions *holder.Interactions
 	// SandboxApp is the sandbox stand-in for the demo partner's app (sandbox only).
 	SandboxApp *sandboxapp.App
-	Clock      clock.Clock
+	// ITPFlow is the initiator's redirect flow at brands (consents, PAR, callback).
+	ITPFlow *itpflow.Flow
+	// SandboxBrandID is the brand that is Ponte's own holder side (sandbox only).
+	SandboxBrandID     string
+	sandboxITPClientID string
+	Clock              clock.Clock
 
 	// Jobs is the durable job queue: started by Serve; tests call Jobs.RunDue.
 	Jobs *jobs.Client
@@ -167,6 +173,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		return nil, err
 	}
 	if err := a.wireAuthorizationServer(mux, key, &auth.Handler{Apps: a.Apps, Tokens: a.Tokens, Logger: logger}); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := a.wireITPFlow(ctx, mux); err != nil {
 		db.Close()
 		return nil, err
 	}

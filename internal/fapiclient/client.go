@@ -56,6 +56,15 @@ type Client struct {
 	jwks *jose.JSONWebKeySet
 }
 
+// WithRedirectURI returns a client for the same brand and registration that
+// sends redirectURI; it shares the discovery cache.
+func (c *Client) WithRedirectURI(redirectURI string) *Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return &Client{Issuer: c.Issuer, APIBase: c.APIBase, ClientID: c.ClientID, Key: c.Key, KeyID: c.KeyID,
+		RedirectURI: redirectURI, HTTP: c.HTTP, Clock: c.Clock, meta: c.meta, jwks: c.jwks}
+}
+
 // Metadata is the part of the brand's discovery document Ponte uses.
 type Metadata struct {
 	Issuer                string   `json:"issuer"`

@@ -1,0 +1,179 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/ponte-ofb/ponte/internal/auth"
+	"github.com/ponte-ofb/ponte/internal/fapiclient"
+	"github.com/ponte-ofb/ponte/internal/itp"
+	"github.com/ponte-ofb/ponte/internal/itpflow"
+	"github.com/ponte-ofb/ponte/internal/oidc"
+)
+
+// SandboxBrandName is the brand Ponte registers for its own holder side.
+const SandboxBrandName = "Ponte Sandbox"
+
+// sandboxITPName names the partner application that is Ponte-as-initiator's
+// client registration at its own holder side.
+const sandboxITPName = "Ponte ITP (sandbox brand client)"
+
+// brandClients builds and caches the FAPI client of each brand: Ponte's
+// client_id there, its signing key file, and its client certificate when the
+// brand requires mutual TLS.
+type brandClients struct {
+	a  *App
+	mu sync.Mutex
+	// clients by brand id, rebuilt when the brand changes.
+	clients map[string]cachedClient
+}
+
+type cachedClient struct {
+	updated time.Time
+	client  *fapiclient.Client
+}
+
+// Client implements itpflow.Brands.
+func (b *brandClients) Client(ctx context.Context, brandID string) (*fapiclient.Client, error) {
+	brand, err := b.a.ITP.Brand(ctx, brandID)
+	if errors.Is(err, itp.ErrBrandNotFound) || (err == nil && !brand.Enabled) {
+		return nil, itpflow.ErrBrandNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if c, ok := b.clients[brandID]; ok && c.updated.Equal(brand.UpdatedAt) {
+		return c.client, nil
+	}
+	key, err := auth.LoadOrCreateKey(brand.SigningKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("app: brand %s signing key: %w", brandID, err)
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	if brand.MTLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(brand.MTLSCertFile, brand.MTLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("app: brand %s client certificate: %w", brandID, err)
+		}
+		transport.TLSClientConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	c := &fapiclient.Client{
+		Issuer: brand.Issuer, APIBase: brand.APIBaseURL, ClientID: brand.ClientID, Key: key.Private, KeyID: key.KeyID,
+		HTTP: &http.Client{Timeout: 15 * time.Second, Transport: transport}, Clock: b.a.Clock,
+	}
+	if b.clients == nil {
+		b.clients = map[string]cachedClient{}
+	}
+	b.clients[brandID] = cachedClient{updated: brand.UpdatedAt, client: c}
+	return c, nil
+}
+
+// wireITPFlow builds the initiator's redirect flow and the Brick
+// payment-initiation endpoints, and in the sandbox registers Ponte's own
+// holder side as the brand "Ponte Sandbox". Call after wireITP and
+// wireAuthorizationServer.
+func (a *App) wireITPFlow(ctx context.Context, mux *http.ServeMux) error {
+	a.ITPFlow = &itpflow.Flow{DB: a.DB, Clock: a.Clock, Brands: &brandClients{a: a}, Logger: a.Logger}
+	if a.Config.Sandbox() {
+		if err := a.ensureSandboxBrand(ctx); err != nil {
+			return err
+		}
+		a.ITPFlow.Redirects = a.registerSandboxRedirect
+	}
+	(&itpflow.BrickHandler{Flow: a.ITPFlow, Verifier: a.Tokens, Logger: a.Logger,
+		Redirects: func(ctx context.Context, applicationID string) ([]string, error) {
+			app, err := a.Apps.Get(ctx, applicationID)
+			if err != nil {
+				return nil, err
+			}
+			return app.RedirectURLs, nil
+		}}).Register(mux)
+	return nil
+}
+
+// ensureSandboxBrand registers Ponte's own holder side as a brand: a partner
+// application (signing key in the data directory, scopes payments and
+// recurring-payments) registered with the authorization server as an
+// initiator, and the brand pointing at Ponte's public URL.
+func (a *App) ensureSandboxBrand(ctx context.Context) error {
+	keyFile := filepath.Join(a.Config.DataDir, "sandbox-itp-key.pem")
+	key, err := auth.LoadOrCreateKey(keyFile)
+	if err != nil {
+		return err
+	}
+	jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.Private.PublicKey, KeyID: key.KeyID, Algorithm: string(jose.PS256), Use: "sig"}}})
+	if err != nil {
+		return err
+	}
+	apps, err := a.Apps.List(ctx)
+	if err != nil {
+		return err
+	}
+	var client *auth.Application
+	for _, app := range apps {
+		if app.Name == sandboxITPName && app.CompanyKey == "PONTE-ITP" {
+			client = app
+		}
+	}
+	if client == nil {
+		if client, _, err = a.Apps.Create(ctx, auth.NewApplication{Name: sandboxITPName, CompanyKey: "PONTE-ITP",
+			Scopes: []string{"payments", "recurring-payments"}, JWKS: jwks}); err != nil {
+			return fmt.Errorf("app: sandbox brand client: %w", err)
+		}
+	} else if !sameKeys(client.JWKS, jwks) {
+		if client, err = a.Apps.SetJWKS(ctx, client.ID, jwks); err != nil {
+			return err
+		}
+	}
+	a.sandboxITPClientID = client.ClientID
+	if err := a.registerSandboxRedirect(ctx, "", strings.TrimSuffix(a.Config.PublicURL, "/")+"/journey/callback"); err != nil {
+		return err
+	}
+	base := strings.TrimSuffix(a.Config.PublicURL, "/")
+	brand, err := a.ITP.EnsureBrand(ctx, itp.Brand{Name: SandboxBrandName, Issuer: base, APIBaseURL: base,
+		ClientID: client.ClientID, SigningKeyFile: keyFile, Enabled: true})
+	if err != nil {
+		return fmt.Errorf("app: sandbox brand: %w", err)
+	}
+	a.SandboxBrandID = brand.ID
+	return nil
+}
+
+// registerSandboxRedirect adds redirectURI to Ponte's client registration at
+// its own holder side (the sandbox brand); other brands are left alone.
+func (a *App) registerSandboxRedirect(ctx context.Context, brandID, redirectURI string) error {
+	if brandID != "" && brandID != a.SandboxBrandID {
+		return nil
+	}
+	st := a.AuthServer.Storage()
+	current, err := st.Clients().Client(ctx, a.sandboxITPClientID)
+	var uris []string
+	var jwks json.RawMessage
+	if err == nil {
+		if slices.Contains(current.RedirectURIs, redirectURI) {
+			return nil
+		}
+		uris = current.RedirectURIs
+	}
+	app, err := a.Apps.Get(ctx, a.sandboxITPClientID)
+	if err != nil {
+		return err
+	}
+	jwks = app.JWKS
+	_, err = st.RegisterInitiator(ctx, oidc.Initiator{ClientID: app.ClientID, Name: "Ponte (initiator)", JWKS: jwks,
+		RedirectURIs: append(slices.Clone(uris), redirectURI)})
+	return err
+}
