@@ -101,6 +101,7 @@ func (a *App) wireITPFlow(ctx context.Context, mux *http.ServeMux) error {
 			}
 			return app.RedirectURLs, nil
 		}}).Register(mux)
+	(&itpflow.JourneyHandler{Flow: a.ITPFlow, Sessions: a.ITP, Pages: a.pages, Logger: a.Logger, PublicURL: a.Config.PublicURL}).Register(mux)
 	return nil
 }
 
