@@ -338,8 +338,8 @@ func (h *JourneyHandler) confirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, err := json.Marshal(map[string]any{"data": map[string]any{
-		"loggedUser": map[string]any{"document": map[string]string{"identification": document, "rel": "CPF"}},
-		"creditors":  []map[string]string{{"personType": "PESSOA_NATURAL", "cpfCnpj": document, "name": name}},
+		"loggedUser":             map[string]any{"document": map[string]string{"identification": document, "rel": "CPF"}},
+		"creditors":              []map[string]string{{"personType": "PESSOA_NATURAL", "cpfCnpj": document, "name": name}},
 		"recurringConfiguration": map[string]json.RawMessage{"sweeping": sweepingConfiguration(sess)},
 	}})
 	if err != nil {
