@@ -20,6 +20,7 @@ import (
 	"github.com/ponte-ofb/ponte/internal/itp"
 	"github.com/ponte-ofb/ponte/internal/itpflow"
 	"github.com/ponte-ofb/ponte/internal/oidc"
+	"github.com/ponte-ofb/ponte/internal/sandboxapp"
 )
 
 // SandboxBrandName is the brand Ponte registers for its own holder side.
@@ -150,6 +151,43 @@ func (a *App) ensureSandboxBrand(ctx context.Context) error {
 		return fmt.Errorf("app: sandbox brand: %w", err)
 	}
 	a.SandboxBrandID = brand.ID
+	return a.ensureSandboxJourney(ctx)
+}
+
+// SandboxJourneyAlias is the journey the sandbox demo application uses by default.
+const SandboxJourneyAlias = "sandbox"
+
+// ensureSandboxJourney gives the sandbox demo application what it needs to
+// try the initiator loop with one curl: a default journey offering the
+// sandbox brand, with modest sweeping limits, and a redirect URL at the
+// sandbox's own "done" page.
+func (a *App) ensureSandboxJourney(ctx context.Context) error {
+	if a.Demo == nil {
+		return nil
+	}
+	if _, err := a.ITP.Journey(ctx, SandboxJourneyAlias); errors.Is(err, itp.ErrJourneyNotFound) {
+		_, err := a.ITP.CreateJourney(ctx, itp.Journey{Alias: SandboxJourneyAlias, Name: "Sandbox sweeping", BrandIDs: []string{a.SandboxBrandID},
+			Settings: []itp.Setting{{Key: "SWEEPING_CONFIGURATION", Value: json.RawMessage(`{"transactionLimit":"500.00","periodicLimits":{"day":{"quantityLimit":3}}}`)}}})
+		if err != nil {
+			if _, again := a.ITP.Journey(ctx, SandboxJourneyAlias); again != nil { // another instance made it first
+				return fmt.Errorf("app: sandbox journey: %w", err)
+			}
+		}
+	} else if err != nil {
+		return err
+	}
+	if _, ok, err := a.ITP.ApplicationSetting(ctx, a.Demo.ID, itp.SettingJourneyDefaultAlias); err != nil {
+		return err
+	} else if !ok {
+		if err := a.ITP.SetDefaultJourney(ctx, a.Demo.ID, SandboxJourneyAlias); err != nil {
+			return fmt.Errorf("app: sandbox default journey: %w", err)
+		}
+	}
+	demo, err := a.Apps.AddRedirectURL(ctx, a.Demo.ID, strings.TrimSuffix(a.Config.PublicURL, "/")+sandboxapp.PathDone)
+	if err != nil {
+		return err
+	}
+	a.Demo = demo
 	return nil
 }
 

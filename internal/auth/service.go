@@ -172,6 +172,28 @@ func (s *Applications) SetAcceptPlainJSON(ctx context.Context, applicationID str
 		func(a *Application) { a.AcceptPlainJSON = accept })
 }
 
+// AddRedirectURL registers one more redirect URL for the application
+// (absolute, no userinfo or fragment); an already registered one is kept
+// as is. applicationID is the application's id or client_id.
+func (s *Applications) AddRedirectURL(ctx context.Context, applicationID, redirectURL string) (*Application, error) {
+	if err := checkAbsoluteURL(redirectURL); err != nil {
+		return nil, fmt.Errorf("%w: redirect URL %q %v", ErrInvalid, redirectURL, err)
+	}
+	a, err := s.Get(ctx, applicationID)
+	if err != nil {
+		return nil, err
+	}
+	if slices.Contains(a.RedirectURLs, redirectURL) {
+		return a, nil
+	}
+	urls := append(slices.Clone(a.RedirectURLs), redirectURL)
+	b, err := json.Marshal(urls)
+	if err != nil {
+		return nil, err
+	}
+	return s.update(ctx, a.ID, "add redirect URL", `redirect_urls = $1`, string(b), func(a *Application) { a.RedirectURLs = urls })
+}
+
 // update sets one column ("col = $1") of an application and clears the
 // enabled-application cache.
 func (s *Applications) update(ctx context.Context, idOrClientID, what, set string, value any, apply func(*Application)) (*Application, error) {

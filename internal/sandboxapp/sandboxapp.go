@@ -34,6 +34,9 @@ import (
 const (
 	PathApp   = "/sandbox/partner-app"
 	PathToken = "/sandbox/partner-app/token"
+	// PathDone is the sandbox demo application's redirect URL: where a
+	// journey session returns the user, with its id and status.
+	PathDone = "/sandbox/done"
 )
 
 // Password is every sandbox demo user's password.
@@ -70,6 +73,23 @@ func (a *App) Register(mux *http.ServeMux) {
 	mux.Handle("GET "+PathApp, httpx.Recover(errs, a.Logger, http.HandlerFunc(a.show)))
 	mux.Handle("POST "+PathApp, httpx.Recover(errs, a.Logger, http.HandlerFunc(a.open)))
 	mux.Handle("POST "+PathToken, httpx.Recover(errs, a.Logger, http.HandlerFunc(a.token)))
+	mux.Handle("GET "+PathDone, httpx.Recover(errs, a.Logger, http.HandlerFunc(a.done)))
+}
+
+// done is where the sandbox demo application's journeys end: it shows what
+// a partner's app would read from the redirect.
+func (a *App) done(w http.ResponseWriter, r *http.Request) {
+	var buf bytes.Buffer
+	q := r.URL.Query()
+	if err := a.Pages.ExecuteTemplate(&buf, "sandbox_done", map[string]string{"ID": q.Get("id"), "Status": q.Get("status")}); err != nil {
+		a.Logger.ErrorContext(r.Context(), "render sandbox done", "err", err)
+		http.Error(w, "Falha temporária", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", csp)
+	_, _ = w.Write(buf.Bytes())
 }
 
 // LoginToken signs the accessToken that proves document's login to Ponte.
