@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"github.com/ponte-ofb/ponte/internal/store"
@@ -102,6 +103,18 @@ const insertRecord = `INSERT INTO idempotency_records
 // key waits here until the first transaction ends, then sees its committed
 // response.
 func claim(ctx context.Context, db *store.DB, tx *sql.Tx, req Request, resp Response) (Response, bool, error) {
+	if err := Lock(ctx, db, tx, req.ApplicationID, req.Key); err != nil {
+		return Response{}, false, err
+	}
+	// A key is one per application across routes: one a ticket holds in its
+	// own row is taken, as if its record were here (with another route's
+	// fingerprint, so the request is another one).
+	if held, err := heldByTicket(ctx, db, tx, req); err != nil || held {
+		if err == nil {
+			err = ErrKeyReused
+		}
+		return Response{}, false, err
+	}
 	now := req.Now.UnixMilli()
 	insert := func() (bool, error) {
 		st, err := db.TxStmt(ctx, tx, insertRecord)
@@ -147,6 +160,72 @@ func claim(ctx context.Context, db *store.DB, tx *sql.Tx, req Request, resp Resp
 		return Response{}, false, ErrKeyReused
 	}
 	return Response{Status: status, Body: []byte(body), Replayed: true}, true, nil
+}
+
+// Lock serialises, until tx ends, the transactions that use the same key of
+// the same application, whichever table records it: on PostgreSQL with a
+// transaction-scoped advisory lock; on SQLite writes are serial already.
+func Lock(ctx context.Context, db *store.DB, tx *sql.Tx, applicationID, key string) error {
+	if db.Engine() != store.Postgres || key == "" {
+		return nil
+	}
+	h := fnv.New64a()
+	h.Write([]byte(applicationID))
+	h.Write([]byte{0})
+	h.Write([]byte(key))
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(h.Sum64())); err != nil {
+		return fmt.Errorf("idempotency: lock key: %w", err)
+	}
+	return nil
+}
+
+const selectRecord = `SELECT fingerprint, status_code, body FROM idempotency_records
+	WHERE application_id = $1 AND idempotency_key = $2 AND expires_at > $3`
+
+// Lookup is for a route that keeps its keys in its own rows (consent-flow
+// tickets): it reports a live record of req's key in idempotency_records,
+// written by another route or before the route kept its own. The same
+// fingerprint gives the stored response (Replayed set), another one
+// ErrKeyReused. Call Lock first.
+func Lookup(ctx context.Context, db *store.DB, tx *sql.Tx, req Request) (Response, bool, error) {
+	st, err := db.TxStmt(ctx, tx, selectRecord)
+	if err != nil {
+		return Response{}, false, err
+	}
+	var (
+		fingerprint, body string
+		status            int
+	)
+	err = st.QueryRowContext(ctx, req.ApplicationID, req.Key, req.Now.UnixMilli()).Scan(&fingerprint, &status, &body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Response{}, false, nil
+	}
+	if err != nil {
+		return Response{}, false, fmt.Errorf("idempotency: read key: %w", err)
+	}
+	if fingerprint != req.Fingerprint {
+		return Response{}, false, ErrKeyReused
+	}
+	return Response{Status: status, Body: []byte(body), Replayed: true}, true, nil
+}
+
+// heldByTicket reports whether a consent-flow ticket created less than TTL
+// ago carries req's key (internal/holder keeps ticket keys in the ticket row).
+func heldByTicket(ctx context.Context, db *store.DB, tx *sql.Tx, req Request) (bool, error) {
+	st, err := db.TxStmt(ctx, tx, `SELECT 1 FROM consent_flow_tickets
+		WHERE application_id = $1 AND idempotency_key = $2 AND created_at > $3`)
+	if err != nil {
+		return false, err
+	}
+	var one int
+	err = st.QueryRowContext(ctx, req.ApplicationID, req.Key, req.Now.Add(-TTL).UnixMilli()).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("idempotency: read ticket key: %w", err)
+	}
+	return true, nil
 }
 
 // Sweep deletes records past their TTL and returns how many.

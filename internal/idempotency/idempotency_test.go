@@ -125,3 +125,36 @@ func TestFingerprint(t *testing.T) {
 		t.Errorf("fingerprints: %s %s %s %s", a, b, c, d)
 	}
 }
+
+// A key a consent-flow ticket holds in its own row (migration 00011) is taken
+// for every other route of the application while it lives, as if its record
+// were in idempotency_records.
+func TestKeyHeldByTicket(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		app(t, db, "a1")
+		now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+		err := db.Write(ctx, func(tx *sql.Tx) error {
+			_, err := tx.Exec(`INSERT INTO consent_flow_tickets (ticket_id, application_id, company_key, document_number,
+				request_uri, client_id, status, created_at, updated_at, expires_at, idempotency_key)
+				VALUES ('t1', 'a1', 'K', '47742663023', 'r', 'c', 'UNUSED', $1, $1, $2, 'k')`,
+				now.UnixMilli(), now.Add(time.Minute).UnixMilli())
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var effects atomic.Int32
+		effect := func(*sql.Tx) error { effects.Add(1); return nil }
+		resp, _ := idempotency.Encode(201, map[string]string{"n": "1"})
+		req := idempotency.Request{ApplicationID: "a1", Key: "k", Fingerprint: "f", Now: now.Add(time.Hour)}
+		if _, err := idempotency.Run(ctx, db, req, resp, effect); !errors.Is(err, idempotency.ErrKeyReused) || effects.Load() != 0 {
+			t.Errorf("key of a live ticket: %v, effects %d; want ErrKeyReused and no effect", err, effects.Load())
+		}
+		// 24 h after the ticket, the key is free.
+		req.Now = now.Add(idempotency.TTL)
+		if got, err := idempotency.Run(ctx, db, req, resp, effect); err != nil || got.Replayed || effects.Load() != 1 {
+			t.Errorf("after 24 h: %+v %v, effects %d", got, err, effects.Load())
+		}
+	})
+}
