@@ -25,6 +25,7 @@ import (
 	"github.com/ponte-ofb/ponte/internal/clock"
 	"github.com/ponte-ofb/ponte/internal/config"
 	"github.com/ponte-ofb/ponte/internal/customers"
+	"github.com/ponte-ofb/ponte/internal/dataconsents"
 	"github.com/ponte-ofb/ponte/internal/holder"
 	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/idempotency"
@@ -57,6 +58,8 @@ type App struct {
 	// Recurring is the Automatic Payments v2 recurring-consent service for
 	// sweeping accounts (holder side).
 	Recurring *recurring.Service
+	// DataConsents is the Consents API v3 data-sharing consent service (holder side).
+	DataConsents *dataconsents.Service
 	// ITP is the initiator side: brands, journeys and Open Keys journey sessions.
 	ITP   *itp.Service
 	Vault *vault.Vault
@@ -159,6 +162,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		return nil, err
 	}
 	if a.Recurring, err = a.wireRecurring(mux, key); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if a.DataConsents, err = a.wireDataConsents(mux, key); err != nil {
 		db.Close()
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ponte-ofb/ponte/internal/auth"
 	"github.com/ponte-ofb/ponte/internal/customers"
+	"github.com/ponte-ofb/ponte/internal/dataconsents"
 	"github.com/ponte-ofb/ponte/internal/holder"
 	"github.com/ponte-ofb/ponte/internal/oidc"
 	"github.com/ponte-ofb/ponte/internal/recurring"
@@ -100,7 +101,7 @@ func (a *App) wireJourney(ctx context.Context, mux *http.ServeMux, pages *templa
 		a.SandboxApp.Register(mux)
 		p.demoID, p.demoDeepURL = a.Demo.ID, strings.TrimSuffix(a.Config.PublicURL, "/")+sandboxapp.PathApp
 	}
-	a.Interactions = holder.NewInteractions(a.DB, a.Clock, holder.Consents{holder.PaymentConsents{Service: a.Payments}, recurring.JourneyKind{Service: a.Recurring}}, p, a.Config.PublicURL)
+	a.Interactions = holder.NewInteractions(a.DB, a.Clock, holder.Consents{holder.PaymentConsents{Service: a.Payments}, recurring.JourneyKind{Service: a.Recurring}, dataconsents.JourneyKind{Service: a.DataConsents}}, p, a.Config.PublicURL)
 	a.partners = p
 	mux.HandleFunc("GET /openfinance/consent-flow/handoff/{callbackId}", a.handoffStatus)
 	return nil

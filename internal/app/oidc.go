@@ -7,6 +7,8 @@ import (
 	"net/http"
 
 	"github.com/ponte-ofb/ponte/internal/auth"
+	"github.com/ponte-ofb/ponte/internal/customers"
+	"github.com/ponte-ofb/ponte/internal/dataconsents"
 	"github.com/ponte-ofb/ponte/internal/holder"
 	"github.com/ponte-ofb/ponte/internal/oidc"
 	"github.com/ponte-ofb/ponte/internal/payments"
@@ -45,6 +47,11 @@ type pushedRequests struct{ a *App }
 
 // CheckRequestURI implements holder.RequestURIChecker.
 func (p pushedRequests) CheckRequestURI(ctx context.Context, tx *sql.Tx, requestURI, clientID, documentNumber string) error {
+	if requestURI == dataconsents.MySharingRequestURI {
+		// "Meus compartilhamentos": the partner (clientId is its own) opens
+		// the page for one of its customers.
+		return p.mySharing(ctx, tx, clientID, documentNumber)
+	}
 	as, err := p.a.AuthServer.Storage().PushedRequest(ctx, tx, requestURI, clientID)
 	if errors.Is(err, oidc.ErrPushedRequestNotFound) {
 		return holder.ErrRequestURINotFound
@@ -64,6 +71,13 @@ func (p pushedRequests) CheckRequestURI(ctx context.Context, tx *sql.Tx, request
 			err = payments.ErrNotFound
 		}
 	}
+	if errors.Is(err, payments.ErrNotFound) && p.a.DataConsents != nil {
+		// A data-sharing consent (Consents v3), maybe.
+		want, err = p.a.DataConsents.LoggedUserDocument(ctx, tx, consentID)
+		if errors.Is(err, dataconsents.ErrNotFound) {
+			err = payments.ErrNotFound
+		}
+	}
 	if errors.Is(err, payments.ErrNotFound) {
 		return holder.ErrRequestURINotFound
 	}
@@ -72,6 +86,25 @@ func (p pushedRequests) CheckRequestURI(ctx context.Context, tx *sql.Tx, request
 	}
 	if want != "" && want != documentNumber {
 		return holder.ErrDocumentMismatch
+	}
+	return nil
+}
+
+// mySharing accepts a "Meus compartilhamentos" ticket when clientID is a
+// partner application serving documentNumber as a customer.
+func (p pushedRequests) mySharing(ctx context.Context, tx *sql.Tx, clientID, documentNumber string) error {
+	app, err := p.a.Apps.Get(ctx, clientID)
+	if errors.Is(err, auth.ErrNotFound) || (err == nil && app.Disabled) {
+		return holder.ErrRequestURINotFound
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := customers.CustomerTx(ctx, tx, app.ID, documentNumber); err != nil {
+		if errors.Is(err, customers.ErrCustomerNotFound) {
+			return holder.ErrDocumentMismatch
+		}
+		return err
 	}
 	return nil
 }

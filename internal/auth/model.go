@@ -132,6 +132,7 @@ var KnownScopes = map[string]string{
 	"webhooks.read":                  "list the application's webhook subscriptions (never secrets) and delivery log",
 	"payments":                       "create and read Payments API v4 payment consents (Open Finance Brasil, holder side)",
 	"recurring-payments":             "create, read and revoke Automatic Payments v2 recurring consents for sweeping (Open Finance Brasil, holder side)",
+	"consents":                       "create, read, revoke and extend Consents API v3 data-sharing consents (Open Finance Brasil, holder side)",
 	"app":                            "create and read Open Keys journey sessions (seed 003)",
 	"payments.admin":                 "initiate payments at account holders through Ponte: Brick payment-initiation consents and callback (seed 002)",
 }

@@ -27,6 +27,16 @@ type ConsentKind interface {
 	Reject(ctx context.Context, tx *sql.Tx, id string) error
 }
 
+// MultiAccountKind is a ConsentKind whose user chooses several accounts at
+// once (data-sharing consents: the accounts whose data is shared). When the
+// kind implements it, the consent step calls ApproveAccounts with every
+// account chosen (each checked as the user's own and ACTIVE) instead of
+// Approve; the list is empty when the consent shares no account data.
+type MultiAccountKind interface {
+	ConsentKind
+	ApproveAccounts(ctx context.Context, tx *sql.Tx, id string, accounts []Account) error
+}
+
 // ErrConsentNotFound means a ConsentKind does not know the id.
 var ErrConsentNotFound = errors.New("consent not found")
 
@@ -36,6 +46,9 @@ type Account struct {
 	Issuer      string `json:"issuer,omitempty"`
 	Number      string `json:"number"`
 	AccountType string `json:"accountType"`
+	// ID is the holder's customers.Account id, set by the journey for the
+	// kinds (never serialised).
+	ID string `json:"-"`
 }
 
 // ConsentView is what the journey needs of a consent of any kind.
@@ -57,6 +70,34 @@ type ConsentView struct {
 	// Sweeping describes a recurring consent for sweeping accounts
 	// (Automatic Payments v2) for the WebView; Kind is "sweeping".
 	Sweeping *SweepingView
+	// Data describes a data-sharing consent (Consents v3) for the WebView;
+	// Kind is "data".
+	Data *DataView
+}
+
+// DataView is a data-sharing consent as the user reads it in the WebView:
+// the permissions grouped and named as the regulation's consent screen
+// does, the sharing period, and whether the user picks accounts.
+type DataView struct {
+	// Categories are the data categories asked for, in the table's order.
+	Categories []DataCategory
+	// Period is the sharing period ("até 15/10/2025 às 15:55" or
+	// "Prazo indeterminado").
+	Period string
+	// NeedsAccounts is true when the consent shares account data: the user
+	// chooses which accounts.
+	NeedsAccounts bool
+}
+
+// DataCategory is one data category (Cadastro, Contas, ...) and its groups.
+type DataCategory struct {
+	Name   string
+	Groups []DataGroup
+}
+
+// DataGroup is one data grouping (Saldos, Extratos, ...) and what it shares.
+type DataGroup struct {
+	Name, Description string
 }
 
 // PaymentView is a payment as the user reads it in the WebView.

@@ -118,7 +118,12 @@ type DebtorAccount struct {
 type ConsentRequest struct {
 	PartialApproval *bool          `json:"partialApproval" required:"true"`
 	DebtorAccount   *DebtorAccount `json:"debtorAccount" required:"true"`
-	Device          *Device        `json:"device" required:"true"`
+	// Accounts is Ponte's extension of seed 002's body for data-sharing
+	// consents: every account whose data the user shares (an empty list
+	// when the consent shares no account data). Absent, the debtorAccount
+	// is the one account chosen. Other kinds of consent ignore it.
+	Accounts []DebtorAccount `json:"accounts"`
+	Device   *Device         `json:"device" required:"true"`
 }
 
 // CancelRequest is the body of …/interactions/{interactionId}/cancel.
@@ -138,22 +143,38 @@ func (in *LoginRequest) Validate() []httpx.FieldError {
 	return fields
 }
 
+// maxSharedAccounts bounds the accounts of one consent step.
+const maxSharedAccounts = 100
+
+// accountFields reports every invalid field of an account under prefix.
+func accountFields(a *DebtorAccount, prefix string) []httpx.FieldError {
+	var fields []httpx.FieldError
+	if !ispbPattern.MatchString(a.ISPB) {
+		fields = append(fields, httpx.FieldError{Field: prefix + ".ispb", Message: "must be 8 digits"})
+	}
+	if a.Issuer != "" && !issuerPattern.MatchString(a.Issuer) {
+		fields = append(fields, httpx.FieldError{Field: prefix + ".issuer", Message: "must be 1-4 digits"})
+	}
+	if !numberPattern.MatchString(a.Number) {
+		fields = append(fields, httpx.FieldError{Field: prefix + ".number", Message: "must be 1-20 digits"})
+	}
+	if !oneOf(a.AccountType, customers.AccountTypes) {
+		fields = append(fields, httpx.FieldError{Field: prefix + ".accountType", Message: "must be one of " + strings.Join(customers.AccountTypes, ", ")})
+	}
+	return fields
+}
+
 // Validate reports every invalid field of a consent request.
 func (in *ConsentRequest) Validate() []httpx.FieldError {
 	var fields []httpx.FieldError
 	if a := in.DebtorAccount; a != nil {
-		if !ispbPattern.MatchString(a.ISPB) {
-			fields = append(fields, httpx.FieldError{Field: "debtorAccount.ispb", Message: "must be 8 digits"})
-		}
-		if a.Issuer != "" && !issuerPattern.MatchString(a.Issuer) {
-			fields = append(fields, httpx.FieldError{Field: "debtorAccount.issuer", Message: "must be 1-4 digits"})
-		}
-		if !numberPattern.MatchString(a.Number) {
-			fields = append(fields, httpx.FieldError{Field: "debtorAccount.number", Message: "must be 1-20 digits"})
-		}
-		if !oneOf(a.AccountType, customers.AccountTypes) {
-			fields = append(fields, httpx.FieldError{Field: "debtorAccount.accountType", Message: "must be one of " + strings.Join(customers.AccountTypes, ", ")})
-		}
+		fields = append(fields, accountFields(a, "debtorAccount")...)
+	}
+	if len(in.Accounts) > maxSharedAccounts {
+		fields = append(fields, httpx.FieldError{Field: "accounts", Message: fmt.Sprintf("must list at most %d accounts", maxSharedAccounts)})
+	}
+	for i := range in.Accounts {
+		fields = append(fields, accountFields(&in.Accounts[i], fmt.Sprintf("accounts[%d]", i))...)
 	}
 	if in.Device != nil {
 		fields = append(fields, deviceFields(in.Device, "device")...)
@@ -533,18 +554,26 @@ func (s *Interactions) Approve(ctx context.Context, actor Actor, clientName, id 
 		if err != nil {
 			return ErrForeignAccount
 		}
-		want := in.DebtorAccount
-		var acct *customers.Account
-		for _, a := range accounts {
-			if a.ISPB == want.ISPB && a.Issuer == customers.NormalizeIssuer(want.Issuer) && a.Number == want.Number && a.AccountType == want.AccountType {
-				acct = a
+		// owned finds the chosen account among the user's: it must be
+		// there and ACTIVE.
+		owned := func(want *DebtorAccount) (*Account, error) {
+			var acct *customers.Account
+			for _, a := range accounts {
+				if a.ISPB == want.ISPB && a.Issuer == customers.NormalizeIssuer(want.Issuer) && a.Number == want.Number && a.AccountType == want.AccountType {
+					acct = a
+				}
 			}
+			if acct == nil {
+				return nil, ErrForeignAccount
+			}
+			if acct.Status != customers.StatusActive {
+				return nil, ErrAccountBlocked
+			}
+			return &Account{ISPB: acct.ISPB, Issuer: acct.Issuer, Number: acct.Number, AccountType: acct.AccountType, ID: acct.ID}, nil
 		}
-		if acct == nil {
-			return ErrForeignAccount
-		}
-		if acct.Status != customers.StatusActive {
-			return ErrAccountBlocked
+		debtor, err := owned(in.DebtorAccount)
+		if err != nil {
+			return err
 		}
 		kind, _, err := s.consents.find(ctx, tx, it.ConsentID)
 		if errors.Is(err, ErrConsentNotFound) {
@@ -553,8 +582,27 @@ func (s *Interactions) Approve(ctx context.Context, actor Actor, clientName, id 
 		if err != nil {
 			return err
 		}
-		debtor := &Account{ISPB: acct.ISPB, Issuer: acct.Issuer, Number: acct.Number, AccountType: acct.AccountType}
-		if err := kind.Approve(ctx, tx, it.ConsentID, *debtor); err != nil {
+		if multi, ok := kind.(MultiAccountKind); ok {
+			chosen := []Account{*debtor}
+			if in.Accounts != nil {
+				chosen = make([]Account, 0, len(in.Accounts))
+				seen := map[string]bool{}
+				for i := range in.Accounts {
+					a, err := owned(&in.Accounts[i])
+					if err != nil {
+						return err
+					}
+					if !seen[a.ID] {
+						seen[a.ID] = true
+						chosen = append(chosen, *a)
+					}
+				}
+			}
+			err = multi.ApproveAccounts(ctx, tx, it.ConsentID, chosen)
+		} else {
+			err = kind.Approve(ctx, tx, it.ConsentID, *debtor)
+		}
+		if err != nil {
 			return err
 		}
 		it.Status, it.DebtorAccount, it.UpdatedAt = InteractionApproved, debtor, now

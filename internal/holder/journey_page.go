@@ -31,7 +31,9 @@ type journeyPage struct {
 	// Kind is the consent's kind ("payment"), choosing what the page shows.
 	Kind string
 	// Sweeping is a sweeping consent's creditors, limits and validity.
-	Sweeping  *SweepingView
+	Sweeping *SweepingView
+	// Data is a data-sharing consent's permissions, period and account choice.
+	Data      *DataView
 	Finished  bool
 	Approved  bool
 	ResumeURL string
@@ -101,6 +103,7 @@ func (h *Handler) renderJourney(w http.ResponseWriter, r *http.Request, t *Ticke
 		data.CreditorName, data.CreditorDoc, data.Amount, data.When, data.Method = pv.CreditorName, pv.CreditorDoc, pv.Amount, pv.When, pv.Method
 	}
 	data.Sweeping = c.Sweeping
+	data.Data = c.Data
 	h.page(w, r, http.StatusOK, "journey", data)
 }
 

@@ -46,7 +46,10 @@ var (
 	// ScopeRecurringPayments is the Automatic Payments v2 scope (recurring
 	// consents for sweeping), requested with the consent:{id} of one.
 	ScopeRecurringPayments = goidc.NewScope("recurring-payments")
-	ScopeConsent           = goidc.NewDynamicScope("consent", func(requested string) bool {
+	// ScopeConsents is the Consents API v3 scope (data-sharing consents),
+	// requested with the consent:{id} of one.
+	ScopeConsents = goidc.NewScope("consents")
+	ScopeConsent  = goidc.NewDynamicScope("consent", func(requested string) bool {
 		return strings.HasPrefix(requested, "consent:urn:ponte:") && len(requested) > len("consent:urn:ponte:")
 	})
 )
@@ -105,7 +108,7 @@ func New(cfg Config) (*Server, error) {
 		provider.WithPAREndpoint(PathPAR),
 		provider.WithAuthorizeEndpoint(PathAuthorize),
 		provider.WithTokenEndpoint(PathToken),
-		provider.WithScopes(goidc.ScopeOpenID, ScopePayments, ScopeRecurringPayments, ScopeConsent),
+		provider.WithScopes(goidc.ScopeOpenID, ScopePayments, ScopeRecurringPayments, ScopeConsents, ScopeConsent),
 		provider.WithOpenIDScopeRequired(),
 		provider.WithIDTokenSignatureAlgs(goidc.PS256),
 		provider.WithIDTokenLifetime(IDTokenLifetime),

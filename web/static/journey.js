@@ -50,13 +50,17 @@
     });
   }
 
+  // A data-sharing consent: the user picks every account to share
+  // (checkboxes), or none when the consent shares no account data.
+  var dataKind = main.dataset.kind === "data", multi = dataKind && main.dataset.needsAccounts === "true";
+
   function showAccounts(accounts) {
     var list = $("account-list");
     (accounts || []).forEach(function (a, i) {
       var label = document.createElement("label");
       label.className = "account";
       var input = document.createElement("input");
-      input.type = "radio"; input.name = "debtor"; input.value = String(i);
+      input.type = dataKind ? "checkbox" : "radio"; input.name = "debtor"; input.value = String(i);
       input.disabled = a.status !== "ACTIVE";
       input.dataset.account = JSON.stringify({ ispb: a.ispb, issuer: a.issuer || "", number: a.number, accountType: a.accountType });
       input.addEventListener("change", function () { $("approve").disabled = false; });
@@ -68,7 +72,7 @@
     var first = list.querySelector("input:not([disabled])");
     if (first) { first.checked = true; $("approve").disabled = false; }
     $("login").hidden = true;
-    $("accounts").hidden = false;
+    $("accounts").hidden = dataKind && !multi;
   }
 
   function login(token) {
@@ -95,13 +99,24 @@
     var body = { device: device() };
     if (step === "consent") {
       var chosen = document.querySelector('input[name="debtor"]:checked');
+      if (dataKind) {
+        // Ponte's "accounts" extension: every account chosen; debtorAccount,
+        // required by the seed, is the first (or any active one when the
+        // consent shares no account data).
+        var picked = Array.prototype.map.call(document.querySelectorAll('input[name="debtor"]:checked'),
+          function (i) { return JSON.parse(i.dataset.account); });
+        if (!multi) { picked = []; chosen = document.querySelector('input[name="debtor"]:not([disabled])'); }
+        if (multi && !picked.length) { say("Escolha ao menos uma conta.", true); busy = false; return; }
+        if (!chosen) { say("Nenhuma conta ativa.", true); busy = false; return; }
+        body.accounts = picked;
+      }
       if (!chosen) { say("Escolha a conta de débito.", true); busy = false; return; }
       body.partialApproval = false;
       body.debtorAccount = JSON.parse(chosen.dataset.account);
     }
     say(step === "consent" ? "Autorizando…" : "Cancelando…");
     api(step, body).then(function (j) {
-      finish(j, step === "consent" ? "Pagamento autorizado." : "Autorização cancelada.");
+      finish(j, step === "consent" ? (dataKind ? "Compartilhamento autorizado." : "Pagamento autorizado.") : "Autorização cancelada.");
     }, function (e) { say(e.message, true); }).then(function () { busy = false; });
   }
 
