@@ -111,14 +111,6 @@ func (s *Tickets) Create(ctx context.Context, p *httpx.Principal, in CreateTicke
 	}
 	exact := s.clock.Now()
 	now := exact.Truncate(time.Second) // the API shows seconds; store what it shows
-	req := idempotency.Request{ApplicationID: p.ApplicationID, Key: key, Now: now}
-	if key != "" {
-		fp, err := idempotency.Fingerprint(http.MethodPost, route, in)
-		if err != nil {
-			return idempotency.Response{}, err
-		}
-		req.Fingerprint = fp
-	}
 	t := &Ticket{
 		TicketID: newTicketID(exact), ApplicationID: p.ApplicationID, CompanyKey: p.CompanyKey,
 		DocumentNumber: in.DocumentNumber, RequestURI: in.RequestURI, ClientID: in.ClientID,
@@ -147,6 +139,12 @@ func (s *Tickets) Create(ctx context.Context, p *httpx.Principal, in CreateTicke
 				return s.requestURIs.CheckRequestURI(ctx, tx, in.RequestURI, in.ClientID, in.DocumentNumber)
 			}
 			// The key is taken: by a record in idempotency_records...
+			// (Only this rare path needs the request's fingerprint.)
+			fp, err := idempotency.Fingerprint(http.MethodPost, route, in)
+			if err != nil {
+				return err
+			}
+			req := idempotency.Request{ApplicationID: p.ApplicationID, Key: key, Fingerprint: fp, Now: now}
 			stored, found, err := idempotency.Lookup(ctx, s.db, tx, req)
 			if err != nil || found {
 				out = stored
@@ -188,7 +186,43 @@ func (s *Tickets) Create(ctx context.Context, p *httpx.Principal, in CreateTicke
 func createdResponse(t *Ticket) (idempotency.Response, error) {
 	created := *t
 	created.Status, created.UpdatedAt = TicketUnused, t.CreatedAt
+	if body, ok := appendTicketJSON(make([]byte, 0, 256+len(t.RequestURI)), &created); ok {
+		return idempotency.Response{Status: http.StatusCreated, Body: body}, nil
+	}
 	return idempotency.Encode(http.StatusCreated, created.JSON())
+}
+
+// appendTicketJSON appends json.Marshal(t.JSON()), byte for byte, without
+// reflection or the re-validation json.Marshal gives the timestamps' own
+// MarshalJSON output. It handles the usual case, strings that JSON writes as
+// they are; ok is false when one needs escaping (json.Marshal then does it).
+func appendTicketJSON(b []byte, t *Ticket) (_ []byte, ok bool) {
+	for _, s := range [...]string{t.TicketID, t.CompanyKey, t.DocumentNumber, t.RequestURI, t.ClientID, t.Status} {
+		for i := 0; i < len(s); i++ {
+			// json.Marshal escapes control characters, '"', '\\' and, for
+			// HTML, '<', '>' and '&'; bytes from 0x80 up may need it too.
+			if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+				return nil, false
+			}
+		}
+	}
+	b = append(b, `{"ticketId":"`...)
+	b = append(b, t.TicketID...)
+	b = append(b, `","companyKey":"`...)
+	b = append(b, t.CompanyKey...)
+	b = append(b, `","documentNumber":"`...)
+	b = append(b, t.DocumentNumber...)
+	b = append(b, `","requestUri":"`...)
+	b = append(b, t.RequestURI...)
+	b = append(b, `","clientId":"`...)
+	b = append(b, t.ClientID...)
+	b = append(b, `","status":"`...)
+	b = append(b, t.Status...)
+	b = append(b, `","createdAt":"`...)
+	b = t.CreatedAt.UTC().AppendFormat(b, httpx.BanklyTimeLayout)
+	b = append(b, `","updatedAt":"`...)
+	b = t.UpdatedAt.UTC().AppendFormat(b, httpx.BanklyTimeLayout)
+	return append(b, `"}`...), true
 }
 
 // Get returns a ticket the application created; any other ticket is not found.
