@@ -36,6 +36,7 @@ consent WebView. An account (ispb, issuer, number) belongs to one customer.
 Commands:
   add    give a customer an account
   list   list a customer's accounts
+  import load an account's balances, limits and transactions (CSV or JSON)
 
 Run 'ponte accounts <command> --help' for a command's flags.
 `
@@ -110,6 +111,9 @@ func accountsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	sub, rest := args[0], args[1:]
+	if sub == "import" {
+		return accountsImportCmd(ctx, rest, stdout, stderr)
+	}
 	var (
 		cfg           config.Config
 		fs            *flag.FlagSet

@@ -28,7 +28,7 @@ Commands:
   cards     manage the card vault: create, list, set-status, apple-test-device
   initiators  register Open Finance initiators with the authorization server: add, list
   customers   manage a holder partner's customers (end users): add, list
-  accounts    manage customers' bank accounts: add, list
+  accounts    manage customers' bank accounts: add, list, import (balances, limits, transactions)
   brands      manage the account holders Ponte initiates at (ITP side): add, list, disable
   journeys    manage journeys of Open Keys journey sessions: create, list, set-default
   version   print the version

@@ -25,6 +25,7 @@ import (
 	"github.com/ponte-ofb/ponte/internal/clock"
 	"github.com/ponte-ofb/ponte/internal/config"
 	"github.com/ponte-ofb/ponte/internal/customers"
+	"github.com/ponte-ofb/ponte/internal/dataapi"
 	"github.com/ponte-ofb/ponte/internal/dataconsents"
 	"github.com/ponte-ofb/ponte/internal/holder"
 	"github.com/ponte-ofb/ponte/internal/httpx"
@@ -53,6 +54,9 @@ type App struct {
 	Cards   *cards.Service
 	// Customers are holder partners' end users and their accounts.
 	Customers *customers.Service
+	// DataAPI serves and imports the account data of the Resources v3 and
+	// Accounts 2.4.2 APIs.
+	DataAPI *dataapi.Service
 	// Payments is the Payments API v4 consent service (holder side).
 	Payments *payments.Service
 	// Recurring is the Automatic Payments v2 recurring-consent service for
@@ -156,6 +160,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		uris = holder.SandboxRequestURIs{}
 	}
 	mux := http.NewServeMux()
+	if err := a.wireDataAPI(mux); err != nil {
+		db.Close()
+		return nil, err
+	}
 	a.wireWebhooks(mux, reg)
 	if a.Payments, err = a.wirePayments(mux, key); err != nil {
 		db.Close()

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -129,6 +131,34 @@ func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 type Metrics struct {
 	Requests *prometheus.CounterVec
 	Duration *prometheus.HistogramVec
+
+	// The series each route, method and status lands in, looked up once:
+	// WithLabelValues hashes and checks its labels on every call.
+	series sync.Map // seriesKey → *routeSeries
+}
+
+type seriesKey struct {
+	route, method string
+	status        int
+}
+
+type routeSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+func (m *Metrics) observe(route, method string, status int, elapsed time.Duration) {
+	k := seriesKey{route, method, status}
+	s, ok := m.series.Load(k)
+	if !ok {
+		s, _ = m.series.LoadOrStore(k, &routeSeries{
+			requests: m.Requests.WithLabelValues(route, method, strconv.Itoa(status)),
+			duration: m.Duration.WithLabelValues(route),
+		})
+	}
+	rs := s.(*routeSeries)
+	rs.requests.Inc()
+	rs.duration.Observe(elapsed.Seconds())
 }
 
 // NewMetrics registers the HTTP metrics in reg.
@@ -168,8 +198,7 @@ func Observe(logger *slog.Logger, m *Metrics, next http.Handler) http.Handler {
 			if route == "" {
 				route = "unmatched"
 			}
-			m.Requests.WithLabelValues(route, r.Method, fmt.Sprint(sw.status)).Inc()
-			m.Duration.WithLabelValues(route).Observe(elapsed.Seconds())
+			m.observe(route, r.Method, sw.status, elapsed)
 			logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String("method", r.Method), slog.String("route", route), // the route pattern, not the path: paths may carry ticket ids
 

@@ -1,0 +1,287 @@
+// Command datarun measures Accounts 2.4.2 transaction page reads
+// (GET /open-banking/accounts/v2/accounts/{accountId}/transactions, page-size
+// 1000, the sandbox's 1,600-transaction checking account, 12 months) against a
+// bare net/http handler that encodes an already-built page of the same 1,000
+// transactions, both measured in the same run, and prints the ratio and p99.
+//
+// Ponte runs in process on SQLite (WAL) in sandbox mode, seeded by app.New;
+// the data routes are dataapi.Handler over the app's own DataAPI service and
+// database. Token introspection and the consent lookup are in-memory here
+// (an authorised grant over the three sandbox accounts): the bench measures
+// the route's checks, the SQL page read and the encoding, not the
+// authorization server.
+//
+//	go run ./bench/datarun            # about 15 s
+//	go run ./bench/datarun -c 32 -d 10s
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ponte-ofb/ponte/internal/app"
+	"github.com/ponte-ofb/ponte/internal/config"
+	"github.com/ponte-ofb/ponte/internal/dataapi"
+)
+
+func main() {
+	workers := flag.Int("c", 16, "concurrent workers (closed loop)")
+	dur := flag.Duration("d", 5*time.Second, "measured duration of each phase")
+	warmup := flag.Duration("warmup", time.Second, "unmeasured warm-up before each phase")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, *workers, *dur, *warmup); err != nil {
+		fmt.Fprintln(os.Stderr, "datarun:", err)
+		os.Exit(1)
+	}
+}
+
+// grants holds the one authorised consent of the run.
+type grants struct{ g dataapi.Grant }
+
+func (s grants) Grant(_ context.Context, id string) (*dataapi.Grant, error) {
+	if id != s.g.ConsentID {
+		return nil, dataapi.ErrGrantNotFound
+	}
+	g := s.g
+	return &g, nil
+}
+
+// tokens knows the one access token of the run.
+type tokens struct {
+	raw string
+	tok dataapi.Token
+}
+
+func (s tokens) VerifyToken(_ context.Context, raw string) (*dataapi.Token, error) {
+	if raw != s.raw {
+		return nil, dataapi.ErrInvalidToken
+	}
+	t := s.tok
+	return &t, nil
+}
+
+func run(ctx context.Context, workers int, dur, warmup time.Duration) error {
+	dir, err := os.MkdirTemp("", "datarun-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	cfg := config.Config{Addr: ln.Addr().String(), DataDir: dir, Mode: config.Sandbox, PublicURL: "http://" + ln.Addr().String(),
+		SigningKeyFile: filepath.Join(dir, "signing-key.pem"), TokenTTL: time.Hour, LogFormat: "json",
+		ShutdownTimeout: 5 * time.Second, SweepInterval: time.Hour}
+	if err := cfg.Finish(); err != nil {
+		return err
+	}
+	a, err := app.New(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	accts, err := a.Customers.Accounts(ctx, a.Demo.ID, dataapi.SandboxDocument)
+	if err != nil {
+		return err
+	}
+	g := dataapi.Grant{ConsentID: "urn:ponte:bench", ApplicationID: a.Demo.ID, Document: dataapi.SandboxDocument, Status: dataapi.ConsentAuthorised,
+		Permissions: []string{dataapi.PermResourcesRead, dataapi.PermAccountsRead, dataapi.PermTransactionsRead}, ExpiresAt: time.Now().AddDate(0, 6, 0)}
+	checking := ""
+	for _, x := range accts {
+		g.AccountIDs = append(g.AccountIDs, x.ID)
+		if x.Number == "1234567" {
+			checking = x.ID
+		}
+	}
+	tok := tokens{raw: uuid.NewString(), tok: dataapi.Token{ApplicationID: a.Demo.ID, ClientID: a.Demo.ClientID,
+		Scopes: []string{"openid", "accounts", "consent:" + g.ConsentID}}}
+	svc := dataapi.NewService(a.DB, a.Clock, grants{g})
+	mux := http.NewServeMux()
+	(&dataapi.Handler{Service: svc, Tokens: tok, Institution: dataapi.SandboxInstitution, BaseURL: cfg.PublicURL,
+		Logger: slog.New(slog.DiscardHandler)}).Register(mux)
+	ponte := &http.Server{Handler: mux}
+	go func() { _ = ponte.Serve(ln) }()
+	defer ponte.Close()
+
+	today := time.Now().In(time.FixedZone("BRT", -3*3600))
+	path := dataapi.AccountsPath + "/" + checking + "/transactions?page-size=1000&fromBookingDate=" +
+		today.AddDate(-1, 0, 0).Format("2006-01-02") + "&toBookingDate=" + today.AddDate(0, 1, 0).Format("2006-01-02")
+
+	// The baseline serves Ponte's own first page, read once: the same bytes'
+	// worth of encoding from an in-memory value, no checks, no database.
+	page, err := fetch(ctx, cfg.PublicURL+path, tok.raw)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Data  []map[string]any `json:"data"`
+		Links map[string]any   `json:"links"`
+		Meta  map[string]any   `json:"meta"`
+	}
+	if err := json.Unmarshal(page, &body); err != nil {
+		return err
+	}
+	if len(body.Data) != 1000 {
+		return fmt.Errorf("first page holds %d transactions, want 1000", len(body.Data))
+	}
+	type txn struct {
+		TransactionID                  string `json:"transactionId"`
+		CompletedAuthorisedPaymentType string `json:"completedAuthorisedPaymentType"`
+		CreditDebitType                string `json:"creditDebitType"`
+		TransactionName                string `json:"transactionName"`
+		Type                           string `json:"type"`
+		TransactionAmount              struct {
+			Amount   string `json:"amount"`
+			Currency string `json:"currency"`
+		} `json:"transactionAmount"`
+		TransactionDateTime string `json:"transactionDateTime"`
+		PartieCnpjCpf       string `json:"partieCnpjCpf,omitempty"`
+		PartiePersonType    string `json:"partiePersonType,omitempty"`
+		PartieCompeCode     string `json:"partieCompeCode,omitempty"`
+		PartieBranchCode    string `json:"partieBranchCode,omitempty"`
+		PartieNumber        string `json:"partieNumber,omitempty"`
+		PartieCheckDigit    string `json:"partieCheckDigit,omitempty"`
+	}
+	var typed struct {
+		Data  []txn `json:"data"`
+		Links struct {
+			Self string `json:"self"`
+			Next string `json:"next,omitempty"`
+		} `json:"links"`
+		Meta struct {
+			RequestDateTime string `json:"requestDateTime"`
+		} `json:"meta"`
+	}
+	if err := json.Unmarshal(page, &typed); err != nil {
+		return err
+	}
+	bln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	baseline := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("x-fapi-interaction-id", r.Header.Get("x-fapi-interaction-id"))
+		b, _ := json.Marshal(typed)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(b)
+	})}
+	go func() { _ = baseline.Serve(bln) }()
+	defer baseline.Close()
+
+	fmt.Printf("datarun: %d workers, %s per phase (+%s warm-up), GOMAXPROCS %d, SQLite, %d-byte pages of 1,000 transactions\n",
+		workers, dur, warmup, runtime.GOMAXPROCS(0), len(page))
+	base := phase(ctx, "baseline (bare handler, encode)", "http://"+bln.Addr().String()+path, tok.raw, workers, dur, warmup)
+	pon := phase(ctx, "Ponte /transactions page 1", cfg.PublicURL+path, tok.raw, workers, dur, warmup)
+	pon2 := phase(ctx, "Ponte /transactions page 2", cfg.PublicURL+path+"&page=2", tok.raw, workers, dur, warmup)
+
+	fmt.Printf("\n%-34s %10s %8s %9s %9s %7s %7s\n", "", "200/s", "ratio", "p50", "p99", "non-200", "errors")
+	for _, r := range []result{base, pon, pon2} {
+		fmt.Printf("%-34s %10.0f %8.3f %9s %9s %7d %7d\n", r.name, r.rate, r.rate/base.rate,
+			r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.other, r.errs)
+	}
+	fmt.Printf("\ntarget: ratio ≥ 0.4, p99 ≤ 20 ms — page 1: ratio %.2f, p99 %s\n", pon.rate/base.rate, pon.p99.Round(10*time.Microsecond))
+	return nil
+}
+
+func fetch(ctx context.Context, url, token string) ([]byte, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("x-fapi-interaction-id", uuid.NewString())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	return b, err
+}
+
+type result struct {
+	name            string
+	ok, other, errs int
+	rate            float64
+	p50, p99        time.Duration
+}
+
+func phase(ctx context.Context, name, url, token string, workers int, dur, warmup time.Duration) result {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers}}
+	start := time.Now()
+	measureFrom, end := start.Add(warmup), start.Add(warmup+dur)
+	var (
+		mu              sync.Mutex
+		lat             []time.Duration
+		ok, other, errs int
+		wg              sync.WaitGroup
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			var myOK, myOther, myErrs int
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				if !t0.Before(end) {
+					break
+				}
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+				req.Header.Set("Authorization", "Bearer "+token)
+				req.Header.Set("x-fapi-interaction-id", uuid.NewString())
+				resp, err := client.Do(req)
+				measured := !t0.Before(measureFrom)
+				if err != nil {
+					if measured {
+						myErrs++
+					}
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if !measured {
+					continue
+				}
+				if resp.StatusCode == http.StatusOK {
+					myOK++
+					mine = append(mine, time.Since(t0))
+				} else {
+					myOther++
+				}
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			ok, other, errs = ok+myOK, other+myOther, errs+myErrs
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	client.CloseIdleConnections()
+	elapsed := min(time.Since(measureFrom), dur)
+	slices.Sort(lat)
+	r := result{name: name, ok: ok, other: other, errs: errs, rate: float64(ok) / elapsed.Seconds()}
+	if len(lat) > 0 {
+		r.p50, r.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
+	}
+	fmt.Printf("  %-34s %7d × 200 in %s\n", name, ok, elapsed.Round(time.Millisecond))
+	return r
+}

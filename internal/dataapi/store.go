@@ -1,0 +1,205 @@
+package dataapi
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// queryer is a database or a transaction.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Account is a customers account as the data APIs see it: with its holder's
+// document and application, and its profile when one was imported.
+type Account struct {
+	ID            string
+	ApplicationID string
+	Document      string
+	ISPB          string
+	Issuer        string
+	Number        string
+	AccountType   string
+	Currency      string
+	Status        string
+	CreatedAt     time.Time
+	Profile       *Profile
+}
+
+const accountSelect = `SELECT a.id, c.application_id, c.document, a.ispb, a.issuer, a.number, a.account_type, a.currency, a.status,
+	a.created_at, COALESCE(p.compe_code, ''), COALESCE(p.brand_name, ''), COALESCE(p.company_cnpj, ''), COALESCE(p.subtype, '')
+	FROM accounts a JOIN customers c ON c.id = a.customer_id LEFT JOIN account_profiles p ON p.account_id = a.id`
+
+func scanAccounts(rows *sql.Rows) ([]*Account, error) {
+	defer rows.Close()
+	var out []*Account
+	for rows.Next() {
+		var a Account
+		var p Profile
+		var created int64
+		if err := rows.Scan(&a.ID, &a.ApplicationID, &a.Document, &a.ISPB, &a.Issuer, &a.Number, &a.AccountType, &a.Currency, &a.Status,
+			&created, &p.CompeCode, &p.BrandName, &p.CompanyCNPJ, &p.Subtype); err != nil {
+			return nil, err
+		}
+		a.CreatedAt = time.UnixMilli(created).UTC()
+		if p.CompeCode != "" {
+			a.Profile = &p
+		}
+		out = append(out, &a)
+	}
+	return out, rows.Err()
+}
+
+// accountsByID returns the accounts with these ids, oldest first (the
+// customers package's order).
+func accountsByID(ctx context.Context, q queryer, ids []string) ([]*Account, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(ids))
+	marks := make([]string, len(ids))
+	for i, id := range ids {
+		args[i], marks[i] = id, "$"+strconv.Itoa(i+1)
+	}
+	rows, err := q.QueryContext(ctx, accountSelect+` WHERE a.id IN (`+strings.Join(marks, ", ")+`) ORDER BY a.created_at, a.ispb, a.issuer, a.number`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("dataapi: accounts: %w", err)
+	}
+	return scanAccounts(rows)
+}
+
+// customerAccounts returns the accounts of the application's customer with
+// this document, oldest first.
+func customerAccounts(ctx context.Context, q queryer, appID, document string) ([]*Account, error) {
+	rows, err := q.QueryContext(ctx, accountSelect+` WHERE c.application_id = $1 AND c.document = $2 ORDER BY a.created_at, a.ispb, a.issuer, a.number`, appID, document)
+	if err != nil {
+		return nil, fmt.Errorf("dataapi: customer accounts: %w", err)
+	}
+	return scanAccounts(rows)
+}
+
+func getBalances(ctx context.Context, q queryer, accountID string) (*Balances, error) {
+	var b Balances
+	var updated int64
+	err := q.QueryRowContext(ctx, `SELECT available_amount, blocked_amount, automatically_invested_amount, currency, updated_at
+		FROM account_balances WHERE account_id = $1`, accountID).Scan(&b.AvailableAmount, &b.BlockedAmount, &b.AutomaticallyInvestedAmount, &b.Currency, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dataapi: balances: %w", err)
+	}
+	b.UpdatedAt = time.UnixMilli(updated).UTC()
+	return &b, nil
+}
+
+func getLimits(ctx context.Context, q queryer, accountID string) (*OverdraftLimits, error) {
+	var l OverdraftLimits
+	var updated int64
+	err := q.QueryRowContext(ctx, `SELECT contracted_amount, used_amount, unarranged_amount, currency, updated_at
+		FROM account_overdraft_limits WHERE account_id = $1`, accountID).Scan(&l.ContractedAmount, &l.UsedAmount, &l.UnarrangedAmount, &l.Currency, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dataapi: overdraft limits: %w", err)
+	}
+	l.UpdatedAt = time.UnixMilli(updated).UTC()
+	return &l, nil
+}
+
+func upsertProfile(ctx context.Context, tx *sql.Tx, accountID string, p *Profile, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO account_profiles (account_id, compe_code, brand_name, company_cnpj, subtype, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id) DO UPDATE SET compe_code = excluded.compe_code,
+		brand_name = excluded.brand_name, company_cnpj = excluded.company_cnpj, subtype = excluded.subtype, updated_at = excluded.updated_at`,
+		accountID, p.CompeCode, p.BrandName, p.CompanyCNPJ, p.Subtype, now.UnixMilli())
+	return err
+}
+
+func upsertBalances(ctx context.Context, tx *sql.Tx, accountID string, b *Balances, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO account_balances (account_id, available_amount, blocked_amount, automatically_invested_amount, currency, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id) DO UPDATE SET available_amount = excluded.available_amount,
+		blocked_amount = excluded.blocked_amount, automatically_invested_amount = excluded.automatically_invested_amount,
+		currency = excluded.currency, updated_at = excluded.updated_at`,
+		accountID, b.AvailableAmount, b.BlockedAmount, b.AutomaticallyInvestedAmount, b.Currency, now.UnixMilli())
+	return err
+}
+
+func upsertLimits(ctx context.Context, tx *sql.Tx, accountID string, l *OverdraftLimits, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO account_overdraft_limits (account_id, contracted_amount, used_amount, unarranged_amount, currency, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id) DO UPDATE SET contracted_amount = excluded.contracted_amount,
+		used_amount = excluded.used_amount, unarranged_amount = excluded.unarranged_amount, currency = excluded.currency,
+		updated_at = excluded.updated_at`,
+		accountID, l.ContractedAmount, l.UsedAmount, l.UnarrangedAmount, l.Currency, now.UnixMilli())
+	return err
+}
+
+const transactionColumns = `transaction_id, booked_at, status, credit_debit_type, name, type, amount, currency,
+	partie_cnpj_cpf, partie_person_type, partie_compe_code, partie_branch_code, partie_number, partie_check_digit`
+
+// transactionBatch keeps a multi-row insert under SQLite's and PostgreSQL's
+// parameter limits (15 per row).
+const transactionBatch = 500
+
+// insertTransactions writes ts for the account in batches. With update,
+// a transaction already stored under the same id is replaced; without, it
+// is kept as it is (the sandbox seed).
+func insertTransactions(ctx context.Context, tx *sql.Tx, accountID string, ts []Transaction, update bool) error {
+	conflict := ` ON CONFLICT (account_id, transaction_id) DO NOTHING`
+	if update {
+		conflict = ` ON CONFLICT (account_id, transaction_id) DO UPDATE SET booked_at = excluded.booked_at, status = excluded.status,
+		credit_debit_type = excluded.credit_debit_type, name = excluded.name, type = excluded.type, amount = excluded.amount,
+		currency = excluded.currency, partie_cnpj_cpf = excluded.partie_cnpj_cpf, partie_person_type = excluded.partie_person_type,
+		partie_compe_code = excluded.partie_compe_code, partie_branch_code = excluded.partie_branch_code,
+		partie_number = excluded.partie_number, partie_check_digit = excluded.partie_check_digit`
+	}
+	for start := 0; start < len(ts); start += transactionBatch {
+		batch := ts[start:min(start+transactionBatch, len(ts))]
+		var sb strings.Builder
+		sb.WriteString(`INSERT INTO account_transactions (account_id, ` + transactionColumns + `) VALUES `)
+		args := make([]any, 0, len(batch)*15)
+		for i, t := range batch {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(")
+			for j := range 15 {
+				if j > 0 {
+					sb.WriteString(", ")
+				}
+				sb.WriteString("$" + strconv.Itoa(i*15+j+1))
+			}
+			sb.WriteString(")")
+			args = append(args, accountID, t.TransactionID, t.TransactionDateTime.UnixMilli(), t.CompletedAuthorisedPaymentType,
+				t.CreditDebitType, t.TransactionName, t.Type, t.Amount, t.Currency, t.PartieCnpjCpf, t.PartiePersonType,
+				t.PartieCompeCode, t.PartieBranchCode, t.PartieNumber, t.PartieCheckDigit)
+		}
+		sb.WriteString(conflict)
+		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
+			return fmt.Errorf("dataapi: insert transactions: %w", err)
+		}
+	}
+	return nil
+}
+
+// transactionsQuery lists an account's transactions booked in [$2, $3)
+// (Unix milliseconds) with an optional credit/debit filter ($4, ” for any),
+// newest first, ties broken by transaction id: a total order, so offset pages
+// neither repeat nor skip a row while the data stands still.
+const transactionsQuery = `SELECT ` + transactionColumns + ` FROM account_transactions
+	WHERE account_id = $1 AND booked_at >= $2 AND booked_at < $3 AND ($4 = '' OR credit_debit_type = $4)
+	ORDER BY booked_at DESC, transaction_id DESC LIMIT $5 OFFSET $6`
+
+func countTransactions(ctx context.Context, q queryer, accountID string) (int, error) {
+	var n int
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM account_transactions WHERE account_id = $1`, accountID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("dataapi: count transactions: %w", err)
+	}
+	return n, nil
+}
