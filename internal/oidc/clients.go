@@ -65,7 +65,7 @@ func (s *Storage) RegisterInitiator(ctx context.Context, in Initiator) (*goidc.C
 		GrantTypes:       []goidc.GrantType{goidc.GrantAuthorizationCode, goidc.GrantImplicit, goidc.GrantClientCredentials},
 		ResponseTypes:    []goidc.ResponseType{goidc.ResponseTypeCodeAndIDToken},
 		PublicJWKS:       &goidc.JSONWebKeySet{Keys: keys},
-		ScopeIDs:         strings.Join([]string{goidc.ScopeOpenID.ID, ScopePayments.ID, ScopeRecurringPayments.ID, ScopeConsents.ID, ScopeConsent.ID}, " "),
+		ScopeIDs:         strings.Join([]string{goidc.ScopeOpenID.ID, ScopePayments.ID, ScopeRecurringPayments.ID, ScopeConsents.ID, ScopeResources.ID, ScopeAccounts.ID, ScopeConsent.ID}, " "),
 		TokenAuthnMethod: goidc.ClientAuthnPrivateKeyJWT,
 		TokenAuthnSigAlg: goidc.PS256,
 		IDTokenSigAlg:    goidc.PS256,

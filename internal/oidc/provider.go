@@ -49,7 +49,11 @@ var (
 	// ScopeConsents is the Consents API v3 scope (data-sharing consents),
 	// requested with the consent:{id} of one.
 	ScopeConsents = goidc.NewScope("consents")
-	ScopeConsent  = goidc.NewDynamicScope("consent", func(requested string) bool {
+	// ScopeResources and ScopeAccounts are the data APIs' scopes (Resources
+	// v3, Accounts 2.4.2), asked for with a data-sharing consent:{id}.
+	ScopeResources = goidc.NewScope("resources")
+	ScopeAccounts  = goidc.NewScope("accounts")
+	ScopeConsent   = goidc.NewDynamicScope("consent", func(requested string) bool {
 		return strings.HasPrefix(requested, "consent:urn:ponte:") && len(requested) > len("consent:urn:ponte:")
 	})
 )
@@ -108,7 +112,7 @@ func New(cfg Config) (*Server, error) {
 		provider.WithPAREndpoint(PathPAR),
 		provider.WithAuthorizeEndpoint(PathAuthorize),
 		provider.WithTokenEndpoint(PathToken),
-		provider.WithScopes(goidc.ScopeOpenID, ScopePayments, ScopeRecurringPayments, ScopeConsents, ScopeConsent),
+		provider.WithScopes(goidc.ScopeOpenID, ScopePayments, ScopeRecurringPayments, ScopeConsents, ScopeResources, ScopeAccounts, ScopeConsent),
 		provider.WithOpenIDScopeRequired(),
 		provider.WithIDTokenSignatureAlgs(goidc.PS256),
 		provider.WithIDTokenLifetime(IDTokenLifetime),
