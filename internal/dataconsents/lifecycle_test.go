@@ -253,7 +253,7 @@ func TestExtensions(t *testing.T) {
 		var out struct {
 			Data []struct {
 				ExpirationDateTime, PreviousExpirationDateTime, RequestDateTime, XFapiCustomerIpAddress, XCustomerUserAgent string
-				LoggedUser                                                                                                 dataconsents.Party
+				LoggedUser                                                                                                  dataconsents.Party
 			} `json:"data"`
 			Meta struct{ TotalRecords, TotalPages int } `json:"meta"`
 		}
