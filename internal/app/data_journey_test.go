@@ -1,0 +1,216 @@
+package app_test
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/google/uuid"
+
+	"github.com/ponte-ofb/ponte/internal/app/apptest"
+	"github.com/ponte-ofb/ponte/internal/customers"
+	"github.com/ponte-ofb/ponte/internal/dataconsents"
+	"github.com/ponte-ofb/ponte/internal/holder"
+	"github.com/ponte-ofb/ponte/internal/oidc"
+	"github.com/ponte-ofb/ponte/internal/oidc/oidctest"
+	"github.com/ponte-ofb/ponte/internal/store/storetest"
+)
+
+// dataConsentBody shares the demo customer's registration data and accounts
+// (balances and statements) until 2025-04-15.
+const dataConsentBody = `{"data":{
+  "loggedUser":{"document":{"identification":"47742663023","rel":"CPF"}},
+  "permissions":["CUSTOMERS_PERSONAL_IDENTIFICATIONS_READ","RESOURCES_READ","ACCOUNTS_READ","ACCOUNTS_BALANCES_READ","ACCOUNTS_TRANSACTIONS_READ"],
+  "expirationDateTime":"2025-04-15T18:55:15Z"}}`
+
+// createDataConsent creates a data-sharing consent as the demo partner.
+func createDataConsent(t *testing.T, s *apptest.Server) string {
+	t.Helper()
+	r := s.Do(t, "POST", dataconsents.ConsentsPath, map[string]string{
+		"Authorization": "Bearer " + s.Token(t, dataconsents.Scope), "x-fapi-interaction-id": uuid.NewString()}, dataConsentBody)
+	if r.Status != 201 {
+		t.Fatalf("data consent: %d %s", r.Status, r.Body)
+	}
+	var c struct {
+		Data struct {
+			ConsentID string `json:"consentId"`
+		} `json:"data"`
+	}
+	r.JSON(t, &c)
+	return c.Data.ConsentID
+}
+
+// pushData pushes a request object asking for "openid consents consent:<id>".
+func pushData(t *testing.T, s *apptest.Server, in *oidctest.Initiator, req oidctest.Request) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.PS256, Key: in.Key},
+		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", in.KeyID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	sum := sha256.Sum256([]byte(req.Verifier))
+	object, err := jwt.Signed(signer).Claims(map[string]any{
+		"iss": in.ClientID, "aud": in.Issuer, "jti": uuid.NewString(),
+		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(),
+		"client_id": in.ClientID, "response_type": "code id_token", "redirect_uri": in.RedirectURI,
+		"scope": "openid consents consent:" + req.ConsentID, "state": req.State, "nonce": req.Nonce,
+		"code_challenge": base64.RawURLEncoding.EncodeToString(sum[:]), "code_challenge_method": "S256",
+	}).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"client_id": {in.ClientID}, "request": {object},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {in.ClientAssertion(t)}}
+	resp, err := oidctest.NoRedirects().Post(s.URL+oidc.PathPAR, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var par struct {
+		RequestURI string `json:"request_uri"`
+	}
+	if resp.StatusCode != http.StatusCreated || json.Unmarshal(b, &par) != nil {
+		t.Fatalf("par: %d %s", resp.StatusCode, b)
+	}
+	return par.RequestURI
+}
+
+// startDataJourney creates a data-sharing consent, pushes its request and
+// follows the deep link into the WebView, which must show the permission
+// groups in Portuguese; it returns the journey, the interaction id and the
+// partner's login token.
+func startDataJourney(t *testing.T, s *apptest.Server, in *oidctest.Initiator) (*journey, string, string) {
+	t.Helper()
+	j := &journey{s: s, in: in, browser: newBrowser(t), ua: phoneUA}
+	j.consentID = createDataConsent(t, s)
+	j.req = oidctest.NewRequest(j.consentID)
+	uri := pushData(t, s, in, j.req)
+	deepLink := location(t, j.get(t, s.URL+oidc.PathAuthorize+"?"+url.Values{"client_id": {in.ClientID}, "request_uri": {uri}}.Encode()))
+	if deepLink.Path != "/sandbox/partner-app" {
+		t.Fatalf("authorize sent the phone to %s", deepLink)
+	}
+	form := url.Values{"request_uri": {deepLink.Query().Get("request_uri")}, "client_id": {deepLink.Query().Get("client_id")},
+		"document": {"47742663023"}, "password": {"sandbox"}}
+	wv := location(t, j.postForm(t, s.URL+"/sandbox/partner-app", form))
+	login, _ := url.ParseQuery(wv.Fragment)
+	if wv.Path != "/openfinance/consent-flow/webview" || login.Get("accessToken") == "" {
+		t.Fatalf("partner app opened %s", wv)
+	}
+	wv.Fragment = ""
+	page := j.get(t, wv.String())
+	b, _ := io.ReadAll(page.Body)
+	page.Body.Close()
+	body := string(b)
+	if page.StatusCode != 200 {
+		t.Fatalf("webview: %d %s", page.StatusCode, body)
+	}
+	for _, want := range []string{"Compartilhar dados via Open Finance", `data-kind="data"`, `data-needs-accounts="true"`,
+		"<dt>Contas</dt>", "<strong>Saldos</strong>", "<strong>Extratos</strong>", "Até 15/04/2025 às 15:55",
+		"Test initiator " + in.ClientID, "Contas compartilhadas"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("webview lacks %q", want)
+		}
+	}
+	// Ponte serves accounts only: the registration group was not granted, nor shown.
+	for _, unwanted := range []string{"<dt>Cadastro</dt>", "<strong>Limites</strong>", `id="amount"`} {
+		if strings.Contains(body, unwanted) {
+			t.Errorf("webview shows %q", unwanted)
+		}
+	}
+	const marker = `data-interaction="`
+	i := strings.Index(body, marker)
+	if i < 0 {
+		t.Fatalf("webview is not the journey page: %s", body)
+	}
+	rest := body[i+len(marker):]
+	return j, rest[:strings.IndexByte(rest, '"')], login.Get("accessToken")
+}
+
+// TestDataJourneyApproveAndCancel runs the redirect journey of a
+// data-sharing consent on both databases: authorize → deep link → sandbox
+// partner app → ticket → WebView (groups in Portuguese) → login → approve
+// sharing ONE of the user's two accounts → code + id_token, the consent
+// AUTHORISED with exactly that account; then a cancel, REJECTED /
+// CUSTOMER_MANUALLY_REJECTED.
+func TestDataJourneyApproveAndCancel(t *testing.T) {
+	for _, e := range storetest.Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t)})
+			second, err := s.App.Customers.AddAccount(t.Context(), s.App.Demo.ID, "47742663023",
+				customers.Account{ISPB: "37241230", Issuer: "0001", Number: "7777777", AccountType: "CACC"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, s.App.Demo.ClientID)
+
+			j, id, tok := startDataJourney(t, s, in)
+			r := j.step(t, id, "login", loginBody(tok))
+			var logged holder.InteractionJSON
+			r.JSON(t, &logged)
+			if r.Status != 200 || len(logged.Accounts) != 2 {
+				t.Fatalf("login: %d %s", r.Status, r.Body)
+			}
+			// Share only the second account (debtorAccount stays seed 002's required field).
+			approve := `{"partialApproval":false,"debtorAccount":{"ispb":"37241230","issuer":"0001","number":"1234567","accountType":"CACC"},` +
+				`"accounts":[{"ispb":"37241230","issuer":"0001","number":"7777777","accountType":"CACC"}],"device":` + device + `}`
+			r = j.step(t, id, "consent", approve)
+			if r.Status != 200 {
+				t.Fatalf("approve: %d %s", r.Status, r.Body)
+			}
+			var approved holder.InteractionJSON
+			r.JSON(t, &approved)
+			if approved.Status != holder.InteractionApproved || approved.RedirectURI == "" {
+				t.Fatalf("approve = %+v", approved)
+			}
+			g, err := s.App.DataConsents.Grant(t.Context(), j.consentID)
+			if err != nil || g.Status != string(dataconsents.StatusAuthorised) || !slices.Equal(g.AccountIDs, []string{second.ID}) ||
+				!slices.Equal(g.Permissions, []string{"RESOURCES_READ", "ACCOUNTS_READ", "ACCOUNTS_BALANCES_READ", "ACCOUNTS_TRANSACTIONS_READ"}) {
+				t.Fatalf("grant after approval: %+v %v", g, err)
+			}
+			cb := location(t, j.get(t, approved.RedirectURI))
+			frag, _ := url.ParseQuery(cb.Fragment)
+			code := frag.Get("code")
+			if code == "" || frag.Get("id_token") == "" || frag.Get("state") != j.req.State {
+				t.Fatalf("callback fragment = %v", frag)
+			}
+			status, token := in.ExchangeCode(t, oidctest.NoRedirects(), s.URL, code, j.req)
+			scope, _ := token["scope"].(string)
+			if status != 200 || !slices.Contains(strings.Fields(scope), "consents") || !slices.Contains(strings.Fields(scope), "consent:"+j.consentID) {
+				t.Fatalf("code exchange: %d %v", status, token)
+			}
+
+			// A second journey, cancelled by the user.
+			j2, id2, tok2 := startDataJourney(t, s, in)
+			if r := j2.step(t, id2, "login", loginBody(tok2)); r.Status != 200 {
+				t.Fatalf("login 2: %d %s", r.Status, r.Body)
+			}
+			r = j2.step(t, id2, "cancel", `{"device":`+device+`}`)
+			var cancelled holder.InteractionJSON
+			r.JSON(t, &cancelled)
+			if r.Status != 200 || cancelled.RedirectURI == "" {
+				t.Fatalf("cancel: %d %s", r.Status, r.Body)
+			}
+			cb = location(t, j2.get(t, cancelled.RedirectURI))
+			frag, _ = url.ParseQuery(cb.Fragment)
+			if frag.Get("error") != "access_denied" || frag.Get("state") != j2.req.State {
+				t.Fatalf("cancel callback = %v", frag)
+			}
+			c, err := s.App.DataConsents.Get(t.Context(), s.App.Demo.ID, j2.consentID)
+			if err != nil || c.Status != dataconsents.StatusRejected || c.Rejection == nil ||
+				c.Rejection.Reason.Code != dataconsents.ReasonCustomerManuallyRejected || c.Rejection.RejectedBy != dataconsents.ByUser {
+				t.Fatalf("cancelled consent = %+v %v", c, err)
+			}
+		})
+	}
+}
