@@ -35,6 +35,7 @@ import (
 	"github.com/ponte-ofb/ponte/internal/jobs"
 	"github.com/ponte-ofb/ponte/internal/oidc"
 	"github.com/ponte-ofb/ponte/internal/payments"
+	"github.com/ponte-ofb/ponte/internal/pcm"
 	"github.com/ponte-ofb/ponte/internal/recurring"
 	"github.com/ponte-ofb/ponte/internal/sandboxapp"
 	"github.com/ponte-ofb/ponte/internal/store"
@@ -75,6 +76,9 @@ type App struct {
 	SandboxApp *sandboxapp.App
 	// ITPFlow is the initiator's redirect flow at brands (consents, PAR, callback).
 	ITPFlow *itpflow.Flow
+	// PCM records journey steps and serves the report API, the funnel and
+	// the admin dashboard.
+	PCM *pcm.Handler
 	// SandboxBrandID is the brand that is Ponte's own holder side (sandbox only).
 	SandboxBrandID     string
 	sandboxITPClientID string
@@ -179,6 +183,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	}
 	a.Tickets = holder.NewTickets(db, a.Clock, uris, holder.NewTicketMetrics(reg), ticketEvents{a.Webhooks})
 	a.pages = web.Templates()
+	if err := a.wirePCM(mux); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := a.wireJourney(ctx, mux, a.pages); err != nil {
 		db.Close()
 		return nil, err

@@ -87,7 +87,7 @@ func (b *brandClients) Client(ctx context.Context, brandID string) (*fapiclient.
 // holder side as the brand "Ponte Sandbox". Call after wireITP and
 // wireAuthorizationServer.
 func (a *App) wireITPFlow(ctx context.Context, mux *http.ServeMux) error {
-	a.ITPFlow = &itpflow.Flow{DB: a.DB, Clock: a.Clock, Brands: &brandClients{a: a}, Logger: a.Logger}
+	a.ITPFlow = &itpflow.Flow{DB: a.DB, Clock: a.Clock, Brands: &brandClients{a: a}, Logger: a.Logger, Recorder: itpSteps{a.PCM.Service.Recorder}}
 	if a.Config.Sandbox() {
 		if err := a.ensureSandboxBrand(ctx); err != nil {
 			return err

@@ -21,6 +21,7 @@ import (
 	"github.com/ponte-ofb/ponte/internal/customers"
 	"github.com/ponte-ofb/ponte/internal/dataconsents"
 	"github.com/ponte-ofb/ponte/internal/holder"
+	"github.com/ponte-ofb/ponte/internal/ofb"
 	"github.com/ponte-ofb/ponte/internal/oidc"
 	"github.com/ponte-ofb/ponte/internal/recurring"
 	"github.com/ponte-ofb/ponte/internal/sandboxapp"
@@ -102,6 +103,7 @@ func (a *App) wireJourney(ctx context.Context, mux *http.ServeMux, pages *templa
 		p.demoID, p.demoDeepURL = a.Demo.ID, strings.TrimSuffix(a.Config.PublicURL, "/")+sandboxapp.PathApp
 	}
 	a.Interactions = holder.NewInteractions(a.DB, a.Clock, holder.Consents{holder.PaymentConsents{Service: a.Payments}, recurring.JourneyKind{Service: a.Recurring}, dataconsents.JourneyKind{Service: a.DataConsents}}, p, a.Config.PublicURL)
+	a.Interactions.Recorder = holderSteps{a.PCM.Service.Recorder}
 	a.partners = p
 	mux.HandleFunc("GET /openfinance/consent-flow/handoff/{callbackId}", a.handoffStatus)
 	return nil
@@ -129,6 +131,7 @@ func (a *App) journey(w http.ResponseWriter, r *http.Request, as *goidc.AuthnSes
 		it, partner, err = a.Interactions.Begin(ctx, holder.BeginRequest{
 			CallbackID: as.CallbackID, RequestURI: as.PushedAuthReqID, ClientID: as.ClientID,
 			ConsentID: oidc.ConsentID(as), Desktop: desktop(r.UserAgent()),
+			RedirectURI: as.RedirectURI, Device: ofb.DeviceFromUserAgent(r.UserAgent()),
 		})
 		switch {
 		case errors.Is(err, holder.ErrConsentNotAwaiting):

@@ -135,6 +135,7 @@ var KnownScopes = map[string]string{
 	"consents":                       "create, read, revoke and extend Consents API v3 data-sharing consents (Open Finance Brasil, holder side)",
 	"app":                            "create and read Open Keys journey sessions (seed 003)",
 	"payments.admin":                 "initiate payments at account holders through Ponte: Brick payment-initiation consents and callback (seed 002)",
+	"pcm.report":                     "report journey steps of its consents for the PCM (seed 002) and read its conversion funnel",
 	"accounts.admin.write":           "import account data (balances, overdraft limits, transactions) for its customers' accounts",
 }
 

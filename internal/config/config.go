@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -52,6 +53,14 @@ type Config struct {
 	TLSCertFile  string
 	TLSKeyFile   string
 	ClientCAFile string
+
+	// PCM dashboard (issue 8 §4). AdminToken is the admin credential of
+	// /admin/pcm and of the all-partners funnel; in sandbox mode an empty
+	// one is generated into DATA-DIR/admin-token. PCMFloor is the
+	// conversion-rate floor the dashboard marks (0 < f <= 1); 0 means 80%
+	// of the period's average rate.
+	AdminToken string
+	PCMFloor   float64
 
 	envProblems []string
 }
@@ -118,6 +127,10 @@ func (c *Config) RegisterServe(fs *flag.FlagSet) {
 		"private key (PEM) of --tls-cert (env PONTE_TLS_KEY)")
 	fs.StringVar(&c.ClientCAFile, "client-ca", env("PONTE_CLIENT_CA", ""),
 		"CA certificates (PEM) of client certificates; turns on mutual TLS: Open Finance routes require a client certificate and tokens are bound to it; needs --tls-cert (env PONTE_CLIENT_CA)")
+	fs.StringVar(&c.AdminToken, "admin-token", env("PONTE_ADMIN_TOKEN", ""),
+		"admin credential of the PCM dashboard /admin/pcm (HTTP Basic password or bearer); default in sandbox: generated into DATA-DIR/admin-token (env PONTE_ADMIN_TOKEN)")
+	fs.Float64Var(&c.PCMFloor, "pcm-floor", c.envFloat("PONTE_PCM_FLOOR", 0),
+		"conversion-rate floor marked on the PCM dashboard, a fraction (0.6 = 60%); 0 means 80% of the period's average (env PONTE_PCM_FLOOR)")
 	c.SweepInterval = 10 * time.Second
 }
 
@@ -152,6 +165,9 @@ func (c *Config) Finish() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		problems = append(problems, "--log-format must be text or json")
+	}
+	if c.PCMFloor < 0 || c.PCMFloor > 1 {
+		problems = append(problems, "--pcm-floor must be between 0 and 1")
 	}
 	if c.ShutdownTimeout <= 0 {
 		problems = append(problems, "--shutdown-timeout must be positive")
@@ -232,6 +248,17 @@ func LoadClientCAs(file string) (*x509.CertPool, error) {
 func env(name, def string) string {
 	if v, ok := os.LookupEnv(name); ok {
 		return v
+	}
+	return def
+}
+
+func (c *Config) envFloat(name string, def float64) float64 {
+	if v, ok := os.LookupEnv(name); ok {
+		f, err := strconv.ParseFloat(v, 64)
+		if err == nil {
+			return f
+		}
+		c.envProblems = append(c.envProblems, fmt.Sprintf("%s=%q is not a number (e.g. 0.6)", name, v))
 	}
 	return def
 }

@@ -39,6 +39,41 @@ const (
 	StepCancel  = "CANCEL"
 )
 
+// Journey steps as the PCM (v1.0.4 hybrid flow) names them, recorded
+// through Interactions.Recorder with the state change that causes each.
+const (
+	PCMRedirectTarget   = "REDIRECT_TARGET"
+	PCMAuthenticated    = "AUTHENTICATED"
+	PCMRedirectToClient = "REDIRECT_TO_CLIENT"
+
+	// REDIRECT_TARGET types: the user is handed to the partner's app
+	// (deep link or QR code) or authenticates where they landed.
+	PCMAwaitingHandoff  = "AWAITING_HANDOFF"
+	PCMAwaitingUserAuth = "AWAITING_USER_AUTH"
+	// REDIRECT_TO_CLIENT types.
+	PCMAuthorised = "AUTHORISED"
+	PCMRejected   = "REJECTED"
+)
+
+// StepEvent is a journey step at the holder, for the PCM.
+type StepEvent struct {
+	ConsentID string
+	// ApplicationID is the holder partner serving the user.
+	ApplicationID string
+	Step, Type    string
+	// URI is uriAuthorizationEndpoint (REDIRECT_TARGET) or uri_callback
+	// (REDIRECT_TO_CLIENT), without its query string.
+	URI    string
+	Device Device
+	At     time.Time
+}
+
+// StepRecorder records journey steps in the transaction of the state change
+// that caused them: an error rolls the change back.
+type StepRecorder interface {
+	RecordStep(ctx context.Context, tx *sql.Tx, e StepEvent) error
+}
+
 // Login tokens: how long a partner's accessToken may live and the clock skew
 // tolerated on its iat/exp.
 const (
@@ -202,6 +237,8 @@ type Interaction struct {
 	Document      string // the consent's logged user
 	Status        string
 	Handoff       bool
+	// RedirectURI is the initiator's redirect_uri (the PCM uri_callback).
+	RedirectURI   string
 	CustomerID    string
 	DebtorAccount *Account
 	CreatedAt     time.Time
@@ -244,6 +281,9 @@ type Interactions struct {
 	// issuer is Ponte's public URL: login tokens are addressed to it and the
 	// journey resumes at issuer/oauth/authorize/{callbackId}.
 	issuer string
+	// Recorder, when set, records each step for the PCM in the step's
+	// transaction.
+	Recorder StepRecorder
 }
 
 // NewInteractions returns the interaction service.
@@ -266,6 +306,41 @@ type BeginRequest struct {
 	ConsentID  string
 	// Desktop is true when the user's browser is not on a phone or tablet.
 	Desktop bool
+	// RedirectURI is the initiator's redirect_uri of the request.
+	RedirectURI string
+	// Device is the user's device where they landed (from the User-Agent).
+	Device Device
+}
+
+// record hands a step to the Recorder, if any, in the step's transaction.
+func (s *Interactions) record(ctx context.Context, tx *sql.Tx, it *Interaction, step, typ, uri string, d *Device, at time.Time) error {
+	if s.Recorder == nil {
+		return nil
+	}
+	dev := ofb.DeviceFromUserAgent("") // unknown: BROWSER, OTHER
+	if d != nil && d.Platform != "" {
+		dev = *d
+	}
+	err := s.Recorder.RecordStep(ctx, tx, StepEvent{ConsentID: it.ConsentID, ApplicationID: it.ApplicationID,
+		Step: step, Type: typ, URI: withoutQuery(uri), Device: dev, At: at})
+	if err != nil {
+		return fmt.Errorf("holder: record the PCM %s step: %w", step, err)
+	}
+	return nil
+}
+
+// withoutQuery strips a URL's query and fragment (the PCM's URI pattern
+// admits neither).
+func withoutQuery(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if i := strings.IndexAny(raw, "?#"); i >= 0 {
+			return raw[:i]
+		}
+		return raw
+	}
+	u.RawQuery, u.Fragment, u.RawFragment, u.ForceQuery = "", "", "", false
+	return u.String()
 }
 
 // Begin opens (or, for the same callback, returns) the interaction of an
@@ -274,10 +349,11 @@ type BeginRequest struct {
 // awaiting authorisation.
 func (s *Interactions) Begin(ctx context.Context, in BeginRequest) (*Interaction, *Partner, error) {
 	var it *Interaction
+	var p *Partner
 	err := s.db.Write(ctx, func(tx *sql.Tx) error {
 		existing, err := getInteraction(ctx, tx, "callback_id", in.CallbackID)
 		if err == nil {
-			it = existing
+			it, p = existing, nil
 			return nil
 		}
 		if !errors.Is(err, ErrInteractionNotFound) {
@@ -314,17 +390,30 @@ func (s *Interactions) Begin(ctx context.Context, in BeginRequest) (*Interaction
 		it = &Interaction{
 			ID: uuid.NewString(), ApplicationID: appID, ConsentID: c.ID, ClientID: in.ClientID,
 			CallbackID: in.CallbackID, RequestURI: in.RequestURI, Document: document,
-			Status: InteractionPending, Handoff: in.Desktop,
+			Status: InteractionPending, Handoff: in.Desktop, RedirectURI: in.RedirectURI,
 			CreatedAt: now, UpdatedAt: now, ExpiresAt: c.ExpiresAt,
 		}
-		return insertInteraction(ctx, tx, it)
+		if err := insertInteraction(ctx, tx, it); err != nil {
+			return err
+		}
+		// The user landed at the holder: handed to the partner's app when it
+		// has one, else authenticating in this browser (the WebView).
+		if p, err = s.partners.Partner(ctx, appID); err != nil {
+			return fmt.Errorf("holder: partner of interaction %s: %w", it.ID, err)
+		}
+		typ := PCMAwaitingUserAuth
+		if p.DeepLinkURL != "" {
+			typ = PCMAwaitingHandoff
+		}
+		return s.record(ctx, tx, it, PCMRedirectTarget, typ, s.issuer+"/oauth/authorize", &in.Device, now)
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := s.partners.Partner(ctx, it.ApplicationID)
-	if err != nil {
-		return nil, nil, fmt.Errorf("holder: partner of interaction %s: %w", it.ID, err)
+	if p == nil {
+		if p, err = s.partners.Partner(ctx, it.ApplicationID); err != nil {
+			return nil, nil, fmt.Errorf("holder: partner of interaction %s: %w", it.ID, err)
+		}
 	}
 	return it, p, nil
 }
@@ -482,7 +571,10 @@ func (s *Interactions) Login(ctx context.Context, actor Actor, clientName, id st
 			return err
 		}
 		out.Interaction = it
-		return insertStep(ctx, tx, it.ID, StepLogin, in.Device, now)
+		if err := insertStep(ctx, tx, it.ID, StepLogin, in.Device, now); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, it, PCMAuthenticated, "", "", in.Device, now)
 	})
 	if err != nil {
 		return nil, err
@@ -610,7 +702,10 @@ func (s *Interactions) Approve(ctx context.Context, actor Actor, clientName, id 
 			return err
 		}
 		out.Interaction = it
-		return insertStep(ctx, tx, it.ID, StepConsent, in.Device, now)
+		if err := insertStep(ctx, tx, it.ID, StepConsent, in.Device, now); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, it, PCMRedirectToClient, PCMAuthorised, it.RedirectURI, in.Device, now)
 	})
 	if err != nil {
 		return nil, err
@@ -652,7 +747,10 @@ func (s *Interactions) Cancel(ctx context.Context, actor Actor, clientName, id s
 			return err
 		}
 		out.Interaction = it
-		return insertStep(ctx, tx, it.ID, StepCancel, in.Device, now)
+		if err := insertStep(ctx, tx, it.ID, StepCancel, in.Device, now); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, it, PCMRedirectToClient, PCMRejected, it.RedirectURI, in.Device, now)
 	})
 	if err != nil {
 		return nil, err
@@ -734,7 +832,7 @@ type queryer interface {
 }
 
 const interactionColumns = `id, application_id, consent_id, client_id, callback_id, request_uri, document, status, handoff,
-	customer_id, debtor_account, created_at, updated_at, expires_at`
+	customer_id, debtor_account, created_at, updated_at, expires_at, redirect_uri`
 
 func getInteraction(ctx context.Context, q queryer, column, value string) (*Interaction, error) {
 	var (
@@ -746,7 +844,7 @@ func getInteraction(ctx context.Context, q queryer, column, value string) (*Inte
 	)
 	err := q.QueryRowContext(ctx, `SELECT `+interactionColumns+` FROM holder_interactions WHERE `+column+` = $1`, value).Scan(
 		&it.ID, &it.ApplicationID, &it.ConsentID, &it.ClientID, &it.CallbackID, &it.RequestURI, &it.Document, &it.Status, &handoff,
-		&customerID, &account, &created, &updated, &expires)
+		&customerID, &account, &created, &updated, &expires, &it.RedirectURI)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrInteractionNotFound
 	}
@@ -770,9 +868,9 @@ func insertInteraction(ctx context.Context, tx *sql.Tx, it *Interaction) error {
 		handoff = 1
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO holder_interactions (`+interactionColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL, $10, $11, $12)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL, $10, $11, $12, $13)`,
 		it.ID, it.ApplicationID, it.ConsentID, it.ClientID, it.CallbackID, it.RequestURI, it.Document, it.Status, handoff,
-		it.CreatedAt.UnixMilli(), it.UpdatedAt.UnixMilli(), it.ExpiresAt.UnixMilli())
+		it.CreatedAt.UnixMilli(), it.UpdatedAt.UnixMilli(), it.ExpiresAt.UnixMilli(), it.RedirectURI)
 	if err != nil {
 		return fmt.Errorf("holder: insert interaction: %w", err)
 	}

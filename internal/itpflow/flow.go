@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
@@ -49,6 +50,36 @@ const (
 	StepConsentRequest = "CONSENT_REQUEST"
 	StepCallback       = "CALLBACK"
 )
+
+// Journey steps as the PCM (v1.0.4 hybrid flow) names them, recorded
+// through Flow.Recorder with the state change that causes each.
+const (
+	PCMRedirectToServer            = "REDIRECT_TO_SERVER"
+	PCMRedirectTargetWithErrors    = "REDIRECT_TARGET_WITH_ERRORS"
+	PCMRedirectTargetWithoutErrors = "REDIRECT_TARGET_WITHOUT_ERRORS"
+)
+
+// StepEvent is a journey step at the initiator, for the PCM.
+type StepEvent struct {
+	ConsentID string
+	// ApplicationID is the partner the consent was initiated for.
+	ApplicationID string
+	BrandID       string
+	Step          string
+	// URI is uriAuthorizationEndpoint (REDIRECT_TO_SERVER): the brand's
+	// authorize URL without its query string.
+	URI string
+	// Error is the callback's error code (REDIRECT_TARGET_WITH_ERRORS).
+	Error  string
+	Device ofb.Device
+	At     time.Time
+}
+
+// StepRecorder records journey steps in the transaction of the state change
+// that caused them: an error rolls the change back.
+type StepRecorder interface {
+	RecordStep(ctx context.Context, tx *sql.Tx, e StepEvent) error
+}
 
 // Lifetime is how long Ponte waits for a callback: the brand's authorisation
 // window for payment consents (5 minutes) and some slack.
@@ -98,6 +129,39 @@ type Flow struct {
 	Logger *slog.Logger
 	// Redirects, when set, registers redirect URIs at brands that allow it.
 	Redirects RedirectRegistrar
+	// Recorder, when set, records each step for the PCM in the step's
+	// transaction.
+	Recorder StepRecorder
+}
+
+// record hands a step to the Recorder, if any, in the step's transaction.
+func (f *Flow) record(ctx context.Context, tx *sql.Tx, a *Authorization, step, uri, errCode string, d ofb.Device, at time.Time) error {
+	if f.Recorder == nil {
+		return nil
+	}
+	if d.Platform == "" {
+		d = ofb.DeviceFromUserAgent("") // unknown: BROWSER, OTHER
+	}
+	err := f.Recorder.RecordStep(ctx, tx, StepEvent{ConsentID: a.ConsentID, ApplicationID: a.ApplicationID, BrandID: a.BrandID,
+		Step: step, URI: uri, Error: errCode, Device: d, At: at})
+	if err != nil {
+		return fmt.Errorf("itpflow: record the PCM %s step: %w", step, err)
+	}
+	return nil
+}
+
+// authorizeEndpoint is an authorize URL without its query string and
+// fragment: the PCM's uriAuthorizationEndpoint.
+func authorizeEndpoint(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if i := strings.IndexAny(raw, "?#"); i >= 0 {
+			return raw[:i]
+		}
+		return raw
+	}
+	u.RawQuery, u.Fragment, u.RawFragment, u.ForceQuery = "", "", "", false
+	return u.String()
 }
 
 // StartRequest creates a consent at a brand and pushes its authorization request.
@@ -172,7 +236,10 @@ func (f *Flow) Start(ctx context.Context, in StartRequest) (*Authorization, *fap
 		if err := insertAuthorization(ctx, tx, a, stateHash(ar.State)); err != nil {
 			return err
 		}
-		return insertStep(ctx, tx, a.ID, StepConsentRequest, in.Device, "", now)
+		if err := insertStep(ctx, tx, a.ID, StepConsentRequest, in.Device, "", now); err != nil {
+			return err
+		}
+		return f.record(ctx, tx, a, PCMRedirectToServer, authorizeEndpoint(a.AuthorizationURL), "", in.Device, now)
 	})
 	if err != nil {
 		return nil, nil, err
@@ -242,6 +309,14 @@ func (f *Flow) Complete(ctx context.Context, in CompleteRequest) (*Authorization
 			return err
 		}
 		if err := insertStep(ctx, tx, a.ID, StepCallback, in.Device, detail, now); err != nil {
+			return err
+		}
+		// The PCM judges the callback itself: an error in it, or a code.
+		step, errCode := PCMRedirectTargetWithoutErrors, ""
+		if denied != nil {
+			step, errCode = PCMRedirectTargetWithErrors, denied.Code
+		}
+		if err := f.record(ctx, tx, a, step, "", errCode, in.Device, now); err != nil {
 			return err
 		}
 		if in.After != nil {

@@ -1,0 +1,112 @@
+package pcm
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ponte-ofb/ponte/internal/clock"
+)
+
+// Recorder writes journey steps into the caller's transaction, so a step is
+// stored exactly when the state change that caused it commits. A step
+// already stored for the same consent, step and type is left as it is: the
+// first one wins, and recording it again is not an error.
+type Recorder struct {
+	Clock clock.Clock
+	// NewID makes event ids; nil means random UUIDs (v4).
+	NewID func() string
+	// AfterInsert, when set, runs in the transaction of every newly stored
+	// event (never for a duplicate): the forwarding outbox writes its row
+	// there. An error rolls the event and its state change back.
+	AfterInsert func(ctx context.Context, tx *sql.Tx, e *Event) error
+}
+
+// Record stores e (filling its id, and its times when zero) unless the same
+// consent, step and type is already stored. It returns the stored event and
+// whether it is new.
+func (r *Recorder) Record(ctx context.Context, tx *sql.Tx, e Event) (*Event, bool, error) {
+	if e.ConsentID == "" || SideOf(e.Step) == "" {
+		return nil, false, fmt.Errorf("pcm: record: consent id and a known step are required (step %q)", e.Step)
+	}
+	if e.Side == "" {
+		e.Side = SideOf(e.Step)
+	}
+	now := r.Clock.Now().UTC()
+	if e.OccurredAt.IsZero() {
+		e.OccurredAt = now
+	}
+	e.CreatedAt = now
+	if e.Source == "" {
+		e.Source = SourcePayload
+	}
+	e.URI = StripQuery(e.URI)
+	if r.NewID != nil {
+		e.ID = r.NewID()
+	} else {
+		e.ID = uuid.NewString()
+	}
+	inserted, err := insertEvent(ctx, tx, &e)
+	if err != nil {
+		return nil, false, err
+	}
+	if !inserted {
+		stored, err := eventByStep(ctx, tx, e.ConsentID, e.Step, e.Type)
+		if err != nil {
+			return nil, false, err
+		}
+		return stored, false, nil
+	}
+	if r.AfterInsert != nil {
+		if err := r.AfterInsert(ctx, tx, &e); err != nil {
+			return nil, false, fmt.Errorf("pcm: after insert of event %s: %w", e.ID, err)
+		}
+	}
+	return &e, true, nil
+}
+
+const eventColumns = `id, consent_id, side, step, type, error, uri, platform, os, os_version, application_id, brand_id, source, occurred_at, created_at`
+
+func insertEvent(ctx context.Context, tx *sql.Tx, e *Event) (bool, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO pcm_events (`+eventColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+		ON CONFLICT (consent_id, step, type) DO NOTHING`,
+		e.ID, e.ConsentID, e.Side, e.Step, e.Type, e.Error, e.URI, e.Device.Platform, e.Device.OS, e.Device.OSVersion,
+		e.ApplicationID, e.BrandID, e.Source, e.OccurredAt.UnixMilli(), e.CreatedAt.UnixMilli())
+	if err != nil {
+		return false, fmt.Errorf("pcm: store the %s step of %s: %w", e.Step, e.ConsentID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("pcm: store the %s step: %w", e.Step, err)
+	}
+	return n == 1, nil
+}
+
+type rowScanner interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func eventByStep(ctx context.Context, q rowScanner, consentID, step, typ string) (*Event, error) {
+	e, err := scanEvent(q.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM pcm_events WHERE consent_id = $1 AND step = $2 AND type = $3`,
+		consentID, step, typ))
+	if err != nil {
+		return nil, fmt.Errorf("pcm: read the stored %s step: %w", step, err)
+	}
+	return e, nil
+}
+
+func scanEvent(row *sql.Row) (*Event, error) {
+	var e Event
+	var occurred, created int64
+	err := row.Scan(&e.ID, &e.ConsentID, &e.Side, &e.Step, &e.Type, &e.Error, &e.URI, &e.Device.Platform, &e.Device.OS,
+		&e.Device.OSVersion, &e.ApplicationID, &e.BrandID, &e.Source, &occurred, &created)
+	if err != nil {
+		return nil, err
+	}
+	e.OccurredAt, e.CreatedAt = time.UnixMilli(occurred).UTC(), time.UnixMilli(created).UTC()
+	return &e, nil
+}
