@@ -105,7 +105,9 @@ func (h *SharingHandler) ServePage(w http.ResponseWriter, r *http.Request) {
 		}
 		http.SetCookie(w, &http.Cookie{Name: sharingCookie, Value: sess.Token, Path: PathMySharing, HttpOnly: true,
 			SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil || h.SecureCookies, Expires: sess.ExpiresAt,
-			MaxAge: int(time.Until(sess.ExpiresAt) / time.Second)})
+			// Max-Age from the injected clock, never the wall clock: the
+			// session's expiry is on the service's clock.
+			MaxAge: max(1, int(sess.ExpiresAt.Sub(h.Service.Clock.Now())/time.Second))})
 		// Drop the ticket from the address bar: reloads use the session.
 		http.Redirect(w, r, PathMySharing, http.StatusSeeOther)
 		return
