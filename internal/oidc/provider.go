@@ -128,6 +128,15 @@ func New(cfg Config) (*Server, error) {
 		// and private_key_jwt (partner applications' secret-based
 		// client_credentials stay on Ponte's own token endpoint).
 		provider.WithClientCredentialsGrant(),
+		// A consent-bound scope is the user's grant: only the authorization
+		// code flow (the user approved in the journey) may carry it, never a
+		// client_credentials token the client asks for by itself.
+		provider.WithHandleGrantFunc(func(_ *http.Request, gi *goidc.GrantInfo) error {
+			if gi.GrantType == goidc.GrantClientCredentials && ConsentScopeIn(gi.ActiveScopes) {
+				return goidc.NewError(goidc.ErrorCodeInvalidScope, "consent:{consentId} is granted by the user, not with client_credentials")
+			}
+			return nil
+		}),
 		// The implicit grant type is what lets the hybrid response type
 		// "code id_token" return an id_token from /oauth/authorize.
 		provider.WithImplicitGrant(),

@@ -74,3 +74,14 @@ func (s *Storage) ClientName(ctx context.Context, clientID string) (string, bool
 	}
 	return c.Name, c.Name != ""
 }
+
+// ConsentScopeIn reports whether a space-separated scope list holds a
+// consent:{consentId} scope.
+func ConsentScopeIn(scopes string) bool {
+	for _, sc := range strings.Fields(scopes) {
+		if strings.HasPrefix(sc, "consent:") {
+			return true
+		}
+	}
+	return false
+}
