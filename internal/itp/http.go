@@ -164,18 +164,16 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		h.serviceError(w, r, err)
 		return
 	}
-	out := sessionResponse(created.Session)
-	out.JourneySessionURL = created.URL
-	httpx.WriteJSON(w, r, http.StatusOK, out)
+	httpx.WriteRawJSON(w, http.StatusOK, created.createdJSON())
 }
 
 func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
-	sess, err := h.Service.Session(r.Context(), httpx.PrincipalFrom(r.Context()).ApplicationID, r.PathValue("id"))
+	body, err := h.Service.sessionJSON(r.Context(), httpx.PrincipalFrom(r.Context()).ApplicationID, r.PathValue("id"))
 	if err != nil {
 		h.serviceError(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, r, http.StatusOK, sessionResponse(sess))
+	httpx.WriteRawJSON(w, http.StatusOK, body)
 }
 
 func (h *Handler) verifyExpired(w http.ResponseWriter, r *http.Request) {

@@ -169,7 +169,13 @@ func nullString(s string) any {
 	return s
 }
 
-func sessionArgs(s *Session) ([]any, error) {
+// encodedSession is a new session's JSON columns, encoded once for the
+// insert and for the create response.
+type encodedSession struct {
+	settings, tags, history []byte
+}
+
+func encodeSession(s *Session) (*encodedSession, error) {
 	settings, err := json.Marshal(orEmpty(s.Settings))
 	if err != nil {
 		return nil, fmt.Errorf("itp: encode session settings: %w", err)
@@ -182,10 +188,15 @@ func sessionArgs(s *Session) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("itp: encode session tags: %w", err)
 	}
+	return &encodedSession{settings: settings, tags: tagsJSON, history: []byte(encodeHistory(s.StatusHistory))}, nil
+}
+
+// args are insertSessionSQL's arguments.
+func (e *encodedSession) args(s *Session) []any {
 	return []any{s.ID, s.ApplicationID, s.ApplicationClientID, s.JourneyID, s.TokenID, s.tokenHash, string(s.Status),
 		nullString(s.RedirectURL), nullString(s.BrandID), nullString(s.ExternalID), nullString(s.ConsentID),
-		string(settings), string(tagsJSON), encodeHistory(s.StatusHistory),
-		s.ExpiresAt.UnixMilli(), s.CreatedAt.UnixMilli(), s.UpdatedAt.UnixMilli()}, nil
+		string(e.settings), string(e.tags), string(e.history),
+		s.ExpiresAt.UnixMilli(), s.CreatedAt.UnixMilli(), s.UpdatedAt.UnixMilli()}
 }
 
 func scanSession(row scanner) (*Session, error) {
@@ -237,7 +248,11 @@ func scalarTags(tags map[string]any) map[string]string {
 	return out
 }
 
-func insertTags(ctx context.Context, tx *sql.Tx, sessionID string, tags map[string]string) error {
+// maxPreparedTags is the most tags insertTags inserts with a prepared
+// statement (one per count); more are rare and parsed each time.
+const maxPreparedTags = 8
+
+func (s *Service) insertTags(ctx context.Context, tx *sql.Tx, sessionID string, tags map[string]string) error {
 	if len(tags) == 0 {
 		return nil
 	}
@@ -254,11 +269,24 @@ func insertTags(ctx context.Context, tx *sql.Tx, sessionID string, tags map[stri
 		fmt.Fprintf(&b, "($%d, $%d, $%d)", n+1, n+2, n+3)
 		args = append(args, sessionID, k, v)
 	}
-	if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+	var err error
+	if len(tags) <= maxPreparedTags {
+		var st *sql.Stmt
+		if st, err = s.DB.TxStmt(ctx, tx, b.String()); err == nil {
+			_, err = st.ExecContext(ctx, args...)
+		}
+	} else {
+		_, err = tx.ExecContext(ctx, b.String(), args...)
+	}
+	if err != nil {
 		return fmt.Errorf("itp: insert session tags: %w", err)
 	}
 	return nil
 }
+
+// insertExpireJobSQL is jobs.Enqueue's insert (see enqueueExpire).
+const insertExpireJobSQL = `INSERT INTO jobs (id, kind, payload, unique_key, state, attempt, max_attempts, run_at, created_at, updated_at)
+	VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $8) ON CONFLICT (unique_key) DO NOTHING`
 
 // expireOneSQL moves session $4 to EXPIRED if it can still expire and is due
 // at $3, appending $2 to its statusHistory: one conditional UPDATE, so the
@@ -273,14 +301,18 @@ const sweepSQLite = `UPDATE itp_journey_sessions SET status = 'EXPIRED', updated
 	WHERE id IN (SELECT id FROM itp_journey_sessions
 		WHERE status IN ('PENDING', 'AWAITING_AUTHORISATION') AND expires_at <= $3 LIMIT $4)`
 
-// On PostgreSQL, concurrent sweepers (several instances) skip each other's
-// rows instead of queueing behind them; the outer status test keeps a row a
-// transition changed meanwhile.
+// On PostgreSQL the due rows are picked in expiry order through the partial
+// index and updated by their physical address (a TID scan): joining them back
+// by id made the planner hash the whole table on every batch. Concurrent
+// sweepers (several instances) skip each other's rows instead of queueing
+// behind them; the outer conditions are rechecked on a row a transition
+// changed meanwhile.
 const sweepPostgres = `UPDATE itp_journey_sessions SET status = 'EXPIRED', updated_at = $1,
 	status_history = substr(status_history, 1, length(status_history) - 1) || $2
-	WHERE id IN (SELECT id FROM itp_journey_sessions
-		WHERE status IN ('PENDING', 'AWAITING_AUTHORISATION') AND expires_at <= $3 LIMIT $4 FOR UPDATE SKIP LOCKED)
-	AND status IN ('PENDING', 'AWAITING_AUTHORISATION')`
+	WHERE ctid = ANY(ARRAY(SELECT ctid FROM itp_journey_sessions
+		WHERE status IN ('PENDING', 'AWAITING_AUTHORISATION') AND expires_at <= $3
+		ORDER BY expires_at LIMIT $4 FOR UPDATE SKIP LOCKED))
+	AND status IN ('PENDING', 'AWAITING_AUTHORISATION') AND expires_at <= $3`
 
 // decodeTags decodes a tags object keeping numbers as written (json.Number).
 func decodeTags(b []byte) (map[string]any, error) {
