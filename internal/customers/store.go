@@ -75,7 +75,10 @@ func insertAccount(ctx context.Context, tx *sql.Tx, a *Account) error {
 }
 
 func listAccounts(ctx context.Context, q queryer, customerID string) ([]*Account, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE customer_id = $1 ORDER BY created_at, ispb, issuer, number`, customerID)
+	// Oldest first; accounts opened in the same millisecond list checking,
+	// then savings, then payment accounts — the order users expect to pick from.
+	rows, err := q.QueryContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE customer_id = $1
+		ORDER BY created_at, CASE account_type WHEN 'CACC' THEN 0 WHEN 'SVGS' THEN 1 ELSE 2 END, ispb, issuer, number`, customerID)
 	if err != nil {
 		return nil, err
 	}
