@@ -97,11 +97,29 @@ func (s *Applications) create(ctx context.Context, n NewApplication, demo bool) 
 
 // Get returns an application by client_id or internal id.
 func (s *Applications) Get(ctx context.Context, idOrClientID string) (*Application, error) {
-	a, _, err := getApp(ctx, s.db.Read(), "client_id", idOrClientID)
+	a, _, err := s.getBy(ctx, "client_id", idOrClientID)
 	if errors.Is(err, ErrNotFound) {
-		a, _, err = getApp(ctx, s.db.Read(), "id", idOrClientID)
+		a, _, err = s.getBy(ctx, "id", idOrClientID)
 	}
 	return a, err
+}
+
+// getBy reads an application by one column (a constant of this package)
+// through a statement prepared once on the read pool: Get is on the hot
+// path of every request that looks up its caller.
+func (s *Applications) getBy(ctx context.Context, column, value string) (*Application, string, error) {
+	st, err := s.db.ReadStmt(ctx, `SELECT `+appColumns+` FROM applications WHERE `+column+` = $1`)
+	if err != nil {
+		return nil, "", fmt.Errorf("auth: prepare application read: %w", err)
+	}
+	a, hash, err := scanApp(st.QueryRowContext(ctx, value))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, "", ErrNotFound
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("auth: read application: %w", err)
+	}
+	return a, hash, nil
 }
 
 // List returns every application, oldest first.
@@ -217,7 +235,7 @@ func (s *Applications) update(ctx context.Context, idOrClientID, what, set strin
 // Authenticate checks a client's credentials. Every failure — unknown client,
 // wrong secret, disabled application — is the same ErrNotFound to the caller.
 func (s *Applications) Authenticate(ctx context.Context, clientID, secret string) (*Application, error) {
-	a, hash, err := getApp(ctx, s.db.Read(), "client_id", clientID)
+	a, hash, err := s.getBy(ctx, "client_id", clientID)
 	if errors.Is(err, ErrNotFound) {
 		// Spend the same work as a real comparison so timing does not tell
 		// registered client ids from unknown ones.

@@ -122,7 +122,9 @@ func openSQLite(ctx context.Context, path string, logger *slog.Logger) (*DB, err
 	common := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
 	// wal_autocheckpoint(0): the writer never checkpoints inside a commit
 	// (that stalled whole batches); checkpointLoop does it in the background.
-	write, err := sql.Open("sqlite", "file:"+path+"?"+common+"&_txlock=immediate&_pragma=wal_autocheckpoint(0)")
+	// temp_store(2): savepoints' statement journals stay in memory instead
+	// of a temp file (durability is the WAL's, untouched).
+	write, err := sql.Open("sqlite", "file:"+path+"?"+common+"&_txlock=immediate&_pragma=wal_autocheckpoint(0)&_pragma=temp_store(2)")
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
 	}
