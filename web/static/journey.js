@@ -80,7 +80,8 @@
     busy = true;
     say("Entrando…");
     return api("login", { accessToken: token, device: device() }).then(function (j) {
-      say("Olá! Confira o pagamento e escolha a conta.");
+      var what = { data: "Confira os dados e escolha as contas a compartilhar.", sweeping: "Confira os limites e escolha a conta de origem." }[main.dataset.kindName];
+      say("Olá! " + (what || "Confira o pagamento e escolha a conta."));
       showAccounts(j.accounts);
     }, function (e) { say(e.message, true); }).then(function () { busy = false; });
   }
@@ -116,7 +117,7 @@
     }
     say(step === "consent" ? "Autorizando…" : "Cancelando…");
     api(step, body).then(function (j) {
-      finish(j, step === "consent" ? (dataKind ? "Compartilhamento autorizado." : "Pagamento autorizado.") : "Autorização cancelada.");
+      finish(j, step === "consent" ? (dataKind ? "Compartilhamento autorizado." : main.dataset.kindName === "sweeping" ? "Transferências autorizadas." : "Pagamento autorizado.") : "Autorização cancelada.");
     }, function (e) { say(e.message, true); }).then(function () { busy = false; });
   }
 
