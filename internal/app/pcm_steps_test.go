@@ -1,12 +1,15 @@
 package app_test
 
 import (
+	"database/sql"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/ponte-ofb/ponte/internal/app/apptest"
 	"github.com/ponte-ofb/ponte/internal/auth"
@@ -339,6 +342,97 @@ func TestPCMReportAPI(t *testing.T) {
 			resp.Body.Close()
 			if resp.StatusCode != 200 || !strings.Contains(string(page), `id="funnel-chart"`) || !strings.Contains(string(page), `<dd id="consent-requests">2</dd>`) {
 				t.Errorf("dashboard: %d %s", resp.StatusCode, page)
+			}
+		})
+	}
+}
+
+// TestPCMReportOwnership: the report API takes the steps of the caller's
+// consents of every kind — payment, recurring and data-sharing consents it
+// created at Ponte's holder, and consents Ponte initiated for it at a brand
+// — and answers 404 for another application's and unknown ones, on both
+// databases.
+func TestPCMReportOwnership(t *testing.T) {
+	for _, e := range storetest.Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t)})
+			fintech, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Fintech", CompanyKey: "FINTECH",
+				Scopes: []string{itpflow.ScopePaymentsAdmin, pcm.ScopeReport}, RedirectURLs: []string{fintechCallback}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fintechTok := map[string]string{"Authorization": "Bearer " + s.TokenFor(t, fintech.ClientID, secret, "")}
+			demoTok := map[string]string{"Authorization": "Bearer " + s.Token(t, pcm.ScopeReport)}
+			// A consent Ponte initiated for the fintech at a brand, asked for
+			// twice (a retried journey): the latest authorization's brand is
+			// the event's.
+			initiated := "urn:brand:" + uuid.NewString()
+			err = s.App.DB.Write(t.Context(), func(tx *sql.Tx) error {
+				for i, brand := range []string{"older-brand", "latest-brand"} {
+					at := s.Clock.Now().Add(time.Duration(i-2) * time.Minute).UnixMilli()
+					if _, err := tx.ExecContext(t.Context(), `INSERT INTO itp_authorizations (id, state_hash, application_id, kind, brand_id,
+						consent_id, consent_path, scope, nonce, code_verifier, redirect_uri, authorization_url, status, created_at, updated_at, expires_at)
+						VALUES ($1, $2, $3, 'PAYMENT_INITIATION', $4, $5, '/c', 'openid payments', 'n', 'v', $6, 'https://b.example/authorize',
+						'PENDING', $7, $7, $7)`, uuid.NewString(), uuid.NewString(), fintech.ID, brand, initiated, fintechCallback, at); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			payment := createConsent(t, s, s.Token(t, "payments"), consentBody)
+			recurringID := createRecurring(t, s)
+			data := createDataConsent(t, s)
+
+			const authenticated = `{"step":"AUTHENTICATED","data":{"platform":"APP","osVersion":"17.5","os":"IOS"}}`
+			const callback = `{"step":"REDIRECT_TARGET_WITHOUT_ERRORS","data":{"platform":"BROWSER","osVersion":"17.5","os":"IOS"}}`
+			cases := []struct {
+				name      string
+				tok       map[string]string
+				consentID string
+				body      string
+				status    int
+				brand     string // the stored event's brand
+			}{
+				{"payment consent of the caller", demoTok, payment, authenticated, 201, ""},
+				{"recurring consent of the caller", demoTok, recurringID, authenticated, 201, ""},
+				{"data-sharing consent of the caller", demoTok, data, authenticated, 201, ""},
+				{"data-sharing consent, initiator step", demoTok, data, callback, 201, ""},
+				{"consent initiated for the caller", fintechTok, initiated, callback, 201, "latest-brand"},
+				{"another's data-sharing consent", fintechTok, data, authenticated, 404, ""},
+				{"another's payment consent", fintechTok, payment, authenticated, 404, ""},
+				{"another's recurring consent", fintechTok, recurringID, authenticated, 404, ""},
+				{"a consent initiated for another", demoTok, initiated, authenticated, 404, ""},
+				{"unknown consent", demoTok, "urn:ponte:" + uuid.NewString(), authenticated, 404, ""},
+			}
+			for _, c := range cases {
+				t.Run(c.name, func(t *testing.T) {
+					r := s.Do(t, "POST", "/api/journey/v1/consents/"+url.PathEscape(c.consentID)+"/report", c.tok, c.body)
+					if r.Status != c.status {
+						t.Fatalf("%d %s, want %d", r.Status, r.Body, c.status)
+					}
+					if c.status != 201 {
+						if !strings.Contains(string(r.Body), `"code":"CONSENTIMENTO_NAO_ENCONTRADO"`) {
+							t.Errorf("404 body = %s", r.Body)
+						}
+						return
+					}
+					var ev struct {
+						Data pcm.EventJSON `json:"data"`
+					}
+					r.JSON(t, &ev)
+					if ev.Data.ConsentID != c.consentID || ev.Data.Source != pcm.SourceAPI || ev.Data.BrandID != c.brand {
+						t.Errorf("stored event = %+v", ev.Data)
+					}
+				})
+			}
+			// Nothing was stored for the refused reports: the data consent
+			// has exactly the demo partner's two steps.
+			events, err := s.App.PCM.Service.Events(t.Context(), data)
+			if err != nil || len(events) != 2 || events[0].ApplicationID != s.App.Demo.ID || events[1].ApplicationID != s.App.Demo.ID {
+				t.Errorf("data consent events = %+v, %v", events, err)
 			}
 		})
 	}

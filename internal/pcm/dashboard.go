@@ -30,13 +30,15 @@ type dashboardForm struct {
 	From, To, Side, Brand, Platform, OS string
 }
 
+// funnelBar is one stage: its label on a line of its own above the bar, so
+// both fit a phone's width, and the count and rate right of the bar.
 type funnelBar struct {
-	Label    string
-	Count    int64
-	Pct      string // from the previous stage
-	Y, TextY int
-	Width    int
-	ValueX   int
+	Label         string
+	Count         int64
+	Pct           string // from the previous stage
+	LabelY, Y     int
+	ValueY, Width int
+	ValueX        int
 }
 
 type lineChart struct {
@@ -74,13 +76,17 @@ type breakdownRow struct {
 
 // Geometry of the charts (SVG user units).
 const (
-	funnelLabelWidth = 230
-	funnelBarMax     = 330
-	funnelRow        = 44
-	lineLeft         = 44
-	lineRight        = 624
-	lineTop          = 16
-	lineBottom       = 196
+	// A stage's row: the label's line (room for the phone's larger font,
+	// see pcm.css), then the bar; bars leave room on their right for
+	// "123456 · 100.0%" in that font.
+	funnelBarMax    = 460
+	funnelRow       = 62
+	funnelBarTop    = 30
+	funnelBarHeight = 24
+	lineLeft        = 44
+	lineRight       = 624
+	lineTop         = 16
+	lineBottom      = 196
 )
 
 var stageLabels = map[string]string{
@@ -114,11 +120,11 @@ func newDashboardView(f *Funnel, floor float64) *dashboardView {
 		if s.Count > 0 && w < 2 {
 			w = 2
 		}
-		y := 8 + i*funnelRow
+		top := i * funnelRow
 		v.Bars = append(v.Bars, funnelBar{Label: stageLabels[s.Step], Count: s.Count, Pct: pct(s.RateFromPrevious),
-			Y: y, TextY: y + 19, Width: w, ValueX: funnelLabelWidth + w + 8})
+			LabelY: top + 20, Y: top + funnelBarTop, ValueY: top + funnelBarTop + funnelBarHeight/2 + 6, Width: w, ValueX: w + 8})
 	}
-	v.FunnelHeight = 16 + len(f.Stages)*funnelRow
+	v.FunnelHeight = len(f.Stages) * funnelRow
 
 	v.Line = drawLine(f.Days, floor)
 	v.Platforms, v.OSes = rows(f.ByPlatform), rows(f.ByOS)

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ponte-ofb/ponte/internal/clock"
+	"github.com/ponte-ofb/ponte/internal/store"
 )
 
 // Recorder writes journey steps into the caller's transaction, so a step is
@@ -17,6 +18,10 @@ import (
 // first one wins, and recording it again is not an error.
 type Recorder struct {
 	Clock clock.Clock
+	// DB, when set, is the database the transactions handed to Record
+	// belong to: its statements are then prepared once (store.DB.TxStmt)
+	// instead of parsed on every step.
+	DB *store.DB
 	// NewID makes event ids; nil means random UUIDs (v4).
 	NewID func() string
 	// AfterInsert, when set, runs in the transaction of every newly stored
@@ -49,12 +54,12 @@ func (r *Recorder) Record(ctx context.Context, tx *sql.Tx, e Event) (*Event, boo
 	} else {
 		e.ID = uuid.NewString()
 	}
-	inserted, err := insertEvent(ctx, tx, &e)
+	inserted, err := r.insertEvent(ctx, tx, &e)
 	if err != nil {
 		return nil, false, err
 	}
 	if !inserted {
-		stored, err := eventByStep(ctx, tx, e.ConsentID, e.Step, e.Type)
+		stored, err := r.eventByStep(ctx, tx, e.ConsentID, e.Step, e.Type)
 		if err != nil {
 			return nil, false, err
 		}
@@ -70,12 +75,26 @@ func (r *Recorder) Record(ctx context.Context, tx *sql.Tx, e Event) (*Event, boo
 
 const eventColumns = `id, consent_id, side, step, type, error, uri, platform, os, os_version, application_id, brand_id, source, occurred_at, created_at`
 
-func insertEvent(ctx context.Context, tx *sql.Tx, e *Event) (bool, error) {
-	res, err := tx.ExecContext(ctx, `INSERT INTO pcm_events (`+eventColumns+`)
+const (
+	insertEventSQL = `INSERT INTO pcm_events (` + eventColumns + `)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-		ON CONFLICT (consent_id, step, type) DO NOTHING`,
-		e.ID, e.ConsentID, e.Side, e.Step, e.Type, e.Error, e.URI, e.Device.Platform, e.Device.OS, e.Device.OSVersion,
-		e.ApplicationID, e.BrandID, e.Source, e.OccurredAt.UnixMilli(), e.CreatedAt.UnixMilli())
+		ON CONFLICT (consent_id, step, type) DO NOTHING`
+	eventByStepSQL = `SELECT ` + eventColumns + ` FROM pcm_events WHERE consent_id = $1 AND step = $2 AND type = $3`
+)
+
+func (r *Recorder) insertEvent(ctx context.Context, tx *sql.Tx, e *Event) (bool, error) {
+	args := []any{e.ID, e.ConsentID, e.Side, e.Step, e.Type, e.Error, e.URI, e.Device.Platform, e.Device.OS, e.Device.OSVersion,
+		e.ApplicationID, e.BrandID, e.Source, e.OccurredAt.UnixMilli(), e.CreatedAt.UnixMilli()}
+	var res sql.Result
+	var err error
+	if r.DB == nil {
+		res, err = tx.ExecContext(ctx, insertEventSQL, args...)
+	} else {
+		var st *sql.Stmt
+		if st, err = r.DB.TxStmt(ctx, tx, insertEventSQL); err == nil {
+			res, err = st.ExecContext(ctx, args...)
+		}
+	}
 	if err != nil {
 		return false, fmt.Errorf("pcm: store the %s step of %s: %w", e.Step, e.ConsentID, err)
 	}
@@ -86,13 +105,18 @@ func insertEvent(ctx context.Context, tx *sql.Tx, e *Event) (bool, error) {
 	return n == 1, nil
 }
 
-type rowScanner interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-func eventByStep(ctx context.Context, q rowScanner, consentID, step, typ string) (*Event, error) {
-	e, err := scanEvent(q.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM pcm_events WHERE consent_id = $1 AND step = $2 AND type = $3`,
-		consentID, step, typ))
+func (r *Recorder) eventByStep(ctx context.Context, tx *sql.Tx, consentID, step, typ string) (*Event, error) {
+	var row *sql.Row
+	if r.DB == nil {
+		row = tx.QueryRowContext(ctx, eventByStepSQL, consentID, step, typ)
+	} else {
+		st, err := r.DB.TxStmt(ctx, tx, eventByStepSQL)
+		if err != nil {
+			return nil, fmt.Errorf("pcm: read the stored %s step: %w", step, err)
+		}
+		row = st.QueryRowContext(ctx, consentID, step, typ)
+	}
+	e, err := scanEvent(row)
 	if err != nil {
 		return nil, fmt.Errorf("pcm: read the stored %s step: %w", step, err)
 	}
