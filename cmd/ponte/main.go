@@ -31,6 +31,7 @@ Commands:
   accounts    manage customers' bank accounts: add, list, import (balances, limits, transactions)
   brands      manage the account holders Ponte initiates at (ITP side): add, list, disable
   journeys    manage journeys of Open Keys journey sessions: create, list, set-default
+  pcm         PCM forwarding: status (pending/accepted/rejected), replay rejected items
   version   print the version
 
 Run 'ponte <command> --help' for a command's flags.
@@ -71,6 +72,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = brandsCmd(ctx, rest, stdout, stderr)
 	case "journeys":
 		err = journeysCmd(ctx, rest, stdout, stderr)
+	case "pcm":
+		err = pcmCmd(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ponte", version)
 	case "help", "-h", "--help", "-help":

@@ -79,6 +79,10 @@ type App struct {
 	// PCM records journey steps and serves the report API, the funnel and
 	// the admin dashboard.
 	PCM *pcm.Handler
+	// PCMForwarder sends recorded steps to the PCM (started by Serve; tests
+	// call Drain). PCMReceiver is the sandbox's own PCM (nil otherwise).
+	PCMForwarder *pcm.Forwarder
+	PCMReceiver  *pcm.Receiver
 	// SandboxBrandID is the brand that is Ponte's own holder side (sandbox only).
 	SandboxBrandID     string
 	sandboxITPClientID string
@@ -187,6 +191,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		db.Close()
 		return nil, err
 	}
+	if err := a.wirePCMForward(mux, reg); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := a.wireJourney(ctx, mux, a.pages); err != nil {
 		db.Close()
 		return nil, err
@@ -276,6 +284,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if err := a.Jobs.Start(ctx); err != nil {
 		return err
 	}
+	a.PCMForwarder.Start(ctx)
 	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
 	sweepDone := make(chan struct{})
 	go func() {
@@ -310,6 +319,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	stopSweep()
 	<-sweepDone
+	a.PCMForwarder.Stop()
 	// Running jobs (webhook deliveries) finish before the database closes.
 	jctx, cancel := context.WithTimeout(context.Background(), a.Config.ShutdownTimeout)
 	if jerr := a.Jobs.Stop(jctx); jerr != nil {
@@ -328,5 +338,6 @@ func (a *App) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), a.Config.ShutdownTimeout)
 	defer cancel()
 	_ = a.Jobs.Stop(ctx)
+	a.PCMForwarder.Stop()
 	return a.DB.Close()
 }

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -61,6 +62,23 @@ type Config struct {
 	// of the period's average rate.
 	AdminToken string
 	PCMFloor   float64
+
+	// Forwarding to the PCM (issue 8 §3). PCMURL is the PCM's base URL;
+	// empty keeps events pending (in the sandbox: forwards to Ponte's own
+	// receiver at /sandbox/pcm). The token comes from PCMTokenURL with the
+	// client_credentials grant for PCMClientID, over mutual TLS with
+	// PCMCertFile/PCMKeyFile (or client_secret_basic with PCMClientSecret).
+	// PCMOrgID is the organisationId sent as clientOrgId/serverOrgId.
+	// PCMSpecFile is the official PCM hybrid-flow OpenAPI file the sandbox
+	// receiver validates against.
+	PCMURL          string
+	PCMTokenURL     string
+	PCMClientID     string
+	PCMClientSecret string
+	PCMCertFile     string
+	PCMKeyFile      string
+	PCMOrgID        string
+	PCMSpecFile     string
 
 	envProblems []string
 }
@@ -131,8 +149,52 @@ func (c *Config) RegisterServe(fs *flag.FlagSet) {
 		"admin credential of the PCM dashboard /admin/pcm (HTTP Basic password or bearer); default in sandbox: generated into DATA-DIR/admin-token (env PONTE_ADMIN_TOKEN)")
 	fs.Float64Var(&c.PCMFloor, "pcm-floor", c.envFloat("PONTE_PCM_FLOOR", 0),
 		"conversion-rate floor marked on the PCM dashboard, a fraction (0.6 = 60%); 0 means 80% of the period's average (env PONTE_PCM_FLOOR)")
+	fs.StringVar(&c.PCMURL, "pcm-url", env("PONTE_PCM_URL", ""),
+		"PCM base URL (e.g. https://api.pcm.openfinancebrasil.org.br) journey steps are forwarded to; empty keeps them pending, in sandbox forwards to the built-in receiver at /sandbox/pcm (env PONTE_PCM_URL)")
+	fs.StringVar(&c.PCMTokenURL, "pcm-token-url", env("PONTE_PCM_TOKEN_URL", ""),
+		"OAuth2 token endpoint of the PCM (client_credentials); empty sends no token (env PONTE_PCM_TOKEN_URL)")
+	fs.StringVar(&c.PCMClientID, "pcm-client-id", env("PONTE_PCM_CLIENT_ID", ""),
+		"client_id at the PCM token endpoint: the Software Statement's client id (env PONTE_PCM_CLIENT_ID)")
+	fs.StringVar(&c.PCMClientSecret, "pcm-client-secret", env("PONTE_PCM_CLIENT_SECRET", ""),
+		"client secret (client_secret_basic) when the PCM token endpoint takes one instead of mutual TLS (env PONTE_PCM_CLIENT_SECRET)")
+	fs.StringVar(&c.PCMCertFile, "pcm-cert", env("PONTE_PCM_CERT", ""),
+		"client certificate (PEM, directory-issued) for mutual TLS with the PCM and its token endpoint (env PONTE_PCM_CERT)")
+	fs.StringVar(&c.PCMKeyFile, "pcm-key", env("PONTE_PCM_KEY", ""), "private key (PEM) of --pcm-cert (env PONTE_PCM_KEY)")
+	fs.StringVar(&c.PCMOrgID, "pcm-org-id", env("PONTE_PCM_ORG_ID", ""),
+		"organisationId (UUID) sent as clientOrgId/serverOrgId; required with --pcm-url; default in sandbox: generated into DATA-DIR/pcm-org-id (env PONTE_PCM_ORG_ID)")
+	fs.StringVar(&c.PCMSpecFile, "pcm-spec", env("PONTE_PCM_SPEC", ""),
+		"official PCM hybrid-flow OpenAPI file the sandbox receiver validates each item against; default: Ponte's built-in copy of its rules (env PONTE_PCM_SPEC)")
 	c.SweepInterval = 10 * time.Second
 }
+
+// checkPCM validates the forwarding flags.
+func (c *Config) checkPCM() []string {
+	var problems []string
+	if c.PCMURL != "" {
+		if u, err := url.Parse(c.PCMURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			problems = append(problems, fmt.Sprintf("--pcm-url %q must be an absolute http(s) URL", c.PCMURL))
+		}
+		if c.PCMOrgID == "" && !c.Sandbox() {
+			problems = append(problems, "--pcm-url needs --pcm-org-id (the organisationId reported as clientOrgId/serverOrgId)")
+		}
+	}
+	if c.PCMOrgID != "" && !uuidRE.MatchString(c.PCMOrgID) {
+		problems = append(problems, fmt.Sprintf("--pcm-org-id %q must be a UUID", c.PCMOrgID))
+	}
+	if c.PCMTokenURL != "" && c.PCMClientID == "" {
+		problems = append(problems, "--pcm-token-url needs --pcm-client-id")
+	}
+	if (c.PCMCertFile == "") != (c.PCMKeyFile == "") {
+		problems = append(problems, "--pcm-cert and --pcm-key go together")
+	} else if c.PCMCertFile != "" {
+		if _, err := tls.LoadX509KeyPair(c.PCMCertFile, c.PCMKeyFile); err != nil {
+			problems = append(problems, fmt.Sprintf("--pcm-cert %s / --pcm-key %s: %v", c.PCMCertFile, c.PCMKeyFile, err))
+		}
+	}
+	return problems
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // Finish fills derived defaults and validates the serve configuration.
 func (c *Config) Finish() error {
@@ -144,6 +206,7 @@ func (c *Config) Finish() error {
 		problems = append(problems, fmt.Sprintf("--addr %q: %v", c.Addr, err))
 	}
 	problems = append(problems, c.checkTLS()...)
+	problems = append(problems, c.checkPCM()...)
 	if c.PublicURL == "" {
 		c.PublicURL = c.Scheme() + "://" + c.Addr
 	}

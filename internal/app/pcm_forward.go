@@ -1,0 +1,114 @@
+package app
+
+import (
+	"bytes"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ponte-ofb/ponte/internal/keyfile"
+	"github.com/ponte-ofb/ponte/internal/pcm"
+)
+
+// PCMOrgIDFile is where the sandbox keeps its generated PCM organisation id.
+const PCMOrgIDFile = "pcm-org-id"
+
+// SandboxPCMPrefix is where the sandbox mounts its PCM receiver.
+const SandboxPCMPrefix = "/sandbox/pcm"
+
+// sandboxPCMBase is the PCM base URL the sandbox forwarder uses: requests
+// to it are served in process by the sandbox receiver, whatever address
+// Ponte listens on.
+const sandboxPCMBase = "http://sandbox-pcm.ponte.internal"
+
+// wirePCMForward makes every new journey step write its outbox row (in the
+// step's transaction) and builds the forwarder Serve runs. In the sandbox
+// without --pcm-url it mounts Ponte's own PCM receiver at
+// /sandbox/pcm/report-api/v2/hybrid-flow/... and forwards to it. Call after
+// wirePCM.
+func (a *App) wirePCMForward(mux *http.ServeMux, reg prometheus.Registerer) error {
+	a.PCM.Service.Recorder.AfterInsert = pcm.EnqueueIn(a.DB)
+	cfg := a.Config
+	orgID := cfg.PCMOrgID
+	if orgID == "" && cfg.Sandbox() {
+		b, _, err := keyfile.LoadOrCreate(filepath.Join(cfg.DataDir, PCMOrgIDFile), func() ([]byte, error) {
+			return []byte(uuid.NewString() + "\n"), nil
+		})
+		if err != nil {
+			return fmt.Errorf("app: sandbox PCM organisation id: %w", err)
+		}
+		orgID = strings.TrimSpace(string(b))
+	}
+	opts := pcm.ForwarderOptions{DB: a.DB, Clock: a.Clock, Logger: a.Logger.With("component", "pcm-forwarder"), BaseURL: cfg.PCMURL,
+		OrgID: orgID, Metrics: pcm.NewForwardMetrics(reg)}
+	transport := &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second, ResponseHeaderTimeout: pcm.DefaultForwardTimeout, ForceAttemptHTTP2: true,
+		TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}}
+	if cfg.PCMCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.PCMCertFile, cfg.PCMKeyFile)
+		if err != nil {
+			return fmt.Errorf("app: --pcm-cert: %w", err)
+		}
+		transport.TLSClientConfig.Certificates = []tls.Certificate{cert}
+	}
+	var rt http.RoundTripper = transport
+	if cfg.PCMURL == "" && cfg.Sandbox() {
+		rc := &pcm.Receiver{Clock: a.Clock}
+		if cfg.PCMSpecFile != "" {
+			v, err := pcm.LoadSpecValidator(cfg.PCMSpecFile)
+			if err != nil {
+				return fmt.Errorf("app: --pcm-spec: %w", err)
+			}
+			rc.Validator = v
+		}
+		rc.Register(mux, SandboxPCMPrefix)
+		a.PCMReceiver = rc
+		opts.BaseURL = sandboxPCMBase
+		rt = inProcess{rc}
+	}
+	client := &http.Client{Transport: rt, Timeout: pcm.DefaultForwardTimeout}
+	opts.HTTP = client
+	if cfg.PCMTokenURL != "" {
+		opts.Token = &pcm.ClientCredentials{TokenURL: cfg.PCMTokenURL, ClientID: cfg.PCMClientID, ClientSecret: cfg.PCMClientSecret,
+			HTTP: client, Clock: a.Clock}
+	}
+	a.PCMForwarder = pcm.NewForwarder(opts)
+	return nil
+}
+
+// inProcess serves requests with a handler in this process: the sandbox
+// forwarder reaches the sandbox receiver without a network round trip.
+type inProcess struct{ h http.Handler }
+
+// RoundTrip implements http.RoundTripper.
+func (p inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
+	w := &bufferedResponse{header: http.Header{}, code: http.StatusOK}
+	p.h.ServeHTTP(w, req)
+	return &http.Response{StatusCode: w.code, Status: fmt.Sprintf("%d %s", w.code, http.StatusText(w.code)), Header: w.header,
+		Body: io.NopCloser(&w.body), ContentLength: int64(w.body.Len()), Request: req, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}, nil
+}
+
+type bufferedResponse struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+	wrote  bool
+}
+
+func (b *bufferedResponse) Header() http.Header { return b.header }
+func (b *bufferedResponse) WriteHeader(code int) {
+	if !b.wrote {
+		b.code, b.wrote = code, true
+	}
+}
+func (b *bufferedResponse) Write(p []byte) (int, error) {
+	b.wrote = true
+	return b.body.Write(p)
+}
