@@ -4,6 +4,10 @@
 // bare net/http handler that encodes an already-built page of the same 1,000
 // transactions, both measured in the same run, and prints the ratio and p99.
 //
+// With -rounds N the baseline and Ponte phases alternate N times and the
+// last line gives the medians (ratio, p99): compare within one run on a
+// shared machine. -cpuprofile FILE writes FILE.page1 and FILE.page2.
+//
 // Ponte runs in process on SQLite (WAL) in sandbox mode, seeded by app.New;
 // the data routes are dataapi.Handler over the app's own DataAPI service and
 // database. Token introspection and the consent lookup are in-memory here
@@ -13,6 +17,7 @@
 //
 //	go run ./bench/datarun            # about 15 s
 //	go run ./bench/datarun -c 32 -d 10s
+//	go run ./bench/datarun -c 4 -d 3s -rounds 5 -cpuprofile /tmp/data.prof
 package main
 
 import (
@@ -28,6 +33,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"time"
@@ -39,14 +45,38 @@ import (
 	"github.com/ponte-ofb/ponte/internal/dataapi"
 )
 
+// cpuProfile, when set, is the prefix of the Ponte phases' CPU profiles.
+var cpuProfile string
+
+// profile starts a CPU profile named cpuProfile+"."+name and returns its stop
+// function (a no-op without -cpuprofile).
+func profile(name string) func() {
+	if cpuProfile == "" {
+		return func() {}
+	}
+	f, err := os.Create(cpuProfile + "." + name)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "datarun: profile:", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintln(os.Stderr, "datarun: profile:", err)
+		f.Close()
+		return func() {}
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
+}
+
 func main() {
 	workers := flag.Int("c", 16, "concurrent workers (closed loop)")
 	dur := flag.Duration("d", 5*time.Second, "measured duration of each phase")
 	warmup := flag.Duration("warmup", time.Second, "unmeasured warm-up before each phase")
+	rounds := flag.Int("rounds", 1, "alternate baseline and Ponte phases this many times and report the median ratio and p99 (steadier on a shared machine)")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write CPU profiles of the Ponte phases to FILE.page1 and FILE.page2 (the whole process: filter with pprof -focus)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *workers, *dur, *warmup); err != nil {
+	if err := run(ctx, *workers, *dur, *warmup, max(*rounds, 1)); err != nil {
 		fmt.Fprintln(os.Stderr, "datarun:", err)
 		os.Exit(1)
 	}
@@ -77,7 +107,7 @@ func (s tokens) VerifyToken(_ context.Context, raw string) (*dataapi.Token, erro
 	return &t, nil
 }
 
-func run(ctx context.Context, workers int, dur, warmup time.Duration) error {
+func run(ctx context.Context, workers int, dur, warmup time.Duration, rounds int) error {
 	dir, err := os.MkdirTemp("", "datarun-")
 	if err != nil {
 		return err
@@ -188,17 +218,54 @@ func run(ctx context.Context, workers int, dur, warmup time.Duration) error {
 
 	fmt.Printf("datarun: %d workers, %s per phase (+%s warm-up), GOMAXPROCS %d, SQLite, %d-byte pages of 1,000 transactions\n",
 		workers, dur, warmup, runtime.GOMAXPROCS(0), len(page))
-	base := phase(ctx, "baseline (bare handler, encode)", "http://"+bln.Addr().String()+path, tok.raw, workers, dur, warmup)
-	pon := phase(ctx, "Ponte /transactions page 1", cfg.PublicURL+path, tok.raw, workers, dur, warmup)
-	pon2 := phase(ctx, "Ponte /transactions page 2", cfg.PublicURL+path+"&page=2", tok.raw, workers, dur, warmup)
+	var ratios, ratios2 []float64
+	var p99s, p99s2, baseP99s []time.Duration
+	for round := 1; round <= rounds; round++ {
+		if rounds > 1 {
+			fmt.Printf("round %d of %d\n", round, rounds)
+		}
+		base := phase(ctx, "baseline (bare handler, encode)", "http://"+bln.Addr().String()+path, tok.raw, workers, dur, warmup)
+		stopProfile := profile("page1")
+		pon := phase(ctx, "Ponte /transactions page 1", cfg.PublicURL+path, tok.raw, workers, dur, warmup)
+		stopProfile()
+		stopProfile = profile("page2")
+		pon2 := phase(ctx, "Ponte /transactions page 2", cfg.PublicURL+path+"&page=2", tok.raw, workers, dur, warmup)
+		stopProfile()
 
-	fmt.Printf("\n%-34s %10s %8s %9s %9s %7s %7s\n", "", "200/s", "ratio", "p50", "p99", "non-200", "errors")
-	for _, r := range []result{base, pon, pon2} {
-		fmt.Printf("%-34s %10.0f %8.3f %9s %9s %7d %7d\n", r.name, r.rate, r.rate/base.rate,
-			r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.other, r.errs)
+		fmt.Printf("\n%-34s %10s %8s %9s %9s %7s %7s\n", "", "200/s", "ratio", "p50", "p99", "non-200", "errors")
+		for _, r := range []result{base, pon, pon2} {
+			fmt.Printf("%-34s %10.0f %8.3f %9s %9s %7d %7d\n", r.name, r.rate, r.rate/base.rate,
+				r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.other, r.errs)
+		}
+		fmt.Println()
+		ratios, ratios2 = append(ratios, pon.rate/base.rate), append(ratios2, pon2.rate/base.rate)
+		p99s, p99s2, baseP99s = append(p99s, pon.p99), append(p99s2, pon2.p99), append(baseP99s, base.p99)
 	}
-	fmt.Printf("\ntarget: ratio ≥ 0.4, p99 ≤ 20 ms — page 1: ratio %.2f, p99 %s\n", pon.rate/base.rate, pon.p99.Round(10*time.Microsecond))
+	what := "ratio"
+	if rounds > 1 {
+		what = fmt.Sprintf("median of %d rounds:", rounds)
+	}
+	r1, q1 := median(ratios), median(p99s)
+	fmt.Printf("target: ratio ≥ 0.4, p99 ≤ 20 ms — page 1 %s ratio %.2f (%s), p99 %s (%s); page 2 ratio %.2f, p99 %s; baseline p99 %s\n",
+		what, r1, met(r1 >= 0.4), q1.Round(10*time.Microsecond), met(q1 <= 20*time.Millisecond),
+		median(ratios2), median(p99s2).Round(10*time.Microsecond), median(baseP99s).Round(10*time.Microsecond))
 	return nil
+}
+
+func median[T float64 | time.Duration](v []T) T {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func met(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT met"
 }
 
 func fetch(ctx context.Context, url, token string) ([]byte, error) {

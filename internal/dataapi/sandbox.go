@@ -64,6 +64,10 @@ func (s *Service) EnsureSandbox(ctx context.Context, cs *customers.Service, appI
 			if acct == nil {
 				return fmt.Errorf("account %s belongs to another customer", sa.account.Number)
 			}
+			// Rows seeded before migration 00018 get their bodies now.
+			if _, err := encodeMissing(ctx, tx, acct.ID); err != nil {
+				return err
+			}
 			n, err := countTransactions(ctx, tx, acct.ID)
 			if err != nil || n >= sa.transactions {
 				return err

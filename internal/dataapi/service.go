@@ -96,7 +96,7 @@ func (s *Service) Authorize(ctx context.Context, tok *Token, apiScope, permissio
 // another partner, or no longer theirs, is left out (tenant isolation does
 // not rest on the consent service alone).
 func (s *Service) GrantedAccounts(ctx context.Context, g *Grant) ([]*Account, error) {
-	all, err := accountsByID(ctx, s.db.Read(), g.AccountIDs)
+	all, err := accountsByID(ctx, s.db, g.AccountIDs)
 	if err != nil || len(all) == 0 {
 		return nil, err
 	}
@@ -183,23 +183,65 @@ func (s *Service) Transactions(ctx context.Context, accountID string, f Transact
 	if err != nil {
 		return nil, fmt.Errorf("dataapi: transactions: %w", err)
 	}
-	defer rows.Close()
-	out := make([]Transaction, 0, min(limit, 1024))
-	for rows.Next() {
-		var t Transaction
-		var at int64
-		if err := rows.Scan(&t.TransactionID, &at, &t.CompletedAuthorisedPaymentType, &t.CreditDebitType, &t.TransactionName, &t.Type,
-			&t.Amount, &t.Currency, &t.PartieCnpjCpf, &t.PartiePersonType, &t.PartieCompeCode, &t.PartieBranchCode,
-			&t.PartieNumber, &t.PartieCheckDigit); err != nil {
-			return nil, fmt.Errorf("dataapi: scan transaction: %w", err)
+	return scanTransactions(rows, min(limit, 1024))
+}
+
+// errMissingBody: a page met a transaction stored without its body.
+var errMissingBody = errors.New("dataapi: transaction stored without body")
+
+// appendTransactionPage is Transactions for the API's pages: it appends the
+// stored JSON bodies of at most size transactions (after skipping offset) to
+// buf, comma-separated, in the same order, and reports whether a further
+// transaction follows (it reads one row more than it shows). A page that
+// meets rows from before migration 00018 (no body yet) has the account's
+// missing bodies encoded from their columns, then is read again.
+func (s *Service) appendTransactionPage(ctx context.Context, buf []byte, accountID string, f TransactionFilter, size, offset int) ([]byte, bool, error) {
+	for attempt := 0; ; attempt++ {
+		out, more, err := s.appendBodies(ctx, buf, accountID, f, size, offset)
+		if !errors.Is(err, errMissingBody) || attempt > 0 {
+			return out, more, err
 		}
-		t.TransactionDateTime = time.UnixMilli(at).UTC()
-		out = append(out, t)
+		if err := s.db.Write(ctx, func(tx *sql.Tx) error {
+			_, err := encodeMissing(ctx, tx, accountID)
+			return err
+		}); err != nil {
+			return buf, false, err
+		}
+	}
+}
+
+func (s *Service) appendBodies(ctx context.Context, buf []byte, accountID string, f TransactionFilter, size, offset int) ([]byte, bool, error) {
+	st, err := s.db.ReadStmt(ctx, transactionBodiesQuery)
+	if err != nil {
+		return buf, false, fmt.Errorf("dataapi: prepare transactions: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, accountID, f.From.UnixMilli(), f.To.AddDate(0, 0, 1).UnixMilli(), f.CreditDebit, size+1, offset)
+	if err != nil {
+		return buf, false, fmt.Errorf("dataapi: transactions: %w", err)
+	}
+	defer rows.Close()
+	start, n := len(buf), 0
+	var body sql.NullString // the driver's string as is: one copy, into buf
+	for rows.Next() {
+		if err := rows.Scan(&body); err != nil {
+			return buf[:start], false, fmt.Errorf("dataapi: scan transaction: %w", err)
+		}
+		if body.String == "" {
+			return buf[:start], false, errMissingBody
+		}
+		if n == size {
+			return buf, true, nil // the row after the page: a next page exists
+		}
+		if n > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, body.String...)
+		n++
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("dataapi: transactions: %w", err)
+		return buf[:start], false, fmt.Errorf("dataapi: transactions: %w", err)
 	}
-	return out, nil
+	return buf, false, nil
 }
 
 // Import loads d into the account numbered accountNumber of the

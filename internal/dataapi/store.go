@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ponte-ofb/ponte/internal/store"
 )
 
 // queryer is a database or a transaction.
@@ -56,9 +58,14 @@ func scanAccounts(rows *sql.Rows) ([]*Account, error) {
 	return out, rows.Err()
 }
 
+// maxPreparedAccountIDs bounds the prepared forms of accountsByID (one per
+// number of ids) a database keeps.
+const maxPreparedAccountIDs = 16
+
 // accountsByID returns the accounts with these ids, oldest first (the
 // customers package's order).
-func accountsByID(ctx context.Context, q queryer, ids []string) ([]*Account, error) {
+// Every data call runs it: on the read pool, prepared once per number of ids.
+func accountsByID(ctx context.Context, db *store.DB, ids []string) ([]*Account, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
@@ -67,7 +74,17 @@ func accountsByID(ctx context.Context, q queryer, ids []string) ([]*Account, err
 	for i, id := range ids {
 		args[i], marks[i] = id, "$"+strconv.Itoa(i+1)
 	}
-	rows, err := q.QueryContext(ctx, accountSelect+` WHERE a.id IN (`+strings.Join(marks, ", ")+`) ORDER BY a.created_at, a.ispb, a.issuer, a.number`, args...)
+	query := accountSelect + ` WHERE a.id IN (` + strings.Join(marks, ", ") + `) ORDER BY a.created_at, a.ispb, a.issuer, a.number`
+	var rows *sql.Rows
+	var err error
+	if len(ids) <= maxPreparedAccountIDs {
+		var st *sql.Stmt
+		if st, err = db.ReadStmt(ctx, query); err == nil {
+			rows, err = st.QueryContext(ctx, args...)
+		}
+	} else {
+		rows, err = db.Read().QueryContext(ctx, query, args...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("dataapi: accounts: %w", err)
 	}
@@ -144,12 +161,13 @@ const transactionColumns = `transaction_id, booked_at, status, credit_debit_type
 	partie_cnpj_cpf, partie_person_type, partie_compe_code, partie_branch_code, partie_number, partie_check_digit`
 
 // transactionBatch keeps a multi-row insert under SQLite's and PostgreSQL's
-// parameter limits (15 per row).
+// parameter limits (16 per row).
 const transactionBatch = 500
 
-// insertTransactions writes ts for the account in batches. With update,
-// a transaction already stored under the same id is replaced; without, it
-// is kept as it is (the sandbox seed).
+// insertTransactions writes ts for the account in batches, each row with its
+// encoded body (encodeTransaction). With update, a transaction already stored
+// under the same id is replaced, body included; without, it is kept as it is
+// (the sandbox seed).
 func insertTransactions(ctx context.Context, tx *sql.Tx, accountID string, ts []Transaction, update bool) error {
 	conflict := ` ON CONFLICT (account_id, transaction_id) DO NOTHING`
 	if update {
@@ -157,28 +175,34 @@ func insertTransactions(ctx context.Context, tx *sql.Tx, accountID string, ts []
 		credit_debit_type = excluded.credit_debit_type, name = excluded.name, type = excluded.type, amount = excluded.amount,
 		currency = excluded.currency, partie_cnpj_cpf = excluded.partie_cnpj_cpf, partie_person_type = excluded.partie_person_type,
 		partie_compe_code = excluded.partie_compe_code, partie_branch_code = excluded.partie_branch_code,
-		partie_number = excluded.partie_number, partie_check_digit = excluded.partie_check_digit`
+		partie_number = excluded.partie_number, partie_check_digit = excluded.partie_check_digit, body = excluded.body`
 	}
+	const cols = 16
 	for start := 0; start < len(ts); start += transactionBatch {
 		batch := ts[start:min(start+transactionBatch, len(ts))]
 		var sb strings.Builder
-		sb.WriteString(`INSERT INTO account_transactions (account_id, ` + transactionColumns + `) VALUES `)
-		args := make([]any, 0, len(batch)*15)
-		for i, t := range batch {
+		sb.WriteString(`INSERT INTO account_transactions (account_id, ` + transactionColumns + `, body) VALUES `)
+		args := make([]any, 0, len(batch)*cols)
+		for i := range batch {
+			t := &batch[i]
 			if i > 0 {
 				sb.WriteString(", ")
 			}
 			sb.WriteString("(")
-			for j := range 15 {
+			for j := range cols {
 				if j > 0 {
 					sb.WriteString(", ")
 				}
-				sb.WriteString("$" + strconv.Itoa(i*15+j+1))
+				sb.WriteString("$" + strconv.Itoa(i*cols+j+1))
 			}
 			sb.WriteString(")")
+			body, err := encodeTransaction(t)
+			if err != nil {
+				return err
+			}
 			args = append(args, accountID, t.TransactionID, t.TransactionDateTime.UnixMilli(), t.CompletedAuthorisedPaymentType,
 				t.CreditDebitType, t.TransactionName, t.Type, t.Amount, t.Currency, t.PartieCnpjCpf, t.PartiePersonType,
-				t.PartieCompeCode, t.PartieBranchCode, t.PartieNumber, t.PartieCheckDigit)
+				t.PartieCompeCode, t.PartieBranchCode, t.PartieNumber, t.PartieCheckDigit, body)
 		}
 		sb.WriteString(conflict)
 		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
@@ -188,11 +212,62 @@ func insertTransactions(ctx context.Context, tx *sql.Tx, accountID string, ts []
 	return nil
 }
 
+// encodeMissing gives every transaction of the account stored without a
+// body (rows from before migration 00018) the body its columns encode to.
+// It returns how many it encoded.
+func encodeMissing(ctx context.Context, tx *sql.Tx, accountID string) (int, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT `+transactionColumns+` FROM account_transactions WHERE account_id = $1 AND body IS NULL`, accountID)
+	if err != nil {
+		return 0, fmt.Errorf("dataapi: transactions without body: %w", err)
+	}
+	ts, err := scanTransactions(rows, 0)
+	if err != nil {
+		return 0, err
+	}
+	for i := range ts {
+		body, err := encodeTransaction(&ts[i])
+		if err != nil {
+			return 0, err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE account_transactions SET body = $1 WHERE account_id = $2 AND transaction_id = $3 AND body IS NULL`,
+			body, accountID, ts[i].TransactionID); err != nil {
+			return 0, fmt.Errorf("dataapi: encode transaction: %w", err)
+		}
+	}
+	return len(ts), nil
+}
+
+func scanTransactions(rows *sql.Rows, capacity int) ([]Transaction, error) {
+	defer rows.Close()
+	out := make([]Transaction, 0, capacity)
+	for rows.Next() {
+		var t Transaction
+		var at int64
+		if err := rows.Scan(&t.TransactionID, &at, &t.CompletedAuthorisedPaymentType, &t.CreditDebitType, &t.TransactionName, &t.Type,
+			&t.Amount, &t.Currency, &t.PartieCnpjCpf, &t.PartiePersonType, &t.PartieCompeCode, &t.PartieBranchCode,
+			&t.PartieNumber, &t.PartieCheckDigit); err != nil {
+			return nil, fmt.Errorf("dataapi: scan transaction: %w", err)
+		}
+		t.TransactionDateTime = time.UnixMilli(at).UTC()
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("dataapi: transactions: %w", err)
+	}
+	return out, nil
+}
+
 // transactionsQuery lists an account's transactions booked in [$2, $3)
 // (Unix milliseconds) with an optional credit/debit filter ($4, ” for any),
 // newest first, ties broken by transaction id: a total order, so offset pages
 // neither repeat nor skip a row while the data stands still.
 const transactionsQuery = `SELECT ` + transactionColumns + ` FROM account_transactions
+	WHERE account_id = $1 AND booked_at >= $2 AND booked_at < $3 AND ($4 = '' OR credit_debit_type = $4)
+	ORDER BY booked_at DESC, transaction_id DESC LIMIT $5 OFFSET $6`
+
+// transactionBodiesQuery is transactionsQuery reading only the encoded
+// bodies: one column per row.
+const transactionBodiesQuery = `SELECT body FROM account_transactions
 	WHERE account_id = $1 AND booked_at >= $2 AND booked_at < $3 AND ($4 = '' OR credit_debit_type = $4)
 	ORDER BY booked_at DESC, transaction_id DESC LIMIT $5 OFFSET $6`
 
