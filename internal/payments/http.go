@@ -129,7 +129,7 @@ type Handler struct {
 	// they are a 500.
 	Signer Signer
 
-	keys keyCache
+	keys KeyCache
 }
 
 // Register adds the routes to mux.
@@ -238,7 +238,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, signed, caller, &ValidationError{Status: http.StatusUnprocessableEntity, Problems: []Problem{{Code: CodeErroIdempotencia,
 			Detail: "Conteúdo da mensagem (claim data) diverge do conteúdo associado a esta chave de idempotência (x-idempotency-key)."}}})
 	case errors.Is(err, ErrJTIReused):
-		h.fail(w, r, signed, caller, invalidClient(fmt.Sprintf("Claim jti já utilizada por esta aplicação nas últimas %d horas.", int(JTIWindow.Hours()))))
+		h.fail(w, r, signed, caller, InvalidClient(fmt.Sprintf("Claim jti já utilizada por esta aplicação nas últimas %d horas.", int(JTIWindow.Hours()))))
 	default:
 		h.Logger.ErrorContext(r.Context(), "create payment consent", "err", err)
 		errs.WriteError(w, r, httpx.Internal())
@@ -279,14 +279,14 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, *httpx.Error) {
 // verify checks a signed body against the caller's registered keys.
 func (h *Handler) verify(ctx context.Context, caller *Caller, body []byte) (*signedRequest, *ValidationError) {
 	if len(caller.JWKS) == 0 {
-		return nil, badSignature("A aplicação não tem JWKS registrado: registre suas chaves públicas para enviar corpos assinados.")
+		return nil, BadSignature("A aplicação não tem JWKS registrado: registre suas chaves públicas para enviar corpos assinados.")
 	}
-	keys, err := h.keys.get(caller.JWKS)
+	keys, err := h.keys.Get(caller.JWKS)
 	if err != nil {
 		h.Logger.ErrorContext(ctx, "payments caller's registered JWKS does not parse", "client_id", caller.ClientID, "err", err)
-		return nil, badSignature("O JWKS registrado da aplicação não pôde ser lido.")
+		return nil, BadSignature("O JWKS registrado da aplicação não pôde ser lido.")
 	}
-	return decodeSigned(body, keys, expectations{
+	return decodeSigned(body, keys, Expectations{
 		Audience: h.Service.ConsentsURL(), Issuer: caller.ClientID, Now: h.Service.Clock.Now(),
 	})
 }
@@ -326,7 +326,7 @@ func (h *Handler) writeSigned(w http.ResponseWriter, r *http.Request, audience s
 		h.errs().WriteError(w, r, httpx.Internal())
 		return
 	}
-	jwt, err := signedBody(h.Signer, body, audience, h.Service.BaseURL, h.Service.Clock.Now())
+	jwt, err := SignedBody(h.Signer, body, audience, h.Service.BaseURL, h.Service.Clock.Now())
 	if err != nil {
 		h.Logger.ErrorContext(r.Context(), "sign payments response", "err", err)
 		h.errs().WriteError(w, r, httpx.Internal())

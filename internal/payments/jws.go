@@ -106,41 +106,63 @@ type signedRequest struct {
 	Request *ConsentRequest
 }
 
-// expectations are what a signed body's claims must say.
-type expectations struct {
+// Expectations are what a signed body's claims must say: aud the URL
+// called, iss the caller's client_id, iat near Now.
+type Expectations struct {
 	Audience string
 	Issuer   string
 	Now      time.Time
 }
 
-func badSignature(detail string) *ValidationError {
+// BadSignature is the 400 BAD_SIGNATURE answer to a signed body Ponte
+// cannot verify.
+func BadSignature(detail string) *ValidationError {
 	return &ValidationError{Status: http.StatusBadRequest, Problems: []Problem{{Code: CodeBadSignature, Detail: detail}}}
 }
 
-func invalidClient(detail string) *ValidationError {
+// InvalidClient is the 403 INVALID_CLIENT answer to a signed body whose
+// claims (aud, iss, iat, jti) are wrong.
+func InvalidClient(detail string) *ValidationError {
 	return &ValidationError{Status: http.StatusForbidden, Problems: []Problem{{Code: CodeInvalidClient, Detail: detail}}}
 }
 
 // decodeSigned verifies a compact JWS body against keys and want, and decodes
 // its data as decodeCreate does. The jti is returned for the caller to record.
-func decodeSigned(body []byte, keys *jose.JSONWebKeySet, want expectations) (*signedRequest, *ValidationError) {
+func decodeSigned(body []byte, keys *jose.JSONWebKeySet, want Expectations) (*signedRequest, *ValidationError) {
+	payload, jti, verr := VerifySigned(body, keys, want)
+	if verr != nil {
+		return nil, verr
+	}
+	req, verr := decodeCreate(payload)
+	if verr != nil {
+		return nil, verr
+	}
+	return &signedRequest{JTI: jti, Request: req}, nil
+}
+
+// VerifySigned checks a signed request body (a compact JWS, PS256, the kid
+// of a key in keys) and its claims against want, and returns the payload and
+// its jti for the caller to record. Signature problems are 400
+// BAD_SIGNATURE, claim problems 403 INVALID_CLIENT. Every Open Finance API
+// with signed bodies (payments, recurring consents) verifies through it.
+func VerifySigned(body []byte, keys *jose.JSONWebKeySet, want Expectations) ([]byte, string, *ValidationError) {
 	compact := string(bytes.TrimSpace(body))
 	if compact == "" {
-		return nil, badSignature("Corpo da requisição vazio: esperado um JWS compacto assinado (PS256).")
+		return nil, "", BadSignature("Corpo da requisição vazio: esperado um JWS compacto assinado (PS256).")
 	}
 	jws, err := jose.ParseSigned(compact, []jose.SignatureAlgorithm{jose.PS256})
 	if err != nil {
-		return nil, badSignature("O corpo não é um JWS compacto assinado com PS256.")
+		return nil, "", BadSignature("O corpo não é um JWS compacto assinado com PS256.")
 	}
 	if len(jws.Signatures) != 1 {
-		return nil, badSignature("O JWS deve ter exatamente uma assinatura.")
+		return nil, "", BadSignature("O JWS deve ter exatamente uma assinatura.")
 	}
 	h := jws.Signatures[0].Header
 	if typ, ok := h.ExtraHeaders[jose.HeaderType].(string); ok && typ != "JWT" {
-		return nil, badSignature("Cabeçalho typ do JWS deve ser JWT.")
+		return nil, "", BadSignature("Cabeçalho typ do JWS deve ser JWT.")
 	}
 	if h.KeyID == "" {
-		return nil, badSignature("Cabeçalho kid do JWS não informado.")
+		return nil, "", BadSignature("Cabeçalho kid do JWS não informado.")
 	}
 	var key *jose.JSONWebKey
 	if keys != nil {
@@ -149,35 +171,31 @@ func decodeSigned(body []byte, keys *jose.JSONWebKeySet, want expectations) (*si
 		}
 	}
 	if key == nil {
-		return nil, badSignature("A chave " + strconv.Quote(h.KeyID) + " não está no JWKS registrado da aplicação.")
+		return nil, "", BadSignature("A chave " + strconv.Quote(h.KeyID) + " não está no JWKS registrado da aplicação.")
 	}
 	if _, ok := key.Key.(*rsa.PublicKey); !ok {
-		return nil, badSignature("A chave " + strconv.Quote(h.KeyID) + " não é RSA: PS256 exige uma chave RSA.")
+		return nil, "", BadSignature("A chave " + strconv.Quote(h.KeyID) + " não é RSA: PS256 exige uma chave RSA.")
 	}
 	payload, err := jws.Verify(key.Key)
 	if err != nil {
-		return nil, badSignature("Assinatura do JWS inválida.")
+		return nil, "", BadSignature("Assinatura do JWS inválida.")
 	}
 	if verr := checkClaims(payload, want); verr != nil {
-		return nil, verr
+		return nil, "", verr
 	}
 	var c struct {
 		JTI string `json:"jti"`
 	}
 	_ = json.Unmarshal(payload, &c) // checked by checkClaims
-	req, verr := decodeCreate(payload)
-	if verr != nil {
-		return nil, verr
-	}
-	return &signedRequest{JTI: c.JTI, Request: req}, nil
+	return payload, c.JTI, nil
 }
 
 // checkClaims checks aud, iss, iat and jti (item 1.2.4.1): any problem is a
 // 403 INVALID_CLIENT naming the claim.
-func checkClaims(payload []byte, want expectations) *ValidationError {
+func checkClaims(payload []byte, want Expectations) *ValidationError {
 	var claims map[string]json.RawMessage
 	if err := json.Unmarshal(payload, &claims); err != nil || claims == nil {
-		return invalidClient("As claims do JWS não são um objeto JSON.")
+		return InvalidClient("As claims do JWS não são um objeto JSON.")
 	}
 	var (
 		iss, jti string
@@ -185,10 +203,10 @@ func checkClaims(payload []byte, want expectations) *ValidationError {
 		iat      json.Number
 	)
 	missing := func(name string) *ValidationError {
-		return invalidClient("Claim " + name + " obrigatória não informada.")
+		return InvalidClient("Claim " + name + " obrigatória não informada.")
 	}
 	invalid := func(name, why string) *ValidationError {
-		return invalidClient("Claim " + name + " inválida: " + why)
+		return InvalidClient("Claim " + name + " inválida: " + why)
 	}
 	raw, ok := claims["aud"]
 	if !ok || isNull(raw) {
@@ -249,9 +267,9 @@ func audienceHas(aud any, want string) bool {
 	return false
 }
 
-// signedBody wraps a JSON object response body in the claims of a signed
+// SignedBody wraps a JSON object response body in the claims of a signed
 // response (aud, iss, iat, jti first, then the body's own members) and signs it.
-func signedBody(signer Signer, body []byte, audience, issuer string, now time.Time) ([]byte, error) {
+func SignedBody(signer Signer, body []byte, audience, issuer string, now time.Time) ([]byte, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) < 2 || body[0] != '{' {
 		return nil, errors.New("payments: sign response: body is not a JSON object")
@@ -282,9 +300,9 @@ func signedBody(signer Signer, body []byte, audience, issuer string, now time.Ti
 	return []byte(compact), nil
 }
 
-// keyCache keeps applications' parsed key sets by content, so a JWKS is
-// parsed once per change rather than once per request.
-type keyCache struct {
+// KeyCache keeps applications' parsed key sets by content, so a JWKS is
+// parsed once per change rather than once per request. The zero value is ready.
+type KeyCache struct {
 	mu   sync.Mutex
 	sets map[[sha256.Size]byte]*jose.JSONWebKeySet
 }
@@ -292,7 +310,8 @@ type keyCache struct {
 // maxKeySets bounds the cache; when full it starts over.
 const maxKeySets = 1000
 
-func (c *keyCache) get(raw json.RawMessage) (*jose.JSONWebKeySet, error) {
+// Get returns the parsed key set of raw.
+func (c *KeyCache) Get(raw json.RawMessage) (*jose.JSONWebKeySet, error) {
 	sum := sha256.Sum256(raw)
 	c.mu.Lock()
 	set, ok := c.sets[sum]

@@ -22,7 +22,7 @@ func FuzzDecodeSigned(f *testing.F) {
 	}
 	keys := &jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1"}}}
 	now := time.Date(2024, 10, 15, 18, 55, 15, 0, time.UTC)
-	want := expectations{Audience: "https://ponte.example/open-banking/payments/v4/consents", Issuer: "client-1", Now: now}
+	want := Expectations{Audience: "https://ponte.example/open-banking/payments/v4/consents", Issuer: "client-1", Now: now}
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.PS256, Key: key},
 		(&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), "k1"))
 	if err != nil {

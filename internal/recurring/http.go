@@ -46,7 +46,7 @@ type Handler struct {
 	// they are a 500.
 	Signer payments.Signer
 
-	keys keyCache
+	keys payments.KeyCache
 }
 
 // Register adds the routes to mux.
@@ -217,14 +217,14 @@ func bodyMediaType(contentType string) (signed, ok bool) {
 
 func (h *Handler) verify(ctx context.Context, caller *payments.Caller, body []byte, audience string) ([]byte, string, *payments.ValidationError) {
 	if len(caller.JWKS) == 0 {
-		return nil, "", badSignature("A aplicação não tem JWKS registrado: registre suas chaves públicas para enviar corpos assinados.")
+		return nil, "", payments.BadSignature("A aplicação não tem JWKS registrado: registre suas chaves públicas para enviar corpos assinados.")
 	}
-	keys, err := h.keys.get(caller.JWKS)
+	keys, err := h.keys.Get(caller.JWKS)
 	if err != nil {
 		h.Logger.ErrorContext(ctx, "recurring-consents caller's registered JWKS does not parse", "client_id", caller.ClientID, "err", err)
-		return nil, "", badSignature("O JWKS registrado da aplicação não pôde ser lido.")
+		return nil, "", payments.BadSignature("O JWKS registrado da aplicação não pôde ser lido.")
 	}
-	return verifySigned(body, keys, expectations{Audience: audience, Issuer: caller.ClientID, Now: h.Service.Clock.Now()})
+	return payments.VerifySigned(body, keys, payments.Expectations{Audience: audience, Issuer: caller.ClientID, Now: h.Service.Clock.Now()})
 }
 
 // decodeData decodes a body {"data": ...} into dst: malformed JSON is a 400;
@@ -317,7 +317,7 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, req *request, r
 		h.fail(w, r, req, &payments.ValidationError{Status: http.StatusUnprocessableEntity, Problems: []payments.Problem{{Code: payments.CodeErroIdempotencia,
 			Detail: "Conteúdo da mensagem (claim data) diverge do conteúdo associado a esta chave de idempotência (x-idempotency-key)."}}})
 	case errors.Is(err, ErrJTIReused):
-		h.fail(w, r, req, invalidClient(fmt.Sprintf("Claim jti já utilizada por esta aplicação nas últimas %d horas.", int(payments.JTIWindow.Hours()))))
+		h.fail(w, r, req, payments.InvalidClient(fmt.Sprintf("Claim jti já utilizada por esta aplicação nas últimas %d horas.", int(payments.JTIWindow.Hours()))))
 	default:
 		h.Logger.ErrorContext(r.Context(), what, "err", err)
 		h.errs().WriteError(w, r, httpx.Internal())
@@ -357,7 +357,7 @@ func (h *Handler) writeSigned(w http.ResponseWriter, r *http.Request, audience s
 		h.errs().WriteError(w, r, httpx.Internal())
 		return
 	}
-	jwt, err := signedBody(h.Signer, body, audience, h.Service.BaseURL, h.Service.Clock.Now())
+	jwt, err := payments.SignedBody(h.Signer, body, audience, h.Service.BaseURL, h.Service.Clock.Now())
 	if err != nil {
 		h.Logger.ErrorContext(r.Context(), "sign recurring-consents response", "err", err)
 		h.errs().WriteError(w, r, httpx.Internal())
