@@ -61,6 +61,9 @@ func (h *JourneyHandler) Register(mux *http.ServeMux) {
 	mux.Handle(routeCallbackPost, wrap(h.callback))
 }
 
+// pageCSP: the page's only forms post to Ponte, but browsers also apply
+// form-action to the redirect that follows (to the brand's authorize URL, or
+// the partner's redirectUrl), which can be any institution's origin.
 const pageCSP = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; form-action 'self' https: http:; frame-ancestors 'none'; base-uri 'none'"
 
 type brandOption struct {
