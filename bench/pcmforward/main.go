@@ -14,14 +14,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -35,14 +39,28 @@ func main() {
 	n := flag.Int("n", 60000, "journey steps to forward")
 	workers := flag.Int("workers", 4, "forwarder workers")
 	batch := flag.Int("batch", pcm.MaxBatch, "items per request (≤ 1000)")
-	dbURL := flag.String("database-url", "", "PostgreSQL URL; empty: SQLite in a temporary directory")
+	dbURL := flag.String("database-url", os.Getenv("PONTE_TEST_DATABASE_URL"), "PostgreSQL URL (default $PONTE_TEST_DATABASE_URL), measured in a schema of its own after SQLite; empty: SQLite only")
 	asJSON := flag.Bool("json", false, "print JSON")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the forwarding phase to this file")
 	flag.Parse()
-	if err := run(*n, *workers, *batch, *dbURL, *asJSON); err != nil {
-		fmt.Fprintln(os.Stderr, "pcmforward:", err)
-		os.Exit(1)
+	profilePath = *cpuProfile
+	urls := []string{""}
+	if *dbURL != "" {
+		urls = append(urls, *dbURL)
+	}
+	for i, u := range urls {
+		if i > 0 && !*asJSON {
+			fmt.Println()
+		}
+		if err := runURL(*n, *workers, *batch, u, *asJSON); err != nil {
+			fmt.Fprintln(os.Stderr, "pcmforward:", err)
+			os.Exit(1)
+		}
 	}
 }
+
+// profilePath, when set, receives a CPU profile of the forwarding phase.
+var profilePath string
 
 const orgID = "56411f7e-d58b-44a8-8a2b-ff326d3f2955"
 
@@ -60,6 +78,45 @@ func event(i int, at time.Time) pcm.Event {
 		e.Error = "access_denied"
 	}
 	return e
+}
+
+// runURL measures one engine: SQLite for "", else PostgreSQL in a fresh
+// schema of its own, dropped afterwards.
+func runURL(n, workers, batch int, dbURL string, asJSON bool) error {
+	if dbURL == "" {
+		return run(n, workers, batch, "", asJSON)
+	}
+	u, drop, err := freshSchema(dbURL)
+	if err != nil {
+		return err
+	}
+	defer drop()
+	return run(n, workers, batch, u, asJSON)
+}
+
+// freshSchema creates a schema of its own in the PostgreSQL database at base
+// and returns a URL whose search_path points at it, and a function dropping it.
+func freshSchema(base string) (string, func(), error) {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "pcmforward_" + hex.EncodeToString(b[:])
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		return "", nil, err
+	}
+	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+		admin.Close()
+		return "", nil, fmt.Errorf("create schema: %w", err)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		admin.Close()
+		return "", nil, err
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), func() { _, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE"); admin.Close() }, nil
 }
 
 func run(n, workers, batch int, dbURL string, asJSON bool) error {
@@ -103,12 +160,24 @@ func run(n, workers, batch int, dbURL string, asJSON bool) error {
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
 	f := pcm.NewForwarder(pcm.ForwarderOptions{DB: db, Clock: c, BaseURL: srv.URL, OrgID: orgID, Workers: workers, BatchSize: batch})
+	if profilePath != "" {
+		pf, err := os.Create(profilePath)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+	}
 	start = time.Now()
 	res, err := f.Drain(ctx)
+	fwd := time.Since(start)
+	if profilePath != "" {
+		pprof.StopCPUProfile()
+	}
 	if err != nil {
 		return err
 	}
-	fwd := time.Since(start)
 	total := 0
 	for _, v := range rc.Counts() {
 		total += v

@@ -2,6 +2,7 @@ package pcm
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -13,6 +14,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -278,10 +280,17 @@ type claimed struct {
 	endpoint string
 	lease    string
 	until    time.Time
-	events   []*Event
+	items    []claimedItem
 	// attempt is the highest number of sends among the items, this one
 	// included: it sets the backoff.
 	attempt int
+}
+
+// claimedItem is one claimed row: its event id and its item as sent, the
+// organisation id included.
+type claimedItem struct {
+	id   string
+	body []byte
 }
 
 // batch claims, sends and records one batch of endpoint; n is its size.
@@ -291,14 +300,14 @@ func (f *Forwarder) batch(ctx context.Context, endpoint string) (DrainResult, in
 		return DrainResult{}, 0, err
 	}
 	res := &sendResult{}
-	f.send(ctx, c, c.events, res)
+	f.send(ctx, c, c.items, res)
 	if ctx.Err() != nil {
 		// Shutting down: leave the batch to its lease; accepted items are
 		// still recorded below with a fresh context.
 		res.retryErr = ctx.Err().Error()
 	}
 	r, err := f.record(context.WithoutCancel(ctx), c, res)
-	return r, len(c.events), err
+	return r, len(c.items), err
 }
 
 func newLease() string {
@@ -307,62 +316,160 @@ func newLease() string {
 	return hex.EncodeToString(b[:])
 }
 
-// claim takes up to BatchSize due items of endpoint: on PostgreSQL with
-// SKIP LOCKED, so concurrent forwarders take disjoint batches; on SQLite the
-// single writer serialises claims.
+// claimSQLite takes up to $5 due items of endpoint $4 in one statement and
+// returns them (the single writer serialises claims). state = 'PENDING' is
+// spelt out so the partial index pcm_outbox_due serves it.
+//
+// The outer WHERE is the subquery's rowids alone: repeating the due
+// conditions there made SQLite walk every due row of the endpoint per claim
+// (EXPLAIN QUERY PLAN: SEARCH ... USING INTEGER PRIMARY KEY (rowid=?)).
+const claimSQLite = `UPDATE pcm_outbox SET lease = $1, next_at = $2, attempts = attempts + 1, updated_at = $3
+	WHERE rowid IN (
+		SELECT rowid FROM pcm_outbox WHERE state = 'PENDING' AND endpoint = $4 AND next_at <= $3
+		ORDER BY next_at LIMIT $5)
+	RETURNING event_id, attempts, occurred_at, item`
+
+// claimPG is claimSQLite on PostgreSQL: the due rows are locked with SKIP
+// LOCKED, so concurrent forwarders take disjoint batches, and updated by
+// primary key from the CTE (an IN (subquery) made PostgreSQL's planner
+// take seconds per batch).
+const claimPG = `WITH due AS (
+		SELECT event_id FROM pcm_outbox WHERE state = 'PENDING' AND endpoint = $4 AND next_at <= $3
+		ORDER BY next_at LIMIT $5 FOR UPDATE SKIP LOCKED)
+	UPDATE pcm_outbox AS o SET lease = $1, next_at = $2, attempts = o.attempts + 1, updated_at = $3
+	FROM due WHERE o.event_id = due.event_id AND o.state = 'PENDING'
+	RETURNING o.event_id, o.attempts, o.occurred_at, o.item`
+
+// claim takes up to BatchSize due items of endpoint under a new lease, in
+// event order (occurred_at, then id).
 func (f *Forwarder) claim(ctx context.Context, endpoint string) (*claimed, error) {
 	now := f.o.Clock.Now()
 	c := &claimed{endpoint: endpoint, lease: newLease(), until: now.Add(f.o.Lease)}
-	lock := ""
+	query := claimSQLite
 	if f.pg {
-		lock = " FOR UPDATE SKIP LOCKED"
+		query = claimPG
 	}
+	type row struct {
+		id       string
+		occurred int64
+		item     []byte
+	}
+	var rows []row
+	var legacy []string
 	err := f.o.DB.Write(ctx, func(tx *sql.Tx) error {
-		c.events, c.attempt = c.events[:0], 0
-		res, err := tx.ExecContext(ctx, `UPDATE pcm_outbox SET lease = $1, next_at = $2, attempts = attempts + 1, updated_at = $3
-			WHERE state = $4 AND endpoint = $5 AND next_at <= $3 AND event_id IN (
-				SELECT event_id FROM pcm_outbox WHERE state = $4 AND endpoint = $5 AND next_at <= $3
-				ORDER BY next_at LIMIT $6`+lock+`)`,
-			c.lease, c.until.UnixMilli(), now.UnixMilli(), OutboxPending, endpoint, f.o.BatchSize)
+		rows, legacy, c.attempt = rows[:0], legacy[:0], 0
+		st, err := f.o.DB.TxStmt(ctx, tx, query)
 		if err != nil {
 			return fmt.Errorf("pcm: claim %s: %w", endpoint, err)
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return err
+		rs, err := st.QueryContext(ctx, c.lease, c.until.UnixMilli(), now.UnixMilli(), endpoint, f.o.BatchSize)
+		if err != nil {
+			return fmt.Errorf("pcm: claim %s: %w", endpoint, err)
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT `+joinedEventColumns+`, o.attempts FROM pcm_outbox o JOIN pcm_events e ON e.id = o.event_id
-			WHERE o.lease = $1 ORDER BY e.occurred_at, e.id`, c.lease)
+		defer rs.Close()
+		for rs.Next() {
+			var r row
+			var attempts int
+			if err := rs.Scan(&r.id, &attempts, &r.occurred, &r.item); err != nil {
+				return fmt.Errorf("pcm: claim %s: %w", endpoint, err)
+			}
+			c.attempt = max(c.attempt, attempts)
+			if len(r.item) == 0 {
+				legacy = append(legacy, r.id)
+			}
+			rows = append(rows, r)
+		}
+		if err := rs.Err(); err != nil {
+			return fmt.Errorf("pcm: claim %s: %w", endpoint, err)
+		}
+		rs.Close()
+		if len(legacy) == 0 {
+			return nil
+		}
+		// Rows from before migration 00019 (or an older instance) carry no
+		// item: render it from the event.
+		items, err := legacyItems(ctx, tx, legacy)
 		if err != nil {
 			return fmt.Errorf("pcm: read claimed %s batch: %w", endpoint, err)
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var e Event
-			var occurred, created int64
-			var attempts int
-			if err := rows.Scan(&e.ID, &e.ConsentID, &e.Side, &e.Step, &e.Type, &e.Error, &e.URI, &e.Device.Platform, &e.Device.OS,
-				&e.Device.OSVersion, &e.ApplicationID, &e.BrandID, &e.Source, &occurred, &created, &attempts); err != nil {
-				return fmt.Errorf("pcm: read claimed %s batch: %w", endpoint, err)
+		for i := range rows {
+			if len(rows[i].item) == 0 {
+				if rows[i].item = items[rows[i].id]; len(rows[i].item) == 0 {
+					return fmt.Errorf("pcm: read claimed %s batch: no event %s", endpoint, rows[i].id)
+				}
 			}
-			c.attempt = max(c.attempt, attempts)
-			e.OccurredAt, e.CreatedAt = time.UnixMilli(occurred).UTC(), time.UnixMilli(created).UTC()
-			c.events = append(c.events, &e)
 		}
-		return rows.Err()
+		return nil
 	})
-	if err != nil || len(c.events) == 0 {
+	if err != nil || len(rows) == 0 {
 		return nil, err
+	}
+	slices.SortFunc(rows, func(a, b row) int {
+		if a.occurred != b.occurred {
+			return cmp.Compare(a.occurred, b.occurred)
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	org := orgField(endpoint, f.o.OrgID)
+	c.items = make([]claimedItem, len(rows))
+	for i, r := range rows {
+		c.items[i] = claimedItem{id: r.id, body: withOrg(nil, r.item, org)}
 	}
 	return c, nil
 }
 
-var joinedEventColumns = func() string {
-	cols := strings.Split(eventColumns, ", ")
-	for i, c := range cols {
-		cols[i] = "e." + c
+// legacyItems encodes the items of the events ids (outbox rows without an
+// item column value) from pcm_events.
+func legacyItems(ctx context.Context, tx *sql.Tx, ids []string) (map[string][]byte, error) {
+	out := make(map[string][]byte, len(ids))
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), 500)]
+		ids = ids[len(chunk):]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+` FROM pcm_events WHERE id IN (`+placeholders(1, len(chunk))+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var e Event
+			var occurred, created int64
+			if err := rows.Scan(&e.ID, &e.ConsentID, &e.Side, &e.Step, &e.Type, &e.Error, &e.URI, &e.Device.Platform, &e.Device.OS,
+				&e.Device.OSVersion, &e.ApplicationID, &e.BrandID, &e.Source, &occurred, &created); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			e.OccurredAt, e.CreatedAt = time.UnixMilli(occurred).UTC(), time.UnixMilli(created).UTC()
+			b, err := encodeItem(&e)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[e.ID] = b
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, err
+		}
 	}
-	return strings.Join(cols, ", ")
-}()
+	return out, nil
+}
+
+// placeholders is "$first, $first+1, …" (n of them).
+func placeholders(first, n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(first + i))
+	}
+	return b.String()
+}
 
 // sendResult collects a batch's outcomes: final ones per item, and the
 // items left for a retry (every claimed item without a final outcome).
@@ -375,7 +482,7 @@ type sendResult struct {
 // send POSTs events (a claimed batch or part of one) and files the answer
 // in res. A 400 or 413 on several items splits them in halves, so one item
 // the PCM refuses cannot sink the others.
-func (f *Forwarder) send(ctx context.Context, c *claimed, events []*Event, res *sendResult) {
+func (f *Forwarder) send(ctx context.Context, c *claimed, events []claimedItem, res *sendResult) {
 	if ctx.Err() != nil {
 		return
 	}
@@ -383,15 +490,7 @@ func (f *Forwarder) send(ctx context.Context, c *claimed, events []*Event, res *
 		res.retry(f.o.Clock.Now(), "lease too short to send the rest of the batch", 0)
 		return
 	}
-	items := make([]Item, len(events))
-	for i, e := range events {
-		items[i] = ItemOf(e, f.o.OrgID)
-	}
-	body, err := json.Marshal(items)
-	if err != nil {
-		res.retry(f.o.Clock.Now(), "encode: "+err.Error(), f.backoff(1))
-		return
-	}
+	body := batchBody(events)
 	start := time.Now()
 	code, respBody, retryAfter, err := f.post(ctx, c.endpoint, body)
 	f.o.Metrics.observeRequest(c.endpoint, code, err, time.Since(start))
@@ -404,7 +503,7 @@ func (f *Forwarder) send(ctx context.Context, c *claimed, events []*Event, res *
 	case code == http.StatusOK:
 		ids := reportIDs(respBody, len(events))
 		for i, e := range events {
-			res.final = append(res.final, outcome{ID: e.ID, State: OutboxAccepted, ReportID: ids[i]})
+			res.final = append(res.final, outcome{ID: e.id, State: OutboxAccepted, ReportID: ids[i]})
 		}
 	case code == http.StatusMultiStatus:
 		res.final = append(res.final, multiStatus(events, respBody)...)
@@ -415,7 +514,7 @@ func (f *Forwarder) send(ctx context.Context, c *claimed, events []*Event, res *
 		f.send(ctx, c, events[mid:], res)
 	case code == http.StatusBadRequest || code == http.StatusRequestEntityTooLarge:
 		reason := fmt.Sprintf("PCM answered %d: %s", code, trim(string(respBody)))
-		res.final = append(res.final, outcome{ID: events[0].ID, State: OutboxRejected, Reason: reason})
+		res.final = append(res.final, outcome{ID: events[0].id, State: OutboxRejected, Reason: reason})
 	case code == http.StatusUnauthorized:
 		if f.o.Token != nil {
 			f.o.Token.Invalidate()
@@ -432,6 +531,24 @@ func (f *Forwarder) send(ctx context.Context, c *claimed, events []*Event, res *
 			"body", trim(string(respBody)))
 		res.retry(f.o.Clock.Now(), fmt.Sprintf("PCM answered %d: %s", code, trim(string(respBody))), f.backoffAfter(attempt, 0))
 	}
+}
+
+// batchBody is the JSON array of the items, as json.Marshal of their Items
+// writes it.
+func batchBody(items []claimedItem) []byte {
+	n := 2
+	for _, it := range items {
+		n += len(it.body) + 1
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, it := range items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, it.body...)
+	}
+	return append(b, ']')
 }
 
 func (r *sendResult) retry(now time.Time, errText string, after time.Duration) {
@@ -512,13 +629,13 @@ func reportIDs(body []byte, n int) []string {
 // with the PCM's words as the reason. An answer that cannot be matched to
 // the items rejects them all: they are kept for an operator to replay,
 // never resent blindly (some may have been accepted).
-func multiStatus(events []*Event, body []byte) []outcome {
+func multiStatus(events []claimedItem, body []byte) []outcome {
 	out := make([]outcome, len(events))
 	var items []map[string]json.RawMessage
 	if err := json.Unmarshal(body, &items); err != nil || len(items) != len(events) {
 		reason := fmt.Sprintf("PCM answered 207 with a body that does not list %d results in order: %s", len(events), trim(string(body)))
 		for i, e := range events {
-			out[i] = outcome{ID: e.ID, State: OutboxRejected, Reason: reason}
+			out[i] = outcome{ID: e.id, State: OutboxRejected, Reason: reason}
 		}
 		return out
 	}
@@ -531,11 +648,11 @@ func multiStatus(events []*Event, body []byte) []outcome {
 		_, hasMsg := it["message"]
 		_, hasError := it["error"]
 		if rid != "" && !hasErr && !hasError && !(hasMsg && status == "") && status != "DISCARDED" {
-			out[i] = outcome{ID: e.ID, State: OutboxAccepted, ReportID: rid}
+			out[i] = outcome{ID: e.id, State: OutboxAccepted, ReportID: rid}
 			continue
 		}
 		raw, _ := json.Marshal(it)
-		out[i] = outcome{ID: e.ID, State: OutboxRejected, Reason: trim(string(raw))}
+		out[i] = outcome{ID: e.id, State: OutboxRejected, Reason: trim(string(raw))}
 	}
 	return out
 }
@@ -563,44 +680,21 @@ func (f *Forwarder) record(ctx context.Context, c *claimed, res *sendResult) (Dr
 			r.Rejected++
 		}
 	}
-	r.Retried = len(c.events) - len(res.final)
-	payload, err := encodeOutcomes(res.final)
-	if err != nil {
-		return r, err
+	r.Retried = len(c.items) - len(res.final)
+	retryAt := res.retryAt
+	if retryAt.IsZero() {
+		retryAt = f.o.Clock.Now()
 	}
-	// PostgreSQL settles the batch in one statement (one round trip); on
-	// SQLite, in process, a prepared primary-key update per item is cheaper
-	// than any join SQLite's planner makes with json_each.
-	const settlePG = `UPDATE pcm_outbox AS o SET state = v.s, report_id = v.r, reason = v.x, lease = NULL, updated_at = $2, settled_at = $2
-		FROM jsonb_to_recordset($1::jsonb) AS v(i text, s text, r text, x text)
-		WHERE o.event_id = v.i AND o.state = $3`
-	const settleOne = `UPDATE pcm_outbox SET state = $1, report_id = $2, reason = $3, lease = NULL, updated_at = $4, settled_at = $4
-		WHERE event_id = $5 AND state = $6`
-	err = f.o.DB.Write(ctx, func(tx *sql.Tx) error {
-		switch {
-		case len(res.final) == 0:
-		case f.pg:
-			if _, err := tx.ExecContext(ctx, settlePG, payload, now, OutboxPending); err != nil {
+	err := f.o.DB.Write(ctx, func(tx *sql.Tx) error {
+		if len(res.final) > 0 {
+			if err := f.settle(ctx, tx, res.final, now); err != nil {
 				return fmt.Errorf("pcm: record %s outcomes: %w", c.endpoint, err)
-			}
-		default:
-			st, err := f.o.DB.TxStmt(ctx, tx, settleOne)
-			if err != nil {
-				return fmt.Errorf("pcm: record %s outcomes: %w", c.endpoint, err)
-			}
-			for _, o := range res.final {
-				if _, err := st.ExecContext(ctx, o.State, o.ReportID, o.Reason, now, o.ID, OutboxPending); err != nil {
-					return fmt.Errorf("pcm: record %s outcomes: %w", c.endpoint, err)
-				}
 			}
 		}
 		if r.Retried > 0 {
-			at := res.retryAt
-			if at.IsZero() {
-				at = f.o.Clock.Now()
-			}
-			if _, err := tx.ExecContext(ctx, `UPDATE pcm_outbox SET lease = NULL, next_at = $1, last_error = $2, updated_at = $3
-				WHERE lease = $4 AND state = $5`, at.UnixMilli(), trim(res.retryErr), now, c.lease, OutboxPending); err != nil {
+			// The batch's rows still PENDING under this claim's lease (a
+			// later claim's rows are left alone: the lease fences them).
+			if err := f.release(ctx, tx, c, retryAt.UnixMilli(), trim(res.retryErr), now); err != nil {
 				return fmt.Errorf("pcm: release %s batch for a retry: %w", c.endpoint, err)
 			}
 		}
@@ -615,4 +709,99 @@ func (f *Forwarder) record(ctx context.Context, c *claimed, res *sendResult) (Dr
 			"endpoint", c.endpoint, "rejected", r.Rejected, "accepted", r.Accepted)
 	}
 	return r, nil
+}
+
+// settleChunk is how many outcomes one SQLite settle statement carries (4
+// parameters each, well under SQLite's 32,766).
+const settleChunk = 250
+
+// settlePG settles a batch on PostgreSQL in one statement (one round trip).
+const settlePG = `UPDATE pcm_outbox AS o SET state = v.s, report_id = v.r, reason = v.x, lease = NULL, updated_at = $5, settled_at = $5
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS v(i, s, r, x)
+	WHERE o.event_id = v.i AND o.state = 'PENDING'`
+
+// settleSQLite is the SQLite settle of n outcomes: an UPDATE ... FROM a
+// VALUES list, which SQLite plans as a scan of the list and a primary-key
+// search of pcm_outbox per row (see TestSettlePlanUsesPrimaryKey).
+func settleSQLite(n int) string {
+	var b strings.Builder
+	b.WriteString(`UPDATE pcm_outbox SET state = v.column2, report_id = v.column3, reason = v.column4, lease = NULL, updated_at = $1, settled_at = $1
+	FROM (VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "($%d, $%d, $%d, $%d)", 2+4*i, 3+4*i, 4+4*i, 5+4*i)
+	}
+	b.WriteString(`) AS v WHERE pcm_outbox.event_id = v.column1 AND pcm_outbox.state = 'PENDING'`)
+	return b.String()
+}
+
+var settleSQLiteFull = settleSQLite(settleChunk)
+
+// settle files final outcomes: accepted and rejected items leave PENDING
+// whoever holds their lease (an answer from the PCM is a fact).
+func (f *Forwarder) settle(ctx context.Context, tx *sql.Tx, final []outcome, now int64) error {
+	if f.pg {
+		ids, states, reports, reasons := make([]string, len(final)), make([]string, len(final)), make([]string, len(final)), make([]string, len(final))
+		for i, o := range final {
+			ids[i], states[i], reports[i], reasons[i] = o.ID, o.State, o.ReportID, o.Reason
+		}
+		st, err := f.o.DB.TxStmt(ctx, tx, settlePG)
+		if err != nil {
+			return err
+		}
+		_, err = st.ExecContext(ctx, ids, states, reports, reasons, now)
+		return err
+	}
+	for len(final) > 0 {
+		chunk := final[:min(len(final), settleChunk)]
+		final = final[len(chunk):]
+		args := make([]any, 0, 1+4*len(chunk))
+		args = append(args, now)
+		for _, o := range chunk {
+			args = append(args, o.ID, o.State, o.ReportID, o.Reason)
+		}
+		var err error
+		if len(chunk) == settleChunk {
+			var st *sql.Stmt
+			if st, err = f.o.DB.TxStmt(ctx, tx, settleSQLiteFull); err == nil {
+				_, err = st.ExecContext(ctx, args...)
+			}
+		} else {
+			_, err = tx.ExecContext(ctx, settleSQLite(len(chunk)), args...)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// release puts c's rows that are still PENDING under c's lease back to due
+// at retryAt, by primary key and fenced by the lease.
+func (f *Forwarder) release(ctx context.Context, tx *sql.Tx, c *claimed, retryAt int64, lastErr string, now int64) error {
+	ids := make([]string, len(c.items))
+	for i, it := range c.items {
+		ids[i] = it.id
+	}
+	if f.pg {
+		_, err := tx.ExecContext(ctx, `UPDATE pcm_outbox SET lease = NULL, next_at = $1, last_error = $2, updated_at = $3
+			WHERE event_id = ANY($4::text[]) AND lease = $5 AND state = 'PENDING'`, retryAt, lastErr, now, ids, c.lease)
+		return err
+	}
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), 500)]
+		ids = ids[len(chunk):]
+		args := make([]any, 0, 4+len(chunk))
+		args = append(args, retryAt, lastErr, now, c.lease)
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE pcm_outbox SET lease = NULL, next_at = $1, last_error = $2, updated_at = $3
+			WHERE lease = $4 AND state = 'PENDING' AND event_id IN (`+placeholders(5, len(chunk))+`)`, args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }

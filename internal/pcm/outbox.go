@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ponte-ofb/ponte/internal/store"
@@ -66,8 +67,8 @@ func Deadline(t time.Time) time.Time {
 	return time.Date(l.Year(), l.Month(), l.Day()+1, 8, 0, 0, 0, saoPaulo).UTC()
 }
 
-const enqueueSQL = `INSERT INTO pcm_outbox (event_id, endpoint, state, attempts, next_at, occurred_at, deadline_at, created_at, updated_at)
-	VALUES ($1, $2, $3, 0, $4, $5, $6, $4, $4)`
+const enqueueSQL = `INSERT INTO pcm_outbox (event_id, endpoint, state, attempts, next_at, occurred_at, deadline_at, created_at, updated_at, item)
+	VALUES ($1, $2, $3, 0, $4, $5, $6, $4, $4, $7)`
 
 // Enqueue writes the outbox row of a newly recorded event inside tx, the
 // event's transaction: it fits Recorder.AfterInsert.
@@ -86,9 +87,12 @@ func enqueue(ctx context.Context, db *store.DB, tx *sql.Tx, e *Event) error {
 	if ep == "" {
 		return fmt.Errorf("pcm: outbox: unknown step %q", e.Step)
 	}
+	item, err := encodeItem(e)
+	if err != nil {
+		return fmt.Errorf("pcm: outbox row of event %s: %w", e.ID, err)
+	}
 	now := e.CreatedAt.UnixMilli()
-	args := []any{e.ID, ep, OutboxPending, now, e.OccurredAt.UnixMilli(), Deadline(e.OccurredAt).UnixMilli()}
-	var err error
+	args := []any{e.ID, ep, OutboxPending, now, e.OccurredAt.UnixMilli(), Deadline(e.OccurredAt).UnixMilli(), string(item)}
 	if db == nil {
 		_, err = tx.ExecContext(ctx, enqueueSQL, args...)
 	} else {
@@ -118,6 +122,39 @@ type Item struct {
 	Error                    string `json:"error,omitempty"`
 	ClientOrgID              string `json:"clientOrgId,omitempty"`
 	ServerOrgID              string `json:"serverOrgId,omitempty"`
+}
+
+// encodeItem is the outbox's item column: e's item without an organisation
+// id (the forwarder appends it, see withOrg).
+func encodeItem(e *Event) ([]byte, error) {
+	return json.Marshal(ItemOf(e, ""))
+}
+
+// orgField is the JSON member the forwarder appends to every item of
+// endpoint: `,"clientOrgId":"…"` (client/… endpoints, initiator steps) or
+// `,"serverOrgId":"…"` (server/…, holder steps); empty without an orgID.
+// An item ends with the member appended is byte for byte what
+// json.Marshal(ItemOf(e, orgID)) writes, as both fields come last.
+func orgField(endpoint, orgID string) []byte {
+	if orgID == "" {
+		return nil
+	}
+	q, _ := json.Marshal(orgID)
+	name := `,"serverOrgId":`
+	if strings.HasPrefix(endpoint, "client/") {
+		name = `,"clientOrgId":`
+	}
+	return append([]byte(name), q...)
+}
+
+// withOrg appends the orgField member to an encoded item (an object).
+func withOrg(dst, item, org []byte) []byte {
+	if len(org) == 0 || len(item) < 2 {
+		return append(dst, item...)
+	}
+	dst = append(dst, item[:len(item)-1]...)
+	dst = append(dst, org...)
+	return append(dst, '}')
 }
 
 // ItemOf renders e as its PCM item; orgID goes into clientOrgId (initiator
@@ -253,12 +290,4 @@ type outcome struct {
 	State    string `json:"s"`
 	ReportID string `json:"r"`
 	Reason   string `json:"x"`
-}
-
-func encodeOutcomes(os []outcome) (string, error) {
-	b, err := json.Marshal(os)
-	if err != nil {
-		return "", fmt.Errorf("pcm: encode outcomes: %w", err)
-	}
-	return string(b), nil
 }
