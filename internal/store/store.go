@@ -273,6 +273,21 @@ func (db *DB) ReadStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 // TxStmt returns query prepared once on the write pool, bound to tx. Use it
 // only inside a Write function.
 func (db *DB) TxStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	if st, ok := db.stmts.Load(stmtKey{true, query}); ok {
+		return tx.StmtContext(ctx, st.(*sql.Stmt)), nil
+	}
+	if db.batch == nil {
+		// PostgreSQL: preparing on the pool needs a free connection, and
+		// every connection may be held by a transaction waiting right here
+		// (a burst of first uses): prepare on tx now, and on the pool in
+		// the background, where waiting holds no connection.
+		go func() {
+			pctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_, _ = db.stmt(pctx, true, query)
+		}()
+		return tx.PrepareContext(ctx, query)
+	}
 	st, err := db.stmt(ctx, true, query)
 	if errors.Is(err, errPrepareInBatch) {
 		// SQLite's one write connection is inside this very transaction, so
