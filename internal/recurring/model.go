@@ -219,7 +219,7 @@ type Consent struct {
 }
 
 // TimeLayout is the specification's date-time: UTC, seconds, "Z".
-const TimeLayout = "2006-01-02T15:04:05Z"
+const TimeLayout = payments.TimeLayout
 
 func formatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
 
@@ -256,15 +256,11 @@ type ConsentData struct {
 	AuthorisedAtDateTime   string                   `json:"authorisedAtDateTime,omitempty"`
 }
 
-// Links holds the response's self link.
-type Links struct {
-	Self string `json:"self"`
-}
-
-// Meta holds the response's request time.
-type Meta struct {
-	RequestDateTime string `json:"requestDateTime"`
-}
+// Links and Meta are the Open Finance response envelope, as in Payments v4.
+type (
+	Links = payments.Links
+	Meta  = payments.Meta
+)
 
 // ConsentResponse is the body of the 201 and 200 responses.
 type ConsentResponse struct {
