@@ -52,7 +52,7 @@ func (r *Recorder) Record(ctx context.Context, tx *sql.Tx, e Event) (*Event, boo
 	if r.NewID != nil {
 		e.ID = r.NewID()
 	} else {
-		e.ID = uuid.NewString()
+		e.ID = newEventID()
 	}
 	inserted, err := r.insertEvent(ctx, tx, &e)
 	if err != nil {
@@ -133,4 +133,17 @@ func scanEvent(row *sql.Row) (*Event, error) {
 	}
 	e.OccurredAt, e.CreatedAt = time.UnixMilli(occurred).UTC(), time.UnixMilli(created).UTC()
 	return &e, nil
+}
+
+// newEventID returns a UUIDv7: time-ordered, so a new event's entries in the
+// primary keys of pcm_events and pcm_outbox go at their ends instead of on
+// a random page each, which every commit would write whole to SQLite's WAL.
+// (Migration 00015 says v4; ids of both versions live side by side.)
+func newEventID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		// NewV7 fails only when the system's random source does.
+		return uuid.NewString()
+	}
+	return id.String()
 }
