@@ -17,7 +17,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -25,7 +24,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +31,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/google/uuid"
 
+	"github.com/ponte-ofb/ponte/bench/internal/loadgen"
 	"github.com/ponte-ofb/ponte/internal/app"
 	"github.com/ponte-ofb/ponte/internal/auth"
 	"github.com/ponte-ofb/ponte/internal/config"
@@ -69,14 +68,6 @@ func body() map[string]any {
 type request struct {
 	contentType, token string
 	body               []byte
-}
-
-type result struct {
-	name      string
-	ok, other int
-	errs      int
-	rate      float64
-	p50, p99  time.Duration
 }
 
 func run(ctx context.Context, workers int, dur, warmup time.Duration) error {
@@ -159,7 +150,7 @@ func run(ctx context.Context, workers int, dur, warmup time.Duration) error {
 
 	// Signed bodies are prepared before the phase (signing is the partner's
 	// cost, not Ponte's): enough for 1.5× the JSON rate, fresh jti and iat each.
-	n := int(ponteJSON.rate*(dur+warmup).Seconds()*1.5) + 1000
+	n := int(ponteJSON.Rate*(dur+warmup).Seconds()*1.5) + 1000
 	signed, err := presign(key, cfg.PublicURL+payments.ConsentsPath, partner.ClientID, n)
 	if err != nil {
 		return err
@@ -173,13 +164,14 @@ func run(ctx context.Context, workers int, dur, warmup time.Duration) error {
 		return request{contentType: payments.MediaTypeJWT, token: partnerToken, body: signed[i]}
 	})
 
-	fmt.Printf("\n%-32s %10s %8s %9s %9s %7s %7s\n", "", "201/s", "ratio", "p50", "p99", "non-201", "errors")
-	for _, r := range []result{base, ponteJSON, ponteJWT} {
-		fmt.Printf("%-32s %10.0f %8.3f %9s %9s %7d %7d\n", r.name, r.rate, r.rate/base.rate,
-			r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.other, r.errs)
+	fmt.Println()
+	table := loadgen.Table{Width: 32, Status: http.StatusCreated}
+	table.Header()
+	for _, r := range []loadgen.Result{base, ponteJSON, ponteJWT} {
+		table.Row(r, base.Rate)
 	}
-	fmt.Printf("\nsigned / plain JSON: %.2f of the throughput, p99 ×%.2f\n", ponteJWT.rate/ponteJSON.rate,
-		float64(ponteJWT.p99)/float64(ponteJSON.p99))
+	fmt.Printf("\nsigned / plain JSON: %.2f of the throughput, p99 ×%.2f\n", ponteJWT.Rate/ponteJSON.Rate,
+		float64(ponteJWT.P99)/float64(ponteJSON.P99))
 	return nil
 }
 
@@ -221,75 +213,23 @@ func presign(key *rsa.PrivateKey, aud, iss string, n int) ([][]byte, error) {
 	return out, firstErr
 }
 
-// phase runs a closed loop of workers against url for warmup + dur and
-// measures the 201s of the last dur.
-func phase(ctx context.Context, name, url string, workers int, dur, warmup time.Duration, next func() request) result {
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers}}
-	start := time.Now()
-	measureFrom, end := start.Add(warmup), start.Add(warmup+dur)
-	var (
-		mu        sync.Mutex
-		lat       []time.Duration
-		ok, other int
-		errs      int
-		wg        sync.WaitGroup
-	)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var mine []time.Duration
-			var myOK, myOther, myErrs int
-			for ctx.Err() == nil {
-				t0 := time.Now()
-				if !t0.Before(end) {
-					break
-				}
-				rq := next()
-				if rq.body == nil {
-					break // out of prepared bodies
-				}
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+payments.ConsentsPath, bytes.NewReader(rq.body))
-				req.Header.Set("Content-Type", rq.contentType)
-				req.Header.Set("x-fapi-interaction-id", uuid.NewString())
-				req.Header.Set("x-idempotency-key", uuid.NewString())
-				if rq.token != "" {
-					req.Header.Set("Authorization", "Bearer "+rq.token)
-				}
-				resp, err := client.Do(req)
-				measured := !t0.Before(measureFrom)
-				if err != nil {
-					if measured {
-						myErrs++
-					}
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if !measured {
-					continue
-				}
-				if resp.StatusCode == http.StatusCreated {
-					myOK++
-					mine = append(mine, time.Since(t0))
-				} else {
-					myOther++
-				}
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			ok, other, errs = ok+myOK, other+myOther, errs+myErrs
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	client.CloseIdleConnections()
-	elapsed := min(time.Since(measureFrom), dur)
-	slices.Sort(lat)
-	r := result{name: name, ok: ok, other: other, errs: errs, rate: float64(ok) / elapsed.Seconds()}
-	if len(lat) > 0 {
-		r.p50, r.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
-	}
-	fmt.Printf("  %-32s %7d × 201 in %s\n", name, ok, elapsed.Round(time.Millisecond))
-	return r
+// phase runs a closed loop of workers posting the consents next returns to
+// url for warmup + dur and measures the 201s of the last dur. A request with
+// no body (prepared bodies ran out) ends a worker's loop.
+func phase(ctx context.Context, name, url string, workers int, dur, warmup time.Duration, next func() request) loadgen.Result {
+	c := loadgen.Closed{Name: name, Workers: workers, Warmup: warmup, Dur: dur, Status: http.StatusCreated, Width: 32}
+	return loadgen.ClosedLoop(ctx, c, func(ctx context.Context) (*http.Request, func([]byte)) {
+		rq := next()
+		if rq.body == nil {
+			return nil, nil
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+payments.ConsentsPath, bytes.NewReader(rq.body))
+		req.Header.Set("Content-Type", rq.contentType)
+		req.Header.Set("x-fapi-interaction-id", uuid.NewString())
+		req.Header.Set("x-idempotency-key", uuid.NewString())
+		if rq.token != "" {
+			req.Header.Set("Authorization", "Bearer "+rq.token)
+		}
+		return req, nil
+	})
 }

@@ -39,47 +39,24 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/ponte-ofb/ponte/bench/internal/loadgen"
 	"github.com/ponte-ofb/ponte/internal/app"
 	"github.com/ponte-ofb/ponte/internal/config"
 	"github.com/ponte-ofb/ponte/internal/dataapi"
 )
 
-// cpuProfile, when set, is the prefix of the Ponte phases' CPU profiles.
-var cpuProfile string
-
-// profile starts a CPU profile named cpuProfile+"."+name and returns its stop
-// function (a no-op without -cpuprofile).
-func profile(name string) func() {
-	if cpuProfile == "" {
-		return func() {}
-	}
-	f, err := os.Create(cpuProfile + "." + name)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "datarun: profile:", err)
-		return func() {}
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		fmt.Fprintln(os.Stderr, "datarun: profile:", err)
-		f.Close()
-		return func() {}
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }
-}
+// prof writes the Ponte phases' CPU profiles (-cpuprofile).
+var prof = loadgen.Profiler{Prog: "datarun"}
 
 func main() {
 	workers := flag.Int("c", 16, "concurrent workers (closed loop)")
@@ -88,7 +65,7 @@ func main() {
 	rounds := flag.Int("rounds", 1, "alternate baseline and Ponte phases this many times and report the median ratio and p99 (steadier on a shared machine)")
 	rate := flag.Float64("rate", 0, "pages/s offered in the open-loop phase; 0 means half of Ponte's measured closed-loop page-1 rate")
 	openWorkers := flag.Int("open-workers", 256, "most requests in flight in the open-loop phase")
-	flag.StringVar(&cpuProfile, "cpuprofile", "", "write CPU profiles of the Ponte phases to FILE.page1 and FILE.page2 (the whole process: filter with pprof -focus)")
+	flag.StringVar(&prof.Prefix, "cpuprofile", "", "write CPU profiles of the Ponte phases to FILE.page1 and FILE.page2 (the whole process: filter with pprof -focus)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -234,6 +211,19 @@ func run(ctx context.Context, workers int, dur, warmup time.Duration, rounds int
 
 	fmt.Printf("datarun: %d workers, %s per phase (+%s warm-up), GOMAXPROCS %d, SQLite, %d-byte pages of 1,000 transactions\n",
 		workers, dur, warmup, runtime.GOMAXPROCS(0), len(page))
+	// get builds the GET of url with the token and a fresh interaction id,
+	// as a partner sends it.
+	get := func(ctx context.Context, url string) *http.Request {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		req.Header.Set("Authorization", "Bearer "+tok.raw)
+		req.Header.Set("x-fapi-interaction-id", uuid.NewString())
+		return req
+	}
+	phase := func(name, url string) loadgen.Result {
+		return loadgen.ClosedLoop(ctx, loadgen.Closed{Name: name, Workers: workers, Warmup: warmup, Dur: dur, Status: http.StatusOK, Width: 34},
+			func(ctx context.Context) (*http.Request, func([]byte)) { return get(ctx, url), nil })
+	}
+	table := loadgen.Table{Width: 34, Status: http.StatusOK}
 	var ratios, ratios2 []float64
 	var peakOK int
 	var peakTime time.Duration
@@ -242,24 +232,23 @@ func run(ctx context.Context, workers int, dur, warmup time.Duration, rounds int
 		if rounds > 1 {
 			fmt.Printf("round %d of %d\n", round, rounds)
 		}
-		base := phase(ctx, "baseline (bare handler, encode)", "http://"+bln.Addr().String()+path, tok.raw, workers, dur, warmup)
-		stopProfile := profile("page1")
-		pon := phase(ctx, "Ponte /transactions page 1", cfg.PublicURL+path, tok.raw, workers, dur, warmup)
+		base := phase("baseline (bare handler, encode)", "http://"+bln.Addr().String()+path)
+		stopProfile := prof.Start("page1")
+		pon := phase("Ponte /transactions page 1", cfg.PublicURL+path)
 		stopProfile()
-		stopProfile = profile("page2")
-		pon2 := phase(ctx, "Ponte /transactions page 2", cfg.PublicURL+path+"&page=2", tok.raw, workers, dur, warmup)
+		stopProfile = prof.Start("page2")
+		pon2 := phase("Ponte /transactions page 2", cfg.PublicURL+path+"&page=2")
 		stopProfile()
 
 		fmt.Printf("\nclosed loop, %d workers (latency includes queueing)\n", workers)
-		fmt.Printf("%-34s %10s %8s %9s %9s %7s %7s\n", "", "200/s", "ratio", "p50", "p99", "non-200", "errors")
-		for _, r := range []result{base, pon, pon2} {
-			fmt.Printf("%-34s %10.0f %8.3f %9s %9s %7d %7d\n", r.name, r.rate, r.rate/base.rate,
-				r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.other, r.errs)
+		table.Header()
+		for _, r := range []loadgen.Result{base, pon, pon2} {
+			table.Row(r, base.Rate)
 		}
 		fmt.Println()
-		ratios, ratios2 = append(ratios, pon.rate/base.rate), append(ratios2, pon2.rate/base.rate)
-		p99s, p99s2, baseP99s = append(p99s, pon.p99), append(p99s2, pon2.p99), append(baseP99s, base.p99)
-		peakOK, peakTime = peakOK+pon.ok, peakTime+pon.elapsed
+		ratios, ratios2 = append(ratios, pon.Rate/base.Rate), append(ratios2, pon2.Rate/base.Rate)
+		p99s, p99s2, baseP99s = append(p99s, pon.P99), append(p99s2, pon2.P99), append(baseP99s, base.P99)
+		peakOK, peakTime = peakOK+pon.OK, peakTime+pon.Elapsed
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -274,11 +263,15 @@ func run(ctx context.Context, workers int, dur, warmup time.Duration, rounds int
 	if rate < 1 {
 		return fmt.Errorf("Ponte served %d first pages at peak: nothing to run at half of it", peakOK)
 	}
-	var openP, openB []sample
+	openLoop := func(name, url string) []loadgen.Sample {
+		return loadgen.OpenLoop(ctx, loadgen.Open{Name: name, Rate: rate, Workers: openWorkers, Warmup: warmup, Dur: dur, Width: 34},
+			func(ctx context.Context) *http.Request { return get(ctx, url) })
+	}
+	var openP, openB []loadgen.Sample
 	for round := 1; round <= rounds; round++ {
 		fmt.Printf("open loop %d of %d, %.0f pages/s offered\n", round, rounds, rate)
-		openP = append(openP, openLoop(ctx, "Ponte /transactions page 1", cfg.PublicURL+path, tok.raw, rate, openWorkers, dur, warmup)...)
-		openB = append(openB, openLoop(ctx, "baseline (bare handler, encode)", "http://"+bln.Addr().String()+path, tok.raw, rate, openWorkers, dur, warmup)...)
+		openP = append(openP, openLoop("Ponte /transactions page 1", cfg.PublicURL+path)...)
+		openB = append(openB, openLoop("baseline (bare handler, encode)", "http://"+bln.Addr().String()+path)...)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -289,13 +282,13 @@ func run(ctx context.Context, workers int, dur, warmup time.Duration, rounds int
 	var halfP99 [2]time.Duration
 	for i, o := range []struct {
 		name string
-		s    []sample
+		s    []loadgen.Sample
 	}{{"Ponte /transactions page 1", openP}, {"baseline (bare handler, encode)", openB}} {
-		lat, lag, ok, other, errs := summarize(o.s)
-		halfP99[i] = percentile(lat, 0.99)
+		lat, lag, ok, other, errs := loadgen.Summarize(o.s, http.StatusOK)
+		halfP99[i] = loadgen.Percentile(lat, 0.99)
 		fmt.Printf("%-34s %10.0f %9s %9s %9s %7d %7d %17s\n", o.name, float64(ok)/half.Seconds(),
-			percentile(lat, 0.50).Round(10*time.Microsecond), halfP99[i].Round(10*time.Microsecond),
-			percentile(lat, 1).Round(10*time.Microsecond), other, errs, percentile(lag, 0.99).Round(10*time.Microsecond))
+			loadgen.Percentile(lat, 0.50).Round(10*time.Microsecond), halfP99[i].Round(10*time.Microsecond),
+			loadgen.Percentile(lat, 1).Round(10*time.Microsecond), other, errs, loadgen.Percentile(lag, 0.99).Round(10*time.Microsecond))
 	}
 	fmt.Println()
 
@@ -303,29 +296,13 @@ func run(ctx context.Context, workers int, dur, warmup time.Duration, rounds int
 	if rounds > 1 {
 		what = fmt.Sprintf("median of %d rounds: ", rounds)
 	}
-	r1 := median(ratios)
+	r1 := loadgen.Median(ratios)
 	fmt.Printf("target: ratio ≥ 0.4, p99 ≤ 20 ms at half peak — page 1 %sratio %.2f (%s); p99 at half peak (%.0f pages/s, open loop) %s (%s), baseline %s; page 2 ratio %.2f\n",
-		what, r1, met(r1 >= 0.4), rate, halfP99[0].Round(10*time.Microsecond), met(len(openP) > 0 && halfP99[0] <= 20*time.Millisecond),
-		halfP99[1].Round(10*time.Microsecond), median(ratios2))
+		what, r1, loadgen.Met(r1 >= 0.4), rate, halfP99[0].Round(10*time.Microsecond), loadgen.Met(len(openP) > 0 && halfP99[0] <= 20*time.Millisecond),
+		halfP99[1].Round(10*time.Microsecond), loadgen.Median(ratios2))
 	fmt.Printf("closed-loop p99 (%d workers: queueing, not the target's figure) — page 1 %s, page 2 %s, baseline %s\n",
-		workers, median(p99s).Round(10*time.Microsecond), median(p99s2).Round(10*time.Microsecond), median(baseP99s).Round(10*time.Microsecond))
+		workers, loadgen.Median(p99s).Round(10*time.Microsecond), loadgen.Median(p99s2).Round(10*time.Microsecond), loadgen.Median(baseP99s).Round(10*time.Microsecond))
 	return nil
-}
-
-func median[T float64 | time.Duration](v []T) T {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func met(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "NOT met"
 }
 
 func fetch(ctx context.Context, url, token string) ([]byte, error) {
@@ -342,174 +319,4 @@ func fetch(ctx context.Context, url, token string) ([]byte, error) {
 		err = fmt.Errorf("GET %s: %d %s", url, resp.StatusCode, b)
 	}
 	return b, err
-}
-
-type result struct {
-	name            string
-	ok, other, errs int
-	rate            float64
-	elapsed         time.Duration
-	p50, p99        time.Duration
-}
-
-func phase(ctx context.Context, name, url, token string, workers int, dur, warmup time.Duration) result {
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers}}
-	start := time.Now()
-	measureFrom, end := start.Add(warmup), start.Add(warmup+dur)
-	var (
-		mu              sync.Mutex
-		lat             []time.Duration
-		ok, other, errs int
-		wg              sync.WaitGroup
-	)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var mine []time.Duration
-			var myOK, myOther, myErrs int
-			for ctx.Err() == nil {
-				t0 := time.Now()
-				if !t0.Before(end) {
-					break
-				}
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-				req.Header.Set("Authorization", "Bearer "+token)
-				req.Header.Set("x-fapi-interaction-id", uuid.NewString())
-				resp, err := client.Do(req)
-				measured := !t0.Before(measureFrom)
-				if err != nil {
-					if measured {
-						myErrs++
-					}
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if !measured {
-					continue
-				}
-				if resp.StatusCode == http.StatusOK {
-					myOK++
-					mine = append(mine, time.Since(t0))
-				} else {
-					myOther++
-				}
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			ok, other, errs = ok+myOK, other+myOther, errs+myErrs
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	client.CloseIdleConnections()
-	elapsed := min(time.Since(measureFrom), dur)
-	slices.Sort(lat)
-	r := result{name: name, ok: ok, other: other, errs: errs, rate: float64(ok) / elapsed.Seconds(), elapsed: elapsed}
-	if len(lat) > 0 {
-		r.p50, r.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
-	}
-	fmt.Printf("  %-34s %7d × 200 in %s\n", name, ok, elapsed.Round(time.Millisecond))
-	return r
-}
-
-// sample is one open-loop request.
-type sample struct {
-	status int           // 0: transport error
-	lat    time.Duration // from the scheduled send time
-	lag    time.Duration // how late the generator sent it
-}
-
-// openLoop offers requests at a constant rate, whatever the server does: slot
-// i is due at begin + i/rate. Latency is measured from the slot's due time,
-// not from when a worker got round to sending it, so a stalled server is
-// charged for every request that queued behind the stall (no coordinated
-// omission). Slots due during warm-up are not counted. (From bench/loadrun.)
-func openLoop(ctx context.Context, name, url, token string, rate float64, workers int, dur, warmup time.Duration) []sample {
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers}}
-	defer client.CloseIdleConnections()
-	interval := time.Duration(float64(time.Second) / rate)
-	total := int64((warmup + dur) / interval)
-	begin := time.Now().Add(20 * time.Millisecond) // let every worker reach its first slot
-	warmEnd := begin.Add(warmup)
-	ctx, cancel := context.WithDeadline(ctx, begin.Add(warmup+dur+10*time.Second)) // bounds a stuck request
-	defer cancel()
-	var next atomic.Int64
-	per := make([][]sample, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var out []sample
-			defer func() { per[w] = out }()
-			timer := time.NewTimer(time.Hour)
-			defer timer.Stop()
-			for ctx.Err() == nil {
-				i := next.Add(1) - 1
-				if i >= total {
-					break
-				}
-				due := begin.Add(time.Duration(i) * interval)
-				if d := time.Until(due); d > 0 {
-					timer.Reset(d)
-					select {
-					case <-timer.C:
-					case <-ctx.Done():
-						return
-					}
-				}
-				sent := time.Now()
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-				req.Header.Set("Authorization", "Bearer "+token)
-				req.Header.Set("x-fapi-interaction-id", uuid.NewString())
-				status := 0
-				if resp, err := client.Do(req); err == nil {
-					_, err = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if err == nil {
-						status = resp.StatusCode
-					}
-				}
-				lat := time.Since(due)
-				if due.Before(warmEnd) {
-					continue
-				}
-				out = append(out, sample{status: status, lat: lat, lag: sent.Sub(due)})
-			}
-		}()
-	}
-	wg.Wait()
-	all := slices.Concat(per...)
-	fmt.Printf("  %-34s %7d requests due in %s (open loop)\n", name, len(all), dur)
-	return all
-}
-
-// summarize sorts the latencies (errors count too: a timeout is a slow
-// answer) and the generator's lags, and counts the statuses.
-func summarize(s []sample) (lat, lag []time.Duration, ok, other, errs int) {
-	for _, x := range s {
-		lat, lag = append(lat, x.lat), append(lag, x.lag)
-		switch x.status {
-		case http.StatusOK:
-			ok++
-		case 0:
-			errs++
-		default:
-			other++
-		}
-	}
-	slices.Sort(lat)
-	slices.Sort(lag)
-	return lat, lag, ok, other, errs
-}
-
-// percentile is the nearest-rank percentile of sorted durations.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(math.Ceil(p*float64(len(sorted)))) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
 }

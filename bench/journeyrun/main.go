@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -25,8 +24,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,6 +31,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ponte-ofb/ponte/bench/internal/loadgen"
 	"github.com/ponte-ofb/ponte/internal/app"
 	"github.com/ponte-ofb/ponte/internal/auth"
 	"github.com/ponte-ofb/ponte/internal/clock"
@@ -42,27 +40,8 @@ import (
 	"github.com/ponte-ofb/ponte/internal/store"
 )
 
-// cpuProfile, when set, is the prefix of the Ponte phases' CPU profiles.
-var cpuProfile string
-
-// profile starts a CPU profile named cpuProfile+"."+name and returns its stop
-// function (a no-op without -cpuprofile).
-func profile(name string) func() {
-	if cpuProfile == "" {
-		return func() {}
-	}
-	f, err := os.Create(cpuProfile + "." + name)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "journeyrun: profile:", err)
-		return func() {}
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		fmt.Fprintln(os.Stderr, "journeyrun: profile:", err)
-		f.Close()
-		return func() {}
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }
-}
+// prof writes the Ponte phases' CPU profiles (-cpuprofile).
+var prof = loadgen.Profiler{Prog: "journeyrun"}
 
 func main() {
 	workers := flag.Int("c", 16, "concurrent workers (closed loop)")
@@ -72,7 +51,7 @@ func main() {
 	pg := flag.String("pg", os.Getenv("PONTE_TEST_DATABASE_URL"), "PostgreSQL URL for the sweep (default PONTE_TEST_DATABASE_URL; empty skips it)")
 	rounds := flag.Int("rounds", 1, "alternate baseline and Ponte phases this many times and report the median ratio (steadier on a shared machine)")
 	httpPhases := flag.Bool("http", true, "run the create and GET phases (false: only the sweeps)")
-	flag.StringVar(&cpuProfile, "cpuprofile", "", "write CPU profiles of the Ponte phases to FILE.create, FILE.get and FILE.sweep-<engine> (the whole process: filter with pprof -focus)")
+	flag.StringVar(&prof.Prefix, "cpuprofile", "", "write CPU profiles of the Ponte phases to FILE.create, FILE.get and FILE.sweep-<engine> (the whole process: filter with pprof -focus)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -92,15 +71,6 @@ func main() {
 
 const createBody = `{"journeyId":"default","redirectUrl":"http://localhost:8080/callback","externalId":"%s",
  "settings":[{"key":"JOURNEY_RULES","value":["rule1","rule2"]}],"tags":{"environment":"production","clientId":"client-123"}}`
-
-type result struct {
-	name     string
-	ok       int
-	other    int
-	errs     int
-	rate     float64
-	p50, p99 time.Duration
-}
 
 func run(ctx context.Context, workers int, dur, warmup time.Duration, rounds int) error {
 	dir, err := os.MkdirTemp("", "journeyrun-")
@@ -193,10 +163,10 @@ func run(ctx context.Context, workers int, dur, warmup time.Duration, rounds int
 		workers, dur, warmup, runtime.GOMAXPROCS(0))
 	baseURL, ponteURL := "http://"+bln.Addr().String(), cfg.PublicURL
 	var seq atomic.Int64
-	create := func(base, tok string, ids *idList) func() (*http.Request, func([]byte)) {
-		return func() (*http.Request, func([]byte)) {
+	create := func(base, tok string, ids *idList) loadgen.Next {
+		return func(ctx context.Context) (*http.Request, func([]byte)) {
 			body := fmt.Sprintf(createBody, fmt.Sprintf("bench-%d", seq.Add(1)))
-			req, _ := http.NewRequest(http.MethodPost, base+itp.SessionsPath, bytes.NewReader([]byte(body)))
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+itp.SessionsPath, bytes.NewReader([]byte(body)))
 			req.Header.Set("Content-Type", "application/json")
 			if tok != "" {
 				req.Header.Set("Authorization", "Bearer "+tok)
@@ -204,64 +174,53 @@ func run(ctx context.Context, workers int, dur, warmup time.Duration, rounds int
 			return req, ids.add
 		}
 	}
-	get := func(base, tok string, ids *idList) func() (*http.Request, func([]byte)) {
+	// The GET phases read each body whole, as the create phases do.
+	readAll := func([]byte) {}
+	get := func(base, tok string, ids *idList) loadgen.Next {
 		var i atomic.Int64
-		return func() (*http.Request, func([]byte)) {
-			req, _ := http.NewRequest(http.MethodGet, base+itp.SessionsPath+"/"+ids.at(int(i.Add(1))), nil)
+		return func(ctx context.Context) (*http.Request, func([]byte)) {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+itp.SessionsPath+"/"+ids.at(int(i.Add(1))), nil)
 			if tok != "" {
 				req.Header.Set("Authorization", "Bearer "+tok)
 			}
-			return req, nil
+			return req, readAll
 		}
 	}
+	phase := func(name string, next loadgen.Next) loadgen.Result {
+		return loadgen.ClosedLoop(ctx, loadgen.Closed{Name: name, Workers: workers, Warmup: warmup, Dur: dur, Status: http.StatusOK, Width: 32}, next)
+	}
+	table := loadgen.Table{Width: 32, Status: http.StatusOK}
 	var baseIDs, ponteIDs idList
 	var createRatios, getRatios []float64
 	for round := 1; round <= rounds; round++ {
 		if rounds > 1 {
 			fmt.Printf("round %d of %d\n", round, rounds)
 		}
-		bc := phase(ctx, "baseline create (bare handler)", workers, dur, warmup, create(baseURL, "", &baseIDs))
-		stopProfile := profile("create")
-		pc := phase(ctx, "Ponte create", workers, dur, warmup, create(ponteURL, token, &ponteIDs))
+		bc := phase("baseline create (bare handler)", create(baseURL, "", &baseIDs))
+		stopProfile := prof.Start("create")
+		pc := phase("Ponte create", create(ponteURL, token, &ponteIDs))
 		stopProfile()
-		bg := phase(ctx, "baseline GET by id (memory)", workers, dur, warmup, get(baseURL, "", &baseIDs))
-		stopProfile = profile("get")
-		pg := phase(ctx, "Ponte GET by id", workers, dur, warmup, get(ponteURL, token, &ponteIDs))
+		bg := phase("baseline GET by id (memory)", get(baseURL, "", &baseIDs))
+		stopProfile = prof.Start("get")
+		pg := phase("Ponte GET by id", get(ponteURL, token, &ponteIDs))
 		stopProfile()
 
-		fmt.Printf("\n%-32s %10s %8s %9s %9s %7s %7s\n", "", "200/s", "ratio", "p50", "p99", "non-200", "errors")
-		for _, p := range [][2]result{{bc, bc}, {pc, bc}, {bg, bg}, {pg, bg}} {
-			r := p[0]
-			fmt.Printf("%-32s %10.0f %8.3f %9s %9s %7d %7d\n", r.name, r.rate, r.rate/p[1].rate,
-				r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.other, r.errs)
+		fmt.Println()
+		table.Header()
+		for _, p := range [][2]loadgen.Result{{bc, bc}, {pc, bc}, {bg, bg}, {pg, bg}} {
+			table.Row(p[0], p[1].Rate)
 		}
 		fmt.Println()
-		createRatios, getRatios = append(createRatios, pc.rate/bc.rate), append(getRatios, pg.rate/bg.rate)
+		createRatios, getRatios = append(createRatios, pc.Rate/bc.Rate), append(getRatios, pg.Rate/bg.Rate)
 	}
-	cr, gr := median(createRatios), median(getRatios)
+	cr, gr := loadgen.Median(createRatios), loadgen.Median(getRatios)
 	what := "ratio"
 	if rounds > 1 {
 		what = fmt.Sprintf("median ratio of %d rounds", rounds)
 	}
 	fmt.Printf("targets: create %s ≥ 0.35 (%.3f: %s), GET %s ≥ 0.6 (%.3f: %s)\n",
-		what, cr, met(cr >= 0.35), what, gr, met(gr >= 0.6))
+		what, cr, loadgen.Met(cr >= 0.35), what, gr, loadgen.Met(gr >= 0.6))
 	return nil
-}
-
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func met(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "NOT met"
 }
 
 // idList collects the ids of created sessions, for the GET phases.
@@ -288,71 +247,6 @@ func (l *idList) at(i int) string {
 		return "none"
 	}
 	return l.ids[i%len(l.ids)]
-}
-
-// phase runs a closed loop of workers for warmup + dur and measures the 200s of the last dur.
-func phase(ctx context.Context, name string, workers int, dur, warmup time.Duration, next func() (*http.Request, func([]byte))) result {
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers}}
-	start := time.Now()
-	measureFrom, end := start.Add(warmup), start.Add(warmup+dur)
-	var (
-		mu        sync.Mutex
-		lat       []time.Duration
-		ok, other int
-		errs      int
-		wg        sync.WaitGroup
-	)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var mine []time.Duration
-			var myOK, myOther, myErrs int
-			for ctx.Err() == nil {
-				t0 := time.Now()
-				if !t0.Before(end) {
-					break
-				}
-				req, done := next()
-				resp, err := client.Do(req.WithContext(ctx))
-				measured := !t0.Before(measureFrom)
-				if err != nil {
-					if measured {
-						myErrs++
-					}
-					continue
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK && done != nil {
-					done(body)
-				}
-				if !measured {
-					continue
-				}
-				if resp.StatusCode == http.StatusOK {
-					myOK++
-					mine = append(mine, time.Since(t0))
-				} else {
-					myOther++
-				}
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			ok, other, errs = ok+myOK, other+myOther, errs+myErrs
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	client.CloseIdleConnections()
-	elapsed := min(time.Since(measureFrom), dur)
-	slices.Sort(lat)
-	r := result{name: name, ok: ok, other: other, errs: errs, rate: float64(ok) / elapsed.Seconds()}
-	if len(lat) > 0 {
-		r.p50, r.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
-	}
-	fmt.Printf("  %-32s %7d × 200 in %s\n", name, ok, elapsed.Round(time.Millisecond))
-	return r
 }
 
 // ---- expiry sweep ----
@@ -405,7 +299,7 @@ func sweepOn(ctx context.Context, name, dbURL string, n int) error {
 	}
 	seeded := time.Since(t0)
 	svc := itp.NewService(db, clock.System{}, nil, "", "", nil, nil)
-	stopProfile := profile("sweep-" + strings.ToLower(name))
+	stopProfile := prof.Start("sweep-" + strings.ToLower(name))
 	t1 := time.Now()
 	expired, err := svc.Sweep(ctx)
 	took := time.Since(t1)
@@ -420,7 +314,7 @@ func sweepOn(ctx context.Context, name, dbURL string, n int) error {
 	fmt.Printf("  %-11s %8d expired in %8s: %9.0f sessions/s (seeded in %s; %d left unexpired)\n",
 		name, expired, took.Round(time.Millisecond), float64(expired)/took.Seconds(), seeded.Round(time.Millisecond), left)
 	if name == "PostgreSQL" {
-		fmt.Printf("  target on PostgreSQL ≥ 50000 sessions/s: %s\n", met(float64(expired)/took.Seconds() >= 50000))
+		fmt.Printf("  target on PostgreSQL ≥ 50000 sessions/s: %s\n", loadgen.Met(float64(expired)/took.Seconds() >= 50000))
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/ponte-ofb/ponte/bench/internal/loadgen"
 )
 
 // FsyncResult is how long fsync takes on the file system holding Ponte's
@@ -45,7 +47,7 @@ func probeFsync(ctx context.Context, dir string, n int) (FsyncResult, error) {
 	}
 	slices.Sort(lats)
 	r.Samples = len(lats)
-	r.P50ms, r.P99ms = ms(percentile(lats, 0.50)), ms(percentile(lats, 0.99))
+	r.P50ms, r.P99ms = ms(loadgen.Percentile(lats, 0.50)), ms(loadgen.Percentile(lats, 0.99))
 	if len(lats) > 0 {
 		r.Maxms = ms(lats[len(lats)-1])
 	}

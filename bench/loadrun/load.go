@@ -21,6 +21,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ponte-ofb/ponte/bench/internal/loadgen"
 )
 
 // ticketPath is the route under test on both servers.
@@ -170,22 +172,13 @@ func summarize(name, mode string, workers int, pr phaseRun) PhaseResult {
 		r.RPS = float64(r.Created) / window.Seconds()
 	}
 	slices.Sort(lats)
-	r.P50ms, r.P99ms = ms(percentile(lats, 0.50)), ms(percentile(lats, 0.99))
+	r.P50ms, r.P99ms = ms(loadgen.Percentile(lats, 0.50)), ms(loadgen.Percentile(lats, 0.99))
 	if len(lats) > 0 {
 		r.Maxms = ms(lats[len(lats)-1])
 	}
 	slices.Sort(lags)
-	r.LagP99ms = ms(percentile(lags, 0.99))
+	r.LagP99ms = ms(loadgen.Percentile(lags, 0.99))
 	return r
-}
-
-// percentile is the nearest-rank percentile of sorted durations.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(math.Ceil(p*float64(len(sorted)))) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
 func ms(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }

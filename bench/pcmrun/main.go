@@ -38,7 +38,6 @@ import (
 	"net/url"
 	"os"
 	"runtime/pprof"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,6 +45,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ponte-ofb/ponte/bench/internal/loadgen"
 	"github.com/ponte-ofb/ponte/internal/app"
 	"github.com/ponte-ofb/ponte/internal/auth"
 	"github.com/ponte-ofb/ponte/internal/config"
@@ -179,21 +179,17 @@ func run(n, workers, rounds int, cpuProfile string, asJSON bool) error {
 	for i, r := range out {
 		ratios[i] = r.Ratio
 	}
-	ratio := median(ratios)
+	ratio := loadgen.Median(ratios)
 	if asJSON {
 		return json.NewEncoder(os.Stdout).Encode(map[string]any{"rounds": out, "ratio": ratio, "ratios": ratios, "stored": stored,
 			"target": 0.35, "met": ratio >= 0.35, "workers": workers, "reports": n})
-	}
-	met := "NOT met"
-	if ratio >= 0.35 {
-		met = "met"
 	}
 	what := "ratio ponte/baseline"
 	if rounds > 1 {
 		what = fmt.Sprintf("median ratio of %d rounds", rounds)
 	}
 	fmt.Printf("events stored by Ponte: %d (want %d)\n", stored, int64(rounds*n+6*workers))
-	fmt.Printf("%s: %.3f (target ≥ 0.35: %s)\n", what, ratio, met)
+	fmt.Printf("%s: %.3f (target ≥ 0.35: %s)\n", what, ratio, loadgen.Met(ratio >= 0.35))
 	return nil
 }
 
@@ -225,15 +221,6 @@ func seedConsents(ctx context.Context, a *app.App, applicationID string, n int) 
 		}
 	}
 	return reqs, nil
-}
-
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 type request struct{ path, body string }
