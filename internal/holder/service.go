@@ -374,24 +374,39 @@ func (s *Tickets) SessionTicket(ctx context.Context, token string) (*Ticket, *Se
 // Sweep counts tickets that expired unused (each exactly once, whichever
 // instance sees it first) and deletes expired holder sessions.
 func (s *Tickets) Sweep(ctx context.Context) (expired int64, err error) {
+	return s.sweep(ctx, store.SweepChunk)
+}
+
+func (s *Tickets) sweep(ctx context.Context, chunk int) (expired int64, err error) {
 	now := s.clock.Now().UnixMilli()
-	err = s.db.Write(ctx, func(tx *sql.Tx) error {
+	// The outer conditions repeat the inner ones: on PostgreSQL a row another
+	// instance counted while this one waited for its lock is skipped, not
+	// counted twice. 'UNUSED' is literal so both engines use the partial index
+	// consent_flow_tickets_pending.
+	expired, err = s.db.Sweep(ctx, chunk, func(tx *sql.Tx, limit int) (int64, error) {
 		res, err := tx.ExecContext(ctx, `UPDATE consent_flow_tickets SET expiry_counted = 1
-			WHERE status = $1 AND expiry_counted = 0 AND expires_at <= $2`, TicketUnused, now)
+			WHERE ticket_id IN (SELECT ticket_id FROM consent_flow_tickets
+				WHERE status = 'UNUSED' AND expiry_counted = 0 AND expires_at <= $1 LIMIT $2)
+			AND status = 'UNUSED' AND expiry_counted = 0`, now, limit)
 		if err != nil {
-			return fmt.Errorf("holder: sweep tickets: %w", err)
+			return 0, fmt.Errorf("holder: sweep tickets: %w", err)
 		}
-		if expired, err = res.RowsAffected(); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM holder_sessions WHERE expires_at <= $1`, now)
-		return err
+		return res.RowsAffected()
 	})
-	if err != nil {
-		return 0, err
-	}
+	// expired counts committed steps only, also when a later one failed.
 	s.metrics.Expired.Add(float64(expired))
-	return expired, nil
+	if err != nil {
+		return expired, err
+	}
+	_, err = s.db.Sweep(ctx, chunk, func(tx *sql.Tx, limit int) (int64, error) {
+		res, err := tx.ExecContext(ctx, `DELETE FROM holder_sessions WHERE id_hash IN (
+			SELECT id_hash FROM holder_sessions WHERE expires_at <= $1 LIMIT $2)`, now, limit)
+		if err != nil {
+			return 0, fmt.Errorf("holder: sweep holder sessions: %w", err)
+		}
+		return res.RowsAffected()
+	})
+	return expired, err
 }
 
 // newTicketID returns 32 lowercase hex characters, the documented maximum

@@ -230,14 +230,12 @@ func heldByTicket(ctx context.Context, db *store.DB, tx *sql.Tx, req Request) (b
 
 // Sweep deletes records past their TTL and returns how many.
 func Sweep(ctx context.Context, db *store.DB, now time.Time) (int64, error) {
-	var n int64
-	err := db.Write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM idempotency_records WHERE expires_at <= $1`, now.UnixMilli())
+	return db.Sweep(ctx, store.SweepChunk, func(tx *sql.Tx, limit int) (int64, error) {
+		res, err := tx.ExecContext(ctx, `DELETE FROM idempotency_records WHERE (application_id, idempotency_key) IN (
+			SELECT application_id, idempotency_key FROM idempotency_records WHERE expires_at <= $1 LIMIT $2)`, now.UnixMilli(), limit)
 		if err != nil {
-			return fmt.Errorf("idempotency: sweep: %w", err)
+			return 0, fmt.Errorf("idempotency: sweep: %w", err)
 		}
-		n, err = res.RowsAffected()
-		return err
+		return res.RowsAffected()
 	})
-	return n, err
 }

@@ -246,6 +246,35 @@ func (db *DB) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return nil
 }
 
+// SweepChunk is how many rows one step of a sweep changes (see Sweep).
+const SweepChunk = 1000
+
+// Sweep runs step in write transactions of its own, each changing at most
+// limit rows, until a step changes fewer, and returns the total. A backlog of
+// tens of thousands of expired rows swept in one transaction held SQLite's
+// single writer (and PostgreSQL's row locks) for a tenth of a second or more,
+// stalling every request's commit behind it; in steps, those commits go in
+// between. Each step is atomic; a sweep interrupted half-way leaves the rest
+// for the next one.
+func (db *DB) Sweep(ctx context.Context, limit int, step func(tx *sql.Tx, limit int) (int64, error)) (int64, error) {
+	var total int64
+	for {
+		var n int64
+		err := db.Write(ctx, func(tx *sql.Tx) error {
+			var err error
+			n, err = step(tx, limit)
+			return err
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < int64(limit) {
+			return total, nil
+		}
+	}
+}
+
 // writerCacheKiB is the SQLite write connection's page cache (cache_size
 // in KiB); see openSQLite.
 const writerCacheKiB = 32 << 10
