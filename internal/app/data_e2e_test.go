@@ -3,8 +3,6 @@ package app_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,15 +21,12 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
-	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/google/uuid"
 
 	"github.com/ponte-ofb/ponte/internal/app/apptest"
 	"github.com/ponte-ofb/ponte/internal/dataapi"
 	"github.com/ponte-ofb/ponte/internal/dataconsents"
 	"github.com/ponte-ofb/ponte/internal/holder"
-	"github.com/ponte-ofb/ponte/internal/oidc"
 	"github.com/ponte-ofb/ponte/internal/oidc/oidctest"
 	"github.com/ponte-ofb/ponte/internal/store/storetest"
 )
@@ -87,7 +82,7 @@ func TestDataSharingEndToEnd(t *testing.T) {
 			// WebView shows the three account groups and, after login, the
 			// customer's three accounts; the user shares only the checking one.
 			req := oidctest.NewRequest(consentID)
-			j, interactionID, loginToken := openDataWebView(t, s, in, consentID, pushDataScoped(t, s, in, req, receiverScope(consentID)))
+			j, interactionID, loginToken := openDataWebView(t, s, in, req, authorizeURL(s, in, pushPAR(t, s, in, req, receiverScope(consentID))))
 			r := j.step(t, interactionID, "login", loginBody(loginToken))
 			var logged holder.InteractionJSON
 			r.JSON(t, &logged)
@@ -180,84 +175,17 @@ func sandboxAccountIDs(t *testing.T, s *apptest.Server) map[string]string {
 	return ids
 }
 
-// pushDataScoped pushes the receiver's request object with scope and
-// returns the authorization URL the receiver sends the user to.
-func pushDataScoped(t *testing.T, s *apptest.Server, in *oidctest.Initiator, req oidctest.Request, scope string) string {
-	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.PS256, Key: in.Key},
-		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", in.KeyID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now() // the authorization server reads the wall clock
-	sum := sha256.Sum256([]byte(req.Verifier))
-	object, err := jwt.Signed(signer).Claims(map[string]any{
-		"iss": in.ClientID, "aud": in.Issuer, "jti": uuid.NewString(),
-		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(),
-		"client_id": in.ClientID, "response_type": "code id_token", "redirect_uri": in.RedirectURI,
-		"scope": scope, "state": req.State, "nonce": req.Nonce,
-		"code_challenge": base64.RawURLEncoding.EncodeToString(sum[:]), "code_challenge_method": "S256",
-	}).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	form := url.Values{"client_id": {in.ClientID}, "request": {object},
-		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {in.ClientAssertion(t)}}
-	resp, err := oidctest.NoRedirects().Post(s.URL+oidc.PathPAR, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	var par struct {
-		RequestURI string `json:"request_uri"`
-	}
-	if resp.StatusCode != http.StatusCreated || json.Unmarshal(b, &par) != nil || par.RequestURI == "" {
-		t.Fatalf("par: %d %s", resp.StatusCode, b)
-	}
-	return s.URL + oidc.PathAuthorize + "?" + url.Values{"client_id": {in.ClientID}, "request_uri": {par.RequestURI}}.Encode()
-}
-
 // openDataWebView follows authorize → deep link → sandbox partner app →
 // ticket → WebView in a cookie-keeping client with a phone's user agent and
 // checks the page shows the account groups in Portuguese; it returns the
 // journey, the interaction id and the partner app's login token.
-func openDataWebView(t *testing.T, s *apptest.Server, in *oidctest.Initiator, consentID, authorize string) (*journey, string, string) {
+func openDataWebView(t *testing.T, s *apptest.Server, in *oidctest.Initiator, req oidctest.Request, authorize string) (*journey, string, string) {
 	t.Helper()
-	j := &journey{s: s, in: in, browser: newBrowser(t), ua: phoneUA, consentID: consentID}
-	deepLink := location(t, j.get(t, authorize))
-	if deepLink.Path != "/sandbox/partner-app" {
-		t.Fatalf("authorize sent the phone to %s", deepLink)
-	}
-	form := url.Values{"request_uri": {deepLink.Query().Get("request_uri")}, "client_id": {deepLink.Query().Get("client_id")},
-		"document": {"47742663023"}, "password": {"sandbox"}}
-	wv := location(t, j.postForm(t, s.URL+"/sandbox/partner-app", form))
-	login, _ := url.ParseQuery(wv.Fragment)
-	if wv.Path != "/openfinance/consent-flow/webview" || login.Get("accessToken") == "" {
-		t.Fatalf("partner app opened %s", wv)
-	}
-	wv.Fragment = ""
-	page := j.get(t, wv.String())
-	b, _ := io.ReadAll(page.Body)
-	page.Body.Close()
-	body := string(b)
-	if page.StatusCode != 200 {
-		t.Fatalf("webview: %d %s", page.StatusCode, body)
-	}
-	for _, want := range []string{"Compartilhar dados via Open Finance", `data-kind="data"`, `data-needs-accounts="true"`, "<dt>Contas</dt>",
+	j, wv := openPhoneJourney(t, s, in, req.ConsentID, req, authorize)
+	expectInPage(t, wv.body, "Compartilhar dados via Open Finance", `data-kind="data"`, `data-needs-accounts="true"`, "<dt>Contas</dt>",
 		"<strong>Saldos</strong>", "<strong>Limites</strong>", "<strong>Extratos</strong>", "Até 15/04/2025 às 15:55",
-		"Test initiator " + in.ClientID, "Contas compartilhadas"} {
-		if !strings.Contains(body, want) {
-			t.Errorf("webview lacks %q", want)
-		}
-	}
-	const marker = `data-interaction="`
-	i := strings.Index(body, marker)
-	if i < 0 {
-		t.Fatalf("webview is not the journey page: %s", body)
-	}
-	rest := body[i+len(marker):]
-	return j, rest[:strings.IndexByte(rest, '"')], login.Get("accessToken")
+		"Test initiator "+in.ClientID, "Contas compartilhadas")
+	return j, wv.interactionID, wv.loginToken
 }
 
 // redeemDataCode checks the callback's fragment (code, id_token, state, no

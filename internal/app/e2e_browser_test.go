@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -25,7 +24,6 @@ import (
 
 	"github.com/ponte-ofb/ponte/internal/app/apptest"
 	"github.com/ponte-ofb/ponte/internal/holder"
-	"github.com/ponte-ofb/ponte/internal/oidc"
 	"github.com/ponte-ofb/ponte/internal/oidc/oidctest"
 	"github.com/ponte-ofb/ponte/internal/payments"
 )
@@ -135,58 +133,21 @@ const cspProbe = `document.addEventListener("securitypolicyviolation", function 
   console.error("CSP violation: " + e.violatedDirective + " blocked " + (e.blockedURI || "inline") + " on " + e.documentURI);
 });`
 
+// startPhone starts Chromium as an emulated iPhone whose requests to the
+// initiator's host (redirectURI's) are recorded and answered with
+// initiatorPage.
 func startPhone(t *testing.T, chromium, redirectURI string) *phone {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
-	var chromeOut lockedBuffer
-	actx, acancel := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.CombinedOutput(&chromeOut),
-	)
-	bctx, bcancel := chromedp.NewContext(actx)
-	p := &phone{ctx: bctx}
+	p, closeTab := startChromium(t, chromium, 90*time.Second, chromedp.Emulate(chromedevice.IPhone13))
+	bctx := p.ctx
 	fulfilled := make(chan struct{})
-	// Cleanups run last in, first out: stop the Fetch loop, close the tab,
-	// then stop Chromium and wait for it to exit, then cancel the timeout.
-	t.Cleanup(cancel)
-	t.Cleanup(acancel)
-	t.Cleanup(bcancel)
+	// Cleanups run last in, first out: stop the Fetch loop and close the
+	// tab before startChromium's cleanups stop Chromium.
 	t.Cleanup(func() {
-		if t.Failed() {
-			out := chromeOut.String()
-			t.Logf("chromium output (end):\n%s", out[max(0, len(out)-4000):])
-			p.mu.Lock()
-			if len(p.problems) > 0 {
-				t.Logf("browser console errors so far:\n%s", strings.Join(p.problems, "\n"))
-			}
-			p.mu.Unlock()
-		}
-	})
-	t.Cleanup(func() {
-		bcancel()
+		closeTab()
 		<-fulfilled
 	})
 
-	if err := chromedp.Do(bctx, chromedp.Emulate(chromedevice.IPhone13)); err != nil {
-		close(fulfilled)
-		t.Fatalf("start chromium: %v", err)
-	}
-	if _, err := chromedp.Call(bctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: cspProbe}); err != nil {
-		close(fulfilled)
-		t.Fatalf("install the CSP probe: %v", err)
-	}
-	if err := chromedp.Listen(bctx, p.collect); err != nil {
-		close(fulfilled)
-		t.Fatal(err)
-	}
 	u, err := url.Parse(redirectURI)
 	if err != nil {
 		close(fulfilled)
@@ -281,16 +242,7 @@ func pushRequest(t *testing.T, s *apptest.Server, in *oidctest.Initiator) (strin
 	t.Helper()
 	consentID := createConsent(t, s, s.Token(t, "payments"), consentBody)
 	req := oidctest.NewRequest(consentID)
-	resp := in.PAR(t, oidctest.NoRedirects(), s.URL, req)
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	var par struct {
-		RequestURI string `json:"request_uri"`
-	}
-	if resp.StatusCode != http.StatusCreated || json.Unmarshal(b, &par) != nil || par.RequestURI == "" {
-		t.Fatalf("par: %d %s", resp.StatusCode, b)
-	}
-	return consentID, req, s.URL + oidc.PathAuthorize + "?" + url.Values{"client_id": {in.ClientID}, "request_uri": {par.RequestURI}}.Encode()
+	return consentID, req, authorizeURL(s, in, pushPAR(t, s, in, req, paymentScope(consentID)))
 }
 
 // openJourney runs one journey up to the decision: authorize → the sandbox
@@ -300,38 +252,8 @@ func pushRequest(t *testing.T, s *apptest.Server, in *oidctest.Initiator) (strin
 func (p *phone) openJourney(t *testing.T, s *apptest.Server, in *oidctest.Initiator) (string, oidctest.Request, string) {
 	t.Helper()
 	consentID, req, authorize := pushRequest(t, s, in)
-
-	resp, err := chromedp.Run(p.ctx, chromedp.NavigateResponse(authorize))
-	if err != nil {
-		t.Fatalf("open %s: %v", authorize, err)
-	}
-	if u, _ := url.Parse(resp.URL); resp.Status != 200 || u == nil || u.Path != "/sandbox/partner-app" {
-		t.Fatalf("authorize led the phone to %s (%d), want the sandbox partner app", resp.URL, resp.Status)
-	}
-	p.checkPhonePage(t, "partner app")
-	if err := chromedp.Do(p.ctx,
-		chromedp.WaitVisible(chromedp.ID("document")),
-		chromedp.SendKeys(chromedp.ID("document"), "47742663023"),
-		chromedp.SendKeys(chromedp.ID("password"), "sandbox"),
-	); err != nil {
-		t.Fatalf("fill the partner app's login: %v", err)
-	}
-	resp, err = chromedp.RunResponse(p.ctx, chromedp.Tap(chromedp.ID("enter")))
-	if err != nil {
-		t.Fatalf("partner app login: %v", err)
-	}
-	if u, _ := url.Parse(resp.URL); resp.Status != 200 || u == nil || u.Path != "/openfinance/consent-flow/webview" {
-		t.Fatalf("the partner app opened %s (%d), want the WebView", resp.URL, resp.Status)
-	}
-
 	// journey.js logs in from #accessToken; then the account shows, chosen.
-	if err := chromedp.Do(p.ctx,
-		chromedp.WaitVisible(chromedp.CSS("main#journey")),
-		chromedp.WaitVisible(chromedp.ID("accounts")),
-		chromedp.WaitEnabled(chromedp.ID("approve")),
-	); err != nil {
-		t.Fatalf("the WebView did not log in: %v (message %q)", err, jsValue[string](t, p.ctx, `(document.getElementById("message")||{}).textContent||""`))
-	}
+	p.authorizeInChromium(t, authorize)
 	if !jsValue[bool](t, p.ctx, `document.querySelector('#account-list input[name="debtor"]:checked') !== null`) {
 		t.Fatal("no debtor account is chosen after login")
 	}

@@ -47,38 +47,10 @@ func TestDataSharingInChromium(t *testing.T) {
 
 	consentID := rc.createConsent(t, receiverConsentBody)
 	req := oidctest.NewRequest(consentID)
-	authorize := pushDataScoped(t, s, in, req, receiverScope(consentID))
+	authorize := authorizeURL(s, in, pushPAR(t, s, in, req, receiverScope(consentID)))
 
 	// authorize → the sandbox partner app → the WebView, logged in.
-	resp, err := chromedp.Run(ph.ctx, chromedp.NavigateResponse(authorize))
-	if err != nil {
-		t.Fatalf("open %s: %v", authorize, err)
-	}
-	if u, _ := url.Parse(resp.URL); resp.Status != 200 || u == nil || u.Path != "/sandbox/partner-app" {
-		t.Fatalf("authorize led the phone to %s (%d), want the sandbox partner app", resp.URL, resp.Status)
-	}
-	ph.checkPhonePage(t, "partner app")
-	if err := chromedp.Do(ph.ctx,
-		chromedp.WaitVisible(chromedp.ID("document")),
-		chromedp.SendKeys(chromedp.ID("document"), "47742663023"),
-		chromedp.SendKeys(chromedp.ID("password"), "sandbox"),
-	); err != nil {
-		t.Fatalf("fill the partner app's login: %v", err)
-	}
-	resp, err = chromedp.RunResponse(ph.ctx, chromedp.Tap(chromedp.ID("enter")))
-	if err != nil {
-		t.Fatalf("partner app login: %v", err)
-	}
-	if u, _ := url.Parse(resp.URL); resp.Status != 200 || u == nil || u.Path != "/openfinance/consent-flow/webview" {
-		t.Fatalf("the partner app opened %s (%d), want the WebView", resp.URL, resp.Status)
-	}
-	if err := chromedp.Do(ph.ctx,
-		chromedp.WaitVisible(chromedp.CSS("main#journey")),
-		chromedp.WaitVisible(chromedp.ID("accounts")),
-		chromedp.WaitEnabled(chromedp.ID("approve")),
-	); err != nil {
-		t.Fatalf("the WebView did not log in: %v (message %q)", err, jsValue[string](t, ph.ctx, `(document.getElementById("message")||{}).textContent||""`))
-	}
+	ph.authorizeInChromium(t, authorize)
 
 	// The consent screen: the groups by category, in Portuguese; the
 	// receiver; the period; one checkbox per account.
@@ -162,7 +134,7 @@ func TestDataSharingInChromium(t *testing.T) {
 
 	// "Meus compartilhamentos", opened in the phone with a ticket: revoke.
 	ticket := ticketID(t, mySharingTicket(t, s, s.Token(t, "openfinance.ticket.write"), s.App.Demo.ClientID, "47742663023"))
-	resp, err = chromedp.Run(ph.ctx, chromedp.NavigateResponse(s.URL+dataconsents.PathMySharing+"?ticket="+url.QueryEscape(ticket)))
+	resp, err := chromedp.Run(ph.ctx, chromedp.NavigateResponse(s.URL+dataconsents.PathMySharing+"?ticket="+url.QueryEscape(ticket)))
 	if err != nil {
 		t.Fatalf("open my sharing: %v", err)
 	}

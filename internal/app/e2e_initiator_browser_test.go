@@ -286,28 +286,7 @@ func itpConfirmOnSessionPage(t *testing.T, p *phone) {
 // the consent (kind "payment" or "sweeping") and the debtor account, chosen.
 func itpLoginAtPartnerApp(t *testing.T, p *phone, kind string) {
 	t.Helper()
-	p.checkPhonePage(t, "partner app")
-	if err := chromedp.Do(p.ctx,
-		chromedp.WaitVisible(chromedp.ID("document")),
-		chromedp.SendKeys(chromedp.ID("document"), "47742663023"),
-		chromedp.SendKeys(chromedp.ID("password"), "sandbox"),
-	); err != nil {
-		t.Fatalf("fill the partner app's login: %v", err)
-	}
-	resp, err := chromedp.RunResponse(p.ctx, chromedp.Tap(chromedp.ID("enter")))
-	if err != nil {
-		t.Fatalf("partner app login: %v", err)
-	}
-	if u, _ := url.Parse(resp.URL); resp.Status != 200 || u == nil || u.Path != "/openfinance/consent-flow/webview" {
-		t.Fatalf("the partner app opened %s (%d), want the WebView", resp.URL, resp.Status)
-	}
-	if err := chromedp.Do(p.ctx,
-		chromedp.WaitVisible(chromedp.CSS("main#journey")),
-		chromedp.WaitVisible(chromedp.ID("accounts")),
-		chromedp.WaitEnabled(chromedp.ID("approve")),
-	); err != nil {
-		t.Fatalf("the WebView did not log in: %v (message %q)", err, jsValue[string](t, p.ctx, `(document.getElementById("message")||{}).textContent||""`))
-	}
+	p.loginAtPartnerApp(t)
 	if got := jsValue[string](t, p.ctx, `(document.querySelector('#account-list input[name="debtor"]:checked')||{dataset:{}}).dataset.account||""`); !strings.Contains(got, `"number":"1234567"`) {
 		t.Errorf("chosen account = %q, want 1234567", got)
 	}

@@ -85,16 +85,7 @@ func startJourney(t *testing.T, s *apptest.Server, in *oidctest.Initiator, ua, r
 	j.consentID = createConsent(t, s, s.Token(t, "payments"), consentBody)
 	j.req = oidctest.NewRequest(j.consentID)
 	j.req.ResponseMode = responseMode
-	resp := in.PAR(t, oidctest.NoRedirects(), s.URL, j.req)
-	var par struct {
-		RequestURI string `json:"request_uri"`
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated || json.Unmarshal(b, &par) != nil {
-		t.Fatalf("par: %d %s", resp.StatusCode, b)
-	}
-	return j, j.get(t, s.URL+oidc.PathAuthorize+"?"+url.Values{"client_id": {in.ClientID}, "request_uri": {par.RequestURI}}.Encode())
+	return j, j.get(t, authorizeURL(s, in, pushPAR(t, s, in, j.req, paymentScope(j.consentID))))
 }
 
 func (j *journey) get(t *testing.T, u string) *http.Response {
@@ -153,9 +144,10 @@ func location(t *testing.T, resp *http.Response) *url.URL {
 	return u
 }
 
-// openWebView follows the deep link into the sandbox partner app, logs the
-// demo user in there and opens the WebView; it returns the interaction id
-// and the login token the partner app handed over in the fragment.
+// openWebView follows the deep link into the sandbox partner app (whose
+// page must load), logs the demo user in there and opens the WebView, which
+// must show the payment; it returns the interaction id and the login token
+// the partner app handed over in the fragment.
 func (j *journey) openWebView(t *testing.T, deepLink *url.URL, document string) (string, string) {
 	t.Helper()
 	if deepLink.Path != "/sandbox/partner-app" {
@@ -164,32 +156,9 @@ func (j *journey) openWebView(t *testing.T, deepLink *url.URL, document string) 
 	if page := j.get(t, deepLink.String()); page.StatusCode != 200 {
 		t.Fatalf("partner app page: %d", page.StatusCode)
 	}
-	form := url.Values{"request_uri": {deepLink.Query().Get("request_uri")}, "client_id": {deepLink.Query().Get("client_id")},
-		"document": {document}, "password": {"sandbox"}}
-	wv := location(t, j.postForm(t, j.s.URL+"/sandbox/partner-app", form))
-	login, _ := url.ParseQuery(wv.Fragment)
-	if wv.Path != "/openfinance/consent-flow/webview" || login.Get("accessToken") == "" {
-		t.Fatalf("partner app opened %s", wv)
-	}
-	wv.Fragment = ""
-	page := j.get(t, wv.String())
-	body, _ := io.ReadAll(page.Body)
-	page.Body.Close()
-	if page.StatusCode != 200 {
-		t.Fatalf("webview: %d %s", page.StatusCode, body)
-	}
-	for _, want := range []string{"R$ 100,00", "Marco Antonio de Brito", "Test initiator " + j.in.ClientID, "Pagamento único em 15/10/2024", "Pix por chave Pix"} {
-		if !strings.Contains(string(body), want) {
-			t.Errorf("webview lacks %q", want)
-		}
-	}
-	const marker = `data-interaction="`
-	i := strings.Index(string(body), marker)
-	if i < 0 {
-		t.Fatalf("webview is not the journey page: %s", body)
-	}
-	rest := string(body)[i+len(marker):]
-	return rest[:strings.IndexByte(rest, '"')], login.Get("accessToken")
+	wv := j.enterWebView(t, deepLink, document)
+	expectInPage(t, wv.body, "R$ 100,00", "Marco Antonio de Brito", "Test initiator "+j.in.ClientID, "Pagamento único em 15/10/2024", "Pix por chave Pix")
+	return wv.interactionID, wv.loginToken
 }
 
 const device = `{"platform":"APP","os":"IOS","osVersion":"17.5"}`
@@ -346,16 +315,7 @@ func TestJourneyRefusals(t *testing.T) {
 	// Another initiator cannot take the user through someone else's consent.
 	thief := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, "initiator-b")
 	stolen := oidctest.NewRequest(j.consentID)
-	presp := thief.PAR(t, oidctest.NoRedirects(), s.URL, stolen)
-	var spar struct {
-		RequestURI string `json:"request_uri"`
-	}
-	sb, _ := io.ReadAll(presp.Body)
-	presp.Body.Close()
-	if err := json.Unmarshal(sb, &spar); err != nil {
-		t.Fatalf("par: %s", sb)
-	}
-	cb := location(t, newJourney(s, thief).get(t, s.URL+oidc.PathAuthorize+"?"+url.Values{"client_id": {thief.ClientID}, "request_uri": {spar.RequestURI}}.Encode()))
+	cb := location(t, newJourney(s, thief).get(t, authorizeURL(s, thief, pushPAR(t, s, thief, stolen, paymentScope(j.consentID)))))
 	if frag, _ := url.ParseQuery(cb.Fragment); !strings.HasPrefix(cb.String(), thief.RedirectURI) || frag.Get("error") != "access_denied" {
 		t.Fatalf("authorize for another client's consent: %s", cb)
 	}
@@ -425,18 +385,9 @@ func TestJourneyWithoutDeepLinkOpensWebViewInBrowser(t *testing.T) {
 	}
 	in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, partner.ClientID)
 	consentID := createConsent(t, s, s.TokenFor(t, partner.ClientID, secret, "payments"), consentBody)
-	req := oidctest.NewRequest(consentID)
-	resp := in.PAR(t, oidctest.NoRedirects(), s.URL, req)
-	var par struct {
-		RequestURI string `json:"request_uri"`
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err := json.Unmarshal(b, &par); err != nil {
-		t.Fatal(err)
-	}
+	requestURI := pushPAR(t, s, in, oidctest.NewRequest(consentID), paymentScope(consentID))
 	j := &journey{s: s, in: in, browser: newBrowser(t), ua: desktopUA}
-	wv := location(t, j.get(t, s.URL+oidc.PathAuthorize+"?"+url.Values{"client_id": {in.ClientID}, "request_uri": {par.RequestURI}}.Encode()))
+	wv := location(t, j.get(t, authorizeURL(s, in, requestURI)))
 	if wv.Path != "/openfinance/consent-flow/webview" || wv.Query().Get("ticket") == "" {
 		t.Fatalf("authorize sent the browser to %s, want the WebView", wv)
 	}
@@ -585,23 +536,15 @@ func TestJourneyProductionPartnerApp(t *testing.T) {
 			fixed := strings.Replace(consentBody, `"payment":`, `"debtorAccount":{"ispb":"37241230","issuer":"0001","number":"3333333","accountType":"CACC"},"payment":`, 1)
 			consentID := createConsent(t, s, tok, fixed)
 			req := oidctest.NewRequest(consentID)
-			resp := in.PAR(t, oidctest.NoRedirects(), s.URL, req)
-			var par struct {
-				RequestURI string `json:"request_uri"`
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if err := json.Unmarshal(b, &par); err != nil {
-				t.Fatal(err)
-			}
+			requestURI := pushPAR(t, s, in, req, paymentScope(consentID))
 			j := &journey{s: s, in: in, browser: newBrowser(t), ua: phoneUA, consentID: consentID, req: req}
-			link := location(t, j.get(t, s.URL+oidc.PathAuthorize+"?"+url.Values{"client_id": {in.ClientID}, "request_uri": {par.RequestURI}}.Encode()))
+			link := location(t, j.get(t, authorizeURL(s, in, requestURI)))
 			if link.Host != "app.banco.example" || link.Query().Get("from") != "ponte" ||
-				link.Query().Get("request_uri") != par.RequestURI || link.Query().Get("client_id") != in.ClientID {
+				link.Query().Get("request_uri") != requestURI || link.Query().Get("client_id") != in.ClientID {
 				t.Fatalf("deep link = %s", link)
 			}
 			// The partner's backend: a ticket for the id part of the request_uri.
-			idPart := strings.TrimPrefix(par.RequestURI, "urn:ietf:params:oauth:request_uri:")
+			idPart := strings.TrimPrefix(requestURI, "urn:ietf:params:oauth:request_uri:")
 			r := s.Do(t, "POST", "/openfinance/consent-flow/ticket", map[string]string{"Authorization": "Bearer " + tok},
 				`{"requestUri":"`+idPart+`","clientId":"`+in.ClientID+`","documentNumber":"47742663023"}`)
 			if r.Status != 201 {

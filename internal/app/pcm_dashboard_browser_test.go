@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	chromedevice "github.com/chromedp/chromedp/device"
 
@@ -158,40 +157,7 @@ func TestPCMDashboardInChromium(t *testing.T) {
 // browser tests, collecting console errors, exceptions and CSP violations.
 func startDashboardBrowser(t *testing.T, chromium string) *phone {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 120*time.Second)
-	var chromeOut lockedBuffer
-	actx, acancel := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.CombinedOutput(&chromeOut),
-	)
-	bctx, bcancel := chromedp.NewContext(actx)
-	b := &phone{ctx: bctx}
-	t.Cleanup(cancel)
-	t.Cleanup(acancel)
-	t.Cleanup(bcancel)
-	t.Cleanup(func() {
-		if t.Failed() {
-			out := chromeOut.String()
-			t.Logf("chromium output (end):\n%s", out[max(0, len(out)-4000):])
-		}
-	})
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	if _, err := chromedp.Call(bctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: cspProbe}); err != nil {
-		t.Fatalf("install the CSP probe: %v", err)
-	}
-	if err := chromedp.Listen(bctx, b.collect); err != nil {
-		t.Fatal(err)
-	}
+	b, _ := startChromium(t, chromium, 120*time.Second)
 	return b
 }
 

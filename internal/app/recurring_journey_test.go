@@ -1,23 +1,14 @@
 package app_test
 
 import (
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
-	"io"
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/google/uuid"
 
 	"github.com/ponte-ofb/ponte/internal/app/apptest"
 	"github.com/ponte-ofb/ponte/internal/holder"
-	"github.com/ponte-ofb/ponte/internal/oidc"
 	"github.com/ponte-ofb/ponte/internal/oidc/oidctest"
 	"github.com/ponte-ofb/ponte/internal/recurring"
 	"github.com/ponte-ofb/ponte/internal/store/storetest"
@@ -49,91 +40,23 @@ func createRecurring(t *testing.T, s *apptest.Server) string {
 	return c.Data.RecurringConsentID
 }
 
-// pushRecurring pushes a request object asking for
-// "openid recurring-payments consent:<id>" (oidctest's asks for payments).
-func pushRecurring(t *testing.T, s *apptest.Server, in *oidctest.Initiator, req oidctest.Request) string {
-	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.PS256, Key: in.Key},
-		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", in.KeyID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	sum := sha256.Sum256([]byte(req.Verifier))
-	object, err := jwt.Signed(signer).Claims(map[string]any{
-		"iss": in.ClientID, "aud": in.Issuer, "jti": uuid.NewString(),
-		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(),
-		"client_id": in.ClientID, "response_type": "code id_token", "redirect_uri": in.RedirectURI,
-		"scope": "openid recurring-payments consent:" + req.ConsentID, "state": req.State, "nonce": req.Nonce,
-		"code_challenge": base64.RawURLEncoding.EncodeToString(sum[:]), "code_challenge_method": "S256",
-	}).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	form := url.Values{
-		"client_id": {in.ClientID}, "request": {object},
-		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
-		"client_assertion":      {in.ClientAssertion(t)},
-	}
-	resp, err := oidctest.NoRedirects().Post(s.URL+oidc.PathPAR, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	var par struct {
-		RequestURI string `json:"request_uri"`
-	}
-	if resp.StatusCode != http.StatusCreated || json.Unmarshal(b, &par) != nil {
-		t.Fatalf("par: %d %s", resp.StatusCode, b)
-	}
-	return par.RequestURI
-}
-
-// startSweepingJourney creates a sweeping consent, pushes its request and
-// follows the deep link into the WebView, which must show the limits; it
-// returns the journey, the interaction id and the partner's login token.
+// startSweepingJourney creates a sweeping consent, pushes its request
+// ("openid recurring-payments consent:<id>") and follows the deep link into
+// the WebView, which must show the limits; it returns the journey, the
+// interaction id and the partner's login token.
 func startSweepingJourney(t *testing.T, s *apptest.Server, in *oidctest.Initiator) (*journey, string, string) {
 	t.Helper()
-	j := &journey{s: s, in: in, browser: newBrowser(t), ua: phoneUA}
-	j.consentID = createRecurring(t, s)
-	j.req = oidctest.NewRequest(j.consentID)
-	uri := pushRecurring(t, s, in, j.req)
-	deepLink := location(t, j.get(t, s.URL+oidc.PathAuthorize+"?"+url.Values{"client_id": {in.ClientID}, "request_uri": {uri}}.Encode()))
-	if deepLink.Path != "/sandbox/partner-app" {
-		t.Fatalf("authorize sent the phone to %s", deepLink)
-	}
-	form := url.Values{"request_uri": {deepLink.Query().Get("request_uri")}, "client_id": {deepLink.Query().Get("client_id")},
-		"document": {"47742663023"}, "password": {"sandbox"}}
-	wv := location(t, j.postForm(t, s.URL+"/sandbox/partner-app", form))
-	login, _ := url.ParseQuery(wv.Fragment)
-	if wv.Path != "/openfinance/consent-flow/webview" || login.Get("accessToken") == "" {
-		t.Fatalf("partner app opened %s", wv)
-	}
-	wv.Fragment = ""
-	page := j.get(t, wv.String())
-	body, _ := io.ReadAll(page.Body)
-	page.Body.Close()
-	if page.StatusCode != 200 {
-		t.Fatalf("webview: %d %s", page.StatusCode, body)
-	}
-	for _, want := range []string{"Transferências Inteligentes", "Marco Antonio de Brito", "Limite total", "R$ 50.000,00",
+	consentID := createRecurring(t, s)
+	req := oidctest.NewRequest(consentID)
+	uri := pushPAR(t, s, in, req, "openid recurring-payments consent:"+consentID)
+	j, wv := openPhoneJourney(t, s, in, consentID, req, authorizeURL(s, in, uri))
+	expectInPage(t, wv.body, "Transferências Inteligentes", "Marco Antonio de Brito", "Limite total", "R$ 50.000,00",
 		"até R$ 1.000,00", "Por dia: até R$ 1.500,00 em até 2 transferências", "Por mês: até R$ 20.000,00",
-		"a partir de 16/10/2024 às 00:00 até 15/10/2025 às 15:55", "Test initiator " + in.ClientID} {
-		if !strings.Contains(string(body), want) {
-			t.Errorf("webview lacks %q", want)
-		}
-	}
-	if strings.Contains(string(body), `id="amount"`) {
+		"a partir de 16/10/2024 às 00:00 até 15/10/2025 às 15:55", "Test initiator "+in.ClientID)
+	if strings.Contains(wv.body, `id="amount"`) {
 		t.Error("webview shows a payment section for a sweeping consent")
 	}
-	const marker = `data-interaction="`
-	i := strings.Index(string(body), marker)
-	if i < 0 {
-		t.Fatalf("webview is not the journey page: %s", body)
-	}
-	rest := string(body)[i+len(marker):]
-	return j, rest[:strings.IndexByte(rest, '"')], login.Get("accessToken")
+	return j, wv.interactionID, wv.loginToken
 }
 
 // TestSweepingJourneyApproveAndCancel runs the redirect journey for a
