@@ -2,8 +2,6 @@ package app_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -14,9 +12,6 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
-	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
-	"github.com/google/uuid"
 
 	"github.com/ponte-ofb/ponte/internal/app/apptest"
 	"github.com/ponte-ofb/ponte/internal/oidc"
@@ -28,40 +23,12 @@ import (
 // through the sandbox partner app into the WebView (over HTTP and in
 // Chromium). What each journey's pages must show stays with its caller.
 
-// pushPAR signs req as a request object asking for scope, pushes it to
-// /oauth/par with in's private_key_jwt assertion and returns the
-// request_uri. oidctest's Initiator.PAR always asks for payments; the
-// sweeping and data journeys need their own scopes, so every journey
-// pushes through here.
+// pushPAR pushes req, asking for scope, to /oauth/par as in (private_key_jwt)
+// and returns the request_uri: the one push every journey's tests share.
 func pushPAR(t *testing.T, s *apptest.Server, in *oidctest.Initiator, req oidctest.Request, scope string) string {
 	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.PS256, Key: in.Key},
-		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", in.KeyID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now() // the authorization server reads the wall clock
-	sum := sha256.Sum256([]byte(req.Verifier))
-	claims := map[string]any{
-		"iss": in.ClientID, "aud": in.Issuer, "jti": uuid.NewString(),
-		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(),
-		"client_id": in.ClientID, "response_type": "code id_token", "redirect_uri": in.RedirectURI,
-		"scope": scope, "state": req.State, "nonce": req.Nonce,
-		"code_challenge": base64.RawURLEncoding.EncodeToString(sum[:]), "code_challenge_method": "S256",
-	}
-	if req.ResponseMode != "" {
-		claims["response_mode"] = req.ResponseMode
-	}
-	object, err := jwt.Signed(signer).Claims(claims).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	form := url.Values{"client_id": {in.ClientID}, "request": {object},
-		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {in.ClientAssertion(t)}}
-	resp, err := oidctest.NoRedirects().Post(s.URL+oidc.PathPAR, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	req.Scope = scope
+	resp := in.PAR(t, oidctest.NoRedirects(), s.URL, req)
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	var par struct {

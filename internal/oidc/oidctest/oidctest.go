@@ -85,6 +85,8 @@ type Request struct {
 	// ResponseMode is "" (the hybrid flow's default, fragment) or a JARM
 	// mode such as "jwt" or "fragment.jwt".
 	ResponseMode string
+	// Scope is the scope asked for; "" asks "openid payments consent:{ConsentID}".
+	Scope string
 }
 
 // NewRequest returns a request with random state, nonce and verifier.
@@ -96,11 +98,15 @@ func NewRequest(consentID string) Request {
 func (in *Initiator) RequestObject(t testing.TB, req Request) string {
 	now := time.Now()
 	sum := sha256.Sum256([]byte(req.Verifier))
+	scope := req.Scope
+	if scope == "" {
+		scope = "openid payments consent:" + req.ConsentID
+	}
 	claims := map[string]any{
 		"iss": in.ClientID, "aud": in.Issuer, "jti": uuid.NewString(),
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(),
 		"client_id": in.ClientID, "response_type": "code id_token", "redirect_uri": in.RedirectURI,
-		"scope": "openid payments consent:" + req.ConsentID, "state": req.State, "nonce": req.Nonce,
+		"scope": scope, "state": req.State, "nonce": req.Nonce,
 		"code_challenge": base64.RawURLEncoding.EncodeToString(sum[:]), "code_challenge_method": "S256",
 	}
 	if req.ResponseMode != "" {
