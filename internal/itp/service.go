@@ -896,35 +896,22 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 	return s.sweepBatches(ctx, q, batch)
 }
 
-// sweepBatches runs the sweep statement q until a batch expires fewer than batch sessions.
+// sweepBatches runs the sweep statement q in steps of batch sessions
+// (store.DB.Sweep) until a step expires fewer.
 func (s *Service) sweepBatches(ctx context.Context, q string, batch int) (int, error) {
-	total := 0
-	for {
-		var n int64
-		err := s.DB.Write(ctx, func(tx *sql.Tx) error {
-			now := s.now()
-			st, err := s.DB.TxStmt(ctx, tx, q)
-			if err != nil {
-				return err
-			}
-			res, err := st.ExecContext(ctx, now.UnixMilli(), historySuffix(now, StatusExpired), now.UnixMilli(), batch)
-			if err != nil {
-				return fmt.Errorf("itp: sweep journey sessions: %w", err)
-			}
-			n, err = res.RowsAffected()
-			return err
-		})
-		total += int(n)
+	n, err := s.DB.Sweep(ctx, batch, func(tx *sql.Tx, limit int) (int64, error) {
+		now := s.now()
+		st, err := s.DB.TxStmt(ctx, tx, q)
 		if err != nil {
-			return total, err
+			return 0, err
 		}
-		if n < int64(batch) {
-			return total, nil
+		res, err := st.ExecContext(ctx, now.UnixMilli(), historySuffix(now, StatusExpired), now.UnixMilli(), limit)
+		if err != nil {
+			return 0, fmt.Errorf("itp: sweep journey sessions: %w", err)
 		}
-		if err := ctx.Err(); err != nil {
-			return total, err
-		}
-	}
+		return res.RowsAffected()
+	})
+	return int(n), err
 }
 
 // ListFilter narrows ListSessions. Zero fields do not filter.

@@ -272,6 +272,9 @@ func (db *DB) Sweep(ctx context.Context, limit int, step func(tx *sql.Tx, limit 
 		if n < int64(limit) {
 			return total, nil
 		}
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
 	}
 }
 
