@@ -10,16 +10,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -31,6 +28,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ponte-ofb/ponte/bench/internal/benchdb"
 	"github.com/ponte-ofb/ponte/bench/internal/loadgen"
 	"github.com/ponte-ofb/ponte/internal/app"
 	"github.com/ponte-ofb/ponte/internal/auth"
@@ -265,7 +263,7 @@ func sweeps(ctx context.Context, n int, pgURL string) error {
 		fmt.Println("  PostgreSQL: skipped (no -pg and no PONTE_TEST_DATABASE_URL)")
 		return nil
 	}
-	u, drop, err := freshSchema(pgURL)
+	u, drop, err := benchdb.FreshSchema(pgURL, "journeyrun")
 	if err != nil {
 		return err
 	}
@@ -317,29 +315,4 @@ func sweepOn(ctx context.Context, name, dbURL string, n int) error {
 		fmt.Printf("  target on PostgreSQL ≥ 50000 sessions/s: %s\n", loadgen.Met(float64(expired)/took.Seconds() >= 50000))
 	}
 	return nil
-}
-
-// freshSchema creates a schema of its own in the PostgreSQL database at base
-// and returns a URL whose search_path points at it, and a function dropping it.
-func freshSchema(base string) (string, func(), error) {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "journeyrun_" + hex.EncodeToString(b[:])
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		return "", nil, err
-	}
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		admin.Close()
-		return "", nil, fmt.Errorf("create schema: %w", err)
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		admin.Close()
-		return "", nil, err
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String(), func() { _, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE"); admin.Close() }, nil
 }

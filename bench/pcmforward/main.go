@@ -14,21 +14,19 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
 	"sync"
 	"time"
 
+	"github.com/ponte-ofb/ponte/bench/internal/benchdb"
 	"github.com/ponte-ofb/ponte/internal/clock"
 	"github.com/ponte-ofb/ponte/internal/ofb"
 	"github.com/ponte-ofb/ponte/internal/pcm"
@@ -86,37 +84,12 @@ func runURL(n, workers, batch int, dbURL string, asJSON bool) error {
 	if dbURL == "" {
 		return run(n, workers, batch, "", asJSON)
 	}
-	u, drop, err := freshSchema(dbURL)
+	u, drop, err := benchdb.FreshSchema(dbURL, "pcmforward")
 	if err != nil {
 		return err
 	}
 	defer drop()
 	return run(n, workers, batch, u, asJSON)
-}
-
-// freshSchema creates a schema of its own in the PostgreSQL database at base
-// and returns a URL whose search_path points at it, and a function dropping it.
-func freshSchema(base string) (string, func(), error) {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "pcmforward_" + hex.EncodeToString(b[:])
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		return "", nil, err
-	}
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		admin.Close()
-		return "", nil, fmt.Errorf("create schema: %w", err)
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		admin.Close()
-		return "", nil, err
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String(), func() { _, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE"); admin.Close() }, nil
 }
 
 func run(n, workers, batch int, dbURL string, asJSON bool) error {
