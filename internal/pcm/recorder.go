@@ -22,7 +22,7 @@ type Recorder struct {
 	// belong to: its statements are then prepared once (store.DB.TxStmt)
 	// instead of parsed on every step.
 	DB *store.DB
-	// NewID makes event ids; nil means random UUIDs (v4).
+	// NewID makes event ids; nil means UUIDv7 (newEventID).
 	NewID func() string
 	// AfterInsert, when set, runs in the transaction of every newly stored
 	// event (never for a duplicate): the forwarding outbox writes its row
