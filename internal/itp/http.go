@@ -245,14 +245,14 @@ func parseListFilter(r *http.Request) (ListFilter, []httpx.FieldError) {
 	}
 	for _, p := range []struct {
 		name string
-		dst  *time.Time
+		dst  **time.Time
 	}{{"createdFrom", &f.CreatedFrom}, {"createdTo", &f.CreatedTo}} {
 		if v := q.Get(p.name); v != "" {
 			t, err := time.Parse(time.RFC3339Nano, v)
 			if err != nil {
 				fields = append(fields, httpx.FieldError{Field: p.name, Message: "must be an RFC 3339 date-time"})
 			}
-			*p.dst = t
+			*p.dst = &t
 		}
 	}
 	if v := q.Get("limit"); v != "" {

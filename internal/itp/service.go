@@ -914,17 +914,18 @@ func (s *Service) sweepBatches(ctx context.Context, q string, batch int) (int, e
 	return int(n), err
 }
 
-// ListFilter narrows ListSessions. Zero fields do not filter.
+// ListFilter narrows ListSessions. Zero fields do not filter; the time bounds
+// are pointers because the zero time is a bound a client may send.
 type ListFilter struct {
 	Statuses    []Status
 	ExternalID  string
 	BrandID     string
 	TagKey      string // with TagValue: sessions whose top-level tag TagKey is TagValue
 	TagValue    string
-	CreatedFrom time.Time // inclusive
-	CreatedTo   time.Time // exclusive
-	Limit       int       // 1…MaxListLimit; 0: DefaultListLimit
-	Cursor      string    // from a previous page's next cursor
+	CreatedFrom *time.Time // inclusive; nil: no lower bound
+	CreatedTo   *time.Time // exclusive; nil: no upper bound
+	Limit       int        // 1…MaxListLimit; 0: DefaultListLimit
+	Cursor      string     // from a previous page's next cursor
 }
 
 // List page sizes.
@@ -965,10 +966,10 @@ func (s *Service) ListSessions(ctx context.Context, applicationID string, f List
 	if f.TagKey != "" {
 		where = append(where, "id IN (SELECT session_id FROM itp_journey_session_tags WHERE key = "+arg(f.TagKey)+" AND value = "+arg(f.TagValue)+")")
 	}
-	if !f.CreatedFrom.IsZero() {
+	if f.CreatedFrom != nil {
 		where = append(where, "created_at >= "+arg(f.CreatedFrom.UnixMilli()))
 	}
-	if !f.CreatedTo.IsZero() {
+	if f.CreatedTo != nil {
 		where = append(where, "created_at < "+arg(f.CreatedTo.UnixMilli()))
 	}
 	if f.Cursor != "" {

@@ -388,6 +388,41 @@ func TestListFiltersAndPages(t *testing.T) {
 	})
 }
 
+// TestListZeroTimeBounds: 0001-01-01T00:00:00Z is a bound like any other,
+// not "no bound". One session is moved to the last second of year 0 so each
+// bound, if applied, leaves exactly one of the two sessions.
+func TestListZeroTimeBounds(t *testing.T) {
+	eachEngine(t, func(t *testing.T, f *fixture) {
+		old := f.mustCreate(t, `{"externalId":"old"}`)
+		recent := f.mustCreate(t, `{"externalId":"recent"}`)
+		beforeYear1 := time.Time{}.Add(-time.Second).UnixMilli()
+		if err := f.srv.App.DB.Write(context.Background(), func(tx *sql.Tx) error {
+			_, err := tx.Exec(`UPDATE itp_journey_sessions SET created_at = $1 WHERE id = $2`, beforeYear1, old.ID)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		zero := url.QueryEscape(time.Time{}.Format(time.RFC3339))
+		tests := []struct {
+			query string
+			want  []string
+		}{
+			{"createdTo=" + zero, []string{old.ID}},
+			{"createdFrom=" + zero, []string{recent.ID}},
+			{"createdFrom=" + zero + "&createdTo=" + zero, nil},
+		}
+		for _, tt := range tests {
+			var got []string
+			for _, s := range f.list(t, tt.query).Data {
+				got = append(got, s.ID)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("%s: %v, want %v", tt.query, got, tt.want)
+			}
+		}
+	})
+}
+
 func TestJourneysList(t *testing.T) {
 	eachEngine(t, func(t *testing.T, f *fixture) {
 		other := f.newPartner(t, "Outro")
