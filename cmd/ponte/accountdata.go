@@ -22,25 +22,27 @@ func accountsImportCmd(ctx context.Context, args []string, stdout, stderr io.Wri
 		clientID, document, acct string
 		file                     string
 	)
-	fs := newFlagSet("ponte accounts import --client-id CLIENT_ID --document DOCUMENT --account NUMBER --file F.csv|F.json [flags]",
+	c := newCommand("ponte accounts import --app CLIENT_ID --document DOCUMENT --account NUMBER --file F.csv|F.json [flags]",
 		"Imports account data for a customer's account. A .json file holds any of \"account\" (compeCode,\n"+
 			"brandName, companyCnpj, subtype), \"balances\", \"overdraftLimits\" and \"transactions\"; a .csv file holds\n"+
 			"transactions, one per row, under a header naming the columns (transactionId,\n"+
 			"completedAuthorisedPaymentType, creditDebitType, transactionName, type, amount, transactionDateTime,\n"+
 			"and optionally currency and the partie* fields). A transaction already imported under the same\n"+
-			"transactionId is replaced: re-importing a file is harmless.", stderr)
-	fs.StringVar(&clientID, "client-id", "", "client_id of the partner application that serves the customer (required)")
-	fs.StringVar(&clientID, "app", "", "same as --client-id")
-	fs.StringVar(&document, "document", "", "the customer's CPF or CNPJ (required)")
-	fs.StringVar(&acct, "account", "", "the account number, check digit included, as registered with 'ponte accounts add' (required)")
-	fs.StringVar(&file, "file", "", "the file to import: NAME.json or NAME.csv (required)")
-	cfg.RegisterStorage(fs)
-	if err := parse(fs, args); err != nil {
+			"transactionId is replaced: re-importing a file is harmless.", stdout, stderr)
+	c.String(&clientID, "app", "CLIENT_ID", "", "the partner application that serves the customer (required)")
+	c.String(&document, "document", "DOCUMENT", "", "the customer's CPF or CNPJ (required)")
+	c.String(&acct, "account", "NUMBER", "", "the account number, check digit included, as registered with 'ponte accounts add' (required)")
+	c.String(&file, "file", "FILE", "", "the file to import: NAME.json or NAME.csv (required)")
+	c.Alias("client-id", "app")
+	c.Storage(&cfg)
+	if err := c.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() != 0 || clientID == "" || document == "" || acct == "" || file == "" {
-		fs.Usage()
-		return errUsage
+	if err := c.NoArgs(); err != nil {
+		return err
+	}
+	if err := c.Required("app", "document", "account", "file"); err != nil {
+		return err
 	}
 	f, err := os.Open(file)
 	if err != nil {

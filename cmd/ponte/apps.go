@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -17,92 +16,118 @@ import (
 	"github.com/ponte-ofb/ponte/internal/store"
 )
 
-const appsUsage = `Usage: ponte apps <command> [flags]
-
-Manages partner applications in the database 'ponte serve' uses.
-
-Commands:
-  create          register an application; prints its client_secret once
-  list            list applications
-  show ID         show one application (client_id or id)
-  rotate-secret ID  issue a new client_secret; the old one stops working
-  disable ID      disable an application; its tokens stop working at once
-  set-keys        register the application's public JWKS (verifies its signed requests)
-  set-plain-json  allow or forbid plain JSON bodies where signed JWTs are required
-
-Run 'ponte apps <command> --help' for a command's flags.
-`
+var appsGroup = group{
+	name:    "apps",
+	summary: "manage partner applications",
+	about:   "Manages partner applications in the database 'ponte serve' uses.",
+	subs: []subcommand{
+		{"create", "register an application; prints its client_secret once"},
+		{"list", "list applications"},
+		{"show", "show one application"},
+		{"rotate-secret", "issue a new client_secret; the old one stops working"},
+		{"disable", "disable an application; its tokens stop working at once"},
+		{"set-keys", "register the application's public JWKS (verifies its signed requests)"},
+		{"set-plain-json", "allow or forbid plain JSON bodies where signed JWTs are required"},
+	},
+}
 
 func apps(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if done, err := groupHelp(args, appsUsage, stdout); done {
+	sub, rest, done, err := appsGroup.dispatch(args, stdout, stderr)
+	if done {
 		return err
 	}
-	sub, rest := args[0], args[1:]
 	var cfg config.Config
 	var (
-		fs     *flag.FlagSet
+		c      *command
 		n      auth.NewApplication
 		scp    string
 		redi   stringList
 		asJSON bool
 		jwks   string
-		client string
+		app    string
 		accept bool
 	)
+	// The application's flag: --app, with the old spellings kept as hidden
+	// aliases (--client-id of set-keys and set-plain-json; show,
+	// rotate-secret and disable also take it as a positional argument).
+	appFlag := func(aliases ...string) {
+		c.String(&app, "app", "CLIENT_ID", "", "the application's client_id or id (required)")
+		for _, a := range aliases {
+			c.Alias(a, "app")
+		}
+	}
 	switch sub {
 	case "create":
-		fs = newFlagSet("ponte apps create --name NAME --company-key KEY --scopes S1,S2 [flags]",
-			"Registers a partner application and prints its client_id and client_secret.\nThe secret is stored only as a hash: copy it now.\nKnown scopes: "+strings.Join(slices.Sorted(maps.Keys(auth.KnownScopes)), ", "), stderr)
-		fs.StringVar(&n.Name, "name", "", "application name (required)")
-		fs.StringVar(&n.CompanyKey, "company-key", "", "partner key shown in tickets, at most 36 characters (required)")
-		fs.StringVar(&scp, "scopes", "", "comma- or space-separated scopes to grant (required)")
-		fs.Var(&redi, "redirect-url", "exact redirect URL the application may use (repeatable)")
-		fs.StringVar(&n.DeepLinkURL, "deep-link-url", "", "URL that opens the partner's app for the holder journey")
-		fs.StringVar(&jwks, "jwks", "", "file with the application's public JSON Web Key Set: signed Payments API\nrequest bodies are verified against it (each key public, with a kid,\nRSA ≥ 2048 bits or EC P-256)")
-		fs.BoolVar(&n.AcceptPlainJSON, "accept-plain-json", false, "let the application send plain JSON bodies where the Payments API\nrequires signed JWTs (application/jwt); off by default")
+		c = newCommand("ponte apps create --name NAME --company-key KEY --scopes S1,S2 [flags]",
+			"Registers a partner application and prints its client_id and client_secret.\nThe secret is stored only as a hash: copy it now.\nKnown scopes: "+strings.Join(slices.Sorted(maps.Keys(auth.KnownScopes)), ", "), stdout, stderr)
+		c.String(&n.Name, "name", "NAME", "", "application name (required)")
+		c.String(&n.CompanyKey, "company-key", "KEY", "", "partner key shown in tickets, at most 36 characters (required)")
+		c.String(&scp, "scopes", "SCOPES", "", "comma- or space-separated scopes to grant (required)")
+		c.List(&redi, "redirect-url", "URL", "exact redirect URL the application may use (repeatable)")
+		c.String(&n.DeepLinkURL, "deep-link-url", "URL", "", "URL that opens the partner's app for the holder journey")
+		c.String(&jwks, "jwks", "FILE", "", "file with the application's public JSON Web Key Set: signed Payments API\nrequest bodies are verified against it (each key public, with a kid,\nRSA ≥ 2048 bits or EC P-256)")
+		c.Bool(&n.AcceptPlainJSON, "accept-plain-json", false, "let the application send plain JSON bodies where the Payments API\nrequires signed JWTs (application/jwt); off by default")
+		c.Alias("redirect-uri", "redirect-url")
 	case "list":
-		fs = newFlagSet("ponte apps list [flags]", "Lists partner applications (never their secrets).", stderr)
-		fs.BoolVar(&asJSON, "json", false, "print JSON")
+		c = newCommand("ponte apps list [flags]", "Lists partner applications (never their secrets).", stdout, stderr)
+		c.Bool(&asJSON, "json", false, "print JSON")
 	case "show":
-		fs = newFlagSet("ponte apps show [flags] ID", "Shows one application by client_id or id (never its secret).", stderr)
+		c = newCommand("ponte apps show --app CLIENT_ID [flags]", "Shows one application by client_id or id (never its secret).", stdout, stderr)
+		appFlag()
 	case "rotate-secret":
-		fs = newFlagSet("ponte apps rotate-secret [flags] ID", "Issues a new client_secret and prints it once; the old secret stops working.", stderr)
+		c = newCommand("ponte apps rotate-secret --app CLIENT_ID [flags]", "Issues a new client_secret and prints it once; the old secret stops working.", stdout, stderr)
+		appFlag()
 	case "disable":
-		fs = newFlagSet("ponte apps disable [flags] ID", "Disables an application: token requests fail and issued tokens are refused.", stderr)
+		c = newCommand("ponte apps disable --app CLIENT_ID [flags]", "Disables an application: token requests fail and issued tokens are refused.", stdout, stderr)
+		appFlag()
 	case "set-keys":
-		fs = newFlagSet("ponte apps set-keys --client-id ID --jwks FILE [flags]",
+		c = newCommand("ponte apps set-keys --app CLIENT_ID --jwks FILE [flags]",
 			"Registers the application's public JSON Web Key Set, replacing the previous one.\n"+
 				"Ponte verifies the application's signed Payments API request bodies (PS256, by kid)\n"+
 				"against it. Every key must be public, have a kid, and be RSA ≥ 2048 bits or EC P-256;\n"+
-				"a private key is refused. An empty file removes the keys.", stderr)
-		fs.StringVar(&client, "client-id", "", "the application's client_id or id (required)")
-		fs.StringVar(&jwks, "jwks", "", "file holding the public JWKS, {\"keys\":[...]} (required)")
+				"a private key is refused. An empty file removes the keys.", stdout, stderr)
+		appFlag("client-id")
+		c.String(&jwks, "jwks", "FILE", "", "file holding the public JWKS, {\"keys\":[...]} (required)")
 	case "set-plain-json":
-		fs = newFlagSet("ponte apps set-plain-json --client-id ID --accept=true|false [flags]",
+		c = newCommand("ponte apps set-plain-json --app CLIENT_ID --accept=true|false [flags]",
 			"Says whether the application may send plain JSON bodies (application/json) where the\n"+
 				"Payments API requires signed JWTs (application/jwt). New applications may not; the\n"+
-				"sandbox demo application may.", stderr)
-		fs.StringVar(&client, "client-id", "", "the application's client_id or id (required)")
-		fs.BoolVar(&accept, "accept", false, "true: accept plain JSON bodies; false: require signed JWTs (required)")
-	default:
-		fmt.Fprintf(stderr, "ponte apps: unknown command %q\n\n%s", sub, appsUsage)
-		return errUsage
+				"sandbox demo application may.", stdout, stderr)
+		appFlag("client-id")
+		c.Bool(&accept, "accept", false, "true: accept plain JSON bodies; false: require signed JWTs (required)")
 	}
-	cfg.RegisterStorage(fs)
-	if err := parse(fs, rest); err != nil {
+	c.Storage(&cfg)
+	if err := c.Parse(rest); err != nil {
 		return err
 	}
-	needID := sub == "show" || sub == "rotate-secret" || sub == "disable"
-	if needID != (fs.NArg() == 1) || fs.NArg() > 1 {
-		fs.Usage()
-		return errUsage
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if (sub == "set-keys" || sub == "set-plain-json") && client == "" ||
-		sub == "set-keys" && !set["jwks"] || sub == "set-plain-json" && !set["accept"] {
-		fs.Usage()
-		return errUsage
+	switch sub {
+	case "show", "rotate-secret", "disable":
+		// The application as a positional argument is the old spelling, kept.
+		if c.NArg() == 1 && app == "" {
+			app = c.Arg(0)
+		} else if err := c.NoArgs(); err != nil {
+			return err
+		}
+		if err := c.Required("app"); err != nil {
+			return err
+		}
+	case "set-keys", "set-plain-json":
+		if err := c.NoArgs(); err != nil {
+			return err
+		}
+		if err := c.Required("app"); err != nil {
+			return err
+		}
+		if sub == "set-keys" && !c.IsSet("jwks") {
+			return c.Fail("--jwks is required")
+		}
+		if sub == "set-plain-json" && !c.IsSet("accept") {
+			return c.Fail("--accept is required")
+		}
+	default:
+		if err := c.NoArgs(); err != nil {
+			return err
+		}
 	}
 	var jwksJSON []byte
 	if jwks != "" {
@@ -144,31 +169,31 @@ func apps(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return tw.Flush()
 	case "show":
-		a, err := svc.Get(ctx, fs.Arg(0))
+		a, err := svc.Get(ctx, app)
 		if err != nil {
 			return err
 		}
 		printApp(stdout, a)
 	case "rotate-secret":
-		a, secret, err := svc.RotateSecret(ctx, fs.Arg(0))
+		a, secret, err := svc.RotateSecret(ctx, app)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "client_id:     %s\nclient_secret: %s\n(shown once: store it now; the previous secret no longer works)\n", a.ClientID, secret)
 	case "disable":
-		a, err := svc.Disable(ctx, fs.Arg(0))
+		a, err := svc.Disable(ctx, app)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "application %s (%s) disabled\n", a.ClientID, a.Name)
 	case "set-keys":
-		a, err := svc.SetJWKS(ctx, client, jwksJSON)
+		a, err := svc.SetJWKS(ctx, app, jwksJSON)
 		if err != nil {
 			return err
 		}
 		printApp(stdout, a)
 	case "set-plain-json":
-		a, err := svc.SetAcceptPlainJSON(ctx, client, accept)
+		a, err := svc.SetAcceptPlainJSON(ctx, app, accept)
 		if err != nil {
 			return err
 		}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -14,20 +13,19 @@ import (
 	"github.com/ponte-ofb/ponte/internal/store"
 )
 
-const brandsUsage = `Usage: ponte brands <command> [flags]
-
-Manages brands: the account holders Ponte, as initiator (ITP), sends users
+var brandsGroup = group{
+	name:    "brands",
+	summary: "manage the account holders Ponte initiates at (ITP side)",
+	about: `Manages brands: the account holders Ponte, as initiator (ITP), sends users
 to, with Ponte's client registration at each. A brand's signing key is a PEM
 file (mode 0600) created in DATA-DIR/brands unless --key-file names one; the
-key never goes into the database or the output.
-
-Commands:
-  add      register a brand (prints its id and the public key to register at the brand)
-  list     list brands
-  disable  stop offering a brand to new journey sessions
-
-Run 'ponte brands <command> --help' for a command's flags.
-`
+key never goes into the database or the output.`,
+	subs: []subcommand{
+		{"add", "register a brand (prints its id and the public key to register at the brand)"},
+		{"list", "list brands"},
+		{"disable", "stop offering a brand to new journey sessions"},
+	},
+}
 
 // openITP opens the database and the initiator-side service for the CLI.
 func openITP(ctx context.Context, cfg config.Config) (*store.DB, *itp.Service, error) {
@@ -39,47 +37,50 @@ func openITP(ctx context.Context, cfg config.Config) (*store.DB, *itp.Service, e
 }
 
 func brandsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if done, err := groupHelp(args, brandsUsage, stdout); done {
+	sub, rest, done, err := brandsGroup.dispatch(args, stdout, stderr)
+	if done {
 		return err
 	}
-	sub, rest := args[0], args[1:]
 	var (
 		cfg    config.Config
-		fs     *flag.FlagSet
+		c      *command
 		b      itp.Brand
 		id     string
 		asJSON bool
 	)
 	switch sub {
 	case "add":
-		fs = newFlagSet("ponte brands add --name NAME --issuer URL --api-base-url URL --client-id ID [flags]",
-			"Registers a brand. Its issuer must be new.", stderr)
-		fs.StringVar(&b.Name, "name", "", "name shown on the journey page (required)")
-		fs.StringVar(&b.Issuer, "issuer", "", "the brand's authorization server issuer (required, unique)")
-		fs.StringVar(&b.APIBaseURL, "api-base-url", "", "base URL of the brand's Open Finance APIs (required)")
-		fs.StringVar(&b.ClientID, "client-id", "", "Ponte's client_id at the brand (required)")
-		fs.StringVar(&b.DiscoveryURL, "discovery-url", "", "the brand's OpenID discovery URL")
-		fs.StringVar(&b.LogoURL, "logo-url", "", "logo shown on the journey page")
-		fs.StringVar(&b.SigningKeyFile, "key-file", "", "PEM signing key file (created, RSA-2048, if absent; default DATA-DIR/brands/brand-ID-signing-key.pem)")
-		fs.StringVar(&b.MTLSCertFile, "mtls-cert", "", "client certificate (PEM) for mutual TLS at the brand")
-		fs.StringVar(&b.MTLSKeyFile, "mtls-key", "", "its private key (PEM)")
+		c = newCommand("ponte brands add --name NAME --issuer URL --api-base-url URL --client-id CLIENT_ID [flags]",
+			"Registers a brand. Its issuer must be new.", stdout, stderr)
+		c.String(&b.Name, "name", "NAME", "", "name shown on the journey page (required)")
+		c.String(&b.Issuer, "issuer", "URL", "", "the brand's authorization server issuer (required, unique)")
+		c.String(&b.APIBaseURL, "api-base-url", "URL", "", "base URL of the brand's Open Finance APIs (required)")
+		// Not --app: this is the client_id the brand's authorization server
+		// issued to Ponte, not a partner application of Ponte's.
+		c.String(&b.ClientID, "client-id", "CLIENT_ID", "", "Ponte's own client_id at the brand's authorization server (required;\nnot a partner application)")
+		c.String(&b.DiscoveryURL, "discovery-url", "URL", "", "the brand's OpenID discovery URL")
+		c.String(&b.LogoURL, "logo-url", "URL", "", "logo shown on the journey page")
+		c.String(&b.SigningKeyFile, "key-file", "FILE", "", "PEM signing key file (created, RSA-2048, if absent; default DATA-DIR/brands/brand-ID-signing-key.pem)")
+		c.String(&b.MTLSCertFile, "mtls-cert", "FILE", "", "client certificate (PEM) for mutual TLS at the brand")
+		c.String(&b.MTLSKeyFile, "mtls-key", "FILE", "", "its private key (PEM)")
 	case "list":
-		fs = newFlagSet("ponte brands list [flags]", "Lists brands.", stderr)
-		fs.BoolVar(&asJSON, "json", false, "print JSON")
+		c = newCommand("ponte brands list [flags]", "Lists brands.", stdout, stderr)
+		c.Bool(&asJSON, "json", false, "print JSON")
 	case "disable":
-		fs = newFlagSet("ponte brands disable --id ID [flags]", "Stops offering a brand to new journey sessions.", stderr)
-		fs.StringVar(&id, "id", "", "brand id (required)")
-	default:
-		fmt.Fprintf(stderr, "ponte brands: unknown command %q\n\n%s", sub, brandsUsage)
-		return errUsage
+		c = newCommand("ponte brands disable --brand BRAND_ID [flags]", "Stops offering a brand to new journey sessions.", stdout, stderr)
+		c.String(&id, "brand", "BRAND_ID", "", "the brand's id, as 'ponte brands list' prints it (required)")
+		c.Alias("id", "brand")
 	}
-	cfg.RegisterStorage(fs)
-	if err := parse(fs, rest); err != nil {
+	c.Storage(&cfg)
+	if err := c.Parse(rest); err != nil {
 		return err
 	}
-	if fs.NArg() != 0 || (sub == "add" && (b.Name == "" || b.Issuer == "" || b.APIBaseURL == "" || b.ClientID == "")) || (sub == "disable" && id == "") {
-		fs.Usage()
-		return errUsage
+	if err := c.NoArgs(); err != nil {
+		return err
+	}
+	required := map[string][]string{"add": {"name", "issuer", "api-base-url", "client-id"}, "disable": {"brand"}}[sub]
+	if err := c.Required(required...); err != nil {
+		return err
 	}
 	db, svc, err := openITP(ctx, cfg)
 	if err != nil {

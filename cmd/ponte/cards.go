@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -21,29 +20,27 @@ import (
 	"github.com/ponte-ofb/ponte/internal/vault"
 )
 
-const cardsUsage = `Usage: ponte cards <command> [flags]
-
-Manages the card vault in the database 'ponte serve' uses. Card numbers are
-sealed with the data key (--data-key) and never printed.
-
-Commands:
-  create              register a card; the card number is read from standard input
-  list                list cards (last four digits only)
-  set-status PROXY    set a card's status: CREATING, ACTIVE, BLOCKED or CANCELLED
-  apple-test-device   write a sandbox Apple Pay device certificate and key, so
-                      a partner can decrypt its own sandbox payloads
-
-Run 'ponte cards <command> --help' for a command's flags.
-`
+var cardsGroup = group{
+	name:    "cards",
+	summary: "manage the card vault",
+	about: `Manages the card vault in the database 'ponte serve' uses. Card numbers are
+sealed with the data key (--data-key) and never printed.`,
+	subs: []subcommand{
+		{"create", "register a card; the card number is read from standard input"},
+		{"list", "list cards (last four digits only)"},
+		{"set-status", "set a card's status: CREATING, ACTIVE, BLOCKED or CANCELLED"},
+		{"apple-test-device", "write a sandbox Apple Pay device certificate and key"},
+	},
+}
 
 func cardsCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if done, err := groupHelp(args, cardsUsage, stdout); done {
+	sub, rest, done, err := cardsGroup.dispatch(args, stdout, stderr)
+	if done {
 		return err
 	}
-	sub, rest := args[0], args[1:]
 	var (
 		cfg    config.Config
-		fs     *flag.FlagSet
+		c      *command
 		n      cards.NewCard
 		app    string
 		out    string
@@ -51,47 +48,50 @@ func cardsCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	)
 	switch sub {
 	case "create":
-		fs = newFlagSet("ponte cards create --app CLIENT_ID --proxy PROXY [flags] < card-number",
-			"Registers a card for a partner application. The card number is read from the first line of\nstandard input, so it stays out of shell history and process lists.", stderr)
-		fs.StringVar(&app, "app", "", "client_id of the partner application that owns the card (required)")
-		fs.StringVar(&n.Proxy, "proxy", "", "the card id used in API paths (required)")
-		fs.IntVar(&n.ExpiryMonth, "expiry-month", 0, "expiry month, 1-12 (required)")
-		fs.IntVar(&n.ExpiryYear, "expiry-year", 0, "expiry year, four digits (required)")
-		fs.StringVar(&n.HolderName, "name", "", "card holder name (required)")
-		fs.StringVar(&n.PhoneNumber, "phone", "", "holder phone number, digits (required)")
-		fs.StringVar(&n.Address.ZipCode, "zip-code", "", "address: zip code (required)")
-		fs.StringVar(&n.Address.Address, "street", "", "address: street (required)")
-		fs.StringVar(&n.Address.Number, "number", "", "address: number (required)")
-		fs.StringVar(&n.Address.Neighborhood, "neighborhood", "", "address: neighborhood")
-		fs.StringVar(&n.Address.Complement, "complement", "", "address: complement")
-		fs.StringVar(&n.Address.City, "city", "", "address: city (required)")
-		fs.StringVar(&n.Address.State, "state", "", "address: state (required)")
-		fs.StringVar(&n.Address.Country, "country", "Brasil", "address: country")
-		fs.StringVar(&n.Brand, "brand", cards.BrandMastercard, "card brand (Mastercard)")
-		fs.StringVar(&n.Status, "status", cards.StatusActive, "initial status")
+		c = newCommand("ponte cards create --app CLIENT_ID --proxy PROXY [flags] < card-number",
+			"Registers a card for a partner application. The card number is read from the first line of\nstandard input, so it stays out of shell history and process lists.", stdout, stderr)
+		c.String(&app, "app", "CLIENT_ID", "", "the partner application that owns the card (required)")
+		c.String(&n.Proxy, "proxy", "PROXY", "", "the card id used in API paths (required)")
+		c.Int(&n.ExpiryMonth, "expiry-month", "MM", 0, "expiry month, 1-12 (required)")
+		c.Int(&n.ExpiryYear, "expiry-year", "YYYY", 0, "expiry year, four digits (required)")
+		c.String(&n.HolderName, "name", "NAME", "", "card holder name (required)")
+		c.String(&n.PhoneNumber, "phone", "DIGITS", "", "holder phone number, digits (required)")
+		c.String(&n.Address.ZipCode, "zip-code", "ZIP", "", "address: zip code (required)")
+		c.String(&n.Address.Address, "street", "STREET", "", "address: street (required)")
+		c.String(&n.Address.Number, "number", "NUMBER", "", "address: number (required)")
+		c.String(&n.Address.Neighborhood, "neighborhood", "NAME", "", "address: neighborhood")
+		c.String(&n.Address.Complement, "complement", "TEXT", "", "address: complement")
+		c.String(&n.Address.City, "city", "CITY", "", "address: city (required)")
+		c.String(&n.Address.State, "state", "UF", "", "address: state (required)")
+		c.String(&n.Address.Country, "country", "COUNTRY", "Brasil", "address: country")
+		c.String(&n.Brand, "brand", "BRAND", cards.BrandMastercard, "card brand (Mastercard)")
+		c.String(&n.Status, "status", "STATUS", cards.StatusActive, "initial status")
 	case "list":
-		fs = newFlagSet("ponte cards list [flags]", "Lists cards with their last four digits; never card numbers.", stderr)
-		fs.StringVar(&app, "app", "", "only this application's cards (client_id)")
-		fs.BoolVar(&asJSON, "json", false, "print JSON")
+		c = newCommand("ponte cards list [flags]", "Lists cards with their last four digits; never card numbers.", stdout, stderr)
+		c.String(&app, "app", "CLIENT_ID", "", "only this partner application's cards")
+		c.Bool(&asJSON, "json", false, "print JSON")
 	case "set-status":
-		fs = newFlagSet("ponte cards set-status [flags] PROXY STATUS", "Sets a card's status: CREATING, ACTIVE, BLOCKED or CANCELLED.", stderr)
-		fs.StringVar(&app, "app", "", "client_id of the card's application (needed when several applications use PROXY)")
+		c = newCommand("ponte cards set-status [flags] PROXY STATUS", "Sets a card's status: CREATING, ACTIVE, BLOCKED or CANCELLED.", stdout, stderr)
+		c.String(&app, "app", "CLIENT_ID", "", "the card's partner application (needed when several applications use PROXY)")
 	case "apple-test-device":
-		fs = newFlagSet("ponte cards apple-test-device --out DIR [flags]",
-			"Writes device-certificate.pem (a P-256 leaf chained to the sandbox Apple trust root in DATA-DIR)\nand device-key.pem (its private key). Send the certificate as appleCertificate; decrypt the\nreturned EncryptedData with the key. Sandbox only: real Apple devices chain to Apple Root CA - G3.", stderr)
-		fs.StringVar(&out, "out", "", "directory to write the files to (required)")
-	default:
-		fmt.Fprintf(stderr, "ponte cards: unknown command %q\n\n%s", sub, cardsUsage)
-		return errUsage
+		c = newCommand("ponte cards apple-test-device --out DIR [flags]",
+			"Writes device-certificate.pem (a P-256 leaf chained to the sandbox Apple trust root in DATA-DIR)\nand device-key.pem (its private key), so a partner can decrypt its own sandbox payloads. Send\nthe certificate as appleCertificate; decrypt the returned EncryptedData with the key. Sandbox\nonly: real Apple devices chain to Apple Root CA - G3.", stdout, stderr)
+		c.String(&out, "out", "DIR", "", "directory to write the files to (required)")
 	}
-	cfg.RegisterStorage(fs)
-	if err := parse(fs, rest); err != nil {
+	c.Storage(&cfg)
+	if err := c.Parse(rest); err != nil {
 		return err
 	}
-	wantArgs := map[string]int{"create": 0, "list": 0, "set-status": 2, "apple-test-device": 0}[sub]
-	if fs.NArg() != wantArgs || (sub == "create" && (app == "" || n.Proxy == "")) || (sub == "apple-test-device" && out == "") {
-		fs.Usage()
-		return errUsage
+	if sub == "set-status" {
+		if c.NArg() != 2 {
+			return c.Fail("want PROXY and STATUS")
+		}
+	} else if err := c.NoArgs(); err != nil {
+		return err
+	}
+	required := map[string][]string{"create": {"app", "proxy"}, "apple-test-device": {"out"}}[sub]
+	if err := c.Required(required...); err != nil {
+		return err
 	}
 	if sub == "apple-test-device" {
 		return appleTestDevice(cfg.DataDir, out, stdout)
@@ -143,7 +143,7 @@ func cardsCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		}
 		return tw.Flush()
 	case "set-status":
-		c, err := svc.SetStatus(ctx, appID, fs.Arg(0), strings.ToUpper(fs.Arg(1)))
+		c, err := svc.SetStatus(ctx, appID, c.Arg(0), strings.ToUpper(c.Arg(1)))
 		if err != nil {
 			return err
 		}

@@ -227,13 +227,13 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"unknown apps subcommand", []string{"apps", "frobnicate"}, 2, `unknown command "frobnicate"`},
 		{"unknown flag", appsCmd("list", dir, "--frobnicate"), 2, "frobnicate"},
 		{"show without ID", appsCmd("show", dir), 2, "Usage: ponte apps show"},
-		{"show with two IDs", appsCmd("show", dir, "a", "b"), 2, "Usage: ponte apps show"},
+		{"show with two IDs", appsCmd("show", dir, "--app", "a", "b"), 2, "Usage: ponte apps show"},
 		{"rotate-secret without ID", appsCmd("rotate-secret", dir), 2, "Usage: ponte apps rotate-secret"},
 		{"disable without ID", appsCmd("disable", dir), 2, "Usage: ponte apps disable"},
 		{"list with an argument", appsCmd("list", dir, "extra"), 2, "Usage: ponte apps list"},
-		{"set-keys without --client-id", appsCmd("set-keys", dir, "--jwks", "x.json"), 2, "Usage: ponte apps set-keys"},
-		{"set-keys without --jwks", appsCmd("set-keys", dir, "--client-id", "x"), 2, "Usage: ponte apps set-keys"},
-		{"set-plain-json without --accept", appsCmd("set-plain-json", dir, "--client-id", "x"), 2, "Usage: ponte apps set-plain-json"},
+		{"set-keys without --app", appsCmd("set-keys", dir, "--jwks", "x.json"), 2, "--app is required"},
+		{"set-keys without --jwks", appsCmd("set-keys", dir, "--app", "x"), 2, "--jwks is required"},
+		{"set-plain-json without --accept", appsCmd("set-plain-json", dir, "--app", "x"), 2, "--accept is required"},
 		{"serve with a bad mode", []string{"serve", "--data-dir", dir, "--addr", "127.0.0.1:0", "--mode", "chaos"}, 1, "--mode"},
 	}
 	for _, tc := range tests {
@@ -426,7 +426,7 @@ func TestCLIAppsListAndShow(t *testing.T) {
 	t.Run("show", func(t *testing.T) {
 		// By client_id and by internal id.
 		for _, id := range []string{a.clientID, a.id} {
-			r := mustCLI(t, 0, appsCmd("show", dir, id)...)
+			r := mustCLI(t, 0, appsCmd("show", dir, "--app", id)...)
 			assertNoSecret(t, r, a.secret)
 			f := fields(r.stdout)
 			want := map[string]string{
@@ -446,7 +446,7 @@ func TestCLIAppsListAndShow(t *testing.T) {
 	})
 
 	t.Run("show unknown", func(t *testing.T) {
-		r := mustCLI(t, 1, appsCmd("show", dir, "unknown")...)
+		r := mustCLI(t, 1, appsCmd("show", dir, "--app", "unknown")...)
 		if !strings.Contains(r.stderr, "application not found") {
 			t.Errorf("stderr does not say \"application not found\"\n%s", r)
 		}
@@ -461,7 +461,7 @@ func TestCLIAppsRotateSecret(t *testing.T) {
 	a := createApp(t, dir)
 	other := createApp(t, dir)
 
-	r := mustCLI(t, 0, appsCmd("rotate-secret", dir, a.clientID)...)
+	r := mustCLI(t, 0, appsCmd("rotate-secret", dir, "--app", a.clientID)...)
 	f := fields(r.stdout)
 	newSecret := f["client_secret"]
 	if f["client_id"] != a.clientID {
@@ -491,14 +491,14 @@ func TestCLIAppsRotateSecret(t *testing.T) {
 	}
 
 	// Listing and showing after rotation reveal neither secret.
-	for _, args := range [][]string{appsCmd("list", dir), appsCmd("list", dir, "--json"), appsCmd("show", dir, a.clientID)} {
+	for _, args := range [][]string{appsCmd("list", dir), appsCmd("list", dir, "--json"), appsCmd("show", dir, "--app", a.clientID)} {
 		r := mustCLI(t, 0, args...)
 		assertNoSecret(t, r, a.secret)
 		assertNoSecret(t, r, newSecret)
 	}
 
 	// Rotating again (by internal id) invalidates the second secret too.
-	r = mustCLI(t, 0, appsCmd("rotate-secret", dir, a.id)...)
+	r = mustCLI(t, 0, appsCmd("rotate-secret", dir, "--app", a.id)...)
 	third := fields(r.stdout)["client_secret"]
 	if third == "" || third == newSecret || third == a.secret {
 		t.Fatalf("second rotation printed client_secret %q\n%s", third, r)
@@ -510,7 +510,7 @@ func TestCLIAppsRotateSecret(t *testing.T) {
 		t.Errorf("Authenticate with the third secret: %v", err)
 	}
 
-	r = mustCLI(t, 1, appsCmd("rotate-secret", dir, "unknown")...)
+	r = mustCLI(t, 1, appsCmd("rotate-secret", dir, "--app", "unknown")...)
 	if !strings.Contains(r.stderr, "application not found") || strings.Contains(r.stdout, "client_secret") {
 		t.Errorf("rotate-secret unknown: want \"application not found\" and no secret\n%s", r)
 	}
@@ -524,7 +524,7 @@ func TestCLIAppsDisable(t *testing.T) {
 		t.Fatalf("Authenticate before disable: %v", err)
 	}
 
-	r := mustCLI(t, 0, appsCmd("disable", dir, a.clientID)...)
+	r := mustCLI(t, 0, appsCmd("disable", dir, "--app", a.clientID)...)
 	if !strings.Contains(r.stdout, a.clientID) || !strings.Contains(r.stdout, "disabled") {
 		t.Errorf("disable does not confirm which application it disabled\n%s", r)
 	}
@@ -535,7 +535,7 @@ func TestCLIAppsDisable(t *testing.T) {
 		t.Errorf("disabling %s broke %s: %v", a.clientID, other.clientID, err)
 	}
 
-	if f := fields(mustCLI(t, 0, appsCmd("show", dir, a.clientID)...).stdout); f["status"] != "disabled" {
+	if f := fields(mustCLI(t, 0, appsCmd("show", dir, "--app", a.clientID)...).stdout); f["status"] != "disabled" {
 		t.Errorf("apps show after disable: status %q, want disabled", f["status"])
 	}
 	list, _ := listJSON(t, dir)
@@ -546,12 +546,12 @@ func TestCLIAppsDisable(t *testing.T) {
 	}
 
 	// A new secret does not bring a disabled application back.
-	r = mustCLI(t, 0, appsCmd("rotate-secret", dir, a.clientID)...)
+	r = mustCLI(t, 0, appsCmd("rotate-secret", dir, "--app", a.clientID)...)
 	if _, err := authenticate(t, dir, a.clientID, fields(r.stdout)["client_secret"]); !errors.Is(err, auth.ErrNotFound) {
 		t.Errorf("Authenticate a disabled application with a rotated secret: %v, want auth.ErrNotFound", err)
 	}
 
-	r = mustCLI(t, 1, appsCmd("disable", dir, "unknown")...)
+	r = mustCLI(t, 1, appsCmd("disable", dir, "--app", "unknown")...)
 	if !strings.Contains(r.stderr, "application not found") {
 		t.Errorf("disable unknown: want \"application not found\"\n%s", r)
 	}
@@ -632,13 +632,13 @@ func TestCLIAppsKeysAndPlainJSON(t *testing.T) {
 		plainJSON string
 		stderr    string
 	}{
-		{"refuse plain JSON", appsCmd("set-plain-json", dir, "--client-id", clientID, "--accept=false"), 0, "1", "refused (signed JWT bodies only)", ""},
-		{"a private key is refused", appsCmd("set-keys", dir, "--client-id", clientID, "--jwks", private), 1, "1", "refused (signed JWT bodies only)", "private"},
-		{"a missing file", appsCmd("set-keys", dir, "--client-id", clientID, "--jwks", filepath.Join(dir, "none.json")), 1, "1", "refused (signed JWT bodies only)", "read JWKS"},
-		{"an unknown application", appsCmd("set-keys", dir, "--client-id", "nobody", "--jwks", public), 1, "1", "refused (signed JWT bodies only)", "application not found"},
-		{"remove the keys", appsCmd("set-keys", dir, "--client-id", clientID, "--jwks", writeEmpty(t, dir)), 0, "0", "refused (signed JWT bodies only)", ""},
-		{"register them again", appsCmd("set-keys", dir, "--client-id", clientID, "--jwks", public), 0, "1", "refused (signed JWT bodies only)", ""},
-		{"accept plain JSON", appsCmd("set-plain-json", dir, "--client-id", clientID, "--accept=true"), 0, "1", "accepted", ""},
+		{"refuse plain JSON", appsCmd("set-plain-json", dir, "--app", clientID, "--accept=false"), 0, "1", "refused (signed JWT bodies only)", ""},
+		{"a private key is refused", appsCmd("set-keys", dir, "--app", clientID, "--jwks", private), 1, "1", "refused (signed JWT bodies only)", "private"},
+		{"a missing file", appsCmd("set-keys", dir, "--app", clientID, "--jwks", filepath.Join(dir, "none.json")), 1, "1", "refused (signed JWT bodies only)", "read JWKS"},
+		{"an unknown application", appsCmd("set-keys", dir, "--app", "nobody", "--jwks", public), 1, "1", "refused (signed JWT bodies only)", "application not found"},
+		{"remove the keys", appsCmd("set-keys", dir, "--app", clientID, "--jwks", writeEmpty(t, dir)), 0, "0", "refused (signed JWT bodies only)", ""},
+		{"register them again", appsCmd("set-keys", dir, "--app", clientID, "--jwks", public), 0, "1", "refused (signed JWT bodies only)", ""},
+		{"accept plain JSON", appsCmd("set-plain-json", dir, "--app", clientID, "--accept=true"), 0, "1", "accepted", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -646,7 +646,7 @@ func TestCLIAppsKeysAndPlainJSON(t *testing.T) {
 			if !strings.Contains(r.stderr, tc.stderr) {
 				t.Errorf("stderr does not say %q\n%s", tc.stderr, r)
 			}
-			show := fields(mustCLI(t, 0, appsCmd("show", dir, clientID)...).stdout)
+			show := fields(mustCLI(t, 0, appsCmd("show", dir, "--app", clientID)...).stdout)
 			if show["keys"] != tc.keys || show["plain JSON"] != tc.plainJSON {
 				t.Errorf("after %s: keys %q, plain JSON %q; want %q, %q", tc.name, show["keys"], show["plain JSON"], tc.keys, tc.plainJSON)
 			}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -14,66 +13,65 @@ import (
 	"github.com/ponte-ofb/ponte/internal/store"
 )
 
-const customersUsage = `Usage: ponte customers <command> [flags]
-
-Manages the end users a holder partner application serves, in the database
+var customersGroup = group{
+	name:    "customers",
+	summary: "manage a holder partner's customers (end users)",
+	about: `Manages the end users a holder partner application serves, in the database
 'ponte serve' uses. Documents are a CPF (11 digits) or CNPJ (14 digits), digits
-only, with valid check digits; each is unique within its application.
+only, with valid check digits; each is unique within its application.`,
+	subs: []subcommand{
+		{"add", "register a customer of a partner application"},
+		{"list", "list an application's customers"},
+	},
+	after: "See also 'ponte accounts' for the customers' accounts.\n",
+}
 
-Commands:
-  add    register a customer of a partner application
-  list   list an application's customers
-
-Run 'ponte customers <command> --help' for a command's flags.
-See also 'ponte accounts' for the customers' accounts.
-`
-
-const accountsUsage = `Usage: ponte accounts <command> [flags]
-
-Manages customers' bank accounts: the debtor accounts a user may choose in the
-consent WebView. An account (ispb, issuer, number) belongs to one customer.
-
-Commands:
-  add    give a customer an account
-  list   list a customer's accounts
-  import load an account's balances, limits and transactions (CSV or JSON)
-
-Run 'ponte accounts <command> --help' for a command's flags.
-`
+var accountsGroup = group{
+	name:    "accounts",
+	summary: "manage customers' bank accounts",
+	about: `Manages customers' bank accounts: the debtor accounts a user may choose in the
+consent WebView. An account (ispb, issuer, number) belongs to one customer.`,
+	subs: []subcommand{
+		{"add", "give a customer an account"},
+		{"list", "list a customer's accounts"},
+		{"import", "load an account's balances, limits and transactions (CSV or JSON)"},
+	},
+}
 
 // customersCmd runs `ponte customers ...`.
 func customersCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if done, err := groupHelp(args, customersUsage, stdout); done {
+	sub, rest, done, err := customersGroup.dispatch(args, stdout, stderr)
+	if done {
 		return err
 	}
-	sub, rest := args[0], args[1:]
 	var (
 		cfg                 config.Config
-		fs                  *flag.FlagSet
+		c                   *command
 		app, document, name string
 		asJSON              bool
 	)
 	switch sub {
 	case "add":
-		fs = newFlagSet("ponte customers add --app CLIENT_ID --document DOCUMENT --name NAME [flags]",
-			"Registers a customer (an end user) of a holder partner application. The document is a CPF\nor CNPJ, digits only, with valid check digits, unique within the application.", stderr)
-		fs.StringVar(&document, "document", "", "the customer's CPF (11 digits) or CNPJ (14 digits) (required)")
-		fs.StringVar(&name, "name", "", "the customer's name (required)")
+		c = newCommand("ponte customers add --app CLIENT_ID --document DOCUMENT --name NAME [flags]",
+			"Registers a customer (an end user) of a holder partner application. The document is a CPF\nor CNPJ, digits only, with valid check digits, unique within the application.", stdout, stderr)
+		c.String(&app, "app", "CLIENT_ID", "", "the partner application that serves the customer (required)")
+		c.String(&document, "document", "DOCUMENT", "", "the customer's CPF (11 digits) or CNPJ (14 digits) (required)")
+		c.String(&name, "name", "NAME", "", "the customer's name (required)")
 	case "list":
-		fs = newFlagSet("ponte customers list --app CLIENT_ID [flags]", "Lists a partner application's customers.", stderr)
-		fs.BoolVar(&asJSON, "json", false, "print JSON")
-	default:
-		fmt.Fprintf(stderr, "ponte customers: unknown command %q\n\n%s", sub, customersUsage)
-		return errUsage
+		c = newCommand("ponte customers list --app CLIENT_ID [flags]", "Lists a partner application's customers.", stdout, stderr)
+		c.String(&app, "app", "CLIENT_ID", "", "the partner application that serves the customers (required)")
+		c.Bool(&asJSON, "json", false, "print JSON")
 	}
-	fs.StringVar(&app, "app", "", "client_id of the partner application that serves the customer (required)")
-	cfg.RegisterStorage(fs)
-	if err := parse(fs, rest); err != nil {
+	c.Storage(&cfg)
+	if err := c.Parse(rest); err != nil {
 		return err
 	}
-	if fs.NArg() != 0 || app == "" || (sub == "add" && (document == "" || name == "")) {
-		fs.Usage()
-		return errUsage
+	if err := c.NoArgs(); err != nil {
+		return err
+	}
+	required := map[string][]string{"add": {"app", "document", "name"}, "list": {"app"}}[sub]
+	if err := c.Required(required...); err != nil {
+		return err
 	}
 	svc, appID, closeDB, err := openCustomers(ctx, cfg, app)
 	if err != nil {
@@ -107,45 +105,47 @@ func customersCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 // accountsCmd runs `ponte accounts ...`.
 func accountsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if done, err := groupHelp(args, accountsUsage, stdout); done {
+	sub, rest, done, err := accountsGroup.dispatch(args, stdout, stderr)
+	if done {
 		return err
 	}
-	sub, rest := args[0], args[1:]
 	if sub == "import" {
 		return accountsImportCmd(ctx, rest, stdout, stderr)
 	}
 	var (
 		cfg           config.Config
-		fs            *flag.FlagSet
+		c             *command
 		app, document string
 		a             customers.Account
 		asJSON        bool
 	)
 	switch sub {
 	case "add":
-		fs = newFlagSet("ponte accounts add --app CLIENT_ID --document DOCUMENT --ispb ISPB --issuer AGENCY --number NUMBER [flags]",
-			"Gives a customer a bank account. (ispb, issuer, number) is unique: an account belongs to one customer.\nThe issuer (agency, without its check digit) is required for CACC and SVGS and stored as 4 digits.", stderr)
-		fs.StringVar(&a.ISPB, "ispb", "", "the institution's ISPB, 8 digits (required)")
-		fs.StringVar(&a.Issuer, "issuer", "", "the agency, 1-4 digits without check digit (required for CACC and SVGS)")
-		fs.StringVar(&a.Number, "number", "", "the account number with its check digit, 1-20 digits (required)")
-		fs.StringVar(&a.AccountType, "type", customers.TypeCACC, "account type: CACC, SVGS or TRAN")
-		fs.StringVar(&a.Status, "status", customers.StatusActive, "account status: ACTIVE or BLOCKED")
+		c = newCommand("ponte accounts add --app CLIENT_ID --document DOCUMENT --ispb ISPB --issuer AGENCY --number NUMBER [flags]",
+			"Gives a customer a bank account. (ispb, issuer, number) is unique: an account belongs to one customer.\nThe issuer (agency, without its check digit) is required for CACC and SVGS and stored as 4 digits.", stdout, stderr)
+		c.String(&app, "app", "CLIENT_ID", "", "the partner application that serves the customer (required)")
+		c.String(&document, "document", "DOCUMENT", "", "the customer's CPF or CNPJ (required)")
+		c.String(&a.ISPB, "ispb", "ISPB", "", "the institution's ISPB, 8 digits (required)")
+		c.String(&a.Issuer, "issuer", "AGENCY", "", "the agency, 1-4 digits without check digit (required for CACC and SVGS)")
+		c.String(&a.Number, "number", "NUMBER", "", "the account number with its check digit, 1-20 digits (required)")
+		c.String(&a.AccountType, "type", "TYPE", customers.TypeCACC, "account type: CACC, SVGS or TRAN")
+		c.String(&a.Status, "status", "STATUS", customers.StatusActive, "account status: ACTIVE or BLOCKED")
 	case "list":
-		fs = newFlagSet("ponte accounts list --app CLIENT_ID --document DOCUMENT [flags]", "Lists a customer's accounts.", stderr)
-		fs.BoolVar(&asJSON, "json", false, "print JSON")
-	default:
-		fmt.Fprintf(stderr, "ponte accounts: unknown command %q\n\n%s", sub, accountsUsage)
-		return errUsage
+		c = newCommand("ponte accounts list --app CLIENT_ID --document DOCUMENT [flags]", "Lists a customer's accounts.", stdout, stderr)
+		c.String(&app, "app", "CLIENT_ID", "", "the partner application that serves the customer (required)")
+		c.String(&document, "document", "DOCUMENT", "", "the customer's CPF or CNPJ (required)")
+		c.Bool(&asJSON, "json", false, "print JSON")
 	}
-	fs.StringVar(&app, "app", "", "client_id of the partner application that serves the customer (required)")
-	fs.StringVar(&document, "document", "", "the customer's CPF or CNPJ (required)")
-	cfg.RegisterStorage(fs)
-	if err := parse(fs, rest); err != nil {
+	c.Storage(&cfg)
+	if err := c.Parse(rest); err != nil {
 		return err
 	}
-	if fs.NArg() != 0 || app == "" || document == "" || (sub == "add" && (a.ISPB == "" || a.Number == "")) {
-		fs.Usage()
-		return errUsage
+	if err := c.NoArgs(); err != nil {
+		return err
+	}
+	required := map[string][]string{"add": {"app", "document", "ispb", "number"}, "list": {"app", "document"}}[sub]
+	if err := c.Required(required...); err != nil {
+		return err
 	}
 	svc, appID, closeDB, err := openCustomers(ctx, cfg, app)
 	if err != nil {

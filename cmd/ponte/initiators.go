@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,55 +16,57 @@ import (
 	"github.com/ponte-ofb/ponte/internal/store"
 )
 
-const initiatorsUsage = `Usage: ponte initiators <command> [flags]
-
-Manages the Open Finance clients (payment initiators) of Ponte's holder-side
+var initiatorsGroup = group{
+	name:    "initiators",
+	summary: "register Open Finance initiators with the authorization server",
+	about: `Manages the Open Finance clients (payment initiators) of Ponte's holder-side
 authorization server: they push authorization requests to /oauth/par with
 signed request objects and authenticate with private_key_jwt. An initiator
 is a partner application (ponte apps create): it creates its consents with
 that application's credentials and registers here under the same client_id;
-only the client that created a consent can take the user through it.
-
-Commands:
-  add    register (or replace) an initiator: client_id, name, JWKS, redirect URIs
-  list   list registered initiators
-
-Run 'ponte initiators <command> --help' for a command's flags.
-`
+only the client that created a consent can take the user through it.`,
+	subs: []subcommand{
+		{"add", "register (or replace) an initiator: application, name, JWKS, redirect URLs"},
+		{"list", "list registered initiators"},
+	},
+}
 
 func initiatorsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if done, err := groupHelp(args, initiatorsUsage, stdout); done {
+	sub, rest, done, err := initiatorsGroup.dispatch(args, stdout, stderr)
+	if done {
 		return err
 	}
-	sub, rest := args[0], args[1:]
 	var (
 		cfg       config.Config
-		fs        *flag.FlagSet
+		c         *command
 		in        oidc.Initiator
 		jwksFile  string
 		redirects stringList
 	)
 	switch sub {
 	case "add":
-		fs = newFlagSet("ponte initiators add --client-id ID --name NAME --jwks FILE --redirect-uri URL [flags]",
-			"Registers an initiator with its public keys (a JWKS file: its request objects and client\nassertions are verified with them) and its exact redirect URIs. An existing client_id is replaced.", stderr)
-		fs.StringVar(&in.ClientID, "client-id", "", "the initiator's client_id: its partner application's (required)")
-		fs.StringVar(&in.Name, "name", "", "display name shown to the user in the WebView (required)")
-		fs.StringVar(&jwksFile, "jwks", "", "file with the initiator's public JWKS (required)")
-		fs.Var(&redirects, "redirect-uri", "exact redirect URI (repeatable, at least one)")
+		c = newCommand("ponte initiators add --app CLIENT_ID --name NAME --jwks FILE --redirect-url URL [flags]",
+			"Registers an initiator with its public keys (a JWKS file: its request objects and client\nassertions are verified with them) and its exact redirect URLs. An existing initiator is replaced.", stdout, stderr)
+		c.String(&in.ClientID, "app", "CLIENT_ID", "", "the partner application that becomes the initiator: its client_id (required)")
+		c.String(&in.Name, "name", "NAME", "", "display name shown to the user in the WebView (required)")
+		c.String(&jwksFile, "jwks", "FILE", "", "file with the initiator's public JWKS (required)")
+		c.List(&redirects, "redirect-url", "URL", "exact redirect URL (repeatable, at least one)")
+		c.Alias("client-id", "app")
+		c.Alias("redirect-uri", "redirect-url")
 	case "list":
-		fs = newFlagSet("ponte initiators list [flags]", "Lists registered initiators.", stderr)
-	default:
-		fmt.Fprintf(stderr, "ponte initiators: unknown command %q\n\n%s", sub, initiatorsUsage)
-		return errUsage
+		c = newCommand("ponte initiators list [flags]", "Lists registered initiators.", stdout, stderr)
 	}
-	cfg.RegisterStorage(fs)
-	if err := parse(fs, rest); err != nil {
+	c.Storage(&cfg)
+	if err := c.Parse(rest); err != nil {
 		return err
 	}
-	if fs.NArg() != 0 || (sub == "add" && (in.ClientID == "" || in.Name == "" || jwksFile == "")) {
-		fs.Usage()
-		return errUsage
+	if err := c.NoArgs(); err != nil {
+		return err
+	}
+	if sub == "add" {
+		if err := c.Required("app", "name", "jwks"); err != nil {
+			return err
+		}
 	}
 	db, err := store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir})
 	if err != nil {
@@ -76,7 +77,7 @@ func initiatorsCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	switch sub {
 	case "add":
 		if _, err := auth.NewApplications(db, clock.System{}).Get(ctx, in.ClientID); err != nil {
-			return fmt.Errorf("--client-id %s: %w (register the initiator's application first: ponte apps create)", in.ClientID, err)
+			return fmt.Errorf("--app %s: %w (register the initiator's application first: ponte apps create)", in.ClientID, err)
 		}
 		b, err := os.ReadFile(jwksFile)
 		if err != nil {
@@ -87,7 +88,7 @@ func initiatorsCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "initiator %s (%s) registered with %d key(s) and redirect URIs %s\n",
+		fmt.Fprintf(stdout, "initiator %s (%s) registered with %d key(s) and redirect URLs %s\n",
 			c.ID, c.Name, len(c.PublicJWKS.Keys), strings.Join(c.RedirectURIs, " "))
 	case "list":
 		list, err := st.Initiators(ctx)
@@ -95,7 +96,7 @@ func initiatorsCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "CLIENT_ID\tNAME\tKEYS\tREDIRECT_URIS")
+		fmt.Fprintln(tw, "CLIENT_ID\tNAME\tKEYS\tREDIRECT_URLS")
 		for _, c := range list {
 			keys := 0
 			if c.PublicJWKS != nil {

@@ -25,26 +25,26 @@ func TestCLIInitiators(t *testing.T) {
 	os.WriteFile(privFile, private, 0o600)
 	// An initiator is a partner application: an unknown client_id is refused.
 	unknown := append([]string{"initiators", "add"}, storage(dir)...)
-	unknown = append(unknown, "--client-id", "itp-1", "--name", "Iniciadora Exemplo", "--jwks", pubFile, "--redirect-uri", "https://itp.example/cb")
+	unknown = append(unknown, "--app", "itp-1", "--name", "Iniciadora Exemplo", "--jwks", pubFile, "--redirect-url", "https://itp.example/cb")
 	if r := ponteCLI(t, unknown...); r.code != 1 || !strings.Contains(r.output(), "ponte apps create") {
 		t.Errorf("unknown application accepted: %s", r)
 	}
 	app := createApp(t, dir)
 	add := func(jwks string, extra ...string) cliResult {
 		args := append([]string{"initiators", "add"}, storage(dir)...)
-		args = append(args, "--client-id", app.clientID, "--name", "Iniciadora Exemplo", "--jwks", jwks)
+		args = append(args, "--app", app.clientID, "--name", "Iniciadora Exemplo", "--jwks", jwks)
 		return ponteCLI(t, append(args, extra...)...)
 	}
-	if r := add(pubFile, "--redirect-uri", "https://itp.example/cb"); r.code != 0 || !strings.Contains(r.stdout, app.clientID) {
+	if r := add(pubFile, "--redirect-url", "https://itp.example/cb"); r.code != 0 || !strings.Contains(r.stdout, app.clientID) {
 		t.Fatalf("add: %s", r)
 	}
-	if r := add(privFile, "--redirect-uri", "https://itp.example/cb"); r.code != 1 || !strings.Contains(r.output(), "not a public key") {
+	if r := add(privFile, "--redirect-url", "https://itp.example/cb"); r.code != 1 || !strings.Contains(r.output(), "not a public key") {
 		t.Errorf("private key accepted: %s", r)
 	}
 	if r := add(pubFile); r.code != 1 || !strings.Contains(r.output(), "redirect_uri") {
 		t.Errorf("no redirect URI accepted: %s", r)
 	}
-	if r := add(pubFile, "--redirect-uri", "/relative"); r.code != 1 {
+	if r := add(pubFile, "--redirect-url", "/relative"); r.code != 1 {
 		t.Errorf("relative redirect URI accepted: %s", r)
 	}
 	list := mustCLI(t, 0, append([]string{"initiators", "list"}, storage(dir)...)...)

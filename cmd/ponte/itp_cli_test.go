@@ -51,17 +51,17 @@ func TestCLIBrandsAndJourneys(t *testing.T) {
 	if strings.Contains(out.stdout, "PRIVATE KEY") {
 		t.Error("list prints the key")
 	}
-	mustCLI(t, 0, brands("disable", "--id", brandID)...)
+	mustCLI(t, 0, brands("disable", "--brand", brandID)...)
 	if out := mustCLI(t, 0, brands("list")...); !strings.Contains(out.stdout, "false") {
 		t.Errorf("disabled brand listed as enabled: %s", out)
 	}
-	if r := ponteCLI(t, brands("disable", "--id", "000000000000000000000000")...); r.code != 1 {
+	if r := ponteCLI(t, brands("disable", "--brand", "000000000000000000000000")...); r.code != 1 {
 		t.Errorf("unknown brand disabled: %s", r)
 	}
 
 	app := createApp(t, dir)
 	created := mustCLI(t, 0, journeys("create", "--alias", "sweeping", "--name", "Sweeping", "--brand", brandID,
-		"--setting", `PRIORITIES_BRANDS=["`+brandID+`"]`, "--setting", "JOURNEY_SESSION_TTL=900", "--client-id", app.clientID)...)
+		"--setting", `PRIORITIES_BRANDS=["`+brandID+`"]`, "--setting", "JOURNEY_SESSION_TTL=900", "--app", app.clientID)...)
 	if !hex24.MatchString(created.stdout) {
 		t.Errorf("journeys create: %s", created)
 	}
@@ -79,11 +79,11 @@ func TestCLIBrandsAndJourneys(t *testing.T) {
 	if out := mustCLI(t, 0, journeys("list")...); !strings.Contains(out.stdout, "sweeping") || !strings.Contains(out.stdout, "JOURNEY_SESSION_TTL") {
 		t.Errorf("journeys list: %s", out)
 	}
-	mustCLI(t, 0, journeys("set-default", "--client-id", app.clientID, "--alias", "sweeping")...)
-	if r := ponteCLI(t, journeys("set-default", "--client-id", app.clientID, "--alias", "missing")...); r.code != 1 {
+	mustCLI(t, 0, journeys("set-default", "--app", app.clientID, "--alias", "sweeping")...)
+	if r := ponteCLI(t, journeys("set-default", "--app", app.clientID, "--alias", "missing")...); r.code != 1 {
 		t.Errorf("unknown alias set as default: %s", r)
 	}
 	if r := ponteCLI(t, journeys("set-default", "--alias", "sweeping")...); r.code != 2 {
-		t.Errorf("missing --client-id: %s", r)
+		t.Errorf("missing --app: %s", r)
 	}
 }

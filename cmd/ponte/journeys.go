@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -13,30 +12,29 @@ import (
 	"github.com/ponte-ofb/ponte/internal/itp"
 )
 
-const journeysUsage = `Usage: ponte journeys <command> [flags]
-
-Manages the journeys of Open Keys journey sessions (seed 003): which brands
+var journeysGroup = group{
+	name:    "journeys",
+	summary: "manage journeys of Open Keys journey sessions",
+	about: `Manages the journeys of Open Keys journey sessions (seed 003): which brands
 the user may pick and the settings (PRIORITIES_BRANDS, JOURNEY_RULES,
 JOURNEY_SESSION_TTL) the sessions inherit. A session with journeyId
 "default" uses the application's JOURNEY_DEFAULT_ALIAS (set-default), else
-the JOURNEY_DEFAULT_ALIAS environment variable of 'ponte serve'.
-
-Commands:
-  create       create a journey
-  list         list journeys
-  set-default  set an application's JOURNEY_DEFAULT_ALIAS
-
-Run 'ponte journeys <command> --help' for a command's flags.
-`
+the JOURNEY_DEFAULT_ALIAS environment variable of 'ponte serve'.`,
+	subs: []subcommand{
+		{"create", "create a journey"},
+		{"list", "list journeys"},
+		{"set-default", "set an application's JOURNEY_DEFAULT_ALIAS"},
+	},
+}
 
 func journeysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if done, err := groupHelp(args, journeysUsage, stdout); done {
+	sub, rest, done, err := journeysGroup.dispatch(args, stdout, stderr)
+	if done {
 		return err
 	}
-	sub, rest := args[0], args[1:]
 	var (
 		cfg                config.Config
-		fs                 *flag.FlagSet
+		c                  *command
 		j                  itp.Journey
 		brands, apps, sets stringList
 		clientID, alias    string
@@ -44,31 +42,33 @@ func journeysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	)
 	switch sub {
 	case "create":
-		fs = newFlagSet("ponte journeys create --alias ALIAS --name NAME [flags]", "Creates a journey.", stderr)
-		fs.StringVar(&j.Alias, "alias", "", "unique alias, 1–36 of letters, digits, '.', '_', '-' (required)")
-		fs.StringVar(&j.Name, "name", "", "display name (required)")
-		fs.Var(&brands, "brand", "brand id offered (repeatable; none: every enabled brand)")
-		fs.Var(&apps, "client-id", "application allowed to use it (repeatable; none: every application)")
-		fs.Var(&sets, "setting", `KEY=JSON setting, e.g. 'PRIORITIES_BRANDS=["6894f1db86d49fedbec6cd13"]' or JOURNEY_SESSION_TTL=900 (repeatable)`)
+		c = newCommand("ponte journeys create --alias ALIAS --name NAME [flags]", "Creates a journey.", stdout, stderr)
+		c.String(&j.Alias, "alias", "ALIAS", "", "unique alias, 1–36 of letters, digits, '.', '_', '-' (required)")
+		c.String(&j.Name, "name", "NAME", "", "display name (required)")
+		c.List(&brands, "brand", "BRAND_ID", "brand offered (repeatable; none: every enabled brand)")
+		c.List(&apps, "app", "CLIENT_ID", "partner application allowed to use it (repeatable; none: every application)")
+		c.List(&sets, "setting", "KEY=JSON", `setting, e.g. 'PRIORITIES_BRANDS=["6894f1db86d49fedbec6cd13"]' or JOURNEY_SESSION_TTL=900 (repeatable)`)
+		c.Alias("client-id", "app")
 	case "list":
-		fs = newFlagSet("ponte journeys list [flags]", "Lists journeys.", stderr)
-		fs.BoolVar(&asJSON, "json", false, "print JSON")
+		c = newCommand("ponte journeys list [flags]", "Lists journeys.", stdout, stderr)
+		c.Bool(&asJSON, "json", false, "print JSON")
 	case "set-default":
-		fs = newFlagSet("ponte journeys set-default --client-id ID --alias ALIAS [flags]",
-			"Sets the application's JOURNEY_DEFAULT_ALIAS: the journey of sessions created with journeyId \"default\".", stderr)
-		fs.StringVar(&clientID, "client-id", "", "the application's client_id (required)")
-		fs.StringVar(&alias, "alias", "", "alias of an existing journey (required)")
-	default:
-		fmt.Fprintf(stderr, "ponte journeys: unknown command %q\n\n%s", sub, journeysUsage)
-		return errUsage
+		c = newCommand("ponte journeys set-default --app CLIENT_ID --alias ALIAS [flags]",
+			"Sets the application's JOURNEY_DEFAULT_ALIAS: the journey of sessions created with journeyId \"default\".", stdout, stderr)
+		c.String(&clientID, "app", "CLIENT_ID", "", "the partner application's client_id (required)")
+		c.String(&alias, "alias", "ALIAS", "", "alias of an existing journey (required)")
+		c.Alias("client-id", "app")
 	}
-	cfg.RegisterStorage(fs)
-	if err := parse(fs, rest); err != nil {
+	c.Storage(&cfg)
+	if err := c.Parse(rest); err != nil {
 		return err
 	}
-	if fs.NArg() != 0 || (sub == "create" && (j.Alias == "" || j.Name == "")) || (sub == "set-default" && (clientID == "" || alias == "")) {
-		fs.Usage()
-		return errUsage
+	if err := c.NoArgs(); err != nil {
+		return err
+	}
+	required := map[string][]string{"create": {"alias", "name"}, "set-default": {"app", "alias"}}[sub]
+	if err := c.Required(required...); err != nil {
+		return err
 	}
 	db, svc, err := openITP(ctx, cfg)
 	if err != nil {

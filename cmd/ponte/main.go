@@ -11,31 +11,41 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"text/tabwriter"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-const usage = `ponte — a self-hosted Open Finance Brasil platform.
+// topCommand is one line of ponte's command list.
+type topCommand struct{ name, summary string }
 
-Usage:
-  ponte <command> [flags]
+// commands is ponte's command list; groups add their subcommands to it.
+func commands() []topCommand {
+	list := []topCommand{
+		{"serve", "run the HTTP server (SQLite in ./data by default, sandbox mode)"},
+		{"migrate", "apply database migrations and exit"},
+	}
+	for _, g := range groups {
+		list = append(list, topCommand{g.name, g.summary + ": " + g.subcommands()})
+	}
+	return append(list,
+		topCommand{"version", "print the version"},
+		topCommand{"help", "print this list, or a command's help (ponte help COMMAND)"})
+}
 
-Commands:
-  serve     run the HTTP server (SQLite in ./data by default, sandbox mode)
-  migrate   apply database migrations and exit
-  apps      manage partner applications: create, list, show, rotate-secret, disable, set-keys, set-plain-json
-  cards     manage the card vault: create, list, set-status, apple-test-device
-  initiators  register Open Finance initiators with the authorization server: add, list
-  customers   manage a holder partner's customers (end users): add, list
-  accounts    manage customers' bank accounts: add, list, import (balances, limits, transactions)
-  brands      manage the account holders Ponte initiates at (ITP side): add, list, disable
-  journeys    manage journeys of Open Keys journey sessions: create, list, set-default
-  pcm         PCM forwarding: status (pending/accepted/rejected), replay rejected items
-  version   print the version
+// groups are the commands with subcommands, in the order ponte lists them.
+var groups = []group{appsGroup, initiatorsGroup, customersGroup, accountsGroup, cardsGroup, brandsGroup, journeysGroup, pcmGroup}
 
-Run 'ponte <command> --help' for a command's flags.
-`
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, "ponte — a self-hosted Open Finance Brasil platform.\n\nUsage:\n  ponte <command> [flags]\n\nCommands:\n")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, c := range commands() {
+		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
+	}
+	tw.Flush()
+	fmt.Fprint(w, "\nRun 'ponte <command> --help' for a command's flags.\n")
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -49,7 +59,7 @@ func main() {
 // run executes one command and returns the process exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		printUsage(stderr)
 		return 2
 	}
 	var err error
@@ -75,11 +85,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "pcm":
 		err = pcmCmd(ctx, rest, stdout, stderr)
 	case "version":
-		fmt.Fprintln(stdout, "ponte", version)
+		err = versionCmd(rest, stdout, stderr)
 	case "help", "-h", "--help", "-help":
-		fmt.Fprint(stdout, usage)
+		if cmd == "help" && len(rest) > 0 { // ponte help apps create: that command's help
+			return run(ctx, append(rest, "--help"), stdin, stdout, stderr)
+		}
+		printUsage(stdout)
 	default:
-		fmt.Fprintf(stderr, "ponte: unknown command %q\n\n%s", cmd, usage)
+		fmt.Fprintf(stderr, "ponte: unknown command %q\n\n", cmd)
+		printUsage(stderr)
 		return 2
 	}
 	switch {
@@ -95,26 +109,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 }
 
-// errUsage marks a command-line mistake already explained to the user.
-var errUsage = errors.New("usage error")
-
-// newFlagSet returns a flag set that prints the command's help to stderr.
-func newFlagSet(name, summary string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: %s\n\n%s\n\nFlags:\n", name, summary)
-		fs.PrintDefaults()
+func versionCmd(args []string, stdout, stderr io.Writer) error {
+	c := newCommand("ponte version", "Prints the version of this ponte binary.", stdout, stderr)
+	if err := c.Parse(args); err != nil {
+		return err
 	}
-	return fs
-}
-
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
+	if err := c.NoArgs(); err != nil {
+		return err
 	}
+	fmt.Fprintln(stdout, "ponte", version)
 	return nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"database/sql"
-	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -16,72 +15,63 @@ import (
 	"github.com/ponte-ofb/ponte/internal/store"
 )
 
-const pcmUsage = `Usage: ponte pcm <command> [flags]
-
-Inspects forwarding of journey steps to the PCM (hybrid flow v1.0.4). Each
+var pcmGroup = group{
+	name:    "pcm",
+	summary: "inspect and replay PCM forwarding",
+	about: `Inspects forwarding of journey steps to the PCM (hybrid flow v1.0.4). Each
 recorded step is an outbox item: pending until the PCM accepts it, or
-rejected with the PCM's reason (kept, never resent until replayed).
-
-Commands:
-  status   print pending, accepted and rejected counts and the deadline risk
-  replay   re-queue rejected items of a period after the cause is fixed
-
-Run 'ponte pcm <command> --help' for a command's flags.
-`
+rejected with the PCM's reason (kept, never resent until replayed).`,
+	subs: []subcommand{
+		{"status", "print pending, accepted and rejected counts and the deadline risk"},
+		{"replay", "re-queue rejected items of a period after the cause is fixed"},
+	},
+}
 
 func pcmCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if done, err := groupHelp(args, pcmUsage, stdout); done {
+	sub, rest, done, err := pcmGroup.dispatch(args, stdout, stderr)
+	if done {
 		return err
 	}
-	sub, rest := args[0], args[1:]
 	var (
 		cfg              config.Config
-		fs               *flag.FlagSet
+		c                *command
 		asJSON           bool
 		from, to, endpnt string
 	)
 	switch sub {
 	case "status":
-		fs = newFlagSet("ponte pcm status [flags]", "Prints the PCM outbox counts: pending, accepted, rejected, and items at risk\n"+
-			"(pending within 2 h of their deadline, 08:00 America/Sao_Paulo of the day after the step).", stderr)
-		fs.BoolVar(&asJSON, "json", false, "print JSON")
+		c = newCommand("ponte pcm status [flags]", "Prints the PCM outbox counts: pending, accepted, rejected, and items at risk\n"+
+			"(pending within 2 h of their deadline, 08:00 America/Sao_Paulo of the day after the step).", stdout, stderr)
+		c.Bool(&asJSON, "json", false, "print JSON")
 	case "replay":
-		fs = newFlagSet("ponte pcm replay --from DATE --to DATE [flags]",
+		c = newCommand("ponte pcm replay --from DATE --to DATE [flags]",
 			"Puts the rejected items of steps that happened in [from, to) back in the queue, due now.\n"+
-				"Dates are YYYY-MM-DD (UTC; --to includes its day) or RFC 3339 instants (--to exclusive).", stderr)
-		fs.StringVar(&from, "from", "", "start of the period (required)")
-		fs.StringVar(&to, "to", "", "end of the period (required)")
-		fs.StringVar(&endpnt, "endpoint", "", "only this PCM endpoint, e.g. server/redirect-to-client (default: all six)")
-	default:
-		fmt.Fprintf(stderr, "ponte pcm: unknown command %q\n\n%s", sub, pcmUsage)
-		return errUsage
+				"Dates are YYYY-MM-DD (UTC; --to includes its day) or RFC 3339 instants (--to exclusive).", stdout, stderr)
+		c.String(&from, "from", "DATE", "", "start of the period (required)")
+		c.String(&to, "to", "DATE", "", "end of the period (required)")
+		c.String(&endpnt, "endpoint", "ENDPOINT", "", "only this PCM endpoint, e.g. server/redirect-to-client (default: all six)")
 	}
-	cfg.RegisterStorage(fs)
-	if err := parse(fs, rest); err != nil {
+	c.Storage(&cfg)
+	if err := c.Parse(rest); err != nil {
 		return err
 	}
-	if fs.NArg() != 0 {
-		fs.Usage()
-		return errUsage
+	if err := c.NoArgs(); err != nil {
+		return err
 	}
 	var fromT, toT time.Time
 	if sub == "replay" {
 		var err error
 		if fromT, err = parseDay(from, false); err != nil {
-			fmt.Fprintln(stderr, "ponte pcm replay: --from:", err)
-			return errUsage
+			return c.Fail("--from: %v", err)
 		}
 		if toT, err = parseDay(to, true); err != nil {
-			fmt.Fprintln(stderr, "ponte pcm replay: --to:", err)
-			return errUsage
+			return c.Fail("--to: %v", err)
 		}
 		if !fromT.Before(toT) {
-			fmt.Fprintln(stderr, "ponte pcm replay: --from must be before --to")
-			return errUsage
+			return c.Fail("--from must be before --to")
 		}
 		if endpnt != "" && !slices.Contains(pcm.Endpoints, endpnt) {
-			fmt.Fprintf(stderr, "ponte pcm replay: --endpoint must be one of %s\n", strings.Join(pcm.Endpoints, ", "))
-			return errUsage
+			return c.Fail("--endpoint must be one of %s", strings.Join(pcm.Endpoints, ", "))
 		}
 	}
 	db, err := store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir})

@@ -16,14 +16,20 @@ import (
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg config.Config
-	fs := newFlagSet("ponte serve [flags]", `Runs the HTTP server. With no flags: SQLite at ./data/ponte.db (created and
-migrated), sandbox mode, a demo partner application whose credentials are
-printed below, listening on 127.0.0.1:8080. SIGINT/SIGTERM shut down
-gracefully: in-flight requests finish and every acknowledged write is kept.
+	c := newCommand("ponte serve [flags]", `Runs the HTTP server: every Ponte API, the consent WebView, the journey
+pages and the PCM dashboard. Without flags it uses SQLite at ./data/ponte.db
+(created and migrated on start), runs in sandbox mode with a demo partner
+application, and listens on 127.0.0.1:8080. SIGINT or SIGTERM shut down the
+server gracefully: in-flight requests finish and every acknowledged write is
+kept.
 --tls-cert and --tls-key serve HTTPS; --client-ca adds mutual TLS for the
-Open Finance routes and certificate-bound access tokens (RFC 8705).`, stderr)
-	cfg.RegisterServe(fs)
-	if err := parse(fs, args); err != nil {
+Open Finance routes and certificate-bound access tokens (RFC 8705). Each flag
+can also be set by the environment variable named in its description.`, stdout, stderr)
+	c.Serve(&cfg)
+	if err := c.Parse(args); err != nil {
+		return err
+	}
+	if err := c.NoArgs(); err != nil {
 		return err
 	}
 	if err := cfg.Finish(); err != nil {
@@ -97,9 +103,12 @@ func engineName(db *store.DB) string {
 
 func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg config.Config
-	fs := newFlagSet("ponte migrate [flags]", "Applies every pending database migration and exits. 'ponte serve' also migrates at start-up.", stderr)
-	cfg.RegisterStorage(fs)
-	if err := parse(fs, args); err != nil {
+	c := newCommand("ponte migrate [flags]", "Applies every pending database migration and exits. 'ponte serve' also migrates at start-up.", stdout, stderr)
+	c.Storage(&cfg)
+	if err := c.Parse(args); err != nil {
+		return err
+	}
+	if err := c.NoArgs(); err != nil {
 		return err
 	}
 	db, err := store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir})
