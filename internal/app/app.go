@@ -133,6 +133,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		return nil, err
 	}
 	a.DB = db
+	warnSharedDataDirs(ctx, logger, cfg.DataDir, db)
 	key, err := auth.LoadOrCreateKey(cfg.SigningKeyFile)
 	if err != nil {
 		db.Close()

@@ -12,6 +12,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -116,6 +117,9 @@ func openSQLite(ctx context.Context, path string, logger *slog.Logger) (*DB, err
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: create data directory: %w", err)
 	}
+	if err := createPrivate(path); err != nil {
+		return nil, err
+	}
 	// synchronous(FULL): a commit is on disk before it is acknowledged.
 	// _txlock=immediate: writers take the lock at BEGIN, so a transaction never
 	// fails half-way with SQLITE_BUSY on upgrade.
@@ -162,6 +166,25 @@ func openSQLite(ctx context.Context, path string, logger *slog.Logger) (*DB, err
 	db.batch = newCommitter(write, logger, db.preparePending)
 	go db.checkpointLoop(logger)
 	return db, nil
+}
+
+// createPrivate creates the database file, empty and mode 0600, if it does
+// not exist yet: SQLite would create it 0644 (less the umask), and it holds
+// end users' personal data in clear. SQLite's unix VFS gives the -wal and
+// -shm files the main file's mode, so they follow. An existing file keeps
+// the mode its operator gave it.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store: create %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("store: create %s: %w", path, err)
+	}
+	return nil
 }
 
 func openPostgres(ctx context.Context, rawURL string) (*DB, error) {

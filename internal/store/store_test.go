@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -138,5 +140,34 @@ func TestOpenRejectsUnknownScheme(t *testing.T) {
 	_, err := store.Open(context.Background(), store.Options{URL: "mysql://x"})
 	if err == nil {
 		t.Fatal("mysql URL accepted")
+	}
+}
+
+// TestSQLiteFilesPrivate: the database, its -wal and its -shm hold personal
+// data in clear, so a fresh database is created 0600 even in a 0755
+// directory with the usual 0022 umask (SQLite's own default is 0644), and
+// the -wal and -shm files take the main file's mode.
+func TestSQLiteFilesPrivate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "ponte.db")
+	db := storetest.Open(t, "sqlite:"+path)
+	// A write makes sure the WAL and the shared-memory index exist.
+	if err := db.Write(context.Background(), func(tx *sql.Tx) error {
+		_, err := tx.Exec(`CREATE TABLE private_test (id INTEGER PRIMARY KEY)`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{path, path + "-wal", path + "-shm"} {
+		info, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := info.Mode().Perm(); perm != 0o600 {
+			t.Errorf("%s: mode %04o, want 0600", filepath.Base(name), perm)
+		}
 	}
 }
