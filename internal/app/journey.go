@@ -94,10 +94,18 @@ func (a *App) wireJourney(ctx context.Context, mux *http.ServeMux, pages *templa
 		if err != nil {
 			return err
 		}
-		if !sameKeys(a.Demo.JWKS, jwks) {
+		// The sandbox partner key is registered only while the demo
+		// application has no keys: keys an operator set (apps set-keys) are
+		// theirs and survive restarts, even without the sandbox key.
+		switch {
+		case len(a.Demo.JWKS) == 0:
 			if a.Demo, err = a.Apps.SetJWKS(ctx, a.Demo.ID, jwks); err != nil {
 				return fmt.Errorf("app: register the sandbox partner key: %w", err)
 			}
+		case !hasKey(a.Demo.JWKS, key.KeyID):
+			a.Logger.WarnContext(ctx, "the demo application's registered keys do not include the sandbox partner key: "+
+				"logins from the sandbox partner app will be refused until its key is registered too",
+				"client_id", a.Demo.ClientID, "kid", key.KeyID, "key_file", filepath.Join(a.Config.DataDir, "sandbox-partner-key.pem"))
 		}
 		a.SandboxApp.Register(mux)
 		p.demoID, p.demoDeepURL = a.Demo.ID, strings.TrimSuffix(a.Config.PublicURL, "/")+sandboxapp.PathApp
@@ -107,6 +115,12 @@ func (a *App) wireJourney(ctx context.Context, mux *http.ServeMux, pages *templa
 	a.partners = p
 	mux.HandleFunc("GET /openfinance/consent-flow/handoff/{callbackId}", a.handoffStatus)
 	return nil
+}
+
+// hasKey reports whether the key set stored holds a key with id kid.
+func hasKey(stored json.RawMessage, kid string) bool {
+	var s jose.JSONWebKeySet
+	return json.Unmarshal(stored, &s) == nil && len(s.Key(kid)) > 0
 }
 
 func sameKeys(stored json.RawMessage, want []byte) bool {
@@ -207,7 +221,10 @@ func desktop(ua string) bool {
 
 type handoffPage struct {
 	PartnerName, DeepLink, CallbackID, Initiator string
-	QR                                           template.URL // a data: URL Ponte drew, safe to embed
+	// Kind is the consent's kind (payment, sweeping, data): the page names
+	// what the phone will authorise.
+	Kind string
+	QR   template.URL // a data: URL Ponte drew, safe to embed
 }
 
 // renderHandoff shows the partner's deep link as a QR code for the phone and
@@ -224,7 +241,13 @@ func (a *App) renderHandoff(w http.ResponseWriter, r *http.Request, it *holder.I
 	if n, ok := a.AuthServer.Storage().ClientName(r.Context(), it.ClientID); ok {
 		name = n
 	}
-	data := handoffPage{PartnerName: p.Name, DeepLink: link, CallbackID: it.CallbackID, Initiator: name,
+	kind := "payment"
+	if c, err := a.Interactions.Consent(r.Context(), it); err == nil {
+		kind = c.Kind
+	} else {
+		a.Logger.WarnContext(r.Context(), "hand-off: read consent", "err", err) // the page still works, worded for a payment
+	}
+	data := handoffPage{PartnerName: p.Name, DeepLink: link, CallbackID: it.CallbackID, Initiator: name, Kind: kind,
 		QR: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
