@@ -234,7 +234,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, r, http.StatusOK, map[string]string{"service": "ponte", "mode": cfg.Mode, "openapi": cfg.PublicURL + "/openapi.yaml"})
 	})
-	a.handler = httpx.Correlate(httpx.Observe(logger, httpx.NewMetrics(reg), mux))
+	a.handler = httpx.Correlate(httpx.Observe(logger, httpx.NewMetrics(reg), a.guard(mux)))
 	return a, nil
 }
 

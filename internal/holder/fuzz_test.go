@@ -1,20 +1,47 @@
 package holder
 
 import (
+	"context"
+	"strconv"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ponte-ofb/ponte/internal/clock"
 	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/ofb"
+	"github.com/ponte-ofb/ponte/internal/store/storetest"
 )
 
-// FuzzCreateTicketBody runs the ticket body through the same decoding and
-// validation as the handler: never a panic, and whatever passes is a valid ticket request.
+// FuzzCreateTicketBody runs the ticket body through the same checks as a
+// request (the edge's text check, decoding, validation) and stores what
+// passes on every engine: never a panic, never a database error, and
+// whatever passes is a valid ticket request.
 func FuzzCreateTicketBody(f *testing.F) {
 	f.Add([]byte(`{"requestUri":"17307eb8","clientId":"7481c175","documentNumber":"47742663023"}`))
 	f.Add([]byte(`{"requestUri":1,"clientId":null}`))
 	f.Add([]byte(`{"documentNumber":"11222333000181","requestUri":"\u0000","clientId":"x"}`))
+	f.Add([]byte(`{"documentNumber":"47742663023","requestUri":"a\u0000b","clientId":"x"}`))
+	f.Add([]byte("{\"documentNumber\":\"47742663023\",\"requestUri\":\"r\",\"clientId\":\"a\xffb\"}"))
 	f.Add([]byte(`[`))
+	dbs := storetest.OpenEach(f)
+	tickets := make([]*Tickets, len(dbs))
+	for i, db := range dbs {
+		storetest.AddApplication(f, db.DB, "a1")
+		tickets[i] = NewTickets(db.DB, clock.NewFake(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)), SandboxRequestURIs{},
+			NewTicketMetrics(prometheus.NewRegistry()), nil)
+	}
+	p := &httpx.Principal{ApplicationID: "a1", CompanyKey: "K"}
+	var n atomic.Int64
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if err := httpx.CheckJSON(b); err != nil {
+			if err.Status != 400 || len(err.Fields) != 1 {
+				t.Fatalf("bad text refusal %+v", err)
+			}
+			return
+		}
 		var in CreateTicket
 		if err := httpx.DecodeObject(b, &in); err != nil {
 			if err.Status != 400 || len(err.Merge(in.Validate()).Fields) == 0 {
@@ -26,6 +53,12 @@ func FuzzCreateTicketBody(f *testing.F) {
 			if ofb.ValidateDocument(in.DocumentNumber) != nil || in.RequestURI == "" || in.ClientID == "" ||
 				len(in.RequestURI) > maxRequestURI || len(in.ClientID) > maxClientID {
 				t.Fatalf("accepted invalid %+v", in)
+			}
+			key := strconv.FormatInt(n.Add(1), 10)
+			for i, tk := range tickets {
+				if _, err := tk.Create(context.Background(), p, in, key, "POST /openfinance/consent-flow/ticket"); err != nil {
+					t.Fatalf("%s: store %+v: %v", dbs[i].Engine, in, err)
+				}
 			}
 		}
 	})

@@ -1,0 +1,68 @@
+package app
+
+import (
+	"net/http"
+
+	"github.com/google/uuid"
+
+	"github.com/ponte-ofb/ponte/internal/cards"
+	"github.com/ponte-ofb/ponte/internal/dataconsents"
+	"github.com/ponte-ofb/ponte/internal/holder"
+	"github.com/ponte-ofb/ponte/internal/httpx"
+	"github.com/ponte-ofb/ponte/internal/itp"
+	"github.com/ponte-ofb/ponte/internal/payments"
+	"github.com/ponte-ofb/ponte/internal/sandboxapp"
+)
+
+// guard wraps mux in httpx.Guard: text Ponte cannot store (NUL, invalid
+// UTF-8) is refused before any handler, in the error shape of the route's
+// API family (DESIGN.md §3), people's pages with the Portuguese error page.
+func (a *App) guard(mux *http.ServeMux) http.Handler {
+	page := httpx.Page{Pages: a.pages, Logger: a.Logger}
+	bankly := httpx.Bankly{}
+	brick := httpx.OpenFinance{Now: a.Clock.Now}
+	return httpx.Guard{
+		Mux: mux,
+		Families: []httpx.Family{
+			{Prefix: "/oauth/", Errors: httpx.OAuth{}},
+			{Prefix: "/.well-known/", Errors: httpx.OAuth{}},
+			{Prefix: "/openfinance/", Errors: bankly},
+			{Prefix: "/openfinance/consent-flow/webview", Errors: page},
+			{Prefix: dataconsents.PathMySharing, Errors: page},
+			{Prefix: "/cards-pci/", Errors: bankly},
+			{Prefix: "/admin/v1/cards", Errors: bankly},
+			{Prefix: "/webhooks/", Errors: bankly},
+			{Prefix: "/api/", Errors: brick},
+			{Prefix: "/admin/v1/customers/", Errors: brick}, // the data import, an Open Finance family route
+			{Prefix: "/admin/pcm", Errors: page},
+			{Prefix: "/journey/", Errors: page},
+			{Prefix: "/sandbox/", Errors: page},
+			{Prefix: sandboxapp.PathToken, Errors: bankly},
+			{Prefix: SandboxPCMPrefix + "/", Errors: bankly},
+			{Prefix: "/open-banking/", Errors: fapiErrors{payments.ErrorWriter{Clock: a.Clock}}},
+			{Prefix: itp.BasePath + "/", Errors: itp.ErrorWriter{}},
+		},
+		Fallback: bankly,
+		// Every request header a handler or go-oidc reads, except two never
+		// stored nor looked up: x-correlation-id (an unusable one is
+		// replaced) and User-Agent (only matched for the device's platform).
+		Headers: []string{"Authorization", "Content-Type", "Accept", "Cookie", "Origin", "Sec-Fetch-Site", "DPoP",
+			holder.IdempotencyHeader, payments.IdempotencyHeader, payments.InteractionHeader,
+			dataconsents.CustomerIPHeader, dataconsents.UserAgentHeader, "x-fapi-auth-date",
+			cards.APIVersionHeader, cards.NetworkTimestampHeader, cards.NetworkSignatureHeader},
+	}.Handler()
+}
+
+// fapiErrors is the Open Finance Brasil family's writer for refusals made
+// before the route's own middleware ran: every answer of those APIs carries
+// x-fapi-interaction-id, the request's when it is a UUID, a new one otherwise.
+type fapiErrors struct{ httpx.ErrorWriter }
+
+func (f fapiErrors) WriteError(w http.ResponseWriter, r *http.Request, e *httpx.Error) {
+	id := r.Header.Get(payments.InteractionHeader)
+	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
+		id = uuid.NewString()
+	}
+	w.Header().Set(payments.InteractionHeader, id)
+	f.ErrorWriter.WriteError(w, r, e)
+}
