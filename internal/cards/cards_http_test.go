@@ -108,6 +108,8 @@ func TestTokenEndpointErrors(t *testing.T) {
 			return string(b)
 		}
 		readOnly := s.Token(t, "card.admin.read card.pci.wallet.read")
+		// 2 MiB of a well-formed object: refused for its size alone.
+		bigBody := `{"pad":"` + strings.Repeat("x", 2<<20) + `"}`
 
 		tests := []struct {
 			name          string
@@ -156,6 +158,14 @@ func TestTokenEndpointErrors(t *testing.T) {
 			{name: "malformed JSON", proxy: activeProxy, wallet: "ApplePay", body: `{"nonce":`, status: 400, fields: []string{"body"}},
 			{name: "header, path and body problems together", proxy: activeProxy, wallet: "ApplePay", brand: "Elo", header: authz(tok), body: `{}`, status: 400,
 				fields: []string{"api-version", "brand", "nonce", "nonceSignature", "appleCertificate"}},
+
+			{name: "GooglePay malformed JSON", proxy: activeProxy, wallet: "GooglePay", body: `{"nonce":`, status: 400, fields: []string{"body"}},
+			{name: "GooglePay body not an object", proxy: activeProxy, wallet: "GooglePay", body: `["GooglePay"]`, status: 400, fields: []string{"body"}},
+			{name: "GooglePay data after the object", proxy: activeProxy, wallet: "GooglePay", body: `{} {}`, status: 400, fields: []string{"body"}},
+			{name: "GooglePay malformed body and api-version missing", proxy: activeProxy, wallet: "GooglePay", header: authz(tok), body: `nonce=1`, status: 400, fields: []string{"api-version", "body"}},
+			{name: "GooglePay body over 1 MiB", proxy: activeProxy, wallet: "GooglePay", body: bigBody, status: 413, code: "PAYLOAD_TOO_LARGE"},
+			{name: "ApplePay body over 1 MiB", proxy: activeProxy, wallet: "ApplePay", body: bigBody, status: 413, code: "PAYLOAD_TOO_LARGE"},
+			{name: "GooglePay body not JSON", proxy: activeProxy, wallet: "GooglePay", header: authz(tok, "api-version", "1.0", "Content-Type", "text/plain"), body: `{}`, status: 415, code: "UNSUPPORTED_MEDIA_TYPE"},
 
 			{name: "scope missing", proxy: activeProxy, wallet: "GooglePay", header: authz(readOnly, "api-version", "1.0"), status: 403, code: "FORBIDDEN"},
 			{name: "no token", proxy: activeProxy, wallet: "GooglePay", header: authz("", "api-version", "1.0"), status: 401, code: "UNAUTHORIZED"},
@@ -357,7 +367,7 @@ func TestGooglePayEndToEnd(t *testing.T) {
 		}
 		verifyTAV(t, s, o.TokenizationAuthenticationValue, sandboxPAN, fmt.Sprintf("12%02d", sandboxExpiryYY), now)
 
-		// A body sent with GooglePay is not read.
+		// A JSON object sent with GooglePay is ignored, ApplePay fields included.
 		other := createCard(t, s, s.Token(t, ""), "google-with-body", freshPAN(t), "ACTIVE")
 		r2 := s.Do(t, "POST", tokenPath(other.Proxy, "GooglePay"), v1(tok), `{"nonce":"zz"}`)
 		if _, p2 := decryptGoogle(t, s, decodeTokenResponse(t, r2).Data); p2.CardAccountData.ExpiryYear != "29" || p2.AccountHolderData.AccountHolderName != "JOÃO PEREIRA" {

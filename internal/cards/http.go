@@ -1,6 +1,7 @@
 package cards
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -91,13 +92,24 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	if brand != BrandMastercard {
 		fields = append(fields, httpx.FieldError{Field: "brand", Message: "must be Mastercard"})
 	}
+	// Every wallet's body is read (at most httpx.MaxBody, 413 above), so a
+	// huge or malformed body is refused the same way whatever the wallet.
+	body, herr := httpx.ReadBody(w, r)
+	if herr != nil {
+		httpx.Bankly{}.WriteError(w, r, herr)
+		return
+	}
 	var apple *AppleRequest
-	if wallet == WalletApplePay {
-		body, herr := httpx.ReadBody(w, r)
-		if herr != nil {
-			httpx.Bankly{}.WriteError(w, r, herr)
-			return
+	switch wallet {
+	case WalletGooglePay:
+		// Seed 001 defines no GooglePay body: none, or a JSON object whose
+		// fields (the ApplePay ones included) are ignored like any unknown field.
+		if len(bytes.TrimSpace(body)) > 0 {
+			if derr := httpx.DecodeObject(body, &struct{}{}); derr != nil {
+				fields = append(fields, derr.Fields...)
+			}
 		}
+	case WalletApplePay:
 		var in AppleBody
 		if len(strings.TrimSpace(string(body))) == 0 {
 			body = []byte("{}") // ApplePay requires the body: report each missing field
