@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ponte-ofb/ponte/internal/dataapi"
+	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/store"
 	"github.com/ponte-ofb/ponte/internal/store/storetest"
 )
@@ -41,7 +42,7 @@ type wantTransaction struct {
 	PartieCheckDigit    string `json:"partieCheckDigit,omitempty"`
 }
 
-// wantPage encodes, with encoding/json, the page the stored columns give.
+// wantPage encodes, as httpx.WriteJSON does (no HTML escapes), the page the stored columns give.
 func wantPage(t *testing.T, f *fixture, accountID string, filter dataapi.TransactionFilter, size, page int) []byte {
 	t.Helper()
 	ts, err := f.svc.Transactions(context.Background(), accountID, filter, size, (page-1)*size)
@@ -58,7 +59,7 @@ func wantPage(t *testing.T, f *fixture, accountID string, filter dataapi.Transac
 		w.TransactionAmount.Amount, w.TransactionAmount.Currency = x.Amount, x.Currency
 		out[i] = w
 	}
-	b, err := json.Marshal(out)
+	b, err := httpx.Marshal(out)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package dataapi
 
 import (
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -603,7 +602,7 @@ func (h *Handler) transactions(current bool) func(http.ResponseWriter, *http.Req
 		if hasNext {
 			ls.Next = l.page(p.page + 1)
 		}
-		tail, err := json.Marshal(struct {
+		tail, err := httpx.Marshal(struct {
 			Links linkSet `json:"links"`
 			Meta  meta    `json:"meta"`
 		}{Links: ls, Meta: meta{RequestDateTime: h.stamp()}})
@@ -641,9 +640,9 @@ func transactionJSON(t *Transaction) transactionData {
 }
 
 // encodeTransaction is the stored body of t: its Accounts API JSON object,
-// byte for byte what encoding/json (and so httpx.WriteJSON) writes for it.
+// byte for byte what httpx.WriteJSON writes for it.
 func encodeTransaction(t *Transaction) (string, error) {
-	b, err := json.Marshal(transactionJSON(t))
+	b, err := httpx.Marshal(transactionJSON(t))
 	if err != nil {
 		return "", fmt.Errorf("dataapi: encode transaction: %w", err)
 	}

@@ -191,16 +191,16 @@ func createdResponse(t *Ticket) (idempotency.Response, error) {
 	return idempotency.Encode(http.StatusCreated, created.JSON())
 }
 
-// appendTicketJSON appends json.Marshal(t.JSON()), byte for byte, without
+// appendTicketJSON appends httpx.Marshal(t.JSON()), byte for byte, without
 // reflection or the re-validation json.Marshal gives the timestamps' own
 // MarshalJSON output. It handles the usual case, strings that JSON writes as
-// they are; ok is false when one needs escaping (json.Marshal then does it).
+// they are; ok is false when one needs escaping (httpx.Marshal then does it).
 func appendTicketJSON(b []byte, t *Ticket) (_ []byte, ok bool) {
 	for _, s := range [...]string{t.TicketID, t.CompanyKey, t.DocumentNumber, t.RequestURI, t.ClientID, t.Status} {
 		for i := 0; i < len(s); i++ {
-			// json.Marshal escapes control characters, '"', '\\' and, for
-			// HTML, '<', '>' and '&'; bytes from 0x80 up may need it too.
-			if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			// httpx.Marshal escapes control characters, '"' and '\\'
+			// (not HTML's '<', '>', '&'); bytes from 0x80 up may need it too.
+			if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
 				return nil, false
 			}
 		}

@@ -1,13 +1,14 @@
 package holder
 
 import (
-	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/ponte-ofb/ponte/internal/httpx"
 )
 
 // The 201 body is written without encoding/json; it must be exactly what
-// json.Marshal(t.JSON()) writes, the form stored replays were made in.
+// httpx.Marshal(t.JSON()) writes, as every other answer is (no HTML escapes).
 func TestTicketJSONIsJSONMarshal(t *testing.T) {
 	at := time.Date(2026, 3, 1, 10, 0, 7, 0, time.UTC)
 	strs := []string{"", "plain", "urn:ietf:params:oauth:request_uri:abc-DEF_123.~", "a<b>&c", `quo"te`, `back\slash`,
@@ -18,7 +19,7 @@ func TestTicketJSONIsJSONMarshal(t *testing.T) {
 	for _, s := range strs {
 		tk := &Ticket{TicketID: "0123456789abcdef0123456789abcdef", CompanyKey: s, DocumentNumber: "47742663023",
 			RequestURI: s, ClientID: s + "x", Status: TicketUnused, CreatedAt: at, UpdatedAt: at.Add(time.Second)}
-		want, err := json.Marshal(tk.JSON())
+		want, err := httpx.Marshal(tk.JSON())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -32,7 +33,7 @@ func TestTicketJSONIsJSONMarshal(t *testing.T) {
 		}
 		created := *tk
 		created.UpdatedAt = tk.CreatedAt
-		want, _ = json.Marshal(created.JSON())
+		want, _ = httpx.Marshal(created.JSON())
 		if string(resp.Body) != string(want) || resp.Status != 201 {
 			t.Errorf("%q: createdResponse %d %s, want 201 %s", s, resp.Status, resp.Body, want)
 		}

@@ -4,6 +4,7 @@
 package httpx
 
 import (
+	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -97,9 +98,22 @@ func (Bankly) WriteError(w http.ResponseWriter, r *http.Request, e *Error) {
 	WriteJSON(w, r, e.Status, body)
 }
 
-// WriteJSON encodes v as the response body with the given status.
+// Marshal is json.Marshal without HTML escaping. Answers carry URLs
+// (journeySessionUrl, links) that people copy from a terminal, where
+// "\u0026" in place of "&" breaks them; no answer is embedded in HTML.
+func Marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// WriteJSON encodes v (see Marshal) as the response body with the given status.
 func WriteJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
-	b, err := json.Marshal(v)
+	b, err := Marshal(v)
 	if err != nil {
 		slog.ErrorContext(r.Context(), "encode response", "err", err)
 		http.Error(w, `{"errors":[{"code":"INTERNAL_SERVER_ERROR","message":"Internal server error"}]}`, http.StatusInternalServerError)

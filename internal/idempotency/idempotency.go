@@ -15,6 +15,7 @@ import (
 	"hash/fnv"
 	"time"
 
+	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/store"
 )
 
@@ -85,9 +86,10 @@ func Run(ctx context.Context, db *store.DB, req Request, resp Response, effect f
 	return out, nil
 }
 
-// Encode is the JSON body of a response, for Run.
+// Encode is the JSON body of a response, for Run, written as httpx.Marshal
+// writes it (URLs not HTML-escaped).
 func Encode(status int, v any) (Response, error) {
-	body, err := json.Marshal(v)
+	body, err := httpx.Marshal(v)
 	if err != nil {
 		return Response{}, fmt.Errorf("idempotency: encode response: %w", err)
 	}

@@ -3,16 +3,17 @@ package itp
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/ponte-ofb/ponte/internal/httpx"
 )
 
 // The create and GET-by-id responses are written here byte for byte as
-// json.Marshal(SessionJSON) writes them (render_test.go holds them equal),
+// httpx.Marshal(SessionJSON) writes them (render_test.go holds them equal),
 // without decoding the stored settings, tags and statusHistory only to encode
 // them again: decoding and re-encoding them was most of a GET's own CPU.
-// The stored JSON columns are json.Marshal's own output (see encodeSession,
+// The stored JSON columns are httpx.Marshal's own output (see encodeSession,
 // historySuffix), which encoding again leaves unchanged.
 
 // sessionView is what a session response is made of.
@@ -62,12 +63,13 @@ func appendSessionJSON(b []byte, v *sessionView) []byte {
 	return append(b, `"}`...)
 }
 
-// appendJSONString appends s as encoding/json writes a string (HTML
-// characters escaped); anything beyond printable ASCII goes through it.
+// appendJSONString appends s as httpx.Marshal writes a string (no HTML
+// escaping: journeySessionUrl's "&" stays "&"); anything beyond printable
+// ASCII goes through it.
 func appendJSONString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			q, _ := httpx.Marshal(s)
 			return append(b, q...)
 		}
 	}
@@ -84,7 +86,7 @@ func (c *Created) createdJSON() []byte {
 		if err != nil {
 			out := sessionResponse(s)
 			out.JourneySessionURL = c.URL
-			b, _ := json.Marshal(out)
+			b, _ := httpx.Marshal(out)
 			return b
 		}
 		c.enc = enc
@@ -113,7 +115,7 @@ func (s *Service) sessionJSON(ctx context.Context, applicationID, id string) ([]
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(sessionResponse(sess))
+	return httpx.Marshal(sessionResponse(sess))
 }
 
 func (s *Service) readSessionJSON(ctx context.Context, applicationID, id string) (out []byte, due bool, err error) {

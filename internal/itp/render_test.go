@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ponte-ofb/ponte/internal/clock"
+	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/store"
 	"github.com/ponte-ofb/ponte/internal/store/storetest"
 )
@@ -18,7 +19,7 @@ type renderApps struct{ app *Application }
 func (a renderApps) Application(context.Context, string) (*Application, error) { return a.app, nil }
 
 // TestRenderedJSONIsMarshal: the create and GET bodies written by hand are
-// byte for byte json.Marshal(SessionJSON) of the same session, also for
+// byte for byte httpx.Marshal(SessionJSON) of the same session, also for
 // strings and tags that encoding/json escapes or keeps as written.
 func TestRenderedJSONIsMarshal(t *testing.T) {
 	for _, e := range storetest.Engines() {
@@ -52,7 +53,7 @@ func TestRenderedJSONIsMarshal(t *testing.T) {
 				}
 				want := sessionResponse(created.Session)
 				want.JourneySessionURL = created.URL
-				wantJSON, _ := json.Marshal(want)
+				wantJSON, _ := httpx.Marshal(want)
 				if got := created.createdJSON(); !bytes.Equal(got, wantJSON) {
 					t.Errorf("body %d: create response\n got %s\nwant %s", i, got, wantJSON)
 				}
@@ -62,7 +63,7 @@ func TestRenderedJSONIsMarshal(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					wantJSON, _ = json.Marshal(sessionResponse(sess))
+					wantJSON, _ = httpx.Marshal(sessionResponse(sess))
 					got, err := svc.sessionJSON(ctx, app.ID, created.Session.ID)
 					if err != nil {
 						t.Fatal(err)
@@ -82,7 +83,7 @@ func TestRenderedJSONIsMarshal(t *testing.T) {
 
 func TestAppendJSONString(t *testing.T) {
 	for _, s := range []string{"", "plain-ascii_123", "a\"b\\c", "<&>", "\x00\x1f\x7f", "ção", "\u2028\u2029", "\xff\xfe"} {
-		want, _ := json.Marshal(s)
+		want, _ := httpx.Marshal(s)
 		if got := appendJSONString(nil, s); !bytes.Equal(got, want) {
 			t.Errorf("%q: got %s want %s", s, got, want)
 		}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ponte-ofb/ponte/internal/httpx"
 )
 
 // TimeLayout is the Open Keys timestamp: RFC 3339, UTC, milliseconds.
@@ -176,7 +178,7 @@ type encodedSession struct {
 }
 
 func encodeSession(s *Session) (*encodedSession, error) {
-	settings, err := json.Marshal(orEmpty(s.Settings))
+	settings, err := httpx.Marshal(orEmpty(s.Settings))
 	if err != nil {
 		return nil, fmt.Errorf("itp: encode session settings: %w", err)
 	}
@@ -184,7 +186,7 @@ func encodeSession(s *Session) (*encodedSession, error) {
 	if tags == nil {
 		tags = map[string]any{}
 	}
-	tagsJSON, err := json.Marshal(tags)
+	tagsJSON, err := httpx.Marshal(tags)
 	if err != nil {
 		return nil, fmt.Errorf("itp: encode session tags: %w", err)
 	}

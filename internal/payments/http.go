@@ -310,7 +310,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, signed bool, call
 		errs.write(w, r, e.Status, e.Problems)
 		return
 	}
-	body, err := json.Marshal(errs.body(e.Status, e.Problems))
+	body, err := httpx.Marshal(errs.body(e.Status, e.Problems))
 	if err != nil {
 		h.Logger.ErrorContext(r.Context(), "encode payments error", "err", err)
 		errs.WriteError(w, r, httpx.Internal())
@@ -386,7 +386,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 	c, err := h.Service.Get(r.Context(), p.ApplicationID, id)
 	switch {
 	case err == nil && acceptsJWT(r.Header.Get("Accept")):
-		body, err := json.Marshal(c.Response(h.Service.SelfURL(c.ID), h.Service.Clock.Now()))
+		body, err := httpx.Marshal(c.Response(h.Service.SelfURL(c.ID), h.Service.Clock.Now()))
 		if err != nil {
 			h.Logger.ErrorContext(r.Context(), "encode payment consent", "err", err)
 			errs.WriteError(w, r, httpx.Internal())

@@ -341,7 +341,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, req *request, e *
 		h.writeProblems(w, r, e.Status, e.Problems...)
 		return
 	}
-	body, err := json.Marshal(h.errorBody(e.Status, e.Problems))
+	body, err := httpx.Marshal(h.errorBody(e.Status, e.Problems))
 	if err != nil {
 		h.Logger.ErrorContext(r.Context(), "encode recurring-consents error", "err", err)
 		h.errs().WriteError(w, r, httpx.Internal())
@@ -411,7 +411,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, r, http.StatusOK, resp)
 		return
 	}
-	body, err := json.Marshal(resp)
+	body, err := httpx.Marshal(resp)
 	if err != nil {
 		h.Logger.ErrorContext(r.Context(), "encode recurring consent", "err", err)
 		h.errs().WriteError(w, r, httpx.Internal())
