@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/ponte-ofb/ponte/internal/httpx"
 )
 
 // FuzzDecodeSigned feeds arbitrary bodies to the signed-body decoder: it
@@ -48,7 +50,20 @@ func FuzzDecodeSigned(f *testing.F) {
 	f.Add("a.b.c")
 	f.Add("eyJhbGciOiJub25lIn0.e30.")
 	f.Add(`{"data":{}}`)
+	// Bad text in the signed claims: refused at the edge, never stored.
+	valid := map[string]any{"loggedUser": map[string]any{"document": map[string]any{"identification": "47742663023", "rel": "CPF"}},
+		"creditor": map[string]any{"personType": "PESSOA_JURIDICA", "cpfCnpj": "11222333000181", "name": "Loja"},
+		"payment": map[string]any{"type": "PIX", "date": "2024-10-15", "currency": "BRL", "amount": "0.01",
+			"details": map[string]any{"localInstrument": "MANU", "creditorAccount": map[string]any{"ispb": "12345678", "number": "1", "accountType": "TRAN"}}}}
+	f.Add(sign(map[string]any{"aud": want.Audience, "iss": want.Issuer, "iat": now.Unix(), "jti": "j5", "data": valid}))
+	valid["creditor"].(map[string]any)["name"] = "Lo\x00ja"
+	f.Add(sign(map[string]any{"aud": want.Audience, "iss": want.Issuer, "iat": now.Unix(), "jti": "j6", "data": valid}))
+	f.Add(sign(map[string]any{"aud": want.Audience, "iss": want.Issuer, "iat": now.Unix(), "jti": "j7\x00", "data": valid}))
+	store := fuzzStore(f)
 	f.Fuzz(func(t *testing.T, body string) {
+		if herr := httpx.CheckJWS([]byte(body)); herr != nil {
+			return // refused at the edge with a 400
+		}
 		got, verr := decodeSigned([]byte(body), keys, want)
 		if verr != nil {
 			if got != nil {
@@ -79,6 +94,7 @@ func FuzzDecodeSigned(f *testing.F) {
 		if err := checkClaims(mustPayload(t, body, key), want); err != nil {
 			t.Fatalf("accepted with invalid claims: %v", err)
 		}
+		store(t, *got.Request, got.JTI)
 	})
 }
 

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ponte-ofb/ponte/internal/httpx"
 )
 
 var now = time.Date(2024, 10, 15, 18, 55, 15, 0, time.UTC)
@@ -87,11 +89,25 @@ func TestValidIdempotencyKey(t *testing.T) {
 	}
 }
 
+// FuzzDecodeCreate runs a plain JSON body through the request's checks (the
+// edge's text check, decoding, validation) and stores what passes on every
+// engine: never a panic, never a database error.
 func FuzzDecodeCreate(f *testing.F) {
 	f.Add([]byte(`{"data":{"payment":{"amount":"1.00","schedule":{"custom":{"dates":["2024-1-1"]}}}}}`))
 	f.Add([]byte(`{"data":null}`))
 	f.Add([]byte(`[]`))
+	valid := `{"data":{"loggedUser":{"document":{"identification":"47742663023","rel":"CPF"}},` +
+		`"creditor":{"personType":"PESSOA_JURIDICA","cpfCnpj":"11222333000181","name":"NAME"},` +
+		`"payment":{"type":"PIX","date":"2024-10-15","currency":"BRL","amount":"0.01",` +
+		`"details":{"localInstrument":"MANU","creditorAccount":{"ispb":"12345678","number":"1","accountType":"TRAN"}}}}}`
+	for _, name := range []string{"Loja & Cia", `Loja\u0000Cia`, "Loja\xffCia"} {
+		f.Add([]byte(strings.Replace(valid, "NAME", name, 1)))
+	}
+	store := fuzzStore(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
+		if herr := httpx.CheckJSON(body); herr != nil {
+			return // refused at the edge with a 400
+		}
 		in, verr := decodeCreate(body)
 		if (in == nil) == (verr == nil) {
 			t.Fatalf("decodeCreate(%q) = %v, %v", body, in, verr)
@@ -100,6 +116,7 @@ func FuzzDecodeCreate(f *testing.F) {
 			if err := in.Validate(now); err != nil && (len(err.Problems) == 0 || len(err.Problems) > 3) {
 				t.Fatalf("%d problems", len(err.Problems))
 			}
+			store(t, *in, "")
 		}
 	})
 }
