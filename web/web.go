@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"path"
 )
 
 //go:embed templates/*.html
@@ -27,4 +28,11 @@ func Static() http.Handler {
 		panic(err)
 	}
 	return http.StripPrefix("/static/", http.FileServerFS(sub))
+}
+
+// StaticFile reports whether name (a path under /static/, without the
+// prefix) is one of the embedded files, not a directory.
+func StaticFile(name string) bool {
+	fi, err := fs.Stat(static, path.Join("static", name))
+	return err == nil && !fi.IsDir()
 }

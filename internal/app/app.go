@@ -230,10 +230,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(api.OpenAPI)
 	})
-	mux.Handle("GET /static/", web.Static())
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		httpx.WriteJSON(w, r, http.StatusOK, map[string]string{"service": "ponte", "mode": cfg.Mode, "openapi": cfg.PublicURL + "/openapi.yaml"})
-	})
+	mux.Handle("GET /static/", a.static())
+	mux.HandleFunc("GET /{$}", a.root) // pages.go: a page for people, JSON for API clients
+	mux.Handle("/", a.fallback(mux))   // unknown paths: Portuguese page or JSON by Accept
 	a.handler = httpx.Correlate(httpx.Observe(logger, httpx.NewMetrics(reg), a.guard(mux)))
 	return a, nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ponte-ofb/ponte/internal/auth"
 	"github.com/ponte-ofb/ponte/internal/dataconsents"
+	"github.com/ponte-ofb/ponte/internal/holder"
 )
 
 // wireDataConsents builds the Consents API v3 data-sharing consent service
@@ -28,24 +29,33 @@ func (a *App) wireDataConsents(mux *http.ServeMux, key *auth.SigningKey) (*datac
 	)
 	handler := func() *dataconsents.SharingHandler {
 		once.Do(func() {
-			sharing = &dataconsents.SharingHandler{Service: svc, Tickets: a.Tickets, Names: appNames{a.Apps}, Pages: a.pages,
+			sharing = &dataconsents.SharingHandler{Service: svc, Tickets: a.Tickets, Names: appNames{a.Apps, a.AuthServer.Storage()}, Pages: a.pages,
 				Logger: a.Logger, SecureCookies: strings.HasPrefix(a.Config.PublicURL, "https://")}
 		})
 		return sharing
 	}
 	mux.HandleFunc("GET "+dataconsents.PathMySharing, func(w http.ResponseWriter, r *http.Request) { handler().ServePage(w, r) })
+	mux.HandleFunc("GET "+dataconsents.PathMySharingRevoke, func(w http.ResponseWriter, r *http.Request) { handler().ServeConfirm(w, r) })
 	mux.HandleFunc("POST "+dataconsents.PathMySharingRevoke, func(w http.ResponseWriter, r *http.Request) { handler().ServeRevoke(w, r) })
 	return svc, nil
 }
 
-// appNames names receiving institutions by their application.
-type appNames struct{ apps *auth.Applications }
+// appNames names receiving institutions as the WebView named them when the
+// user authorised: the application's registration with the authorization
+// server (holder.ClientNames), else the application's own name.
+type appNames struct {
+	apps    *auth.Applications
+	clients holder.ClientNames
+}
 
 // AppName implements dataconsents.AppNames.
 func (n appNames) AppName(ctx context.Context, applicationID string) string {
 	app, err := n.apps.Get(ctx, applicationID)
 	if err != nil {
 		return ""
+	}
+	if name, ok := n.clients.ClientName(ctx, app.ClientID); ok && name != "" {
+		return name
 	}
 	return app.Name
 }

@@ -138,7 +138,15 @@ const cspProbe = `document.addEventListener("securitypolicyviolation", function 
 // initiatorPage.
 func startPhone(t *testing.T, chromium, redirectURI string) *phone {
 	t.Helper()
-	p, closeTab := startChromium(t, chromium, 90*time.Second, chromedp.Emulate(chromedevice.IPhone13))
+	return startIntercepting(t, chromium, redirectURI, chromedp.Emulate(chromedevice.IPhone13))
+}
+
+// startIntercepting starts Chromium with the emulation given (a phone, a
+// laptop's viewport) whose requests to the initiator's host (redirectURI's)
+// are recorded and answered with initiatorPage.
+func startIntercepting(t *testing.T, chromium, redirectURI string, emulate chromedp.Action[chromedp.Void]) *phone {
+	t.Helper()
+	p, closeTab := startChromium(t, chromium, 90*time.Second, emulate)
 	bctx := p.ctx
 	fulfilled := make(chan struct{})
 	// Cleanups run last in, first out: stop the Fetch loop and close the
@@ -316,6 +324,19 @@ func (p *phone) checkPhonePage(t *testing.T, name string) {
 	}
 	if sw, iw := jsValue[int](t, p.ctx, `document.documentElement.scrollWidth`), jsValue[int](t, p.ctx, `window.innerWidth`); sw > iw {
 		t.Errorf("%s: horizontal scrolling: scrollWidth %d > innerWidth %d", name, sw, iw)
+	}
+	checkHiddenStaysHidden(t, p.ctx, name)
+}
+
+// checkHiddenStaysHidden checks that every element carrying the hidden
+// attribute is not displayed: a stylesheet rule such as button{display:block}
+// must not bring it back (ponte.css's [hidden] rule).
+func checkHiddenStaysHidden(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	if shown := jsValue[[]string](t, ctx, `Array.from(document.querySelectorAll("[hidden]"))
+		.filter(e => getComputedStyle(e).display !== "none" || e.getClientRects().length > 0)
+		.map(e => e.tagName.toLowerCase() + (e.id ? "#" + e.id : ""))`); len(shown) > 0 {
+		t.Errorf("%s: elements with the hidden attribute are displayed: %q", name, shown)
 	}
 }
 

@@ -28,9 +28,10 @@ import (
 // URI is answered in the browser by the Fetch domain, and the test reads the
 // fragment from the page; Go redeems the code and reads /resources,
 // /accounts and every /transactions page of the one shared account. Then the
-// phone opens "Meus compartilhamentos" with a ticket and taps "Encerrar
-// compartilhamento", and the receiver's next data call with the same token
-// is 401. Every page must be free of console errors, exceptions and CSP
+// phone opens "Meus compartilhamentos" with a ticket, which names the
+// receiver as the WebView did, taps "Encerrar compartilhamento", keeps the
+// sharing on the confirmation page once, then confirms; the receiver's next
+// data call with the same token is 401. Every page must be free of console errors, exceptions and CSP
 // violations, and fit the phone's width. It runs when chromium is on PATH
 // (CI installs it).
 func TestDataSharingInChromium(t *testing.T) {
@@ -78,6 +79,12 @@ func TestDataSharingInChromium(t *testing.T) {
 		i => i.type + " " + (i.checked ? "checked" : "unchecked") + " " + JSON.parse(i.dataset.account).number)`)
 	if want := []string{"checkbox checked " + sandboxChecking, "checkbox unchecked " + sandboxSavings, "checkbox unchecked " + sandboxPrepaid}; !slices.Equal(boxes, want) {
 		t.Fatalf("account checkboxes = %q, want %q", boxes, want)
+	}
+	// The accounts by the names people know; the payment account has no agência.
+	labels := jsValue[[]string](t, ph.ctx, `Array.from(document.querySelectorAll('#account-list label.account span'), e => e.textContent.trim())`)
+	if want := []string{"Conta corrente · ag. 0001 · conta " + sandboxChecking, "Conta poupança · ag. 0001 · conta " + sandboxSavings,
+		"Conta de pagamento · conta " + sandboxPrepaid}; !slices.Equal(labels, want) {
+		t.Errorf("account labels = %q, want %q", labels, want)
 	}
 	ph.checkPhonePage(t, "WebView")
 	ph.screenshot(t, "data-webview.png")
@@ -157,9 +164,43 @@ func TestDataSharingInChromium(t *testing.T) {
 	if strings.Contains(card, sandboxSavings) {
 		t.Errorf("my sharing's card shows the savings account, not shared: %s", card)
 	}
+	// The receiver is named as the WebView named it when the user authorised.
+	if got := jsValue[string](t, ph.ctx, `document.querySelector('form:has(input[value="`+consentID+`"])').closest("section").querySelector("h2").textContent.trim()`); got != "Test initiator "+in.ClientID {
+		t.Errorf("my sharing names the receiver %q, the WebView named it %q", got, "Test initiator "+in.ClientID)
+	}
 	ph.checkPhonePage(t, "my sharing")
 	ph.screenshot(t, "my-sharing.png")
-	resp, err = chromedp.RunResponse(ph.ctx, chromedp.Tap(chromedp.CSS(revoke)))
+
+	// Encerrar asks first, on a page of its own (no script needed); "Não,
+	// manter" goes back with the sharing intact.
+	askToRevoke := func() {
+		t.Helper()
+		resp, err := chromedp.RunResponse(ph.ctx, chromedp.Tap(chromedp.CSS(revoke)))
+		if err != nil {
+			t.Fatalf("tap Encerrar: %v", err)
+		}
+		if u, _ := url.Parse(resp.URL); resp.Status != 200 || u == nil || u.Path != dataconsents.PathMySharingRevoke {
+			t.Fatalf("Encerrar led the phone to %s (%d), want the confirmation page", resp.URL, resp.Status)
+		}
+		if got := jsValue[string](t, ph.ctx, `document.querySelector("h1").textContent`); got != "Encerrar o compartilhamento com Test initiator "+in.ClientID+"?" {
+			t.Errorf("confirmation page asks %q", got)
+		}
+		if g, err := s.App.DataConsents.Grant(t.Context(), consentID); err != nil || g.Status != string(dataconsents.StatusAuthorised) {
+			t.Errorf("the confirmation page already revoked: %+v %v", g, err)
+		}
+	}
+	askToRevoke()
+	ph.checkPhonePage(t, "revoke confirmation")
+	ph.screenshot(t, "my-sharing-confirm.png")
+	resp, err = chromedp.RunResponse(ph.ctx, chromedp.Tap(chromedp.ID("keep")))
+	if err != nil {
+		t.Fatalf("keep: %v", err)
+	}
+	if u, _ := url.Parse(resp.URL); resp.Status != 200 || u == nil || u.Path != dataconsents.PathMySharing || !jsValue[bool](t, ph.ctx, `document.querySelector('input[value="`+consentID+`"]') !== null`) {
+		t.Fatalf("keeping led the phone to %s (%d) without the sharing listed", resp.URL, resp.Status)
+	}
+	askToRevoke()
+	resp, err = chromedp.RunResponse(ph.ctx, chromedp.Tap(chromedp.ID("confirm-revoke")))
 	if err != nil {
 		t.Fatalf("revoke: %v", err)
 	}

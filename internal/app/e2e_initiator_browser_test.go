@@ -64,6 +64,19 @@ func TestInitiatorJourneysInChromium(t *testing.T) {
 		if got := jsValue[string](t, ph.ctx, `document.getElementById("sweeping-creditors").textContent`); !strings.Contains(got, "Maria da Silva") {
 			t.Errorf("#sweeping-creditors shows %q, want the name typed on the hosted page", got)
 		}
+		// People read Ponte-as-initiator's Portuguese name, and a sweeping
+		// consent's account is where the transfers start, by its type's name.
+		for sel, want := range map[string]string{
+			"#initiator":                       app.SandboxInitiatorName,
+			"#accounts h2":                     "Conta de origem",
+			"#account-list legend":             "Escolha a conta de onde o dinheiro sairá nas transferências automáticas",
+			"#account-list label.account span": "Conta corrente · ag. 0001 · conta 1234567",
+		} {
+			if got := jsValue[string](t, ph.ctx, `document.querySelector("`+sel+`").textContent.trim()`); got != want {
+				t.Errorf("%s shows %q, want %q", sel, got, want)
+			}
+		}
+		noEnglish(t, ph, "sweeping WebView")
 
 		navs.reset()
 		back := ph.decide(t, "approve", fintechDone)

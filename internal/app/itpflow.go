@@ -26,6 +26,19 @@ import (
 // SandboxBrandName is the brand Ponte registers for its own holder side.
 const SandboxBrandName = "Ponte Sandbox"
 
+// SandboxInitiatorName is the name the holder's pages (WebView, hand-off,
+// Meus compartilhamentos) show for Ponte-as-initiator at its own sandbox
+// brand: people read it, so it is Portuguese.
+const SandboxInitiatorName = "Ponte Iniciadora (sandbox)"
+
+// appendNew is uris with u added once.
+func appendNew(uris []string, u string) []string {
+	if slices.Contains(uris, u) {
+		return uris
+	}
+	return append(slices.Clone(uris), u)
+}
+
 // sandboxITPName names the partner application that is Ponte-as-initiator's
 // client registration at its own holder side.
 const sandboxITPName = "Ponte ITP (sandbox brand client)"
@@ -202,7 +215,7 @@ func (a *App) registerSandboxRedirect(ctx context.Context, brandID, redirectURI 
 	var uris []string
 	var jwks json.RawMessage
 	if err == nil {
-		if slices.Contains(current.RedirectURIs, redirectURI) {
+		if slices.Contains(current.RedirectURIs, redirectURI) && current.Name == SandboxInitiatorName {
 			return nil
 		}
 		uris = current.RedirectURIs
@@ -212,7 +225,7 @@ func (a *App) registerSandboxRedirect(ctx context.Context, brandID, redirectURI 
 		return err
 	}
 	jwks = app.JWKS
-	_, err = st.RegisterInitiator(ctx, oidc.Initiator{ClientID: app.ClientID, Name: "Ponte (initiator)", JWKS: jwks,
-		RedirectURIs: append(slices.Clone(uris), redirectURI)})
+	_, err = st.RegisterInitiator(ctx, oidc.Initiator{ClientID: app.ClientID, Name: SandboxInitiatorName, JWKS: jwks,
+		RedirectURIs: appendNew(uris, redirectURI)})
 	return err
 }

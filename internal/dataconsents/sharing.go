@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -52,6 +53,7 @@ type SharingHandler struct {
 // Register adds the routes to mux.
 func (h *SharingHandler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+PathMySharing, h.ServePage)
+	mux.HandleFunc("GET "+PathMySharingRevoke, h.ServeConfirm)
 	mux.HandleFunc("POST "+PathMySharingRevoke, h.ServeRevoke)
 }
 
@@ -70,6 +72,12 @@ type sharingItem struct {
 }
 
 type sharingError struct{ Title, Message string }
+
+// confirmPage asks before revoking: ending a sharing cannot be undone.
+type confirmPage struct {
+	Consent        sharingItem
+	SessionExpires string
+}
 
 func (h *SharingHandler) headers(w http.ResponseWriter) {
 	w.Header().Set("Cache-Control", "no-store")
@@ -119,18 +127,26 @@ func (h *SharingHandler) ServePage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	list, err := h.Service.CustomerConsents(ctx, t.ApplicationID, t.DocumentNumber)
+	items, err := h.items(ctx, t)
 	if err != nil {
 		h.fail(w, r, "list customer data consents", err)
 		return
 	}
+	h.render(w, r, http.StatusOK, "my_sharing", sharingPage{MaskedDocument: ofb.MaskDocument(t.DocumentNumber),
+		Revoked: r.URL.Query().Get("revoked") == "1", SessionExpires: sess.ExpiresAt.In(brasilia).Format("15:04"), Consents: items})
+}
+
+// items are the session customer's active consents as the page shows them.
+func (h *SharingHandler) items(ctx context.Context, t *holder.Ticket) ([]sharingItem, error) {
+	list, err := h.Service.CustomerConsents(ctx, t.ApplicationID, t.DocumentNumber)
+	if err != nil {
+		return nil, err
+	}
 	accounts, err := h.Service.customerAccounts(ctx, t.ApplicationID, t.DocumentNumber)
 	if err != nil {
-		h.fail(w, r, "list customer accounts", err)
-		return
+		return nil, fmt.Errorf("dataconsents: customer accounts: %w", err)
 	}
-	data := sharingPage{MaskedDocument: ofb.MaskDocument(t.DocumentNumber), Revoked: r.URL.Query().Get("revoked") == "1",
-		SessionExpires: sess.ExpiresAt.In(brasilia).Format("15:04")}
+	out := make([]sharingItem, 0, len(list))
 	for _, c := range list {
 		item := sharingItem{ID: c.ID, Receiver: c.ApplicationID, Since: brDateTime(c.AuthorisedAt), Data: View(c)}
 		if h.Names != nil {
@@ -143,9 +159,33 @@ func (h *SharingHandler) ServePage(w http.ResponseWriter, r *http.Request) {
 				item.Accounts = append(item.Accounts, label)
 			}
 		}
-		data.Consents = append(data.Consents, item)
+		out = append(out, item)
 	}
-	h.render(w, r, http.StatusOK, "my_sharing", data)
+	return out, nil
+}
+
+// ServeConfirm asks the customer to confirm ending one sharing
+// (?consentId=); the page's form posts to ServeRevoke. A plain page, so the
+// confirmation works without JavaScript.
+func (h *SharingHandler) ServeConfirm(w http.ResponseWriter, r *http.Request) {
+	h.headers(w)
+	t, sess, ok := h.session(w, r)
+	if !ok {
+		return
+	}
+	items, err := h.items(r.Context(), t)
+	if err != nil {
+		h.fail(w, r, "list customer data consents", err)
+		return
+	}
+	id := r.URL.Query().Get("consentId")
+	for _, item := range items {
+		if item.ID == id {
+			h.render(w, r, http.StatusOK, "my_sharing_confirm", confirmPage{Consent: item, SessionExpires: sess.ExpiresAt.In(brasilia).Format("15:04")})
+			return
+		}
+	}
+	h.render(w, r, http.StatusNotFound, "ticket_error", sharingError{"Compartilhamento não encontrado", "Não encontramos este compartilhamento entre os seus ativos."})
 }
 
 // session admits a request with a live my-sharing session of a customer
@@ -217,7 +257,7 @@ func (h *SharingHandler) render(w http.ResponseWriter, r *http.Request, status i
 	_, _ = w.Write(buf.Bytes())
 }
 
-// customerAccounts labels a customer's accounts by id: "CACC · ag. 0001 · conta 1234567".
+// customerAccounts labels a customer's accounts by id: "Conta corrente · ag. 0001 · conta 1234567".
 func (s *Service) customerAccounts(ctx context.Context, appID, document string) (map[string]string, error) {
 	list, err := customers.AccountsTx(ctx, s.DB.Read(), appID, document)
 	if err != nil {
@@ -225,11 +265,7 @@ func (s *Service) customerAccounts(ctx context.Context, appID, document string) 
 	}
 	out := make(map[string]string, len(list))
 	for _, a := range list {
-		issuer := a.Issuer
-		if issuer == "" {
-			issuer = "—"
-		}
-		out[a.ID] = a.AccountType + " · ag. " + issuer + " · conta " + a.Number
+		out[a.ID] = customers.AccountLabel(a.AccountType, a.Issuer, a.Number)
 	}
 	return out, nil
 }

@@ -22,8 +22,9 @@ import (
 )
 
 // TestWebViewInChromium opens the holder WebView in a real Chromium on a
-// phone-sized viewport: the page shows the ticket's data with the stylesheet
-// applied and without horizontal scrolling, the session cookie is HttpOnly
+// phone-sized viewport: a sandbox ticket (made-up requestUri) shows a page
+// saying so in Portuguese, with the next steps and no raw ids, with the
+// stylesheet applied and without horizontal scrolling, the session cookie is HttpOnly
 // and SameSite=Lax, and the one-time link shows the "used" page when opened
 // again. It runs when chromium is on PATH (CI installs it).
 func TestWebViewInChromium(t *testing.T) {
@@ -102,17 +103,28 @@ func TestWebViewInChromium(t *testing.T) {
 	if resp.Status != 200 {
 		t.Fatalf("webview status %d, want 200", resp.Status)
 	}
-	for id, want := range map[string]string{
-		"document":    "477******23",
-		"client-id":   "7481c175-4a50-4af2-b3b1-b24a109f92ad",
-		"request-uri": "17307eb8-e9e6-4ce1-a14d-6f30923746f2",
-	} {
-		if got := eval[string](t, bctx, `document.getElementById("`+id+`").textContent.trim()`); got != want {
-			t.Errorf("#%s shows %q, want %q", id, got, want)
+	// A sandbox ticket (made-up requestUri and clientId): the page says
+	// what it is and what to do next, and shows no ids.
+	if got := eval[string](t, bctx, `document.getElementById("document").textContent.trim()`); got != "477******23" {
+		t.Errorf("#document shows %q", got)
+	}
+	if got := eval[string](t, bctx, `document.querySelector("h1").textContent`); got != "Ticket de teste do sandbox" {
+		t.Errorf("h1 = %q", got)
+	}
+	if got := eval[int](t, bctx, `document.querySelectorAll("#next-steps li").length`); got != 3 {
+		t.Errorf("%d next steps, want 3", got)
+	}
+	body := eval[string](t, bctx, `document.title + "\n" + document.body.innerText`)
+	for _, unwanted := range []string{"47742663023", "7481c175-4a50-4af2-b3b1-b24a109f92ad", "17307eb8-e9e6-4ce1-a14d-6f30923746f2",
+		"quando o servidor de autorização"} {
+		if strings.Contains(body, unwanted) {
+			t.Errorf("the page shows %q:\n%s", unwanted, body)
 		}
 	}
-	if body := eval[string](t, bctx, `document.body.innerText`); strings.Contains(body, "47742663023") {
-		t.Error("the page shows the whole document number")
+	for _, want := range []string{"não há um pedido de autorização por trás dele", "journeys-sessions", "journeySessionUrl", "Ponte Sandbox"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page lacks %q:\n%s", want, body)
+		}
 	}
 	checkStyledPhonePage(t, bctx)
 	logMu.Lock()

@@ -124,8 +124,12 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// webviewPage is a sandbox ticket's page: a ticket for a made-up
+// requestUri, with no authorization request behind it. It says so and shows
+// no ids: Initiator is the client's registered name, empty when the
+// clientId names no registered initiator.
 type webviewPage struct {
-	CompanyKey, MaskedDocument, ClientID, RequestURI, SessionExpires string
+	PartnerName, MaskedDocument, Initiator, SessionExpires string
 }
 
 type errorPage struct{ Title, Message string }
@@ -179,15 +183,21 @@ const pageCSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; scr
 var brasilia = time.FixedZone("BRT", -3*60*60)
 
 func (h *Handler) renderSession(w http.ResponseWriter, r *http.Request, t *Ticket, sess *Session) {
-	initiator := h.initiatorName(r.Context(), t.ClientID)
 	if sess.InteractionID != "" && h.Interactions != nil {
-		h.renderJourney(w, r, t, sess, initiator)
+		h.renderJourney(w, r, t, sess, h.initiatorName(r.Context(), t.ClientID))
 		return
 	}
-	h.page(w, r, http.StatusOK, "webview", webviewPage{
-		CompanyKey: t.CompanyKey, MaskedDocument: ofb.MaskDocument(t.DocumentNumber), ClientID: initiator,
-		RequestURI: t.RequestURI, SessionExpires: sess.ExpiresAt.In(brasilia).Format("15:04"),
-	})
+	page := webviewPage{PartnerName: t.CompanyKey, MaskedDocument: ofb.MaskDocument(t.DocumentNumber),
+		SessionExpires: sess.ExpiresAt.In(brasilia).Format("15:04")}
+	if h.Clients != nil {
+		page.Initiator, _ = h.Clients.ClientName(r.Context(), t.ClientID)
+	}
+	if h.Interactions != nil {
+		if p, err := h.Interactions.partners.Partner(r.Context(), t.ApplicationID); err == nil && p.Name != "" {
+			page.PartnerName = p.Name
+		}
+	}
+	h.page(w, r, http.StatusOK, "webview", page)
 }
 
 func (h *Handler) initiatorName(ctx context.Context, clientID string) string {

@@ -87,12 +87,8 @@ func (h *Handler) renderJourney(w http.ResponseWriter, r *http.Request, t *Ticke
 		}
 		for _, a := range accounts {
 			b, _ := json.Marshal(DebtorAccount{ISPB: a.ISPB, Issuer: a.Issuer, Number: a.Number, AccountType: a.AccountType})
-			issuer := a.Issuer
-			if issuer == "" {
-				issuer = "—"
-			}
 			data.Accounts = append(data.Accounts, accountOption{JSON: string(b), Active: a.Status == customers.StatusActive,
-				Label: a.AccountType + " · ag. " + issuer + " · conta " + a.Number})
+				Label: customers.AccountLabel(a.AccountType, a.Issuer, a.Number)})
 		}
 	}
 	if h.SandboxLogin != nil {

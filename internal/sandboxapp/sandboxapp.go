@@ -176,7 +176,7 @@ func (a *App) open(w http.ResponseWriter, r *http.Request) {
 	ticketID, err := a.ticket(r.Context(), p)
 	var refused *refusedError
 	if errors.As(err, &refused) {
-		p.Error = "O Ponte recusou o ticket: " + refused.message
+		p.Error = refused.text()
 		a.render(w, r, http.StatusBadRequest, p)
 		return
 	}
@@ -233,9 +233,23 @@ func (a *App) token(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, r, http.StatusOK, map[string]string{"accessToken": tok})
 }
 
-type refusedError struct{ message string }
+// refusedError is Ponte's 400 to the ticket request: the field it names
+// (Bankly's propertyName) and its message, which is for developers.
+type refusedError struct{ field, message string }
 
-func (e *refusedError) Error() string { return e.message }
+func (e *refusedError) Error() string { return e.field + ": " + e.message }
+
+// text is what the user reads: Portuguese, chosen by the field, never the
+// API's English message.
+func (e *refusedError) text() string {
+	switch e.field {
+	case "documentNumber":
+		return "O CPF informado não é o do cliente deste pedido. Entre com o CPF de quem vai autorizar."
+	case "requestUri":
+		return "Este pedido de autorização expirou ou não existe mais. Volte para a instituição que fez o pedido e comece de novo."
+	}
+	return "Não foi possível abrir este pedido de autorização. Volte para a instituição que fez o pedido e comece de novo."
+}
 
 // ticket does what a partner's backend does: a client_credentials token,
 // then POST /openfinance/consent-flow/ticket.
@@ -286,11 +300,12 @@ func (a *App) call(req *http.Request, want int, out any) error {
 	if resp.StatusCode == http.StatusBadRequest {
 		var e struct {
 			Errors []struct {
-				Message string `json:"message"`
+				Message      string `json:"message"`
+				PropertyName string `json:"propertyName"`
 			} `json:"errors"`
 		}
 		if json.Unmarshal(b, &e) == nil && len(e.Errors) > 0 {
-			return &refusedError{e.Errors[0].Message}
+			return &refusedError{field: e.Errors[0].PropertyName, message: e.Errors[0].Message}
 		}
 	}
 	if resp.StatusCode != want {

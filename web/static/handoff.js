@@ -7,7 +7,8 @@
   var url = "/openfinance/consent-flow/handoff/" + encodeURIComponent(main.dataset.callback);
   var status = document.getElementById("handoff-status");
   var messages = { AUTHENTICATED: "Você entrou no aplicativo. Conclua a autorização no celular.",
-    APPROVED: "Autorizado no celular. Voltando…", CANCELLED: "Cancelado no celular. Voltando…", EXPIRED: "O tempo para autorizar acabou. Voltando…" };
+    APPROVED: "Autorizado no celular. Voltando…", CANCELLED: "Cancelado no celular. Voltando…", EXPIRED: "O tempo para autorizar acabou. Voltando…",
+    NOT_FOUND: "Não encontramos esta autorização. Volte à instituição que fez o pedido e comece de novo." };
   function poll() {
     fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (r) { return r.json(); })

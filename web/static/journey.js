@@ -33,6 +33,45 @@
     m.hidden = false;
   }
 
+  // Errors people read: the API's codes mapped to Portuguese. The API's own
+  // detail text is for developers (English) and is never shown. final marks
+  // the states where approving or cancelling can no longer succeed.
+  var initiator = ($("initiator") || {}).textContent || "a instituição";
+  var problems = {
+    INTERACTION_FINISHED: { text: "Esta autorização já foi concluída. Você já pode voltar para " + initiator + ".", final: true },
+    INTERACTION_EXPIRED: { text: "O tempo para autorizar acabou. Volte para " + initiator + " e comece de novo.", final: true },
+    INTERACTION_NOT_FOUND: { text: "Não encontramos esta autorização. Volte para " + initiator + " e comece de novo.", final: true },
+    CONSENT_NOT_AWAITING_AUTHORISATION: { text: "Este pedido não aguarda mais a sua autorização. Volte para " + initiator + " e comece de novo.", final: true },
+    UNAUTHORIZED: { text: "Sua sessão terminou. Volte ao aplicativo " + client + " e abra a autorização de novo.", final: true },
+    LOGIN_REQUIRED: { text: "Entre na sua conta antes de continuar." },
+    INVALID_ACCESS_TOKEN: { text: "Não foi possível confirmar o seu acesso. Entre de novo no aplicativo " + client + "." },
+    WRONG_USER: { text: "Você entrou com um CPF diferente do que está neste pedido. Entre com o CPF do titular." },
+    DEBTOR_ACCOUNT_NOT_FOUND: { text: "Esta conta não está entre as suas. Escolha outra conta." },
+    DEBTOR_ACCOUNT_BLOCKED: { text: "Esta conta está bloqueada. Escolha outra conta." },
+    DEBTOR_ACCOUNT_NOT_ALLOWED: { text: "Este pedido só pode usar a conta que " + initiator + " indicou. Escolha essa conta." },
+    TOO_MANY_REQUESTS: { text: "Muitas tentativas seguidas. Aguarde um instante e tente de novo." }
+  };
+  var unknownProblem = { text: "Não foi possível concluir agora. Tente novamente em instantes." };
+  var offline = { text: "Sem conexão. Verifique a sua internet e tente de novo." };
+
+  function problem(code, text, final) {
+    var e = new Error(text);
+    e.final = !!final;
+    e.code = code;
+    return e;
+  }
+
+  // fail shows a problem; a final one also takes the actions away.
+  function fail(e) {
+    var p = e && e.code !== undefined ? e : problem("", offline.text, false);
+    say(p.message, true);
+    if (p.final) hideActions();
+  }
+
+  function hideActions() {
+    ["approve", "cancel", "accounts", "login"].forEach(function (id) { var el = $(id); if (el) el.hidden = true; });
+  }
+
   function api(step, body) {
     var url = "/api/" + encodeURIComponent(client) + "/consents/v1/interactions/" + encodeURIComponent(id) + "/" + step;
     return fetch(url, {
@@ -42,8 +81,9 @@
     }).then(function (r) {
       return r.json().catch(function () { return {}; }).then(function (j) {
         if (!r.ok) {
-          var e = (j.errors && j.errors[0]) || {};
-          throw new Error(e.detail || e.message || ("HTTP " + r.status));
+          var code = ((j.errors && j.errors[0]) || {}).code || "";
+          var p = problems[code] || unknownProblem;
+          throw problem(code, p.text, p.final);
         }
         return j;
       });
@@ -53,6 +93,13 @@
   // A data-sharing consent: the user picks every account to share
   // (checkboxes), or none when the consent shares no account data.
   var dataKind = main.dataset.kind === "data", multi = dataKind && main.dataset.needsAccounts === "true";
+
+  // The names people know for the account types, as customers.AccountLabel
+  // writes them on the server; a payment account has no branch (agência).
+  var accountTypeNames = { CACC: "Conta corrente", SVGS: "Conta poupança", TRAN: "Conta de pagamento" };
+  function accountLabel(a) {
+    return (accountTypeNames[a.accountType] || a.accountType) + (a.issuer ? " · ag. " + a.issuer : "") + " · conta " + a.number;
+  }
 
   function showAccounts(accounts) {
     var list = $("account-list");
@@ -65,7 +112,7 @@
       input.dataset.account = JSON.stringify({ ispb: a.ispb, issuer: a.issuer || "", number: a.number, accountType: a.accountType });
       input.addEventListener("change", function () { $("approve").disabled = false; });
       var text = document.createElement("span");
-      text.textContent = a.accountType + " · ag. " + (a.issuer || "—") + " · conta " + a.number + (a.status !== "ACTIVE" ? " (bloqueada)" : "");
+      text.textContent = accountLabel(a) + (a.status !== "ACTIVE" ? " (bloqueada)" : "");
       label.appendChild(input); label.appendChild(text);
       list.appendChild(label);
     });
@@ -83,13 +130,12 @@
       var what = { data: "Confira os dados e escolha as contas a compartilhar.", sweeping: "Confira os limites e escolha a conta de origem." }[main.dataset.kindName];
       say("Olá! " + (what || "Confira o pagamento e escolha a conta."));
       showAccounts(j.accounts);
-    }, function (e) { say(e.message, true); }).then(function () { busy = false; });
+    }, fail).then(function () { busy = false; });
   }
 
   function finish(j, text) {
     say(text);
-    $("approve").hidden = true; $("cancel").hidden = true;
-    $("accounts").hidden = true; $("login").hidden = true;
+    hideActions();
     if (handoff) { say(text + " Continue no computador."); return; }
     if (j.redirectUri) window.location.assign(j.redirectUri);
   }
@@ -111,14 +157,14 @@
         if (!chosen) { say("Nenhuma conta ativa.", true); busy = false; return; }
         body.accounts = picked;
       }
-      if (!chosen) { say("Escolha a conta de débito.", true); busy = false; return; }
+      if (!chosen) { say(main.dataset.kindName === "sweeping" ? "Escolha a conta de origem." : "Escolha a conta de débito.", true); busy = false; return; }
       body.partialApproval = false;
       body.debtorAccount = JSON.parse(chosen.dataset.account);
     }
     say(step === "consent" ? "Autorizando…" : "Cancelando…");
     api(step, body).then(function (j) {
       finish(j, step === "consent" ? (dataKind ? "Compartilhamento autorizado." : main.dataset.kindName === "sweeping" ? "Transferências autorizadas." : "Pagamento autorizado.") : "Autorização cancelada.");
-    }, function (e) { say(e.message, true); }).then(function () { busy = false; });
+    }, fail).then(function () { busy = false; });
   }
 
   if (main.dataset.resume && !handoff) return; // finished: the page offers the way back
@@ -139,11 +185,11 @@
       headers: { "Content-Type": "application/json", "Accept": "application/json" },
       body: JSON.stringify({ document: $("login-document").value, password: $("login-password").value })
     }).then(function (r) {
-      return r.json().then(function (j) {
-        if (!r.ok) throw new Error((j.errors && j.errors[0] && (j.errors[0].detail || j.errors[0].message)) || "login recusado");
-        return login(j.accessToken);
-      });
-    }).catch(function (e) { say(e.message, true); });
+      if (r.status === 401) throw problem("UNAUTHORIZED", "CPF ou senha inválidos.", false);
+      if (r.status === 400) throw problem("PARAMETRO_INVALIDO", "Informe o CPF (11 dígitos) e a senha.", false);
+      if (!r.ok) throw problem("", unknownProblem.text, false);
+      return r.json().then(function (j) { return login(j.accessToken); });
+    }).catch(fail);
   });
 
   // The partner's app hands its login over in the fragment (never sent to

@@ -1,0 +1,118 @@
+package app
+
+import (
+	"bytes"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/ponte-ofb/ponte/internal/httpx"
+	"github.com/ponte-ofb/ponte/internal/itp"
+	"github.com/ponte-ofb/ponte/web"
+)
+
+// pagesCSP lets Ponte's plain pages load only its own stylesheet and icon.
+const pagesCSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// wantsHTML reports whether the client is a person's browser: it asks for
+// text/html and not for JSON. API clients (Accept: application/json, */*, or
+// nothing) get JSON.
+func wantsHTML(r *http.Request) bool {
+	accept := strings.ToLower(strings.Join(r.Header.Values("Accept"), ","))
+	return strings.Contains(accept, "text/html") && !strings.Contains(accept, "application/json")
+}
+
+// homePage is the template's data for "/".
+type homePage struct {
+	Sandbox bool
+}
+
+// root answers "/": a short Portuguese page for people, and for API clients
+// the service's JSON description.
+func (a *App) root(w http.ResponseWriter, r *http.Request) {
+	w.Header().Add("Vary", "Accept")
+	if !wantsHTML(r) {
+		httpx.WriteJSON(w, r, http.StatusOK, map[string]string{"service": "ponte", "mode": a.Config.Mode,
+			"openapi": a.Config.PublicURL + "/openapi.yaml"})
+		return
+	}
+	a.renderPage(w, r, http.StatusOK, "home", homePage{Sandbox: a.Demo != nil})
+}
+
+// probeMethods are the methods tried to tell a wrong method (405) from an
+// unknown path (404).
+var probeMethods = []string{http.MethodDelete, http.MethodGet, http.MethodHead, http.MethodOptions,
+	http.MethodPatch, http.MethodPost, http.MethodPut}
+
+// fallback is mux's "/" route: it serves every request no other route
+// matches. A path some route serves with another method keeps the mux's 405
+// (the "/" route would otherwise hide it); an unknown path gets a
+// Portuguese page for people and JSON in the path's API family's error shape
+// for API clients.
+func (a *App) fallback(mux *http.ServeMux) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var allowed []string
+		for _, m := range probeMethods {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
+				allowed = append(allowed, m)
+			}
+		}
+		if len(allowed) > 0 && !slices.Contains(allowed, r.Method) {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+			return
+		}
+		a.notFound(w, r)
+	}
+}
+
+// notFound answers a path no route serves: the Portuguese page for people,
+// JSON in the path's API family's error shape for API clients.
+func (a *App) notFound(w http.ResponseWriter, r *http.Request) {
+	w.Header().Add("Vary", "Accept")
+	if wantsHTML(r) {
+		a.renderPage(w, r, http.StatusNotFound, "not_found", nil)
+		return
+	}
+	e := &httpx.Error{Status: http.StatusNotFound, Code: "NOT_FOUND", Message: "no route for " + r.Method + " " + r.URL.Path}
+	switch p := r.URL.Path; {
+	case strings.HasPrefix(p, "/open-keys/"):
+		itp.ErrorWriter{}.WriteError(w, r, e)
+	case strings.HasPrefix(p, "/openfinance/"), strings.HasPrefix(p, "/cards-pci/"):
+		httpx.Bankly{}.WriteError(w, r, e)
+	default:
+		httpx.OpenFinance{Now: a.Clock.Now}.WriteError(w, r, e)
+	}
+}
+
+// static serves the embedded assets; any other name under /static/ (a
+// directory included: no listings) is an unknown path.
+func (a *App) static() http.Handler {
+	files := web.Static()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !web.StaticFile(strings.TrimPrefix(r.URL.Path, "/static/")) {
+			a.notFound(w, r)
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
+}
+
+// renderPage writes one of Ponte's plain pages (home, not_found).
+func (a *App) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
+	var buf bytes.Buffer
+	if err := a.pages.ExecuteTemplate(&buf, name, data); err != nil {
+		a.Logger.ErrorContext(r.Context(), "render page", "page", name, "err", err)
+		http.Error(w, "Falha temporária", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", pagesCSP)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(buf.Bytes())
+	}
+}
