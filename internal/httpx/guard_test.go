@@ -2,15 +2,19 @@ package httpx
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestCheckJSON(t *testing.T) {
@@ -196,5 +200,59 @@ func TestGuardSignedFormValue(t *testing.T) {
 	if rec.Code != http.StatusBadRequest || json.Unmarshal(rec.Body.Bytes(), &got) != nil || got.Error != "invalid_request" ||
 		got.ErrorDescription != "request "+BadTextMessage || rec.Header().Get("Cache-Control") != "no-store" {
 		t.Fatalf("got %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestClientGoneIsNotAServerError: a request whose client hung up is counted
+// and logged as 499 at INFO, and the errors its handler logs because of the
+// hang-up are INFO too; a panic keeps its level.
+func TestClientGoneIsNotAServerError(t *testing.T) {
+	var logs bytes.Buffer
+	logger := slog.New(LogHandler{slog.NewJSONHandler(&logs, nil)})
+	reg := prometheus.NewRegistry()
+	h := Correlate(Observe(logger, NewMetrics(reg), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done() // the client is gone
+		logger.ErrorContext(r.Context(), "store failed", "err", r.Context().Err())
+		logger.ErrorContext(r.Context(), "a panic", "panic", "x")
+		w.WriteHeader(http.StatusInternalServerError)
+	})))
+	ctx, cancel := context.WithCancel(context.Background())
+	req := httptest.NewRequest("GET", "/", nil).WithContext(ctx)
+	cancel()
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	levels := map[string]string{}
+	var access map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatal(err)
+		}
+		levels[m["msg"].(string)] = m["level"].(string)
+		if m["msg"] == "request" {
+			access = m
+		}
+	}
+	if levels["store failed"] != "INFO" || levels["a panic"] != "ERROR" || access["status"] != float64(499) || access["level"] != "INFO" {
+		t.Fatalf("levels %v, access %v", levels, access)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "ponte_http_requests_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "status" {
+					counted[l.GetValue()] += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if len(counted) != 1 || counted["499"] != 1 {
+		t.Fatalf("requests counted by status: %v, want one 499", counted)
 	}
 }

@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -58,8 +59,23 @@ func Correlate(next http.Handler) http.Handler {
 	})
 }
 
+// StatusClientClosedRequest is the status the access log and the metrics
+// record for a request whose client hung up before the answer (nginx's 499):
+// no answer was sent, and it is not counted as a server error.
+const StatusClientClosedRequest = 499
+
+// ClientGone reports whether ctx is a request's context (one Correlate made)
+// whose client has disconnected: net/http cancels it when the connection
+// closes.
+func ClientGone(ctx context.Context) bool {
+	return CorrelationID(ctx) != "" && errors.Is(context.Cause(ctx), context.Canceled)
+}
+
 // LogHandler adds the request's correlation id to every record logged with a
-// request context.
+// request context. An error logged for a request whose client has hung up is
+// what the hang-up caused (a cancelled query or commit wait): it is recorded
+// at INFO with client_gone=true, so a client cannot page an operator by
+// disconnecting. Panics keep their level.
 type LogHandler struct{ slog.Handler }
 
 // Handle implements slog.Handler.
@@ -67,7 +83,20 @@ func (h LogHandler) Handle(ctx context.Context, rec slog.Record) error {
 	if id := CorrelationID(ctx); id != "" {
 		rec.AddAttrs(slog.String("correlation_id", id))
 	}
+	if rec.Level >= slog.LevelError && ClientGone(ctx) && !hasAttr(rec, "panic") {
+		rec.Level = slog.LevelInfo
+		rec.AddAttrs(slog.Bool("client_gone", true))
+	}
 	return h.Handler.Handle(ctx, rec)
+}
+
+func hasAttr(rec slog.Record, key string) bool {
+	found := false
+	rec.Attrs(func(a slog.Attr) bool {
+		found = a.Key == key
+		return !found
+	})
+	return found
 }
 
 // WithAttrs implements slog.Handler.
@@ -198,11 +227,17 @@ func Observe(logger *slog.Logger, m *Metrics, next http.Handler) http.Handler {
 			if route == "" {
 				route = "unmatched"
 			}
-			m.observe(route, r.Method, sw.status, elapsed)
+			status := sw.status
+			if p == nil && ClientGone(r.Context()) {
+				// Whatever the handler answered, nobody received it: the
+				// client hung up, which is not a server error.
+				status = StatusClientClosedRequest
+			}
+			m.observe(route, r.Method, status, elapsed)
 			logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String("method", r.Method), slog.String("route", route), // the route pattern, not the path: paths may carry ticket ids
 
-				slog.Int("status", sw.status), slog.Int("bytes", sw.bytes),
+				slog.Int("status", status), slog.Int("bytes", sw.bytes),
 				slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000), slog.String("remote", r.RemoteAddr))
 			if p == http.ErrAbortHandler {
 				panic(p)
