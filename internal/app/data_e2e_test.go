@@ -8,8 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,14 +17,13 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/google/uuid"
 
 	"github.com/ponte-ofb/ponte/internal/app/apptest"
 	"github.com/ponte-ofb/ponte/internal/dataapi"
 	"github.com/ponte-ofb/ponte/internal/dataconsents"
 	"github.com/ponte-ofb/ponte/internal/holder"
+	"github.com/ponte-ofb/ponte/internal/officialspec"
 	"github.com/ponte-ofb/ponte/internal/oidc/oidctest"
 	"github.com/ponte-ofb/ponte/internal/store/storetest"
 )
@@ -432,8 +429,8 @@ func errorCodeOf(m map[string]any) string {
 	return code
 }
 
-// The official specifications, beside the repository (../shared/specs from
-// its root; never copied into it), by the path prefix of their servers.
+// officialSpecFiles are the official specifications, by the path prefix of
+// their servers; they come through PONTE_SPECS_DIR (package officialspec).
 var officialSpecFiles = map[string]string{
 	"/open-banking/consents/v3":  "consents-3.3.1.yml",
 	"/open-banking/resources/v3": "resources-3.1.0.yml",
@@ -444,44 +441,16 @@ var officialSpecFiles = map[string]string{
 // official specification (whose servers are the banks' own).
 const officialHost = "http://ponte.test"
 
-type officialSpec struct {
-	prefix string
-	router routers.Router
-}
-
 var (
-	officialOnce  sync.Once
-	officialSpecs []officialSpec
-	officialErr   error
+	officialOnce sync.Once
+	officialAPIs []officialspec.API
 )
 
-func loadOfficialSpecs(t testing.TB) []officialSpec {
+// loadOfficialSpecs loads the specifications once; nil when PONTE_SPECS_DIR is unset.
+func loadOfficialSpecs(t testing.TB) []officialspec.API {
 	t.Helper()
-	officialOnce.Do(func() {
-		for prefix, name := range officialSpecFiles {
-			path := filepath.Join("..", "..", "..", "shared", "specs", name)
-			if _, err := os.Stat(path); err != nil {
-				officialErr = err
-				return
-			}
-			doc, err := openapi3.NewLoader().LoadFromFile(path)
-			if err != nil {
-				officialErr = fmt.Errorf("%s: %w", name, err)
-				return
-			}
-			doc.Servers = openapi3.Servers{{URL: officialHost + prefix}}
-			router, err := gorillamux.NewRouter(doc)
-			if err != nil {
-				officialErr = fmt.Errorf("%s: %w", name, err)
-				return
-			}
-			officialSpecs = append(officialSpecs, officialSpec{prefix: prefix, router: router})
-		}
-	})
-	if officialErr != nil {
-		t.Fatalf("load the official specifications: %v", officialErr)
-	}
-	return officialSpecs
+	officialOnce.Do(func() { officialAPIs = officialspec.Routers(t, officialHost, officialSpecFiles) })
+	return officialAPIs
 }
 
 // validateOfficial checks a request (with its body) and its response
@@ -490,10 +459,21 @@ func loadOfficialSpecs(t testing.TB) []officialSpec {
 // against the documented schema; the x-fapi-interaction-id echoed.
 func validateOfficial(t testing.TB, req *http.Request, reqBody []byte, status int, header http.Header, body []byte) {
 	t.Helper()
-	var api *officialSpec
-	for i, s := range loadOfficialSpecs(t) {
-		if strings.HasPrefix(req.URL.Path, s.prefix) {
-			api = &officialSpecs[i]
+	if id, want := header.Get(dataapi.InteractionHeader), req.Header.Get(dataapi.InteractionHeader); id != want {
+		t.Errorf("%s %s: %s = %q, want the request's %q", req.Method, req.URL.Path, dataapi.InteractionHeader, id, want)
+	}
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		t.Fatalf("response is not JSON: %v: %s", err, body)
+	}
+	apis := loadOfficialSpecs(t)
+	if apis == nil {
+		return
+	}
+	var api *officialspec.API
+	for i := range apis {
+		if strings.HasPrefix(req.URL.Path, apis[i].Prefix) {
+			api = &apis[i]
 		}
 	}
 	if api == nil {
@@ -503,7 +483,7 @@ func validateOfficial(t testing.TB, req *http.Request, reqBody []byte, status in
 	r2 := req.Clone(context.Background())
 	r2.URL, r2.Host, r2.RequestURI = u, u.Host, ""
 	r2.Body = io.NopCloser(bytes.NewReader(reqBody))
-	route, params, err := api.router.FindRoute(r2)
+	route, params, err := api.Router.FindRoute(r2)
 	if err != nil {
 		t.Fatalf("%s %s: not in the official specification: %v", req.Method, req.URL.Path, err)
 	}
@@ -523,14 +503,7 @@ func validateOfficial(t testing.TB, req *http.Request, reqBody []byte, status in
 	if schema == nil {
 		t.Fatalf("%s %s: status %d has no schema", req.Method, route.Path, status)
 	}
-	var v any
-	if err := json.Unmarshal(body, &v); err != nil {
-		t.Fatalf("response is not JSON: %v: %s", err, body)
-	}
 	if err := schema.VisitJSON(v); err != nil {
 		t.Errorf("%s %s → %d does not match the official schema: %v\nbody: %.2000s", req.Method, req.URL, status, err, body)
-	}
-	if id, want := header.Get(dataapi.InteractionHeader), req.Header.Get(dataapi.InteractionHeader); id != want {
-		t.Errorf("%s %s: %s = %q, want the request's %q", req.Method, req.URL.Path, dataapi.InteractionHeader, id, want)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,65 +17,36 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/google/uuid"
 
 	"github.com/ponte-ofb/ponte/internal/auth"
 	"github.com/ponte-ofb/ponte/internal/clock"
 	"github.com/ponte-ofb/ponte/internal/customers"
 	"github.com/ponte-ofb/ponte/internal/dataapi"
+	"github.com/ponte-ofb/ponte/internal/officialspec"
 	"github.com/ponte-ofb/ponte/internal/store"
 )
 
-// The official specifications, beside the repository (../shared/specs from
-// its root); never copied into it.
+// specFiles are the official specifications, by the path prefix of their
+// servers; they come through PONTE_SPECS_DIR (package officialspec).
 var specFiles = map[string]string{
-	"/open-banking/resources/v3": filepath.Join("..", "..", "..", "shared", "specs", "resources-3.1.0.yml"),
-	"/open-banking/accounts/v2":  filepath.Join("..", "..", "..", "shared", "specs", "accounts-2.4.2.yml"),
+	"/open-banking/resources/v3": "resources-3.1.0.yml",
+	"/open-banking/accounts/v2":  "accounts-2.4.2.yml",
 }
 
 // specHost stands in for the test server's host when routing a request in
 // an official specification (whose servers are the banks' own).
 const specHost = "http://ponte.test"
 
-type officialAPI struct {
-	prefix string
-	router routers.Router
-}
-
 var (
 	specOnce sync.Once
-	specAPIs []officialAPI
-	specErr  error
+	specAPIs []officialspec.API
 )
 
-// officialSpecs loads both specifications, their servers replaced by specHost.
-func officialSpecs(t testing.TB) []officialAPI {
+// officialSpecs loads both specifications once; nil when PONTE_SPECS_DIR is unset.
+func officialSpecs(t testing.TB) []officialspec.API {
 	t.Helper()
-	specOnce.Do(func() {
-		for prefix, path := range specFiles {
-			if _, err := os.Stat(path); err != nil {
-				specErr = err
-				return
-			}
-			doc, err := openapi3.NewLoader().LoadFromFile(path)
-			if err != nil {
-				specErr = err
-				return
-			}
-			doc.Servers = openapi3.Servers{{URL: specHost + prefix}}
-			router, err := gorillamux.NewRouter(doc)
-			if err != nil {
-				specErr = err
-				return
-			}
-			specAPIs = append(specAPIs, officialAPI{prefix: prefix, router: router})
-		}
-	})
-	if specErr != nil {
-		t.Fatalf("load the official specifications: %v", specErr)
-	}
+	specOnce.Do(func() { specAPIs = officialspec.Routers(t, specHost, specFiles) })
 	return specAPIs
 }
 
@@ -89,16 +59,25 @@ func validateExchange(t testing.TB, req *http.Request, status int, header http.H
 	u, _ := url.Parse(specHost + req.URL.RequestURI())
 	r2 := req.Clone(context.Background())
 	r2.URL, r2.Host, r2.RequestURI = u, u.Host, ""
-	var api *officialAPI
-	for i := range officialSpecs(t) {
-		if strings.HasPrefix(req.URL.Path, specAPIs[i].prefix) {
-			api = &specAPIs[i]
+	checkInteractionID(t, req, status, header)
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		t.Fatalf("response is not JSON: %v: %s", err, body)
+	}
+	apis := officialSpecs(t)
+	if apis == nil {
+		return
+	}
+	var api *officialspec.API
+	for i := range apis {
+		if strings.HasPrefix(req.URL.Path, apis[i].Prefix) {
+			api = &apis[i]
 		}
 	}
 	if api == nil {
 		t.Fatalf("%s is in no official specification", req.URL.Path)
 	}
-	route, params, err := api.router.FindRoute(r2)
+	route, params, err := api.Router.FindRoute(r2)
 	if err != nil {
 		t.Fatalf("%s %s: not in the official specification: %v", req.Method, req.URL.Path, err)
 	}
@@ -121,13 +100,15 @@ func validateExchange(t testing.TB, req *http.Request, status int, header http.H
 	if schema == nil {
 		t.Fatalf("%s %s: status %d has no schema", req.Method, route.Path, status)
 	}
-	var v any
-	if err := json.Unmarshal(body, &v); err != nil {
-		t.Fatalf("response is not JSON: %v: %s", err, body)
-	}
 	if err := schema.VisitJSON(v); err != nil {
 		t.Errorf("%s %s → %d does not match the official schema: %v\nbody: %.2000s", req.Method, req.URL, status, err, body)
 	}
+}
+
+// checkInteractionID checks the response's x-fapi-interaction-id: always
+// present, and the request's own unless the request was refused for it.
+func checkInteractionID(t testing.TB, req *http.Request, status int, header http.Header) {
+	t.Helper()
 	if id := header.Get(dataapi.InteractionHeader); id == "" {
 		t.Errorf("response without %s", dataapi.InteractionHeader)
 	} else if want := req.Header.Get(dataapi.InteractionHeader); status != http.StatusBadRequest && id != want {

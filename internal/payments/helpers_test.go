@@ -2,46 +2,25 @@ package payments_test
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/ponte-ofb/ponte/internal/app/apptest"
+	"github.com/ponte-ofb/ponte/internal/officialspec"
 	"github.com/ponte-ofb/ponte/internal/store/storetest"
 )
 
-// specPath is the official Payments API 4.0.0 file, beside the repository
-// (../shared/specs from the repository root); never copied into it.
-var specPath = filepath.Join("..", "..", "..", "shared", "specs", "payments-4.0.0.yml")
-
-var (
-	specOnce sync.Once
-	specDoc  *openapi3.T
-	specErr  error
-)
-
-// officialSpec loads the official specification. Its document-wide Validate
+// officialSpec loads the official Payments 4.0.0 specification through
+// PONTE_SPECS_DIR, or returns nil when it is unset. Its document-wide Validate
 // is not called: the x-idempotency-key parameter's pattern ^(?!\s)(.*)(\S)$
 // is an ECMAScript lookahead Go's regexp cannot compile, and no ECMAScript
 // engine is a dependency of this module. The schemas the tests check
 // (requests, responses, errors) use only patterns Go compiles.
 func officialSpec(t testing.TB) *openapi3.T {
 	t.Helper()
-	specOnce.Do(func() {
-		if _, err := os.Stat(specPath); err != nil {
-			specErr = err
-			return
-		}
-		specDoc, specErr = openapi3.NewLoader().LoadFromFile(specPath)
-	})
-	if specErr != nil {
-		t.Fatalf("load the official Payments 4.0.0 specification at %s: %v", specPath, specErr)
-	}
-	return specDoc
+	return officialspec.Load(t, "payments-4.0.0.yml")
 }
 
 // productionSelf stands in for the test server's http://127.0.0.1:port in
@@ -52,16 +31,20 @@ const productionSelf = "https://ponte.example.com"
 // validateSpec checks body against the named schema of the official specification.
 func validateSpec(t testing.TB, s *apptest.Server, schema string, body []byte) {
 	t.Helper()
-	ref := officialSpec(t).Components.Schemas[schema]
-	if ref == nil || ref.Value == nil {
-		t.Fatalf("schema %s not in the official specification", schema)
-	}
 	if s != nil {
 		body = []byte(strings.ReplaceAll(string(body), s.URL, productionSelf))
 	}
 	var v any
 	if err := json.Unmarshal(body, &v); err != nil {
 		t.Fatalf("not JSON: %v: %s", err, body)
+	}
+	doc := officialSpec(t)
+	if doc == nil {
+		return
+	}
+	ref := doc.Components.Schemas[schema]
+	if ref == nil || ref.Value == nil {
+		t.Fatalf("schema %s not in the official specification", schema)
 	}
 	if err := ref.Value.VisitJSON(v); err != nil {
 		t.Errorf("does not match the official schema %s: %v\nbody: %s", schema, err, body)
