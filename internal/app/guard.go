@@ -33,7 +33,7 @@ func (a *App) guard(mux *http.ServeMux) http.Handler {
 			{Prefix: "/admin/v1/cards", Errors: bankly},
 			{Prefix: "/webhooks/", Errors: bankly},
 			{Prefix: "/api/", Errors: brick},
-			{Prefix: "/admin/v1/customers/", Errors: brick}, // the data import, an Open Finance family route
+			{Prefix: "/admin/v1/customers/", Errors: fapiErrors{brick}}, // the data import, an Open Finance family route
 			{Prefix: "/admin/pcm", Errors: page},
 			{Prefix: "/journey/", Errors: page},
 			{Prefix: "/sandbox/", Errors: page},
