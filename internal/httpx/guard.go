@@ -44,6 +44,13 @@ func (g Guard) Handler() http.Handler {
 	slices.SortFunc(families, func(a, b Family) int { return len(b.Prefix) - len(a.Prefix) })
 	headers := slices.Clone(g.Headers)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e, inPath := check(r, headers)
+		if e == nil {
+			g.Mux.ServeHTTP(w, r)
+			return
+		}
+		// The route is looked up only for a refusal: clean requests pay
+		// for one mux match, not two.
 		_, pattern := g.Mux.Handler(r)
 		if pattern == "" || pattern == "/" {
 			// No route (or only the catch-all): the answer is a 404 or 405
@@ -51,33 +58,33 @@ func (g Guard) Handler() http.Handler {
 			g.Mux.ServeHTTP(w, r)
 			return
 		}
-		if e := g.check(r, pattern, headers); e != nil {
-			r.Pattern = pattern // for the access log and metrics
-			errs := g.Fallback
-			for _, f := range families {
-				if strings.HasPrefix(r.URL.Path, f.Prefix) {
-					errs = f.Errors
-					break
-				}
-			}
-			errs.WriteError(w, r, e)
-			return
+		if inPath {
+			e = BadTextError(pathParam(pattern, r.URL.Path))
 		}
-		g.Mux.ServeHTTP(w, r)
+		r.Pattern = pattern // for the access log and metrics
+		errs := g.Fallback
+		for _, f := range families {
+			if strings.HasPrefix(r.URL.Path, f.Prefix) {
+				errs = f.Errors
+				break
+			}
+		}
+		errs.WriteError(w, r, e)
 	})
 }
 
-func (g Guard) check(r *http.Request, pattern string, headers []string) *Error {
+// check finds the first input holding bad text; inPath says it is the path.
+func check(r *http.Request, headers []string) (e *Error, inPath bool) {
 	if BadText(r.URL.Path) {
-		return BadTextError(pathParam(pattern, r.URL.Path))
+		return BadTextError("path"), true
 	}
 	if e := checkQuery(r.URL.RawQuery); e != nil {
-		return e
+		return e, false
 	}
 	for _, h := range headers {
 		for _, v := range r.Header.Values(h) {
 			if BadText(v) {
-				return BadTextError(h)
+				return BadTextError(h), false
 			}
 		}
 	}
@@ -87,11 +94,11 @@ func (g Guard) check(r *http.Request, pattern string, headers []string) *Error {
 		for _, s := range []string{id, secret} {
 			u, _ := url.QueryUnescape(s)
 			if BadText(s) || BadText(u) {
-				return BadTextError("Authorization")
+				return BadTextError("Authorization"), false
 			}
 		}
 	}
-	return checkBody(r)
+	return checkBody(r), false
 }
 
 // pathParam names the path parameter of pattern holding bad text, or "path".
