@@ -137,6 +137,8 @@ func TestGuard(t *testing.T) {
 		{name: "json clean", method: "POST", target: "/keys/a/x", ctype: "application/json", body: `{"clientId":"ok"}`},
 		{name: "form", method: "POST", target: "/pages/form", ctype: "application/x-www-form-urlencoded", body: "k=a%00b", family: "pages", field: "k"},
 		{name: "form clean", method: "POST", target: "/pages/form", ctype: "application/x-www-form-urlencoded", body: "k=v"},
+		{name: "multipart", method: "POST", target: "/pages/form", ctype: "multipart/form-data; boundary=XX",
+			body: "--XX\r\nContent-Disposition: form-data; name=\"client_id\"\r\n\r\na\x00b\r\n--XX--\r\n", family: "pages", field: "client_id"},
 		{name: "other type", method: "POST", target: "/keys/a/x", ctype: "application/octet-stream", body: "\x00\xff"},
 		{name: "big clean body", method: "POST", target: "/keys/a/x", ctype: "application/json", body: bigClean},
 		{name: "no route", method: "GET", target: "/nowhere/%00"},
