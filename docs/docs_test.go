@@ -20,7 +20,8 @@ import (
 
 // A runnable example is a ```sh block right after a line <!-- runnable -->.
 // The blocks of one document run in order as one bash script (set -euo
-// pipefail), so later blocks use what earlier ones set (TOKEN, ids). A
+// pipefail), so later blocks use what earlier ones set (TOKEN, ids); the
+// script runs twice, in fresh directories, so every example can be rerun. A
 // comment line "# → TEXT" inside a block states output the reader will see:
 // each TEXT must appear in the script's output, after the previous one.
 // The script gets the variables the documents tell the reader to set from
@@ -168,18 +169,23 @@ func TestExamples(t *testing.T) {
 				fmt.Fprintf(&script, "echo '>>> %s:%d' >&2\n%s\n", d.name, b.line, b.script)
 				expect = append(expect, b.expect...)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, "bash", "-c", script.String())
-			cmd.Dir = t.TempDir()
-			cmd.Env = srv.env
-			var stdout bytes.Buffer // one writer for both streams: one copier, in order
-			cmd.Stdout, cmd.Stderr = &stdout, &stdout
-			if err := cmd.Run(); err != nil {
-				t.Fatalf("%s: the examples failed (%v); the last block started is the last '>>>' line:\n%s", d.name, err, stdout.String())
-			}
-			if err := checkExpectations(stdout.String(), expect); err != nil {
-				t.Fatalf("%s: %v; output:\n%s", d.name, err, stdout.String())
+			// Twice: a reader runs an example again, and it must work again
+			// (fresh ids and keys, nothing left behind that refuses a rerun).
+			for run := 1; run <= 2; run++ {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+				cmd := exec.CommandContext(ctx, "bash", "-c", script.String())
+				cmd.Dir = t.TempDir()
+				cmd.Env = srv.env
+				var stdout bytes.Buffer // one writer for both streams: one copier, in order
+				cmd.Stdout, cmd.Stderr = &stdout, &stdout
+				err := cmd.Run()
+				cancel()
+				if err != nil {
+					t.Fatalf("%s, run %d: the examples failed (%v); the last block started is the last '>>>' line:\n%s", d.name, run, err, stdout.String())
+				}
+				if err := checkExpectations(stdout.String(), expect); err != nil {
+					t.Fatalf("%s, run %d: %v; output:\n%s", d.name, run, err, stdout.String())
+				}
 			}
 		})
 	}
