@@ -2,11 +2,13 @@ package holder
 
 import (
 	"context"
+	"database/sql"
 	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ponte-ofb/ponte/internal/clock"
@@ -65,15 +67,29 @@ func FuzzCreateTicketBody(f *testing.F) {
 }
 
 // FuzzInteractionBodies runs the login, consent and cancel bodies through the
-// handler's decoding and validation: never a panic, errors are 400s naming a
-// field, and whatever passes carries a valid device (and account).
+// request's checks (the edge's text check, decoding, validation): never a
+// panic, errors are 400s naming a field, and whatever passes carries a valid
+// device (and account). A cancel that passes is stored, its device with its
+// step, on every engine without a database error.
 func FuzzInteractionBodies(f *testing.F) {
+	f.Add([]byte(`{"device":{"platform":"APP","os":"ANDROID","osVersion":"14\u0000"}}`))
+	f.Add([]byte("{\"device\":{\"platform\":\"APP\",\"os\":\"IOS\",\"osVersion\":\"17\xff\"}}"))
 	f.Add([]byte(`{"accessToken":"a.b.c","device":{"platform":"BROWSER","os":"LINUX","osVersion":"20.04"}}`))
 	f.Add([]byte(`{"partialApproval":false,"debtorAccount":{"ispb":"37241230","issuer":"0001","number":"4261073573","accountType":"CACC"},"device":{"platform":"APP","os":"IOS","osVersion":"17.5"}}`))
 	f.Add([]byte(`{"device":{"platform":"APP","os":"ANDROID","osVersion":"14"}}`))
 	f.Add([]byte(`{"device":null,"partialApproval":"no","debtorAccount":[]}`))
 	f.Add([]byte(`{"device":{"platform":"TV","os":"","osVersion":"` + "\u00e9" + `"}}`))
+	dbs := storetest.OpenEach(f)
+	now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	interactions := make([]*Interactions, len(dbs))
+	for i, db := range dbs {
+		storetest.AddApplication(f, db.DB, "a1")
+		interactions[i] = NewInteractions(db.DB, clock.NewFake(now), nil, fuzzPartners{}, "https://ponte.example")
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if err := httpx.CheckJSON(b); err != nil {
+			return // refused at the edge with a 400
+		}
 		check := func(decodeErr *httpx.Error, validate func() []httpx.FieldError, device *Device) {
 			if decodeErr != nil {
 				if decodeErr.Status != 400 {
@@ -105,6 +121,29 @@ func FuzzInteractionBodies(f *testing.F) {
 			}
 		}
 		var cancel CancelRequest
-		check(httpx.DecodeObject(b, &cancel), cancel.Validate, cancel.Device)
+		err = httpx.DecodeObject(b, &cancel)
+		check(err, cancel.Validate, cancel.Device)
+		if err == nil && len(cancel.Validate()) == 0 {
+			for i, db := range dbs {
+				it := &Interaction{ID: uuid.NewString(), ApplicationID: "a1", ConsentID: "c", ClientID: "c", CallbackID: uuid.NewString(),
+					Document: "47742663023", Status: InteractionPending, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Hour)}
+				if err := db.Write(context.Background(), func(tx *sql.Tx) error { return insertInteraction(context.Background(), tx, it) }); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := interactions[i].Cancel(context.Background(), Actor{ApplicationID: "a1"}, "bank", it.ID, cancel); err != nil {
+					t.Fatalf("%s: store the cancel of %+v: %v", db.Engine, cancel.Device, err)
+				}
+			}
+		}
 	})
+}
+
+// fuzzPartners serves application a1 as the holder partner "bank".
+type fuzzPartners struct{}
+
+func (fuzzPartners) Partner(_ context.Context, id string) (*Partner, error) {
+	if id != "a1" {
+		return nil, ErrPartnerNotFound
+	}
+	return &Partner{ApplicationID: id, ClientID: id, Name: "bank"}, nil
 }
