@@ -116,7 +116,7 @@ func TestDataSharingEndToEnd(t *testing.T) {
 			ticket := ticketID(t, mySharingTicket(t, s, s.Token(t, "openfinance.ticket.write"), s.App.Demo.ClientID, "47742663023"))
 			status, page := openMySharing(t, s, browser, ticket)
 			if status != 200 || !strings.Contains(page, `value="`+consentID+`"`) || !strings.Contains(page, "conta "+sandboxChecking) ||
-				strings.Contains(page, "conta "+sandboxSavings) || !strings.Contains(page, "Compartilhamento com "+s.App.Demo.Name) {
+				strings.Contains(page, "conta "+sandboxSavings) || !strings.Contains(page, "Compartilhamento com Test initiator "+in.ClientID) { // as the WebView named the receiver
 				t.Fatalf("my sharing: %d %s", status, page)
 			}
 			for _, group := range []string{"Saldos", "Limites", "Extratos"} {

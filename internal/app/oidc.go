@@ -25,9 +25,10 @@ func (a *App) wireAuthorizationServer(mux *http.ServeMux, key *auth.SigningKey, 
 	partner.Register(partnerMux)
 	srv, err := oidc.New(oidc.Config{
 		Issuer: a.Config.PublicURL, Key: key, Logger: a.Logger,
-		Storage:   oidc.NewStorage(a.DB, a.Clock),
-		Journey:   a.journey,
-		MutualTLS: a.Config.MutualTLS(),
+		Storage:     oidc.NewStorage(a.DB, a.Clock),
+		Journey:     a.journey,
+		MutualTLS:   a.Config.MutualTLS(),
+		RenderError: a.renderAuthorizeError,
 	})
 	if err != nil {
 		return err

@@ -2,9 +2,12 @@ package app
 
 import (
 	"bytes"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/luikyv/go-oidc/pkg/goidc"
 
 	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/itp"
@@ -98,6 +101,24 @@ func (a *App) static() http.Handler {
 		}
 		files.ServeHTTP(w, r)
 	})
+}
+
+// renderAuthorizeError shows a person the authorization errors that cannot
+// go back to the initiator (an expired or unknown request_uri, say) as a
+// Portuguese page; API clients keep go-oidc's JSON (the error is returned).
+func (a *App) renderAuthorizeError(w http.ResponseWriter, r *http.Request, err error) error {
+	if !wantsHTML(r) {
+		return err
+	}
+	status := http.StatusBadRequest
+	var oerr goidc.Error
+	if errors.As(err, &oerr) {
+		status = oerr.StatusCode()
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	a.renderPage(w, r, status, "ticket_error", struct{ Title, Message string }{"Pedido de autorização inválido",
+		"Este pedido de autorização expirou ou não é válido."})
+	return nil
 }
 
 // renderPage writes one of Ponte's plain pages (home, not_found).

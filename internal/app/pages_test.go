@@ -193,3 +193,27 @@ func TestSandboxAppRefusesInPortuguese(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthorizeErrorsInPortuguese: an authorization link that cannot go
+// back to the initiator (its pushed request expired or never existed, or
+// the journey's callback is unknown) shows a browser a Portuguese page;
+// API clients keep the authorization server's JSON.
+func TestAuthorizeErrorsInPortuguese(t *testing.T) {
+	s := apptest.Start(t, apptest.Options{})
+	in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, s.App.Demo.ClientID)
+	unknown := authorizeURL(s, in, "urn:ietf:params:oauth:request_uri:unknown")
+	for _, path := range []string{strings.TrimPrefix(unknown, s.URL), oidc.PathAuthorize + "/unknown-callback"} {
+		resp, body := rawGet(t, s, "GET", path, browserAccept)
+		if resp.StatusCode < 400 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
+			!strings.Contains(body, "Pedido de autorização inválido") || !strings.Contains(body, `lang="pt-BR"`) {
+			t.Errorf("GET %s in a browser: %d %s\n%s", path, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		}
+		if strings.Contains(body, "invalid_request") || strings.Contains(body, "error_description") {
+			t.Errorf("GET %s in a browser shows the JSON error: %s", path, body)
+		}
+		resp, body = rawGet(t, s, "GET", path, "application/json")
+		if resp.StatusCode < 400 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") || !strings.Contains(body, `"error":"`) {
+			t.Errorf("GET %s as an API client: %d %s\n%s", path, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		}
+	}
+}

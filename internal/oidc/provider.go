@@ -79,6 +79,11 @@ type Config struct {
 	// (RFC 8705, cnf.x5t#S256) and advertises mtls_endpoint_aliases, which are
 	// the regular endpoints, since one listener serves both.
 	MutualTLS bool
+	// RenderError, optional, shows the user an authorization error that
+	// cannot go back to the initiator (an expired or unknown request_uri, an
+	// unknown client): it writes the answer and returns nil, or returns the
+	// error for go-oidc's JSON.
+	RenderError goidc.RenderErrorFunc
 }
 
 // JourneyFunc is the holder's authentication and consent step of an
@@ -155,6 +160,7 @@ func New(cfg Config) (*Server, error) {
 		provider.WithNotifyErrorFunc(func(ctx context.Context, err error) {
 			s.logger.InfoContext(ctx, "authorization server: request refused", "err", err)
 		}),
+		withRenderError(cfg.RenderError),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("oidc: provider: %w", err)
@@ -217,3 +223,13 @@ func (s *Server) TokenInfo(ctx context.Context, token string) (goidc.TokenInfo, 
 
 // Storage returns the server's storage.
 func (s *Server) Storage() *Storage { return s.storage }
+
+// withRenderError installs render when there is one (go-oidc refuses nil).
+func withRenderError(render goidc.RenderErrorFunc) provider.Option {
+	return func(p *provider.Provider) error {
+		if render == nil {
+			return nil
+		}
+		return provider.WithRenderErrorFunc(render)(p)
+	}
+}
