@@ -128,9 +128,14 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	for _, o := range opts {
 		o(a)
 	}
+	// The keys are generated while the database opens and migrates.
+	waitKeys := createKeys(cfg)
 	db, err := store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, Logger: logger})
-	if err != nil {
-		return nil, err
+	if kerr := waitKeys(); kerr != nil || err != nil {
+		if err == nil {
+			db.Close()
+		}
+		return nil, errors.Join(err, kerr)
 	}
 	a.DB = db
 	warnSharedDataDirs(ctx, logger, cfg.DataDir, db)

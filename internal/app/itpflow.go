@@ -124,7 +124,7 @@ func (a *App) wireITPFlow(ctx context.Context, mux *http.ServeMux) error {
 // recurring-payments) registered with the authorization server as an
 // initiator, and the brand pointing at Ponte's public URL.
 func (a *App) ensureSandboxBrand(ctx context.Context) error {
-	keyFile := filepath.Join(a.Config.DataDir, "sandbox-itp-key.pem")
+	keyFile := filepath.Join(a.Config.DataDir, sandboxITPKeyFile)
 	key, err := auth.LoadOrCreateKey(keyFile)
 	if err != nil {
 		return err

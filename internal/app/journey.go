@@ -81,7 +81,7 @@ func (d demoUsers) DemoUser(ctx context.Context, document string) (string, bool)
 func (a *App) wireJourney(ctx context.Context, mux *http.ServeMux, pages *template.Template) error {
 	p := partners{apps: a.Apps}
 	if a.Demo != nil {
-		key, err := auth.LoadOrCreateKey(filepath.Join(a.Config.DataDir, "sandbox-partner-key.pem"))
+		key, err := auth.LoadOrCreateKey(filepath.Join(a.Config.DataDir, sandboxPartnerKeyFile))
 		if err != nil {
 			return err
 		}
@@ -105,7 +105,7 @@ func (a *App) wireJourney(ctx context.Context, mux *http.ServeMux, pages *templa
 		case !hasKey(a.Demo.JWKS, key.KeyID):
 			a.Logger.WarnContext(ctx, "the demo application's registered keys do not include the sandbox partner key: "+
 				"logins from the sandbox partner app will be refused until its key is registered too",
-				"client_id", a.Demo.ClientID, "kid", key.KeyID, "key_file", filepath.Join(a.Config.DataDir, "sandbox-partner-key.pem"))
+				"client_id", a.Demo.ClientID, "kid", key.KeyID, "key_file", filepath.Join(a.Config.DataDir, sandboxPartnerKeyFile))
 		}
 		a.SandboxApp.Register(mux)
 		p.demoID, p.demoDeepURL = a.Demo.ID, strings.TrimSuffix(a.Config.PublicURL, "/")+sandboxapp.PathApp

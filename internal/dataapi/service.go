@@ -296,7 +296,7 @@ func (s *Service) write(ctx context.Context, tx *sql.Tx, accountID string, d *Im
 			return fmt.Errorf("dataapi: overdraft limits: %w", err)
 		}
 	}
-	return insertTransactions(ctx, tx, accountID, d.Transactions, update)
+	return insertTransactions(ctx, tx, s.db.Engine(), accountID, d.Transactions, update)
 }
 
 func (s *Service) now() time.Time { return s.clock.Now().UTC().Truncate(time.Millisecond) }

@@ -168,7 +168,13 @@ const transactionBatch = 500
 // encoded body (encodeTransaction). With update, a transaction already stored
 // under the same id is replaced, body included; without, it is kept as it is
 // (the sandbox seed).
-func insertTransactions(ctx context.Context, tx *sql.Tx, accountID string, ts []Transaction, update bool) error {
+//
+// On SQLite the parameters are anonymous ("?"): SQLite finds a numbered
+// parameter by a linear search of the statement's parameter names, once when
+// it parses each one and once more per bind, so a 500-row batch ($1…$8000)
+// cost tens of millions of string comparisons; the sandbox seed's 2,200 rows
+// took most of a first start. PostgreSQL keeps $n (pgx does not take "?").
+func insertTransactions(ctx context.Context, tx *sql.Tx, engine store.Engine, accountID string, ts []Transaction, update bool) error {
 	conflict := ` ON CONFLICT (account_id, transaction_id) DO NOTHING`
 	if update {
 		conflict = ` ON CONFLICT (account_id, transaction_id) DO UPDATE SET booked_at = excluded.booked_at, status = excluded.status,
@@ -193,7 +199,11 @@ func insertTransactions(ctx context.Context, tx *sql.Tx, accountID string, ts []
 				if j > 0 {
 					sb.WriteString(", ")
 				}
-				sb.WriteString("$" + strconv.Itoa(i*cols+j+1))
+				if engine == store.SQLite {
+					sb.WriteString("?")
+				} else {
+					sb.WriteString("$" + strconv.Itoa(i*cols+j+1))
+				}
 			}
 			sb.WriteString(")")
 			body, err := encodeTransaction(t)
