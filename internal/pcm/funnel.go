@@ -5,18 +5,31 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
-// Funnel is the conversion funnel of a query.
+// Funnel is the conversion funnel of a query. Every figure counts consents,
+// each once, with one set of rules (the dashboard's "Como contamos" says the
+// same in Portuguese):
 //
-// Consent requests are journeys that reached their first step on a side:
-// REDIRECT_TO_SERVER at the initiator, REDIRECT_TARGET at the holder.
-// Authorised ones ended well there: REDIRECT_TARGET_WITHOUT_ERRORS at the
-// initiator, REDIRECT_TO_CLIENT of type AUTHORISED at the holder. Without a
-// side filter both sides are pooled. Filters (platform, os, brand) apply to
-// events, so a journey handed from a browser to an app counts its steps
-// where each happened.
+//   - A consent's journey is the steps recorded for it on the query's side
+//     (both sides without one) and of its application and brand filters.
+//   - It counts in the period, and on the day, of its first recorded step,
+//     with every step it recorded later, whenever that was.
+//   - It counts on the platform and system of that first step, so a journey
+//     handed from a desktop browser to a phone app stays the desktop's; the
+//     platform and os filters select consents by that same device.
+//   - It counts in a funnel stage when it recorded that stage or a later
+//     one (reaching a later stage means it went through the earlier ones);
+//     every counted consent is in the first stage. So no stage exceeds the
+//     one before it.
+//   - Consent requests are the first stage; authorised ones the stage of
+//     REDIRECT_TO_CLIENT AUTHORISED at the holder (REDIRECT_TARGET_WITHOUT_ERRORS
+//     at the initiator), so a platform's, a system's or a day's authorised
+//     never exceed its requests.
+//   - Steps counts the consents that recorded each step, as reported: a
+//     partner that skips a step has fewer there than the funnel's stage.
 type Funnel struct {
 	From     string `json:"from"`
 	To       string `json:"to"`
@@ -69,7 +82,7 @@ type Breakdown struct {
 	ConversionRate  float64 `json:"conversionRate"`
 }
 
-// Day is the conversion of one UTC day.
+// Day is the conversion of one day (UTC, or the query's Location).
 type Day struct {
 	Date            string  `json:"date"`
 	ConsentRequests int64   `json:"consentRequests"`
@@ -91,13 +104,88 @@ func stagesFor(side string) []stage {
 		{StepRedirectToClient, TypeAuthorised}, {StepRedirectTargetWithoutErrors, ""}}
 }
 
-// isRequest and isAuthorised classify a (step, type) for the conversion rate.
-func isRequest(step string) bool {
-	return step == StepRedirectToServer || step == StepRedirectTarget
+// authorisedStage is the index in stagesFor(side) of the stage whose
+// consents are authorised.
+func authorisedStage(side string) int {
+	switch side {
+	case SideInitiator:
+		return 1
+	case SideHolder:
+		return 2
+	}
+	return 3
 }
 
-func isAuthorised(step, typ string) bool {
-	return step == StepRedirectTargetWithoutErrors || (step == StepRedirectToClient && typ == TypeAuthorised)
+// stepTypes lists the types a step is reported with.
+var stepTypes = map[string][]string{
+	StepRedirectTarget:   {TypeAwaitingHandoff, TypeAwaitingUserAuth, TypeAwaitingRedirectToApp},
+	StepRedirectToClient: {TypeAuthorised, TypeRejected},
+}
+
+// A consent's steps travel from SQL as a bit mask: one bit per step, then
+// one per typed (step, type) pair, so the query groups consents by what
+// they reached instead of returning them one by one.
+type maskBit struct{ step, typ string }
+
+var maskBits = func() []maskBit {
+	var out []maskBit
+	for _, s := range Steps {
+		out = append(out, maskBit{s, ""})
+	}
+	for _, s := range Steps {
+		for _, t := range stepTypes[s] {
+			out = append(out, maskBit{s, t})
+		}
+	}
+	return out
+}()
+
+func maskOf(step, typ string) int64 {
+	for i, b := range maskBits {
+		if b.step == step && b.typ == typ {
+			return 1 << i
+		}
+	}
+	return 0
+}
+
+// maskSQL is the SQL expression of a consent's mask over its rows of
+// pcm_events (grouped by consent). Each bit is a MAX, not a SUM: a step
+// reported with two types sets its step bit once.
+var maskSQL = func() string {
+	var terms []string
+	for i, b := range maskBits {
+		cond := "step = '" + b.step + "'"
+		if b.typ != "" {
+			cond += " AND type = '" + b.typ + "'"
+		}
+		terms = append(terms, fmt.Sprintf("MAX(CASE WHEN %s THEN %d ELSE 0 END)", cond, int64(1)<<i))
+	}
+	return strings.Join(terms, " + ")
+}()
+
+// stepOrderSQL ranks a row's step in journey order: steps recorded in the
+// same millisecond come first by the order they happen in.
+var stepOrderSQL = func() string {
+	var b strings.Builder
+	b.WriteString("CASE step")
+	for i, s := range Steps {
+		fmt.Fprintf(&b, " WHEN '%s' THEN %d", s, i)
+	}
+	b.WriteString(" ELSE 99 END")
+	return b.String()
+}()
+
+// furthest is the index of the last stage a consent with mask m reached
+// (0 when it recorded none: it still made a request).
+func furthest(stages []stage, m int64) int {
+	last := 0
+	for i, st := range stages {
+		if m&maskOf(st.step, st.typ) != 0 {
+			last = i
+		}
+	}
+	return last
 }
 
 func rate(num, den int64) float64 {
@@ -107,49 +195,91 @@ func rate(num, den int64) float64 {
 	return float64(num) / float64(den)
 }
 
-// where renders the query's filters on table alias e as SQL with $n
-// placeholders.
-func (q Query) where() (string, []any) {
-	cond := "e.occurred_at >= $1 AND e.occurred_at < $2"
-	args := []any{q.From.UnixMilli(), q.To.UnixMilli()}
+// where renders the query's event filters (application, side, brand) on
+// table alias a, with $n placeholders numbered after the args given.
+func (q Query) where(a string, args []any) (string, []any) {
+	var cond []string
 	add := func(column, v string) {
 		if v == "" {
 			return
 		}
 		args = append(args, v)
-		cond += " AND e." + column + " = $" + strconv.Itoa(len(args))
+		cond = append(cond, a+"."+column+" = $"+strconv.Itoa(len(args)))
 	}
 	add("application_id", q.ApplicationID)
 	add("side", q.Side)
 	add("brand_id", q.BrandID)
-	add("platform", q.Platform)
-	add("os", q.OS)
-	return cond, args
+	if len(cond) == 0 {
+		return "", args
+	}
+	return " AND " + strings.Join(cond, " AND "), args
 }
 
-// Funnel counts the query's events.
+// bucketMS is the width of the time buckets the query groups consents'
+// starts into: days when the days are UTC ones, else hours, which the
+// daily series then places in Location's days (whole-hour offsets, as
+// America/Sao_Paulo's).
+func (q Query) bucketMS() int64 {
+	switch {
+	case !q.ByDay:
+		return 0
+	case q.location() == time.UTC:
+		return msPerDay
+	}
+	return int64(time.Hour / time.Millisecond)
+}
+
+func (q Query) location() *time.Location {
+	if q.Location == nil {
+		return time.UTC
+	}
+	return q.Location
+}
+
+// Funnel counts the query's consents (see Funnel for the rules).
 func (s *Service) Funnel(ctx context.Context, q Query) (*Funnel, error) {
-	cond, args := q.where()
-	// n counts events (one per consent, step and type); firsts counts those
-	// that are their consent's first report of the step, so a step reported
-	// with several types (a hand-off reported from the web, then from the
-	// app) counts its consent once, where and when it first happened.
-	rows, err := s.DB.Read().QueryContext(ctx, `SELECT e.step, e.type, e.platform, e.os, e.occurred_at / `+strconv.FormatInt(msPerDay, 10)+` AS day,
-		COUNT(*), CAST(SUM(CASE WHEN EXISTS (SELECT 1 FROM pcm_events p WHERE p.consent_id = e.consent_id AND p.step = e.step
-			AND (p.occurred_at < e.occurred_at OR (p.occurred_at = e.occurred_at AND p.id < e.id))) THEN 0 ELSE 1 END) AS BIGINT)
-		FROM pcm_events e WHERE `+cond+` GROUP BY e.step, e.type, e.platform, e.os, day`, args...)
+	args := []any{q.From.UnixMilli(), q.To.UnixMilli()}
+	inWindow, args := q.where("w", args)
+	scoped, args := q.where("e", args)
+	started := ""
+	if q.Platform != "" {
+		args = append(args, q.Platform)
+		started += " AND r.platform = $" + strconv.Itoa(len(args))
+	}
+	if q.OS != "" {
+		args = append(args, q.OS)
+		started += " AND r.os = $" + strconv.Itoa(len(args))
+	}
+	bucket := "0"
+	if b := q.bucketMS(); b > 0 {
+		bucket = "r.occurred_at / " + strconv.FormatInt(b, 10)
+	}
+	// scope: every in-scope event of the consents with one in the window;
+	// ranked: their first step; masks: what each reached. Consents whose
+	// first step is before the window belong to an earlier period.
+	query := `WITH scope AS (
+			SELECT e.id, e.consent_id, e.step, e.type, e.platform, e.os, e.occurred_at FROM pcm_events e
+			WHERE e.consent_id IN (SELECT w.consent_id FROM pcm_events w WHERE w.occurred_at >= $1 AND w.occurred_at < $2` + inWindow + `)` + scoped + `
+		), ranked AS (
+			SELECT consent_id, platform, os, occurred_at,
+				ROW_NUMBER() OVER (PARTITION BY consent_id ORDER BY occurred_at, ` + stepOrderSQL + `, id) AS n
+			FROM scope
+		), masks AS (
+			SELECT consent_id, ` + maskSQL + ` AS mask FROM scope GROUP BY consent_id
+		)
+		SELECT r.platform, r.os, ` + bucket + ` AS bucket, m.mask, COUNT(*)
+		FROM ranked r JOIN masks m ON m.consent_id = r.consent_id
+		WHERE r.n = 1 AND r.occurred_at >= $1 AND r.occurred_at < $2` + started + `
+		GROUP BY r.platform, r.os, bucket, m.mask`
+	rows, err := s.DB.Read().QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("pcm: funnel: %w", err)
 	}
 	defer rows.Close()
-	type group struct {
-		step, typ, platform, os string
-		day, n, firsts          int64
-	}
-	var groups []group
+	var groups []countGroup
 	for rows.Next() {
-		var g group
-		if err := rows.Scan(&g.step, &g.typ, &g.platform, &g.os, &g.day, &g.n, &g.firsts); err != nil {
+		var g countGroup
+		if err := rows.Scan(&g.platform, &g.os, &g.bucket, &g.mask, &g.n); err != nil {
 			return nil, fmt.Errorf("pcm: funnel: %w", err)
 		}
 		groups = append(groups, g)
@@ -157,107 +287,113 @@ func (s *Service) Funnel(ctx context.Context, q Query) (*Funnel, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("pcm: funnel: %w", err)
 	}
+	return q.count(groups), nil
+}
+
+// countGroup is n consents of one start device, time bucket and mask.
+type countGroup struct {
+	platform, os    string
+	bucket, mask, n int64
+}
+
+// count makes the funnel of the query from its consents' groups.
+func (q Query) count(groups []countGroup) *Funnel {
 	f := &Funnel{From: q.From.UTC().Format(time.RFC3339), To: q.To.UTC().Format(time.RFC3339), Side: q.Side, Brand: q.BrandID,
 		Platform: q.Platform, OS: q.OS}
+	stages := stagesFor(q.Side)
+	authAt := authorisedStage(q.Side)
+	stageCounts := make([]int64, len(stages))
 	steps := map[string]*StepCount{}
 	for _, st := range Steps {
-		if q.Side != "" && SideOf(st) != q.Side {
-			continue
+		if q.Side == "" || SideOf(st) == q.Side {
+			steps[st] = &StepCount{Step: st, Side: SideOf(st)}
 		}
-		sc := &StepCount{Step: st, Side: SideOf(st)}
-		steps[st] = sc
 	}
-	byPlatform, byOS, byDay := map[string]*Breakdown{}, map[string]*Breakdown{}, map[int64]*Day{}
-	bump := func(m map[string]*Breakdown, key string, req, auth int64) {
+	byPlatform, byOS := map[string]*Breakdown{}, map[string]*Breakdown{}
+	loc := q.location()
+	byDay := map[string]*Day{}
+	bump := func(m map[string]*Breakdown, key string, n, auth int64) {
 		b := m[key]
 		if b == nil {
 			b = &Breakdown{Key: key}
 			m[key] = b
 		}
-		b.ConsentRequests += req
+		b.ConsentRequests += n
 		b.Authorised += auth
 	}
 	for _, g := range groups {
-		sc := steps[g.step]
-		if sc == nil {
-			continue
+		last := furthest(stages, g.mask)
+		for i := 0; i <= last; i++ {
+			stageCounts[i] += g.n
 		}
-		sc.Count += g.firsts
-		if g.typ != "" {
+		var auth int64
+		if last >= authAt {
+			auth = g.n
+		}
+		f.ConsentRequests += g.n
+		f.Authorised += auth
+		for i, b := range maskBits {
+			sc := steps[b.step]
+			if sc == nil || g.mask&(1<<i) == 0 {
+				continue
+			}
+			if b.typ == "" {
+				sc.Count += g.n
+				continue
+			}
 			if sc.Types == nil {
 				sc.Types = map[string]int64{}
 			}
-			sc.Types[g.typ] += g.n
+			sc.Types[b.typ] += g.n
 		}
-		var req, auth int64
-		if isRequest(g.step) {
-			req = g.firsts
+		bump(byPlatform, g.platform, g.n, auth)
+		bump(byOS, g.os, g.n, auth)
+		if q.ByDay {
+			date := time.UnixMilli(g.bucket * q.bucketMS()).In(loc).Format(dayLayout)
+			d := byDay[date]
+			if d == nil {
+				d = &Day{Date: date}
+				byDay[date] = d
+			}
+			d.ConsentRequests += g.n
+			d.Authorised += auth
 		}
-		if isAuthorised(g.step, g.typ) {
-			auth = g.n
-		}
-		if req == 0 && auth == 0 {
-			continue
-		}
-		f.Authorised += auth
-		bump(byPlatform, g.platform, req, auth)
-		bump(byOS, g.os, req, auth)
-		d := byDay[g.day]
-		if d == nil {
-			d = &Day{}
-			byDay[g.day] = d
-		}
-		d.ConsentRequests += req
-		d.Authorised += auth
 	}
+	f.ConversionRate = rate(f.Authorised, f.ConsentRequests)
 	for _, st := range Steps {
 		if sc := steps[st]; sc != nil {
 			f.Steps = append(f.Steps, *sc)
 		}
 	}
-	if sc := steps[StepRedirectToServer]; sc != nil {
-		f.ConsentRequests += sc.Count
-	}
-	if sc := steps[StepRedirectTarget]; sc != nil {
-		f.ConsentRequests += sc.Count
-	}
-	f.ConversionRate = rate(f.Authorised, f.ConsentRequests)
-
-	var first, prev int64
-	for i, st := range stagesFor(q.Side) {
-		n := int64(0)
-		if sc := steps[st.step]; sc != nil {
-			n = sc.Count
-			if st.typ != "" {
-				n = sc.Types[st.typ]
-			}
+	for i, st := range stages {
+		s := Stage{Step: st.step, Type: st.typ, Count: stageCounts[i], RateFromFirst: rate(stageCounts[i], stageCounts[0])}
+		switch {
+		case i > 0:
+			s.RateFromPrevious = rate(stageCounts[i], stageCounts[i-1])
+		case stageCounts[0] > 0:
+			s.RateFromPrevious = 1
 		}
-		s := Stage{Step: st.step, Type: st.typ, Count: n}
-		if i == 0 {
-			first, s.RateFromPrevious = n, 1
-		} else {
-			s.RateFromPrevious = rate(n, prev)
-		}
-		s.RateFromFirst = rate(n, first)
-		if i == 0 && n == 0 {
-			s.RateFromFirst, s.RateFromPrevious = 0, 0
-		}
-		prev = n
 		f.Stages = append(f.Stages, s)
 	}
 	f.ByPlatform, f.ByOS = sorted(byPlatform), sorted(byOS)
 	if q.ByDay {
-		start, end := q.From.UnixMilli()/msPerDay, (q.To.UnixMilli()-1)/msPerDay
-		for day := start; day <= end; day++ {
-			d := Day{Date: time.UnixMilli(day * msPerDay).UTC().Format(dayLayout)}
-			if got := byDay[day]; got != nil {
-				d.ConsentRequests, d.Authorised = got.ConsentRequests, got.Authorised
+		// Every day of the range, in its location, with or without journeys.
+		first, last := q.From.In(loc), q.To.Add(-time.Millisecond).In(loc)
+		day := time.Date(first.Year(), first.Month(), first.Day(), 0, 0, 0, 0, loc)
+		for end := last.Format(dayLayout); ; day = day.AddDate(0, 0, 1) {
+			date := day.Format(dayLayout)
+			d := Day{Date: date}
+			if got := byDay[date]; got != nil {
+				d = *got
 			}
 			d.ConversionRate = rate(d.Authorised, d.ConsentRequests)
 			f.Days = append(f.Days, d)
+			if date >= end {
+				break
+			}
 		}
 	}
-	return f, nil
+	return f
 }
 
 // sorted lists breakdowns by consent requests, most first, then by key.

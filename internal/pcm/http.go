@@ -150,51 +150,92 @@ func (h *Handler) funnel(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, r, http.StatusOK, out)
 }
 
-// dashboardWindow is the dashboard's default range.
-const dashboardWindow = 30 * 24 * time.Hour
+// dashboardMessage is the pcm_message page: a refusal or a failure, said
+// to a person.
+type dashboardMessage struct{ Title, Text string }
+
+// message answers the dashboard's refusals and failures with a short
+// Portuguese page (the browser shows it, e.g. after the login prompt is
+// cancelled).
+func (h *Handler) message(w http.ResponseWriter, r *http.Request, status int, m dashboardMessage) {
+	h.pageHeaders(w)
+	w.WriteHeader(status)
+	if err := h.Pages.ExecuteTemplate(w, "pcm_message", m); err != nil {
+		h.Logger.ErrorContext(r.Context(), "render pcm message", "err", err)
+	}
+}
+
+func (h *Handler) pageHeaders(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+}
 
 func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
 	if h.AdminToken == "" {
-		http.Error(w, "The PCM dashboard is off: configure an admin credential (--admin-token or PONTE_ADMIN_TOKEN).", http.StatusNotFound)
+		h.message(w, r, http.StatusNotFound, dashboardMessage{Title: "Painel desligado",
+			Text: "O painel de conversão precisa de uma credencial de administrador: inicie a Ponte com --admin-token ou PONTE_ADMIN_TOKEN."})
 		return
 	}
 	if !h.admin(r) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="Ponte admin", charset="UTF-8"`)
-		http.Error(w, "The admin credential is required (HTTP Basic with the admin token as password, or Authorization: Bearer).", http.StatusUnauthorized)
+		h.message(w, r, http.StatusUnauthorized, dashboardMessage{Title: "Acesso restrito",
+			Text: "Este painel é só para administradores. Entre com qualquer nome de usuário e o token de administrador da Ponte como senha (ou envie Authorization: Bearer com o token)."})
 		return
 	}
-	now := h.Service.Clock.Now()
+	loc := DashboardLocation
+	now := h.Service.Clock.Now().In(loc)
 	values := r.URL.Query()
+	// The default period is whole days of Brasília time, written into the
+	// form, so applying the form unchanged shows the same figures.
+	form := dashboardForm{From: values.Get("from"), To: values.Get("to"), Side: values.Get("side"), Brand: values.Get("brand"),
+		Platform: values.Get("platform"), OS: values.Get("os")}
+	defaulted := form.From == "" && form.To == ""
+	if form.To == "" {
+		form.To = now.Format(dayLayout)
+	}
+	if form.From == "" {
+		end := now
+		if d, err := time.ParseInLocation(dayLayout, form.To, loc); err == nil {
+			end = d
+		} else if t, err := time.Parse(time.RFC3339, form.To); err == nil {
+			end = t.In(loc)
+		}
+		form.From = end.AddDate(0, 0, -(dashboardDays - 1)).Format(dayLayout)
+	}
 	get := func(name string) string {
-		if name == "from" && values.Get("from") == "" {
-			to, _ := ParseQuery(values.Get, now)
-			return to.To.Add(-dashboardWindow).Format(time.RFC3339)
+		switch name {
+		case "from":
+			return form.From
+		case "to":
+			return form.To
+		case "groupBy":
+			return "day" // the dashboard always draws the days
 		}
 		return values.Get(name)
 	}
-	q, problems := ParseQuery(get, now)
-	q.ByDay = true
+	q, problems := ParseQueryIn(get, now, loc)
 	var view *dashboardView
 	if len(problems) == 0 {
 		f, err := h.Service.Funnel(r.Context(), q)
 		if err != nil {
 			h.Logger.ErrorContext(r.Context(), "pcm dashboard", "err", err)
-			http.Error(w, "The funnel could not be read; try again.", http.StatusInternalServerError)
+			h.message(w, r, http.StatusInternalServerError, dashboardMessage{Title: "Painel indisponível",
+				Text: "Não foi possível ler os números agora. Tente de novo em instantes."})
 			return
 		}
-		view = newDashboardView(f, h.Floor)
+		view = newDashboardView(f, h.Floor, loc)
+		view.Period, view.DefaultPeriod = period(q.From, q.To, loc), defaulted
 	} else {
 		view = &dashboardView{}
 		for _, p := range problems {
-			view.Problems = append(view.Problems, p.Field+" "+p.Message)
+			view.Problems = append(view.Problems, problemText(p))
 		}
 	}
-	view.Form = dashboardForm{From: values.Get("from"), To: values.Get("to"), Side: values.Get("side"), Brand: values.Get("brand"),
-		Platform: values.Get("platform"), OS: values.Get("os")}
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
-	w.Header().Set("Referrer-Policy", "no-referrer")
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	view.Form = form
+	view.PlatformChoices, view.OSChoices = formOptions()
+	h.pageHeaders(w)
 	status := http.StatusOK
 	if len(problems) > 0 {
 		status = http.StatusBadRequest

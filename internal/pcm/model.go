@@ -151,6 +151,8 @@ var uriPattern = regexp.MustCompile(`^[- /:_.',0-9a-zA-Z]{0,200}$`)
 type Problem struct {
 	Field, Message string
 	Missing        bool
+	// reason classifies a funnel query's problem for the dashboard.
+	reason string
 }
 
 // ValidateConsentID checks a consent id as the PCM takes it: 1-256

@@ -86,8 +86,10 @@ func TestFunnelFixtures(t *testing.T) {
 			stages               []stage
 			days                 [][2]int64
 		}{
+			// Every consent is in the first stage; c1 and c3 came back
+			// without errors, so they passed the holder's stages too.
 			{name: "both sides", q: pcm.Query{ByDay: true}, requests: 6, authorised: 3, rate: 0.5,
-				stages: []stage{{3, 1}, {3, 1}, {2, 2.0 / 3}, {1, 0.5}, {2, 2}},
+				stages: []stage{{6, 1}, {5, 5.0 / 6}, {4, 4.0 / 5}, {3, 3.0 / 4}, {2, 2.0 / 3}},
 				days:   [][2]int64{{3, 2}, {3, 1}}},
 			{name: "initiator", q: pcm.Query{Side: pcm.SideInitiator}, requests: 3, authorised: 2, rate: 2.0 / 3,
 				stages: []stage{{3, 1}, {2, 2.0 / 3}}},
@@ -95,9 +97,10 @@ func TestFunnelFixtures(t *testing.T) {
 				stages: []stage{{3, 1}, {2, 2.0 / 3}, {1, 0.5}}},
 			{name: "application A", q: pcm.Query{ApplicationID: "A"}, requests: 3, authorised: 2, rate: 2.0 / 3},
 			{name: "brand B1", q: pcm.Query{BrandID: "B1", Side: pcm.SideInitiator}, requests: 3, authorised: 2, rate: 2.0 / 3},
-			// h3's app report is not its first REDIRECT_TARGET: BROWSER has it.
-			{name: "browser", q: pcm.Query{Platform: "BROWSER"}, requests: 5, authorised: 2, rate: 0.4},
-			{name: "app", q: pcm.Query{Platform: "APP"}, requests: 1, authorised: 1, rate: 1},
+			// A consent is its first step's: h1 (authorised in the app) and
+			// h3 started in the browser; only c2 started in an app.
+			{name: "browser", q: pcm.Query{Platform: "BROWSER"}, requests: 5, authorised: 3, rate: 0.6},
+			{name: "app", q: pcm.Query{Platform: "APP"}, requests: 1, authorised: 0, rate: 0},
 			{name: "ios", q: pcm.Query{OS: "IOS"}, requests: 2, authorised: 2, rate: 1},
 			{name: "day 1 only", q: pcm.Query{From: to.Add(-24 * time.Hour)}, requests: 3, authorised: 1, rate: 1.0 / 3},
 		}
@@ -149,7 +152,7 @@ func TestFunnelFixtures(t *testing.T) {
 			t.Errorf("steps = %s\nwant    %s", got, want)
 		}
 		plat, _ := json.Marshal(f.ByPlatform)
-		if string(plat) != `[{"key":"BROWSER","consentRequests":5,"authorised":2,"conversionRate":0.4},{"key":"APP","consentRequests":1,"authorised":1,"conversionRate":1}]` {
+		if string(plat) != `[{"key":"BROWSER","consentRequests":5,"authorised":3,"conversionRate":0.6},{"key":"APP","consentRequests":1,"authorised":0,"conversionRate":0}]` {
 			t.Errorf("byPlatform = %s", plat)
 		}
 	})

@@ -96,8 +96,8 @@ func (s *Service) Events(ctx context.Context, consentID string) ([]Event, error)
 	return out, nil
 }
 
-// Query selects the events a funnel counts. From is inclusive, To
-// exclusive; empty strings match everything.
+// Query selects the consents a funnel counts (see Funnel). From is
+// inclusive, To exclusive; empty strings match everything.
 type Query struct {
 	From, To time.Time
 	Side     string
@@ -109,30 +109,49 @@ type Query struct {
 	ApplicationID string
 	// ByDay adds the daily series.
 	ByDay bool
+	// Location is the time zone of the daily series' days; nil is UTC. Its
+	// offsets must be whole hours (see bucketMS).
+	Location *time.Location
 }
+
+// Reasons of the funnel query's problems, so a page can word them for
+// people while the API keeps Message.
+const (
+	reasonDate     = "date"
+	reasonOrder    = "order"
+	reasonTooLong  = "too-long"
+	reasonEnum     = "enum"
+	reasonTooLarge = "too-large"
+)
 
 // ParseQuery reads a funnel query from URL values: from and to as dates
 // (YYYY-MM-DD, UTC; to includes its day) or RFC 3339 instants (to
 // exclusive), by default the 7 days up to now; side, brand, platform, os;
 // groupBy=day.
 func ParseQuery(get func(string) string, now time.Time) (Query, []Problem) {
-	var q Query
+	return ParseQueryIn(get, now, time.UTC)
+}
+
+// ParseQueryIn is ParseQuery with dates as days of loc (the query's
+// Location).
+func ParseQueryIn(get func(string) string, now time.Time, loc *time.Location) (Query, []Problem) {
+	q := Query{Location: loc}
 	var ps []Problem
 	parse := func(name string, end bool) (time.Time, bool) {
 		v := get(name)
 		if v == "" {
 			return time.Time{}, true
 		}
-		if d, err := time.Parse(dayLayout, v); err == nil {
+		if d, err := time.ParseInLocation(dayLayout, v, loc); err == nil {
 			if end {
-				d = d.Add(24 * time.Hour)
+				d = d.AddDate(0, 0, 1)
 			}
 			return d.UTC(), true
 		}
 		if t, err := time.Parse(time.RFC3339, v); err == nil {
 			return t.UTC(), true
 		}
-		ps = append(ps, Problem{Field: name, Message: "must be a date (YYYY-MM-DD) or an RFC 3339 date-time"})
+		ps = append(ps, Problem{Field: name, Message: "must be a date (YYYY-MM-DD) or an RFC 3339 date-time", reason: reasonDate})
 		return time.Time{}, false
 	}
 	from, okFrom := parse("from", false)
@@ -146,30 +165,30 @@ func ParseQuery(get func(string) string, now time.Time) (Query, []Problem) {
 	switch {
 	case !okFrom || !okTo:
 	case !from.Before(to):
-		ps = append(ps, Problem{Field: "from", Message: "must be before to"})
+		ps = append(ps, Problem{Field: "from", Message: "must be before to", reason: reasonOrder})
 	case to.Sub(from) > maxWindow:
-		ps = append(ps, Problem{Field: "to", Message: "must be at most 366 days after from"})
+		ps = append(ps, Problem{Field: "to", Message: "must be at most 366 days after from", reason: reasonTooLong})
 	}
 	q.From, q.To = from, to
 	q.Side, q.BrandID, q.Platform, q.OS = get("side"), get("brand"), get("platform"), get("os")
 	if q.Side != "" && !slices.Contains(Sides, q.Side) {
-		ps = append(ps, Problem{Field: "side", Message: "must be one of " + strings.Join(Sides, ", ")})
+		ps = append(ps, Problem{Field: "side", Message: "must be one of " + strings.Join(Sides, ", "), reason: reasonEnum})
 	}
 	if q.Platform != "" && !slices.Contains(ofb.Platforms, q.Platform) {
-		ps = append(ps, Problem{Field: "platform", Message: "must be one of " + strings.Join(ofb.Platforms, ", ")})
+		ps = append(ps, Problem{Field: "platform", Message: "must be one of " + strings.Join(ofb.Platforms, ", "), reason: reasonEnum})
 	}
 	if q.OS != "" && !slices.Contains(ofb.OSes, q.OS) {
-		ps = append(ps, Problem{Field: "os", Message: "must be one of " + strings.Join(ofb.OSes, ", ")})
+		ps = append(ps, Problem{Field: "os", Message: "must be one of " + strings.Join(ofb.OSes, ", "), reason: reasonEnum})
 	}
 	if len(q.BrandID) > 100 {
-		ps = append(ps, Problem{Field: "brand", Message: "must be at most 100 characters"})
+		ps = append(ps, Problem{Field: "brand", Message: "must be at most 100 characters", reason: reasonTooLarge})
 	}
 	switch get("groupBy") {
 	case "":
 	case "day":
 		q.ByDay = true
 	default:
-		ps = append(ps, Problem{Field: "groupBy", Message: "must be day"})
+		ps = append(ps, Problem{Field: "groupBy", Message: "must be day", reason: reasonEnum})
 	}
 	return q, ps
 }
