@@ -217,3 +217,37 @@ func TestAuthorizeErrorsInPortuguese(t *testing.T) {
 		}
 	}
 }
+
+// TestSandboxPagesSpeakPortuguese: the sandbox partner app's broken-link
+// message and the sandbox "done" page tell a person what happened in
+// Portuguese; the parameters the partner receives stay, marked as such.
+func TestSandboxPagesSpeakPortuguese(t *testing.T) {
+	s := apptest.Start(t, apptest.Options{})
+	tests := []struct {
+		path   string
+		status int
+		want   []string
+		not    []string
+	}{
+		{"/sandbox/partner-app", 400, []string{"Este link está incompleto."}, []string{"request_uri", "client_id"}},
+		{"/sandbox/done?id=s-1&status=FINISHED", 200, []string{"Transferências automáticas autorizadas", "<code>s-1</code>", "FINISHED"}, nil},
+		{"/sandbox/done?id=s-2&status=REJECTED", 200, []string{"Autorização recusada na instituição"}, nil},
+		{"/sandbox/done?id=s-3&status=CANCELLED", 200, []string{"Jornada cancelada"}, nil},
+	}
+	for _, tt := range tests {
+		resp, body := rawGet(t, s, "GET", tt.path, browserAccept)
+		if resp.StatusCode != tt.status {
+			t.Errorf("GET %s: %d, want %d", tt.path, resp.StatusCode, tt.status)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("GET %s lacks %q:\n%s", tt.path, w, body)
+			}
+		}
+		for _, w := range tt.not {
+			if strings.Contains(body, w) {
+				t.Errorf("GET %s shows %q", tt.path, w)
+			}
+		}
+	}
+}

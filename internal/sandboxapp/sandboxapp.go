@@ -143,7 +143,7 @@ func (a *App) show(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	p := page{RequestURI: q.Get("request_uri"), ClientID: q.Get("client_id")}
 	if p.RequestURI == "" || p.ClientID == "" {
-		p.Error = "Link incompleto: faltam request_uri e client_id."
+		p.Error = "Este link está incompleto. Volte à instituição que fez o pedido e comece de novo."
 		a.render(w, r, http.StatusBadRequest, p)
 		return
 	}
@@ -159,7 +159,7 @@ func (a *App) open(w http.ResponseWriter, r *http.Request) {
 	}
 	p := page{RequestURI: r.PostForm.Get("request_uri"), ClientID: r.PostForm.Get("client_id"), Document: r.PostForm.Get("document")}
 	if p.RequestURI == "" || p.ClientID == "" {
-		p.Error = "Link incompleto: faltam request_uri e client_id."
+		p.Error = "Este link está incompleto. Volte à instituição que fez o pedido e comece de novo."
 		a.render(w, r, http.StatusBadRequest, p)
 		return
 	}
