@@ -64,6 +64,11 @@ func (a *App) fallback(mux *http.ServeMux) http.HandlerFunc {
 		}
 		if len(allowed) > 0 && !slices.Contains(allowed, r.Method) {
 			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			if wantsHTML(r) { // a person who typed or reopened a form's address
+				w.Header().Add("Vary", "Accept")
+				a.renderPage(w, r, http.StatusMethodNotAllowed, "not_found", nil)
+				return
+			}
 			http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
 			return
 		}

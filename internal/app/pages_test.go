@@ -93,6 +93,11 @@ func TestUnknownPathsAndRoot(t *testing.T) {
 	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" {
 		t.Errorf("GET on the ticket route: %d Allow %q, want 405 Allow POST", resp.StatusCode, resp.Header.Get("Allow"))
 	}
+	// A person reopening a form's address (POST only) reads Portuguese.
+	resp, body := rawGet(t, s, "GET", "/journey/some-journey/confirm", browserAccept)
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" || !strings.Contains(body, "Página não encontrada") {
+		t.Errorf("GET a POST-only page in a browser: %d Allow %q\n%s", resp.StatusCode, resp.Header.Get("Allow"), body)
+	}
 	// The root's JSON stays what API clients read, contract-checked.
 	r := s.Do(t, "GET", "/", map[string]string{"Accept": "application/json"}, "")
 	var root map[string]string
