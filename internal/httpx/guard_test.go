@@ -258,3 +258,22 @@ func TestClientGoneIsNotAServerError(t *testing.T) {
 		t.Fatalf("requests counted by status: %v, want one 499", counted)
 	}
 }
+
+// TestGuardLargeBody: past MaxBody (only the data import takes more) the
+// body is checked as the handler reads it, and bad text fails the read.
+func TestGuardLargeBody(t *testing.T) {
+	mux := http.NewServeMux()
+	var readErr error
+	mux.HandleFunc("POST /import", func(w http.ResponseWriter, r *http.Request) {
+		_, readErr = io.ReadAll(r.Body)
+	})
+	h := Guard{Mux: mux, Fallback: Bankly{}}.Handler()
+	for tail, want := range map[string]error{`"}`: nil, `\u0000"}`: ErrBadText, "\xff\"}": ErrBadText} {
+		req := httptest.NewRequest("POST", "/import", strings.NewReader(`{"a":"`+strings.Repeat("x", 2*MaxBody)+tail))
+		req.Header.Set("Content-Type", "application/json")
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		if !errors.Is(readErr, want) && readErr != want {
+			t.Errorf("tail %q: read error %v, want %v", tail, readErr, want)
+		}
+	}
+}
