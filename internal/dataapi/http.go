@@ -659,6 +659,10 @@ func (h *Handler) importData(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		_, err = io.Copy(io.Discard, body)
 	}
+	if errors.Is(err, httpx.ErrBadText) {
+		// Past the first MiB the edge checks the text as it is read here.
+		err = httpx.BadTextError("body")
+	}
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		errs.WriteError(w, r, &httpx.Error{Status: http.StatusRequestEntityTooLarge, Message: "request body exceeds 32 MiB"})
