@@ -43,10 +43,12 @@ func (a *App) guard(mux *http.ServeMux) http.Handler {
 			{Prefix: itp.BasePath + "/", Errors: itp.ErrorWriter{}},
 		},
 		Fallback: bankly,
-		// Every request header a handler or go-oidc reads, except two never
-		// stored nor looked up: x-correlation-id (an unusable one is
-		// replaced) and User-Agent (only matched for the device's platform).
-		Headers: []string{"Authorization", "Content-Type", "Accept", "Cookie", "Origin", "Sec-Fetch-Site", "DPoP",
+		// Every request header a handler or go-oidc reads, except three never
+		// stored nor looked up as they arrive: x-correlation-id (an unusable
+		// one is replaced), User-Agent (only matched for the device's
+		// platform) and Cookie (net/http drops a cookie value that is not
+		// plain ASCII, and a browser may carry other sites' cookies here).
+		Headers: []string{"Authorization", "Content-Type", "Accept", "Origin", "Sec-Fetch-Site", "DPoP",
 			holder.IdempotencyHeader, payments.IdempotencyHeader, payments.InteractionHeader,
 			dataconsents.CustomerIPHeader, dataconsents.UserAgentHeader, "x-fapi-auth-date",
 			cards.APIVersionHeader, cards.NetworkTimestampHeader, cards.NetworkSignatureHeader},
