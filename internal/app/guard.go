@@ -47,7 +47,7 @@ func (a *App) guard(mux *http.ServeMux) http.Handler {
 		// stored nor looked up as they arrive: x-correlation-id (an unusable
 		// one is replaced), User-Agent (only matched for the device's
 		// platform) and Cookie (net/http drops a cookie value that is not
-		// plain ASCII, and a browser may carry other sites' cookies here).
+		// plain ASCII, and other applications on the same host may set some).
 		Headers: []string{"Authorization", "Content-Type", "Accept", "Origin", "Sec-Fetch-Site", "DPoP",
 			holder.IdempotencyHeader, payments.IdempotencyHeader, payments.InteractionHeader,
 			dataconsents.CustomerIPHeader, dataconsents.UserAgentHeader, "x-fapi-auth-date",
