@@ -242,6 +242,11 @@ func checkStyledPhonePage(t *testing.T, ctx context.Context) {
 	if sw, iw := eval[int](t, ctx, `document.documentElement.scrollWidth`), eval[int](t, ctx, `window.innerWidth`); sw > iw {
 		t.Errorf("horizontal scrolling: scrollWidth %d > innerWidth %d", sw, iw)
 	}
+	// Whatever carries the hidden attribute stays hidden (ponte.css's [hidden] rule).
+	if shown := eval[[]string](t, ctx, `Array.from(document.querySelectorAll("[hidden]"))
+		.filter(e => getComputedStyle(e).display !== "none").map(e => e.tagName + (e.id ? "#" + e.id : ""))`); len(shown) > 0 {
+		t.Errorf("elements with the hidden attribute are displayed: %v", shown)
+	}
 	// No element sticks out on the right, even where overflow would hide it.
 	if wide := eval[[]string](t, ctx, `Array.from(document.body.querySelectorAll("*"))
 		.filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
