@@ -21,11 +21,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/database"
 	"github.com/pressly/goose/v3/lock"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite" // registers the "sqlite" database/sql driver; its Error carries result codes
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 //go:embed migrations/*.sql
@@ -447,11 +449,27 @@ func (db *DB) Close() error {
 	return err
 }
 
-// IsUniqueViolation reports whether err is a unique/primary-key violation on either engine.
+// pgUniqueViolation is PostgreSQL's SQLSTATE unique_violation; a primary
+// key is a unique index there, so it covers both.
+const pgUniqueViolation = "23505"
+
+// IsUniqueViolation reports whether err, or an error it wraps, is a unique or
+// primary-key violation on either engine. It asks the driver's error code,
+// never the message, which other errors (a trigger's, a value echoed back)
+// may imitate.
 func IsUniqueViolation(err error) bool {
-	if err == nil {
-		return false
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == pgUniqueViolation
 	}
-	msg := err.Error()
-	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "SQLSTATE 23505")
+	var liteErr *sqlite.Error
+	if errors.As(err, &liteErr) {
+		// The driver turns on extended result codes, which tell a unique
+		// index from a primary key, NOT NULL, CHECK or foreign key.
+		switch liteErr.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return true
+		}
+	}
+	return false
 }
