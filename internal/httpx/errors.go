@@ -116,10 +116,20 @@ func WriteJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	b, err := Marshal(v)
 	if err != nil {
 		slog.ErrorContext(r.Context(), "encode response", "err", err)
-		http.Error(w, `{"errors":[{"code":"INTERNAL_SERVER_ERROR","message":"Internal server error"}]}`, http.StatusInternalServerError)
+		writeInternal(w)
 		return
 	}
 	WriteRawJSON(w, status, b)
+}
+
+// internalBody is the last-resort answer to a fault met while answering.
+const internalBody = `{"errors":[{"code":"INTERNAL_SERVER_ERROR","message":"Internal server error"}]}`
+
+// writeInternal writes internalBody as JSON. http.Error would label it
+// text/plain; the nosniff it sets is kept.
+func writeInternal(w http.ResponseWriter) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	WriteRawJSON(w, http.StatusInternalServerError, []byte(internalBody))
 }
 
 // WriteRawJSON writes already-encoded JSON, e.g. a stored idempotent response.

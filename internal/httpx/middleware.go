@@ -218,7 +218,7 @@ func Observe(logger *slog.Logger, m *Metrics, next http.Handler) http.Handler {
 				// Last line of defence for routes without their own Recover.
 				logger.ErrorContext(r.Context(), "panic serving request", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 				if !sw.wrote {
-					http.Error(sw, `{"errors":[{"code":"INTERNAL_SERVER_ERROR","message":"Internal server error"}]}`, http.StatusInternalServerError)
+					writeInternal(sw)
 				}
 				sw.status = http.StatusInternalServerError
 			}
