@@ -85,16 +85,20 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		errs.WriteError(w, r, herr.Merge(in.Validate()))
 		return
 	}
-	resp, err := h.Tickets.Create(r.Context(), httpx.PrincipalFrom(r.Context()), in, key, routeCreateTicket)
-	var herr2 *httpx.Error
+	created, err := h.Tickets.Create(r.Context(), httpx.PrincipalFrom(r.Context()), in, key, routeCreateTicket)
+	var resp idempotency.Response
+	if err == nil {
+		resp, err = createdResponse(created)
+	}
+	var verr *ValidationError
 	switch {
 	case err == nil:
 		if resp.Replayed {
 			w.Header().Set("Idempotent-Replayed", "true")
 		}
 		httpx.WriteRawJSON(w, resp.Status, resp.Body)
-	case errors.As(err, &herr2):
-		errs.WriteError(w, r, herr2)
+	case errors.As(err, &verr):
+		errs.WriteError(w, r, &httpx.Error{Status: http.StatusBadRequest, Message: "invalid request body", Fields: verr.Fields})
 	case errors.Is(err, idempotency.ErrKeyReused):
 		errs.WriteError(w, r, &httpx.Error{Status: http.StatusUnprocessableEntity, Code: "IDEMPOTENCY_KEY_REUSED",
 			Message: "idempotencyKey was already used with a different request"})
@@ -108,6 +112,55 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		h.Logger.ErrorContext(r.Context(), "create ticket", "err", err)
 		errs.WriteError(w, r, httpx.Internal())
 	}
+}
+
+// createdResponse is the answer to a create request: the response stored
+// under its key, or the 201 with the ticket as created.
+func createdResponse(c Created) (idempotency.Response, error) {
+	if c.Stored != nil {
+		return *c.Stored, nil
+	}
+	resp := idempotency.Response{Status: http.StatusCreated, Replayed: c.Replayed}
+	if body, ok := appendTicketJSON(make([]byte, 0, 256+len(c.Ticket.RequestURI)), c.Ticket); ok {
+		resp.Body = body
+		return resp, nil
+	}
+	enc, err := idempotency.Encode(http.StatusCreated, c.Ticket.JSON())
+	enc.Replayed = c.Replayed
+	return enc, err
+}
+
+// appendTicketJSON appends httpx.Marshal(t.JSON()), byte for byte, without
+// reflection or the re-validation json.Marshal gives the timestamps' own
+// MarshalJSON output. It handles the usual case, strings that JSON writes as
+// they are; ok is false when one needs escaping (httpx.Marshal then does it).
+func appendTicketJSON(b []byte, t *Ticket) (_ []byte, ok bool) {
+	for _, s := range [...]string{t.TicketID, t.CompanyKey, t.DocumentNumber, t.RequestURI, t.ClientID, t.Status} {
+		for i := 0; i < len(s); i++ {
+			// httpx.Marshal escapes control characters, '"' and '\\'
+			// (not HTML's '<', '>', '&'); bytes from 0x80 up may need it too.
+			if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+				return nil, false
+			}
+		}
+	}
+	b = append(b, `{"ticketId":"`...)
+	b = append(b, t.TicketID...)
+	b = append(b, `","companyKey":"`...)
+	b = append(b, t.CompanyKey...)
+	b = append(b, `","documentNumber":"`...)
+	b = append(b, t.DocumentNumber...)
+	b = append(b, `","requestUri":"`...)
+	b = append(b, t.RequestURI...)
+	b = append(b, `","clientId":"`...)
+	b = append(b, t.ClientID...)
+	b = append(b, `","status":"`...)
+	b = append(b, t.Status...)
+	b = append(b, `","createdAt":"`...)
+	b = t.CreatedAt.UTC().AppendFormat(b, httpx.BanklyTimeLayout)
+	b = append(b, `","updatedAt":"`...)
+	b = t.UpdatedAt.UTC().AppendFormat(b, httpx.BanklyTimeLayout)
+	return append(b, `"}`...), true
 }
 
 func (h *Handler) get(w http.ResponseWriter, r *http.Request) {

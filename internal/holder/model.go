@@ -4,6 +4,7 @@ package holder
 
 import (
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/ponte-ofb/ponte/internal/httpx"
@@ -78,3 +79,20 @@ var (
 	ErrRequestURINotFound = errors.New("requestUri not found or expired")
 	ErrDocumentMismatch   = errors.New("documentNumber does not match the customer the consent names")
 )
+
+// ValidationError lists every invalid field of a request; the API answers
+// it as a 400 naming each one.
+type ValidationError struct{ Fields []httpx.FieldError }
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	b.WriteString("holder: invalid request")
+	for i, f := range e.Fields {
+		sep := "; "
+		if i == 0 {
+			sep = ": "
+		}
+		b.WriteString(sep + f.Field + " " + f.Message)
+	}
+	return b.String()
+}

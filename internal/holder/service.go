@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -97,16 +96,33 @@ func (in *CreateTicket) Validate() []httpx.FieldError {
 	return fields
 }
 
+// Created is what a create request gets: the ticket its idempotency key
+// names, fresh or replayed, or the answer recorded under the key in
+// idempotency_records.
+type Created struct {
+	// Ticket is the ticket as it was created (UNUSED, UpdatedAt =
+	// CreatedAt), also when replayed after it was used; nil when Stored
+	// answers.
+	Ticket *Ticket
+	// Stored is the response recorded in idempotency_records under the key
+	// (a ticket's from before migration 00011): the answer, byte for byte.
+	Stored *idempotency.Response
+	// Replayed is true when an earlier request with the key made the answer.
+	Replayed bool
+}
+
 // Create issues a ticket for the calling application, idempotently under key.
-// The response (status and body) is what the client gets, fresh or replayed.
+// route is the request's route pattern ("POST /path"): with the body, it
+// fingerprints the key in idempotency_records. An invalid request is a
+// *ValidationError listing every invalid field.
 //
 // A key lives in the ticket's own row (see insertTicketSQL): one insert, and
 // the single SQLite writer's serial section holds only that and the request
 // check. Keys recorded in idempotency_records (by another route of the
 // application, or before migration 00011) are honoured as before.
-func (s *Tickets) Create(ctx context.Context, p *httpx.Principal, in CreateTicket, key, route string) (idempotency.Response, error) {
+func (s *Tickets) Create(ctx context.Context, p *httpx.Principal, in CreateTicket, key, route string) (Created, error) {
 	if fields := in.Validate(); len(fields) > 0 {
-		return idempotency.Response{}, &httpx.Error{Status: http.StatusBadRequest, Message: "invalid request body", Fields: fields}
+		return Created{}, &ValidationError{Fields: fields}
 	}
 	exact := s.clock.Now()
 	now := exact.Truncate(time.Second) // the API shows seconds; store what it shows
@@ -115,15 +131,9 @@ func (s *Tickets) Create(ctx context.Context, p *httpx.Principal, in CreateTicke
 		DocumentNumber: in.DocumentNumber, RequestURI: in.RequestURI, ClientID: in.ClientID,
 		Status: TicketUnused, CreatedAt: now, UpdatedAt: now, ExpiresAt: exact.Add(TicketTTL),
 	}
-	// The response is built before the transaction, keeping the single
-	// writer's serial section to SQL alone.
-	fresh, err := createdResponse(t)
-	if err != nil {
-		return idempotency.Response{}, err
-	}
-	var out idempotency.Response
-	err = s.db.Write(ctx, func(tx *sql.Tx) error {
-		out = fresh
+	var out Created
+	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+		out = Created{Ticket: t}
 		if err := idempotency.Lock(ctx, s.db, tx, p.ApplicationID, key); err != nil {
 			return err
 		}
@@ -139,14 +149,15 @@ func (s *Tickets) Create(ctx context.Context, p *httpx.Principal, in CreateTicke
 			}
 			// The key is taken: by a record in idempotency_records...
 			// (Only this rare path needs the request's fingerprint.)
-			fp, err := idempotency.Fingerprint(http.MethodPost, route, in)
+			method, _, _ := strings.Cut(route, " ")
+			fp, err := idempotency.Fingerprint(method, route, in)
 			if err != nil {
 				return err
 			}
 			req := idempotency.Request{ApplicationID: p.ApplicationID, Key: key, Fingerprint: fp, Now: now}
 			stored, found, err := idempotency.Lookup(ctx, s.db, tx, req)
 			if err != nil || found {
-				out = stored
+				out = Created{Stored: &stored, Replayed: stored.Replayed}
 				return err
 			}
 			// ...or by a ticket.
@@ -165,15 +176,12 @@ func (s *Tickets) Create(ctx context.Context, p *httpx.Principal, in CreateTicke
 			if prev.RequestURI != in.RequestURI || prev.ClientID != in.ClientID || prev.DocumentNumber != in.DocumentNumber {
 				return idempotency.ErrKeyReused
 			}
-			if out, err = createdResponse(prev); err != nil {
-				return err
-			}
-			out.Replayed = true
+			out = Created{Ticket: asCreated(prev), Replayed: true}
 			return nil
 		}
 	})
 	if err != nil {
-		return idempotency.Response{}, err
+		return Created{}, err
 	}
 	if !out.Replayed {
 		s.metrics.Created.Inc()
@@ -181,47 +189,11 @@ func (s *Tickets) Create(ctx context.Context, p *httpx.Principal, in CreateTicke
 	return out, nil
 }
 
-// createdResponse is the 201 that created t: the ticket as it was then.
-func createdResponse(t *Ticket) (idempotency.Response, error) {
+// asCreated is t as it was when created: what a replay answers.
+func asCreated(t *Ticket) *Ticket {
 	created := *t
 	created.Status, created.UpdatedAt = TicketUnused, t.CreatedAt
-	if body, ok := appendTicketJSON(make([]byte, 0, 256+len(t.RequestURI)), &created); ok {
-		return idempotency.Response{Status: http.StatusCreated, Body: body}, nil
-	}
-	return idempotency.Encode(http.StatusCreated, created.JSON())
-}
-
-// appendTicketJSON appends httpx.Marshal(t.JSON()), byte for byte, without
-// reflection or the re-validation json.Marshal gives the timestamps' own
-// MarshalJSON output. It handles the usual case, strings that JSON writes as
-// they are; ok is false when one needs escaping (httpx.Marshal then does it).
-func appendTicketJSON(b []byte, t *Ticket) (_ []byte, ok bool) {
-	for _, s := range [...]string{t.TicketID, t.CompanyKey, t.DocumentNumber, t.RequestURI, t.ClientID, t.Status} {
-		for i := 0; i < len(s); i++ {
-			// httpx.Marshal escapes control characters, '"' and '\\'
-			// (not HTML's '<', '>', '&'); bytes from 0x80 up may need it too.
-			if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
-				return nil, false
-			}
-		}
-	}
-	b = append(b, `{"ticketId":"`...)
-	b = append(b, t.TicketID...)
-	b = append(b, `","companyKey":"`...)
-	b = append(b, t.CompanyKey...)
-	b = append(b, `","documentNumber":"`...)
-	b = append(b, t.DocumentNumber...)
-	b = append(b, `","requestUri":"`...)
-	b = append(b, t.RequestURI...)
-	b = append(b, `","clientId":"`...)
-	b = append(b, t.ClientID...)
-	b = append(b, `","status":"`...)
-	b = append(b, t.Status...)
-	b = append(b, `","createdAt":"`...)
-	b = t.CreatedAt.UTC().AppendFormat(b, httpx.BanklyTimeLayout)
-	b = append(b, `","updatedAt":"`...)
-	b = t.UpdatedAt.UTC().AppendFormat(b, httpx.BanklyTimeLayout)
-	return append(b, `"}`...), true
+	return &created
 }
 
 // Get returns a ticket the application created; any other ticket is not found.

@@ -27,7 +27,7 @@ func TestTicketJSONIsJSONMarshal(t *testing.T) {
 		if ok && string(got) != string(want) {
 			t.Errorf("%q:\n got %s\nwant %s", s, got, want)
 		}
-		resp, err := createdResponse(tk)
+		resp, err := createdResponse(Created{Ticket: asCreated(tk)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,7 +35,7 @@ func TestTicketJSONIsJSONMarshal(t *testing.T) {
 		created.UpdatedAt = tk.CreatedAt
 		want, _ = httpx.Marshal(created.JSON())
 		if string(resp.Body) != string(want) || resp.Status != 201 {
-			t.Errorf("%q: createdResponse %d %s, want 201 %s", s, resp.Status, resp.Body, want)
+			t.Errorf("%q: createdResponse of asCreated %d %s, want 201 %s", s, resp.Status, resp.Body, want)
 		}
 	}
 }
