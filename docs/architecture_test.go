@@ -30,7 +30,11 @@ func TestArchitectureImports(t *testing.T) {
 	cmd.Dir = ".."
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("go list: %v", err)
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("go list: %v\n%s", err, stderr)
 	}
 	actual := map[string][]string{}
 	var order []string
@@ -52,7 +56,11 @@ func TestArchitectureImports(t *testing.T) {
 		want.WriteString(strings.TrimRight(pkg+" → "+strings.Join(actual[pkg], " "), " ") + "\n")
 	}
 	for pkg, deps := range actual {
-		if got, ok := documented[pkg]; !ok || !slices.Equal(got, deps) {
+		got, ok := documented[pkg]
+		switch {
+		case !ok:
+			t.Errorf("architecture.md does not list %s (it imports %v)", pkg, deps)
+		case !slices.Equal(got, deps):
 			t.Errorf("architecture.md: %s imports %v, the page says %v", pkg, deps, got)
 		}
 	}
