@@ -30,6 +30,13 @@ type querier interface {
 const brandColumns = `id, name, logo_url, issuer, discovery_url, api_base_url, client_id, signing_key_file,
 	mtls_cert_file, mtls_key_file, enabled, created_at, updated_at`
 
+const (
+	selectBrandSQL         = `SELECT ` + brandColumns + ` FROM itp_brands WHERE id = $1`
+	selectBrandByIssuerSQL = `SELECT ` + brandColumns + ` FROM itp_brands WHERE issuer = $1`
+	listBrandsSQL          = `SELECT ` + brandColumns + ` FROM itp_brands ORDER BY created_at, id`
+	disableBrandSQL        = `UPDATE itp_brands SET enabled = 0, updated_at = $1 WHERE id = $2`
+)
+
 type scanner interface{ Scan(dest ...any) error }
 
 func scanBrand(row scanner) (*Brand, error) {
@@ -71,6 +78,16 @@ func boolInt(b bool) int {
 // ---- journeys ----
 
 const journeyColumns = `id, alias, name, brand_ids, application_ids, settings, created_at, updated_at`
+
+const (
+	// selectJourneySQL finds a journey by id or by alias.
+	selectJourneySQL = `SELECT ` + journeyColumns + ` FROM itp_journeys WHERE id = $1 OR alias = $1`
+	listJourneysSQL  = `SELECT ` + journeyColumns + ` FROM itp_journeys ORDER BY created_at, id`
+
+	upsertApplicationSettingSQL = `INSERT INTO itp_application_settings (application_id, key, value, updated_at)
+	VALUES ($1, $2, $3, $4) ON CONFLICT (application_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`
+	selectApplicationSettingSQL = `SELECT value FROM itp_application_settings WHERE application_id = $1 AND key = $2`
+)
 
 func scanJourney(row scanner) (*Journey, error) {
 	var (
@@ -124,6 +141,57 @@ const insertSessionSQL = `INSERT INTO itp_journey_sessions (` + sessionColumns +
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`
 
 const selectSessionSQL = `SELECT ` + sessionColumns + ` FROM itp_journey_sessions WHERE id = $1`
+
+const externalIDTakenSQL = `SELECT 1 FROM itp_journey_sessions WHERE application_id = $1 AND external_id = $2`
+
+// transitionSQL writes a status change ($1) with the session's consent,
+// brand and history, only if the session ($6) still has the status read ($7).
+const transitionSQL = `UPDATE itp_journey_sessions SET status = $1, consent_id = $2, brand_id = $3,
+	status_history = $4, updated_at = $5 WHERE id = $6 AND status = $7`
+
+// listSessionsQuery is ListSessions' query: the application's sessions
+// matching f, newest first, limit+1 of them (the extra one says whether
+// there is a next page).
+func listSessionsQuery(applicationID string, f ListFilter, limit int) (string, []any, error) {
+	var (
+		where = []string{"application_id = $1"}
+		args  = []any{applicationID}
+	)
+	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
+	if len(f.Statuses) > 0 {
+		ph := make([]string, len(f.Statuses))
+		for i, st := range f.Statuses {
+			ph[i] = arg(string(st))
+		}
+		where = append(where, "status IN ("+strings.Join(ph, ", ")+")")
+	}
+	if f.ExternalID != "" {
+		where = append(where, "external_id = "+arg(f.ExternalID))
+	}
+	if f.BrandID != "" {
+		where = append(where, "brand_id = "+arg(f.BrandID))
+	}
+	if f.TagKey != "" {
+		where = append(where, "id IN (SELECT session_id FROM itp_journey_session_tags WHERE key = "+arg(f.TagKey)+" AND value = "+arg(f.TagValue)+")")
+	}
+	if f.CreatedFrom != nil {
+		where = append(where, "created_at >= "+arg(f.CreatedFrom.UnixMilli()))
+	}
+	if f.CreatedTo != nil {
+		where = append(where, "created_at < "+arg(f.CreatedTo.UnixMilli()))
+	}
+	if f.Cursor != "" {
+		at, id, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return "", nil, err
+		}
+		a, b := arg(at), arg(id)
+		where = append(where, "(created_at < "+a+" OR (created_at = "+a+" AND id < "+b+"))")
+	}
+	q := `SELECT ` + sessionColumns + ` FROM itp_journey_sessions WHERE ` + strings.Join(where, " AND ") +
+		` ORDER BY created_at DESC, id DESC LIMIT ` + arg(limit+1)
+	return q, args, nil
+}
 
 // historyEntry is statusHistory as stored and served: compact JSON whose
 // last byte is the closing bracket, so expiry can append to it in SQL.
