@@ -48,7 +48,7 @@ func TestCLICards(t *testing.T) {
 	if r := ponteCLI(t, cardsCmdArgs("set-status", dir, "cli-card", "FROZEN")...); r.code != 1 {
 		t.Errorf("unknown status accepted: %s", r)
 	}
-	if r := ponteCLI(t, cardsCmdArgs("set-status", dir, "nope", "ACTIVE")...); r.code != 1 || !strings.Contains(r.output(), "Card Not Found") {
+	if r := ponteCLI(t, cardsCmdArgs("set-status", dir, "nope", "ACTIVE")...); r.code != 1 || !strings.Contains(r.output(), "card not found") {
 		t.Errorf("unknown card: %s", r)
 	}
 	for _, f := range []string{"ponte.db", "ponte.db-wal"} {

@@ -62,21 +62,56 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("PATCH /admin/v1/cards/{proxy}", api(ScopeAdminWrite, h.setStatus))
 }
 
+// banklyErrors are the service's errors as the Bankly family answers them,
+// with seed 001's codes and messages where the seed has them.
+var banklyErrors = []struct {
+	err error
+	out httpx.Error
+}{
+	{ErrCardNotFound, httpx.Error{Status: http.StatusNotFound, Code: "002", Message: "Card Not Found"}},
+	{ErrCardCreating, httpx.Error{Status: http.StatusConflict, Code: "029", Message: "The card is in the process of being created"}},
+	{ErrCardBlocked, httpx.Error{Status: http.StatusUnprocessableEntity, Code: "CARD_BLOCKED", Message: "The card is blocked"}},
+	{ErrCardCancelled, httpx.Error{Status: http.StatusUnprocessableEntity, Code: "CARD_CANCELLED", Message: "The card is cancelled"}},
+	{ErrNonceReused, httpx.Error{Status: http.StatusUnprocessableEntity, Code: "NONCE_ALREADY_USED",
+		Message: "nonce was already used with a different request for this card and wallet"}},
+	{ErrNotConfigured, httpx.Error{Status: http.StatusServiceUnavailable, Code: "WALLET_NOT_CONFIGURED",
+		Message: "wallet provisioning is not configured on this server"}},
+	{ErrProxyTaken, httpx.Error{Status: http.StatusConflict, Message: "invalid card",
+		Fields: []httpx.FieldError{{Field: "proxy", Message: "is already in use"}}}},
+	{ErrPANTaken, httpx.Error{Status: http.StatusConflict, Message: "invalid card",
+		Fields: []httpx.FieldError{{Field: "cardNumber", Message: "is already registered"}}}},
+	{ErrNotificationConflict, httpx.Error{Status: http.StatusConflict, Message: "notificationId was already used with different content"}},
+	{ErrTokenOtherCard, httpx.Error{Status: http.StatusConflict, Message: "tokenUniqueReference belongs to another card"}},
+	{ErrTokenOtherWallet, httpx.Error{Status: http.StatusConflict, Message: "tokenUniqueReference belongs to another wallet"}},
+	{ErrTokenDeleted, httpx.Error{Status: http.StatusConflict, Message: "the wallet token was deleted"}},
+}
+
+// fail answers err from the service in the Bankly shape: a validation error
+// lists every field, a known error gets its code, the rest is a logged 500.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var herr *httpx.Error
-	switch {
-	case errors.As(err, &herr):
-		httpx.Bankly{}.WriteError(w, r, herr)
-	case errors.Is(err, ErrProxyTaken):
-		httpx.Bankly{}.WriteError(w, r, &httpx.Error{Status: http.StatusConflict, Message: "invalid card",
-			Fields: []httpx.FieldError{{Field: "proxy", Message: "is already in use"}}})
-	case errors.Is(err, ErrPANTaken):
-		httpx.Bankly{}.WriteError(w, r, &httpx.Error{Status: http.StatusConflict, Message: "invalid card",
-			Fields: []httpx.FieldError{{Field: "cardNumber", Message: "is already registered"}}})
-	default:
-		h.Logger.ErrorContext(r.Context(), "card request failed", "route", r.Pattern, "err", err)
-		httpx.Bankly{}.WriteError(w, r, httpx.Internal())
+	var verr *ValidationError
+	if errors.As(err, &verr) {
+		httpx.Bankly{}.WriteError(w, r, &httpx.Error{Status: http.StatusBadRequest, Message: "invalid " + verr.What, Fields: httpFields(verr.Fields)})
+		return
 	}
+	for _, m := range banklyErrors {
+		if errors.Is(err, m.err) {
+			out := m.out
+			httpx.Bankly{}.WriteError(w, r, &out)
+			return
+		}
+	}
+	h.Logger.ErrorContext(r.Context(), "card request failed", "route", r.Pattern, "err", err)
+	httpx.Bankly{}.WriteError(w, r, httpx.Internal())
+}
+
+// httpFields converts the service's field errors for httpx.
+func httpFields(fields []FieldError) []httpx.FieldError {
+	out := make([]httpx.FieldError, len(fields))
+	for i, f := range fields {
+		out[i] = httpx.FieldError{Field: f.Field, Message: f.Message}
+	}
+	return out
 }
 
 // token is the seed 001 endpoint.
@@ -117,11 +152,11 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 		if derr := httpx.DecodeObject(body, &in); derr != nil {
 			// Still check the fields that did decode, so every problem is named at once.
 			_, vf := h.Cards.ValidateApple(in)
-			fields = append(fields, derr.Merge(vf).Fields...)
+			fields = append(fields, derr.Merge(httpFields(vf)).Fields...)
 		} else {
-			var vf []httpx.FieldError
+			var vf []FieldError
 			apple, vf = h.Cards.ValidateApple(in)
-			fields = append(fields, vf...)
+			fields = append(fields, httpFields(vf)...)
 		}
 	}
 	if len(fields) > 0 {
@@ -160,7 +195,7 @@ func (h *Handler) notify(w http.ResponseWriter, r *http.Request) {
 	}
 	var n Notification
 	if herr := httpx.DecodeObject(body, &n); herr != nil {
-		httpx.Bankly{}.WriteError(w, r, herr.Merge(n.Validate()))
+		httpx.Bankly{}.WriteError(w, r, herr.Merge(httpFields(n.Validate())))
 		return
 	}
 	if err := h.Cards.Notify(r.Context(), n); err != nil {
@@ -210,7 +245,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	}
 	var in NewCard
 	if herr := httpx.DecodeObject(body, &in); herr != nil {
-		httpx.Bankly{}.WriteError(w, r, herr.Merge(in.Validate(h.Clock.Now())))
+		httpx.Bankly{}.WriteError(w, r, herr.Merge(httpFields(in.Validate(h.Clock.Now()))))
 		return
 	}
 	c, err := h.Cards.Create(r.Context(), httpx.PrincipalFrom(r.Context()).ApplicationID, in)

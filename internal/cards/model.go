@@ -8,7 +8,6 @@ package cards
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -111,9 +110,9 @@ type NewCard struct {
 }
 
 // Validate reports every invalid field. Messages never repeat the card number.
-func (n *NewCard) Validate(now time.Time) []httpx.FieldError {
-	var fields []httpx.FieldError
-	add := func(f, m string) { fields = append(fields, httpx.FieldError{Field: f, Message: m}) }
+func (n *NewCard) Validate(now time.Time) []FieldError {
+	var fields []FieldError
+	add := func(f, m string) { fields = append(fields, FieldError{Field: f, Message: m}) }
 	text := func(f, v string, max int, required bool) {
 		switch {
 		case required && strings.TrimSpace(v) == "":
@@ -196,14 +195,42 @@ type WalletTokenJSON struct {
 	UpdatedAt            string `json:"updatedAt"`
 }
 
-// Errors of the card service, each with the Bankly error it becomes.
+// FieldError names one invalid field of a request (by its JSON name) and
+// what is wrong with it.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+// ValidationError lists every invalid field of a request at once.
+type ValidationError struct {
+	What   string // what was refused: "card", "status", "notification"
+	Fields []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	b.WriteString("invalid " + e.What)
+	for i, f := range e.Fields {
+		if i == 0 {
+			b.WriteString(": ")
+		} else {
+			b.WriteString("; ")
+		}
+		b.WriteString(f.Field + " " + f.Message)
+	}
+	return b.String()
+}
+
+// Errors of the card service. The handler answers each with its Bankly
+// code and message (see banklyErrors).
 var (
-	ErrCardNotFound   = &httpx.Error{Status: http.StatusNotFound, Code: "002", Message: "Card Not Found"}
-	ErrCardCreating   = &httpx.Error{Status: http.StatusConflict, Code: "029", Message: "The card is in the process of being created"}
-	ErrCardBlocked    = &httpx.Error{Status: http.StatusUnprocessableEntity, Code: "CARD_BLOCKED", Message: "The card is blocked"}
-	ErrCardCancelled  = &httpx.Error{Status: http.StatusUnprocessableEntity, Code: "CARD_CANCELLED", Message: "The card is cancelled"}
-	ErrNonceReused    = &httpx.Error{Status: http.StatusUnprocessableEntity, Code: "NONCE_ALREADY_USED", Message: "nonce was already used with a different request for this card and wallet"}
-	ErrNotConfigured  = &httpx.Error{Status: http.StatusServiceUnavailable, Code: "WALLET_NOT_CONFIGURED", Message: "wallet provisioning is not configured on this server"}
+	ErrCardNotFound   = errors.New("card not found")
+	ErrCardCreating   = errors.New("the card is in the process of being created")
+	ErrCardBlocked    = errors.New("the card is blocked")
+	ErrCardCancelled  = errors.New("the card is cancelled")
+	ErrNonceReused    = errors.New("nonce was already used with a different request for this card and wallet")
+	ErrNotConfigured  = errors.New("wallet provisioning is not configured on this server")
 	ErrProxyTaken     = errors.New("the application already has a card with this proxy")
 	ErrAmbiguousProxy = errors.New("several applications have a card with this proxy: name the application")
 	ErrPANTaken       = errors.New("a card with this card number already exists")

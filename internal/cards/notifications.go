@@ -7,11 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
-
-	"github.com/ponte-ofb/ponte/internal/httpx"
 )
 
 // Network notification event types: the token network tells the issuer what
@@ -44,9 +41,9 @@ type Notification struct {
 }
 
 // Validate reports every invalid field.
-func (n *Notification) Validate() []httpx.FieldError {
-	var fields []httpx.FieldError
-	add := func(f, m string) { fields = append(fields, httpx.FieldError{Field: f, Message: m}) }
+func (n *Notification) Validate() []FieldError {
+	var fields []FieldError
+	add := func(f, m string) { fields = append(fields, FieldError{Field: f, Message: m}) }
 	if strings.TrimSpace(n.NotificationID) == "" || len(n.NotificationID) > 128 {
 		add("notificationId", "must be 1 to 128 characters")
 	}
@@ -65,8 +62,14 @@ func (n *Notification) Validate() []httpx.FieldError {
 	return fields
 }
 
-// ErrNotificationConflict means a notification id was reused with other content.
-var ErrNotificationConflict = &httpx.Error{Status: http.StatusConflict, Message: "notificationId was already used with different content"}
+// Errors of Notify: the notification contradicts what Ponte already knows.
+var (
+	// ErrNotificationConflict means a notification id was reused with other content.
+	ErrNotificationConflict = errors.New("notificationId was already used with different content")
+	ErrTokenOtherCard       = errors.New("tokenUniqueReference belongs to another card")
+	ErrTokenOtherWallet     = errors.New("tokenUniqueReference belongs to another wallet")
+	ErrTokenDeleted         = errors.New("the wallet token was deleted")
+)
 
 // Notify applies a network notification: the wallet token's status changes and,
 // when the card enters or leaves a wallet, CARD_WAS_ADDED_TO_WALLET or
@@ -74,7 +77,7 @@ var ErrNotificationConflict = &httpx.Error{Status: http.StatusConflict, Message:
 // notificationId (a repeated notification is acknowledged and changes nothing).
 func (s *Service) Notify(ctx context.Context, n Notification) error {
 	if fields := n.Validate(); len(fields) > 0 {
-		return &httpx.Error{Status: http.StatusBadRequest, Message: "invalid notification", Fields: fields}
+		return &ValidationError{What: "notification", Fields: fields}
 	}
 	panHash := s.vault.Hash(panHashDomain, []byte(n.AccountNumber))
 	fp := sha256.Sum256([]byte(n.EventType + "\x00" + n.Wallet + "\x00" + n.TokenUniqueReference + "\x00" + panHash))
@@ -132,11 +135,11 @@ func (s *Service) Notify(ctx context.Context, n Notification) error {
 		switch {
 		case err != nil || created:
 		case oldCard != cardID:
-			return &httpx.Error{Status: http.StatusConflict, Message: "tokenUniqueReference belongs to another card"}
+			return ErrTokenOtherCard
 		case oldWallet != n.Wallet:
-			return &httpx.Error{Status: http.StatusConflict, Message: "tokenUniqueReference belongs to another wallet"}
+			return ErrTokenOtherWallet
 		case oldStatus == TokenDeleted:
-			return &httpx.Error{Status: http.StatusConflict, Message: "the wallet token was deleted"}
+			return ErrTokenDeleted
 		default:
 			_, err = tx.ExecContext(ctx, `UPDATE wallet_tokens SET status = $1, updated_at = $2 WHERE token_ref = $3`,
 				notifyStatus[n.EventType], now.UnixMilli(), n.TokenUniqueReference)

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 
@@ -22,7 +21,6 @@ import (
 	"github.com/ponte-ofb/ponte/internal/cards/googlepay"
 	"github.com/ponte-ofb/ponte/internal/cards/mastercard"
 	"github.com/ponte-ofb/ponte/internal/clock"
-	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/store"
 	"github.com/ponte-ofb/ponte/internal/vault"
 )
@@ -82,7 +80,7 @@ const panHashDomain = "card-pan"
 func (s *Service) Create(ctx context.Context, applicationID string, n NewCard) (*Card, error) {
 	now := s.clock.Now().Truncate(time.Second)
 	if fields := n.Validate(now); len(fields) > 0 {
-		return nil, &httpx.Error{Status: http.StatusBadRequest, Message: "invalid card", Fields: fields}
+		return nil, &ValidationError{What: "card", Fields: fields}
 	}
 	if n.Status == "" {
 		n.Status = StatusCreating
@@ -140,8 +138,8 @@ func (s *Service) Get(ctx context.Context, applicationID, proxy string) (*Card, 
 // SetStatus changes a card's status.
 func (s *Service) SetStatus(ctx context.Context, applicationID, proxy, status string) (*Card, error) {
 	if !validStatus(status) {
-		return nil, &httpx.Error{Status: http.StatusBadRequest, Message: "invalid status",
-			Fields: []httpx.FieldError{{Field: "status", Message: "must be one of " + strings.Join(Statuses, ", ")}}}
+		return nil, &ValidationError{What: "status",
+			Fields: []FieldError{{Field: "status", Message: "must be one of " + strings.Join(Statuses, ", ")}}}
 	}
 	var c *Card
 	err := s.db.Write(ctx, func(tx *sql.Tx) error {
@@ -244,10 +242,6 @@ func (s *Service) WalletToken(ctx context.Context, applicationID, proxy, wallet 
 		return err
 	})
 	if err != nil {
-		var herr *httpx.Error
-		if errors.As(err, &herr) {
-			return nil, err
-		}
 		return nil, fmt.Errorf("cards: store wallet payload: %w", err)
 	}
 	return out, nil
@@ -310,12 +304,12 @@ type AppleBody struct {
 // ValidateApple checks the Apple Pay body: hex nonce and signature, and a
 // certificate chain that verifies to the configured trust root with a P-256
 // leaf. Every problem is reported, each naming its field.
-func (s *Service) ValidateApple(b AppleBody) (*AppleRequest, []httpx.FieldError) {
-	var fields []httpx.FieldError
+func (s *Service) ValidateApple(b AppleBody) (*AppleRequest, []FieldError) {
+	var fields []FieldError
 	hexField := func(name, v string) string {
 		v = strings.TrimSpace(v)
 		if _, err := hex.DecodeString(v); err != nil || v == "" || len(v) > 4096 {
-			fields = append(fields, httpx.FieldError{Field: name, Message: "must be a non-empty hexadecimal string"})
+			fields = append(fields, FieldError{Field: name, Message: "must be a non-empty hexadecimal string"})
 		}
 		return strings.ToLower(v)
 	}
@@ -329,7 +323,7 @@ func (s *Service) ValidateApple(b AppleBody) (*AppleRequest, []httpx.FieldError)
 		req.leafKey, err = s.wallets.Apple.Verify(chain)
 	}
 	if err != nil {
-		fields = append(fields, httpx.FieldError{Field: "appleCertificate", Message: certificateMessage(err)})
+		fields = append(fields, FieldError{Field: "appleCertificate", Message: certificateMessage(err)})
 	}
 	return req, fields
 }
