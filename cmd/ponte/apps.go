@@ -36,170 +36,274 @@ func apps(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if done {
 		return err
 	}
-	var cfg config.Config
+	return appsCommands[sub](ctx, rest, stdout, stderr)
+}
+
+// appsCommands runs each of appsGroup's subcommands: each declares its
+// own flags, checks them, and only then opens the database.
+var appsCommands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) error{
+	"create":         appsCreate,
+	"list":           appsList,
+	"show":           appsShow,
+	"rotate-secret":  appsRotateSecret,
+	"disable":        appsDisable,
+	"set-keys":       appsSetKeys,
+	"set-plain-json": appsSetPlainJSON,
+}
+
+func appsCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var (
-		c      *command
-		n      auth.NewApplication
-		scp    string
-		redi   stringList
-		asJSON bool
-		jwks   string
-		app    string
-		accept bool
+		cfg       config.Config
+		n         auth.NewApplication
+		scopes    string
+		redirects stringList
+		jwks      string
 	)
-	// The application's flag: --app, with the old spellings kept as hidden
-	// aliases (--client-id of set-keys and set-plain-json; show,
-	// rotate-secret and disable also take it as a positional argument).
-	appFlag := func(aliases ...string) {
-		c.String(&app, "app", "CLIENT_ID", "", "the application's client_id or id (required)")
-		for _, a := range aliases {
-			c.Alias(a, "app")
-		}
-	}
-	switch sub {
-	case "create":
-		c = newCommand("ponte apps create --name NAME --company-key KEY --scopes S1,S2 [flags]",
-			"Registers a partner application and prints its client_id and client_secret.\nThe secret is stored only as a hash: copy it now.\nKnown scopes: "+strings.Join(slices.Sorted(maps.Keys(auth.KnownScopes)), ", "), stdout, stderr)
-		c.String(&n.Name, "name", "NAME", "", "application name (required)")
-		c.String(&n.CompanyKey, "company-key", "KEY", "", "partner key shown in tickets, at most 36 characters (required)")
-		c.String(&scp, "scopes", "SCOPES", "", "comma- or space-separated scopes to grant (required)")
-		c.List(&redi, "redirect-url", "URL", "exact redirect URL the application may use (repeatable)")
-		c.String(&n.DeepLinkURL, "deep-link-url", "URL", "", "URL that opens the partner's app for the holder journey")
-		c.String(&jwks, "jwks", "FILE", "", "file with the application's public JSON Web Key Set: signed Payments API\nrequest bodies are verified against it (each key public, with a kid,\nRSA ≥ 2048 bits or EC P-256)")
-		c.Bool(&n.AcceptPlainJSON, "accept-plain-json", false, "let the application send plain JSON bodies where the Payments API\nrequires signed JWTs (application/jwt); off by default")
-		c.Alias("redirect-uri", "redirect-url")
-	case "list":
-		c = newCommand("ponte apps list [flags]", "Lists partner applications (never their secrets).", stdout, stderr)
-		c.Bool(&asJSON, "json", false, "print JSON")
-	case "show":
-		c = newCommand("ponte apps show --app CLIENT_ID [flags]", "Shows one application by client_id or id (never its secret).", stdout, stderr)
-		appFlag()
-	case "rotate-secret":
-		c = newCommand("ponte apps rotate-secret --app CLIENT_ID [flags]", "Issues a new client_secret and prints it once; the old secret stops working.", stdout, stderr)
-		appFlag()
-	case "disable":
-		c = newCommand("ponte apps disable --app CLIENT_ID [flags]", "Disables an application: token requests fail and issued tokens are refused.", stdout, stderr)
-		appFlag()
-	case "set-keys":
-		c = newCommand("ponte apps set-keys --app CLIENT_ID --jwks FILE [flags]",
-			"Registers the application's public JSON Web Key Set, replacing the previous one.\n"+
-				"Ponte verifies the application's signed Payments API request bodies (PS256, by kid)\n"+
-				"against it. Every key must be public, have a kid, and be RSA ≥ 2048 bits or EC P-256;\n"+
-				"a private key is refused. An empty file removes the keys.", stdout, stderr)
-		appFlag("client-id")
-		c.String(&jwks, "jwks", "FILE", "", "file holding the public JWKS, {\"keys\":[...]} (required)")
-	case "set-plain-json":
-		c = newCommand("ponte apps set-plain-json --app CLIENT_ID --accept=true|false [flags]",
-			"Says whether the application may send plain JSON bodies (application/json) where the\n"+
-				"Payments API requires signed JWTs (application/jwt). New applications may not; the\n"+
-				"sandbox demo application may.", stdout, stderr)
-		appFlag("client-id")
-		c.Bool(&accept, "accept", false, "true: accept plain JSON bodies; false: require signed JWTs (required)")
-	}
+	c := newCommand("ponte apps create --name NAME --company-key KEY --scopes S1,S2 [flags]",
+		"Registers a partner application and prints its client_id and client_secret.\nThe secret is stored only as a hash: copy it now.\nKnown scopes: "+strings.Join(slices.Sorted(maps.Keys(auth.KnownScopes)), ", "), stdout, stderr)
+	c.String(&n.Name, "name", "NAME", "", "application name (required)")
+	c.String(&n.CompanyKey, "company-key", "KEY", "", "partner key shown in tickets, at most 36 characters (required)")
+	c.String(&scopes, "scopes", "SCOPES", "", "comma- or space-separated scopes to grant (required)")
+	c.List(&redirects, "redirect-url", "URL", "exact redirect URL the application may use (repeatable)")
+	c.String(&n.DeepLinkURL, "deep-link-url", "URL", "", "URL that opens the partner's app for the holder journey")
+	c.String(&jwks, "jwks", "FILE", "", "file with the application's public JSON Web Key Set: signed Payments API\nrequest bodies are verified against it (each key public, with a kid,\nRSA ≥ 2048 bits or EC P-256)")
+	c.Bool(&n.AcceptPlainJSON, "accept-plain-json", false, "let the application send plain JSON bodies where the Payments API\nrequires signed JWTs (application/jwt); off by default")
+	c.Alias("redirect-uri", "redirect-url")
 	c.Storage(&cfg)
-	if err := c.Parse(rest); err != nil {
+	if err := c.Parse(args); err != nil {
 		return err
 	}
-	switch sub {
-	case "show", "rotate-secret", "disable":
-		// The application as a positional argument is the old spelling, kept.
-		if c.NArg() == 1 && app == "" {
-			app = c.Arg(0)
-		} else if err := c.NoArgs(); err != nil {
-			return err
-		}
-		if err := c.Required("app"); err != nil {
-			return err
-		}
-	case "set-keys", "set-plain-json":
-		if err := c.NoArgs(); err != nil {
-			return err
-		}
-		if err := c.Required("app"); err != nil {
-			return err
-		}
-		if sub == "set-keys" && !c.IsSet("jwks") {
-			return c.Fail("--jwks is required")
-		}
-		if sub == "set-plain-json" && !c.IsSet("accept") {
-			return c.Fail("--accept is required")
-		}
-	default:
-		if err := c.NoArgs(); err != nil {
-			return err
-		}
+	if err := c.NoArgs(); err != nil {
+		return err
 	}
-	var jwksJSON []byte
-	if jwks != "" {
-		b, err := os.ReadFile(jwks)
-		if err != nil {
-			return fmt.Errorf("read JWKS: %w", err)
-		}
-		jwksJSON = b
+	jwksJSON, err := readJWKS(jwks)
+	if err != nil {
+		return err
 	}
-	db, err := store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir})
+	db, svc, err := openApps(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	svc := auth.NewApplications(db, clock.System{})
-	switch sub {
-	case "create":
-		n.Scopes = strings.FieldsFunc(scp, func(r rune) bool { return r == ',' || r == ' ' })
-		n.RedirectURLs = redi
-		n.JWKS = jwksJSON
-		a, secret, err := svc.Create(ctx, n)
-		if err != nil {
-			return err
-		}
-		printApp(stdout, a)
-		fmt.Fprintf(stdout, "client_secret: %s\n(shown once: store it now)\n", secret)
-	case "list":
-		list, err := svc.List(ctx)
-		if err != nil {
-			return err
-		}
-		if asJSON {
-			return writeJSON(stdout, orEmpty(list))
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "CLIENT_ID\tNAME\tCOMPANY_KEY\tSTATUS\tSCOPES")
-		for _, a := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.ClientID, a.Name, a.CompanyKey, status(a), strings.Join(a.Scopes, " "))
-		}
-		return tw.Flush()
-	case "show":
+	n.Scopes = strings.FieldsFunc(scopes, func(r rune) bool { return r == ',' || r == ' ' })
+	n.RedirectURLs = redirects
+	n.JWKS = jwksJSON
+	a, secret, err := svc.Create(ctx, n)
+	if err != nil {
+		return err
+	}
+	printApp(stdout, a)
+	fmt.Fprintf(stdout, "client_secret: %s\n(shown once: store it now)\n", secret)
+	return nil
+}
+
+func appsList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var (
+		cfg    config.Config
+		asJSON bool
+	)
+	c := newCommand("ponte apps list [flags]", "Lists partner applications (never their secrets).", stdout, stderr)
+	c.Bool(&asJSON, "json", false, "print JSON")
+	c.Storage(&cfg)
+	if err := c.Parse(args); err != nil {
+		return err
+	}
+	if err := c.NoArgs(); err != nil {
+		return err
+	}
+	db, svc, err := openApps(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	list, err := svc.List(ctx)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(stdout, orEmpty(list))
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLIENT_ID\tNAME\tCOMPANY_KEY\tSTATUS\tSCOPES")
+	for _, a := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.ClientID, a.Name, a.CompanyKey, status(a), strings.Join(a.Scopes, " "))
+	}
+	return tw.Flush()
+}
+
+func appsShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand("ponte apps show --app CLIENT_ID [flags]", "Shows one application by client_id or id (never its secret).", stdout, stderr)
+	return runOnApp(ctx, c, args, func(svc *auth.Applications, app string) error {
 		a, err := svc.Get(ctx, app)
 		if err != nil {
 			return err
 		}
 		printApp(stdout, a)
-	case "rotate-secret":
+		return nil
+	})
+}
+
+func appsRotateSecret(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand("ponte apps rotate-secret --app CLIENT_ID [flags]", "Issues a new client_secret and prints it once; the old secret stops working.", stdout, stderr)
+	return runOnApp(ctx, c, args, func(svc *auth.Applications, app string) error {
 		a, secret, err := svc.RotateSecret(ctx, app)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "client_id:     %s\nclient_secret: %s\n(shown once: store it now; the previous secret no longer works)\n", a.ClientID, secret)
-	case "disable":
+		return nil
+	})
+}
+
+func appsDisable(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand("ponte apps disable --app CLIENT_ID [flags]", "Disables an application: token requests fail and issued tokens are refused.", stdout, stderr)
+	return runOnApp(ctx, c, args, func(svc *auth.Applications, app string) error {
 		a, err := svc.Disable(ctx, app)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "application %s (%s) disabled\n", a.ClientID, a.Name)
-	case "set-keys":
-		a, err := svc.SetJWKS(ctx, app, jwksJSON)
-		if err != nil {
-			return err
-		}
-		printApp(stdout, a)
-	case "set-plain-json":
-		a, err := svc.SetAcceptPlainJSON(ctx, app, accept)
-		if err != nil {
-			return err
-		}
-		printApp(stdout, a)
+		return nil
+	})
+}
+
+// runOnApp parses a command that acts on one application, named by --app or,
+// the old spelling kept, by one positional argument, and runs it.
+func runOnApp(ctx context.Context, c *command, args []string, run func(svc *auth.Applications, app string) error) error {
+	var (
+		cfg config.Config
+		app string
+	)
+	appFlag(c, &app)
+	c.Storage(&cfg)
+	if err := c.Parse(args); err != nil {
+		return err
 	}
+	if c.NArg() == 1 && app == "" {
+		app = c.Arg(0)
+	} else if err := c.NoArgs(); err != nil {
+		return err
+	}
+	if err := c.Required("app"); err != nil {
+		return err
+	}
+	db, svc, err := openApps(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return run(svc, app)
+}
+
+func appsSetKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var (
+		cfg  config.Config
+		app  string
+		jwks string
+	)
+	c := newCommand("ponte apps set-keys --app CLIENT_ID --jwks FILE [flags]",
+		"Registers the application's public JSON Web Key Set, replacing the previous one.\n"+
+			"Ponte verifies the application's signed Payments API request bodies (PS256, by kid)\n"+
+			"against it. Every key must be public, have a kid, and be RSA ≥ 2048 bits or EC P-256;\n"+
+			"a private key is refused. An empty file removes the keys.", stdout, stderr)
+	appFlag(c, &app, "client-id")
+	c.String(&jwks, "jwks", "FILE", "", "file holding the public JWKS, {\"keys\":[...]} (required)")
+	c.Storage(&cfg)
+	if err := c.Parse(args); err != nil {
+		return err
+	}
+	if err := c.NoArgs(); err != nil {
+		return err
+	}
+	if err := c.Required("app"); err != nil {
+		return err
+	}
+	if !c.IsSet("jwks") {
+		return c.Fail("--jwks is required")
+	}
+	jwksJSON, err := readJWKS(jwks)
+	if err != nil {
+		return err
+	}
+	db, svc, err := openApps(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	a, err := svc.SetJWKS(ctx, app, jwksJSON)
+	if err != nil {
+		return err
+	}
+	printApp(stdout, a)
 	return nil
+}
+
+func appsSetPlainJSON(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var (
+		cfg    config.Config
+		app    string
+		accept bool
+	)
+	c := newCommand("ponte apps set-plain-json --app CLIENT_ID --accept=true|false [flags]",
+		"Says whether the application may send plain JSON bodies (application/json) where the\n"+
+			"Payments API requires signed JWTs (application/jwt). New applications may not; the\n"+
+			"sandbox demo application may.", stdout, stderr)
+	appFlag(c, &app, "client-id")
+	c.Bool(&accept, "accept", false, "true: accept plain JSON bodies; false: require signed JWTs (required)")
+	c.Storage(&cfg)
+	if err := c.Parse(args); err != nil {
+		return err
+	}
+	if err := c.NoArgs(); err != nil {
+		return err
+	}
+	if err := c.Required("app"); err != nil {
+		return err
+	}
+	if !c.IsSet("accept") {
+		return c.Fail("--accept is required")
+	}
+	db, svc, err := openApps(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	a, err := svc.SetAcceptPlainJSON(ctx, app, accept)
+	if err != nil {
+		return err
+	}
+	printApp(stdout, a)
+	return nil
+}
+
+// appFlag declares the application's flag: --app, with the old spellings
+// kept as hidden aliases (--client-id of set-keys and set-plain-json).
+func appFlag(c *command, app *string, aliases ...string) {
+	c.String(app, "app", "CLIENT_ID", "", "the application's client_id or id (required)")
+	for _, a := range aliases {
+		c.Alias(a, "app")
+	}
+}
+
+// readJWKS reads the JWKS file named (nothing when name is empty).
+func readJWKS(name string) ([]byte, error) {
+	if name == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("read JWKS: %w", err)
+	}
+	return b, nil
+}
+
+// openApps opens the database and the partner applications in it.
+func openApps(ctx context.Context, cfg config.Config) (*store.DB, *auth.Applications, error) {
+	db, err := store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir})
+	if err != nil {
+		return nil, nil, err
+	}
+	return db, auth.NewApplications(db, clock.System{}), nil
 }
 
 func status(a *auth.Application) string {
