@@ -23,6 +23,7 @@ import (
 	"github.com/ponte-ofb/ponte/internal/holder"
 	"github.com/ponte-ofb/ponte/internal/ofb"
 	"github.com/ponte-ofb/ponte/internal/oidc"
+	"github.com/ponte-ofb/ponte/internal/payments"
 	"github.com/ponte-ofb/ponte/internal/recurring"
 	"github.com/ponte-ofb/ponte/internal/sandboxapp"
 )
@@ -110,8 +111,8 @@ func (a *App) wireJourney(ctx context.Context, mux *http.ServeMux, pages *templa
 		a.SandboxApp.Register(mux)
 		p.demoID, p.demoDeepURL = a.Demo.ID, strings.TrimSuffix(a.Config.PublicURL, "/")+sandboxapp.PathApp
 	}
-	a.Interactions = holder.NewInteractions(a.DB, a.Clock, holder.Consents{holder.PaymentConsents{Service: a.Payments}, recurring.JourneyKind{Service: a.Recurring}, dataconsents.JourneyKind{Service: a.DataConsents}}, p, a.Config.PublicURL)
-	a.Interactions.Recorder = holderSteps{a.PCM.Service.Recorder}
+	a.Interactions = holder.NewInteractions(a.DB, a.Clock, holder.Consents{payments.JourneyKind{Service: a.Payments}, recurring.JourneyKind{Service: a.Recurring}, dataconsents.JourneyKind{Service: a.DataConsents}}, p,
+		holderSteps{a.PCM.Service.Recorder}, a.Config.PublicURL)
 	a.partners = p
 	mux.HandleFunc("GET /openfinance/consent-flow/handoff/{callbackId}", a.handoffStatus)
 	return nil

@@ -84,7 +84,7 @@ func FuzzInteractionBodies(f *testing.F) {
 	interactions := make([]*Interactions, len(dbs))
 	for i, db := range dbs {
 		storetest.AddApplication(f, db.DB, "a1")
-		interactions[i] = NewInteractions(db.DB, clock.NewFake(now), nil, fuzzPartners{}, "https://ponte.example")
+		interactions[i] = NewInteractions(db.DB, clock.NewFake(now), nil, fuzzPartners{}, nil, "https://ponte.example")
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if err := httpx.CheckJSON(b); err != nil {

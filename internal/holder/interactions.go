@@ -40,7 +40,7 @@ const (
 )
 
 // Journey steps as the PCM (v1.0.4 hybrid flow) names them, recorded
-// through Interactions.Recorder with the state change that causes each.
+// through the Interactions' recorder with the state change that causes each.
 const (
 	PCMRedirectTarget   = "REDIRECT_TARGET"
 	PCMAuthenticated    = "AUTHENTICATED"
@@ -281,15 +281,16 @@ type Interactions struct {
 	// issuer is Ponte's public URL: login tokens are addressed to it and the
 	// journey resumes at issuer/oauth/authorize/{callbackId}.
 	issuer string
-	// Recorder, when set, records each step for the PCM in the step's
+	// recorder, when not nil, records each step for the PCM in the step's
 	// transaction.
-	Recorder StepRecorder
+	recorder StepRecorder
 }
 
 // NewInteractions returns the interaction service.
-// consents are the kinds of consent the journey authorises.
-func NewInteractions(db *store.DB, c clock.Clock, consents Consents, partners Partners, issuer string) *Interactions {
-	return &Interactions{db: db, clock: c, consents: consents, partners: partners, issuer: strings.TrimSuffix(issuer, "/")}
+// consents are the kinds of consent the journey authorises; recorder, which
+// may be nil, records each step for the PCM.
+func NewInteractions(db *store.DB, c clock.Clock, consents Consents, partners Partners, recorder StepRecorder, issuer string) *Interactions {
+	return &Interactions{db: db, clock: c, consents: consents, partners: partners, recorder: recorder, issuer: strings.TrimSuffix(issuer, "/")}
 }
 
 // ResumeURL is where the browser goes once the interaction is finished: the
@@ -314,14 +315,14 @@ type BeginRequest struct {
 
 // record hands a step to the Recorder, if any, in the step's transaction.
 func (s *Interactions) record(ctx context.Context, tx *sql.Tx, it *Interaction, step, typ, uri string, d *Device, at time.Time) error {
-	if s.Recorder == nil {
+	if s.recorder == nil {
 		return nil
 	}
 	dev := ofb.DeviceFromUserAgent("") // unknown: BROWSER, OTHER
 	if d != nil && d.Platform != "" {
 		dev = *d
 	}
-	err := s.Recorder.RecordStep(ctx, tx, StepEvent{ConsentID: it.ConsentID, ApplicationID: it.ApplicationID,
+	err := s.recorder.RecordStep(ctx, tx, StepEvent{ConsentID: it.ConsentID, ApplicationID: it.ApplicationID,
 		Step: step, Type: typ, URI: withoutQuery(uri), Device: dev, At: at})
 	if err != nil {
 		return fmt.Errorf("holder: record the PCM %s step: %w", step, err)
