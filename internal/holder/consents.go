@@ -5,14 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"time"
-
-	"github.com/ponte-ofb/ponte/internal/ofb"
-	"github.com/ponte-ofb/ponte/internal/payments"
 )
 
-// ConsentKind is one kind of consent the holder's journey can authorise:
-// payment consents (Payments v4) today; recurring and data-sharing consents
-// plug in the same way. Every method runs inside the journey's transaction.
+// ConsentKind is one kind of consent the holder's journey can authorise.
+// Each kind implements it in its own package (payments.JourneyKind,
+// recurring.JourneyKind, dataconsents.JourneyKind) and app hands them to
+// NewInteractions: the journey itself knows no kind of consent. Every method
+// runs inside the journey's transaction.
 type ConsentKind interface {
 	// Find returns the consent, or ErrConsentNotFound when id is not a
 	// consent of this kind.
@@ -136,60 +135,4 @@ func (cs Consents) find(ctx context.Context, tx *sql.Tx, id string) (ConsentKind
 		return k, v, nil
 	}
 	return nil, nil, ErrConsentNotFound
-}
-
-// PaymentConsents are Payments v4 consents as a ConsentKind.
-type PaymentConsents struct{ Service *payments.Service }
-
-// Find implements ConsentKind.
-func (p PaymentConsents) Find(ctx context.Context, tx *sql.Tx, id string) (*ConsentView, error) {
-	c, err := p.Service.ConsentTx(ctx, tx, id)
-	if errors.Is(err, payments.ErrNotFound) {
-		return nil, ErrConsentNotFound
-	}
-	if err != nil {
-		return nil, err
-	}
-	v := &ConsentView{ID: c.ID, Kind: "payment", ApplicationID: c.ApplicationID, ExpiresAt: c.ExpiresAt,
-		Awaiting: c.Status == payments.StatusAwaitingAuthorisation}
-	if u := c.Request.LoggedUser; u != nil && u.Document != nil {
-		v.Document = u.Document.Identification
-	}
-	if a := c.Request.DebtorAccount; a != nil {
-		v.FixedAccount = &Account{ISPB: a.ISPB, Issuer: a.Issuer, Number: a.Number, AccountType: a.AccountType}
-	}
-	pv := &PaymentView{}
-	if cr := c.Request.Creditor; cr != nil {
-		pv.CreditorName, pv.CreditorDoc = cr.Name, ofb.MaskDocument(cr.CPFCNPJ)
-	}
-	if pay := c.Request.Payment; pay != nil {
-		pv.Amount, pv.When, pv.Method = FormatBRL(pay.Amount), describeSchedule(pay), paymentMethod(pay)
-	}
-	v.Payment = pv
-	return v, nil
-}
-
-// Approve implements ConsentKind.
-func (p PaymentConsents) Approve(ctx context.Context, tx *sql.Tx, id string, a Account) error {
-	debtor := &payments.Account{ISPB: a.ISPB, Issuer: a.Issuer, Number: a.Number, AccountType: a.AccountType}
-	switch _, err := p.Service.AuthoriseTx(ctx, tx, id, debtor); {
-	case errors.Is(err, payments.ErrDebtorAccount):
-		return ErrAccountNotAllowed
-	case errors.Is(err, payments.ErrExpired):
-		return ErrInteractionExpired
-	case errors.Is(err, payments.ErrInvalidTransition), errors.Is(err, payments.ErrNotFound):
-		return ErrConsentNotAwaiting
-	default:
-		return err
-	}
-}
-
-// Reject implements ConsentKind.
-func (p PaymentConsents) Reject(ctx context.Context, tx *sql.Tx, id string) error {
-	switch _, err := p.Service.RejectTx(ctx, tx, id, payments.RejectRejeitadoUsuario); {
-	case err == nil, errors.Is(err, payments.ErrInvalidTransition), errors.Is(err, payments.ErrNotFound):
-		return nil
-	default:
-		return err
-	}
 }

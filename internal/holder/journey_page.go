@@ -2,14 +2,11 @@ package holder
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/ponte-ofb/ponte/internal/customers"
 	"github.com/ponte-ofb/ponte/internal/ofb"
-	"github.com/ponte-ofb/ponte/internal/payments"
 )
 
 // journeyPage is the WebView of an interaction: the consent to review, the
@@ -123,70 +120,4 @@ func FormatBRL(amount string) string {
 		b.WriteRune(d)
 	}
 	return "R$ " + b.String() + "," + cents
-}
-
-// brDate renders an ISO date (2024-10-15) as 15/10/2024; other text is kept.
-func brDate(iso string) string {
-	d, err := time.Parse("2006-01-02", iso)
-	if err != nil {
-		return iso
-	}
-	return d.Format("02/01/2006")
-}
-
-var weekdays = map[string]string{
-	"SEGUNDA_FEIRA": "segunda-feira", "TERCA_FEIRA": "terça-feira", "QUARTA_FEIRA": "quarta-feira",
-	"QUINTA_FEIRA": "quinta-feira", "SEXTA_FEIRA": "sexta-feira", "SABADO": "sábado", "DOMINGO": "domingo",
-}
-
-func describeSchedule(p *payments.Payment) string {
-	qty := func(q *int) int {
-		if q == nil {
-			return 0
-		}
-		return *q
-	}
-	sc := p.Schedule
-	switch {
-	case sc == nil && p.Date != "":
-		return "Pagamento único em " + brDate(p.Date)
-	case sc == nil:
-		return "Pagamento único"
-	case sc.Single != nil:
-		return "Agendado para " + brDate(sc.Single.Date)
-	case sc.Daily != nil:
-		return fmt.Sprintf("%d pagamentos diários a partir de %s", qty(sc.Daily.Quantity), brDate(sc.Daily.StartDate))
-	case sc.Weekly != nil:
-		return fmt.Sprintf("%d pagamentos semanais às %ss a partir de %s", qty(sc.Weekly.Quantity), weekdays[sc.Weekly.DayOfWeek], brDate(sc.Weekly.StartDate))
-	case sc.Monthly != nil:
-		day := 0
-		if sc.Monthly.DayOfMonth != nil {
-			day = *sc.Monthly.DayOfMonth
-		}
-		return fmt.Sprintf("%d pagamentos mensais no dia %d a partir de %s", qty(sc.Monthly.Quantity), day, brDate(sc.Monthly.StartDate))
-	case sc.Custom != nil:
-		dates := make([]string, len(sc.Custom.Dates))
-		for i, d := range sc.Custom.Dates {
-			dates[i] = brDate(d)
-		}
-		return fmt.Sprintf("%d pagamentos em %s", len(dates), strings.Join(dates, ", "))
-	}
-	return ""
-}
-
-func paymentMethod(p *payments.Payment) string {
-	kind := p.Type
-	if kind == "PIX" {
-		kind = "Pix"
-	}
-	if p.Details == nil {
-		return kind
-	}
-	names := map[string]string{
-		"MANU": "dados da conta", "DICT": "chave Pix", "QRDN": "QR code dinâmico", "QRES": "QR code estático", "INIC": "iniciador",
-	}
-	if n, ok := names[p.Details.LocalInstrument]; ok {
-		return kind + " por " + n
-	}
-	return kind
 }
