@@ -371,7 +371,7 @@ func (c *Client) consentAnswer(status, want int, body []byte) (*Consent, error) 
 }
 
 func (c *Client) verifyJWS(raw string) ([]byte, error) {
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.PS256})
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.PS256})
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil, fmt.Errorf("%w: malformed JWS", ErrBrand)
 	}

@@ -150,7 +150,9 @@ func VerifySigned(body []byte, keys *jose.JSONWebKeySet, want Expectations) ([]b
 	if compact == "" {
 		return nil, "", BadSignature("Corpo da requisição vazio: esperado um JWS compacto assinado (PS256).")
 	}
-	jws, err := jose.ParseSigned(compact, []jose.SignatureAlgorithm{jose.PS256})
+	// Compact only: the JSON serializations would carry claims past the
+	// edge's bad-text check, which reads the compact form.
+	jws, err := jose.ParseSignedCompact(compact, []jose.SignatureAlgorithm{jose.PS256})
 	if err != nil {
 		return nil, "", BadSignature("O corpo não é um JWS compacto assinado com PS256.")
 	}

@@ -99,7 +99,7 @@ func FuzzDecodeSigned(f *testing.F) {
 }
 
 func mustPayload(t *testing.T, body string, key *rsa.PrivateKey) []byte {
-	jws, err := jose.ParseSigned(body, []jose.SignatureAlgorithm{jose.PS256})
+	jws, err := jose.ParseSignedCompact(body, []jose.SignatureAlgorithm{jose.PS256})
 	if err != nil {
 		t.Fatal(err)
 	}

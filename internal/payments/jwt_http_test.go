@@ -139,7 +139,7 @@ func verifySigned(t *testing.T, s *apptest.Server, p partner, resp *apptest.Resp
 	if ct := resp.Header.Get("Content-Type"); ct != payments.MediaTypeJWT {
 		t.Fatalf("Content-Type %q, want %s: %s", ct, payments.MediaTypeJWT, resp.Body)
 	}
-	jws, err := jose.ParseSigned(string(resp.Body), []jose.SignatureAlgorithm{jose.PS256})
+	jws, err := jose.ParseSignedCompact(string(resp.Body), []jose.SignatureAlgorithm{jose.PS256})
 	if err != nil {
 		t.Fatalf("response is not a PS256 JWS: %v", err)
 	}

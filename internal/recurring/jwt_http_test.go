@@ -110,7 +110,7 @@ func verifySigned(t *testing.T, s *apptest.Server, p partner, resp *apptest.Resp
 	if err := json.Unmarshal(jwks.Body, &set); err != nil {
 		t.Fatal(err)
 	}
-	jws, err := jose.ParseSigned(string(resp.Body), []jose.SignatureAlgorithm{jose.PS256})
+	jws, err := jose.ParseSignedCompact(string(resp.Body), []jose.SignatureAlgorithm{jose.PS256})
 	if err != nil {
 		t.Fatal(err)
 	}
