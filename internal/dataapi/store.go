@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -69,12 +68,13 @@ func accountsByID(ctx context.Context, db *store.DB, ids []string) ([]*Account, 
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	args := make([]any, len(ids))
-	marks := make([]string, len(ids))
+	vals := make([]any, len(ids))
 	for i, id := range ids {
-		args[i], marks[i] = id, "$"+strconv.Itoa(i+1)
+		vals[i] = id
 	}
-	query := accountSelect + ` WHERE a.id IN (` + strings.Join(marks, ", ") + `) ORDER BY a.created_at, a.ispb, a.issuer, a.number`
+	p := store.NewParams(db.Engine())
+	query := accountSelect + ` WHERE a.id IN (` + p.List(vals...) + `) ORDER BY a.created_at, a.ispb, a.issuer, a.number`
+	args := p.Args()
 	var rows *sql.Rows
 	var err error
 	if len(ids) <= maxPreparedAccountIDs {
@@ -169,11 +169,9 @@ const transactionBatch = 500
 // under the same id is replaced, body included; without, it is kept as it is
 // (the sandbox seed).
 //
-// On SQLite the parameters are anonymous ("?"): SQLite finds a numbered
-// parameter by a linear search of the statement's parameter names, once when
-// it parses each one and once more per bind, so a 500-row batch ($1…$8000)
-// cost tens of millions of string comparisons; the sandbox seed's 2,200 rows
-// took most of a first start. PostgreSQL keeps $n (pgx does not take "?").
+// Its parameters are store.Params': anonymous on SQLite, where numbered ones
+// ($1…$8000 in a 500-row batch) made the sandbox seed's 2,200 rows most of a
+// first start.
 func insertTransactions(ctx context.Context, tx *sql.Tx, engine store.Engine, accountID string, ts []Transaction, update bool) error {
 	conflict := ` ON CONFLICT (account_id, transaction_id) DO NOTHING`
 	if update {
@@ -183,39 +181,26 @@ func insertTransactions(ctx context.Context, tx *sql.Tx, engine store.Engine, ac
 		partie_compe_code = excluded.partie_compe_code, partie_branch_code = excluded.partie_branch_code,
 		partie_number = excluded.partie_number, partie_check_digit = excluded.partie_check_digit, body = excluded.body`
 	}
-	const cols = 16
 	for start := 0; start < len(ts); start += transactionBatch {
 		batch := ts[start:min(start+transactionBatch, len(ts))]
 		var sb strings.Builder
 		sb.WriteString(`INSERT INTO account_transactions (account_id, ` + transactionColumns + `, body) VALUES `)
-		args := make([]any, 0, len(batch)*cols)
+		p := store.NewParams(engine)
 		for i := range batch {
 			t := &batch[i]
 			if i > 0 {
 				sb.WriteString(", ")
 			}
-			sb.WriteString("(")
-			for j := range cols {
-				if j > 0 {
-					sb.WriteString(", ")
-				}
-				if engine == store.SQLite {
-					sb.WriteString("?")
-				} else {
-					sb.WriteString("$" + strconv.Itoa(i*cols+j+1))
-				}
-			}
-			sb.WriteString(")")
 			body, err := encodeTransaction(t)
 			if err != nil {
 				return err
 			}
-			args = append(args, accountID, t.TransactionID, t.TransactionDateTime.UnixMilli(), t.CompletedAuthorisedPaymentType,
+			sb.WriteString("(" + p.List(accountID, t.TransactionID, t.TransactionDateTime.UnixMilli(), t.CompletedAuthorisedPaymentType,
 				t.CreditDebitType, t.TransactionName, t.Type, t.Amount, t.Currency, t.PartieCnpjCpf, t.PartiePersonType,
-				t.PartieCompeCode, t.PartieBranchCode, t.PartieNumber, t.PartieCheckDigit, body)
+				t.PartieCompeCode, t.PartieBranchCode, t.PartieNumber, t.PartieCheckDigit, body) + ")")
 		}
 		sb.WriteString(conflict)
-		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
+		if _, err := tx.ExecContext(ctx, sb.String(), p.Args()...); err != nil {
 			return fmt.Errorf("dataapi: insert transactions: %w", err)
 		}
 	}
