@@ -261,7 +261,7 @@ func run(ctx context.Context, workers int, dur, warmup time.Duration, rounds int
 		rate = float64(peakOK) / peakTime.Seconds() / 2
 	}
 	if rate < 1 {
-		return fmt.Errorf("Ponte served %d first pages at peak: nothing to run at half of it", peakOK)
+		return fmt.Errorf("at peak Ponte served %d first pages: nothing to run at half of it", peakOK)
 	}
 	openLoop := func(name, url string) []loadgen.Sample {
 		return loadgen.OpenLoop(ctx, loadgen.Open{Name: name, Rate: rate, Workers: openWorkers, Warmup: warmup, Dur: dur, Width: 34},

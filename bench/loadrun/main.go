@@ -296,7 +296,7 @@ func run(ctx context.Context, o options) (*Result, error) {
 		rate = res.Peak.Ponte.RPS / 2
 	}
 	if rate < 1 {
-		return nil, fmt.Errorf("Ponte created %d tickets at peak (%d non-201, %d errors; first error: %s): nothing to run at half of it%s",
+		return nil, fmt.Errorf("at peak Ponte created %d tickets (%d non-201, %d errors; first error: %s): nothing to run at half of it%s",
 			res.Peak.Ponte.Created, res.Peak.Ponte.Non201, res.Peak.Ponte.Errors, res.Peak.Ponte.FirstError, ponte.logTail())
 	}
 	res.HalfPeak.Rate = rate

@@ -558,8 +558,6 @@ func (r *sendResult) retry(now time.Time, errText string, after time.Duration) {
 	}
 }
 
-func (f *Forwarder) backoff(attempt int) time.Duration { return f.backoffAfter(attempt, 0) }
-
 // backoffAfter is the wait before the next attempt: exponential with
 // jitter, or the PCM's Retry-After when longer (capped at RetryMax).
 func (f *Forwarder) backoffAfter(attempt int, retryAfter time.Duration) time.Duration {

@@ -289,7 +289,6 @@ func TestRestartMidRetryLosesNothing(t *testing.T) {
 		}
 
 		s = s.Restart(t)
-		tok = s.Token(t, "")
 		s.Clock.Advance(6 * time.Second) // 5 s ± 10 % jitter
 		if n := runJobs(t, s); n != 1 {
 			t.Fatalf("after restart, ran %d jobs", n)

@@ -68,6 +68,22 @@ func p256Mul(d []byte, x, y *big.Int) (*big.Int, *big.Int) {
 	return acc.x, acc.y
 }
 
+// p256OnCurve reports whether (x, y) satisfies y² = x³ - 3x + b mod p.
+func p256OnCurve(x, y *big.Int) bool {
+	params := elliptic.P256().Params()
+	p := params.P
+	if x.Sign() < 0 || x.Cmp(p) >= 0 || y.Sign() < 0 || y.Cmp(p) >= 0 {
+		return false
+	}
+	rhs := new(big.Int).Mul(x, x)
+	rhs.Mul(rhs, x)
+	rhs.Sub(rhs, new(big.Int).Mul(big.NewInt(3), x))
+	rhs.Add(rhs, params.B)
+	rhs.Mod(rhs, p)
+	lhs := new(big.Int).Mul(y, y)
+	return lhs.Mod(lhs, p).Cmp(rhs) == 0
+}
+
 // independentKey derives the AES key from the receiver's private scalar and
 // the 65-byte ephemeral point.
 func independentKey(t *testing.T, leafScalar, ephPub []byte) []byte {
@@ -77,7 +93,7 @@ func independentKey(t *testing.T, leafScalar, ephPub []byte) []byte {
 	}
 	x := new(big.Int).SetBytes(ephPub[1:33])
 	y := new(big.Int).SetBytes(ephPub[33:])
-	if !elliptic.P256().Params().IsOnCurve(x, y) {
+	if !p256OnCurve(x, y) {
 		t.Fatal("ephemeral public key is not on P-256")
 	}
 	zx, _ := p256Mul(leafScalar, x, y)
@@ -161,7 +177,11 @@ func deviceKeys(t *testing.T) (*ecdh.PublicKey, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pub, k.(*ecdsa.PrivateKey).D.FillBytes(make([]byte, 32))
+	scalar, err := k.(*ecdsa.PrivateKey).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub, scalar
 }
 
 var samplePass = PassData{
