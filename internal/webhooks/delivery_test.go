@@ -391,9 +391,9 @@ func TestSSRFRefusedWhenSubscribing(t *testing.T) {
 			"https://[::1]/hooks", "https://evil.example/hooks", "http://partner.example/hooks",
 		} {
 			_, _, err := e.svc.Create(context.Background(), e.appID, webhooks.CreateSubscription{URL: url})
-			var herr *httpx.Error
-			if !errors.As(err, &herr) || herr.Status != 400 || len(herr.Fields) != 1 || herr.Fields[0].Field != "url" {
-				t.Errorf("production subscription to %s: %v, want a 400 naming url", url, err)
+			var verr *webhooks.ValidationError
+			if !errors.As(err, &verr) || len(verr.Fields) != 1 || verr.Fields[0].Field != "url" {
+				t.Errorf("production subscription to %s: %v, want a validation error naming url", url, err)
 			}
 		}
 		if _, _, err := e.svc.Create(context.Background(), e.appID, webhooks.CreateSubscription{URL: "https://partner.example/hooks"}); err != nil {

@@ -55,14 +55,16 @@ func (h *Handler) now() time.Time {
 	return h.Clock.Now()
 }
 
-// fail writes err: client errors as they are, not-found as 404, the rest as a logged 500.
+// fail answers err from the service in the Bankly shape: a validation error
+// as a 400 listing every field, not-found as 404, a refused retry as 409, the
+// rest as a logged 500.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, what string, err error) {
 	errs := httpx.Bankly{}
-	var herr *httpx.Error
+	var verr *ValidationError
 	var rerr *RetryError
 	switch {
-	case errors.As(err, &herr):
-		errs.WriteError(w, r, herr)
+	case errors.As(err, &verr):
+		errs.WriteError(w, r, &httpx.Error{Status: http.StatusBadRequest, Message: "invalid " + verr.What, Fields: httpFields(verr.Fields)})
 	case errors.Is(err, ErrNotFound):
 		errs.WriteError(w, r, &httpx.Error{Status: http.StatusNotFound, Message: what + " Not Found"})
 	case errors.As(err, &rerr):
@@ -71,6 +73,15 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, what string, err 
 		h.Logger.ErrorContext(r.Context(), "webhooks: "+what, "err", err)
 		errs.WriteError(w, r, httpx.Internal())
 	}
+}
+
+// httpFields converts the service's field errors for httpx.
+func httpFields(fields []FieldError) []httpx.FieldError {
+	out := make([]httpx.FieldError, len(fields))
+	for i, f := range fields {
+		out[i] = httpx.FieldError{Field: f.Field, Message: f.Message}
+	}
+	return out
 }
 
 func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
@@ -82,7 +93,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	}
 	var in CreateSubscription
 	if herr := httpx.DecodeObject(body, &in); herr != nil {
-		errs.WriteError(w, r, herr.Merge(h.Service.Validate(r.Context(), &in)))
+		errs.WriteError(w, r, herr.Merge(httpFields(h.Service.Validate(r.Context(), &in))))
 		return
 	}
 	p := httpx.PrincipalFrom(r.Context())
@@ -161,7 +172,7 @@ func (h *Handler) deliveries(w http.ResponseWriter, r *http.Request) {
 			f.Limit = n
 		}
 	}
-	fields = append(fields, ValidateFilter(&f)...) // f.Limit is 0 (valid) when it did not parse
+	fields = append(fields, httpFields(ValidateFilter(&f))...) // f.Limit is 0 (valid) when it did not parse
 	if len(fields) > 0 {
 		httpx.Bankly{}.WriteError(w, r, &httpx.Error{Status: http.StatusBadRequest, Message: "invalid query parameters", Fields: fields})
 		return

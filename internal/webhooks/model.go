@@ -28,6 +28,7 @@ package webhooks
 import (
 	"errors"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/ponte-ofb/ponte/internal/httpx"
@@ -82,6 +83,32 @@ var (
 	ErrNotRetryable = errors.New("webhooks: delivery cannot be retried")
 	ErrCardData     = errors.New("webhooks: event data looks like it holds a card number; events carry ids and statuses only")
 )
+
+// FieldError names one invalid field or query parameter and what is wrong with it.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+// ValidationError lists every invalid field of a request at once.
+type ValidationError struct {
+	What   string // what was refused: "request body", "query parameters"
+	Fields []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	b.WriteString("webhooks: invalid " + e.What)
+	for i, f := range e.Fields {
+		if i == 0 {
+			b.WriteString(": ")
+		} else {
+			b.WriteString("; ")
+		}
+		b.WriteString(f.Field + " " + f.Message)
+	}
+	return b.String()
+}
 
 // Subscription is a partner's webhook endpoint.
 type Subscription struct {

@@ -7,14 +7,12 @@ import (
 	"fmt"
 	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
-	"net/http"
 	"slices"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/ponte-ofb/ponte/internal/clock"
-	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/jobs"
 	"github.com/ponte-ofb/ponte/internal/store"
 	"github.com/ponte-ofb/ponte/internal/vault"
@@ -85,17 +83,17 @@ func secretContext(subscriptionID string) string { return "webhook-secret:" + su
 
 // Validate reports every invalid field of a create request; outside the
 // sandbox it resolves the URL's host to check where it points.
-func (s *Service) Validate(ctx context.Context, in *CreateSubscription) []httpx.FieldError {
-	var fields []httpx.FieldError
+func (s *Service) Validate(ctx context.Context, in *CreateSubscription) []FieldError {
+	var fields []FieldError
 	if msg := s.guard.checkURL(ctx, in.URL); msg != "" {
-		fields = append(fields, httpx.FieldError{Field: "url", Message: msg})
+		fields = append(fields, FieldError{Field: "url", Message: msg})
 	}
 	if len(in.Events) > maxEventsPerFilter {
-		fields = append(fields, httpx.FieldError{Field: "events", Message: fmt.Sprintf("must list at most %d event names", maxEventsPerFilter)})
+		fields = append(fields, FieldError{Field: "events", Message: fmt.Sprintf("must list at most %d event names", maxEventsPerFilter)})
 	} else {
 		for _, e := range in.Events {
 			if !eventNamePattern.MatchString(e) {
-				fields = append(fields, httpx.FieldError{Field: "events",
+				fields = append(fields, FieldError{Field: "events",
 					Message: "must hold event names (1–100 of letters, digits, '_' or '.', starting with a letter)"})
 				break
 			}
@@ -108,7 +106,7 @@ func (s *Service) Validate(ctx context.Context, in *CreateSubscription) []httpx.
 // its signing secret (whsec_…): the only time the secret can be read.
 func (s *Service) Create(ctx context.Context, applicationID string, in CreateSubscription) (*Subscription, string, error) {
 	if fields := s.Validate(ctx, &in); len(fields) > 0 {
-		return nil, "", &httpx.Error{Status: http.StatusBadRequest, Message: "invalid request body", Fields: fields}
+		return nil, "", &ValidationError{What: "request body", Fields: fields}
 	}
 	events := slices.Clone(in.Events)
 	slices.Sort(events)
@@ -219,19 +217,19 @@ func (s *Service) RotateSecret(ctx context.Context, applicationID, id string) (*
 }
 
 // ValidateFilter reports every invalid parameter of a delivery-log query.
-func ValidateFilter(f *DeliveryFilter) []httpx.FieldError {
-	var fields []httpx.FieldError
+func ValidateFilter(f *DeliveryFilter) []FieldError {
+	var fields []FieldError
 	switch f.Status {
 	case "", StatusPending, StatusFailed, StatusDelivered, StatusExhausted, StatusCancelled:
 	default:
-		fields = append(fields, httpx.FieldError{Field: "status", Message: "must be one of pending, failed, delivered, exhausted, cancelled"})
+		fields = append(fields, FieldError{Field: "status", Message: "must be one of pending, failed, delivered, exhausted, cancelled"})
 	}
 	if f.Limit < 0 || f.Limit > maxPageLimit {
-		fields = append(fields, httpx.FieldError{Field: "limit", Message: fmt.Sprintf("must be an integer from 1 to %d", maxPageLimit)})
+		fields = append(fields, FieldError{Field: "limit", Message: fmt.Sprintf("must be an integer from 1 to %d", maxPageLimit)})
 	}
 	if f.Cursor != "" {
 		if _, _, err := decodeCursor(f.Cursor); err != nil {
-			fields = append(fields, httpx.FieldError{Field: "cursor", Message: "is not a cursor this API returned"})
+			fields = append(fields, FieldError{Field: "cursor", Message: "is not a cursor this API returned"})
 		}
 	}
 	return fields
@@ -240,7 +238,7 @@ func ValidateFilter(f *DeliveryFilter) []httpx.FieldError {
 // Deliveries returns one page of the application's delivery log, newest first.
 func (s *Service) Deliveries(ctx context.Context, applicationID string, f DeliveryFilter) (*DeliveryPage, error) {
 	if fields := ValidateFilter(&f); len(fields) > 0 {
-		return nil, &httpx.Error{Status: http.StatusBadRequest, Message: "invalid query parameters", Fields: fields}
+		return nil, &ValidationError{What: "query parameters", Fields: fields}
 	}
 	return listDeliveries(ctx, s.db.Read(), applicationID, f)
 }
