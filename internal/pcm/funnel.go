@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ponte-ofb/ponte/internal/store"
 )
 
 // Funnel is the conversion funnel of a query. Every figure counts consents,
@@ -196,23 +198,34 @@ func rate(num, den int64) float64 {
 }
 
 // where renders the query's event filters (application, side, brand) on
-// table alias a, with $n placeholders numbered after the args given.
-func (q Query) where(a string, args []any) (string, []any) {
+// table alias a, their values added to p.
+func (q Query) where(a string, p *store.Params) string {
 	var cond []string
 	add := func(column, v string) {
-		if v == "" {
-			return
+		if v != "" {
+			cond = append(cond, a+"."+column+" = "+p.Add(v))
 		}
-		args = append(args, v)
-		cond = append(cond, a+"."+column+" = $"+strconv.Itoa(len(args)))
 	}
 	add("application_id", q.ApplicationID)
 	add("side", q.Side)
 	add("brand_id", q.BrandID)
 	if len(cond) == 0 {
-		return "", args
+		return ""
 	}
-	return " AND " + strings.Join(cond, " AND "), args
+	return " AND " + strings.Join(cond, " AND ")
+}
+
+// startedOn renders the query's device filters (platform, system) on a
+// consent's first step, alias r, their values added to p.
+func (q Query) startedOn(p *store.Params) string {
+	cond := ""
+	if q.Platform != "" {
+		cond += " AND r.platform = " + p.Add(q.Platform)
+	}
+	if q.OS != "" {
+		cond += " AND r.os = " + p.Add(q.OS)
+	}
+	return cond
 }
 
 // bucketMS is the width of the time buckets the query groups consents'
@@ -238,28 +251,20 @@ func (q Query) location() *time.Location {
 
 // Funnel counts the query's consents (see Funnel for the rules).
 func (s *Service) Funnel(ctx context.Context, q Query) (*Funnel, error) {
-	args := []any{q.From.UnixMilli(), q.To.UnixMilli()}
-	inWindow, args := q.where("w", args)
-	scoped, args := q.where("e", args)
-	started := ""
-	if q.Platform != "" {
-		args = append(args, q.Platform)
-		started += " AND r.platform = $" + strconv.Itoa(len(args))
-	}
-	if q.OS != "" {
-		args = append(args, q.OS)
-		started += " AND r.os = $" + strconv.Itoa(len(args))
-	}
+	from, to := q.From.UnixMilli(), q.To.UnixMilli()
 	bucket := "0"
 	if b := q.bucketMS(); b > 0 {
 		bucket = "r.occurred_at / " + strconv.FormatInt(b, 10)
 	}
 	// scope: every in-scope event of the consents with one in the window;
 	// ranked: their first step; masks: what each reached. Consents whose
-	// first step is before the window belong to an earlier period.
+	// first step is before the window belong to an earlier period. Its
+	// placeholders must follow the text's order (store.Params): it is one
+	// expression, whose calls Go evaluates left to right.
+	p := store.NewParams(s.DB.Engine())
 	query := `WITH scope AS (
 			SELECT e.id, e.consent_id, e.step, e.type, e.platform, e.os, e.occurred_at FROM pcm_events e
-			WHERE e.consent_id IN (SELECT w.consent_id FROM pcm_events w WHERE w.occurred_at >= $1 AND w.occurred_at < $2` + inWindow + `)` + scoped + `
+			WHERE e.consent_id IN (SELECT w.consent_id FROM pcm_events w WHERE w.occurred_at >= ` + p.Add(from) + ` AND w.occurred_at < ` + p.Add(to) + q.where("w", p) + `)` + q.where("e", p) + `
 		), ranked AS (
 			SELECT consent_id, platform, os, occurred_at,
 				ROW_NUMBER() OVER (PARTITION BY consent_id ORDER BY occurred_at, ` + stepOrderSQL + `, id) AS n
@@ -269,9 +274,9 @@ func (s *Service) Funnel(ctx context.Context, q Query) (*Funnel, error) {
 		)
 		SELECT r.platform, r.os, ` + bucket + ` AS bucket, m.mask, COUNT(*)
 		FROM ranked r JOIN masks m ON m.consent_id = r.consent_id
-		WHERE r.n = 1 AND r.occurred_at >= $1 AND r.occurred_at < $2` + started + `
+		WHERE r.n = 1 AND r.occurred_at >= ` + p.Add(from) + ` AND r.occurred_at < ` + p.Add(to) + q.startedOn(p) + `
 		GROUP BY r.platform, r.os, bucket, m.mask`
-	rows, err := s.DB.Read().QueryContext(ctx, query, args...)
+	rows, err := s.DB.Read().QueryContext(ctx, query, p.Args()...)
 	if err != nil {
 		return nil, fmt.Errorf("pcm: funnel: %w", err)
 	}
