@@ -1,0 +1,5 @@
+package customers
+
+import (
+	_ "example.com/sides/internal/store"
+)

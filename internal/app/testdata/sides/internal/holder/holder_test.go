@@ -1,0 +1,5 @@
+package holder
+
+import (
+	_ "example.com/sides/internal/itp"
+)

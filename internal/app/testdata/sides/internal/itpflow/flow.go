@@ -1,0 +1,6 @@
+package itpflow
+
+import (
+	_ "example.com/sides/internal/fapiclient"
+	_ "example.com/sides/internal/httpx"
+)

@@ -1,0 +1,5 @@
+package ofb
+
+import (
+	_ "example.com/sides/internal/customers"
+)

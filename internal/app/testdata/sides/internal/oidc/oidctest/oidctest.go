@@ -1,0 +1,5 @@
+package oidctest
+
+import (
+	_ "example.com/sides/internal/oidc"
+)

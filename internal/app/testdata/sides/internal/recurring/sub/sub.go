@@ -1,0 +1,5 @@
+package sub
+
+import (
+	_ "example.com/sides/internal/itp"
+)
