@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ponte-ofb/ponte/internal/clock"
+	"github.com/ponte-ofb/ponte/internal/lifecycle"
 	"github.com/ponte-ofb/ponte/internal/store"
 )
 
@@ -62,17 +63,21 @@ type Client struct {
 	cfg   Config
 	mu    sync.RWMutex
 	kinds map[string]registration
+	wake  chan struct{}
 
-	life      sync.Mutex
-	started   bool
-	stopped   bool
-	stop      chan struct{}
-	loopDone  chan struct{}
-	wake      chan struct{}
-	slots     chan struct{}
-	running   sync.WaitGroup
+	life sync.Mutex
+	cur  *run // the started run; nil when stopped
+}
+
+// run is one Start-to-Stop span of a Client; a stopped Client starts a new one.
+type run struct {
+	poll      context.Context // the polling loop's: ends when Stop is called
+	endPoll   context.CancelFunc
 	base      context.Context // handlers' parent: cancelled only by a forced Stop
 	forceStop context.CancelFunc
+	slots     chan struct{}
+	running   sync.WaitGroup
+	done      chan struct{} // closed when the loop and every handler have returned
 }
 
 // New returns a Client for db. Register kinds, then Start it or call RunDue.
@@ -138,48 +143,59 @@ func (c *Client) registration(kind string) (registration, bool) {
 }
 
 // Start polls for due jobs every PollInterval and runs them in the
-// background until Stop. Cancelling ctx stops the polling too, but never
-// interrupts running handlers: Stop waits for them.
+// background until Stop (a lifecycle.Worker: ctx gives values, not the
+// lifetime). Start on a started Client returns lifecycle.ErrRunning; after
+// Stop it starts again.
 func (c *Client) Start(ctx context.Context) error {
 	c.life.Lock()
 	defer c.life.Unlock()
-	if c.started {
-		return errors.New("jobs: client already started")
+	if c.cur != nil {
+		return lifecycle.ErrRunning
 	}
-	c.started = true
-	c.stop = make(chan struct{})
-	c.loopDone = make(chan struct{})
-	c.slots = make(chan struct{}, c.cfg.Concurrency)
-	c.base, c.forceStop = context.WithCancel(context.WithoutCancel(ctx))
-	go c.loop(ctx)
+	r := &run{slots: make(chan struct{}, c.cfg.Concurrency), done: make(chan struct{})}
+	r.poll, r.endPoll = context.WithCancel(context.WithoutCancel(ctx))
+	r.base, r.forceStop = context.WithCancel(context.WithoutCancel(ctx))
+	c.cur = r
+	go func() {
+		defer close(r.done)
+		c.loop(r)
+		r.running.Wait() // only the loop adds to running, and it has returned
+	}()
 	return nil
 }
 
 // Stop stops claiming jobs and waits for running handlers to finish. If ctx
-// ends first, their contexts are cancelled; a job interrupted this way is put
-// back without using up an attempt. Safe to call more than once, and on a
-// Client never started.
+// ends first, their contexts are cancelled and Stop still waits for them to
+// return; a job interrupted this way is put back without using up an
+// attempt. Safe to call more than once, concurrently, and on a Client never
+// started.
 func (c *Client) Stop(ctx context.Context) error {
 	c.life.Lock()
-	if !c.started || c.stopped {
-		c.life.Unlock()
-		return nil
-	}
-	c.stopped = true
-	close(c.stop)
+	r := c.cur
 	c.life.Unlock()
-	<-c.loopDone
-	done := make(chan struct{})
-	go func() { c.running.Wait(); close(done) }()
-	select {
-	case <-done:
-		c.forceStop()
+	if r == nil {
 		return nil
-	case <-ctx.Done():
-		c.forceStop()
-		<-done
-		return fmt.Errorf("jobs: stop: running jobs interrupted and released: %w", ctx.Err())
 	}
+	r.endPoll()
+	var err error
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		select {
+		case <-r.done:
+		default:
+			r.forceStop()
+			<-r.done
+			err = fmt.Errorf("jobs: stop: running jobs interrupted and released: %w", ctx.Err())
+		}
+	}
+	r.forceStop() // releases the context's resources
+	c.life.Lock()
+	if c.cur == r {
+		c.cur = nil
+	}
+	c.life.Unlock()
+	return err
 }
 
 // Notify asks a started Client to poll now rather than at its next tick, e.g.
@@ -191,34 +207,32 @@ func (c *Client) Notify() {
 	}
 }
 
-func (c *Client) loop(ctx context.Context) {
-	defer close(c.loopDone)
+func (c *Client) loop(r *run) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var lastMaintenance time.Time
 	for {
 		select {
-		case <-ctx.Done():
-			return
-		case <-c.stop:
+		case <-r.poll.Done():
 			return
 		case <-timer.C:
 		case <-c.wake:
 		}
 		if time.Since(lastMaintenance) >= maintenanceInterval {
 			lastMaintenance = time.Now()
-			if err := c.maintain(c.base); err != nil {
+			if err := c.maintain(r.poll); err != nil && r.poll.Err() == nil {
 				c.cfg.Logger.Warn("jobs: maintenance failed", "err", err)
 			}
 		}
-		c.fill(ctx)
+		c.fill(r)
 		timer.Reset(c.cfg.PollInterval)
 	}
 }
 
 // fill claims as many due jobs as there are free slots and starts them.
-func (c *Client) fill(ctx context.Context) {
-	free := cap(c.slots) - len(c.slots)
+func (c *Client) fill(r *run) {
+	ctx := r.poll
+	free := cap(r.slots) - len(r.slots)
 	if free == 0 {
 		return
 	}
@@ -228,15 +242,15 @@ func (c *Client) fill(ctx context.Context) {
 		var jobs []*Job
 		if jobs, err = c.claim(ctx, ids, now); err == nil {
 			for _, j := range jobs {
-				c.slots <- struct{}{}
-				c.running.Add(1)
+				r.slots <- struct{}{}
+				r.running.Add(1)
 				go func() {
 					defer func() {
-						<-c.slots
-						c.running.Done()
+						<-r.slots
+						r.running.Done()
 						c.Notify() // a slot is free: look for more work
 					}()
-					c.run(c.base, j)
+					c.run(r.base, j)
 				}()
 			}
 		}
@@ -503,17 +517,21 @@ func (c *Client) maintain(ctx context.Context) error {
 }
 
 // Prune deletes completed, discarded and cancelled jobs that finished before
-// cutoff, freeing their unique keys, and says how many it deleted. A started
+// cutoff, freeing their unique keys, and says how many it deleted. It deletes
+// in transactions of at most store.SweepChunk rows (store.DB.Sweep), so a
+// week's backlog does not hold the writer in one long transaction. A started
 // Client prunes on its own every minute, with cutoff now - Retention.
 func (c *Client) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
-	var n int64
-	err := c.db.Write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < $1`, cutoff.UnixMilli())
+	n, err := c.db.Sweep(ctx, store.SweepChunk, func(tx *sql.Tx, limit int) (int64, error) {
+		res, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE id IN (
+				SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < $1 LIMIT $2)`, cutoff.UnixMilli(), limit)
 		if err != nil {
-			return fmt.Errorf("jobs: prune: %w", err)
+			return 0, err
 		}
-		n, err = res.RowsAffected()
-		return err
+		return res.RowsAffected()
 	})
-	return n, err
+	if err != nil {
+		return n, fmt.Errorf("jobs: prune: %w", err)
+	}
+	return n, nil
 }
