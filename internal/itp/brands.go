@@ -102,16 +102,27 @@ func (s *Service) DisableBrand(ctx context.Context, id string) (*Brand, error) {
 		if err != nil {
 			return fmt.Errorf("itp: disable brand: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrBrandNotFound
-		}
-		return nil
+		return brandChanged(res, id)
 	})
 	s.cache.forget()
 	if err != nil {
 		return nil, err
 	}
 	return s.Brand(ctx, id)
+}
+
+// brandChanged is nil when res changed brand id's row and ErrBrandNotFound
+// when it changed none. A driver that cannot count is an error of its own,
+// not a missing brand.
+func brandChanged(res sql.Result, id string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("itp: brand %s: count changed rows: %w", id, err)
+	}
+	if n == 0 {
+		return ErrBrandNotFound
+	}
+	return nil
 }
 
 // SigningKey loads the brand's signing key from its key file. A missing
