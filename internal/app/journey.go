@@ -114,7 +114,6 @@ func (a *App) wireJourney(ctx context.Context, mux *http.ServeMux, pages *templa
 	a.Interactions = holder.NewInteractions(a.DB, a.Clock, holder.Consents{payments.JourneyKind{Service: a.Payments}, recurring.JourneyKind{Service: a.Recurring}, dataconsents.JourneyKind{Service: a.DataConsents}}, p,
 		holderSteps{a.PCM.Service.Recorder}, a.Config.PublicURL)
 	a.partners = p
-	mux.HandleFunc("GET /openfinance/consent-flow/handoff/{callbackId}", a.handoffStatus)
 	return nil
 }
 
@@ -257,26 +256,4 @@ func (a *App) renderHandoff(w http.ResponseWriter, r *http.Request, it *holder.I
 	if err := a.pages.ExecuteTemplate(w, "handoff", data); err != nil {
 		a.Logger.ErrorContext(r.Context(), "render hand-off", "err", err)
 	}
-}
-
-// handoffStatus tells the desktop hand-off page how the phone is doing. The
-// callback id in the path is the capability: only the browser that started
-// the authorization request has it.
-func (a *App) handoffStatus(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	it, err := a.Interactions.ByCallback(r.Context(), r.PathValue("callbackId"))
-	if err != nil {
-		http.Error(w, `{"status":"NOT_FOUND"}`, http.StatusNotFound)
-		return
-	}
-	status := it.Status
-	if !it.Finished() && !a.Clock.Now().Before(it.ExpiresAt) {
-		status = "EXPIRED"
-	}
-	out := map[string]string{"status": status}
-	if it.Finished() || status == "EXPIRED" {
-		out["redirectUri"] = a.Interactions.ResumeURL(it)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(out)
 }

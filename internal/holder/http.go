@@ -14,11 +14,14 @@ import (
 	"github.com/ponte-ofb/ponte/internal/ofb"
 )
 
+// PathWebView is the WebView's path: a ticket in its query opens it.
+const PathWebView = "/openfinance/consent-flow/webview"
+
 // Route patterns, shared with the idempotency fingerprint and metrics.
 const (
 	routeCreateTicket = "POST /openfinance/consent-flow/ticket"
 	routeGetTicket    = "GET /openfinance/consent-flow/ticket/{ticketId}"
-	routeWebView      = "GET /openfinance/consent-flow/webview"
+	routeWebView      = "GET " + PathWebView
 )
 
 // Scopes of the ticket routes.
@@ -39,7 +42,9 @@ type ClientNames interface {
 	ClientName(ctx context.Context, clientID string) (string, bool)
 }
 
-// Handler serves the ticket API, the WebView and the interaction API.
+// Handler serves the consent flow: the ticket API, the WebView, the
+// interaction API, the desktop hand-off and, through Authorize, the
+// authorization server's journey step.
 type Handler struct {
 	Clients      ClientNames // optional
 	Tickets      *Tickets
@@ -63,6 +68,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle(routeCreateTicket, api(ScopeTicketWrite, h.create))
 	mux.Handle(routeGetTicket, api(ScopeTicketRead, h.get))
 	mux.Handle(routeWebView, httpx.Recover(errs, h.Logger, http.HandlerFunc(h.webview)))
+	mux.HandleFunc(routeHandoffStatus, h.handoffStatus)
 	h.registerInteractions(mux)
 }
 
