@@ -188,3 +188,42 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, step string, o
 	h.Logger.ErrorContext(r.Context(), "interaction step", "step", step, "err", err)
 	errs.WriteError(w, r, httpx.Internal())
 }
+
+// interactionError maps a service error to the API's error, or nil for an internal one.
+func interactionError(err error) *httpx.Error {
+	type mapping struct {
+		status int
+		code   string
+	}
+	table := []struct {
+		err error
+		m   mapping
+	}{
+		{ErrInteractionNotFound, mapping{http.StatusNotFound, "INTERACTION_NOT_FOUND"}},
+		{ErrInteractionExpired, mapping{http.StatusGone, "INTERACTION_EXPIRED"}},
+		{ErrInteractionFinished, mapping{http.StatusConflict, "INTERACTION_FINISHED"}},
+		{ErrLoginRequired, mapping{http.StatusConflict, "LOGIN_REQUIRED"}},
+		{ErrLoginToken, mapping{http.StatusUnauthorized, "INVALID_ACCESS_TOKEN"}},
+		{ErrWrongUser, mapping{http.StatusForbidden, "WRONG_USER"}},
+		{ErrForeignAccount, mapping{http.StatusUnprocessableEntity, "DEBTOR_ACCOUNT_NOT_FOUND"}},
+		{ErrAccountBlocked, mapping{http.StatusUnprocessableEntity, "DEBTOR_ACCOUNT_BLOCKED"}},
+		{ErrAccountNotAllowed, mapping{http.StatusUnprocessableEntity, "DEBTOR_ACCOUNT_NOT_ALLOWED"}},
+		{ErrPartialApproval, mapping{http.StatusUnprocessableEntity, "PARTIAL_APPROVAL_NOT_SUPPORTED"}},
+		{ErrConsentNotAwaiting, mapping{http.StatusConflict, "CONSENT_NOT_AWAITING_AUTHORISATION"}},
+	}
+	for _, e := range table {
+		if errors.Is(err, e.err) {
+			he := &httpx.Error{Status: e.m.status, Code: e.m.code, Message: e.err.Error()}
+			switch e.err {
+			case ErrForeignAccount, ErrAccountBlocked, ErrAccountNotAllowed:
+				he.Fields = []httpx.FieldError{{Field: "debtorAccount", Message: e.err.Error()}}
+			case ErrLoginToken, ErrWrongUser:
+				he.Fields = []httpx.FieldError{{Field: "accessToken", Message: e.err.Error()}}
+			case ErrPartialApproval:
+				he.Fields = []httpx.FieldError{{Field: "partialApproval", Message: "must be false"}}
+			}
+			return he
+		}
+	}
+	return nil
+}
