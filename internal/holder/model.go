@@ -1,5 +1,3 @@
-// Package holder is Ponte as the account holder (detentora): today the
-// consent-flow ticket of seed 000 and the WebView it opens.
 package holder
 
 import (
