@@ -10,7 +10,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -297,17 +296,6 @@ func (c *Client) RunDue(ctx context.Context) (int, error) {
 	return ran, nil
 }
 
-// kindFilter renders "kind IN ($first, ...)" and its arguments.
-func kindFilter(kinds []string, first int) (string, []any) {
-	ph := make([]string, len(kinds))
-	args := make([]any, len(kinds))
-	for i, k := range kinds {
-		ph[i] = "$" + strconv.Itoa(first+i)
-		args[i] = k
-	}
-	return "kind IN (" + strings.Join(ph, ", ") + ")", args
-}
-
 // candidates lists up to limit ids of claimable jobs: available and due, or
 // running with an expired lease and an attempt left to give (see Client).
 func (c *Client) candidates(ctx context.Context, now time.Time, limit int) ([]string, error) {
@@ -315,15 +303,21 @@ func (c *Client) candidates(ctx context.Context, now time.Time, limit int) ([]st
 	if len(kinds) == 0 {
 		return nil, nil
 	}
-	filter, kargs := kindFilter(kinds, 4)
-	args := append([]any{now.UnixMilli(), StateAvailable, limit}, kargs...)
-	due, err := c.ids(ctx, `SELECT id FROM jobs WHERE state = $2 AND run_at <= $1 AND `+filter+` ORDER BY run_at, id LIMIT $3`, args...)
+	kindArgs := make([]any, len(kinds))
+	for i, k := range kinds {
+		kindArgs[i] = k
+	}
+	p := store.NewParams(c.db.Engine())
+	q := `SELECT id FROM jobs WHERE state = ` + p.Add(StateAvailable) + ` AND run_at <= ` + p.Add(now.UnixMilli()) +
+		` AND kind IN (` + p.List(kindArgs...) + `) ORDER BY run_at, id LIMIT ` + p.Add(limit)
+	due, err := c.ids(ctx, q, p.Args()...)
 	if err != nil {
 		return nil, err
 	}
-	args[1] = StateRunning
-	expired, err := c.ids(ctx, `SELECT id FROM jobs WHERE state = $2 AND lease_until <= $1 AND attempt <= max_attempts AND `+filter+
-		` ORDER BY lease_until, id LIMIT $3`, args...)
+	p = store.NewParams(c.db.Engine())
+	q = `SELECT id FROM jobs WHERE state = ` + p.Add(StateRunning) + ` AND lease_until <= ` + p.Add(now.UnixMilli()) +
+		` AND attempt <= max_attempts AND kind IN (` + p.List(kindArgs...) + `) ORDER BY lease_until, id LIMIT ` + p.Add(limit)
+	expired, err := c.ids(ctx, q, p.Args()...)
 	if err != nil {
 		return nil, err
 	}
