@@ -121,6 +121,59 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, kind metaKind, e 
 	httpx.WriteJSON(w, r, e.Status, body)
 }
 
+// refusals are the service's refusals of access as the Open Finance data
+// APIs answer them.
+var refusals = []struct {
+	err error
+	out httpx.Error
+}{
+	{ErrNoConsent, httpx.Error{Status: http.StatusForbidden, Code: "FORBIDDEN",
+		Message: "O token não está vinculado a um consentimento de compartilhamento de dados com o escopo desta API."}},
+	{ErrConsentUnusable, httpx.Error{Status: http.StatusUnauthorized, Code: "UNAUTHORIZED",
+		Message: "O consentimento vinculado ao token não está com status AUTHORISED."}},
+	{ErrMissingPermission, httpx.Error{Status: http.StatusForbidden, Code: "FORBIDDEN",
+		Message: "O consentimento não possui a permissão necessária para este recurso."}},
+	{ErrResourceNotGranted, httpx.Error{Status: http.StatusForbidden, Code: "FORBIDDEN",
+		Message: "A conta solicitada não faz parte do consentimento."}},
+	{ErrResourceTemporarilyUnavailable, httpx.Error{Status: http.StatusForbidden, Code: "STATUS_RESOURCE_TEMPORARILY_UNAVAILABLE",
+		Message: "A conta está temporariamente indisponível na instituição transmissora."}},
+	{ErrResourceUnavailable, httpx.Error{Status: http.StatusForbidden, Code: "STATUS_RESOURCE_UNAVAILABLE",
+		Message: "A conta não está mais disponível na instituição transmissora."}},
+}
+
+// refusal is the answer to err when it is one of refusals, nil otherwise.
+func refusal(err error) *httpx.Error {
+	for _, m := range refusals {
+		if errors.Is(err, m.err) {
+			out := m.out
+			return &out
+		}
+	}
+	return nil
+}
+
+// importError is the answer to an import refused for what was sent, nil for
+// any other error (a server fault).
+func importError(err error) *httpx.Error {
+	var verr *ValidationError
+	switch {
+	case errors.As(err, &verr):
+		fields := make([]httpx.FieldError, len(verr.Fields))
+		for i, f := range verr.Fields {
+			fields[i] = httpx.FieldError{Field: f.Field, Message: f.Message}
+		}
+		return &httpx.Error{Status: http.StatusBadRequest, Message: "invalid account data", Fields: fields}
+	case errors.Is(err, ErrAccountNotFound):
+		return &httpx.Error{Status: http.StatusNotFound, Code: "ACCOUNT_NOT_FOUND", Message: "the customer has no account with this number"}
+	case errors.Is(err, ErrAccountAmbiguous):
+		return &httpx.Error{Status: http.StatusConflict, Code: "ACCOUNT_AMBIGUOUS",
+			Message: "the customer has several accounts with this number (at different institutions or agencies)"}
+	case errors.Is(err, ErrUnsupportedFormat):
+		return &httpx.Error{Status: http.StatusUnsupportedMediaType, Message: "send application/json or text/csv"}
+	}
+	return nil
+}
+
 func (h *Handler) internal(w http.ResponseWriter, r *http.Request, kind metaKind, what string, err error) {
 	h.Logger.ErrorContext(r.Context(), what, "err", err)
 	h.fail(w, r, kind, &httpx.Error{Status: http.StatusInternalServerError, Message: "Erro interno, tente novamente."})
@@ -167,9 +220,9 @@ func (h *Handler) guard(scope, perm string, kind metaKind, fn func(http.Response
 			return
 		}
 		g, err := h.Service.Authorize(r.Context(), tok, scope, perm)
-		var he *httpx.Error
+		he := refusal(err)
 		switch {
-		case errors.As(err, &he):
+		case he != nil:
 			if he.Status == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 			}
@@ -413,9 +466,9 @@ func (h *Handler) grantedAccount(w http.ResponseWriter, r *http.Request, kind me
 		return nil, false
 	}
 	a, err := h.Service.GrantedAccount(r.Context(), g, id)
-	var he *httpx.Error
+	he := refusal(err)
 	switch {
-	case errors.As(err, &he):
+	case he != nil:
 		h.fail(w, r, kind, he)
 		return nil, false
 	case err != nil:
@@ -673,8 +726,11 @@ func (h *Handler) importData(w http.ResponseWriter, r *http.Request) {
 		res, err = h.Service.Import(r.Context(), p.ApplicationID, r.PathValue("document"), r.PathValue("number"), d)
 	}
 	var he *httpx.Error
+	if !errors.As(err, &he) { // the edge's bad text, above, is already an answer
+		he = importError(err)
+	}
 	switch {
-	case errors.As(err, &he):
+	case he != nil:
 		errs.WriteError(w, r, he)
 	case err != nil:
 		h.Logger.ErrorContext(r.Context(), "import account data", "err", err)

@@ -6,13 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/ponte-ofb/ponte/internal/httpx"
 )
 
 // MaxImportTransactions bounds one import.
@@ -48,10 +45,10 @@ func ParseJSON(r io.Reader) (*ImportData, error) {
 	dec.DisallowUnknownFields()
 	var d ImportData
 	if err := dec.Decode(&d); err != nil {
-		return nil, invalid([]httpx.FieldError{{Field: "body", Message: "is not a valid import document: " + err.Error()}})
+		return nil, invalid([]FieldError{{Field: "body", Message: "is not a valid import document: " + err.Error()}})
 	}
 	if dec.More() {
-		return nil, invalid([]httpx.FieldError{{Field: "body", Message: "has data after the JSON document"}})
+		return nil, invalid([]FieldError{{Field: "body", Message: "has data after the JSON document"}})
 	}
 	return &d, nil
 }
@@ -66,22 +63,22 @@ func ParseCSV(r io.Reader) (*ImportData, error) {
 	cr.TrimLeadingSpace = true
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
-		return nil, invalid([]httpx.FieldError{{Field: "csv", Message: "is empty: the header row is missing"}})
+		return nil, invalid([]FieldError{{Field: "csv", Message: "is empty: the header row is missing"}})
 	}
 	if err != nil {
-		return nil, invalid([]httpx.FieldError{{Field: "csv", Message: err.Error()}})
+		return nil, invalid([]FieldError{{Field: "csv", Message: err.Error()}})
 	}
 	index := map[string]int{}
 	for i, h := range header {
 		h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))
 		if !slices.Contains(csvColumns, h) {
-			return nil, invalid([]httpx.FieldError{{Field: "csv", Message: fmt.Sprintf("unknown column %q (known: %s)", h, strings.Join(csvColumns, ", "))}})
+			return nil, invalid([]FieldError{{Field: "csv", Message: fmt.Sprintf("unknown column %q (known: %s)", h, strings.Join(csvColumns, ", "))}})
 		}
 		index[h] = i
 	}
 	for _, req := range []string{"transactionId", "completedAuthorisedPaymentType", "creditDebitType", "transactionName", "type", "amount", "transactionDateTime"} {
 		if _, ok := index[req]; !ok {
-			return nil, invalid([]httpx.FieldError{{Field: "csv", Message: "misses the required column " + req}})
+			return nil, invalid([]FieldError{{Field: "csv", Message: "misses the required column " + req}})
 		}
 	}
 	d := &ImportData{}
@@ -91,7 +88,7 @@ func ParseCSV(r io.Reader) (*ImportData, error) {
 			break
 		}
 		if err != nil {
-			return nil, invalid([]httpx.FieldError{{Field: "csv", Message: err.Error()}})
+			return nil, invalid([]FieldError{{Field: "csv", Message: err.Error()}})
 		}
 		col := func(name string) string {
 			if i, ok := index[name]; ok && i < len(rec) {
@@ -101,7 +98,7 @@ func ParseCSV(r io.Reader) (*ImportData, error) {
 		}
 		at, err := time.Parse(time.RFC3339Nano, col("transactionDateTime"))
 		if err != nil {
-			return nil, invalid([]httpx.FieldError{{Field: fmt.Sprintf("line %d: transactionDateTime", line), Message: "must be an RFC 3339 date-time"}})
+			return nil, invalid([]FieldError{{Field: fmt.Sprintf("line %d: transactionDateTime", line), Message: "must be an RFC 3339 date-time"}})
 		}
 		d.Transactions = append(d.Transactions, Transaction{
 			TransactionID: col("transactionId"), CompletedAuthorisedPaymentType: col("completedAuthorisedPaymentType"),
@@ -111,7 +108,7 @@ func ParseCSV(r io.Reader) (*ImportData, error) {
 			PartieBranchCode: col("partieBranchCode"), PartieNumber: col("partieNumber"), PartieCheckDigit: col("partieCheckDigit"),
 		})
 		if len(d.Transactions) > MaxImportTransactions {
-			return nil, invalid([]httpx.FieldError{{Field: "csv", Message: fmt.Sprintf("has more than %d transactions", MaxImportTransactions)}})
+			return nil, invalid([]FieldError{{Field: "csv", Message: fmt.Sprintf("has more than %d transactions", MaxImportTransactions)}})
 		}
 	}
 	return d, nil
@@ -136,10 +133,10 @@ const maxFieldErrors = 20
 // import against the Accounts API's formats, returning every problem (up to
 // maxFieldErrors) at once.
 func (d *ImportData) normalize() error {
-	var fields []httpx.FieldError
+	var fields []FieldError
 	add := func(field, msg string) {
 		if len(fields) < maxFieldErrors {
-			fields = append(fields, httpx.FieldError{Field: field, Message: msg})
+			fields = append(fields, FieldError{Field: field, Message: msg})
 		}
 	}
 	if d.Profile == nil && d.Balances == nil && d.OverdraftLimits == nil && len(d.Transactions) == 0 {
@@ -256,16 +253,38 @@ func (d *ImportData) normalize() error {
 	return nil
 }
 
-func invalid(fields []httpx.FieldError) error {
-	return &httpx.Error{Status: http.StatusBadRequest, Message: "invalid account data", Fields: fields}
+func invalid(fields []FieldError) error {
+	return &ValidationError{Fields: fields}
+}
+
+// FieldError names one invalid field of an import and what is wrong with it.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+// ValidationError lists every problem of a refused import (up to maxFieldErrors).
+type ValidationError struct{ Fields []FieldError }
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	b.WriteString("invalid account data")
+	for i, f := range e.Fields {
+		if i == 0 {
+			b.WriteString(": ")
+		} else {
+			b.WriteString("; ")
+		}
+		b.WriteString(f.Field + " " + f.Message)
+	}
+	return b.String()
 }
 
 // Errors of the import.
 var (
-	ErrAccountNotFound = &httpx.Error{Status: http.StatusNotFound, Code: "ACCOUNT_NOT_FOUND",
-		Message: "the customer has no account with this number"}
-	ErrAccountAmbiguous = &httpx.Error{Status: http.StatusConflict, Code: "ACCOUNT_AMBIGUOUS",
-		Message: "the customer has several accounts with this number (at different institutions or agencies)"}
+	ErrAccountNotFound   = errors.New("the customer has no account with this number")
+	ErrAccountAmbiguous  = errors.New("the customer has several accounts with this number (at different institutions or agencies)")
+	ErrUnsupportedFormat = errors.New("send application/json or text/csv")
 )
 
 // Decode reads an import body: JSON for application/json (or a .json name),
@@ -278,5 +297,5 @@ func Decode(r io.Reader, contentTypeOrName string) (*ImportData, error) {
 	case strings.HasPrefix(ct, "application/json"), strings.HasSuffix(ct, ".json"):
 		return ParseJSON(r)
 	}
-	return nil, &httpx.Error{Status: http.StatusUnsupportedMediaType, Message: "send application/json or text/csv"}
+	return nil, ErrUnsupportedFormat
 }

@@ -5,14 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/ponte-ofb/ponte/internal/clock"
 	"github.com/ponte-ofb/ponte/internal/customers"
-	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/store"
 )
 
@@ -31,28 +29,23 @@ func NewService(db *store.DB, c clock.Clock, grants Grants) *Service {
 // Clock is the service's clock.
 func (s *Service) Clock() clock.Clock { return s.clock }
 
-// Refusals of Authorize, each with the status and code the handlers send.
+// Refusals of Authorize and GrantedAccount. The handler answers each with
+// the Open Finance status, code and text of refusals in http.go.
 var (
 	// ErrNoConsent: the token carries no consent:<id> scope, or not the API's scope.
-	ErrNoConsent = &httpx.Error{Status: http.StatusForbidden, Code: "FORBIDDEN",
-		Message: "O token não está vinculado a um consentimento de compartilhamento de dados com o escopo desta API."}
+	ErrNoConsent = errors.New("dataapi: the token is bound to no data-sharing consent with this API's scope")
 	// ErrConsentUnusable: the consent is unknown, not AUTHORISED (awaiting,
 	// rejected, revoked) or past its expirationDateTime; its tokens no longer
 	// give access.
-	ErrConsentUnusable = &httpx.Error{Status: http.StatusUnauthorized, Code: "UNAUTHORIZED",
-		Message: "O consentimento vinculado ao token não está com status AUTHORISED."}
+	ErrConsentUnusable = errors.New("dataapi: the token's consent is not AUTHORISED")
 	// ErrMissingPermission: the consent lacks the route's permission.
-	ErrMissingPermission = &httpx.Error{Status: http.StatusForbidden, Code: "FORBIDDEN",
-		Message: "O consentimento não possui a permissão necessária para este recurso."}
+	ErrMissingPermission = errors.New("dataapi: the consent lacks the permission for this resource")
 	// ErrResourceNotGranted: the accountId is not one the consent shares.
-	ErrResourceNotGranted = &httpx.Error{Status: http.StatusForbidden, Code: "FORBIDDEN",
-		Message: "A conta solicitada não faz parte do consentimento."}
+	ErrResourceNotGranted = errors.New("dataapi: the account is not shared by the consent")
 	// ErrResourceTemporarilyUnavailable: the account is blocked at the holder.
-	ErrResourceTemporarilyUnavailable = &httpx.Error{Status: http.StatusForbidden, Code: "STATUS_RESOURCE_TEMPORARILY_UNAVAILABLE",
-		Message: "A conta está temporariamente indisponível na instituição transmissora."}
+	ErrResourceTemporarilyUnavailable = errors.New("dataapi: the account is temporarily unavailable at the holder")
 	// ErrResourceUnavailable: the account no longer exists for the consent's customer.
-	ErrResourceUnavailable = &httpx.Error{Status: http.StatusForbidden, Code: "STATUS_RESOURCE_UNAVAILABLE",
-		Message: "A conta não está mais disponível na instituição transmissora."}
+	ErrResourceUnavailable = errors.New("dataapi: the account is no longer available at the holder")
 )
 
 // ConsentIDFromScopes returns the consent id of a consent:<id> scope.
