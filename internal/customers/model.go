@@ -4,12 +4,11 @@
 package customers
 
 import (
-	"net/http"
+	"errors"
 	"regexp"
 	"strings"
 	"time"
 
-	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/ofb"
 )
 
@@ -59,12 +58,36 @@ type Account struct {
 
 // Errors of the customer service.
 var (
-	ErrCustomerNotFound = &httpx.Error{Status: http.StatusNotFound, Code: "CUSTOMER_NOT_FOUND", Message: "customer not found"}
-	ErrCustomerExists   = &httpx.Error{Status: http.StatusConflict, Code: "CUSTOMER_EXISTS", Message: "the application already has a customer with this document",
-		Fields: []httpx.FieldError{{Field: "document", Message: "is already registered for this application"}}}
-	ErrAccountExists = &httpx.Error{Status: http.StatusConflict, Code: "ACCOUNT_EXISTS", Message: "an account with this ispb, issuer and number already exists",
-		Fields: []httpx.FieldError{{Field: "number", Message: "is already registered at this ispb and issuer"}}}
+	ErrCustomerNotFound = errors.New("customer not found")
+	ErrCustomerExists   = errors.New("document is already registered for this application")
+	ErrAccountExists    = errors.New("an account with this ispb, issuer and number is already registered")
 )
+
+// FieldError names one invalid field and what is wrong with it.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+// ValidationError lists every invalid field of a customer or account at once.
+type ValidationError struct {
+	What   string // "customer" or "account"
+	Fields []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	b.WriteString("invalid " + e.What)
+	for i, f := range e.Fields {
+		if i == 0 {
+			b.WriteString(": ")
+		} else {
+			b.WriteString("; ")
+		}
+		b.WriteString(f.Field + " " + f.Message)
+	}
+	return b.String()
+}
 
 var (
 	ispbPattern   = regexp.MustCompile(`^[0-9]{8}$`)
@@ -72,16 +95,16 @@ var (
 	numberPattern = regexp.MustCompile(`^[0-9]{1,20}$`)
 )
 
-func invalid(what string, fields []httpx.FieldError) error {
-	return &httpx.Error{Status: http.StatusBadRequest, Message: "invalid " + what, Fields: fields}
+func invalid(what string, fields []FieldError) error {
+	return &ValidationError{What: what, Fields: fields}
 }
 
-func documentProblem(document string) []httpx.FieldError {
+func documentProblem(document string) []FieldError {
 	if document == "" {
-		return []httpx.FieldError{{Field: "document", Message: "is required"}}
+		return []FieldError{{Field: "document", Message: "is required"}}
 	}
 	if err := ofb.ValidateDocument(document); err != nil {
-		return []httpx.FieldError{{Field: "document", Message: err.Error()}}
+		return []FieldError{{Field: "document", Message: err.Error()}}
 	}
 	return nil
 }
@@ -94,12 +117,12 @@ func validateCustomer(document, name string) error {
 	return nil
 }
 
-func validateFields(document, name string) []httpx.FieldError {
+func validateFields(document, name string) []FieldError {
 	fields := documentProblem(document)
 	if name == "" {
-		fields = append(fields, httpx.FieldError{Field: "name", Message: "is required"})
+		fields = append(fields, FieldError{Field: "name", Message: "is required"})
 	} else if len(name) > 200 {
-		fields = append(fields, httpx.FieldError{Field: "name", Message: "must have at most 200 characters"})
+		fields = append(fields, FieldError{Field: "name", Message: "must have at most 200 characters"})
 	}
 	return fields
 }
@@ -116,7 +139,7 @@ func NormalizeIssuer(issuer string) string {
 
 // normalize fills an account's defaults and validates it, returning every
 // invalid field at once.
-func (a *Account) normalize() []httpx.FieldError {
+func (a *Account) normalize() []FieldError {
 	a.AccountType = strings.ToUpper(strings.TrimSpace(a.AccountType))
 	if a.Currency == "" {
 		a.Currency = CurrencyBRL
@@ -125,31 +148,31 @@ func (a *Account) normalize() []httpx.FieldError {
 		a.Status = StatusActive
 	}
 	a.Status = strings.ToUpper(a.Status)
-	var fields []httpx.FieldError
+	var fields []FieldError
 	if !ispbPattern.MatchString(a.ISPB) {
-		fields = append(fields, httpx.FieldError{Field: "ispb", Message: "must be 8 digits"})
+		fields = append(fields, FieldError{Field: "ispb", Message: "must be 8 digits"})
 	}
 	switch {
 	case a.Issuer == "" && (a.AccountType == TypeCACC || a.AccountType == TypeSVGS):
-		fields = append(fields, httpx.FieldError{Field: "issuer", Message: "is required for CACC and SVGS accounts"})
+		fields = append(fields, FieldError{Field: "issuer", Message: "is required for CACC and SVGS accounts"})
 	case a.Issuer != "" && !issuerPattern.MatchString(a.Issuer):
-		fields = append(fields, httpx.FieldError{Field: "issuer", Message: "must be 1 to 4 digits (the agency without its check digit)"})
+		fields = append(fields, FieldError{Field: "issuer", Message: "must be 1 to 4 digits (the agency without its check digit)"})
 	default:
 		if a.Issuer != "" {
 			a.Issuer = NormalizeIssuer(a.Issuer)
 		}
 	}
 	if !numberPattern.MatchString(a.Number) {
-		fields = append(fields, httpx.FieldError{Field: "number", Message: "must be 1 to 20 digits"})
+		fields = append(fields, FieldError{Field: "number", Message: "must be 1 to 20 digits"})
 	}
 	if !oneOf(a.AccountType, AccountTypes) {
-		fields = append(fields, httpx.FieldError{Field: "accountType", Message: "must be one of " + strings.Join(AccountTypes, ", ")})
+		fields = append(fields, FieldError{Field: "accountType", Message: "must be one of " + strings.Join(AccountTypes, ", ")})
 	}
 	if a.Currency != CurrencyBRL {
-		fields = append(fields, httpx.FieldError{Field: "currency", Message: "must be BRL"})
+		fields = append(fields, FieldError{Field: "currency", Message: "must be BRL"})
 	}
 	if !oneOf(a.Status, Statuses) {
-		fields = append(fields, httpx.FieldError{Field: "status", Message: "must be one of " + strings.Join(Statuses, ", ")})
+		fields = append(fields, FieldError{Field: "status", Message: "must be one of " + strings.Join(Statuses, ", ")})
 	}
 	return fields
 }
