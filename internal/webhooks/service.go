@@ -240,7 +240,7 @@ func (s *Service) Deliveries(ctx context.Context, applicationID string, f Delive
 	if fields := ValidateFilter(&f); len(fields) > 0 {
 		return nil, &ValidationError{What: "query parameters", Fields: fields}
 	}
-	return listDeliveries(ctx, s.db.Read(), applicationID, f)
+	return listDeliveries(ctx, s.db.Read(), s.db.Engine(), applicationID, f)
 }
 
 // Delivery returns one of the application's deliveries with its attempts.
@@ -248,7 +248,7 @@ func (s *Service) Delivery(ctx context.Context, applicationID, id string) (*Deli
 	if uuid.Validate(id) != nil {
 		return nil, ErrNotFound
 	}
-	return getDelivery(ctx, s.db.Read(), applicationID, id)
+	return getDelivery(ctx, s.db.Read(), s.db.Engine(), applicationID, id)
 }
 
 // RetryError explains why a delivery cannot be retried; it matches ErrNotRetryable.
@@ -271,7 +271,7 @@ func (s *Service) RetryDelivery(ctx context.Context, applicationID, id string) (
 	var d *Delivery
 	err := s.db.Write(ctx, func(tx *sql.Tx) error {
 		var err error
-		if d, err = getDelivery(ctx, tx, applicationID, id); err != nil {
+		if d, err = getDelivery(ctx, tx, s.db.Engine(), applicationID, id); err != nil {
 			return err
 		}
 		if d.Status != StatusFailed && d.Status != StatusExhausted {
@@ -305,7 +305,7 @@ func (s *Service) RetryDelivery(ctx context.Context, applicationID, id string) (
 			WHERE id = $4`, StatusPending, jobID, now.UnixMilli(), d.ID); err != nil {
 			return fmt.Errorf("webhooks: re-queue delivery: %w", err)
 		}
-		d, err = getDelivery(ctx, tx, applicationID, id)
+		d, err = getDelivery(ctx, tx, s.db.Engine(), applicationID, id)
 		return err
 	})
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ponte-ofb/ponte/internal/store"
 )
 
 // querier is a *sql.DB or a *sql.Tx.
@@ -167,7 +169,7 @@ func scanDelivery(row scanner) (*Delivery, error) {
 	return &d, nil
 }
 
-func getDelivery(ctx context.Context, q querier, applicationID, id string) (*Delivery, error) {
+func getDelivery(ctx context.Context, q querier, e store.Engine, applicationID, id string) (*Delivery, error) {
 	d, err := scanDelivery(q.QueryRowContext(ctx, `SELECT `+deliveryColumns+deliveryFrom+` WHERE d.id = $1 AND d.application_id = $2`, id, applicationID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
@@ -175,7 +177,7 @@ func getDelivery(ctx context.Context, q querier, applicationID, id string) (*Del
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: read delivery: %w", err)
 	}
-	if err := attachAttempts(ctx, q, []*Delivery{d}); err != nil {
+	if err := attachAttempts(ctx, q, e, []*Delivery{d}); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -183,38 +185,32 @@ func getDelivery(ctx context.Context, q querier, applicationID, id string) (*Del
 
 // listDeliveries returns one page of the application's deliveries, newest
 // first (keyset pagination on created_at, id).
-func listDeliveries(ctx context.Context, q querier, applicationID string, f DeliveryFilter) (*DeliveryPage, error) {
-	where := []string{"d.application_id = $1"}
-	args := []any{applicationID}
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
-	}
+func listDeliveries(ctx context.Context, q querier, e store.Engine, applicationID string, f DeliveryFilter) (*DeliveryPage, error) {
+	p := store.NewParams(e)
+	where := []string{"d.application_id = " + p.Add(applicationID)}
 	if f.SubscriptionID != "" {
-		add("d.subscription_id = ?", f.SubscriptionID)
+		where = append(where, "d.subscription_id = "+p.Add(f.SubscriptionID))
 	}
 	if f.EventID != "" {
-		add("d.event_id = ?", f.EventID)
+		where = append(where, "d.event_id = "+p.Add(f.EventID))
 	}
 	if f.Status != "" {
-		add("d.status = ?", f.Status)
+		where = append(where, "d.status = "+p.Add(f.Status))
 	}
 	if f.Cursor != "" {
 		created, id, err := decodeCursor(f.Cursor)
 		if err != nil {
 			return nil, err
 		}
-		args = append(args, created, id)
-		n := len(args)
-		where = append(where, fmt.Sprintf("(d.created_at < $%d OR (d.created_at = $%d AND d.id < $%d))", n-1, n-1, n))
+		where = append(where, "(d.created_at < "+p.Add(created)+" OR (d.created_at = "+p.Add(created)+" AND d.id < "+p.Add(id)+"))")
 	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = defaultPageLimit
 	}
-	args = append(args, limit+1)
-	rows, err := q.QueryContext(ctx, `SELECT `+deliveryColumns+deliveryFrom+` WHERE `+strings.Join(where, " AND ")+
-		` ORDER BY d.created_at DESC, d.id DESC LIMIT $`+strconv.Itoa(len(args)), args...)
+	query := `SELECT ` + deliveryColumns + deliveryFrom + ` WHERE ` + strings.Join(where, " AND ") +
+		` ORDER BY d.created_at DESC, d.id DESC LIMIT ` + p.Add(limit+1)
+	rows, err := q.QueryContext(ctx, query, p.Args()...)
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: list deliveries: %w", err)
 	}
@@ -236,27 +232,27 @@ func listDeliveries(ctx context.Context, q querier, applicationID string, f Deli
 		last := page.Deliveries[limit-1]
 		page.NextCursor = encodeCursor(last.CreatedAt.UnixMilli(), last.ID)
 	}
-	if err := attachAttempts(ctx, q, page.Deliveries); err != nil {
+	if err := attachAttempts(ctx, q, e, page.Deliveries); err != nil {
 		return nil, err
 	}
 	return page, nil
 }
 
 // attachAttempts loads the attempt log of each delivery.
-func attachAttempts(ctx context.Context, q querier, ds []*Delivery) error {
+func attachAttempts(ctx context.Context, q querier, e store.Engine, ds []*Delivery) error {
 	if len(ds) == 0 {
 		return nil
 	}
 	byID := make(map[string]*Delivery, len(ds))
-	ph := make([]string, len(ds))
-	args := make([]any, len(ds))
+	ids := make([]any, len(ds))
 	for i, d := range ds {
 		byID[d.ID] = d
-		ph[i] = "$" + strconv.Itoa(i+1)
-		args[i] = d.ID
+		ids[i] = d.ID
 	}
+	p := store.NewParams(e)
+	in := p.List(ids...)
 	rows, err := q.QueryContext(ctx, `SELECT delivery_id, attempt, status_code, error, duration_ms, attempted_at
-		FROM webhook_delivery_attempts WHERE delivery_id IN (`+strings.Join(ph, ", ")+`) ORDER BY delivery_id, attempt`, args...)
+		FROM webhook_delivery_attempts WHERE delivery_id IN (`+in+`) ORDER BY delivery_id, attempt`, p.Args()...)
 	if err != nil {
 		return fmt.Errorf("webhooks: read attempts: %w", err)
 	}
