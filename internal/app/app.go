@@ -33,6 +33,7 @@ import (
 	"github.com/ponte-ofb/ponte/internal/itp"
 	"github.com/ponte-ofb/ponte/internal/itpflow"
 	"github.com/ponte-ofb/ponte/internal/jobs"
+	"github.com/ponte-ofb/ponte/internal/lifecycle"
 	"github.com/ponte-ofb/ponte/internal/oidc"
 	"github.com/ponte-ofb/ponte/internal/payments"
 	"github.com/ponte-ofb/ponte/internal/pcm"
@@ -286,27 +287,13 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if err != nil {
 		return err
 	}
-	if err := a.Jobs.Start(ctx); err != nil {
+	// Background workers start in this order and stop in reverse once HTTP
+	// has drained: the sweeper, PCM forwarding, then the jobs, whose running
+	// handlers (webhook deliveries) finish before the database closes.
+	workers, err := lifecycle.Start(ctx, a.Jobs, a.PCMForwarder, store.NewSweeper(a.Config.SweepInterval, a.Logger, a.Sweep))
+	if err != nil {
 		return err
 	}
-	a.PCMForwarder.Start(ctx)
-	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
-	sweepDone := make(chan struct{})
-	go func() {
-		defer close(sweepDone)
-		t := time.NewTicker(a.Config.SweepInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-sweepCtx.Done():
-				return
-			case <-t.C:
-				if err := a.Sweep(sweepCtx); err != nil && sweepCtx.Err() == nil {
-					a.Logger.Warn("periodic sweep failed", "err", err)
-				}
-			}
-		}
-	}()
 	errc := make(chan error, 1)
 	go func() { errc <- serveOn(srv, ln, overTLS) }()
 	select {
@@ -322,13 +309,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		<-errc
 	}
-	stopSweep()
-	<-sweepDone
-	a.PCMForwarder.Stop()
-	// Running jobs (webhook deliveries) finish before the database closes.
-	jctx, cancel := context.WithTimeout(context.Background(), a.Config.ShutdownTimeout)
-	if jerr := a.Jobs.Stop(jctx); jerr != nil {
-		a.Logger.Warn("shutdown: jobs interrupted", "err", jerr)
+	wctx, cancel := context.WithTimeout(context.Background(), a.Config.ShutdownTimeout)
+	if werr := workers.Stop(wctx); werr != nil {
+		a.Logger.Warn("shutdown: background work interrupted", "err", werr)
 	}
 	cancel()
 	if errors.Is(err, http.ErrServerClosed) {
@@ -342,7 +325,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 func (a *App) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), a.Config.ShutdownTimeout)
 	defer cancel()
+	_ = a.PCMForwarder.Stop(ctx)
 	_ = a.Jobs.Stop(ctx)
-	a.PCMForwarder.Stop()
 	return a.DB.Close()
 }

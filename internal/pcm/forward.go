@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/ponte-ofb/ponte/internal/clock"
+	"github.com/ponte-ofb/ponte/internal/lifecycle"
 	"github.com/ponte-ofb/ponte/internal/store"
 )
 
@@ -88,11 +89,9 @@ type ForwarderOptions struct {
 // Forwarder sends the outbox's pending items to the PCM: claim a batch of
 // one endpoint under a lease, POST it, record each item's outcome.
 type Forwarder struct {
-	o     ForwarderOptions
-	pg    bool
-	stopM sync.Mutex
-	stop  context.CancelFunc
-	done  chan struct{}
+	o      ForwarderOptions
+	pg     bool
+	runner lifecycle.Runner
 }
 
 // NewForwarder returns a Forwarder with o's defaults filled in.
@@ -143,40 +142,23 @@ func NewForwarder(o ForwarderOptions) *Forwarder {
 // Enabled reports whether the Forwarder sends (a PCM URL is configured).
 func (f *Forwarder) Enabled() bool { return f.o.BaseURL != "" }
 
-// Start runs the Forwarder in the background until Stop (or ctx ends).
-func (f *Forwarder) Start(ctx context.Context) {
-	f.stopM.Lock()
-	defer f.stopM.Unlock()
-	if f.stop != nil {
-		return
-	}
-	ctx, f.stop = context.WithCancel(context.WithoutCancel(ctx))
-	f.done = make(chan struct{})
-	go func() {
-		defer close(f.done)
-		f.Run(ctx)
-	}()
-}
+// Start runs the Forwarder in the background until Stop (a
+// lifecycle.Worker: ctx gives values, not the lifetime): every PollInterval
+// it drains the due items (when sending is on), every WatchInterval it
+// refreshes the deadline metrics. Start on a running Forwarder returns
+// lifecycle.ErrRunning.
+func (f *Forwarder) Start(ctx context.Context) error { return f.runner.Start(ctx, f.run) }
 
 // Stop ends a started Forwarder and waits for it: a batch in flight is
-// abandoned (its lease lets another forwarder, or this one after a
-// restart, send it again). Safe to call more than once or unstarted.
-func (f *Forwarder) Stop() {
-	f.stopM.Lock()
-	stop, done := f.stop, f.done
-	f.stopM.Unlock()
-	if stop == nil {
-		return
-	}
-	stop()
-	<-done
-}
+// abandoned (its lease lets another forwarder, or this one after a restart,
+// send it again). Safe to call more than once, concurrently, or unstarted.
+func (f *Forwarder) Stop(ctx context.Context) error { return f.runner.Stop(ctx) }
 
-// Run forwards until ctx ends: every PollInterval it drains the due items
-// (when sending is on), every WatchInterval it refreshes the deadline
-// metrics.
-func (f *Forwarder) Run(ctx context.Context) {
+func (f *Forwarder) run(ctx context.Context) {
 	f.o.Logger.Info("pcm forwarding", "enabled", f.Enabled(), "url", f.o.BaseURL, "workers", f.o.Workers)
+	// Kept-alive connections to the PCM hold goroutines of their own: a
+	// stopped Forwarder leaves none behind.
+	defer f.o.HTTP.CloseIdleConnections()
 	poll := time.NewTicker(f.o.PollInterval)
 	defer poll.Stop()
 	watch := time.NewTicker(f.o.WatchInterval)
