@@ -41,7 +41,7 @@ func (s *Service) ListSessions(ctx context.Context, applicationID string, f List
 		limit = DefaultListLimit
 	}
 	limit = min(limit, MaxListLimit)
-	q, args, err := listSessionsQuery(applicationID, f, limit)
+	q, args, err := listSessionsQuery(s.DB.Engine(), applicationID, f, limit)
 	if err != nil {
 		return nil, "", err
 	}

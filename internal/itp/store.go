@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ponte-ofb/ponte/internal/httpx"
+	"github.com/ponte-ofb/ponte/internal/store"
 )
 
 // TimeLayout is the Open Keys timestamp: RFC 3339, UTC, milliseconds.
@@ -149,48 +150,44 @@ const externalIDTakenSQL = `SELECT 1 FROM itp_journey_sessions WHERE application
 const transitionSQL = `UPDATE itp_journey_sessions SET status = $1, consent_id = $2, brand_id = $3,
 	status_history = $4, updated_at = $5 WHERE id = $6 AND status = $7`
 
-// listSessionsQuery is ListSessions' query: the application's sessions
-// matching f, newest first, limit+1 of them (the extra one says whether
-// there is a next page).
-func listSessionsQuery(applicationID string, f ListFilter, limit int) (string, []any, error) {
-	var (
-		where = []string{"application_id = $1"}
-		args  = []any{applicationID}
-	)
-	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
+// listSessionsQuery is ListSessions' query on engine e: the application's
+// sessions matching f, newest first, limit+1 of them (the extra one says
+// whether there is a next page).
+func listSessionsQuery(e store.Engine, applicationID string, f ListFilter, limit int) (string, []any, error) {
+	p := store.NewParams(e)
+	where := []string{"application_id = " + p.Add(applicationID)}
 	if len(f.Statuses) > 0 {
-		ph := make([]string, len(f.Statuses))
+		statuses := make([]any, len(f.Statuses))
 		for i, st := range f.Statuses {
-			ph[i] = arg(string(st))
+			statuses[i] = string(st)
 		}
-		where = append(where, "status IN ("+strings.Join(ph, ", ")+")")
+		where = append(where, "status IN ("+p.List(statuses...)+")")
 	}
 	if f.ExternalID != "" {
-		where = append(where, "external_id = "+arg(f.ExternalID))
+		where = append(where, "external_id = "+p.Add(f.ExternalID))
 	}
 	if f.BrandID != "" {
-		where = append(where, "brand_id = "+arg(f.BrandID))
+		where = append(where, "brand_id = "+p.Add(f.BrandID))
 	}
 	if f.TagKey != "" {
-		where = append(where, "id IN (SELECT session_id FROM itp_journey_session_tags WHERE key = "+arg(f.TagKey)+" AND value = "+arg(f.TagValue)+")")
+		where = append(where, "id IN (SELECT session_id FROM itp_journey_session_tags WHERE key = "+p.Add(f.TagKey)+" AND value = "+p.Add(f.TagValue)+")")
 	}
 	if f.CreatedFrom != nil {
-		where = append(where, "created_at >= "+arg(f.CreatedFrom.UnixMilli()))
+		where = append(where, "created_at >= "+p.Add(f.CreatedFrom.UnixMilli()))
 	}
 	if f.CreatedTo != nil {
-		where = append(where, "created_at < "+arg(f.CreatedTo.UnixMilli()))
+		where = append(where, "created_at < "+p.Add(f.CreatedTo.UnixMilli()))
 	}
 	if f.Cursor != "" {
 		at, id, err := decodeCursor(f.Cursor)
 		if err != nil {
 			return "", nil, err
 		}
-		a, b := arg(at), arg(id)
-		where = append(where, "(created_at < "+a+" OR (created_at = "+a+" AND id < "+b+"))")
+		where = append(where, "(created_at < "+p.Add(at)+" OR (created_at = "+p.Add(at)+" AND id < "+p.Add(id)+"))")
 	}
 	q := `SELECT ` + sessionColumns + ` FROM itp_journey_sessions WHERE ` + strings.Join(where, " AND ") +
-		` ORDER BY created_at DESC, id DESC LIMIT ` + arg(limit+1)
-	return q, args, nil
+		` ORDER BY created_at DESC, id DESC LIMIT ` + p.Add(limit+1)
+	return q, p.Args(), nil
 }
 
 // historyEntry is statusHistory as stored and served: compact JSON whose
@@ -326,19 +323,16 @@ func (s *Service) insertTags(ctx context.Context, tx *sql.Tx, sessionID string, 
 	if len(tags) == 0 {
 		return nil
 	}
-	var (
-		b    strings.Builder
-		args = make([]any, 0, 3*len(tags))
-	)
+	var b strings.Builder
+	p := store.NewParams(s.DB.Engine())
 	b.WriteString(`INSERT INTO itp_journey_session_tags (session_id, key, value) VALUES `)
 	for k, v := range tags {
-		if len(args) > 0 {
+		if p.Len() > 0 {
 			b.WriteString(", ")
 		}
-		n := len(args)
-		fmt.Fprintf(&b, "($%d, $%d, $%d)", n+1, n+2, n+3)
-		args = append(args, sessionID, k, v)
+		b.WriteString("(" + p.List(sessionID, k, v) + ")")
 	}
+	args := p.Args()
 	var err error
 	if len(tags) <= maxPreparedTags {
 		var st *sql.Stmt
