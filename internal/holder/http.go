@@ -37,7 +37,8 @@ const SessionCookie = "ponte_holder_session"
 const IdempotencyHeader = "idempotencyKey"
 
 // ClientNames tells the initiator's display name for a client_id, so the
-// WebView shows the user who is asking rather than an opaque id.
+// WebView and the hand-off page show the user who is asking rather than an
+// opaque id.
 type ClientNames interface {
 	ClientName(ctx context.Context, clientID string) (string, bool)
 }
