@@ -61,6 +61,15 @@ type DB struct {
 	checkpointDB   *sql.DB
 	stopCheckpoint chan struct{}
 	checkpointDone chan struct{}
+
+	// Statements prepared in the background (PostgreSQL, see TxStmt) live
+	// no longer than the DB: Close cancels bgCtx and waits for bg.
+	bgCtx     context.Context
+	bgCancel  context.CancelFunc
+	bgMu      sync.Mutex
+	bgClosed  bool
+	bg        sync.WaitGroup
+	preparing sync.Map // queries being prepared in the background
 }
 
 type stmtKey struct {
@@ -204,7 +213,9 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("store: connect to %s: %w", where, err)
 	}
-	return &DB{engine: Postgres, where: where, read: pool, write: pool}, nil
+	db := &DB{engine: Postgres, where: where, read: pool, write: pool}
+	db.bgCtx, db.bgCancel = context.WithCancel(context.Background())
+	return db, nil
 }
 
 func (db *DB) migrate(ctx context.Context) error {
@@ -348,11 +359,7 @@ func (db *DB) TxStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, 
 		// every connection may be held by a transaction waiting right here
 		// (a burst of first uses): prepare on tx now, and on the pool in
 		// the background, where waiting holds no connection.
-		go func() {
-			pctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			_, _ = db.stmt(pctx, true, query)
-		}()
+		db.prepareInBackground(query)
 		return tx.PrepareContext(ctx, query)
 	}
 	st, err := db.stmt(ctx, true, query)
@@ -367,6 +374,29 @@ func (db *DB) TxStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, 
 		return nil, err
 	}
 	return tx.StmtContext(ctx, st), nil
+}
+
+// prepareInBackground prepares query on the pool in a goroutine of the DB's
+// own, one per query at a time; Close cancels it and waits for it.
+func (db *DB) prepareInBackground(query string) {
+	if _, busy := db.preparing.LoadOrStore(query, true); busy {
+		return
+	}
+	db.bgMu.Lock()
+	if db.bgClosed {
+		db.bgMu.Unlock()
+		db.preparing.Delete(query)
+		return
+	}
+	db.bg.Add(1)
+	db.bgMu.Unlock()
+	go func() {
+		defer db.bg.Done()
+		defer db.preparing.Delete(query)
+		ctx, cancel := context.WithTimeout(db.bgCtx, 30*time.Second)
+		defer cancel()
+		_, _ = db.stmt(ctx, true, query)
+	}()
 }
 
 func (db *DB) prepareLater(query string) {
@@ -421,8 +451,16 @@ func (db *DB) stmt(ctx context.Context, write bool, query string) (*sql.Stmt, er
 
 var errPrepareInBatch = errors.New("store: statement not prepared")
 
-// Close waits for pending writes, then closes the pools.
+// Close waits for pending writes, cancels and waits for background
+// statement preparation, then closes the pools.
 func (db *DB) Close() error {
+	db.bgMu.Lock()
+	db.bgClosed = true
+	db.bgMu.Unlock()
+	if db.bgCancel != nil {
+		db.bgCancel()
+	}
+	db.bg.Wait()
 	if db.batch != nil {
 		db.batch.close()
 	}

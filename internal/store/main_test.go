@@ -1,0 +1,18 @@
+package store_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package's tests if any goroutine outlives them: a
+// closed DB leaves none (committer, checkpointer, background prepares).
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// pgx closes a connection whose query was cancelled in a goroutine
+		// of its own (a cancel request, then a bounded wait for the server);
+		// it is the driver's cleanup, not a goroutine of ours.
+		goleak.IgnoreAnyFunction("github.com/jackc/pgx/v5/pgconn.(*PgConn).asyncClose.func1"),
+	)
+}
