@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"html/template"
 	"io"
 	"log/slog"
 	"net"
@@ -85,9 +84,8 @@ type App struct {
 	PCMForwarder *pcm.Forwarder
 	PCMReceiver  *pcm.Receiver
 	// SandboxBrandID is the brand that is Ponte's own holder side (sandbox only).
-	SandboxBrandID     string
-	sandboxITPClientID string
-	Clock              clock.Clock
+	SandboxBrandID string
+	Clock          clock.Clock
 
 	// Jobs is the durable job queue: started by Serve; tests call Jobs.RunDue.
 	Jobs *jobs.Client
@@ -100,16 +98,16 @@ type App struct {
 	Demo       *auth.Application
 	DemoSecret string
 
-	handler  http.Handler
-	pages    *template.Template
-	partners partners
+	handler http.Handler
 }
 
 // Option changes how New builds the App (tests inject a clock).
-type Option func(*App)
+type Option func(*options)
+
+type options struct{ clock clock.Clock }
 
 // WithClock makes the App use c instead of the system clock.
-func WithClock(c clock.Clock) Option { return func(a *App) { a.Clock = c } }
+func WithClock(c clock.Clock) Option { return func(o *options) { o.clock = c } }
 
 // NewLogger returns the logger for format ("text" or "json"), tagging each
 // record with the request's correlation id.
@@ -121,140 +119,216 @@ func NewLogger(w io.Writer, format string) *slog.Logger {
 	return slog.New(httpx.LogHandler{Handler: h})
 }
 
+// base is what every part of Ponte is built on: the configuration, the
+// logger, the clock and the database.
+type base struct {
+	cfg    config.Config
+	logger *slog.Logger
+	clock  clock.Clock
+	db     *store.DB
+}
+
 // New opens the database (migrating it), loads or creates the signing key,
 // creates the sandbox demo application in sandbox mode and builds the routes.
 // cfg must have been through Finish.
-func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Option) (*App, error) {
-	a := &App{Config: cfg, Logger: logger, Clock: clock.System{}}
-	for _, o := range opts {
-		o(a)
+//
+// Each service is a local value built from the values it needs, in
+// dependency order, so a service used before it exists does not compile.
+// Routes are registered once the values their handlers call exist: the
+// consent APIs' handlers, for instance, verify tokens with the authorization
+// server, which needs the holder's journey, which needs the consent services.
+// If anything fails, the database opened here is closed.
+func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Option) (_ *App, err error) {
+	o := options{clock: clock.System{}}
+	for _, opt := range opts {
+		opt(&o)
 	}
+	clk := o.clock
 	// The keys are generated while the database opens and migrates.
 	waitKeys := createKeys(cfg)
 	db, err := store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, Logger: logger})
-	if kerr := waitKeys(); kerr != nil || err != nil {
-		if err == nil {
-			db.Close()
-		}
+	kerr := waitKeys()
+	if err != nil {
 		return nil, errors.Join(err, kerr)
 	}
-	a.DB = db
+	// The one cleanup path: whatever fails from here on, the database closes.
+	defer func() {
+		if err != nil {
+			db.Close()
+		}
+	}()
+	if kerr != nil {
+		return nil, kerr
+	}
+	b := base{cfg: cfg, logger: logger, clock: clk, db: db}
 	warnSharedDataDirs(ctx, logger, cfg.DataDir, db)
 	key, err := auth.LoadOrCreateKey(cfg.SigningKeyFile)
 	if err != nil {
-		db.Close()
 		return nil, err
 	}
-	if a.Vault, err = vault.LoadOrCreate(cfg.DataKeyPath()); err != nil {
-		db.Close()
+	vlt, err := vault.LoadOrCreate(cfg.DataKeyPath())
+	if err != nil {
 		return nil, err
 	}
-	a.Apps = auth.NewApplications(db, a.Clock)
-	if a.Tokens, err = auth.NewTokens(key, cfg.PublicURL, cfg.TokenTTL, a.Clock, a.Apps); err != nil {
-		db.Close()
+	apps := auth.NewApplications(db, clk)
+	tokens, err := auth.NewTokens(key, cfg.PublicURL, cfg.TokenTTL, clk, apps)
+	if err != nil {
 		return nil, err
 	}
+	var (
+		demo       *auth.Application
+		demoSecret string
+	)
 	if cfg.Sandbox() {
-		a.Demo, a.DemoSecret, err = a.Apps.EnsureDemo(ctx, filepath.Join(cfg.DataDir, "sandbox-demo-client.json"))
-		if err != nil {
-			db.Close()
+		if demo, demoSecret, err = apps.EnsureDemo(ctx, filepath.Join(cfg.DataDir, "sandbox-demo-client.json")); err != nil {
 			return nil, err
 		}
 	}
-
-	if err := a.wireCustomers(ctx); err != nil {
-		db.Close()
+	custs, err := newCustomers(ctx, b, demo)
+	if err != nil {
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	// Outside the sandbox a ticket's requestUri must be a live pushed request
-	// of the authorization server (wired below; the checker reads it lazily).
-	var uris holder.RequestURIChecker = pushedRequests{a}
+	pages := web.Templates()
+	mux := http.NewServeMux()
+
+	// The job queue, and the webhooks that ride on it.
+	jobq := jobs.New(db, jobs.Config{Clock: clk, Logger: logger})
+	events, hooks := wireWebhooks(b, mux, reg, jobq, vlt, tokens)
+
+	// The holder side's consent services and the authorization server's
+	// storage (the journey and ticket checks read its pushed requests).
+	asStorage := oidc.NewStorage(db, clk)
+	pay := payments.NewService(db, clk, logger, cfg.PublicURL)
+	pay.Register(jobq)
+	rec := recurring.NewService(db, clk, logger, cfg.PublicURL)
+	rec.Register(jobq)
+	dcs := dataconsents.NewService(db, clk, logger, cfg.PublicURL)
+	dcs.Register(jobq)
+	data, err := newDataAPI(ctx, b, consentGrants{dcs}, custs, demo)
+	if err != nil {
+		return nil, err
+	}
+
+	// PCM: every journey step is recorded, with its forwarding outbox row.
+	steps := &pcm.Recorder{Clock: clk, DB: db, AfterInsert: pcm.EnqueueIn(db)}
+	pcmHandler, err := wirePCM(b, mux, steps, pages, tokens)
+	if err != nil {
+		return nil, err
+	}
+	forwarder, receiver, err := wirePCMForward(b, mux, reg)
+	if err != nil {
+		return nil, err
+	}
+
+	// The holder's consent flow: tickets, the journey, the WebView.
+	// Outside the sandbox a ticket's requestUri must be a live pushed
+	// request of the authorization server.
+	var uris holder.RequestURIChecker = pushedRequests{requests: asStorage, apps: apps, payments: pay, recurring: rec, data: dcs}
 	if cfg.Sandbox() {
 		uris = holder.SandboxRequestURIs{}
 	}
-	mux := http.NewServeMux()
-	if err := a.wireDataAPI(mux); err != nil {
-		db.Close()
+	tickets := holder.NewTickets(db, clk, uris, holder.NewTicketMetrics(reg), ticketEvents{events})
+	sandboxApp, demo, partnerApps, err := wireSandboxApp(ctx, b, mux, pages, apps, custs, demo, demoSecret)
+	if err != nil {
 		return nil, err
 	}
-	a.wireWebhooks(mux, reg)
-	if a.Payments, err = a.wirePayments(mux, key); err != nil {
-		db.Close()
-		return nil, err
+	interactions := holder.NewInteractions(db, clk,
+		holder.Consents{payments.JourneyKind{Service: pay}, recurring.JourneyKind{Service: rec}, dataconsents.JourneyKind{Service: dcs}},
+		partnerApps, holderSteps{steps}, cfg.PublicURL)
+	demoID := ""
+	if demo != nil {
+		demoID = demo.ID
 	}
-	if a.Recurring, err = a.wireRecurring(mux, key); err != nil {
-		db.Close()
-		return nil, err
-	}
-	if a.DataConsents, err = a.wireDataConsents(mux, key); err != nil {
-		db.Close()
-		return nil, err
-	}
-	a.Tickets = holder.NewTickets(db, a.Clock, uris, holder.NewTicketMetrics(reg), ticketEvents{a.Webhooks})
-	a.pages = web.Templates()
-	if err := a.wirePCM(mux); err != nil {
-		db.Close()
-		return nil, err
-	}
-	if err := a.wirePCMForward(mux, reg); err != nil {
-		db.Close()
-		return nil, err
-	}
-	if err := a.wireJourney(ctx, mux, a.pages); err != nil {
-		db.Close()
-		return nil, err
-	}
-	if err := a.wireITP(ctx, mux); err != nil {
-		db.Close()
-		return nil, err
-	}
-	if err := a.wireAuthorizationServer(mux, key, &auth.Handler{Apps: a.Apps, Tokens: a.Tokens, Logger: logger}); err != nil {
-		db.Close()
-		return nil, err
-	}
-	if err := a.wireITPFlow(ctx, mux); err != nil {
-		db.Close()
-		return nil, err
-	}
-	(&holder.Handler{
-		Tickets: a.Tickets, Interactions: a.Interactions, Verifier: a.Tokens, Pages: a.pages, Logger: logger, Clients: a.AuthServer.Storage(),
+	consentFlow := &holder.Handler{
+		Tickets: tickets, Interactions: interactions, Verifier: tokens, Pages: pages, Logger: logger, Clients: asStorage,
 		SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"),
-		SandboxLogin:  func(appID string) bool { return a.Demo != nil && appID == a.Demo.ID },
-	}).Register(mux)
-	if err := a.wireCards(mux, cardEvents{a.Webhooks}); err != nil {
-		db.Close()
+		SandboxLogin:  func(appID string) bool { return demoID != "" && appID == demoID },
+	}
+	consentFlow.Register(mux)
+
+	// The authorization server, and the resource APIs whose tokens it issues.
+	// Ponte's own pages: home, unknown paths, authorization errors a person reads.
+	own := &site{pages: pages, logger: logger, clock: clk, cfg: cfg, sandbox: demo != nil}
+	authServer, err := wireAuthorizationServer(b, mux, key, asStorage, consentFlow.Authorize, own.renderAuthorizeError,
+		&auth.Handler{Apps: apps, Tokens: tokens, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	resources := resourceTokens{partners: tokens, server: authServer, apps: apps}
+	if err := registerPayments(b, mux, pay, resources, apps, key); err != nil {
+		return nil, err
+	}
+	if err := registerRecurring(b, mux, rec, resources, apps, key); err != nil {
+		return nil, err
+	}
+	registerDataConsents(b, mux, dcs, resources, tickets, appNames{apps, asStorage}, pages)
+	registerDataAPI(b, mux, data, dataTokens{server: authServer, apps: apps}, tokens)
+
+	// The initiator side: brands, journeys, sessions and the redirect flow.
+	itpService, err := wireITP(ctx, b, mux, jobq, apps, tokens)
+	if err != nil {
+		return nil, err
+	}
+	flow, sandboxBrandID, demo, err := wireITPFlow(ctx, b, mux, itpService, apps, asStorage, itpSteps{steps}, pages, tokens, demo)
+	if err != nil {
+		return nil, err
+	}
+
+	cardService, err := wireCards(ctx, b, mux, vlt, cardEvents{events}, tokens, demo)
+	if err != nil {
 		return nil, err
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.HandleFunc("GET /readyz", a.ready)
+	mux.HandleFunc("GET /readyz", ready(db, logger))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(api.OpenAPI)
 	})
-	mux.Handle("GET /static/", a.static())
-	mux.HandleFunc("GET /{$}", a.root) // pages.go: a page for people, JSON for API clients
-	mux.Handle("/", a.fallback(mux))   // unknown paths: Portuguese page or JSON by Accept
-	a.handler = httpx.Correlate(httpx.Observe(logger, httpx.NewMetrics(reg), a.guard(mux)))
-	return a, nil
+	mux.Handle("GET /static/", own.static())
+	mux.HandleFunc("GET /{$}", own.root) // pages.go: a page for people, JSON for API clients
+	mux.Handle("/", own.fallback(mux))   // unknown paths: Portuguese page or JSON by Accept
+	var handler http.Handler = httpx.Correlate(httpx.Observe(logger, httpx.NewMetrics(reg), own.guard(mux)))
+	if cfg.MutualTLS() {
+		// FAPI-BR: the Open Finance routes take only requests with a verified
+		// client certificate (the authorization server's policy).
+		handler = oidc.CertificatePolicy{Logger: logger, ResourcePrefix: openFinancePrefix,
+			ResourceErrors: fapiErrors{payments.ErrorWriter{Clock: clk}}}.Handler(handler)
+	}
+	return &App{
+		Config: cfg, Logger: logger, Clock: clk, DB: db, Vault: vlt, Apps: apps, Tokens: tokens,
+		Demo: demo, DemoSecret: demoSecret, Customers: custs, DataAPI: data,
+		Jobs: jobq, Webhooks: events, WebhookService: hooks,
+		Payments: pay, Recurring: rec, DataConsents: dcs,
+		PCM: pcmHandler, PCMForwarder: forwarder, PCMReceiver: receiver,
+		Tickets: tickets, Interactions: interactions, SandboxApp: sandboxApp, AuthServer: authServer,
+		ITP: itpService, ITPFlow: flow, SandboxBrandID: sandboxBrandID, Cards: cardService,
+		handler: handler,
+	}, nil
 }
+
+// openFinancePrefix is the path prefix of the Open Finance Brasil resource APIs.
+const openFinancePrefix = "/open-banking/"
 
 // Handler is the whole HTTP surface.
 func (a *App) Handler() http.Handler { return a.handler }
 
-func (a *App) ready(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := a.DB.Ping(ctx); err != nil {
-		a.Logger.WarnContext(r.Context(), "readiness: database unreachable", "err", err)
-		httpx.WriteJSON(w, r, http.StatusServiceUnavailable, map[string]string{"status": "database unreachable"})
-		return
+// ready answers /readyz: ready when the database answers.
+func ready(db *store.DB, logger *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := db.Ping(ctx); err != nil {
+			logger.WarnContext(r.Context(), "readiness: database unreachable", "err", err)
+			httpx.WriteJSON(w, r, http.StatusServiceUnavailable, map[string]string{"status": "database unreachable"})
+			return
+		}
+		httpx.WriteJSON(w, r, http.StatusOK, map[string]string{"status": "ready", "database": string(db.Engine())})
 	}
-	httpx.WriteJSON(w, r, http.StatusOK, map[string]string{"status": "ready", "database": string(a.DB.Engine())})
 }
 
 // Sweep runs the periodic housekeeping once: tickets that expired unused are

@@ -3,17 +3,20 @@ package app
 import (
 	"context"
 
+	"github.com/ponte-ofb/ponte/internal/auth"
 	"github.com/ponte-ofb/ponte/internal/customers"
 )
 
-// wireCustomers builds the customer service and, in the sandbox, seeds the
-// demo application's customers and accounts (idempotent; safe when several
-// instances start at once).
-func (a *App) wireCustomers(ctx context.Context) error {
-	a.Customers = customers.NewService(a.DB, a.Clock)
-	if a.Demo == nil {
-		return nil
+// newCustomers builds the customer service and, in the sandbox (demo is
+// the demo application), seeds its customers and accounts (idempotent; safe
+// when several instances start at once).
+func newCustomers(ctx context.Context, b base, demo *auth.Application) (*customers.Service, error) {
+	svc := customers.NewService(b.db, b.clock)
+	if demo == nil {
+		return svc, nil
 	}
-	_, err := a.Customers.EnsureSandbox(ctx, a.Demo.ID)
-	return err
+	if _, err := svc.EnsureSandbox(ctx, demo.ID); err != nil {
+		return nil, err
+	}
+	return svc, nil
 }

@@ -10,43 +10,52 @@ import (
 	"github.com/luikyv/go-oidc/pkg/goidc"
 
 	"github.com/ponte-ofb/ponte/internal/auth"
+	"github.com/ponte-ofb/ponte/internal/customers"
 	"github.com/ponte-ofb/ponte/internal/dataapi"
+	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/oidc"
 )
 
-// wireDataAPI builds the account-data service and the Resources v3 /
-// Accounts 2.4.2 routes and the admin import, and in the sandbox gives the
-// demo customer 47742663023 three accounts and 2,200 transactions
-// (idempotent; safe when several instances start at once). Call it after
-// wireCustomers: the sandbox accounts extend the customers' seed.
-func (a *App) wireDataAPI(mux *http.ServeMux) error {
-	a.DataAPI = dataapi.NewService(a.DB, a.Clock, a.dataGrants())
-	if a.Demo != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := a.DataAPI.EnsureSandbox(ctx, a.Customers, a.Demo.ID); err != nil {
-			return err
-		}
+// newDataAPI builds the account-data service and, in the sandbox (demo is
+// the demo application), gives the demo customer 47742663023 three accounts
+// and 2,200 transactions (idempotent; safe when several instances start at
+// once). The sandbox accounts extend the customers' seed, hence custs.
+func newDataAPI(ctx context.Context, b base, grants dataapi.Grants, custs *customers.Service, demo *auth.Application) (*dataapi.Service, error) {
+	svc := dataapi.NewService(b.db, b.clock, grants)
+	if demo == nil {
+		return svc, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := svc.EnsureSandbox(ctx, custs, demo.ID); err != nil {
+		return nil, err
+	}
+	return svc, nil
+}
+
+// registerDataAPI registers the Resources v3 / Accounts 2.4.2 routes of svc
+// and the admin import (admin: Ponte's partner tokens).
+func registerDataAPI(b base, mux *http.ServeMux, svc *dataapi.Service, tokens dataapi.TokenVerifier, admin httpx.TokenVerifier) {
 	inst := dataapi.Institution{BrandName: "Ponte", CompanyCNPJ: dataapi.SandboxInstitution.CompanyCNPJ, CompeCode: dataapi.SandboxInstitution.CompeCode}
-	if a.Config.Sandbox() {
+	if b.cfg.Sandbox() {
 		inst = dataapi.SandboxInstitution
 	}
 	(&dataapi.Handler{
-		Service: a.DataAPI, Tokens: dataTokens{a}, Admin: a.Tokens, Institution: inst,
-		BaseURL: strings.TrimSuffix(a.Config.PublicURL, "/"), Logger: a.Logger,
+		Service: svc, Tokens: tokens, Admin: admin, Institution: inst,
+		BaseURL: strings.TrimSuffix(b.cfg.PublicURL, "/"), Logger: b.logger,
 	}).Register(mux)
-	return nil
 }
 
 // dataTokens introspects the authorization server's opaque access tokens for
-// the data APIs. It reads a.AuthServer at call time: the routes are wired
-// before the authorization server.
-type dataTokens struct{ a *App }
+// the data APIs.
+type dataTokens struct {
+	server *oidc.Server
+	apps   *auth.Applications
+}
 
 // VerifyToken implements dataapi.TokenVerifier.
 func (v dataTokens) VerifyToken(ctx context.Context, raw string) (*dataapi.Token, error) {
-	info, err := v.a.AuthServer.TokenInfo(ctx, raw)
+	info, err := v.server.TokenInfo(ctx, raw)
 	var oerr goidc.Error
 	switch {
 	case errors.As(err, &oerr), errors.Is(err, oidc.ErrNotFound):
@@ -56,7 +65,7 @@ func (v dataTokens) VerifyToken(ctx context.Context, raw string) (*dataapi.Token
 	case !info.IsActive:
 		return nil, dataapi.ErrInvalidToken
 	}
-	app, err := v.a.Apps.Get(ctx, info.ClientID)
+	app, err := v.apps.Get(ctx, info.ClientID)
 	if errors.Is(err, auth.ErrNotFound) || (err == nil && app.Disabled) {
 		return nil, dataapi.ErrInvalidToken
 	}

@@ -8,16 +8,13 @@ import (
 	"github.com/ponte-ofb/ponte/internal/dataconsents"
 )
 
-// dataGrants adapts the Consents v3 service to the data APIs' Grants.
-func (a *App) dataGrants() dataapi.Grants { return consentGrants{a} }
-
-// consentGrants converts dataconsents.Grant into dataapi.Grant. It reads
-// a.DataConsents at call time.
-type consentGrants struct{ a *App }
+// consentGrants adapts the Consents v3 service to the data APIs' Grants,
+// converting dataconsents.Grant into dataapi.Grant.
+type consentGrants struct{ consents *dataconsents.Service }
 
 // Grant implements dataapi.Grants.
 func (g consentGrants) Grant(ctx context.Context, consentID string) (*dataapi.Grant, error) {
-	cg, err := g.a.DataConsents.Grant(ctx, consentID)
+	cg, err := g.consents.Grant(ctx, consentID)
 	if errors.Is(err, dataconsents.ErrNotFound) {
 		return nil, dataapi.ErrGrantNotFound
 	}

@@ -17,10 +17,10 @@ import (
 // guard wraps mux in httpx.Guard: text Ponte cannot store (NUL, invalid
 // UTF-8) is refused before any handler, in the error shape of the route's
 // API family (DESIGN.md §3), people's pages with the Portuguese error page.
-func (a *App) guard(mux *http.ServeMux) http.Handler {
-	page := httpx.Page{Pages: a.pages, Logger: a.Logger}
+func (s *site) guard(mux *http.ServeMux) http.Handler {
+	page := httpx.Page{Pages: s.pages, Logger: s.logger}
 	bankly := httpx.Bankly{}
-	brick := httpx.OpenFinance{Now: a.Clock.Now}
+	brick := httpx.OpenFinance{Now: s.clock.Now}
 	return httpx.Guard{
 		Mux: mux,
 		Families: []httpx.Family{
@@ -39,7 +39,7 @@ func (a *App) guard(mux *http.ServeMux) http.Handler {
 			{Prefix: "/sandbox/", Errors: page},
 			{Prefix: sandboxapp.PathToken, Errors: bankly},
 			{Prefix: SandboxPCMPrefix + "/", Errors: bankly},
-			{Prefix: "/open-banking/", Errors: fapiErrors{payments.ErrorWriter{Clock: a.Clock}}},
+			{Prefix: "/open-banking/", Errors: fapiErrors{payments.ErrorWriter{Clock: s.clock}}},
 			{Prefix: itp.BasePath + "/", Errors: itp.ErrorWriter{}},
 		},
 		Fallback: bankly,

@@ -9,24 +9,26 @@ import (
 	"path/filepath"
 
 	"github.com/ponte-ofb/ponte/internal/auth"
+	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/itp"
+	"github.com/ponte-ofb/ponte/internal/jobs"
 )
 
 // wireITP builds the initiator-side service (brands, journeys, Open Keys
-// journey sessions), registers its expiry and sweep jobs on a.Jobs, queues
-// the periodic sweep and adds its routes to mux. Call after wireWebhooks,
-// which creates the job queue. JOURNEY_DEFAULT_ALIAS is read from the
-// process environment, the seed's fallback after the application setting.
-func (a *App) wireITP(ctx context.Context, mux *http.ServeMux) error {
-	svc := itp.NewService(a.DB, a.Clock, a.Logger, a.Config.PublicURL, filepath.Join(a.Config.DataDir, "brands"),
-		itpApplications{a.Apps}, os.Getenv)
-	svc.Register(a.Jobs)
+// journey sessions), registers its expiry and sweep jobs on jobq, queues the
+// periodic sweep and adds its routes to mux. JOURNEY_DEFAULT_ALIAS is read
+// from the process environment, the seed's fallback after the application
+// setting.
+func wireITP(ctx context.Context, b base, mux *http.ServeMux, jobq *jobs.Client, apps *auth.Applications,
+	verifier httpx.TokenVerifier) (*itp.Service, error) {
+	svc := itp.NewService(b.db, b.clock, b.logger, b.cfg.PublicURL, filepath.Join(b.cfg.DataDir, "brands"),
+		itpApplications{apps}, os.Getenv)
+	svc.Register(jobq)
 	if err := svc.ScheduleSweep(ctx); err != nil {
-		return fmt.Errorf("itp: schedule sweep: %w", err)
+		return nil, fmt.Errorf("itp: schedule sweep: %w", err)
 	}
-	(&itp.Handler{Service: svc, Verifier: a.Tokens, Logger: a.Logger}).Register(mux)
-	a.ITP = svc
-	return nil
+	(&itp.Handler{Service: svc, Verifier: verifier, Logger: b.logger}).Register(mux)
+	return svc, nil
 }
 
 // itpApplications reads partner applications for the journey sessions

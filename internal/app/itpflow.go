@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -16,7 +17,9 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/ponte-ofb/ponte/internal/auth"
+	"github.com/ponte-ofb/ponte/internal/clock"
 	"github.com/ponte-ofb/ponte/internal/fapiclient"
+	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/itp"
 	"github.com/ponte-ofb/ponte/internal/itpflow"
 	"github.com/ponte-ofb/ponte/internal/oidc"
@@ -47,8 +50,9 @@ const sandboxITPName = "Ponte ITP (sandbox brand client)"
 // client_id there, its signing key file, and its client certificate when the
 // brand requires mutual TLS.
 type brandClients struct {
-	a  *App
-	mu sync.Mutex
+	brands *itp.Service
+	clock  clock.Clock
+	mu     sync.Mutex
 	// clients by brand id, rebuilt when the brand changes.
 	clients map[string]cachedClient
 }
@@ -60,7 +64,7 @@ type cachedClient struct {
 
 // Client implements itpflow.Brands.
 func (b *brandClients) Client(ctx context.Context, brandID string) (*fapiclient.Client, error) {
-	brand, err := b.a.ITP.Brand(ctx, brandID)
+	brand, err := b.brands.Brand(ctx, brandID)
 	if errors.Is(err, itp.ErrBrandNotFound) || (err == nil && !brand.Enabled) {
 		return nil, itpflow.ErrBrandNotFound
 	}
@@ -86,7 +90,7 @@ func (b *brandClients) Client(ctx context.Context, brandID string) (*fapiclient.
 	}
 	c := &fapiclient.Client{
 		Issuer: brand.Issuer, APIBase: brand.APIBaseURL, ClientID: brand.ClientID, Key: key.Private, KeyID: key.KeyID,
-		HTTP: &http.Client{Timeout: 15 * time.Second, Transport: transport}, Clock: b.a.Clock,
+		HTTP: &http.Client{Timeout: 15 * time.Second, Transport: transport}, Clock: b.clock,
 	}
 	if b.clients == nil {
 		b.clients = map[string]cachedClient{}
@@ -95,123 +99,142 @@ func (b *brandClients) Client(ctx context.Context, brandID string) (*fapiclient.
 	return c, nil
 }
 
-// wireITPFlow builds the initiator's redirect flow and the Brick
-// payment-initiation endpoints, and in the sandbox registers Ponte's own
-// holder side as the brand "Ponte Sandbox". Call after wireITP and
-// wireAuthorizationServer.
-func (a *App) wireITPFlow(ctx context.Context, mux *http.ServeMux) error {
-	a.ITPFlow = &itpflow.Flow{DB: a.DB, Clock: a.Clock, Brands: &brandClients{a: a}, Logger: a.Logger, Recorder: itpSteps{a.PCM.Service.Recorder}}
-	if a.Config.Sandbox() {
-		if err := a.ensureSandboxBrand(ctx); err != nil {
-			return err
+// wireITPFlow builds the initiator's redirect flow (its steps recorded
+// with steps), the Brick payment-initiation endpoints and the journey pages,
+// and in the sandbox registers Ponte's own holder side as the brand "Ponte
+// Sandbox" (clients being the authorization server's registrations there)
+// and gives demo, the demo application, a default journey. It returns the
+// flow, the sandbox brand's id ("" outside the sandbox) and demo as updated.
+func wireITPFlow(ctx context.Context, b base, mux *http.ServeMux, brands *itp.Service, apps *auth.Applications, clients *oidc.Storage,
+	steps itpflow.StepRecorder, pages *template.Template, verifier httpx.TokenVerifier,
+	demo *auth.Application) (*itpflow.Flow, string, *auth.Application, error) {
+	flow := &itpflow.Flow{DB: b.db, Clock: b.clock, Brands: &brandClients{brands: brands, clock: b.clock}, Logger: b.logger, Recorder: steps}
+	var brandID string
+	if b.cfg.Sandbox() {
+		sb, err := ensureSandboxBrand(ctx, b, apps, brands, clients)
+		if err != nil {
+			return nil, "", nil, err
 		}
-		a.ITPFlow.Redirects = a.registerSandboxRedirect
+		if demo, err = ensureSandboxJourney(ctx, b, apps, brands, sb.brandID, demo); err != nil {
+			return nil, "", nil, err
+		}
+		flow.Redirects, brandID = sb.registerRedirect, sb.brandID
 	}
-	(&itpflow.BrickHandler{Flow: a.ITPFlow, Verifier: a.Tokens, Logger: a.Logger,
+	(&itpflow.BrickHandler{Flow: flow, Verifier: verifier, Logger: b.logger,
 		Redirects: func(ctx context.Context, applicationID string) ([]string, error) {
-			app, err := a.Apps.Get(ctx, applicationID)
+			app, err := apps.Get(ctx, applicationID)
 			if err != nil {
 				return nil, err
 			}
 			return app.RedirectURLs, nil
 		}}).Register(mux)
-	(&itpflow.JourneyHandler{Flow: a.ITPFlow, Sessions: a.ITP, Pages: a.pages, Logger: a.Logger, PublicURL: a.Config.PublicURL}).Register(mux)
-	return nil
+	(&itpflow.JourneyHandler{Flow: flow, Sessions: brands, Pages: pages, Logger: b.logger, PublicURL: b.cfg.PublicURL}).Register(mux)
+	return flow, brandID, demo, nil
+}
+
+// sandboxBrand is Ponte's own holder side as a brand of its initiator side
+// (sandbox only): Ponte-as-initiator's client_id there and the brand's id.
+type sandboxBrand struct {
+	brandID, clientID string
+	apps              *auth.Applications
+	clients           *oidc.Storage
 }
 
 // ensureSandboxBrand registers Ponte's own holder side as a brand: a partner
 // application (signing key in the data directory, scopes payments and
 // recurring-payments) registered with the authorization server as an
 // initiator, and the brand pointing at Ponte's public URL.
-func (a *App) ensureSandboxBrand(ctx context.Context) error {
-	keyFile := filepath.Join(a.Config.DataDir, sandboxITPKeyFile)
+func ensureSandboxBrand(ctx context.Context, b base, apps *auth.Applications, brands *itp.Service, clients *oidc.Storage) (sandboxBrand, error) {
+	keyFile := filepath.Join(b.cfg.DataDir, sandboxITPKeyFile)
 	key, err := auth.LoadOrCreateKey(keyFile)
 	if err != nil {
-		return err
+		return sandboxBrand{}, err
 	}
 	jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.Private.PublicKey, KeyID: key.KeyID, Algorithm: string(jose.PS256), Use: "sig"}}})
 	if err != nil {
-		return err
+		return sandboxBrand{}, err
 	}
-	apps, err := a.Apps.List(ctx)
+	list, err := apps.List(ctx)
 	if err != nil {
-		return err
+		return sandboxBrand{}, err
 	}
 	var client *auth.Application
-	for _, app := range apps {
+	for _, app := range list {
 		if app.Name == sandboxITPName && app.CompanyKey == "PONTE-ITP" {
 			client = app
 		}
 	}
 	if client == nil {
-		if client, _, err = a.Apps.Create(ctx, auth.NewApplication{Name: sandboxITPName, CompanyKey: "PONTE-ITP",
+		if client, _, err = apps.Create(ctx, auth.NewApplication{Name: sandboxITPName, CompanyKey: "PONTE-ITP",
 			Scopes: []string{"payments", "recurring-payments"}, JWKS: jwks}); err != nil {
-			return fmt.Errorf("app: sandbox brand client: %w", err)
+			return sandboxBrand{}, fmt.Errorf("app: sandbox brand client: %w", err)
 		}
 	} else if !sameKeys(client.JWKS, jwks) {
-		if client, err = a.Apps.SetJWKS(ctx, client.ID, jwks); err != nil {
-			return err
+		if client, err = apps.SetJWKS(ctx, client.ID, jwks); err != nil {
+			return sandboxBrand{}, err
 		}
 	}
-	a.sandboxITPClientID = client.ClientID
-	if err := a.registerSandboxRedirect(ctx, "", strings.TrimSuffix(a.Config.PublicURL, "/")+"/journey/callback"); err != nil {
-		return err
+	base := strings.TrimSuffix(b.cfg.PublicURL, "/")
+	sb := sandboxBrand{clientID: client.ClientID, apps: apps, clients: clients}
+	if err := sb.register(ctx, base+"/journey/callback"); err != nil {
+		return sandboxBrand{}, err
 	}
-	base := strings.TrimSuffix(a.Config.PublicURL, "/")
-	brand, err := a.ITP.EnsureBrand(ctx, itp.Brand{Name: SandboxBrandName, Issuer: base, APIBaseURL: base,
+	brand, err := brands.EnsureBrand(ctx, itp.Brand{Name: SandboxBrandName, Issuer: base, APIBaseURL: base,
 		ClientID: client.ClientID, SigningKeyFile: keyFile, Enabled: true})
 	if err != nil {
-		return fmt.Errorf("app: sandbox brand: %w", err)
+		return sandboxBrand{}, fmt.Errorf("app: sandbox brand: %w", err)
 	}
-	a.SandboxBrandID = brand.ID
-	return a.ensureSandboxJourney(ctx)
+	sb.brandID = brand.ID
+	return sb, nil
 }
 
 // SandboxJourneyAlias is the journey the sandbox demo application uses by default.
 const SandboxJourneyAlias = "sandbox"
 
-// ensureSandboxJourney gives the sandbox demo application what it needs to
-// try the initiator loop with one curl: a default journey offering the
-// sandbox brand, with modest sweeping limits, and a redirect URL at the
-// sandbox's own "done" page.
-func (a *App) ensureSandboxJourney(ctx context.Context) error {
-	if a.Demo == nil {
-		return nil
+// ensureSandboxJourney gives demo, the sandbox demo application, what it
+// needs to try the initiator loop with one curl: a default journey offering
+// the sandbox brand, with modest sweeping limits, and a redirect URL at the
+// sandbox's own "done" page. It returns demo as updated.
+func ensureSandboxJourney(ctx context.Context, b base, apps *auth.Applications, journeys *itp.Service, brandID string,
+	demo *auth.Application) (*auth.Application, error) {
+	if demo == nil {
+		return nil, nil
 	}
-	if _, err := a.ITP.Journey(ctx, SandboxJourneyAlias); errors.Is(err, itp.ErrJourneyNotFound) {
-		_, err := a.ITP.CreateJourney(ctx, itp.Journey{Alias: SandboxJourneyAlias, Name: "Sandbox sweeping", BrandIDs: []string{a.SandboxBrandID},
+	if _, err := journeys.Journey(ctx, SandboxJourneyAlias); errors.Is(err, itp.ErrJourneyNotFound) {
+		_, err := journeys.CreateJourney(ctx, itp.Journey{Alias: SandboxJourneyAlias, Name: "Sandbox sweeping", BrandIDs: []string{brandID},
 			Settings: []itp.Setting{{Key: "SWEEPING_CONFIGURATION", Value: json.RawMessage(`{"transactionLimit":"500.00","periodicLimits":{"day":{"quantityLimit":3}}}`)}}})
 		if err != nil {
-			if _, again := a.ITP.Journey(ctx, SandboxJourneyAlias); again != nil { // another instance made it first
-				return fmt.Errorf("app: sandbox journey: %w", err)
+			if _, again := journeys.Journey(ctx, SandboxJourneyAlias); again != nil { // another instance made it first
+				return nil, fmt.Errorf("app: sandbox journey: %w", err)
 			}
 		}
 	} else if err != nil {
-		return err
+		return nil, err
 	}
-	if _, ok, err := a.ITP.ApplicationSetting(ctx, a.Demo.ID, itp.SettingJourneyDefaultAlias); err != nil {
-		return err
+	if _, ok, err := journeys.ApplicationSetting(ctx, demo.ID, itp.SettingJourneyDefaultAlias); err != nil {
+		return nil, err
 	} else if !ok {
-		if err := a.ITP.SetDefaultJourney(ctx, a.Demo.ID, SandboxJourneyAlias); err != nil {
-			return fmt.Errorf("app: sandbox default journey: %w", err)
+		if err := journeys.SetDefaultJourney(ctx, demo.ID, SandboxJourneyAlias); err != nil {
+			return nil, fmt.Errorf("app: sandbox default journey: %w", err)
 		}
 	}
-	demo, err := a.Apps.AddRedirectURL(ctx, a.Demo.ID, strings.TrimSuffix(a.Config.PublicURL, "/")+sandboxapp.PathDone)
-	if err != nil {
-		return err
-	}
-	a.Demo = demo
-	return nil
+	return apps.AddRedirectURL(ctx, demo.ID, strings.TrimSuffix(b.cfg.PublicURL, "/")+sandboxapp.PathDone)
 }
 
-// registerSandboxRedirect adds redirectURI to Ponte's client registration at
-// its own holder side (the sandbox brand); other brands are left alone.
-func (a *App) registerSandboxRedirect(ctx context.Context, brandID, redirectURI string) error {
-	if brandID != "" && brandID != a.SandboxBrandID {
+// registerRedirect adds redirectURI to Ponte's client registration at its
+// own holder side when brandID is the sandbox brand; other brands are left
+// alone (itpflow.RedirectRegistrar).
+func (s sandboxBrand) registerRedirect(ctx context.Context, brandID, redirectURI string) error {
+	if brandID != "" && brandID != s.brandID {
 		return nil
 	}
-	st := a.AuthServer.Storage()
-	current, err := st.Clients().Client(ctx, a.sandboxITPClientID)
+	return s.register(ctx, redirectURI)
+}
+
+// register adds redirectURI to Ponte's client registration at its own
+// holder side.
+func (s sandboxBrand) register(ctx context.Context, redirectURI string) error {
+	current, err := s.clients.Clients().Client(ctx, s.clientID)
 	var uris []string
 	var jwks json.RawMessage
 	if err == nil {
@@ -220,12 +243,12 @@ func (a *App) registerSandboxRedirect(ctx context.Context, brandID, redirectURI 
 		}
 		uris = current.RedirectURIs
 	}
-	app, err := a.Apps.Get(ctx, a.sandboxITPClientID)
+	app, err := s.apps.Get(ctx, s.clientID)
 	if err != nil {
 		return err
 	}
 	jwks = app.JWKS
-	_, err = st.RegisterInitiator(ctx, oidc.Initiator{ClientID: app.ClientID, Name: SandboxInitiatorName, JWKS: jwks,
+	_, err = s.clients.RegisterInitiator(ctx, oidc.Initiator{ClientID: app.ClientID, Name: SandboxInitiatorName, JWKS: jwks,
 		RedirectURIs: appendNew(uris, redirectURI)})
 	return err
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/luikyv/go-oidc/pkg/goidc"
+
 	"github.com/ponte-ofb/ponte/internal/auth"
 	"github.com/ponte-ofb/ponte/internal/customers"
 	"github.com/ponte-ofb/ponte/internal/dataconsents"
@@ -19,32 +21,41 @@ import (
 // (internal/oidc) beside Ponte's partner token endpoint: the partner handler
 // keeps its routes, except that POST /oauth/token is shared — the dispatcher
 // sends authorization_code/refresh_token requests to the authorization server
-// and everything else (client_credentials) to the partner handler.
-func (a *App) wireAuthorizationServer(mux *http.ServeMux, key *auth.SigningKey, partner *auth.Handler) error {
+// and everything else (client_credentials) to the partner handler. journey is
+// the holder's step of each authorization request; renderError shows people
+// the errors that cannot go back to the initiator.
+func wireAuthorizationServer(b base, mux *http.ServeMux, key *auth.SigningKey, storage *oidc.Storage, journey oidc.JourneyFunc,
+	renderError goidc.RenderErrorFunc, partner *auth.Handler) (*oidc.Server, error) {
 	partnerMux := http.NewServeMux()
 	partner.Register(partnerMux)
 	srv, err := oidc.New(oidc.Config{
-		Issuer: a.Config.PublicURL, Key: key, Logger: a.Logger,
-		Storage:     oidc.NewStorage(a.DB, a.Clock),
-		Journey:     a.journey,
-		MutualTLS:   a.Config.MutualTLS(),
-		RenderError: a.renderAuthorizeError,
+		Issuer: b.cfg.PublicURL, Key: key, Logger: b.logger,
+		Storage:     storage,
+		Journey:     journey,
+		MutualTLS:   b.cfg.MutualTLS(),
+		RenderError: renderError,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	a.AuthServer = srv
 	srv.Mount(mux, partnerMux)
 	// The partner handler's other routes.
 	mux.Handle("GET /.well-known/jwks.json", partnerMux)
-	return nil
+	return srv, nil
 }
 
 // pushedRequests checks consent-flow tickets outside the sandbox: the
 // requestUri must name a live pushed authorization request of clientId, and
-// when that request's payment consent names the user logged in at the
-// initiator, the ticket's documentNumber must be that user's.
-type pushedRequests struct{ a *App }
+// when that request's consent (payment, recurring or data sharing) names the
+// user logged in at the initiator, the ticket's documentNumber must be that
+// user's.
+type pushedRequests struct {
+	requests  *oidc.Storage
+	apps      *auth.Applications
+	payments  *payments.Service
+	recurring *recurring.Service
+	data      *dataconsents.Service
+}
 
 // CheckRequestURI implements holder.RequestURIChecker.
 func (p pushedRequests) CheckRequestURI(ctx context.Context, tx *sql.Tx, requestURI, clientID, documentNumber string) error {
@@ -53,7 +64,7 @@ func (p pushedRequests) CheckRequestURI(ctx context.Context, tx *sql.Tx, request
 		// the page for one of its customers.
 		return p.mySharing(ctx, tx, clientID, documentNumber)
 	}
-	as, err := p.a.AuthServer.Storage().PushedRequest(ctx, tx, requestURI, clientID)
+	as, err := p.requests.PushedRequest(ctx, tx, requestURI, clientID)
 	if errors.Is(err, oidc.ErrPushedRequestNotFound) {
 		return holder.ErrRequestURINotFound
 	}
@@ -64,17 +75,17 @@ func (p pushedRequests) CheckRequestURI(ctx context.Context, tx *sql.Tx, request
 	if consentID == "" {
 		return nil
 	}
-	want, err := p.a.Payments.LoggedUserDocument(ctx, tx, consentID)
-	if errors.Is(err, payments.ErrNotFound) && p.a.Recurring != nil {
+	want, err := p.payments.LoggedUserDocument(ctx, tx, consentID)
+	if errors.Is(err, payments.ErrNotFound) {
 		// Not a payment consent: a recurring consent for sweeping, maybe.
-		want, err = p.a.Recurring.LoggedUserDocument(ctx, tx, consentID)
+		want, err = p.recurring.LoggedUserDocument(ctx, tx, consentID)
 		if errors.Is(err, recurring.ErrNotFound) {
 			err = payments.ErrNotFound
 		}
 	}
-	if errors.Is(err, payments.ErrNotFound) && p.a.DataConsents != nil {
+	if errors.Is(err, payments.ErrNotFound) {
 		// A data-sharing consent (Consents v3), maybe.
-		want, err = p.a.DataConsents.LoggedUserDocument(ctx, tx, consentID)
+		want, err = p.data.LoggedUserDocument(ctx, tx, consentID)
 		if errors.Is(err, dataconsents.ErrNotFound) {
 			err = payments.ErrNotFound
 		}
@@ -94,7 +105,7 @@ func (p pushedRequests) CheckRequestURI(ctx context.Context, tx *sql.Tx, request
 // mySharing accepts a "Meus compartilhamentos" ticket when clientID is a
 // partner application serving documentNumber as a customer.
 func (p pushedRequests) mySharing(ctx context.Context, tx *sql.Tx, clientID, documentNumber string) error {
-	app, err := p.a.Apps.Get(ctx, clientID)
+	app, err := p.apps.Get(ctx, clientID)
 	if errors.Is(err, auth.ErrNotFound) || (err == nil && app.Disabled) {
 		return holder.ErrRequestURINotFound
 	}

@@ -3,12 +3,16 @@ package app
 import (
 	"bytes"
 	"errors"
+	"html/template"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/luikyv/go-oidc/pkg/goidc"
 
+	"github.com/ponte-ofb/ponte/internal/clock"
+	"github.com/ponte-ofb/ponte/internal/config"
 	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/itp"
 	"github.com/ponte-ofb/ponte/web"
@@ -25,6 +29,17 @@ func wantsHTML(r *http.Request) bool {
 	return strings.Contains(accept, "text/html") && !strings.Contains(accept, "application/json")
 }
 
+// site answers what belongs to no API: the home page, paths no route
+// serves, the static assets and the authorization errors a person reads.
+type site struct {
+	pages  *template.Template
+	logger *slog.Logger
+	clock  clock.Clock
+	cfg    config.Config
+	// sandbox says the home page is the sandbox's (the demo application exists).
+	sandbox bool
+}
+
 // homePage is the template's data for "/".
 type homePage struct {
 	Sandbox bool
@@ -32,14 +47,14 @@ type homePage struct {
 
 // root answers "/": a short Portuguese page for people, and for API clients
 // the service's JSON description.
-func (a *App) root(w http.ResponseWriter, r *http.Request) {
+func (s *site) root(w http.ResponseWriter, r *http.Request) {
 	w.Header().Add("Vary", "Accept")
 	if !wantsHTML(r) {
-		httpx.WriteJSON(w, r, http.StatusOK, map[string]string{"service": "ponte", "mode": a.Config.Mode,
-			"openapi": a.Config.PublicURL + "/openapi.yaml"})
+		httpx.WriteJSON(w, r, http.StatusOK, map[string]string{"service": "ponte", "mode": s.cfg.Mode,
+			"openapi": s.cfg.PublicURL + "/openapi.yaml"})
 		return
 	}
-	a.renderPage(w, r, http.StatusOK, "home", homePage{Sandbox: a.Demo != nil})
+	s.renderPage(w, r, http.StatusOK, "home", homePage{Sandbox: s.sandbox})
 }
 
 // probeMethods are the methods tried to tell a wrong method (405) from an
@@ -52,7 +67,7 @@ var probeMethods = []string{http.MethodDelete, http.MethodGet, http.MethodHead, 
 // (the "/" route would otherwise hide it); an unknown path gets a
 // Portuguese page for people and JSON in the path's API family's error shape
 // for API clients.
-func (a *App) fallback(mux *http.ServeMux) http.HandlerFunc {
+func (s *site) fallback(mux *http.ServeMux) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var allowed []string
 		for _, m := range probeMethods {
@@ -66,22 +81,22 @@ func (a *App) fallback(mux *http.ServeMux) http.HandlerFunc {
 			w.Header().Set("Allow", strings.Join(allowed, ", "))
 			if wantsHTML(r) { // a person who typed or reopened a form's address
 				w.Header().Add("Vary", "Accept")
-				a.renderPage(w, r, http.StatusMethodNotAllowed, "not_found", nil)
+				s.renderPage(w, r, http.StatusMethodNotAllowed, "not_found", nil)
 				return
 			}
 			http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
 			return
 		}
-		a.notFound(w, r)
+		s.notFound(w, r)
 	}
 }
 
 // notFound answers a path no route serves: the Portuguese page for people,
 // JSON in the path's API family's error shape for API clients.
-func (a *App) notFound(w http.ResponseWriter, r *http.Request) {
+func (s *site) notFound(w http.ResponseWriter, r *http.Request) {
 	w.Header().Add("Vary", "Accept")
 	if wantsHTML(r) {
-		a.renderPage(w, r, http.StatusNotFound, "not_found", nil)
+		s.renderPage(w, r, http.StatusNotFound, "not_found", nil)
 		return
 	}
 	e := &httpx.Error{Status: http.StatusNotFound, Code: "NOT_FOUND", Message: "no route for " + r.Method + " " + r.URL.Path}
@@ -91,17 +106,17 @@ func (a *App) notFound(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(p, "/openfinance/"), strings.HasPrefix(p, "/cards-pci/"):
 		httpx.Bankly{}.WriteError(w, r, e)
 	default:
-		httpx.OpenFinance{Now: a.Clock.Now}.WriteError(w, r, e)
+		httpx.OpenFinance{Now: s.clock.Now}.WriteError(w, r, e)
 	}
 }
 
 // static serves the embedded assets; any other name under /static/ (a
 // directory included: no listings) is an unknown path.
-func (a *App) static() http.Handler {
+func (s *site) static() http.Handler {
 	files := web.Static()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !web.StaticFile(strings.TrimPrefix(r.URL.Path, "/static/")) {
-			a.notFound(w, r)
+			s.notFound(w, r)
 			return
 		}
 		files.ServeHTTP(w, r)
@@ -111,7 +126,7 @@ func (a *App) static() http.Handler {
 // renderAuthorizeError shows a person the authorization errors that cannot
 // go back to the initiator (an expired or unknown request_uri, say) as a
 // Portuguese page; API clients keep go-oidc's JSON (the error is returned).
-func (a *App) renderAuthorizeError(w http.ResponseWriter, r *http.Request, err error) error {
+func (s *site) renderAuthorizeError(w http.ResponseWriter, r *http.Request, err error) error {
 	if !wantsHTML(r) {
 		return err
 	}
@@ -121,16 +136,16 @@ func (a *App) renderAuthorizeError(w http.ResponseWriter, r *http.Request, err e
 		status = oerr.StatusCode()
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	a.renderPage(w, r, status, "ticket_error", struct{ Title, Message string }{"Pedido de autorização inválido",
+	s.renderPage(w, r, status, "ticket_error", struct{ Title, Message string }{"Pedido de autorização inválido",
 		"Este pedido de autorização expirou ou não é válido."})
 	return nil
 }
 
 // renderPage writes one of Ponte's plain pages (home, not_found).
-func (a *App) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
+func (s *site) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
 	var buf bytes.Buffer
-	if err := a.pages.ExecuteTemplate(&buf, name, data); err != nil {
-		a.Logger.ErrorContext(r.Context(), "render page", "page", name, "err", err)
+	if err := s.pages.ExecuteTemplate(&buf, name, data); err != nil {
+		s.logger.ErrorContext(r.Context(), "render page", "page", name, "err", err)
 		http.Error(w, "Falha temporária", http.StatusInternalServerError)
 		return
 	}

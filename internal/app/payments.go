@@ -6,26 +6,21 @@ import (
 	"net/http"
 
 	"github.com/ponte-ofb/ponte/internal/auth"
+	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/payments"
 )
 
-// wirePayments builds the Payments API v4 consent service (holder side),
-// registers its jobs (consent expiry, used-jti sweep) on a.Jobs and its
-// routes on mux, and returns the service (for the WebView journey to
-// authorise or reject consents). Call after wireWebhooks, which creates the
-// job queue. Responses to signed requests are signed with key, Ponte's
-// signing key.
-func (a *App) wirePayments(mux *http.ServeMux, key *auth.SigningKey) (*payments.Service, error) {
-	svc := payments.NewService(a.DB, a.Clock, a.Logger, a.Config.PublicURL)
-	svc.Register(a.Jobs)
-	h := &payments.Handler{Service: svc, Verifier: resourceTokens{a}, Logger: a.Logger, Callers: paymentCallers{a.Apps}}
+// registerPayments registers the Payments API v4 consent routes of svc
+// (holder side). Access tokens are verified with verifier; responses to
+// signed requests are signed with key, Ponte's signing key.
+func registerPayments(b base, mux *http.ServeMux, svc *payments.Service, verifier httpx.TokenVerifier, apps *auth.Applications,
+	key *auth.SigningKey) error {
 	signer, err := payments.NewSigner(key.Private, key.KeyID)
 	if err != nil {
-		return nil, fmt.Errorf("payments: response signer: %w", err)
+		return fmt.Errorf("payments: response signer: %w", err)
 	}
-	h.Signer = signer
-	h.Register(mux)
-	return svc, nil
+	(&payments.Handler{Service: svc, Verifier: verifier, Logger: b.logger, Callers: paymentCallers{apps}, Signer: signer}).Register(mux)
+	return nil
 }
 
 // paymentCallers reads the calling application's keys and plain-JSON flag

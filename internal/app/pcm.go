@@ -7,26 +7,28 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"path/filepath"
 	"strings"
 
 	"github.com/ponte-ofb/ponte/internal/holder"
+	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/itpflow"
 	"github.com/ponte-ofb/ponte/internal/keyfile"
 	"github.com/ponte-ofb/ponte/internal/pcm"
+	"github.com/ponte-ofb/ponte/internal/store"
 )
 
 // AdminTokenFile is where the sandbox keeps its generated admin credential.
 const AdminTokenFile = "admin-token"
 
-// wirePCM builds the PCM step recorder, the report and funnel APIs and the
-// admin dashboard. Call after wirePayments and wireRecurring and before
-// wireJourney and wireITPFlow, which hand their steps to a.PCM.
-func (a *App) wirePCM(mux *http.ServeMux) error {
-	token := a.Config.AdminToken
-	if token == "" && a.Config.Sandbox() {
-		b, _, err := keyfile.LoadOrCreate(filepath.Join(a.Config.DataDir, AdminTokenFile), func() ([]byte, error) {
+// wirePCM builds the PCM report and funnel APIs and the admin dashboard on
+// steps, the recorder every journey step goes through.
+func wirePCM(b base, mux *http.ServeMux, steps *pcm.Recorder, pages *template.Template, verifier httpx.TokenVerifier) (*pcm.Handler, error) {
+	token := b.cfg.AdminToken
+	if token == "" && b.cfg.Sandbox() {
+		raw, _, err := keyfile.LoadOrCreate(filepath.Join(b.cfg.DataDir, AdminTokenFile), func() ([]byte, error) {
 			raw := make([]byte, 32)
 			if _, err := rand.Read(raw); err != nil {
 				return nil, err
@@ -34,21 +36,21 @@ func (a *App) wirePCM(mux *http.ServeMux) error {
 			return []byte(base64.RawURLEncoding.EncodeToString(raw) + "\n"), nil
 		})
 		if err != nil {
-			return fmt.Errorf("app: sandbox admin token: %w", err)
+			return nil, fmt.Errorf("app: sandbox admin token: %w", err)
 		}
-		token = strings.TrimSpace(string(b))
+		token = strings.TrimSpace(string(raw))
 	}
-	svc := &pcm.Service{DB: a.DB, Clock: a.Clock, Recorder: &pcm.Recorder{Clock: a.Clock, DB: a.DB}, Owners: pcmOwners{a}}
-	a.PCM = &pcm.Handler{Service: svc, Verifier: a.Tokens, AdminToken: token, Floor: a.Config.PCMFloor, Pages: a.pages, Logger: a.Logger}
-	a.PCM.Register(mux)
-	return nil
+	svc := &pcm.Service{DB: b.db, Clock: b.clock, Recorder: steps, Owners: pcmOwners{b.db}}
+	h := &pcm.Handler{Service: svc, Verifier: verifier, AdminToken: token, Floor: b.cfg.PCMFloor, Pages: pages, Logger: b.logger}
+	h.Register(mux)
+	return h, nil
 }
 
 // pcmOwners finds whose a consent is for the report API: the application
 // that created it at Ponte's holder side (a payment, recurring or
 // data-sharing consent), or the one Ponte initiated it for at a brand (the
 // latest authorization's brand).
-type pcmOwners struct{ a *App }
+type pcmOwners struct{ db *store.DB }
 
 // consentOwnerSQL answers, in one prepared statement on the report API's
 // hot path, whether the application owns the consent: the brand of its
@@ -64,7 +66,7 @@ const consentOwnerSQL = `SELECT brand_id FROM (
 
 // ConsentOwner implements pcm.Owners.
 func (o pcmOwners) ConsentOwner(ctx context.Context, applicationID, consentID string) (string, bool, error) {
-	st, err := o.a.DB.ReadStmt(ctx, consentOwnerSQL)
+	st, err := o.db.ReadStmt(ctx, consentOwnerSQL)
 	if err != nil {
 		return "", false, fmt.Errorf("app: pcm consent owner: %w", err)
 	}

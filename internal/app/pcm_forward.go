@@ -28,25 +28,24 @@ const SandboxPCMPrefix = "/sandbox/pcm"
 // Ponte listens on.
 const sandboxPCMBase = "http://sandbox-pcm.ponte.internal"
 
-// wirePCMForward makes every new journey step write its outbox row (in the
-// step's transaction) and builds the forwarder Serve runs. In the sandbox
+// wirePCMForward builds the forwarder Serve runs, which sends the steps
+// the recorder put in the outbox (pcm.EnqueueIn) to the PCM. In the sandbox
 // without --pcm-url it mounts Ponte's own PCM receiver at
-// /sandbox/pcm/report-api/v2/hybrid-flow/... and forwards to it. Call after
-// wirePCM.
-func (a *App) wirePCMForward(mux *http.ServeMux, reg prometheus.Registerer) error {
-	a.PCM.Service.Recorder.AfterInsert = pcm.EnqueueIn(a.DB)
-	cfg := a.Config
+// /sandbox/pcm/report-api/v2/hybrid-flow/... and forwards to it; the
+// receiver is returned then, nil otherwise.
+func wirePCMForward(b base, mux *http.ServeMux, reg prometheus.Registerer) (*pcm.Forwarder, *pcm.Receiver, error) {
+	cfg := b.cfg
 	orgID := cfg.PCMOrgID
 	if orgID == "" && cfg.Sandbox() {
-		b, _, err := keyfile.LoadOrCreate(filepath.Join(cfg.DataDir, PCMOrgIDFile), func() ([]byte, error) {
+		raw, _, err := keyfile.LoadOrCreate(filepath.Join(cfg.DataDir, PCMOrgIDFile), func() ([]byte, error) {
 			return []byte(uuid.NewString() + "\n"), nil
 		})
 		if err != nil {
-			return fmt.Errorf("app: sandbox PCM organisation id: %w", err)
+			return nil, nil, fmt.Errorf("app: sandbox PCM organisation id: %w", err)
 		}
-		orgID = strings.TrimSpace(string(b))
+		orgID = strings.TrimSpace(string(raw))
 	}
-	opts := pcm.ForwarderOptions{DB: a.DB, Clock: a.Clock, Logger: a.Logger.With("component", "pcm-forwarder"), BaseURL: cfg.PCMURL,
+	opts := pcm.ForwarderOptions{DB: b.db, Clock: b.clock, Logger: b.logger.With("component", "pcm-forwarder"), BaseURL: cfg.PCMURL,
 		OrgID: orgID, Metrics: pcm.NewForwardMetrics(reg)}
 	transport := &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second,
 		TLSHandshakeTimeout: 10 * time.Second, ResponseHeaderTimeout: pcm.DefaultForwardTimeout, ForceAttemptHTTP2: true,
@@ -54,33 +53,32 @@ func (a *App) wirePCMForward(mux *http.ServeMux, reg prometheus.Registerer) erro
 	if cfg.PCMCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.PCMCertFile, cfg.PCMKeyFile)
 		if err != nil {
-			return fmt.Errorf("app: --pcm-cert: %w", err)
+			return nil, nil, fmt.Errorf("app: --pcm-cert: %w", err)
 		}
 		transport.TLSClientConfig.Certificates = []tls.Certificate{cert}
 	}
 	var rt http.RoundTripper = transport
+	var receiver *pcm.Receiver
 	if cfg.PCMURL == "" && cfg.Sandbox() {
-		rc := &pcm.Receiver{Clock: a.Clock}
+		receiver = &pcm.Receiver{Clock: b.clock}
 		if cfg.PCMSpecFile != "" {
 			v, err := pcm.LoadSpecValidator(cfg.PCMSpecFile)
 			if err != nil {
-				return fmt.Errorf("app: --pcm-spec: %w", err)
+				return nil, nil, fmt.Errorf("app: --pcm-spec: %w", err)
 			}
-			rc.Validator = v
+			receiver.Validator = v
 		}
-		rc.Register(mux, SandboxPCMPrefix)
-		a.PCMReceiver = rc
+		receiver.Register(mux, SandboxPCMPrefix)
 		opts.BaseURL = sandboxPCMBase
-		rt = inProcess{rc}
+		rt = inProcess{receiver}
 	}
 	client := &http.Client{Transport: rt, Timeout: pcm.DefaultForwardTimeout}
 	opts.HTTP = client
 	if cfg.PCMTokenURL != "" {
 		opts.Token = &pcm.ClientCredentials{TokenURL: cfg.PCMTokenURL, ClientID: cfg.PCMClientID, ClientSecret: cfg.PCMClientSecret,
-			HTTP: client, Clock: a.Clock}
+			HTTP: client, Clock: b.clock}
 	}
-	a.PCMForwarder = pcm.NewForwarder(opts)
-	return nil
+	return pcm.NewForwarder(opts), receiver, nil
 }
 
 // inProcess serves requests with a handler in this process: the sandbox

@@ -17,16 +17,19 @@ import (
 // token endpoint, or an initiator's opaque token from the authorization
 // server (client_credentials with private_key_jwt, possibly bound to its
 // certificate). Either way the principal is the partner application whose
-// client_id the token was issued to. It reads a.AuthServer at call time: the
-// routes are wired before the authorization server.
-type resourceTokens struct{ a *App }
+// client_id the token was issued to.
+type resourceTokens struct {
+	partners *auth.Tokens
+	server   *oidc.Server
+	apps     *auth.Applications
+}
 
 // VerifyAccessToken implements httpx.TokenVerifier.
 func (v resourceTokens) VerifyAccessToken(ctx context.Context, raw string) (*httpx.Principal, error) {
 	if strings.Count(raw, ".") == 2 {
-		return v.a.Tokens.VerifyAccessToken(ctx, raw)
+		return v.partners.VerifyAccessToken(ctx, raw)
 	}
-	info, err := v.a.AuthServer.TokenInfo(ctx, raw)
+	info, err := v.server.TokenInfo(ctx, raw)
 	var oerr goidc.Error
 	switch {
 	case errors.As(err, &oerr), errors.Is(err, oidc.ErrNotFound):
@@ -36,7 +39,7 @@ func (v resourceTokens) VerifyAccessToken(ctx context.Context, raw string) (*htt
 	case !info.IsActive:
 		return nil, httpx.ErrInvalidToken
 	}
-	app, err := v.a.Apps.Get(ctx, info.ClientID)
+	app, err := v.apps.Get(ctx, info.ClientID)
 	if errors.Is(err, auth.ErrNotFound) || (err == nil && app.Disabled) {
 		return nil, httpx.ErrInvalidToken
 	}

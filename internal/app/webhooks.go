@@ -3,27 +3,31 @@ package app
 import (
 	"context"
 	"database/sql"
-	"github.com/prometheus/client_golang/prometheus"
 	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ponte-ofb/ponte/internal/cards"
 	"github.com/ponte-ofb/ponte/internal/holder"
+	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/jobs"
+	"github.com/ponte-ofb/ponte/internal/vault"
 	"github.com/ponte-ofb/ponte/internal/webhooks"
 )
 
-// wireWebhooks builds the job queue, the webhook emitter, service and
-// deliverer, and registers the webhook routes. Subscription secrets are
-// sealed with a.Vault, the data key in the data directory (DATA-DIR/data.key
+// wireWebhooks builds the webhook emitter, service and deliverer (its jobs
+// on jobq), and registers the webhook routes. Subscription secrets are
+// sealed with vlt, the data key in the data directory (DATA-DIR/data.key
 // unless --data-key says otherwise), so they survive restarts.
-func (a *App) wireWebhooks(mux *http.ServeMux, reg prometheus.Registerer) {
-	a.Jobs = jobs.New(a.DB, jobs.Config{Clock: a.Clock, Logger: a.Logger})
-	opts := webhooks.Options{DB: a.DB, Vault: a.Vault, Clock: a.Clock, Logger: a.Logger, Sandbox: a.Config.Sandbox(),
+func wireWebhooks(b base, mux *http.ServeMux, reg prometheus.Registerer, jobq *jobs.Client, vlt *vault.Vault,
+	verifier httpx.TokenVerifier) (*webhooks.Emitter, *webhooks.Service) {
+	opts := webhooks.Options{DB: b.db, Vault: vlt, Clock: b.clock, Logger: b.logger, Sandbox: b.cfg.Sandbox(),
 		Metrics: webhooks.NewMetrics(reg)}
-	a.Webhooks = webhooks.NewEmitter(a.Clock)
-	a.WebhookService = webhooks.NewService(opts)
-	webhooks.NewDeliverer(opts).Register(a.Jobs)
-	(&webhooks.Handler{Service: a.WebhookService, Verifier: a.Tokens, Clock: a.Clock, Logger: a.Logger}).Register(mux)
+	events := webhooks.NewEmitter(b.clock)
+	svc := webhooks.NewService(opts)
+	webhooks.NewDeliverer(opts).Register(jobq)
+	(&webhooks.Handler{Service: svc, Verifier: verifier, Clock: b.clock, Logger: b.logger}).Register(mux)
+	return events, svc
 }
 
 // cardEvents turns card lifecycle events into webhook events.

@@ -3,18 +3,17 @@
 // authorization_code grant, discovery and the JWKS. The protocol is
 // github.com/luikyv/go-oidc (FAPI 1 Advanced profile, as FAPI-BR requires);
 // this package only configures it, stores its state in Ponte's database and
-// decides where the user goes once an authorization request arrives.
+// decides where the user goes once an authorization request arrives, and
+// which routes a client certificate is required on under mutual TLS
+// (CertificatePolicy).
 package oidc
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/luikyv/go-oidc/pkg/goidc"
@@ -192,16 +191,11 @@ const maxTokenForm = 64 << 10
 // client assertion (private_key_jwt) → oidcToken, the rest → partnerToken.
 func TokenDispatcher(oidcToken, partnerToken http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		head, err := io.ReadAll(io.LimitReader(r.Body, maxTokenForm+1))
+		form, err := peekForm(r) // malformed bodies are the handler's to refuse
 		if err != nil {
 			http.Error(w, "cannot read the request body", http.StatusBadRequest)
 			return
 		}
-		r.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
-		form, _ := url.ParseQuery(string(head)) // malformed bodies are the handler's to refuse
 		switch grant := form.Get("grant_type"); {
 		case grant == string(goidc.GrantAuthorizationCode), grant == string(goidc.GrantRefreshToken):
 			oidcToken.ServeHTTP(w, r)
