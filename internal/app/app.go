@@ -44,7 +44,8 @@ import (
 	"github.com/ponte-ofb/ponte/web"
 )
 
-// App is a running Ponte: its database, services and HTTP handler.
+// App is a running Ponte: its database, services and HTTP handler. New
+// returns it complete; the fields are for Serve, the CLI and tests to read.
 type App struct {
 	Config  config.Config
 	Logger  *slog.Logger
