@@ -19,6 +19,7 @@ func cardsCmdArgs(sub, dir string, args ...string) []string {
 // TestCLICards registers a card from standard input, lists it without its
 // number, changes its status, and scans the database file for the number.
 func TestCLICards(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	app := createApp(t, dir)
 	const pan = "5204247750001497"
@@ -65,6 +66,7 @@ func TestCLICards(t *testing.T) {
 // TestCLIAppleTestDevice writes a device certificate that verifies against
 // the sandbox root and a key that matches it.
 func TestCLIAppleTestDevice(t *testing.T) {
+	t.Parallel()
 	dir, out := t.TempDir(), filepath.Join(t.TempDir(), "device")
 	r := mustCLI(t, 0, cardsCmdArgs("apple-test-device", dir, "--out", out)...)
 	if !strings.Contains(r.stdout, "device-certificate.pem") {

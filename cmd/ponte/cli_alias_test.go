@@ -14,6 +14,7 @@ import (
 // TestCLIHiddenAliases runs each old spelling the CLI keeps and checks it
 // does what the canonical spelling does, on a real database.
 func TestCLIHiddenAliases(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	app := createApp(t, dir)
 	cmd := func(args ...string) []string { // group, sub, storage flags, args

@@ -95,6 +95,7 @@ func helpFlags(t *testing.T, help string) []string {
 // exactly the command's flags in an aligned table (hidden aliases left out)
 // and leaves the data directory alone.
 func TestCLIEveryCommandHelp(t *testing.T) {
+	t.Parallel()
 	for _, tc := range leafCommands {
 		want := slices.Clone(tc.flags)
 		if tc.storage {
@@ -135,6 +136,7 @@ func TestCLIEveryCommandHelp(t *testing.T) {
 // TestCLIHelpIsNotABanner: serve's help describes the command and its
 // flags; it does not print what a running server prints.
 func TestCLIHelpIsNotABanner(t *testing.T) {
+	t.Parallel()
 	r := mustCLI(t, 0, "serve", "--help")
 	for _, phrase := range []string{"Ponte is running", "printed below", "client_secret:", "Sandbox demo", "admin token:", "OpenAPI:"} {
 		if strings.Contains(r.output(), phrase) {
@@ -151,6 +153,7 @@ func TestCLIHelpIsNotABanner(t *testing.T) {
 // TestCLICommandList checks that ponte's command list names every command
 // and subcommand, and that each group's help lists its subcommands.
 func TestCLICommandList(t *testing.T) {
+	t.Parallel()
 	top := mustCLI(t, 0, "--help")
 	subs := map[string][]string{}
 	for _, tc := range leafCommands {
@@ -198,6 +201,7 @@ func TestCLICommandList(t *testing.T) {
 
 // TestCLIUnknownFlag gives every command a flag it does not have.
 func TestCLIUnknownFlag(t *testing.T) {
+	t.Parallel()
 	for _, tc := range leafCommands {
 		args := append(slices.Clone(tc.args), "--frobnicate", "x")
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -216,6 +220,7 @@ func TestCLIUnknownFlag(t *testing.T) {
 // TestCommandAlias checks the alias mechanism itself: an alias sets the
 // canonical flag's value, counts as setting it, and stays out of the help.
 func TestCommandAlias(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		want []string

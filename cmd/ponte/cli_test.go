@@ -171,6 +171,7 @@ func createApp(t *testing.T, dir string) createdApp {
 }
 
 func TestCLIHelp(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		args []string
 		want []string // meaningful words of the description
@@ -214,6 +215,7 @@ func TestCLIHelp(t *testing.T) {
 }
 
 func TestCLIUsageErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	tests := []struct {
 		name   string
@@ -254,6 +256,7 @@ func TestCLIUsageErrors(t *testing.T) {
 }
 
 func TestCLIVersion(t *testing.T) {
+	t.Parallel()
 	r := mustCLI(t, 0, "version")
 	if !strings.HasPrefix(r.stdout, "ponte ") || strings.TrimSpace(strings.TrimPrefix(r.stdout, "ponte ")) == "" {
 		t.Errorf("version printed %q, want \"ponte VERSION\"", r.stdout)
@@ -261,6 +264,7 @@ func TestCLIVersion(t *testing.T) {
 }
 
 func TestCLIAppsCreate(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a := createApp(t, dir)
 
@@ -307,6 +311,7 @@ func TestCLIAppsCreate(t *testing.T) {
 }
 
 func TestCLIAppsCreateInvalid(t *testing.T) {
+	t.Parallel()
 	valid := map[string]string{"--name": testAppName, "--company-key": testCompanyKey, "--scopes": testScopes}
 	tests := []struct {
 		name     string
@@ -376,6 +381,7 @@ func TestCLIAppsCreateInvalid(t *testing.T) {
 }
 
 func TestCLIAppsListAndShow(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 
 	// An empty database lists nothing, in both formats.
@@ -457,6 +463,7 @@ func TestCLIAppsListAndShow(t *testing.T) {
 }
 
 func TestCLIAppsRotateSecret(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a := createApp(t, dir)
 	other := createApp(t, dir)
@@ -517,6 +524,7 @@ func TestCLIAppsRotateSecret(t *testing.T) {
 }
 
 func TestCLIAppsDisable(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a := createApp(t, dir)
 	other := createApp(t, dir)
@@ -558,6 +566,7 @@ func TestCLIAppsDisable(t *testing.T) {
 }
 
 func TestCLIMigrate(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "fresh") // does not exist yet
 	for i := 1; i <= 2; i++ {
 		r := mustCLI(t, 0, append([]string{"migrate"}, storage(dir)...)...)
@@ -605,6 +614,7 @@ func writeJWKS(t *testing.T, dir, name string, key any, kid string) string {
 }
 
 func TestCLIAppsKeysAndPlainJSON(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {

@@ -16,6 +16,7 @@ func customersCmdArgs(group, sub, dir string, args ...string) []string {
 // TestCLICustomersAndAccounts adds customers and accounts, lists them as a
 // table and as JSON, and checks that every mistake names its field.
 func TestCLICustomersAndAccounts(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	app := createApp(t, dir)
 	cust := func(sub string, args ...string) cliResult {
@@ -93,6 +94,7 @@ func TestCLICustomersAndAccounts(t *testing.T) {
 }
 
 func TestCLICustomersHelpAndUsage(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		want []string

@@ -13,6 +13,7 @@ import (
 )
 
 func TestCLIInitiators(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {

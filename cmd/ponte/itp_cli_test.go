@@ -12,6 +12,7 @@ import (
 var hex24 = regexp.MustCompile(`[0-9a-f]{24}`)
 
 func TestCLIBrandsAndJourneys(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	brands := func(sub string, args ...string) []string {
 		return append(append([]string{"brands", sub}, storage(dir)...), args...)

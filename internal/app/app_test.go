@@ -10,6 +10,7 @@ import (
 )
 
 func TestOperations(t *testing.T) {
+	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t)})
@@ -33,6 +34,7 @@ func TestOperations(t *testing.T) {
 }
 
 func TestMetricsAndContractServed(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Options{})
 	tok := s.Token(t, "")
 	body := `{"requestUri":"r","clientId":"c","documentNumber":"47742663023"}`
@@ -69,6 +71,7 @@ func TestMetricsAndContractServed(t *testing.T) {
 // every request line has a correlation id; no client secret, access token,
 // session cookie or document number appears.
 func TestLogsCarryNoSecrets(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Options{})
 	tok := s.Token(t, "")
 	resp := s.Do(t, "POST", "/openfinance/consent-flow/ticket", map[string]string{"Authorization": "Bearer " + tok, "x-correlation-id": "corr-log-1"},

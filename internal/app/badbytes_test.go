@@ -47,6 +47,7 @@ type badCase struct {
 // engine: each is a 400 in the route's family shape naming the input, never
 // a 5xx, and nothing is logged at ERROR.
 func TestBadTextEveryRoute(t *testing.T) {
+	t.Parallel()
 	doc := apptest.LoadContract(t).Doc
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {

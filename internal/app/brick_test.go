@@ -43,6 +43,7 @@ func fragmentCallback(u *url.URL) string {
 // holder → callback → AUTHORISED; replayed, forged and foreign callbacks
 // change nothing; a cancel ends REJECTED.
 func TestBrickPaymentInitiation(t *testing.T) {
+	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Clock: clock.NewFake(time.Now())})
@@ -120,6 +121,7 @@ func TestBrickPaymentInitiation(t *testing.T) {
 // TestBrickPaymentInitiationRefusals: bad bodies, unknown brands, redirect
 // URIs that are not registered, and the brand's own refusal.
 func TestBrickPaymentInitiationRefusals(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Options{Clock: clock.NewFake(time.Now())})
 	fintech, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Fintech", CompanyKey: "FINTECH",
 		Scopes: []string{itpflow.ScopePaymentsAdmin}, RedirectURLs: []string{fintechCallback}})

@@ -11,6 +11,7 @@ import (
 // TestSandboxCustomersSeeded: a sandbox start seeds the demo application's
 // customers and accounts once, and a restart keeps them as they are.
 func TestSandboxCustomersSeeded(t *testing.T) {
+	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t)})
@@ -52,6 +53,7 @@ func TestSandboxCustomersSeeded(t *testing.T) {
 
 // TestProductionSeedsNoCustomers: outside the sandbox there is no demo data.
 func TestProductionSeedsNoCustomers(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Options{Mode: config.Production})
 	if s.App.Customers == nil || s.App.Demo != nil {
 		t.Fatalf("customers %v, demo %v", s.App.Customers, s.App.Demo)

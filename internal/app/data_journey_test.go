@@ -69,6 +69,7 @@ func startDataJourney(t *testing.T, s *apptest.Server, in *oidctest.Initiator) (
 // AUTHORISED with exactly that account; then a cancel, REJECTED /
 // CUSTOMER_MANUALLY_REJECTED.
 func TestDataJourneyApproveAndCancel(t *testing.T) {
+	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t)})

@@ -16,6 +16,7 @@ import (
 // names the directory and the chmod that closes it; a 0700 directory gets no
 // warning.
 func TestDataDirPrivate(t *testing.T) {
+	t.Parallel()
 	const warning = "data directory is readable or writable by other users"
 	tests := []struct {
 		mode fs.FileMode

@@ -28,6 +28,7 @@ type received struct {
 // wallet. Signatures are checked with code of the test's own; the payloads
 // are thin (no document or card number).
 func TestEventsReachSubscribers(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Options{})
 	var (
 		mu  sync.Mutex

@@ -20,6 +20,7 @@ import (
 // metrics, nothing at ERROR — and the database holds the whole effect or
 // none of it.
 func TestClientHangUp(t *testing.T) {
+	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t)})

@@ -16,6 +16,7 @@ import (
 // authorization server with client_credentials and private_key_jwt, and
 // creates and reads its consents with it, as its partner application.
 func TestInitiatorClientCredentials(t *testing.T) {
+	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t)})

@@ -127,6 +127,7 @@ func (f *sessionFlow) session(t *testing.T, id string) (string, []string, string
 // (Ponte's holder side) → WebView approval → callback → FINISHED at the
 // partner's redirectUrl; and the cancel paths on both sides.
 func TestJourneySessionLoop(t *testing.T) {
+	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			f := newSessionFlow(t, e.URL(t))

@@ -173,6 +173,7 @@ const approveBody = `{"partialApproval":false,"debtorAccount":{"ispb":"37241230"
 // databases: authorize → deep link → partner app → ticket → WebView → login
 // → approve → code + id_token at the initiator, and a cancel.
 func TestJourneyApproveAndCancel(t *testing.T) {
+	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t)})
@@ -281,6 +282,7 @@ func TestJourneyApproveAndCancel(t *testing.T) {
 // TestJourneyJARM: a client asking for response_mode=jwt gets the
 // authorization response as a JWT signed by Ponte.
 func TestJourneyJARM(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Options{})
 	in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, s.App.Demo.ClientID)
 	j, resp := startJourney(t, s, in, phoneUA, "fragment.jwt")
@@ -306,6 +308,7 @@ func TestJourneyJARM(t *testing.T) {
 // TestJourneyRefusals: tenant isolation, the user's identity, devices, and
 // a partner's backend driving the interaction with its bearer token.
 func TestJourneyRefusals(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Options{})
 	in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, s.App.Demo.ClientID)
 	j, resp := startJourney(t, s, in, phoneUA, "")

@@ -20,6 +20,7 @@ import (
 // exists, the keys in use are the ones in the files, and the sandbox data
 // set (the demo customer's 2,200 transactions) is already there.
 func TestFirstStartMaterial(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data")
 	s := apptest.Start(t, apptest.Options{DataDir: dir})
 	if r := s.Do(t, "GET", "/readyz", nil, ""); r.Status != 200 {

@@ -140,6 +140,7 @@ func TestMySharing(t *testing.T) {
 // TestMySharingProductionRefusesStrangers: outside the sandbox a partner
 // gets a my-sharing ticket only for its own customers.
 func TestMySharingProductionRefusesStrangers(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Options{Mode: config.Production})
 	partner, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Holder partner", CompanyKey: "ACESSO",
 		Scopes: []string{"openfinance.ticket.write"}, AcceptPlainJSON: true})

@@ -147,6 +147,7 @@ func TestHandOffPageNamesTheConsentKind(t *testing.T) {
 // brand under a Portuguese name, and a registration left by an older
 // version under the English name is renamed at start.
 func TestSandboxInitiatorName(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Options{})
 	brand, err := s.App.ITP.Brand(t.Context(), s.App.SandboxBrandID)
 	if err != nil {

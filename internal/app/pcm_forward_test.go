@@ -18,6 +18,7 @@ import (
 // receiver, which lists it at /sandbox/pcm/reports; a restart sends nothing
 // again.
 func TestSandboxForwardsToItsOwnPCM(t *testing.T) {
+	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t)})

@@ -68,6 +68,7 @@ func countEvents(t *testing.T, s *apptest.Server) int {
 // the holder, cancel on the journey page) and the Brick payment initiation
 // (error callback), on both databases.
 func TestPCMStepsInJourneys(t *testing.T) {
+	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			f := newSessionFlow(t, e.URL(t))
@@ -150,6 +151,7 @@ func sessionID(t *testing.T, pageURL string) string {
 // the device of their bodies; an error callback is
 // REDIRECT_TARGET_WITH_ERRORS with the brand's error code.
 func TestPCMStepsBrick(t *testing.T) {
+	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Clock: clock.NewFake(time.Now())})
@@ -189,6 +191,7 @@ func TestPCMStepsBrick(t *testing.T) {
 // TestPCMReportAPI: the seed's six bodies, validation per step, ownership,
 // idempotency, and the funnel the reports make, on both databases.
 func TestPCMReportAPI(t *testing.T) {
+	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Clock: clock.NewFake(time.Now())})
@@ -353,6 +356,7 @@ func TestPCMReportAPI(t *testing.T) {
 // — and answers 404 for another application's and unknown ones, on both
 // databases.
 func TestPCMReportOwnership(t *testing.T) {
+	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t)})

@@ -65,6 +65,7 @@ func startSweepingJourney(t *testing.T, s *apptest.Server, in *oidctest.Initiato
 // id_token, the consent AUTHORISED with the chosen account; and a cancel,
 // REJECTED / REJEITADO_USUARIO by the user at the holder.
 func TestSweepingJourneyApproveAndCancel(t *testing.T) {
+	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t)})

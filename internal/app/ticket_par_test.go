@@ -28,6 +28,7 @@ const consentBody = `{"data":{
 // must be a live pushed authorization request of clientId (the full URN or
 // its id part), younger than 60 s, for the customer its consent names.
 func TestTicketNeedsLivePushedRequest(t *testing.T) {
+	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Mode: config.Production})

@@ -18,6 +18,7 @@ import (
 // token and VerifyAccessToken hands the thumbprint to the caller; Issue
 // leaves tokens unbound.
 func TestCertificateBoundTokens(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		c := clock.NewFake(time.Date(2024, 10, 15, 18, 55, 15, 0, time.UTC))
 		key, err := auth.LoadOrCreateKey(filepath.Join(t.TempDir(), "key.pem"))

@@ -42,6 +42,7 @@ func basic(id, secret string) string {
 }
 
 func TestTokenEndpoint(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Options{})
 	id, secret := s.App.Demo.ClientID, s.App.DemoSecret
 	cc := url.Values{"grant_type": {"client_credentials"}}
@@ -144,6 +145,7 @@ func checkClaims(t *testing.T, s *apptest.Server, raw, clientID, scope string) {
 }
 
 func TestSigningKeyPersists(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := apptest.Start(t, apptest.Options{DataDir: dir})
 	tok := s.Token(t, "")
@@ -166,6 +168,7 @@ func TestSigningKeyPersists(t *testing.T) {
 }
 
 func TestDemoSecretRecoveredWhenFileLost(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := apptest.Start(t, apptest.Options{DataDir: dir})
 	id := s.App.Demo.ClientID
@@ -185,6 +188,7 @@ func TestDemoSecretRecoveredWhenFileLost(t *testing.T) {
 }
 
 func TestApplicationLifecycle(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Options{})
 	ctx := t.Context()
 	_, _, err := s.App.Apps.Create(ctx, auth.NewApplication{Name: "", CompanyKey: strings.Repeat("K", 37), Scopes: []string{"nope"},
@@ -234,6 +238,7 @@ func TestApplicationLifecycle(t *testing.T) {
 // CLI, another instance) is seen within two seconds; one made through this
 // process's service at once (TestApplicationLifecycle).
 func TestDisableByAnotherProcess(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Options{})
 	a, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "P", CompanyKey: "P", Scopes: []string{"openfinance.ticket.read"}})
 	if err != nil {

@@ -43,6 +43,7 @@ import (
 )
 
 func TestSandboxCards(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		tok := s.Token(t, "")
 		tests := []struct {
@@ -93,6 +94,7 @@ func TestSandboxCards(t *testing.T) {
 }
 
 func TestTokenEndpointErrors(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		tok := s.Token(t, "")
 		createCard(t, s, tok, "demo-blocked", freshPAN(t), "BLOCKED")
@@ -201,6 +203,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 }
 
 func TestApplePayEndToEnd(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		tok := s.Token(t, "card.pci.token.create")
 		d := newDevice(t, s, s.Clock.Now())
@@ -273,6 +276,7 @@ func leaf(t *testing.T, s *apptest.Server, pub any, usage x509.KeyUsage, marker 
 }
 
 func TestAppleCertificateFailures(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		tok := s.Token(t, "")
 		now := s.Clock.Now()
@@ -338,6 +342,7 @@ func TestAppleCertificateFailures(t *testing.T) {
 }
 
 func TestGooglePayEndToEnd(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		tok := s.Token(t, "card.pci.token.create")
 		s.Clock.Advance(1234 * time.Millisecond) // milliseconds show in the timestamps
@@ -377,6 +382,7 @@ func TestGooglePayEndToEnd(t *testing.T) {
 }
 
 func TestWalletPayloadIdempotency(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		tok := s.Token(t, "")
 		path := tokenPath(activeProxy, "ApplePay")
@@ -466,6 +472,7 @@ func TestWalletPayloadIdempotency(t *testing.T) {
 }
 
 func TestWalletPayloadConcurrentRequests(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		tok := s.Token(t, "")
 		d := newDevice(t, s, s.Clock.Now())
@@ -505,6 +512,7 @@ func TestWalletPayloadConcurrentRequests(t *testing.T) {
 }
 
 func TestAdminCards(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		tok := s.Token(t, "")
 		pan := freshPAN(t)
@@ -737,6 +745,7 @@ func walletTokens(t *testing.T, s *apptest.Server, token, proxy string) []wallet
 }
 
 func TestNetworkNotifications(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		tok := s.Token(t, "card.pci.wallet.read")
 		const ref = "DAPLMC00000000000000000000000000000000000001"
@@ -866,6 +875,7 @@ func TestNetworkNotifications(t *testing.T) {
 // TestConcurrentNotifications: the network may send several notifications for
 // one new token at once; each is applied, none fails.
 func TestConcurrentNotifications(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		const tokens = 10
 		events := []string{"TOKEN_CREATED", "TOKEN_ACTIVATED", "TOKEN_SUSPENDED"}

@@ -20,6 +20,7 @@ import (
 // for byte: seed 001's codes and messages, one entry per invalid field,
 // wrapped errors found, anything else a 500 that says nothing.
 func TestFailAnswersBankly(t *testing.T) {
+	t.Parallel()
 	h := &Handler{Logger: slog.New(slog.DiscardHandler)}
 	cases := []struct {
 		err    error
@@ -58,6 +59,7 @@ func TestFailAnswersBankly(t *testing.T) {
 // TestServiceErrorsAreDomainErrors: the service says what went wrong in its
 // own terms, every invalid field at once; the HTTP status is the handler's.
 func TestServiceErrorsAreDomainErrors(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := t.Context()
 		c := clock.NewFake(time.Date(2024, 10, 15, 18, 55, 15, 0, time.UTC))

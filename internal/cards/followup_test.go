@@ -11,6 +11,7 @@ import (
 // Proxies are per application: another partner may use the same card id,
 // and neither sees the other's card.
 func TestProxyIsPerApplication(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Options{})
 	other, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Other", CompanyKey: "OTHER",
 		Scopes: []string{"card.admin.write", "card.admin.read", "card.pci.token.create"}})
@@ -39,6 +40,7 @@ func TestProxyIsPerApplication(t *testing.T) {
 // Google Pay needs an ISO alpha-3 country: anything that cannot become one is
 // refused when the card is registered, not when a wallet payload is built.
 func TestCountryMustMapToAlpha3(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Options{})
 	tok := s.Token(t, "")
 	for country, want := range map[string]int{"Portugal": 400, "PRT": 201, "brazil": 201, "BR": 201} {
@@ -58,6 +60,7 @@ func TestCountryMustMapToAlpha3(t *testing.T) {
 // The same certificate chain re-sent with other line endings is the same
 // request: the stored payload comes back, not NONCE_ALREADY_USED.
 func TestCertificateCompareAsParsed(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Options{})
 	tok := s.Token(t, "")
 	d := newDevice(t, s, s.Clock.Now())
@@ -72,6 +75,7 @@ func TestCertificateCompareAsParsed(t *testing.T) {
 
 // A notification naming another wallet than the token's is refused.
 func TestNotificationWalletMismatch(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Options{})
 	pan := "5204247750001471"
 	if r := notify(t, s, notification("n-1", "TOKEN_CREATED", "ApplePay", "tok-1", pan)); r.Status != 204 {

@@ -21,6 +21,7 @@ import (
 // then looks for the card numbers in everything Ponte wrote: logs, response
 // bodies, metrics, every database row and (SQLite) the raw database files.
 func TestPANNeverInClear(t *testing.T) {
+	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			opts := apptest.Options{} // SQLite in <dataDir>/ponte.db, so the files can be read

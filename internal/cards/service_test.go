@@ -16,6 +16,7 @@ import (
 // TestEnsureSandboxCardsConcurrentStarts: several instances starting together
 // on one database all start, and the sandbox cards exist once.
 func TestEnsureSandboxCardsConcurrentStarts(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		c := clock.NewFake(time.Date(2024, 10, 15, 18, 55, 15, 0, time.UTC))
 		app, _, err := auth.NewApplications(db, c).Create(t.Context(), auth.NewApplication{Name: "Demo", CompanyKey: "DEMO", Scopes: []string{"card.admin.read"}})

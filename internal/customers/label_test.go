@@ -3,6 +3,7 @@ package customers
 import "testing"
 
 func TestAccountLabel(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		accountType, issuer, number, want string
 	}{

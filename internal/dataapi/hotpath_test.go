@@ -118,6 +118,7 @@ const trickyImport = `{"transactions": [
 // stored before migration 00018 (no body) are encoded on first read and
 // served identically.
 func TestTransactionPagesFromStoredBodies(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		f := newFixture(t, db)

@@ -17,6 +17,7 @@ import (
 const accounts = dataapi.AccountsPath
 
 func TestReadsMatchTheOfficialSpecifications(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
 		_, tok := f.consent(allPermissions, f.accounts)
@@ -69,6 +70,7 @@ func TestReadsMatchTheOfficialSpecifications(t *testing.T) {
 
 // TestPermissionsOneByOne: each route needs its permission and no other.
 func TestPermissionsOneByOne(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
 		id := f.accounts[0]
@@ -97,6 +99,7 @@ func TestPermissionsOneByOne(t *testing.T) {
 }
 
 func TestConsentLifecycleOnALiveToken(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
 		for _, tc := range []struct {
@@ -153,6 +156,7 @@ func TestConsentLifecycleOnALiveToken(t *testing.T) {
 }
 
 func TestPartialSelectionAndTenantIsolation(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
 		_, tok := f.consent(allPermissions, f.accounts[1:2])
@@ -189,6 +193,7 @@ func TestPartialSelectionAndTenantIsolation(t *testing.T) {
 }
 
 func TestTransactionPagination(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
 		_, tok := f.consent(allPermissions, f.accounts)
@@ -249,6 +254,7 @@ func TestTransactionPagination(t *testing.T) {
 }
 
 func TestTransactionDateFilters(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
 		_, tok := f.consent(allPermissions, f.accounts)
@@ -303,6 +309,7 @@ func TestTransactionDateFilters(t *testing.T) {
 }
 
 func TestInteractionID(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
 		_, tok := f.consent(allPermissions, f.accounts)

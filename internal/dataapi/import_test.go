@@ -29,6 +29,7 @@ const importCSV = "transactionId,completedAuthorisedPaymentType,creditDebitType,
 	"B-2,TRANSACAO_EFETIVADA,CREDITO,\"SALARIO, MARCO\",FOLHA_PAGAMENTO,4200.00,2026-03-10T09:00:00-03:00\n"
 
 func TestImport(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
 		post := func(t *testing.T, scopes []string, contentType, body string) (int, map[string]any) {
@@ -108,6 +109,7 @@ func TestImport(t *testing.T) {
 // TestEnsureSandboxIsIdempotent: instances starting together on one database
 // seed the data set once.
 func TestEnsureSandboxIsIdempotent(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
 		var wg sync.WaitGroup

@@ -16,6 +16,7 @@ import (
 // TestCreateReadDelete: the happy path of POST, GET and DELETE on both
 // databases, every exchange checked against the official file.
 func TestCreateReadDelete(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		c := create(t, s, happyBody)
 		d := c.Data
@@ -53,6 +54,7 @@ func TestCreateReadDelete(t *testing.T) {
 
 // TestCreateRefusals: one case per 400 and per official 422 code of POST /consents.
 func TestCreateRefusals(t *testing.T) {
+	t.Parallel()
 	// Nothing refused changes state: one SQLite Ponte serves every case.
 	s := apptest.Start(t, apptest.Options{})
 	pf := func(extra map[string]any) string { return body(demoCPF, accountsPerms, "", extra) }
@@ -113,6 +115,7 @@ func TestCreateRefusals(t *testing.T) {
 // PJ groups) and granted only if Ponte offers its product, and every group
 // less any one of its permissions is refused with COMBINACAO_PERMISSOES_INCORRETA.
 func TestPermissionGroups(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		business := map[string]any{"businessEntity": map[string]any{"document": map[string]any{"identification": alphaCNPJ, "rel": "CNPJ"}}}
 		for _, g := range dataconsents.Groups {
@@ -159,6 +162,7 @@ func TestPermissionGroups(t *testing.T) {
 // TestGroupTableUnit checks the group table against Validate with every
 // category offered: each complete group alone is granted as asked.
 func TestGroupTableUnit(t *testing.T) {
+	t.Parallel()
 	all := []string{dataconsents.CategoryRegistration, dataconsents.CategoryAccounts, dataconsents.CategoryCreditCards,
 		dataconsents.CategoryCredit, dataconsents.CategoryInvestments, dataconsents.CategoryExchange}
 	seen := map[string]bool{}
@@ -198,6 +202,7 @@ func TestGroupTableUnit(t *testing.T) {
 // TestInteractionID: a valid x-fapi-interaction-id is echoed; a missing or
 // invalid one is answered with a new UUID and 400, as the specification says.
 func TestInteractionID(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Options{})
 	tok := token(t, s)
 	resp := call(t, s, "POST", consentsPath, headers(tok), happyBody, false)
@@ -230,6 +235,7 @@ func TestInteractionID(t *testing.T) {
 // TestTokens: no token 401, a bad one 401, a token without scope consents
 // 403, on every route.
 func TestTokens(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		id := create(t, s, happyBody).Data.ConsentID
 		noScope := s.Token(t, "payments")
@@ -257,6 +263,7 @@ func TestTokens(t *testing.T) {
 // TestTenantIsolation: another application's consent does not exist for
 // an application (404 on read, revoke and extensions), and stays untouched.
 func TestTenantIsolation(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		other, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Another receiver", CompanyKey: "OUTRA",
 			Scopes: []string{dataconsents.Scope}, AcceptPlainJSON: true})
@@ -289,6 +296,7 @@ func TestTenantIsolation(t *testing.T) {
 
 // TestMalformedConsentID: a path id that is not the specification's URN is a 400.
 func TestMalformedConsentID(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Options{})
 	for _, id := range []string{"not-a-urn", "urn:x", "urn::abc"} {
 		resp := call(t, s, "GET", consentsPath+"/"+id, headers(token(t, s)), "", true)

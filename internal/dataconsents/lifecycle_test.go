@@ -16,6 +16,7 @@ import (
 // TestAuthorisationTimeout: 60 minutes unauthorised → REJECTED /
 // CONSENT_EXPIRED by the job, also when the process restarted in between.
 func TestAuthorisationTimeout(t *testing.T) {
+	t.Parallel()
 	for _, restart := range []bool{false, true} {
 		name := map[bool]string{false: "same process", true: "after restart"}[restart]
 		t.Run(name, func(t *testing.T) {
@@ -55,6 +56,7 @@ func TestAuthorisationTimeout(t *testing.T) {
 // TestReadBeforeTheJob: a GET or a Grant past the window shows the timeout
 // even before the job ran, and AuthoriseTx refuses it.
 func TestReadBeforeTheJob(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Options{})
 	id := create(t, s, happyBody).Data.ConsentID
 	other := create(t, s, happyBody).Data.ConsentID
@@ -83,6 +85,7 @@ func TestReadBeforeTheJob(t *testing.T) {
 // CONSENT_MAX_DATE_REACHED at its expirationDateTime, across a restart; one
 // without an end date never does.
 func TestMaxDateReached(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		acct := demoAccounts(t, s)[0].ID
 		id := create(t, s, body(demoCPF, accountsPerms, "2024-10-20T18:55:15Z", nil)).Data.ConsentID
@@ -122,6 +125,7 @@ func TestMaxDateReached(t *testing.T) {
 // TestRevocation: DELETE and Service.Revoke in each status, and what Grant
 // answers afterwards.
 func TestRevocation(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		svc := s.App.DataConsents
 		acct := demoAccounts(t, s)[0].ID
@@ -184,6 +188,7 @@ func TestRevocation(t *testing.T) {
 // TestExtensions: renewals through POST /extends with an authorization_code
 // token of the consent, listed newest first by GET /extensions; and each refusal.
 func TestExtensions(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, s.App.Demo.ClientID)
 		id := create(t, s, body(demoCPF, accountsPerms, "2025-04-15T18:55:15Z", nil)).Data.ConsentID

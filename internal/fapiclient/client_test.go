@@ -66,6 +66,7 @@ func callbackOf(u *url.URL) fapiclient.Callback {
 // Ponte's own holder side: signed consent, PAR, a user approving in the
 // sandbox, the callback's checks, the code exchange and the consent read.
 func TestLoopAgainstPonte(t *testing.T) {
+	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			// The brand's clock is real here: go-oidc reads the wall clock

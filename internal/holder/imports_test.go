@@ -11,6 +11,7 @@ import (
 // (holder.ConsentKind) from their own packages, so none of them may be
 // among holder's dependencies, direct or not.
 func TestJourneyImportsNoConsentKind(t *testing.T) {
+	t.Parallel()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("holder's imports not checked: go is not on PATH")

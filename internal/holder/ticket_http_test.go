@@ -168,6 +168,7 @@ func sortStrings(s []string) []string {
 }
 
 func TestCreateTicketValidation(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Options{})
 	tok := s.Token(t, "")
 	tests := []struct {
@@ -246,6 +247,7 @@ func TestCreateTicketValidation(t *testing.T) {
 }
 
 func TestAuthorizationMatrix(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Options{})
 	full := s.Token(t, "")
 	readOnly := s.Token(t, "openfinance.ticket.read")
@@ -324,6 +326,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 }
 
 func TestIdempotency(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		tok := s.Token(t, "")
 		key := map[string]string{"idempotencyKey": "9b0c1f0e-key-one"}
@@ -383,6 +386,7 @@ func TestIdempotency(t *testing.T) {
 }
 
 func TestConcurrentSameKeyCreatesOneTicket(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		h := bearer(s.Token(t, ""), "idempotencyKey", "concurrent-key")
 		const n = 20
@@ -410,6 +414,7 @@ func TestConcurrentSameKeyCreatesOneTicket(t *testing.T) {
 }
 
 func TestConcurrentRedemptionHasOneWinner(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		var tk holder.TicketJSON
 		s.Do(t, "POST", ticketPath, bearer(s.Token(t, "")), seedBody).JSON(t, &tk)
@@ -450,6 +455,7 @@ func TestConcurrentRedemptionHasOneWinner(t *testing.T) {
 }
 
 func TestTicketExpiry(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		tok := s.Token(t, "")
 		var late, onTime holder.TicketJSON
@@ -487,6 +493,7 @@ func TestTicketExpiry(t *testing.T) {
 }
 
 func TestWebViewUnknownAndHead(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Options{})
 	for _, q := range []string{"", "?ticket=", "?ticket=0123456789abcdef0123456789abcdef", "?ticket=%3Cscript%3E"} {
 		r := s.Do(t, "GET", "/openfinance/consent-flow/webview"+q, nil, "")
@@ -508,6 +515,7 @@ func TestWebViewUnknownAndHead(t *testing.T) {
 }
 
 func TestProductionModeRefusesUnknownRequestURI(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Options{Mode: config.Production})
 	if s.App.Demo != nil {
 		t.Fatal("production mode created a demo application")
@@ -536,6 +544,7 @@ func TestProductionModeRefusesUnknownRequestURI(t *testing.T) {
 }
 
 func TestRestartKeepsData(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		clientID, secret := s.App.Demo.ClientID, s.App.DemoSecret
 		var tk holder.TicketJSON

@@ -6,6 +6,7 @@ import (
 )
 
 func TestNewTicketID(t *testing.T) {
+	t.Parallel()
 	base := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 	seen := make(map[string]bool)
 	prev := ""

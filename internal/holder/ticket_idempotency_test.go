@@ -47,6 +47,7 @@ func ticketCount(t *testing.T, db *store.DB) int {
 // A ticket keeps its key in its own row; the replay is rebuilt from the row and
 // must be the first 201 byte for byte, also once the ticket has been used.
 func TestTicketReplayAfterRedemption(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		c := clock.NewFake(time.Date(2026, 3, 1, 10, 0, 0, 400_000_000, time.UTC))
@@ -78,6 +79,7 @@ func TestTicketReplayAfterRedemption(t *testing.T) {
 // Keys in idempotency_records — a ticket's from before migration 00011, or
 // another route's — still decide: the stored response, or ErrKeyReused.
 func TestTicketKeyRecordedInIdempotencyRecords(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)

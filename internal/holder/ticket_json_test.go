@@ -10,6 +10,7 @@ import (
 // The 201 body is written without encoding/json; it must be exactly what
 // httpx.Marshal(t.JSON()) writes, as every other answer is (no HTML escapes).
 func TestTicketJSONIsJSONMarshal(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2026, 3, 1, 10, 0, 7, 0, time.UTC)
 	strs := []string{"", "plain", "urn:ietf:params:oauth:request_uri:abc-DEF_123.~", "a<b>&c", `quo"te`, `back\slash`,
 		"tab\there", "ünïcødé", "\u2028", "\x7f", "47742663023", "ZZ 9 !#$%'()*+,-./:;=?@[]^`{|}"}

@@ -17,6 +17,7 @@ import (
 // A backlog larger than one step is swept in several transactions, each
 // expired ticket counted exactly once, used and live tickets left alone.
 func TestSweepInSteps(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		c := clock.NewFake(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC))

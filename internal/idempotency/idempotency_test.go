@@ -28,6 +28,7 @@ func app(t *testing.T, db *store.DB, id string) {
 }
 
 func TestRun(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		app(t, db, "a1")
@@ -88,6 +89,7 @@ func TestRun(t *testing.T) {
 }
 
 func TestRunConcurrent(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		app(t, db, "a1")
 		var effects atomic.Int32
@@ -117,6 +119,7 @@ func TestRunConcurrent(t *testing.T) {
 }
 
 func TestFingerprint(t *testing.T) {
+	t.Parallel()
 	a, _ := idempotency.Fingerprint("POST", "/x", map[string]string{"a": "1"})
 	b, _ := idempotency.Fingerprint("POST", "/x", map[string]string{"a": "1"})
 	c, _ := idempotency.Fingerprint("POST", "/y", map[string]string{"a": "1"})
@@ -130,6 +133,7 @@ func TestFingerprint(t *testing.T) {
 // for every other route of the application while it lives, as if its record
 // were in idempotency_records.
 func TestKeyHeldByTicket(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		app(t, db, "a1")

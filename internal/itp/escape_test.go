@@ -17,6 +17,7 @@ import (
 // from a terminal opens the journey (with "\u0026" the page said "Link
 // inválido").
 func TestSessionURLNotHTMLEscaped(t *testing.T) {
+	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			ctx := context.Background()

@@ -22,6 +22,7 @@ func (a renderApps) Application(context.Context, string) (*Application, error) {
 // byte for byte httpx.Marshal(SessionJSON) of the same session, also for
 // strings and tags that encoding/json escapes or keeps as written.
 func TestRenderedJSONIsMarshal(t *testing.T) {
+	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			ctx := context.Background()
@@ -82,6 +83,7 @@ func TestRenderedJSONIsMarshal(t *testing.T) {
 }
 
 func TestAppendJSONString(t *testing.T) {
+	t.Parallel()
 	for _, s := range []string{"", "plain-ascii_123", "a\"b\\c", "<&>", "\x00\x1f\x7f", "ção", "\u2028\u2029", "\xff\xfe"} {
 		want, _ := httpx.Marshal(s)
 		if got := appendJSONString(nil, s); !bytes.Equal(got, want) {

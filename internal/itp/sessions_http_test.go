@@ -23,6 +23,7 @@ var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a
 
 // TestCreateResponse checks every field of seed 003's 200 example.
 func TestCreateResponse(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, f *fixture) {
 		f.srv.Clock.Advance(123 * time.Millisecond)
 		s := f.mustCreate(t, `{"journeyId":"default","redirectUrl":"http://localhost:8080/callback","brandId":"`+f.brand.ID+`",
@@ -83,6 +84,7 @@ func TestCreateResponse(t *testing.T) {
 // TestCreateRules has one case per bullet of seed 003's "Validações e Regras
 // de Negócio" and per error example.
 func TestCreateRules(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		svc := f.srv.App.ITP
@@ -218,6 +220,7 @@ func TestCreateRules(t *testing.T) {
 
 // TestRedirectBypass tries to get an unregistered redirectUrl accepted.
 func TestRedirectBypass(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, f *fixture) {
 		for _, u := range []string{
 			"https://partner.example/callback/extra",        // prefix
@@ -253,6 +256,7 @@ func quote(s string) string { return fmt.Sprintf("%q", s) }
 
 // TestConcurrentExternalID: 50 creates with one externalId make one session.
 func TestConcurrentExternalID(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, f *fixture) {
 		const n = 50
 		statuses := make([]int, n)
@@ -290,6 +294,7 @@ func TestConcurrentExternalID(t *testing.T) {
 
 // TestTenantIsolation: another application's session does not exist for the caller.
 func TestTenantIsolation(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, f *fixture) {
 		s := f.mustCreate(t, `{"externalId":"mine","tags":{"k":"v"}}`)
 		other := f.newPartner(t, "Outro")
@@ -322,6 +327,7 @@ func (f *fixture) list(t *testing.T, query string) listResp {
 }
 
 func TestListFiltersAndPages(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, f *fixture) {
 		var ids []string
 		for i := range 7 {
@@ -389,6 +395,7 @@ func TestListFiltersAndPages(t *testing.T) {
 // not "no bound". One session is moved to the last second of year 0 so each
 // bound, if applied, leaves exactly one of the two sessions.
 func TestListZeroTimeBounds(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, f *fixture) {
 		old := f.mustCreate(t, `{"externalId":"old"}`)
 		recent := f.mustCreate(t, `{"externalId":"recent"}`)
@@ -421,6 +428,7 @@ func TestListZeroTimeBounds(t *testing.T) {
 }
 
 func TestJourneysList(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, f *fixture) {
 		other := f.newPartner(t, "Outro")
 		f.srv.Clock.Advance(time.Millisecond)
@@ -453,6 +461,7 @@ func TestJourneysList(t *testing.T) {
 // TestExpiry: the job expires a session at its time-to-live, also after a
 // restart; verify-expired does it on demand and is idempotent.
 func TestExpiry(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		s := f.mustCreate(t, `{"settings":[{"key":"JOURNEY_SESSION_TTL","value":120}]}`)
@@ -509,6 +518,7 @@ func TestExpiry(t *testing.T) {
 
 // TestGetExpiresDue: a read never shows a stale PENDING.
 func TestGetExpiresDue(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, f *fixture) {
 		s := f.mustCreate(t, `{}`)
 		f.srv.Clock.Advance(itp.DefaultSessionTTL)
@@ -522,6 +532,7 @@ func TestGetExpiresDue(t *testing.T) {
 // TestVerifyExpiredRacesJob: the job, the sweep and many verify-expired
 // calls at once write EXPIRED once.
 func TestVerifyExpiredRacesJob(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		var ids []string
@@ -561,6 +572,7 @@ func TestVerifyExpiredRacesJob(t *testing.T) {
 
 // TestTransitions drives the status machine as the journey page and callback will.
 func TestTransitions(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		svc := f.srv.App.ITP
@@ -620,6 +632,7 @@ func TestTransitions(t *testing.T) {
 
 // TestSweep expires due sessions in batches, leaving the others alone.
 func TestSweep(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		svc := f.srv.App.ITP

@@ -37,6 +37,7 @@ func decode(t *testing.T, resp *http.Response, v any) {
 }
 
 func TestDiscovery(t *testing.T) {
+	t.Parallel()
 	s, _ := start(t, "")
 	resp, err := http.Get(s.URL + oidc.PathDiscovery)
 	if err != nil {
@@ -104,6 +105,7 @@ func TestDiscovery(t *testing.T) {
 }
 
 func TestPARAndAuthorize(t *testing.T) {
+	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			s, in := start(t, e.URL(t))
@@ -151,6 +153,7 @@ func TestPARAndAuthorize(t *testing.T) {
 }
 
 func TestPARRefusals(t *testing.T) {
+	t.Parallel()
 	s, in := start(t, "")
 	c := oidctest.NoRedirects()
 
@@ -198,6 +201,7 @@ func TestPARRefusals(t *testing.T) {
 }
 
 func TestAuthorizeRefusesUnknownAndExpiredRequestURI(t *testing.T) {
+	t.Parallel()
 	s, in := start(t, "")
 	c := oidctest.NoRedirects()
 	authorize := func(requestURI string) *http.Response {
@@ -235,6 +239,7 @@ func TestAuthorizeRefusesUnknownAndExpiredRequestURI(t *testing.T) {
 }
 
 func TestTokenEndpointDispatch(t *testing.T) {
+	t.Parallel()
 	s, in := start(t, "")
 	c := oidctest.NoRedirects()
 

@@ -19,6 +19,7 @@ import (
 var epoch = time.Date(2024, 10, 15, 18, 55, 15, 0, time.UTC)
 
 func TestClientStorage(t *testing.T) {
+	t.Parallel()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -66,6 +67,7 @@ func TestClientStorage(t *testing.T) {
 }
 
 func TestAuthnSessionStorage(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		clk := clock.NewFake(epoch)
@@ -155,6 +157,7 @@ func TestAuthnSessionStorage(t *testing.T) {
 }
 
 func TestGrantSessionStorage(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		clk := clock.NewFake(epoch)

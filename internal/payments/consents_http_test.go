@@ -90,6 +90,7 @@ func get(t *testing.T, s *apptest.Server, id string) consentResp {
 }
 
 func TestCreateAndGetConsent(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		tok := s.Token(t, "payments")
 		resp := s.Do(t, "POST", consentsPath, headers(tok, "key-1"), happyBody)
@@ -148,6 +149,7 @@ func TestCreateAndGetConsent(t *testing.T) {
 }
 
 func TestCreateConsentErrors(t *testing.T) {
+	t.Parallel()
 	set := func(path []string, key string, v any) func(m map[string]any) {
 		return func(m map[string]any) {
 			if v == nil {
@@ -253,6 +255,7 @@ func checkError(t *testing.T, s *apptest.Server, resp *apptest.Response, status 
 }
 
 func TestHeaders(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		tok := s.Token(t, "payments")
 		// x-idempotency-key is required on POST, 1–40 characters.
@@ -295,6 +298,7 @@ func TestHeaders(t *testing.T) {
 }
 
 func TestIdempotency(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		tok := s.Token(t, "payments")
 		first := s.Do(t, "POST", consentsPath, headers(tok, "idem-1"), happyBody)
@@ -329,6 +333,7 @@ func TestIdempotency(t *testing.T) {
 }
 
 func TestTenantIsolation(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		tok := s.Token(t, "payments")
 		c := create(t, s, tok, "same-key", happyBody)

@@ -17,6 +17,7 @@ import (
 // signed bodies after a restart on the same data directory and database;
 // the sandbox partner key is only registered while the demo has none.
 func TestDemoKeysSurviveRestart(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		if len(s.App.Demo.JWKS) == 0 {
 			t.Fatal("first start: the sandbox partner key is not registered on the demo application")

@@ -195,6 +195,7 @@ func consentCount(t *testing.T, s *apptest.Server, applicationID string) int {
 }
 
 func TestSignedConsentCreated(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		key, _ := testKeys(t)
 		p := newPartner(t, s, true)
@@ -231,6 +232,7 @@ func TestSignedConsentCreated(t *testing.T) {
 }
 
 func TestSignedConsentRefused(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		key, rogue := testKeys(t)
 		p := newPartner(t, s, true)
@@ -298,6 +300,7 @@ func TestSignedConsentRefused(t *testing.T) {
 }
 
 func TestSignedConsentReplayAndIdempotency(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		key, _ := testKeys(t)
 		p := newPartner(t, s, true)
@@ -395,6 +398,7 @@ func mustRotate(t *testing.T, s *apptest.Server, p partner) string {
 }
 
 func TestBodyFormatPerApplication(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		ctx := context.Background()
 		key, _ := testKeys(t)
@@ -462,6 +466,7 @@ func TestBodyFormatPerApplication(t *testing.T) {
 }
 
 func TestApplicationJWKSValidation(t *testing.T) {
+	t.Parallel()
 	key, _ := testKeys(t)
 	small, err := rsa.GenerateKey(rand.Reader, 1024)
 	if err != nil {

@@ -47,6 +47,7 @@ func service(s *apptest.Server) *payments.Service {
 var debtor = &payments.Account{ISPB: "37241230", Issuer: "0001", Number: "123456", AccountType: "CACC"}
 
 func TestAuthorisationTimeout(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		tok := s.Token(t, "payments")
 		id := create(t, s, tok, "t-1", happyBody).Data.ConsentID
@@ -73,6 +74,7 @@ func TestAuthorisationTimeout(t *testing.T) {
 }
 
 func TestTimerFiresAfterRestart(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		id := create(t, s, s.Token(t, "payments"), "r-1", happyBody).Data.ConsentID
 		s = s.Restart(t)
@@ -91,6 +93,7 @@ func TestTimerFiresAfterRestart(t *testing.T) {
 }
 
 func TestAuthoriseThenConsumptionTimeout(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		tok := s.Token(t, "payments")
 		id := create(t, s, tok, "a-1", happyBody).Data.ConsentID
@@ -132,6 +135,7 @@ func TestAuthoriseThenConsumptionTimeout(t *testing.T) {
 }
 
 func TestRejectByUser(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		tok := s.Token(t, "payments")
 		id := create(t, s, tok, "u-1", happyBody).Data.ConsentID
@@ -170,6 +174,7 @@ func TestRejectByUser(t *testing.T) {
 }
 
 func TestAuthoriseRules(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		tok := s.Token(t, "payments")
 		svc := service(s)

@@ -26,6 +26,7 @@ func validRequest(t testing.TB) ConsentRequest {
 }
 
 func TestValidateRules(t *testing.T) {
+	t.Parallel()
 	if err := func() *ValidationError { r := validRequest(t); return r.Validate(now) }(); err != nil {
 		t.Fatalf("valid request refused: %v", err)
 	}
@@ -79,6 +80,7 @@ func TestValidateRules(t *testing.T) {
 }
 
 func TestValidIdempotencyKey(t *testing.T) {
+	t.Parallel()
 	for k, want := range map[string]bool{
 		"a": true, "04106038-4063-48bc-a0e4-13c178dd058f": true, "with inner space": true,
 		"": false, " lead": false, "trail ": false, strings.Repeat("k", 41): false, "line\nbreak": false,

@@ -18,6 +18,7 @@ import (
 var idPattern = regexp.MustCompile(`^urn:ponte:rc:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
 func TestCreateAndGetRecurringConsent(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		resp := s.Do(t, "POST", consentsPath, headers(token(t, s), "key-1"), happyBody)
 		if resp.Status != http.StatusCreated {
@@ -81,6 +82,7 @@ func TestCreateAndGetRecurringConsent(t *testing.T) {
 // TestCreateRefused has one case per official error code of POST
 // /recurring-consents that applies to sweeping, and the rules behind them.
 func TestCreateRefused(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Options{})
 	tok := token(t, s)
 	sweeping := func(fn func(sw map[string]any)) string {
@@ -187,6 +189,7 @@ func TestCreateRefused(t *testing.T) {
 }
 
 func TestRecurringIdempotency(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		tok := token(t, s)
 		first := s.Do(t, "POST", consentsPath, headers(tok, "same-key"), happyBody)
@@ -227,6 +230,7 @@ func patchBody(status, reasonCode string) string {
 }
 
 func TestPatchRejectAndRevoke(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		tok := token(t, s)
 		patch := func(id, key, body string) *apptest.Response {

@@ -140,6 +140,7 @@ func verifySigned(t *testing.T, s *apptest.Server, p partner, resp *apptest.Resp
 }
 
 func TestSignedRecurringConsent(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		key, rogue := testKeys()
 		p := newPartner(t, s)

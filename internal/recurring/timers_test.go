@@ -33,6 +33,7 @@ func runDue(t *testing.T, s *apptest.Server) int {
 var debtor = &payments.Account{ISPB: "37241230", Issuer: "0001", Number: "1234567", AccountType: "CACC"}
 
 func TestAuthorisationTimeout(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		id := create(t, s, happyBody).Data.RecurringConsentID
 		s.Clock.Advance(recurring.AuthorisationWindow - time.Second)
@@ -59,6 +60,7 @@ func TestAuthorisationTimeout(t *testing.T) {
 }
 
 func TestTimerFiresAfterRestart(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		id := create(t, s, happyBody).Data.RecurringConsentID
 		s = s.Restart(t)
@@ -75,6 +77,7 @@ func TestTimerFiresAfterRestart(t *testing.T) {
 // TestReadBeforeTheJob: a GET past the window shows the timeout even if no
 // job ran yet, and the job then finds nothing to do.
 func TestReadBeforeTheJob(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Options{})
 	id := create(t, s, happyBody).Data.RecurringConsentID
 	s.Clock.Advance(2 * time.Hour)
@@ -90,6 +93,7 @@ func TestReadBeforeTheJob(t *testing.T) {
 // TestAuthoriseThenConsumed: an authorised consent is CONSUMED at its
 // expirationDateTime, even across a restart; one without an end date never is.
 func TestAuthoriseThenConsumed(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		body := mutate(t, happyBody, func(m map[string]any) { at(m, "data")["expirationDateTime"] = "2024-10-20T18:55:15Z" })
 		id := create(t, s, body).Data.RecurringConsentID
@@ -126,6 +130,7 @@ func TestAuthoriseThenConsumed(t *testing.T) {
 }
 
 func TestAuthoriseAndRejectRules(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Options{})
 	svc := s.App.Recurring
 	id := create(t, s, happyBody).Data.RecurringConsentID

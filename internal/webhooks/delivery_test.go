@@ -22,6 +22,7 @@ import (
 )
 
 func TestDeliverySignedAndShaped(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db, nil)
 		rc := newReceiver(t, always(http.StatusNoContent))
@@ -112,6 +113,7 @@ func TestDeliverySignedAndShaped(t *testing.T) {
 // sometimes after processing, the classic duplicate trap — then recovers,
 // acknowledges every event exactly once per webhook-id and loses none.
 func TestFlakyReceiverGetsEveryEventOnce(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db, nil)
 		const failures = 11
@@ -187,6 +189,7 @@ func verifySignatureAt(secret string, r request, ts string) error {
 }
 
 func TestBackoffScheduleAndRetryAfter(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db, nil)
 		rc := newReceiver(t, always(http.StatusInternalServerError))
@@ -230,6 +233,7 @@ func TestBackoffScheduleAndRetryAfter(t *testing.T) {
 }
 
 func TestJitterAndRetryAfter(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db, func(o *webhooks.Options) { o.Jitter = func() float64 { return 1.1 } })
 		cases := []struct {
@@ -263,6 +267,7 @@ func TestJitterAndRetryAfter(t *testing.T) {
 }
 
 func TestGoneDisablesSubscription(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db, nil)
 		gone := newReceiver(t, always(http.StatusGone))
@@ -308,6 +313,7 @@ func TestGoneDisablesSubscription(t *testing.T) {
 }
 
 func TestRedirectNotFollowed(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db, nil)
 		target := newReceiver(t, always(http.StatusOK))
@@ -373,6 +379,7 @@ func TestTimeoutAndErrorTextCarryNoSecrets(t *testing.T) {
 }
 
 func TestSSRFRefusedWhenSubscribing(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db, func(o *webhooks.Options) {
 			o.Sandbox = false
@@ -405,6 +412,7 @@ func TestSSRFRefusedWhenSubscribing(t *testing.T) {
 // TestRebindingRefusedAtDelivery: the host resolved to a public address when
 // subscribing and to loopback when delivering; the dial-time check refuses it.
 func TestRebindingRefusedAtDelivery(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		rc := newReceiver(t, always(http.StatusOK))
 		_, port, _ := net.SplitHostPort(rc.srv.Listener.Addr().String())
@@ -438,6 +446,7 @@ func TestRebindingRefusedAtDelivery(t *testing.T) {
 }
 
 func TestRotationSignsWithBothSecretsFor24h(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db, nil)
 		rc := newReceiver(t, always(http.StatusOK))
@@ -491,6 +500,7 @@ func TestRotationSignsWithBothSecretsFor24h(t *testing.T) {
 }
 
 func TestManualRetry(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db, nil)
 		var healthy atomic.Bool
@@ -561,6 +571,7 @@ func TestManualRetry(t *testing.T) {
 }
 
 func TestDeleteCancelsAndTenantsAreIsolated(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db, nil)
 		rc := newReceiver(t, always(http.StatusOK))
@@ -607,6 +618,7 @@ func TestDeleteCancelsAndTenantsAreIsolated(t *testing.T) {
 }
 
 func TestSecretsSealedAtRest(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db, nil)
 		sub, secret := e.subscribe(t, "http://127.0.0.1:9/hooks")
@@ -628,6 +640,7 @@ func TestSecretsSealedAtRest(t *testing.T) {
 }
 
 func TestEmitGuardsAndTransactions(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db, nil)
 		rc := newReceiver(t, always(http.StatusOK))
@@ -742,6 +755,7 @@ func (nopWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (nopWriter) WriteHeader(int)             {}
 
 func TestDeliveryLogPagination(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db, nil)
 		rc := newReceiver(t, always(http.StatusOK))
@@ -798,6 +812,7 @@ func TestDeliveryLogPagination(t *testing.T) {
 // TestStaleJobAfterDelivery: a delivery job that runs again after its
 // delivery succeeded (a crash between recording and completing) sends nothing.
 func TestStaleJobAfterDelivery(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db, nil)
 		rc := newReceiver(t, always(http.StatusOK))

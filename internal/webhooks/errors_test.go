@@ -12,6 +12,7 @@ import (
 // for byte: a validation error lists every field, wrapped errors are found,
 // anything else is a 500 that says nothing.
 func TestFailAnswersBankly(t *testing.T) {
+	t.Parallel()
 	h := &Handler{Logger: slog.New(slog.DiscardHandler)}
 	cases := []struct {
 		what   string

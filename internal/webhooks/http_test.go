@@ -71,6 +71,7 @@ func otherApp(t *testing.T, s *apptest.Server, scopes ...string) string {
 var secretPattern = regexp.MustCompile(`^whsec_[A-Za-z0-9+/]{43}=$`)
 
 func TestSubscriptionsAPI(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		tok := s.Token(t, "")
 		resp := s.Do(t, "POST", subsPath, bearer(tok), `{"url":"http://127.0.0.1:9/hooks","events":["CARD_WAS_REMOVED_FROM_WALLET","CARD_WAS_ADDED_TO_WALLET","CARD_WAS_ADDED_TO_WALLET"]}`)
@@ -160,6 +161,7 @@ func TestSubscriptionsAPI(t *testing.T) {
 }
 
 func TestCreateSubscriptionValidation(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Options{})
 	tok := s.Token(t, "")
 	tests := []struct{ name, body, fields string }{
@@ -196,6 +198,7 @@ func TestCreateSubscriptionValidation(t *testing.T) {
 }
 
 func TestProductionRefusesInternalURLs(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Options{Mode: config.Production})
 	tok := otherApp(t, s, "webhooks.read", "webhooks.write")
 	for _, url := range []string{
@@ -265,6 +268,7 @@ func runJobs(t *testing.T, s *apptest.Server) int {
 // between attempts, and the event still arrives — once, with the webhook-id
 // and body of the first attempt, signed with the secret sealed before the restart.
 func TestRestartMidRetryLosesNothing(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		var up atomic.Bool
 		rc := newReceiver(t, func(int, *http.Request) (int, map[string]string) {
@@ -326,6 +330,7 @@ func TestRestartMidRetryLosesNothing(t *testing.T) {
 }
 
 func TestDeliveriesAPI(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		var up atomic.Bool
 		rc := newReceiver(t, func(int, *http.Request) (int, map[string]string) {

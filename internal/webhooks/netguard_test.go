@@ -27,6 +27,7 @@ func (f fakeResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Ad
 }
 
 func TestClassify(t *testing.T) {
+	t.Parallel()
 	tests := map[string]string{
 		"93.184.216.34":            "",
 		"8.8.8.8":                  "",
@@ -78,6 +79,7 @@ func TestClassify(t *testing.T) {
 }
 
 func TestCheckURL(t *testing.T) {
+	t.Parallel()
 	resolver := fakeResolver{
 		"partner.example":   {"93.184.216.34"},
 		"evil.example":      {"127.0.0.1"},
@@ -136,6 +138,7 @@ func TestCheckURL(t *testing.T) {
 // dialed, so a literal address or a resolver that changes its mind
 // (rebinding) cannot reach a refused address.
 func TestDialControlRefusesActualAddress(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer srv.Close()
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
@@ -173,6 +176,7 @@ func TestDialControlRefusesActualAddress(t *testing.T) {
 }
 
 func TestSignKnownAnswer(t *testing.T) {
+	t.Parallel()
 	// Example from the Standard Webhooks specification's reference libraries.
 	key, err := ParseSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
 	if err != nil {
@@ -192,6 +196,7 @@ func TestSignKnownAnswer(t *testing.T) {
 }
 
 func TestContainsCardNumber(t *testing.T) {
+	t.Parallel()
 	refused := []string{
 		`{"pan":"5555555555554444"}`,          // Mastercard test number
 		`{"pan":4111111111111111}`,            // as a JSON number
