@@ -22,10 +22,6 @@ func formatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
 
 func ms(v int64) time.Time { return time.UnixMilli(v).UTC() }
 
-type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
 // ---- brands ----
 
 const brandColumns = `id, name, logo_url, issuer, discovery_url, api_base_url, client_id, signing_key_file,
