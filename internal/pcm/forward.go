@@ -370,7 +370,7 @@ func (f *Forwarder) claim(ctx context.Context, endpoint string) (*claimed, error
 		}
 		// Rows from before migration 00019 (or an older instance) carry no
 		// item: render it from the event.
-		items, err := legacyItems(ctx, tx, legacy)
+		items, err := legacyItems(ctx, tx, f.o.DB.Engine(), legacy)
 		if err != nil {
 			return fmt.Errorf("pcm: read claimed %s batch: %w", endpoint, err)
 		}
@@ -402,7 +402,7 @@ func (f *Forwarder) claim(ctx context.Context, endpoint string) (*claimed, error
 
 // legacyItems encodes the items of the events ids (outbox rows without an
 // item column value) from pcm_events.
-func legacyItems(ctx context.Context, tx *sql.Tx, ids []string) (map[string][]byte, error) {
+func legacyItems(ctx context.Context, tx *sql.Tx, e store.Engine, ids []string) (map[string][]byte, error) {
 	out := make(map[string][]byte, len(ids))
 	for len(ids) > 0 {
 		chunk := ids[:min(len(ids), 500)]
@@ -411,7 +411,8 @@ func legacyItems(ctx context.Context, tx *sql.Tx, ids []string) (map[string][]by
 		for i, id := range chunk {
 			args[i] = id
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+` FROM pcm_events WHERE id IN (`+placeholders(1, len(chunk))+`)`, args...)
+		p := store.NewParams(e)
+		rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+` FROM pcm_events WHERE id IN (`+p.List(args...)+`)`, p.Args()...)
 		if err != nil {
 			return nil, err
 		}
@@ -438,19 +439,6 @@ func legacyItems(ctx context.Context, tx *sql.Tx, ids []string) (map[string][]by
 		}
 	}
 	return out, nil
-}
-
-// placeholders is "$first, $first+1, …" (n of them).
-func placeholders(first, n int) string {
-	var b strings.Builder
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('$')
-		b.WriteString(strconv.Itoa(first + i))
-	}
-	return b.String()
 }
 
 // sendResult collects a batch's outcomes: final ones per item, and the
