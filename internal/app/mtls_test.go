@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -74,12 +75,12 @@ func newTestPKI(t *testing.T) *testPKI {
 	return p
 }
 
-var serial int64
+// serial numbers the test certificates; tests issue them in parallel.
+var serial atomic.Int64
 
 func issue(t *testing.T, parent *x509.Certificate, parentKey any, tmpl *x509.Certificate, pub any) *x509.Certificate {
 	t.Helper()
-	serial++
-	tmpl.SerialNumber = big.NewInt(serial)
+	tmpl.SerialNumber = big.NewInt(serial.Add(1))
 	tmpl.NotBefore = time.Now().Add(-time.Hour)
 	tmpl.NotAfter = time.Now().Add(24 * time.Hour)
 	if tmpl.KeyUsage == 0 {
@@ -292,6 +293,7 @@ func oauthErrorCode(t *testing.T, r reply) string {
 // checks which routes need a client certificate and that tokens obtained
 // with one are bound to it.
 func TestMutualTLS(t *testing.T) {
+	t.Parallel()
 	pki := newTestPKI(t)
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
@@ -424,6 +426,7 @@ func TestMutualTLS(t *testing.T) {
 // TestTLSProtocol checks the handshake rules: TLS 1.2 with FAPI-BR suites
 // only, nothing older, no session tickets.
 func TestTLSProtocol(t *testing.T) {
+	t.Parallel()
 	pki := newTestPKI(t)
 	s := serve(t, "", config.Config{TLSCertFile: pki.serverCert, TLSKeyFile: pki.serverKey, ClientCAFile: pki.caFile})
 	addr := strings.TrimPrefix(s.url, "https://")
@@ -463,6 +466,7 @@ func TestTLSProtocol(t *testing.T) {
 // TestHTTPSWithoutClientCA serves HTTPS without asking for certificates:
 // no route requires one and tokens stay unbound.
 func TestHTTPSWithoutClientCA(t *testing.T) {
+	t.Parallel()
 	pki := newTestPKI(t)
 	s := serve(t, "", config.Config{TLSCertFile: pki.serverCert, TLSKeyFile: pki.serverKey})
 	c := tlsClient(pki.roots, &pki.clientA) // offered, never asked for
@@ -482,6 +486,7 @@ func TestHTTPSWithoutClientCA(t *testing.T) {
 // TestPlainHTTPUnchanged: without TLS flags Ponte serves plain HTTP, no route
 // asks for a certificate and discovery advertises no mTLS.
 func TestPlainHTTPUnchanged(t *testing.T) {
+	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			s := serve(t, e.URL(t), config.Config{})

@@ -57,6 +57,7 @@ func countRows(t *testing.T, db *store.DB, table string) int {
 }
 
 func TestCustomerValidation(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s, app, _ := setup(t, db)
 		for _, tc := range []struct {
@@ -88,6 +89,7 @@ func TestCustomerValidation(t *testing.T) {
 }
 
 func TestCustomersCreateListUnique(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s, appA, appB := setup(t, db)
 		ctx := t.Context()
@@ -126,6 +128,7 @@ func TestCustomersCreateListUnique(t *testing.T) {
 }
 
 func TestAccountValidation(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s, app, _ := setup(t, db)
 		ctx := t.Context()
@@ -177,6 +180,7 @@ func TestAccountValidation(t *testing.T) {
 }
 
 func TestAccountsUniqueAndOwnership(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s, appA, appB := setup(t, db)
 		ctx := t.Context()
@@ -242,6 +246,7 @@ func TestAccountsUniqueAndOwnership(t *testing.T) {
 }
 
 func TestEnsureSandboxIdempotentAndConcurrent(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s, app, _ := setup(t, db)
 		ctx := t.Context()
@@ -313,6 +318,7 @@ func TestEnsureSandboxIdempotentAndConcurrent(t *testing.T) {
 // TestEnsureSandboxConcurrentDatabases: instances with their own connection
 // pools (separate processes) on one database all start.
 func TestEnsureSandboxConcurrentDatabases(t *testing.T) {
+	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			url := e.URL(t)

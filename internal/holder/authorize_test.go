@@ -5,6 +5,7 @@ import "testing"
 // desktop decides between the QR hand-off and a redirect to the partner's
 // app, so a phone or tablet must never be taken for a desktop.
 func TestDesktop(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, ua string
 		want     bool
@@ -28,6 +29,7 @@ func TestDesktop(t *testing.T) {
 // deepLink adds the two values seed 000 says the partner's app collects,
 // keeping the partner's own query and replacing stale copies of them.
 func TestDeepLink(t *testing.T) {
+	t.Parallel()
 	it := &Interaction{RequestURI: "urn:ietf:params:oauth:request_uri:abc", ClientID: "initiator-1"}
 	tests := []struct {
 		name, base, want string

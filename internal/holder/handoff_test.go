@@ -11,6 +11,7 @@ import (
 // The hand-off page polls its status as JSON; an unknown journey is a JSON
 // answer too, labelled as such (it once went out as text/plain).
 func TestHandoffStatusUnknownJourneyIsJSON(t *testing.T) {
+	t.Parallel()
 	s := apptest.Start(t, apptest.Options{})
 	r := s.Do(t, "GET", "/openfinance/consent-flow/handoff/no-such-callback", map[string]string{"Accept": "application/json"}, "")
 	if r.Status != http.StatusNotFound {

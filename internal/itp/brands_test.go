@@ -17,6 +17,7 @@ func (r result) RowsAffected() (int64, error) { return r.n, r.err }
 // TestBrandChanged: a driver that cannot count changed rows reports its own
 // error, wrapped; only a count of zero means the brand does not exist.
 func TestBrandChanged(t *testing.T) {
+	t.Parallel()
 	driverErr := errors.New("driver: RowsAffected not supported")
 	for _, tc := range []struct {
 		name string

@@ -71,6 +71,7 @@ type payload struct {
 }
 
 func TestEnqueueRunComplete(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		clk := clock.NewFake(epoch)
 		c := newClient(db, clk, "w1")
@@ -227,6 +228,7 @@ func TestExactlyOnceClaiming(t *testing.T) {
 }
 
 func TestRetryBackoffWithFakeClock(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		clk := clock.NewFake(epoch)
 		c := newClient(db, clk, "w1")
@@ -274,6 +276,7 @@ func TestRetryBackoffWithFakeClock(t *testing.T) {
 }
 
 func TestDiscardCancelRetryAtAndPanic(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		clk := clock.NewFake(epoch)
 		c := newClient(db, clk, "w1")
@@ -332,6 +335,7 @@ func TestDiscardCancelRetryAtAndPanic(t *testing.T) {
 }
 
 func TestLeaseExpiryRecovery(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		clk := clock.NewFake(epoch)
 		crashed := newClient(db, clk, "crashed")
@@ -391,6 +395,7 @@ func TestLeaseExpiryRecovery(t *testing.T) {
 }
 
 func TestRolledBackEnqueueNeverRuns(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		clk := clock.NewFake(epoch)
 		c := newClient(db, clk, "w1")
@@ -442,6 +447,7 @@ func TestRolledBackEnqueueNeverRuns(t *testing.T) {
 }
 
 func TestUniqueKeyDeduplicates(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		clk := clock.NewFake(epoch)
 		c := newClient(db, clk, "w1")
@@ -495,6 +501,7 @@ func TestUniqueKeyDeduplicates(t *testing.T) {
 }
 
 func TestRetryRequeues(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		clk := clock.NewFake(epoch)
 		c := newClient(db, clk, "w1")
@@ -599,6 +606,7 @@ func TestGracefulStop(t *testing.T) {
 }
 
 func TestForcedStopReleasesJob(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		clk := clock.NewFake(epoch)
 		c := newClient(db, clk, "w1")

@@ -16,6 +16,7 @@ import (
 var _ lifecycle.Worker = (*Client)(nil)
 
 func TestClientStartStopStress(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		clk := clock.NewFake(epoch)
 		c := newClient(db, clk, "w1")
@@ -32,6 +33,7 @@ func TestClientStartStopStress(t *testing.T) {
 // trigger can see transaction ids) no transaction deletes more than
 // store.SweepChunk rows.
 func TestPruneInChunks(t *testing.T) {
+	t.Parallel()
 	const finished = 2*store.SweepChunk + 500
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()

@@ -23,6 +23,7 @@ func (resourceErrors) WriteError(w http.ResponseWriter, r *http.Request, e *http
 }
 
 func TestCertificatePolicy(t *testing.T) {
+	t.Parallel()
 	policy := oidc.CertificatePolicy{Logger: slog.New(slog.DiscardHandler), ResourcePrefix: "/open-banking/", ResourceErrors: resourceErrors{}}
 	form := "application/x-www-form-urlencoded"
 	tests := []struct {

@@ -18,6 +18,7 @@ import (
 // errors are Portuguese pages for people, while the funnel API answers the
 // same bad filters with its English contract texts.
 func TestDashboardPagesInPortuguese(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		svc := &pcm.Service{DB: db, Clock: clock.NewFake(day0), Recorder: &pcm.Recorder{Clock: clock.NewFake(day0)}}
 		h := &pcm.Handler{Service: svc, AdminToken: "s3cret", Pages: web.Templates(), Logger: slog.New(slog.DiscardHandler)}

@@ -9,6 +9,7 @@ import (
 // TestPtBRFormats: the dashboard writes numbers and periods as Brazilian
 // readers do.
 func TestPtBRFormats(t *testing.T) {
+	t.Parallel()
 	ints := []struct {
 		n    int64
 		want string
@@ -46,6 +47,7 @@ func TestPtBRFormats(t *testing.T) {
 // TestDashboardProblemsInPortuguese: every problem of a funnel query reads
 // as Portuguese on the page, while the API keeps its English message.
 func TestDashboardProblemsInPortuguese(t *testing.T) {
+	t.Parallel()
 	values := map[string]string{"from": "ontem", "to": "amanhã", "side": "BOTH", "platform": "TV", "os": "BEOS", "brand": strings.Repeat("b", 101)}
 	_, ps := ParseQueryIn(func(k string) string { return values[k] }, time.Now(), DashboardLocation)
 	_, order := ParseQueryIn(func(k string) string { return map[string]string{"from": "2024-10-05", "to": "2024-10-01"}[k] }, time.Now(), DashboardLocation)

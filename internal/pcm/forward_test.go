@@ -230,6 +230,7 @@ func assertExactlyOnce(t *testing.T, s *pcmServer, n int, refused map[string]boo
 }
 
 func TestDeadline(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name      string
 		at, want  string
@@ -337,6 +338,7 @@ func indexOf(ep string) int {
 // exactly once but the refused ones, which are kept with the reason and
 // never sent again, until replayed.
 func TestForwardingOutcomes(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		c := clock.NewFake(day0)
 		const n = 2600 // about 433 per endpoint: several batches of 100 each
@@ -426,6 +428,7 @@ func indexOfRow(eventID string, db *store.DB, t *testing.T) int {
 // flight (the PCM never answered); a new forwarder on the reopened
 // database leaves the batch alone while its lease runs, then sends it once.
 func TestForwardingRestartMidBatch(t *testing.T) {
+	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			url := e.URL(t)
@@ -480,6 +483,7 @@ func TestForwardingRestartMidBatch(t *testing.T) {
 // process's database, so there the two share it and its single writer
 // serialises their claims.
 func TestForwardingTwoInstances(t *testing.T) {
+	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			url := e.URL(t)
@@ -524,6 +528,7 @@ func TestForwardingTwoInstances(t *testing.T) {
 // TestDeadlineWatch: items close to their 08:00 deadline show in the
 // metrics and a warning; forwarding off keeps them pending.
 func TestDeadlineWatch(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		c := clock.NewFake(day0) // 09:00 in São Paulo: deadline tomorrow 08:00 (11:00 UTC)
 		recordEvents(t, db, c, 0, 6)
@@ -572,6 +577,7 @@ func TestDeadlineWatch(t *testing.T) {
 // TestClientCredentials: the token is fetched once, reused, and fetched
 // again after the PCM refuses it (401).
 func TestClientCredentials(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	issued := 0
 	tokenSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -631,6 +637,7 @@ func metricSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
 // stored with them (migration 00019, or an older instance) are sent with the
 // item rendered from their event, also when a batch needs several lookups.
 func TestForwardingLegacyRows(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		c := clock.NewFake(day0)
 		const n = 3600 // 600 per endpoint, each in one batch: a lookup of 500 ids and one of 100

@@ -55,6 +55,7 @@ func record(t *testing.T, db *store.DB, journeys map[string][]step, start func(c
 // (an external holder) came back authorised. The dashboard showed
 // APP with 0 requests and 6 authorised, and a stage at 111.1%.
 func TestFunnelHandOff(t *testing.T) {
+	t.Parallel()
 	desktop := dev("BROWSER", "WINDOWS")
 	phone := dev("APP", "IOS")
 	handOff := []step{
@@ -254,6 +255,7 @@ var kinds = []struct{ step, typ string }{
 // period's edges) give funnels that keep the invariants and match a direct
 // count of the definitions, for every side and filter, on both databases.
 func TestFunnelRandomJourneys(t *testing.T) {
+	t.Parallel()
 	devices := []ofb.Device{dev("BROWSER", "WINDOWS"), dev("BROWSER", "IOS"), dev("APP", "IOS"), dev("APP", "ANDROID"), dev("BROWSER", "ANDROID")}
 	from, to := day0, day0.Add(48*time.Hour)
 	for _, seed := range []uint64{1, 2, 3} {

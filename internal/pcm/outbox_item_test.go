@@ -11,6 +11,7 @@ import (
 // The outbox's stored item with the forwarder's org member appended is byte
 // for byte json.Marshal(ItemOf(e, org)), for every step and endpoint.
 func TestStoredItemWithOrgMatchesItemOf(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2025, 3, 4, 5, 6, 7, 891e6, time.UTC)
 	for _, org := range []string{"", "56411f7e-d58b-44a8-8a2b-ff326d3f2955", `we"ird<&>`} {
 		for _, step := range Steps {

@@ -161,6 +161,7 @@ func TestFunnelFixtures(t *testing.T) {
 // TestRecorderIdempotent: the same consent, step and type is stored once;
 // the first event wins and AfterInsert runs for it only.
 func TestRecorderIdempotent(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		var after []string
 		r := &pcm.Recorder{Clock: clock.NewFake(day0), AfterInsert: func(_ context.Context, _ *sql.Tx, e *pcm.Event) error {
@@ -192,6 +193,7 @@ func str(s string) *string { return &s }
 
 // TestReportValidation: each step's required and foreign fields.
 func TestReportValidation(t *testing.T) {
+	t.Parallel()
 	const uri = "https://api.banco.com.br/open-banking/api/v1/resource"
 	data := func(mod func(d *pcm.ReportData)) *pcm.ReportData {
 		d := &pcm.ReportData{Platform: str("BROWSER"), OS: str("LINUX"), OSVersion: str("20.04")}
@@ -247,6 +249,7 @@ func TestReportValidation(t *testing.T) {
 }
 
 func TestParseQuery(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2024, 10, 15, 18, 55, 15, 0, time.UTC)
 	cases := []struct {
 		name     string

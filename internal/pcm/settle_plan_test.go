@@ -12,6 +12,7 @@ import (
 // The SQLite settle must find each outcome's row by primary key: a scan of
 // pcm_outbox per batch would grow with the table's whole history.
 func TestSettleSQLitePlan(t *testing.T) {
+	t.Parallel()
 	db := storetest.Open(t, "sqlite:"+filepath.Join(t.TempDir(), "ponte.db"))
 	const n = 3
 	args := []any{int64(1), int64(1)}

@@ -13,6 +13,7 @@ import (
 )
 
 func TestParams(t *testing.T) {
+	t.Parallel()
 	// build writes a statement the way callers do: placeholders in the order
 	// their values are added.
 	type build func(p *store.Params) string
@@ -92,6 +93,7 @@ func TestParams(t *testing.T) {
 // value must reach its own placeholder, repeated values and long lists
 // included.
 func TestParamsBind(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		if err := db.Write(ctx, func(tx *sql.Tx) error {

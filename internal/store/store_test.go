@@ -15,6 +15,7 @@ import (
 )
 
 func TestMigrationsAreIdempotent(t *testing.T) {
+	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			u := e.URL(t)
@@ -31,6 +32,7 @@ func TestMigrationsAreIdempotent(t *testing.T) {
 // Exactly the successful ones are kept; a failure never takes a neighbour down
 // (on SQLite they share a group commit).
 func TestWriteIsolation(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		if err := db.Write(ctx, func(tx *sql.Tx) error {
@@ -108,6 +110,7 @@ func TestWriteIsolation(t *testing.T) {
 }
 
 func TestUniqueViolationAndClose(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		create := func(tx *sql.Tx) error {
@@ -137,6 +140,7 @@ func TestUniqueViolationAndClose(t *testing.T) {
 }
 
 func TestOpenRejectsUnknownScheme(t *testing.T) {
+	t.Parallel()
 	_, err := store.Open(context.Background(), store.Options{URL: "mysql://x"})
 	if err == nil {
 		t.Fatal("mysql URL accepted")
@@ -148,6 +152,7 @@ func TestOpenRejectsUnknownScheme(t *testing.T) {
 // directory with the usual 0022 umask (SQLite's own default is 0644), and
 // the -wal and -shm files take the main file's mode.
 func TestSQLiteFilesPrivate(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 )
 
 func TestSweepSteps(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		if err := db.Write(ctx, func(tx *sql.Tx) error {

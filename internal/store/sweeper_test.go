@@ -17,6 +17,7 @@ import (
 var _ lifecycle.Worker = (*store.Sweeper)(nil)
 
 func TestSweeperStartStopStress(t *testing.T) {
+	t.Parallel()
 	s := store.NewSweeper(time.Microsecond, nil, func(ctx context.Context) error { return nil })
 	lifecycletest.Stress(t, s)
 }
@@ -40,6 +41,7 @@ func (b *syncBuffer) String() string {
 }
 
 func TestSweeperRoundsAndStop(t *testing.T) {
+	t.Parallel()
 	var logs syncBuffer
 	rounds := make(chan struct{})
 	inRound := make(chan struct{})
@@ -78,6 +80,7 @@ func TestSweeperRoundsAndStop(t *testing.T) {
 }
 
 func TestSweeperRefusesNonPositiveInterval(t *testing.T) {
+	t.Parallel()
 	s := store.NewSweeper(0, nil, func(context.Context) error { return nil })
 	if err := s.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "interval") {
 		t.Errorf("Start with interval 0 = %v, want an error naming the interval", err)

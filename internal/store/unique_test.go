@@ -15,6 +15,7 @@ import (
 // through wrapping; other constraints, and errors whose text merely looks like
 // one (a trigger's message, a plain error), do not.
 func TestIsUniqueViolation(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		schema := []string{

@@ -9,6 +9,7 @@ import (
 )
 
 func TestSealOpen(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "data.key")
 	v, err := LoadOrCreate(path)
 	if err != nil {
@@ -64,6 +65,7 @@ func TestSealOpen(t *testing.T) {
 }
 
 func TestLoadRejectsForeignFile(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "k")
 	os.WriteFile(path, []byte("hello"), 0o600)
 	if _, err := LoadOrCreate(path); err == nil {
