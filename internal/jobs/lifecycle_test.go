@@ -16,7 +16,7 @@ import (
 var _ lifecycle.Worker = (*Client)(nil)
 
 func TestClientStartStopStress(t *testing.T) {
-	t.Parallel()
+	// Not parallel: Stress checks every goroutine of the process for leaks.
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		clk := clock.NewFake(epoch)
 		c := newClient(db, clk, "w1")

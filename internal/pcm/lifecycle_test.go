@@ -18,7 +18,7 @@ var _ lifecycle.Worker = (*pcm.Forwarder)(nil)
 // items to send from many goroutines at once: no race, no goroutine or
 // connection left behind, and whatever it sent was accepted once.
 func TestForwarderStartStopStress(t *testing.T) {
-	t.Parallel()
+	// Not parallel: Stress checks every goroutine of the process for leaks.
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		c := clock.NewFake(time.Now())
 		s := newPCMServer(t, nil)

@@ -17,7 +17,7 @@ import (
 var _ lifecycle.Worker = (*store.Sweeper)(nil)
 
 func TestSweeperStartStopStress(t *testing.T) {
-	t.Parallel()
+	// Not parallel: Stress checks every goroutine of the process for leaks.
 	s := store.NewSweeper(time.Microsecond, nil, func(ctx context.Context) error { return nil })
 	lifecycletest.Stress(t, s)
 }

@@ -16,7 +16,9 @@ import (
 // each (run it with -race). Then, with w quiet, it checks that w is stopped,
 // that Stop is idempotent, that a second Start fails with
 // lifecycle.ErrRunning, that a stopped worker starts again, and that no
-// goroutine w started outlives its last Stop.
+// goroutine w started outlives its last Stop. It looks at every goroutine
+// of the process, so the calling test must not run in parallel (t.Parallel)
+// with others.
 func Stress(t *testing.T, w lifecycle.Worker) {
 	t.Helper()
 	before := goleak.IgnoreCurrent()
