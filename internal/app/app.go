@@ -1,5 +1,7 @@
-// Package app wires Ponte together: configuration, database, services, HTTP
-// routes and background sweeps. It holds no business rules.
+// Package app is Ponte's composition root: New builds the database, the
+// services and the HTTP routes in dependency order, and Serve runs them with
+// the background workers. Its adapters only translate between the domain
+// packages' interfaces; the rules live in those packages.
 package app
 
 import (
