@@ -153,7 +153,9 @@ func (j *journey) openWebView(t *testing.T, deepLink *url.URL, document string) 
 	if deepLink.Path != "/sandbox/partner-app" {
 		t.Fatalf("authorize sent the phone to %s, want the demo partner's deep link", deepLink)
 	}
-	if page := j.get(t, deepLink.String()); page.StatusCode != 200 {
+	page := j.get(t, deepLink.String())
+	page.Body.Close() // an unclosed body holds its connection's goroutines until the client's timeout
+	if page.StatusCode != 200 {
 		t.Fatalf("partner app page: %d", page.StatusCode)
 	}
 	wv := j.enterWebView(t, deepLink, document)
