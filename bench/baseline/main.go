@@ -30,14 +30,14 @@ import (
 // ticketPath is the route Ponte serves ticket creation on.
 const ticketPath = "/openfinance/consent-flow/ticket"
 
-// createTicket is the request body, as Ponte's holder.CreateTicket.
+// createTicket is the request body, as Ponte's consentflow.CreateTicket.
 type createTicket struct {
 	RequestURI     string `json:"requestUri"`
 	ClientID       string `json:"clientId"`
 	DocumentNumber string `json:"documentNumber"`
 }
 
-// ticket is the 201 response body, field for field as Ponte's holder.TicketJSON.
+// ticket is the 201 response body, field for field as Ponte's consentflow.TicketJSON.
 type ticket struct {
 	TicketID       string `json:"ticketId"`
 	CompanyKey     string `json:"companyKey"`

@@ -25,10 +25,10 @@ import (
 	"github.com/ponte-ofb/ponte/internal/cards"
 	"github.com/ponte-ofb/ponte/internal/clock"
 	"github.com/ponte-ofb/ponte/internal/config"
+	"github.com/ponte-ofb/ponte/internal/consentflow"
 	"github.com/ponte-ofb/ponte/internal/customers"
 	"github.com/ponte-ofb/ponte/internal/dataapi"
 	"github.com/ponte-ofb/ponte/internal/dataconsents"
-	"github.com/ponte-ofb/ponte/internal/holder"
 	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/idempotency"
 	"github.com/ponte-ofb/ponte/internal/itp"
@@ -54,7 +54,7 @@ type App struct {
 	DB      *store.DB
 	Apps    *auth.Applications
 	Tokens  *auth.Tokens
-	Tickets *holder.Tickets
+	Tickets *consentflow.Tickets
 	Cards   *cards.Service
 	// Customers are holder partners' end users and their accounts.
 	Customers *customers.Service
@@ -74,7 +74,7 @@ type App struct {
 	// AuthServer is the holder-side authorization server (PAR, authorize, code grant).
 	AuthServer *oidc.Server
 	// Interactions run the holder's consent journey (login, consent, cancel).
-	Interactions *holder.Interactions
+	Interactions *consentflow.Interactions
 	// SandboxApp is the sandbox stand-in for the demo partner's app (sandbox only).
 	SandboxApp *sandboxapp.App
 	// ITPFlow is the initiator's redirect flow at brands (consents, PAR, callback).
@@ -228,23 +228,23 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	// The holder's consent flow: tickets, the journey, the WebView.
 	// Outside the sandbox a ticket's requestUri must be a live pushed
 	// request of the authorization server.
-	var uris holder.RequestURIChecker = pushedRequests{requests: asStorage, apps: apps, payments: pay, recurring: rec, data: dcs}
+	var uris consentflow.RequestURIChecker = pushedRequests{requests: asStorage, apps: apps, payments: pay, recurring: rec, data: dcs}
 	if cfg.Sandbox() {
-		uris = holder.SandboxRequestURIs{}
+		uris = consentflow.SandboxRequestURIs{}
 	}
-	tickets := holder.NewTickets(db, clk, uris, holder.NewTicketMetrics(reg), ticketEvents{events})
+	tickets := consentflow.NewTickets(db, clk, uris, consentflow.NewTicketMetrics(reg), ticketEvents{events})
 	sandboxApp, demo, partnerApps, err := wireSandboxApp(ctx, b, mux, pages, apps, custs, demo, demoSecret)
 	if err != nil {
 		return nil, err
 	}
-	interactions := holder.NewInteractions(db, clk,
-		holder.Consents{payments.JourneyKind{Service: pay}, recurring.JourneyKind{Service: rec}, dataconsents.JourneyKind{Service: dcs}},
+	interactions := consentflow.NewInteractions(db, clk,
+		consentflow.Consents{payments.JourneyKind{Service: pay}, recurring.JourneyKind{Service: rec}, dataconsents.JourneyKind{Service: dcs}},
 		partnerApps, holderSteps{steps}, cfg.PublicURL)
 	demoID := ""
 	if demo != nil {
 		demoID = demo.ID
 	}
-	consentFlow := &holder.Handler{
+	consentFlow := &consentflow.Handler{
 		Tickets: tickets, Interactions: interactions, Verifier: tokens, Pages: pages, Logger: logger, Clients: asStorage,
 		SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"),
 		SandboxLogin:  func(appID string) bool { return demoID != "" && appID == demoID },

@@ -35,7 +35,7 @@ var sides = map[string]string{
 	"fapiclient": initiatorSide,
 
 	"oidc":         holderSide,
-	"holder":       holderSide,
+	"consentflow":  holderSide,
 	"payments":     holderSide,
 	"recurring":    holderSide,
 	"dataconsents": holderSide,
@@ -168,11 +168,11 @@ func TestSidesCrossingsFound(t *testing.T) {
 	}
 	slices.Sort(got)
 	want := []string{
-		"holder → itpflow",    // holder side → initiator side
-		"itp → oidc/oidctest", // initiator side → a holder side subpackage
-		"ofb → customers",     // shared → holder side
-		"pcm → fapiclient",    // shared → initiator side
-		"recurring/sub → itp", // a holder side subpackage → initiator side
+		"consentflow → itpflow", // holder side → initiator side
+		"itp → oidc/oidctest",   // initiator side → a holder side subpackage
+		"ofb → customers",       // shared → holder side
+		"pcm → fapiclient",      // shared → initiator side
+		"recurring/sub → itp",   // a holder side subpackage → initiator side
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("crossings found:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -20,9 +20,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ponte-ofb/ponte/internal/app/apptest"
+	"github.com/ponte-ofb/ponte/internal/consentflow"
 	"github.com/ponte-ofb/ponte/internal/dataapi"
 	"github.com/ponte-ofb/ponte/internal/dataconsents"
-	"github.com/ponte-ofb/ponte/internal/holder"
 	"github.com/ponte-ofb/ponte/internal/officialspec"
 	"github.com/ponte-ofb/ponte/internal/oidc/oidctest"
 	"github.com/ponte-ofb/ponte/internal/store/storetest"
@@ -81,7 +81,7 @@ func TestDataSharingEndToEnd(t *testing.T) {
 			req := oidctest.NewRequest(consentID)
 			j, interactionID, loginToken := openDataWebView(t, s, in, req, authorizeURL(s, in, pushPAR(t, s, in, req, receiverScope(consentID))))
 			r := j.step(t, interactionID, "login", loginBody(loginToken))
-			var logged holder.InteractionJSON
+			var logged consentflow.InteractionJSON
 			r.JSON(t, &logged)
 			if r.Status != 200 {
 				t.Fatalf("login: %d %s", r.Status, r.Body)
@@ -93,9 +93,9 @@ func TestDataSharingEndToEnd(t *testing.T) {
 			}
 			checking := `{"ispb":"37241230","issuer":"0001","number":"` + sandboxChecking + `","accountType":"CACC"}`
 			r = j.step(t, interactionID, "consent", `{"partialApproval":false,"debtorAccount":`+checking+`,"accounts":[`+checking+`],"device":`+device+`}`)
-			var approved holder.InteractionJSON
+			var approved consentflow.InteractionJSON
 			r.JSON(t, &approved)
-			if r.Status != 200 || approved.Status != holder.InteractionApproved || approved.RedirectURI == "" {
+			if r.Status != 200 || approved.Status != consentflow.InteractionApproved || approved.RedirectURI == "" {
 				t.Fatalf("approve: %d %s", r.Status, r.Body)
 			}
 			cb := location(t, j.get(t, approved.RedirectURI))

@@ -9,9 +9,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ponte-ofb/ponte/internal/app/apptest"
+	"github.com/ponte-ofb/ponte/internal/consentflow"
 	"github.com/ponte-ofb/ponte/internal/customers"
 	"github.com/ponte-ofb/ponte/internal/dataconsents"
-	"github.com/ponte-ofb/ponte/internal/holder"
 	"github.com/ponte-ofb/ponte/internal/oidc/oidctest"
 	"github.com/ponte-ofb/ponte/internal/store/storetest"
 )
@@ -82,7 +82,7 @@ func TestDataJourneyApproveAndCancel(t *testing.T) {
 
 			j, id, tok := startDataJourney(t, s, in)
 			r := j.step(t, id, "login", loginBody(tok))
-			var logged holder.InteractionJSON
+			var logged consentflow.InteractionJSON
 			r.JSON(t, &logged)
 			if r.Status != 200 || !hasAccount(logged.Accounts, "1234567") || !hasAccount(logged.Accounts, second.Number) {
 				t.Fatalf("login: %d %s", r.Status, r.Body)
@@ -94,9 +94,9 @@ func TestDataJourneyApproveAndCancel(t *testing.T) {
 			if r.Status != 200 {
 				t.Fatalf("approve: %d %s", r.Status, r.Body)
 			}
-			var approved holder.InteractionJSON
+			var approved consentflow.InteractionJSON
 			r.JSON(t, &approved)
-			if approved.Status != holder.InteractionApproved || approved.RedirectURI == "" {
+			if approved.Status != consentflow.InteractionApproved || approved.RedirectURI == "" {
 				t.Fatalf("approve = %+v", approved)
 			}
 			g, err := s.App.DataConsents.Grant(t.Context(), j.consentID)
@@ -122,7 +122,7 @@ func TestDataJourneyApproveAndCancel(t *testing.T) {
 				t.Fatalf("login 2: %d %s", r.Status, r.Body)
 			}
 			r = j2.step(t, id2, "cancel", `{"device":`+device+`}`)
-			var cancelled holder.InteractionJSON
+			var cancelled consentflow.InteractionJSON
 			r.JSON(t, &cancelled)
 			if r.Status != 200 || cancelled.RedirectURI == "" {
 				t.Fatalf("cancel: %d %s", r.Status, r.Body)
@@ -141,7 +141,7 @@ func TestDataJourneyApproveAndCancel(t *testing.T) {
 	}
 }
 
-func hasAccount(list []holder.AccountJSON, number string) bool {
+func hasAccount(list []consentflow.AccountJSON, number string) bool {
 	for _, a := range list {
 		if a.Number == number {
 			return true

@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"github.com/ponte-ofb/ponte/internal/auth"
+	"github.com/ponte-ofb/ponte/internal/consentflow"
 	"github.com/ponte-ofb/ponte/internal/dataconsents"
-	"github.com/ponte-ofb/ponte/internal/holder"
 	"github.com/ponte-ofb/ponte/internal/httpx"
 )
 
@@ -17,7 +17,7 @@ import (
 // customer, sent by the partner with a ticket, sees and revokes what they
 // share.
 func registerDataConsents(b base, mux *http.ServeMux, svc *dataconsents.Service, verifier httpx.TokenVerifier,
-	tickets *holder.Tickets, names dataconsents.AppNames, pages *template.Template) {
+	tickets *consentflow.Tickets, names dataconsents.AppNames, pages *template.Template) {
 	(&dataconsents.Handler{Service: svc, Verifier: verifier, Logger: b.logger}).Register(mux)
 	sharing := &dataconsents.SharingHandler{Service: svc, Tickets: tickets, Names: names, Pages: pages,
 		Logger: b.logger, SecureCookies: strings.HasPrefix(b.cfg.PublicURL, "https://")}
@@ -28,10 +28,10 @@ func registerDataConsents(b base, mux *http.ServeMux, svc *dataconsents.Service,
 
 // appNames names receiving institutions as the WebView named them when the
 // user authorised: the application's registration with the authorization
-// server (holder.ClientNames), else the application's own name.
+// server (consentflow.ClientNames), else the application's own name.
 type appNames struct {
 	apps    *auth.Applications
-	clients holder.ClientNames
+	clients consentflow.ClientNames
 }
 
 // AppName implements dataconsents.AppNames.

@@ -23,7 +23,7 @@ import (
 	chromedevice "github.com/chromedp/chromedp/device"
 
 	"github.com/ponte-ofb/ponte/internal/app/apptest"
-	"github.com/ponte-ofb/ponte/internal/holder"
+	"github.com/ponte-ofb/ponte/internal/consentflow"
 	"github.com/ponte-ofb/ponte/internal/oidc/oidctest"
 	"github.com/ponte-ofb/ponte/internal/payments"
 )
@@ -79,9 +79,9 @@ func TestJourneyInChromium(t *testing.T) {
 		t.Fatalf("consent after approval: %+v %v", c, err)
 	}
 	// The WebView reported the emulated iPhone: an app on iOS 15.0.
-	iphone := holder.Device{Platform: "APP", OS: "IOS", OSVersion: "15.0"}
+	iphone := consentflow.Device{Platform: "APP", OS: "IOS", OSVersion: "15.0"}
 	steps, err := s.App.Interactions.Steps(t.Context(), interactionID)
-	if err != nil || len(steps) != 2 || steps[0].Step != holder.StepLogin || steps[1].Step != holder.StepConsent ||
+	if err != nil || len(steps) != 2 || steps[0].Step != consentflow.StepLogin || steps[1].Step != consentflow.StepConsent ||
 		steps[0].Device != iphone || steps[1].Device != iphone {
 		t.Fatalf("steps = %+v, %v; want LOGIN and CONSENT from %+v", steps, err, iphone)
 	}
@@ -101,7 +101,7 @@ func TestJourneyInChromium(t *testing.T) {
 		t.Fatalf("cancelled consent = %+v, %v", c, err)
 	}
 	steps, err = s.App.Interactions.Steps(t.Context(), interactionID2)
-	if err != nil || len(steps) != 2 || steps[0].Step != holder.StepLogin || steps[1].Step != holder.StepCancel || steps[1].Device != iphone {
+	if err != nil || len(steps) != 2 || steps[0].Step != consentflow.StepLogin || steps[1].Step != consentflow.StepCancel || steps[1].Device != iphone {
 		t.Fatalf("cancel steps = %+v, %v", steps, err)
 	}
 

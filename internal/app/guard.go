@@ -6,8 +6,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ponte-ofb/ponte/internal/cards"
+	"github.com/ponte-ofb/ponte/internal/consentflow"
 	"github.com/ponte-ofb/ponte/internal/dataconsents"
-	"github.com/ponte-ofb/ponte/internal/holder"
 	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/itp"
 	"github.com/ponte-ofb/ponte/internal/payments"
@@ -49,7 +49,7 @@ func (s *site) guard(mux *http.ServeMux) http.Handler {
 		// platform) and Cookie (net/http drops a cookie value that is not
 		// plain ASCII, and other applications on the same host may set some).
 		Headers: []string{"Authorization", "Content-Type", "Accept", "Origin", "Sec-Fetch-Site", "DPoP",
-			holder.IdempotencyHeader, payments.IdempotencyHeader, payments.InteractionHeader,
+			consentflow.IdempotencyHeader, payments.IdempotencyHeader, payments.InteractionHeader,
 			dataconsents.CustomerIPHeader, dataconsents.UserAgentHeader, "x-fapi-auth-date",
 			cards.APIVersionHeader, cards.NetworkTimestampHeader, cards.NetworkSignatureHeader},
 	}.Handler()

@@ -14,8 +14,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/ponte-ofb/ponte/internal/auth"
+	"github.com/ponte-ofb/ponte/internal/consentflow"
 	"github.com/ponte-ofb/ponte/internal/customers"
-	"github.com/ponte-ofb/ponte/internal/holder"
 	"github.com/ponte-ofb/ponte/internal/sandboxapp"
 )
 
@@ -29,19 +29,19 @@ type partners struct {
 	demoDeepURL string
 }
 
-// Partner implements holder.Partners.
-func (p partners) Partner(ctx context.Context, applicationID string) (*holder.Partner, error) {
+// Partner implements consentflow.Partners.
+func (p partners) Partner(ctx context.Context, applicationID string) (*consentflow.Partner, error) {
 	a, err := p.apps.Get(ctx, applicationID)
 	if errors.Is(err, auth.ErrNotFound) {
-		return nil, holder.ErrPartnerNotFound
+		return nil, consentflow.ErrPartnerNotFound
 	}
 	if err != nil {
 		return nil, err
 	}
 	if a.Disabled {
-		return nil, holder.ErrPartnerNotFound
+		return nil, consentflow.ErrPartnerNotFound
 	}
-	out := &holder.Partner{ApplicationID: a.ID, ClientID: a.ClientID, Name: a.Name, CompanyKey: a.CompanyKey, DeepLinkURL: a.DeepLinkURL}
+	out := &consentflow.Partner{ApplicationID: a.ID, ClientID: a.ClientID, Name: a.Name, CompanyKey: a.CompanyKey, DeepLinkURL: a.DeepLinkURL}
 	if len(a.JWKS) > 0 {
 		if err := json.Unmarshal(a.JWKS, &out.Keys); err != nil {
 			return nil, fmt.Errorf("app: partner %s jwks: %w", a.ID, err)

@@ -21,8 +21,8 @@ import (
 	"github.com/ponte-ofb/ponte/internal/app/apptest"
 	"github.com/ponte-ofb/ponte/internal/auth"
 	"github.com/ponte-ofb/ponte/internal/config"
+	"github.com/ponte-ofb/ponte/internal/consentflow"
 	"github.com/ponte-ofb/ponte/internal/customers"
-	"github.com/ponte-ofb/ponte/internal/holder"
 	"github.com/ponte-ofb/ponte/internal/oidc"
 	"github.com/ponte-ofb/ponte/internal/oidc/oidctest"
 	"github.com/ponte-ofb/ponte/internal/payments"
@@ -116,7 +116,7 @@ func (j *journey) sessionCookie(t *testing.T) string {
 	t.Helper()
 	u, _ := url.Parse(j.s.URL)
 	for _, c := range j.browser.Jar.Cookies(u) {
-		if c.Name == holder.SessionCookie {
+		if c.Name == consentflow.SessionCookie {
 			return c.Name + "=" + c.Value
 		}
 	}
@@ -192,9 +192,9 @@ func TestJourneyApproveAndCancel(t *testing.T) {
 			if r.Status != 200 {
 				t.Fatalf("login: %d %s", r.Status, r.Body)
 			}
-			var logged holder.InteractionJSON
+			var logged consentflow.InteractionJSON
 			r.JSON(t, &logged)
-			if logged.Status != holder.InteractionAuthenticated || len(logged.Accounts) == 0 || logged.Accounts[0].Number != "1234567" {
+			if logged.Status != consentflow.InteractionAuthenticated || len(logged.Accounts) == 0 || logged.Accounts[0].Number != "1234567" {
 				t.Fatalf("login = %+v", logged)
 			}
 			// Someone else's account (João's): 422, the consent stays awaiting.
@@ -209,9 +209,9 @@ func TestJourneyApproveAndCancel(t *testing.T) {
 			if r.Status != 200 {
 				t.Fatalf("approve: %d %s", r.Status, r.Body)
 			}
-			var approved holder.InteractionJSON
+			var approved consentflow.InteractionJSON
 			r.JSON(t, &approved)
-			if approved.Status != holder.InteractionApproved || approved.RedirectURI == "" {
+			if approved.Status != consentflow.InteractionApproved || approved.RedirectURI == "" {
 				t.Fatalf("approve = %+v", approved)
 			}
 			// A finished interaction refuses replays.
@@ -223,8 +223,8 @@ func TestJourneyApproveAndCancel(t *testing.T) {
 				t.Fatalf("consent after approval: %+v %v", c, err)
 			}
 			steps, err := s.App.Interactions.Steps(t.Context(), id)
-			if err != nil || len(steps) != 2 || steps[0].Step != holder.StepLogin || steps[1].Step != holder.StepConsent ||
-				steps[1].Device != (holder.Device{Platform: "APP", OS: "IOS", OSVersion: "17.5"}) {
+			if err != nil || len(steps) != 2 || steps[0].Step != consentflow.StepLogin || steps[1].Step != consentflow.StepConsent ||
+				steps[1].Device != (consentflow.Device{Platform: "APP", OS: "IOS", OSVersion: "17.5"}) {
 				t.Fatalf("steps = %+v, %v", steps, err)
 			}
 
@@ -266,7 +266,7 @@ func TestJourneyApproveAndCancel(t *testing.T) {
 			if r.Status != 200 {
 				t.Fatalf("cancel: %d %s", r.Status, r.Body)
 			}
-			var cancelled holder.InteractionJSON
+			var cancelled consentflow.InteractionJSON
 			r.JSON(t, &cancelled)
 			cb = location(t, j2.get(t, cancelled.RedirectURI))
 			frag, _ = url.ParseQuery(cb.Fragment)
@@ -293,7 +293,7 @@ func TestJourneyJARM(t *testing.T) {
 		t.Fatalf("login: %d %s", r.Status, r.Body)
 	}
 	r := j.step(t, id, "consent", approveBody)
-	var approved holder.InteractionJSON
+	var approved consentflow.InteractionJSON
 	r.JSON(t, &approved)
 	cb := location(t, j.get(t, approved.RedirectURI))
 	frag, _ := url.ParseQuery(cb.Fragment)
@@ -327,7 +327,7 @@ func TestJourneyRefusals(t *testing.T) {
 
 	// Another partner's backend cannot see the interaction.
 	other, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Other partner", CompanyKey: "OTHER",
-		Scopes: []string{holder.ScopeInteractionsWrite}})
+		Scopes: []string{consentflow.ScopeInteractionsWrite}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,7 +365,7 @@ func TestJourneyRefusals(t *testing.T) {
 		t.Errorf("token signed by an unknown key: %d %s", r.Status, r.Body)
 	}
 	// The partner's backend logs the user in with its bearer token.
-	demoTok := s.Token(t, holder.ScopeInteractionsWrite)
+	demoTok := s.Token(t, consentflow.ScopeInteractionsWrite)
 	if r := s.Do(t, "POST", api+"login", map[string]string{"Authorization": "Bearer " + demoTok}, loginBody(token)); r.Status != 200 {
 		t.Fatalf("partner backend login: %d %s", r.Status, r.Body)
 	}
@@ -440,7 +440,7 @@ func TestJourneyDesktopHandOff(t *testing.T) {
 		t.Fatalf("login: %d", r.Status)
 	}
 	r := phone.step(t, id, "consent", approveBody)
-	var approved holder.InteractionJSON
+	var approved consentflow.InteractionJSON
 	r.JSON(t, &approved)
 	if !approved.Handoff {
 		t.Error("the phone was not told the journey continues on the desktop")
@@ -521,7 +521,7 @@ func TestJourneyProductionPartnerApp(t *testing.T) {
 			}
 			jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "banco-1", Algorithm: "PS256", Use: "sig"}}})
 			partner, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Banco App", CompanyKey: "BANCO",
-				Scopes:          []string{"payments", "openfinance.ticket.write", holder.ScopeInteractionsWrite},
+				Scopes:          []string{"payments", "openfinance.ticket.write", consentflow.ScopeInteractionsWrite},
 				DeepLinkURL:     "https://app.banco.example/openfinance?from=ponte",
 				AcceptPlainJSON: true, JWKS: jwks})
 			if err != nil {
@@ -555,7 +555,7 @@ func TestJourneyProductionPartnerApp(t *testing.T) {
 			if r.Status != 201 {
 				t.Fatalf("ticket: %d %s", r.Status, r.Body)
 			}
-			var tk holder.TicketJSON
+			var tk consentflow.TicketJSON
 			r.JSON(t, &tk)
 			page := j.get(t, s.URL+"/openfinance/consent-flow/webview?ticket="+tk.TicketID)
 			body, _ := io.ReadAll(page.Body)

@@ -14,8 +14,8 @@ import (
 	"github.com/ponte-ofb/ponte/internal/app/apptest"
 	"github.com/ponte-ofb/ponte/internal/auth"
 	"github.com/ponte-ofb/ponte/internal/config"
+	"github.com/ponte-ofb/ponte/internal/consentflow"
 	"github.com/ponte-ofb/ponte/internal/dataconsents"
-	"github.com/ponte-ofb/ponte/internal/holder"
 	"github.com/ponte-ofb/ponte/internal/store/storetest"
 )
 
@@ -24,7 +24,7 @@ func mySharingTicket(t *testing.T, s *apptest.Server, token, clientID, document 
 	t.Helper()
 	b, _ := json.Marshal(map[string]string{"requestUri": dataconsents.MySharingRequestURI, "clientId": clientID, "documentNumber": document})
 	return s.Do(t, "POST", "/openfinance/consent-flow/ticket", map[string]string{"Authorization": "Bearer " + token,
-		holder.IdempotencyHeader: uuid.NewString(), "x-correlation-id": uuid.NewString()}, string(b))
+		consentflow.IdempotencyHeader: uuid.NewString(), "x-correlation-id": uuid.NewString()}, string(b))
 }
 
 func ticketID(t *testing.T, r *apptest.Response) string {

@@ -9,9 +9,9 @@ import (
 	"github.com/luikyv/go-oidc/pkg/goidc"
 
 	"github.com/ponte-ofb/ponte/internal/auth"
+	"github.com/ponte-ofb/ponte/internal/consentflow"
 	"github.com/ponte-ofb/ponte/internal/customers"
 	"github.com/ponte-ofb/ponte/internal/dataconsents"
-	"github.com/ponte-ofb/ponte/internal/holder"
 	"github.com/ponte-ofb/ponte/internal/oidc"
 	"github.com/ponte-ofb/ponte/internal/payments"
 	"github.com/ponte-ofb/ponte/internal/recurring"
@@ -57,7 +57,7 @@ type pushedRequests struct {
 	data      *dataconsents.Service
 }
 
-// CheckRequestURI implements holder.RequestURIChecker.
+// CheckRequestURI implements consentflow.RequestURIChecker.
 func (p pushedRequests) CheckRequestURI(ctx context.Context, tx *sql.Tx, requestURI, clientID, documentNumber string) error {
 	if requestURI == dataconsents.MySharingRequestURI {
 		// "Meus compartilhamentos": the partner (clientId is its own) opens
@@ -66,7 +66,7 @@ func (p pushedRequests) CheckRequestURI(ctx context.Context, tx *sql.Tx, request
 	}
 	as, err := p.requests.PushedRequest(ctx, tx, requestURI, clientID)
 	if errors.Is(err, oidc.ErrPushedRequestNotFound) {
-		return holder.ErrRequestURINotFound
+		return consentflow.ErrRequestURINotFound
 	}
 	if err != nil {
 		return err
@@ -91,13 +91,13 @@ func (p pushedRequests) CheckRequestURI(ctx context.Context, tx *sql.Tx, request
 		}
 	}
 	if errors.Is(err, payments.ErrNotFound) {
-		return holder.ErrRequestURINotFound
+		return consentflow.ErrRequestURINotFound
 	}
 	if err != nil {
 		return err
 	}
 	if want != "" && want != documentNumber {
-		return holder.ErrDocumentMismatch
+		return consentflow.ErrDocumentMismatch
 	}
 	return nil
 }
@@ -107,14 +107,14 @@ func (p pushedRequests) CheckRequestURI(ctx context.Context, tx *sql.Tx, request
 func (p pushedRequests) mySharing(ctx context.Context, tx *sql.Tx, clientID, documentNumber string) error {
 	app, err := p.apps.Get(ctx, clientID)
 	if errors.Is(err, auth.ErrNotFound) || (err == nil && app.Disabled) {
-		return holder.ErrRequestURINotFound
+		return consentflow.ErrRequestURINotFound
 	}
 	if err != nil {
 		return err
 	}
 	if _, err := customers.CustomerTx(ctx, tx, app.ID, documentNumber); err != nil {
 		if errors.Is(err, customers.ErrCustomerNotFound) {
-			return holder.ErrDocumentMismatch
+			return consentflow.ErrDocumentMismatch
 		}
 		return err
 	}

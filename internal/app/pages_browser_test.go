@@ -12,7 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/ponte-ofb/ponte/internal/app/apptest"
-	"github.com/ponte-ofb/ponte/internal/holder"
+	"github.com/ponte-ofb/ponte/internal/consentflow"
 	"github.com/ponte-ofb/ponte/internal/oidc/oidctest"
 )
 
@@ -98,9 +98,9 @@ func TestPagesInChromium(t *testing.T) {
 		// The interaction ends elsewhere (another tab, the partner's backend).
 		partial := false
 		clientName := jsValue[string](t, ph.ctx, `document.getElementById("journey").dataset.client`)
-		if _, err := s.App.Interactions.Approve(t.Context(), holder.Actor{ApplicationID: s.App.Demo.ID}, clientName, interactionID, holder.ConsentRequest{
-			PartialApproval: &partial, DebtorAccount: &holder.DebtorAccount{ISPB: "37241230", Issuer: "0001", Number: "1234567", AccountType: "CACC"},
-			Device: &holder.Device{Platform: "APP", OS: "IOS", OSVersion: "17.5"},
+		if _, err := s.App.Interactions.Approve(t.Context(), consentflow.Actor{ApplicationID: s.App.Demo.ID}, clientName, interactionID, consentflow.ConsentRequest{
+			PartialApproval: &partial, DebtorAccount: &consentflow.DebtorAccount{ISPB: "37241230", Issuer: "0001", Number: "1234567", AccountType: "CACC"},
+			Device: &consentflow.Device{Platform: "APP", OS: "IOS", OSVersion: "17.5"},
 		}); err != nil {
 			t.Fatalf("approve %s elsewhere: %v", consentID, err)
 		}

@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/ponte-ofb/ponte/internal/holder"
+	"github.com/ponte-ofb/ponte/internal/consentflow"
 	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/itpflow"
 	"github.com/ponte-ofb/ponte/internal/keyfile"
@@ -81,11 +81,11 @@ func (o pcmOwners) ConsentOwner(ctx context.Context, applicationID, consentID st
 	}
 }
 
-// holderSteps records the holder's journey steps (holder.StepRecorder).
+// holderSteps records the holder's journey steps (consentflow.StepRecorder).
 type holderSteps struct{ r *pcm.Recorder }
 
-// RecordStep implements holder.StepRecorder.
-func (h holderSteps) RecordStep(ctx context.Context, tx *sql.Tx, e holder.StepEvent) error {
+// RecordStep implements consentflow.StepRecorder.
+func (h holderSteps) RecordStep(ctx context.Context, tx *sql.Tx, e consentflow.StepEvent) error {
 	_, _, err := h.r.Record(ctx, tx, pcm.Event{ConsentID: e.ConsentID, Side: pcm.SideHolder, Step: e.Step, Type: e.Type, URI: e.URI,
 		Device: e.Device, ApplicationID: e.ApplicationID, Source: pcm.SourcePayload, OccurredAt: e.At})
 	return err

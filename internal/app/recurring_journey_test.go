@@ -8,7 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ponte-ofb/ponte/internal/app/apptest"
-	"github.com/ponte-ofb/ponte/internal/holder"
+	"github.com/ponte-ofb/ponte/internal/consentflow"
 	"github.com/ponte-ofb/ponte/internal/oidc/oidctest"
 	"github.com/ponte-ofb/ponte/internal/recurring"
 	"github.com/ponte-ofb/ponte/internal/store/storetest"
@@ -80,9 +80,9 @@ func TestSweepingJourneyApproveAndCancel(t *testing.T) {
 			if r.Status != 200 {
 				t.Fatalf("approve: %d %s", r.Status, r.Body)
 			}
-			var approved holder.InteractionJSON
+			var approved consentflow.InteractionJSON
 			r.JSON(t, &approved)
-			if approved.Status != holder.InteractionApproved || approved.RedirectURI == "" {
+			if approved.Status != consentflow.InteractionApproved || approved.RedirectURI == "" {
 				t.Fatalf("approve = %+v", approved)
 			}
 			c, err := s.App.Recurring.Get(t.Context(), s.App.Demo.ID, j.consentID)
@@ -110,7 +110,7 @@ func TestSweepingJourneyApproveAndCancel(t *testing.T) {
 			if r.Status != 200 {
 				t.Fatalf("cancel: %d %s", r.Status, r.Body)
 			}
-			var cancelled holder.InteractionJSON
+			var cancelled consentflow.InteractionJSON
 			r.JSON(t, &cancelled)
 			cb = location(t, j2.get(t, cancelled.RedirectURI))
 			frag, _ = url.ParseQuery(cb.Fragment)

@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ponte-ofb/ponte/internal/cards"
-	"github.com/ponte-ofb/ponte/internal/holder"
+	"github.com/ponte-ofb/ponte/internal/consentflow"
 	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/jobs"
 	"github.com/ponte-ofb/ponte/internal/vault"
@@ -44,8 +44,8 @@ func (c cardEvents) EmitCardEvent(ctx context.Context, tx *sql.Tx, e cards.Event
 // only, never the document number.
 type ticketEvents struct{ w *webhooks.Emitter }
 
-// EmitTicketEvent implements holder.EventEmitter.
-func (t ticketEvents) EmitTicketEvent(ctx context.Context, tx *sql.Tx, name string, tk *holder.Ticket) error {
+// EmitTicketEvent implements consentflow.EventEmitter.
+func (t ticketEvents) EmitTicketEvent(ctx context.Context, tx *sql.Tx, name string, tk *consentflow.Ticket) error {
 	return t.w.Emit(ctx, tx, webhooks.Event{
 		ID:            "ticket-used-" + tk.TicketID, // one event per redemption, whatever retries happen
 		ApplicationID: tk.ApplicationID, Context: "ConsentFlow", Name: name, EntityID: tk.TicketID,

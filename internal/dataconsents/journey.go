@@ -7,32 +7,32 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ponte-ofb/ponte/internal/consentflow"
 	"github.com/ponte-ofb/ponte/internal/customers"
-	"github.com/ponte-ofb/ponte/internal/holder"
 )
 
 // JourneyKind puts data-sharing consents in the holder's consent journey
 // (authorize → ticket → WebView → approve or cancel), as Kind "data": it
-// implements holder.ConsentKind and holder.MultiAccountKind. Find knows
+// implements consentflow.ConsentKind and consentflow.MultiAccountKind. Find knows
 // only ids with IDPrefix.
 type JourneyKind struct{ Service *Service }
 
-var _ holder.MultiAccountKind = JourneyKind{}
+var _ consentflow.MultiAccountKind = JourneyKind{}
 
-// Find implements holder.ConsentKind.
-func (k JourneyKind) Find(ctx context.Context, tx *sql.Tx, id string) (*holder.ConsentView, error) {
+// Find implements consentflow.ConsentKind.
+func (k JourneyKind) Find(ctx context.Context, tx *sql.Tx, id string) (*consentflow.ConsentView, error) {
 	if !strings.HasPrefix(id, IDPrefix) {
-		return nil, holder.ErrConsentNotFound
+		return nil, consentflow.ErrConsentNotFound
 	}
 	c, err := k.Service.ConsentTx(ctx, tx, id)
 	if errors.Is(err, ErrNotFound) {
-		return nil, holder.ErrConsentNotFound
+		return nil, consentflow.ErrConsentNotFound
 	}
 	if err != nil {
 		return nil, err
 	}
 	awaiting := c.Status == StatusAwaitingAuthorisation
-	v := &holder.ConsentView{ID: c.ID, Kind: "data", ApplicationID: c.ApplicationID, Document: c.Document,
+	v := &consentflow.ConsentView{ID: c.ID, Kind: "data", ApplicationID: c.ApplicationID, Document: c.Document,
 		Awaiting: awaiting, ExpiresAt: c.DueAt, Data: View(c)}
 	if !awaiting {
 		v.ExpiresAt = c.StatusUpdatedAt
@@ -42,35 +42,35 @@ func (k JourneyKind) Find(ctx context.Context, tx *sql.Tx, id string) (*holder.C
 
 // View describes c for the WebView and "Meus compartilhamentos": its
 // groups by category, in Portuguese, and its sharing period.
-func View(c *Consent) *holder.DataView {
-	v := &holder.DataView{Period: "Prazo indeterminado", NeedsAccounts: NeedsAccounts(c.Permissions)}
+func View(c *Consent) *consentflow.DataView {
+	v := &consentflow.DataView{Period: "Prazo indeterminado", NeedsAccounts: NeedsAccounts(c.Permissions)}
 	if !c.ExpiresAt.IsZero() {
 		v.Period = "Até " + brDateTime(c.ExpiresAt)
 	}
 	for _, g := range GroupsOf(c.Permissions) {
 		if n := len(v.Categories); n == 0 || v.Categories[n-1].Name != g.Category {
-			v.Categories = append(v.Categories, holder.DataCategory{Name: g.Category})
+			v.Categories = append(v.Categories, consentflow.DataCategory{Name: g.Category})
 		}
 		cat := &v.Categories[len(v.Categories)-1]
-		cat.Groups = append(cat.Groups, holder.DataGroup{Name: g.Name, Description: g.Description})
+		cat.Groups = append(cat.Groups, consentflow.DataGroup{Name: g.Name, Description: g.Description})
 	}
 	return v
 }
 
-// Approve implements holder.ConsentKind: one account (the journey calls
+// Approve implements consentflow.ConsentKind: one account (the journey calls
 // ApproveAccounts for this kind; Approve serves callers that pass one).
-func (k JourneyKind) Approve(ctx context.Context, tx *sql.Tx, id string, a holder.Account) error {
-	return k.ApproveAccounts(ctx, tx, id, []holder.Account{a})
+func (k JourneyKind) Approve(ctx context.Context, tx *sql.Tx, id string, a consentflow.Account) error {
+	return k.ApproveAccounts(ctx, tx, id, []consentflow.Account{a})
 }
 
-// ApproveAccounts implements holder.MultiAccountKind: the consent becomes
+// ApproveAccounts implements consentflow.MultiAccountKind: the consent becomes
 // AUTHORISED with the chosen accounts' ids. A consent that shares account
 // data needs at least one; one that does not takes none (accounts sent
 // anyway are ignored).
-func (k JourneyKind) ApproveAccounts(ctx context.Context, tx *sql.Tx, id string, accounts []holder.Account) error {
+func (k JourneyKind) ApproveAccounts(ctx context.Context, tx *sql.Tx, id string, accounts []consentflow.Account) error {
 	c, err := k.Service.ConsentTx(ctx, tx, id)
 	if errors.Is(err, ErrNotFound) {
-		return holder.ErrConsentNotAwaiting
+		return consentflow.ErrConsentNotAwaiting
 	}
 	if err != nil {
 		return err
@@ -79,7 +79,7 @@ func (k JourneyKind) ApproveAccounts(ctx context.Context, tx *sql.Tx, id string,
 	if NeedsAccounts(c.Permissions) {
 		for _, a := range accounts {
 			if a.ID == "" {
-				return holder.ErrAccountNotAllowed
+				return consentflow.ErrAccountNotAllowed
 			}
 			ids = append(ids, a.ID)
 		}
@@ -90,11 +90,11 @@ func (k JourneyKind) ApproveAccounts(ctx context.Context, tx *sql.Tx, id string,
 	}
 	switch _, err := k.Service.AuthoriseTx(ctx, tx, id, holderApp, ids); {
 	case errors.Is(err, ErrAccounts):
-		return holder.ErrAccountNotAllowed
+		return consentflow.ErrAccountNotAllowed
 	case errors.Is(err, ErrExpired):
-		return holder.ErrInteractionExpired
+		return consentflow.ErrInteractionExpired
 	case errors.Is(err, ErrInvalidTransition), errors.Is(err, ErrNotFound):
-		return holder.ErrConsentNotAwaiting
+		return consentflow.ErrConsentNotAwaiting
 	default:
 		return err
 	}
@@ -103,7 +103,7 @@ func (k JourneyKind) ApproveAccounts(ctx context.Context, tx *sql.Tx, id string,
 // holderOf finds the holder partner whose customer approves: the owner of
 // the accounts chosen, or else the only partner serving the logged user
 // (with several, the consent's creator if it is one of them).
-func holderOf(ctx context.Context, tx *sql.Tx, c *Consent, accounts []holder.Account) (string, error) {
+func holderOf(ctx context.Context, tx *sql.Tx, c *Consent, accounts []consentflow.Account) (string, error) {
 	for _, a := range accounts {
 		appID, owner, ok, err := customers.AccountHolder(ctx, tx, a.ISPB, a.Issuer, a.Number)
 		if err != nil {
@@ -125,10 +125,10 @@ func holderOf(ctx context.Context, tx *sql.Tx, c *Consent, accounts []holder.Acc
 	if len(apps) > 0 {
 		return apps[0], nil
 	}
-	return "", holder.ErrNoHolder
+	return "", consentflow.ErrNoHolder
 }
 
-// Reject implements holder.ConsentKind: the user's refusal,
+// Reject implements consentflow.ConsentKind: the user's refusal,
 // CUSTOMER_MANUALLY_REJECTED; a consent no longer awaiting is left as it is.
 func (k JourneyKind) Reject(ctx context.Context, tx *sql.Tx, id string) error {
 	switch _, err := k.Service.RejectTx(ctx, tx, id); {

@@ -11,8 +11,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/ponte-ofb/ponte/internal/consentflow"
 	"github.com/ponte-ofb/ponte/internal/customers"
-	"github.com/ponte-ofb/ponte/internal/holder"
 	"github.com/ponte-ofb/ponte/internal/ofb"
 )
 
@@ -42,7 +42,7 @@ type AppNames interface {
 // seconds; the page is for the ticket's documentNumber at that partner.
 type SharingHandler struct {
 	Service *Service
-	Tickets *holder.Tickets
+	Tickets *consentflow.Tickets
 	Names   AppNames
 	Pages   *template.Template
 	Logger  *slog.Logger
@@ -67,7 +67,7 @@ type sharingPage struct {
 
 type sharingItem struct {
 	ID, Receiver, Since string
-	Data                *holder.DataView
+	Data                *consentflow.DataView
 	Accounts            []string
 }
 
@@ -97,13 +97,13 @@ func (h *SharingHandler) ServePage(w http.ResponseWriter, r *http.Request) {
 		t, sess, err := h.Tickets.Redeem(ctx, id)
 		switch {
 		case err == nil:
-		case errors.Is(err, holder.ErrTicketUsed):
+		case errors.Is(err, consentflow.ErrTicketUsed):
 			h.render(w, r, http.StatusGone, "ticket_error", sharingError{"Link já utilizado", "Este link de acesso já foi usado e não pode ser aberto de novo."})
 			return
-		case errors.Is(err, holder.ErrTicketExpired):
+		case errors.Is(err, consentflow.ErrTicketExpired):
 			h.render(w, r, http.StatusGone, "ticket_error", sharingError{"Link expirado", "Este link de acesso expirou: ele vale por 60 segundos."})
 			return
-		case errors.Is(err, holder.ErrTicketNotFound):
+		case errors.Is(err, consentflow.ErrTicketNotFound):
 			h.render(w, r, http.StatusNotFound, "ticket_error", sharingError{"Link inválido", "Não encontramos este link de acesso."})
 			return
 		default:
@@ -137,7 +137,7 @@ func (h *SharingHandler) ServePage(w http.ResponseWriter, r *http.Request) {
 }
 
 // items are the session customer's active consents as the page shows them.
-func (h *SharingHandler) items(ctx context.Context, t *holder.Ticket) ([]sharingItem, error) {
+func (h *SharingHandler) items(ctx context.Context, t *consentflow.Ticket) ([]sharingItem, error) {
 	list, err := h.Service.CustomerConsents(ctx, t.ApplicationID, t.DocumentNumber)
 	if err != nil {
 		return nil, err
@@ -190,7 +190,7 @@ func (h *SharingHandler) ServeConfirm(w http.ResponseWriter, r *http.Request) {
 
 // session admits a request with a live my-sharing session of a customer
 // the ticket's partner serves, writing the refusal otherwise.
-func (h *SharingHandler) session(w http.ResponseWriter, r *http.Request) (*holder.Ticket, *holder.Session, bool) {
+func (h *SharingHandler) session(w http.ResponseWriter, r *http.Request) (*consentflow.Ticket, *consentflow.Session, bool) {
 	c, err := r.Cookie(sharingCookie)
 	if err != nil {
 		h.render(w, r, http.StatusUnauthorized, "ticket_error", sharingError{"Sessão expirada", "Abra Meus compartilhamentos de novo pelo aplicativo."})

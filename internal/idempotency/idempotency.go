@@ -212,7 +212,7 @@ func Lookup(ctx context.Context, db *store.DB, tx *sql.Tx, req Request) (Respons
 }
 
 // heldByTicket reports whether a consent-flow ticket created less than TTL
-// ago carries req's key (internal/holder keeps ticket keys in the ticket row).
+// ago carries req's key (internal/consentflow keeps ticket keys in the ticket row).
 func heldByTicket(ctx context.Context, db *store.DB, tx *sql.Tx, req Request) (bool, error) {
 	st, err := db.TxStmt(ctx, tx, `SELECT 1 FROM consent_flow_tickets
 		WHERE application_id = $1 AND idempotency_key = $2 AND created_at > $3`)

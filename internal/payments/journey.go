@@ -8,62 +8,62 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ponte-ofb/ponte/internal/holder"
+	"github.com/ponte-ofb/ponte/internal/consentflow"
 	"github.com/ponte-ofb/ponte/internal/ofb"
 )
 
 // JourneyKind puts Payments v4 consents in the holder's consent journey
 // (authorize → ticket → WebView → approve or cancel): it implements
-// holder.ConsentKind, as recurring and data-sharing consents do from their
+// consentflow.ConsentKind, as recurring and data-sharing consents do from their
 // own packages, so the journey knows no kind of consent.
 type JourneyKind struct{ Service *Service }
 
-var _ holder.ConsentKind = JourneyKind{}
+var _ consentflow.ConsentKind = JourneyKind{}
 
-// Find implements holder.ConsentKind.
-func (k JourneyKind) Find(ctx context.Context, tx *sql.Tx, id string) (*holder.ConsentView, error) {
+// Find implements consentflow.ConsentKind.
+func (k JourneyKind) Find(ctx context.Context, tx *sql.Tx, id string) (*consentflow.ConsentView, error) {
 	c, err := k.Service.ConsentTx(ctx, tx, id)
 	if errors.Is(err, ErrNotFound) {
-		return nil, holder.ErrConsentNotFound
+		return nil, consentflow.ErrConsentNotFound
 	}
 	if err != nil {
 		return nil, err
 	}
-	v := &holder.ConsentView{ID: c.ID, Kind: "payment", ApplicationID: c.ApplicationID, ExpiresAt: c.ExpiresAt,
+	v := &consentflow.ConsentView{ID: c.ID, Kind: "payment", ApplicationID: c.ApplicationID, ExpiresAt: c.ExpiresAt,
 		Awaiting: c.Status == StatusAwaitingAuthorisation}
 	if u := c.Request.LoggedUser; u != nil && u.Document != nil {
 		v.Document = u.Document.Identification
 	}
 	if a := c.Request.DebtorAccount; a != nil {
-		v.FixedAccount = &holder.Account{ISPB: a.ISPB, Issuer: a.Issuer, Number: a.Number, AccountType: a.AccountType}
+		v.FixedAccount = &consentflow.Account{ISPB: a.ISPB, Issuer: a.Issuer, Number: a.Number, AccountType: a.AccountType}
 	}
-	pv := &holder.PaymentView{}
+	pv := &consentflow.PaymentView{}
 	if cr := c.Request.Creditor; cr != nil {
 		pv.CreditorName, pv.CreditorDoc = cr.Name, ofb.MaskDocument(cr.CPFCNPJ)
 	}
 	if pay := c.Request.Payment; pay != nil {
-		pv.Amount, pv.When, pv.Method = holder.FormatBRL(pay.Amount), describeSchedule(pay), paymentMethod(pay)
+		pv.Amount, pv.When, pv.Method = consentflow.FormatBRL(pay.Amount), describeSchedule(pay), paymentMethod(pay)
 	}
 	v.Payment = pv
 	return v, nil
 }
 
-// Approve implements holder.ConsentKind.
-func (k JourneyKind) Approve(ctx context.Context, tx *sql.Tx, id string, a holder.Account) error {
+// Approve implements consentflow.ConsentKind.
+func (k JourneyKind) Approve(ctx context.Context, tx *sql.Tx, id string, a consentflow.Account) error {
 	debtor := &Account{ISPB: a.ISPB, Issuer: a.Issuer, Number: a.Number, AccountType: a.AccountType}
 	switch _, err := k.Service.AuthoriseTx(ctx, tx, id, debtor); {
 	case errors.Is(err, ErrDebtorAccount):
-		return holder.ErrAccountNotAllowed
+		return consentflow.ErrAccountNotAllowed
 	case errors.Is(err, ErrExpired):
-		return holder.ErrInteractionExpired
+		return consentflow.ErrInteractionExpired
 	case errors.Is(err, ErrInvalidTransition), errors.Is(err, ErrNotFound):
-		return holder.ErrConsentNotAwaiting
+		return consentflow.ErrConsentNotAwaiting
 	default:
 		return err
 	}
 }
 
-// Reject implements holder.ConsentKind: the user's refusal, REJEITADO_USUARIO.
+// Reject implements consentflow.ConsentKind: the user's refusal, REJEITADO_USUARIO.
 func (k JourneyKind) Reject(ctx context.Context, tx *sql.Tx, id string) error {
 	switch _, err := k.Service.RejectTx(ctx, tx, id, RejectRejeitadoUsuario); {
 	case err == nil, errors.Is(err, ErrInvalidTransition), errors.Is(err, ErrNotFound):

@@ -8,33 +8,33 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ponte-ofb/ponte/internal/holder"
+	"github.com/ponte-ofb/ponte/internal/consentflow"
 	"github.com/ponte-ofb/ponte/internal/ofb"
 	"github.com/ponte-ofb/ponte/internal/payments"
 )
 
 // JourneyKind puts recurring consents for sweeping in the holder's consent
 // journey (authorize → ticket → WebView → approve or cancel): it implements
-// holder.ConsentKind. Find knows only ids with IDPrefix, so payment consents
+// consentflow.ConsentKind. Find knows only ids with IDPrefix, so payment consents
 // and recurring consents never shadow each other.
 type JourneyKind struct{ Service *Service }
 
-var _ holder.ConsentKind = JourneyKind{}
+var _ consentflow.ConsentKind = JourneyKind{}
 
-// Find implements holder.ConsentKind.
-func (k JourneyKind) Find(ctx context.Context, tx *sql.Tx, id string) (*holder.ConsentView, error) {
+// Find implements consentflow.ConsentKind.
+func (k JourneyKind) Find(ctx context.Context, tx *sql.Tx, id string) (*consentflow.ConsentView, error) {
 	if !strings.HasPrefix(id, IDPrefix) {
-		return nil, holder.ErrConsentNotFound
+		return nil, consentflow.ErrConsentNotFound
 	}
 	c, err := k.Service.ConsentTx(ctx, tx, id)
 	if errors.Is(err, ErrNotFound) {
-		return nil, holder.ErrConsentNotFound
+		return nil, consentflow.ErrConsentNotFound
 	}
 	if err != nil {
 		return nil, err
 	}
 	awaiting := c.Status == StatusAwaitingAuthorisation || c.Status == StatusPartiallyAccepted
-	v := &holder.ConsentView{ID: c.ID, Kind: "sweeping", ApplicationID: c.ApplicationID, Awaiting: awaiting,
+	v := &consentflow.ConsentView{ID: c.ID, Kind: "sweeping", ApplicationID: c.ApplicationID, Awaiting: awaiting,
 		ExpiresAt: c.DueAt, Sweeping: sweepingView(c)}
 	if !awaiting {
 		v.ExpiresAt = c.StatusUpdatedAt
@@ -45,31 +45,31 @@ func (k JourneyKind) Find(ctx context.Context, tx *sql.Tx, id string) (*holder.C
 	if a := c.Request.DebtorAccount; a != nil {
 		// The initiator's suggestion: it picks the holder partner; the user
 		// may still choose another account (see Approve).
-		v.FixedAccount = &holder.Account{ISPB: a.ISPB, Issuer: a.Issuer, Number: a.Number, AccountType: a.AccountType}
+		v.FixedAccount = &consentflow.Account{ISPB: a.ISPB, Issuer: a.Issuer, Number: a.Number, AccountType: a.AccountType}
 	}
 	return v, nil
 }
 
-// Approve implements holder.ConsentKind. As the specification says of
+// Approve implements consentflow.ConsentKind. As the specification says of
 // debtorAccount ("Mesmo se enviado pela ITP, o usuário pagador pode alterar
 // durante a autorização do consentimento"), the user may authorise with
-// another account than the one the initiator sent: holder.ErrAccountNotAllowed
+// another account than the one the initiator sent: consentflow.ErrAccountNotAllowed
 // is returned only for an account the consent cannot use.
-func (k JourneyKind) Approve(ctx context.Context, tx *sql.Tx, id string, a holder.Account) error {
+func (k JourneyKind) Approve(ctx context.Context, tx *sql.Tx, id string, a consentflow.Account) error {
 	debtor := &payments.Account{ISPB: a.ISPB, Issuer: a.Issuer, Number: a.Number, AccountType: a.AccountType}
 	switch _, err := k.Service.AuthoriseTx(ctx, tx, id, debtor); {
 	case errors.Is(err, ErrDebtorAccount):
-		return holder.ErrAccountNotAllowed
+		return consentflow.ErrAccountNotAllowed
 	case errors.Is(err, ErrExpired):
-		return holder.ErrInteractionExpired
+		return consentflow.ErrInteractionExpired
 	case errors.Is(err, ErrInvalidTransition), errors.Is(err, ErrNotFound):
-		return holder.ErrConsentNotAwaiting
+		return consentflow.ErrConsentNotAwaiting
 	default:
 		return err
 	}
 }
 
-// Reject implements holder.ConsentKind: the user's refusal, REJEITADO_USUARIO.
+// Reject implements consentflow.ConsentKind: the user's refusal, REJEITADO_USUARIO.
 func (k JourneyKind) Reject(ctx context.Context, tx *sql.Tx, id string) error {
 	switch _, err := k.Service.RejectTx(ctx, tx, id, RejectRejeitadoUsuario); {
 	case err == nil, errors.Is(err, ErrInvalidTransition), errors.Is(err, ErrNotFound):
@@ -80,8 +80,8 @@ func (k JourneyKind) Reject(ctx context.Context, tx *sql.Tx, id string) error {
 }
 
 // sweepingView describes c's creditors, limits and validity in Portuguese.
-func sweepingView(c *Consent) *holder.SweepingView {
-	v := &holder.SweepingView{Start: brDateTime(c.StartAt)}
+func sweepingView(c *Consent) *consentflow.SweepingView {
+	v := &consentflow.SweepingView{Start: brDateTime(c.StartAt)}
 	if !c.ExpiresAt.IsZero() {
 		v.Expiry = brDateTime(c.ExpiresAt)
 	}
@@ -96,10 +96,10 @@ func sweepingView(c *Consent) *holder.SweepingView {
 	}
 	sw := rc.Sweeping
 	if sw.TotalAllowedAmount != "" {
-		v.TotalLimit = holder.FormatBRL(sw.TotalAllowedAmount)
+		v.TotalLimit = consentflow.FormatBRL(sw.TotalAllowedAmount)
 	}
 	if sw.TransactionLimit != "" {
-		v.TransactionLimit = holder.FormatBRL(sw.TransactionLimit)
+		v.TransactionLimit = consentflow.FormatBRL(sw.TransactionLimit)
 	}
 	if p := sw.PeriodicLimits; p != nil {
 		for _, pl := range []struct {
@@ -121,7 +121,7 @@ func describeLimit(l *Limit) string {
 	}
 	var parts []string
 	if l.TransactionLimit != "" {
-		parts = append(parts, "até "+holder.FormatBRL(l.TransactionLimit))
+		parts = append(parts, "até "+consentflow.FormatBRL(l.TransactionLimit))
 	}
 	if q := l.QuantityLimit; q != nil {
 		unit := "transferências"

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ponte-ofb/ponte/internal/holder"
+	"github.com/ponte-ofb/ponte/internal/consentflow"
 )
 
 // PhoneUA is an iPhone's User-Agent: the holder sends phones to the
@@ -117,7 +117,7 @@ func (u *SandboxUser) Decide(t testing.TB, s *Server, authorizeURL string, appro
 			`","accountType":"CACC"},"device":` + device + `}`
 	}
 	resp, body = u.do(t, http.MethodPost, api+step, "application/json", stepBody, hdr)
-	var out holder.InteractionJSON
+	var out consentflow.InteractionJSON
 	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &out) != nil || out.RedirectURI == "" {
 		t.Fatalf("%s: %d %s", step, resp.StatusCode, body)
 	}

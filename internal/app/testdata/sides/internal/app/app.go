@@ -1,7 +1,7 @@
 package app
 
 import (
-	_ "example.com/sides/internal/holder"
+	_ "example.com/sides/internal/consentflow"
 	_ "example.com/sides/internal/itp"
 	_ "example.com/sides/internal/oidc"
 )

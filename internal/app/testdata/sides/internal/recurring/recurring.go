@@ -1,6 +1,6 @@
 package recurring
 
 import (
-	_ "example.com/sides/internal/holder"
+	_ "example.com/sides/internal/consentflow"
 	_ "example.com/sides/internal/payments"
 )

@@ -1,0 +1,6 @@
+package consentflow
+
+import (
+	_ "example.com/sides/internal/customers"
+	_ "example.com/sides/internal/itpflow"
+)

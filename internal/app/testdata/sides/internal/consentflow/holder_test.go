@@ -1,0 +1,5 @@
+package consentflow
+
+import (
+	_ "example.com/sides/internal/itp"
+)

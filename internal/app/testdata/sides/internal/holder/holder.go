@@ -1,6 +1,0 @@
-package holder
-
-import (
-	_ "example.com/sides/internal/customers"
-	_ "example.com/sides/internal/itpflow"
-)

@@ -1,5 +1,0 @@
-package holder
-
-import (
-	_ "example.com/sides/internal/itp"
-)
