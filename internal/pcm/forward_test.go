@@ -135,10 +135,10 @@ func newPCMServer(t *testing.T, refuse map[string]bool) *pcmServer {
 		case "500":
 			http.Error(w, `{"message":"Internal Server Error"}`, http.StatusInternalServerError)
 		case "hang":
-			// Longer than the forwarder's timeout; nothing is processed.
+			// Until the forwarder's timeout ends the request; nothing is processed.
 			select {
 			case <-r.Context().Done():
-			case <-time.After(10 * time.Second):
+			case <-time.After(time.Minute):
 			}
 		default:
 			r.Body = io.NopCloser(bytes.NewReader(body))
@@ -161,8 +161,13 @@ type staticToken struct{}
 func (staticToken) Token(context.Context) (string, error) { return "pcm-token", nil }
 func (staticToken) Invalidate()                           {}
 
+// newForwarder's request timeout is generous: a batch the PCM accepted but
+// answered after the timeout is sent again (at least once is the contract),
+// so a short timeout on a slow machine (the race detector, a loaded CI)
+// would make the exactly-once assertions fail. A "hang" answer ends when
+// the forwarder gives up, so only hanging tests pay for the timeout.
 func newForwarder(db *store.DB, c clock.Clock, url string, mod func(*pcm.ForwarderOptions)) *pcm.Forwarder {
-	o := pcm.ForwarderOptions{DB: db, Clock: c, BaseURL: url, OrgID: orgID, Token: staticToken{}, Timeout: 300 * time.Millisecond,
+	o := pcm.ForwarderOptions{DB: db, Clock: c, BaseURL: url, OrgID: orgID, Token: staticToken{}, Timeout: 5 * time.Second,
 		RetryBase: time.Second, RetryMax: time.Minute, Jitter: func() float64 { return 1 }, Workers: 2}
 	if mod != nil {
 		mod(&o)
