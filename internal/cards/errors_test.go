@@ -41,7 +41,7 @@ func TestFailAnswersBankly(t *testing.T) {
 		{ErrTokenOtherCard, 409, `{"errors":[{"code":"CONFLICT","message":"tokenUniqueReference belongs to another card"}]}`},
 		{ErrTokenOtherWallet, 409, `{"errors":[{"code":"CONFLICT","message":"tokenUniqueReference belongs to another wallet"}]}`},
 		{ErrTokenDeleted, 409, `{"errors":[{"code":"CONFLICT","message":"the wallet token was deleted"}]}`},
-		{&ValidationError{What: "card", Fields: []FieldError{{"proxy", "must not be empty"}, {"brand", "must be Mastercard"}}}, 400,
+		{&ValidationError{What: "card", Fields: []FieldError{{Field: "proxy", Message: "must not be empty"}, {Field: "brand", Message: "must be Mastercard"}}}, 400,
 			`{"errors":[{"code":"INVALID_PARAMETER","message":"proxy must not be empty","propertyName":"proxy"},` +
 				`{"code":"INVALID_PARAMETER","message":"brand must be Mastercard","propertyName":"brand"}]}`},
 		{ErrAmbiguousProxy, 500, `{"errors":[{"code":"INTERNAL_SERVER_ERROR","message":"Internal server error"}]}`},

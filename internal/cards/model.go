@@ -8,6 +8,7 @@ package cards
 import (
 	"errors"
 	"fmt"
+	"github.com/ponte-ofb/ponte/internal/validation"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -195,32 +196,12 @@ type WalletTokenJSON struct {
 	UpdatedAt            string `json:"updatedAt"`
 }
 
-// FieldError names one invalid field of a request (by its JSON name) and
-// what is wrong with it.
-type FieldError struct {
-	Field   string
-	Message string
-}
+// FieldError names one invalid field and what is wrong with it.
+type FieldError = validation.FieldError
 
-// ValidationError lists every invalid field of a request at once.
-type ValidationError struct {
-	What   string // what was refused: "card", "status", "notification"
-	Fields []FieldError
-}
-
-func (e *ValidationError) Error() string {
-	var b strings.Builder
-	b.WriteString("invalid " + e.What)
-	for i, f := range e.Fields {
-		if i == 0 {
-			b.WriteString(": ")
-		} else {
-			b.WriteString("; ")
-		}
-		b.WriteString(f.Field + " " + f.Message)
-	}
-	return b.String()
-}
+// ValidationError lists every invalid field at once; the handler maps it to
+// the Bankly 400 that names each field.
+type ValidationError = validation.Error
 
 // Errors of the card service. The handler answers each with its Bankly
 // code and message (see banklyErrors).

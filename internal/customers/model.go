@@ -5,6 +5,7 @@ package customers
 
 import (
 	"errors"
+	"github.com/ponte-ofb/ponte/internal/validation"
 	"regexp"
 	"strings"
 	"time"
@@ -64,30 +65,10 @@ var (
 )
 
 // FieldError names one invalid field and what is wrong with it.
-type FieldError struct {
-	Field   string
-	Message string
-}
+type FieldError = validation.FieldError
 
 // ValidationError lists every invalid field of a customer or account at once.
-type ValidationError struct {
-	What   string // "customer" or "account"
-	Fields []FieldError
-}
-
-func (e *ValidationError) Error() string {
-	var b strings.Builder
-	b.WriteString("invalid " + e.What)
-	for i, f := range e.Fields {
-		if i == 0 {
-			b.WriteString(": ")
-		} else {
-			b.WriteString("; ")
-		}
-		b.WriteString(f.Field + " " + f.Message)
-	}
-	return b.String()
-}
+type ValidationError = validation.Error
 
 var (
 	ispbPattern   = regexp.MustCompile(`^[0-9]{8}$`)

@@ -20,10 +20,10 @@ func TestFailAnswersBankly(t *testing.T) {
 		status int
 		body   string
 	}{
-		{"Subscription", &ValidationError{What: "request body", Fields: []FieldError{{"url", "must use https"}, {"events", "must list at most 50 event names"}}}, 400,
+		{"Subscription", &ValidationError{What: "request body", Fields: []FieldError{{Field: "url", Message: "must use https"}, {Field: "events", Message: "must list at most 50 event names"}}}, 400,
 			`{"errors":[{"code":"INVALID_PARAMETER","message":"url must use https","propertyName":"url"},` +
 				`{"code":"INVALID_PARAMETER","message":"events must list at most 50 event names","propertyName":"events"}]}`},
-		{"Delivery", &ValidationError{What: "query parameters", Fields: []FieldError{{"status", "must be one of pending, failed, delivered, exhausted, cancelled"}}}, 400,
+		{"Delivery", &ValidationError{What: "query parameters", Fields: []FieldError{{Field: "status", Message: "must be one of pending, failed, delivered, exhausted, cancelled"}}}, 400,
 			`{"errors":[{"code":"INVALID_PARAMETER","message":"status must be one of pending, failed, delivered, exhausted, cancelled","propertyName":"status"}]}`},
 		{"Subscription", ErrNotFound, 404, `{"errors":[{"code":"NOT_FOUND","message":"Subscription Not Found"}]}`},
 		{"Delivery", fmt.Errorf("webhooks: read delivery: %w", ErrNotFound), 404, `{"errors":[{"code":"NOT_FOUND","message":"Delivery Not Found"}]}`},

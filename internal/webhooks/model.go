@@ -27,8 +27,8 @@ package webhooks
 
 import (
 	"errors"
+	"github.com/ponte-ofb/ponte/internal/validation"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/ponte-ofb/ponte/internal/httpx"
@@ -84,31 +84,12 @@ var (
 	ErrCardData     = errors.New("webhooks: event data looks like it holds a card number; events carry ids and statuses only")
 )
 
-// FieldError names one invalid field or query parameter and what is wrong with it.
-type FieldError struct {
-	Field   string
-	Message string
-}
+// FieldError names one invalid field and what is wrong with it.
+type FieldError = validation.FieldError
 
-// ValidationError lists every invalid field of a request at once.
-type ValidationError struct {
-	What   string // what was refused: "request body", "query parameters"
-	Fields []FieldError
-}
-
-func (e *ValidationError) Error() string {
-	var b strings.Builder
-	b.WriteString("webhooks: invalid " + e.What)
-	for i, f := range e.Fields {
-		if i == 0 {
-			b.WriteString(": ")
-		} else {
-			b.WriteString("; ")
-		}
-		b.WriteString(f.Field + " " + f.Message)
-	}
-	return b.String()
-}
+// ValidationError lists every invalid field or query parameter at once; the
+// handler maps it to the Bankly 400 that names each field.
+type ValidationError = validation.Error
 
 // Subscription is a partner's webhook endpoint.
 type Subscription struct {
