@@ -99,8 +99,8 @@ func TestLoad(t *testing.T) {
 	}
 }
 
-// TestRelativeToModuleRoot: a relative PONTE_SPECS_DIR (CI's ../shared/specs)
-// means the same directory from every package's tests.
+// TestRelativeToModuleRoot: a relative PONTE_SPECS_DIR names the same
+// directory from every package's tests: it is taken from the module root.
 func TestRelativeToModuleRoot(t *testing.T) {
 	t.Setenv(EnvVar, "some/specs")
 	dir, ok := Dir(t)
