@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/ponte-ofb/ponte/internal/ofb"
@@ -36,7 +34,7 @@ type StepEvent struct {
 	ApplicationID string
 	Step, Type    string
 	// URI is uriAuthorizationEndpoint (REDIRECT_TARGET) or uri_callback
-	// (REDIRECT_TO_CLIENT), without its query string.
+	// (REDIRECT_TO_CLIENT); the PCM recorder strips its query string.
 	URI    string
 	Device Device
 	At     time.Time
@@ -58,23 +56,9 @@ func (s *Interactions) record(ctx context.Context, tx *sql.Tx, it *Interaction, 
 		dev = *d
 	}
 	err := s.recorder.RecordStep(ctx, tx, StepEvent{ConsentID: it.ConsentID, ApplicationID: it.ApplicationID,
-		Step: step, Type: typ, URI: withoutQuery(uri), Device: dev, At: at})
+		Step: step, Type: typ, URI: uri, Device: dev, At: at})
 	if err != nil {
 		return fmt.Errorf("holder: record the PCM %s step: %w", step, err)
 	}
 	return nil
-}
-
-// withoutQuery strips a URL's query and fragment (the PCM's URI pattern
-// admits neither).
-func withoutQuery(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		if i := strings.IndexAny(raw, "?#"); i >= 0 {
-			return raw[:i]
-		}
-		return raw
-	}
-	u.RawQuery, u.Fragment, u.RawFragment, u.ForceQuery = "", "", "", false
-	return u.String()
 }

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 	"time"
 
@@ -67,7 +66,7 @@ type StepEvent struct {
 	BrandID       string
 	Step          string
 	// URI is uriAuthorizationEndpoint (REDIRECT_TO_SERVER): the brand's
-	// authorize URL without its query string.
+	// authorize URL; the PCM recorder strips its query string.
 	URI string
 	// Error is the callback's error code (REDIRECT_TARGET_WITH_ERRORS).
 	Error  string
@@ -150,20 +149,6 @@ func (f *Flow) record(ctx context.Context, tx *sql.Tx, a *Authorization, step, u
 	return nil
 }
 
-// authorizeEndpoint is an authorize URL without its query string and
-// fragment: the PCM's uriAuthorizationEndpoint.
-func authorizeEndpoint(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		if i := strings.IndexAny(raw, "?#"); i >= 0 {
-			return raw[:i]
-		}
-		return raw
-	}
-	u.RawQuery, u.Fragment, u.RawFragment, u.ForceQuery = "", "", "", false
-	return u.String()
-}
-
 // StartRequest creates a consent at a brand and pushes its authorization request.
 type StartRequest struct {
 	ApplicationID string
@@ -239,7 +224,7 @@ func (f *Flow) Start(ctx context.Context, in StartRequest) (*Authorization, *fap
 		if err := insertStep(ctx, tx, a.ID, StepConsentRequest, in.Device, "", now); err != nil {
 			return err
 		}
-		return f.record(ctx, tx, a, PCMRedirectToServer, authorizeEndpoint(a.AuthorizationURL), "", in.Device, now)
+		return f.record(ctx, tx, a, PCMRedirectToServer, a.AuthorizationURL, "", in.Device, now)
 	})
 	if err != nil {
 		return nil, nil, err
