@@ -18,31 +18,11 @@ import (
 // UTF-8) is refused before any handler, in the error shape of the route's
 // API family (DESIGN.md §3), people's pages with the Portuguese error page.
 func (s *site) guard(mux *http.ServeMux) http.Handler {
-	page := httpx.Page{Pages: s.pages, Logger: s.logger}
-	bankly := httpx.Bankly{}
-	brick := httpx.OpenFinance{Now: s.clock.Now}
+	families, fallback := s.families()
 	return httpx.Guard{
-		Mux: mux,
-		Families: []httpx.Family{
-			{Prefix: "/oauth/", Errors: httpx.OAuth{}},
-			{Prefix: "/.well-known/", Errors: httpx.OAuth{}},
-			{Prefix: "/openfinance/", Errors: bankly},
-			{Prefix: "/openfinance/consent-flow/webview", Errors: page},
-			{Prefix: dataconsents.PathMySharing, Errors: page},
-			{Prefix: "/cards-pci/", Errors: bankly},
-			{Prefix: "/admin/v1/cards", Errors: bankly},
-			{Prefix: "/webhooks/", Errors: bankly},
-			{Prefix: "/api/", Errors: brick},
-			{Prefix: "/admin/v1/customers/", Errors: fapiErrors{brick}}, // the data import, an Open Finance family route
-			{Prefix: "/admin/pcm", Errors: page},
-			{Prefix: "/journey/", Errors: page},
-			{Prefix: "/sandbox/", Errors: page},
-			{Prefix: sandboxapp.PathToken, Errors: bankly},
-			{Prefix: SandboxPCMPrefix + "/", Errors: bankly},
-			{Prefix: "/open-banking/", Errors: fapiErrors{payments.ErrorWriter{Clock: s.clock}}},
-			{Prefix: itp.BasePath + "/", Errors: itp.ErrorWriter{}},
-		},
-		Fallback: bankly,
+		Mux:      mux,
+		Families: families,
+		Fallback: fallback,
 		// Every request header a handler or go-oidc reads, except three never
 		// stored nor looked up as they arrive: x-correlation-id (an unusable
 		// one is replaced), User-Agent (only matched for the device's
@@ -53,6 +33,35 @@ func (s *site) guard(mux *http.ServeMux) http.Handler {
 			dataconsents.CustomerIPHeader, dataconsents.UserAgentHeader, "x-fapi-auth-date",
 			cards.APIVersionHeader, cards.NetworkTimestampHeader, cards.NetworkSignatureHeader},
 	}.Handler()
+}
+
+// families says which API family (DESIGN.md §3) each path belongs to, by
+// prefix (the longest wins), and the writer for paths of none: the error
+// shape of answers written before or without a route's own handler (the
+// guard's refusals, unknown paths).
+func (s *site) families() ([]httpx.Family, httpx.ErrorWriter) {
+	page := httpx.Page{Pages: s.pages, Logger: s.logger}
+	bankly := httpx.Bankly{}
+	brick := httpx.OpenFinance{Now: s.clock.Now}
+	return []httpx.Family{
+		{Prefix: "/oauth/", Errors: httpx.OAuth{}},
+		{Prefix: "/.well-known/", Errors: httpx.OAuth{}},
+		{Prefix: "/openfinance/", Errors: bankly},
+		{Prefix: "/openfinance/consent-flow/webview", Errors: page},
+		{Prefix: dataconsents.PathMySharing, Errors: page},
+		{Prefix: "/cards-pci/", Errors: bankly},
+		{Prefix: "/admin/v1/cards", Errors: bankly},
+		{Prefix: "/webhooks/", Errors: bankly},
+		{Prefix: "/api/", Errors: brick},
+		{Prefix: "/admin/v1/customers/", Errors: fapiErrors{brick}}, // the data import, an Open Finance family route
+		{Prefix: "/admin/pcm", Errors: page},
+		{Prefix: "/journey/", Errors: page},
+		{Prefix: "/sandbox/", Errors: page},
+		{Prefix: sandboxapp.PathToken, Errors: bankly},
+		{Prefix: SandboxPCMPrefix + "/", Errors: bankly},
+		{Prefix: "/open-banking/", Errors: fapiErrors{payments.ErrorWriter{Clock: s.clock}}},
+		{Prefix: itp.BasePath + "/", Errors: itp.ErrorWriter{}},
+	}, bankly
 }
 
 // fapiErrors is the Open Finance Brasil family's writer for refusals made

@@ -14,7 +14,6 @@ import (
 	"github.com/ponte-ofb/ponte/internal/clock"
 	"github.com/ponte-ofb/ponte/internal/config"
 	"github.com/ponte-ofb/ponte/internal/httpx"
-	"github.com/ponte-ofb/ponte/internal/itp"
 	"github.com/ponte-ofb/ponte/web"
 )
 
@@ -100,14 +99,12 @@ func (s *site) notFound(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e := &httpx.Error{Status: http.StatusNotFound, Code: "NOT_FOUND", Message: "no route for " + r.Method + " " + r.URL.Path}
-	switch p := r.URL.Path; {
-	case strings.HasPrefix(p, "/open-keys/"):
-		itp.ErrorWriter{}.WriteError(w, r, e)
-	case strings.HasPrefix(p, "/openfinance/"), strings.HasPrefix(p, "/cards-pci/"):
-		httpx.Bankly{}.WriteError(w, r, e)
-	default:
-		httpx.OpenFinance{Now: s.clock.Now}.WriteError(w, r, e)
+	families, fallback := s.families()
+	errs := httpx.FamilyOf(families, r.URL.Path, fallback)
+	if _, page := errs.(httpx.Page); page {
+		errs = fallback // a page's path asked for by an API client: JSON, not the page
 	}
+	errs.WriteError(w, r, e)
 }
 
 // static serves the embedded assets; any other name under /static/ (a

@@ -42,7 +42,6 @@ type Guard struct {
 // Handler returns the guarded mux.
 func (g Guard) Handler() http.Handler {
 	families := slices.Clone(g.Families)
-	slices.SortFunc(families, func(a, b Family) int { return len(b.Prefix) - len(a.Prefix) })
 	headers := slices.Clone(g.Headers)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e, inPath := check(r, headers)
@@ -63,15 +62,21 @@ func (g Guard) Handler() http.Handler {
 			e = BadTextError(pathParam(pattern, r.URL.Path))
 		}
 		r.Pattern = pattern // for the access log and metrics
-		errs := g.Fallback
-		for _, f := range families {
-			if strings.HasPrefix(r.URL.Path, f.Prefix) {
-				errs = f.Errors
-				break
-			}
-		}
-		errs.WriteError(w, r, e)
+		FamilyOf(families, r.URL.Path, g.Fallback).WriteError(w, r, e)
 	})
+}
+
+// FamilyOf is the error writer of the family whose prefix is the longest to
+// match path, or fallback when none does: the one table of which API family
+// a path belongs to, for every answer written outside a route's own handler.
+func FamilyOf(families []Family, path string, fallback ErrorWriter) ErrorWriter {
+	errs, longest := fallback, -1
+	for _, f := range families {
+		if len(f.Prefix) > longest && strings.HasPrefix(path, f.Prefix) {
+			errs, longest = f.Errors, len(f.Prefix)
+		}
+	}
+	return errs
 }
 
 // check finds the first input holding bad text; inPath says it is the path.
