@@ -79,6 +79,9 @@ var (
 	ErrSameAccount = errors.New("settlement: debtor and creditor accounts are the same")
 	// ErrNotReserved: Settle or Release of a transfer with no reservation.
 	ErrNotReserved = errors.New("settlement: no reservation for this payment")
+	// ErrReleased: Reserve of a transfer whose reservation was released; a
+	// payment's money is reserved once.
+	ErrReleased = errors.New("settlement: the reservation of this payment was released")
 )
 
 // Settlement moves a payment's money. Every method runs in the caller's
@@ -94,6 +97,8 @@ type Settlement interface {
 	Settle(ctx context.Context, tx *sql.Tx, t Transfer) (done bool, err error)
 	// Release gives a reservation back (the payment was rejected or cancelled
 	// before settling). Releasing a transfer that holds nothing is not an error.
+	// Releasing one already settled (or, with Partner, being settled) is
+	// ErrNotReserved: its money moved, or may have, and nothing comes back.
 	Release(ctx context.Context, tx *sql.Tx, t Transfer) error
 }
 
@@ -104,4 +109,19 @@ type Outcomes interface {
 	Settled(ctx context.Context, tx *sql.Tx, kind Kind, paymentID string) error
 	// Failed moves the payment to RJCT with the API's rejection code and detail.
 	Failed(ctx context.Context, tx *sql.Tx, kind Kind, paymentID, code, detail string) error
+}
+
+// Event is a webhook event a settlement emits to a partner application, in
+// the caller's transaction (Partner: "please settle this Pix").
+type Event struct {
+	ID            string // stable per state change, so a retry emits nothing new
+	ApplicationID string // the partner application that receives it
+	Name          string
+	EntityID      string // the payment id
+	Data          map[string]any
+}
+
+// Events records webhook events (internal/webhooks, adapted in app).
+type Events interface {
+	EmitSettlementEvent(ctx context.Context, tx *sql.Tx, e Event) error
 }
