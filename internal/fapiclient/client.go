@@ -201,6 +201,9 @@ type TokenResponse struct {
 	ExpiresIn   int    `json:"expires_in"`
 	Scope       string `json:"scope"`
 	IDToken     string `json:"id_token"`
+	// RefreshToken is absent when the brand issues none (many issue one
+	// only for long-lived consents).
+	RefreshToken string `json:"refresh_token"`
 }
 
 func (c *Client) tokenRequest(ctx context.Context, m *Metadata, form url.Values) (*TokenResponse, error) {
@@ -217,6 +220,12 @@ func (c *Client) tokenRequest(ctx context.Context, m *Metadata, form url.Values)
 		return nil, err
 	}
 	if status != http.StatusOK || json.Unmarshal(body, &tok) != nil || tok.AccessToken == "" {
+		var oauthErr struct {
+			Error string `json:"error"`
+		}
+		if status >= 400 && status < 500 && json.Unmarshal(body, &oauthErr) == nil && oauthErr.Error != "" {
+			return nil, &TokenError{Status: status, Code: oauthErr.Error}
+		}
 		return nil, fmt.Errorf("%w: token endpoint: status %d: %.300s", ErrBrand, status, body)
 	}
 	return &tok, nil
@@ -264,9 +273,9 @@ type APIError struct {
 
 func (e *APIError) Error() string {
 	if len(e.Errors) == 0 {
-		return fmt.Sprintf("fapiclient: brand refused the consent: status %d", e.Status)
+		return fmt.Sprintf("fapiclient: brand refused the request: status %d", e.Status)
 	}
-	return fmt.Sprintf("fapiclient: brand refused the consent: status %d %s: %s", e.Status, e.Errors[0].Code, e.Errors[0].Detail)
+	return fmt.Sprintf("fapiclient: brand refused the request: status %d %s: %s", e.Status, e.Errors[0].Code, e.Errors[0].Detail)
 }
 
 // CreateConsent creates a consent at the brand's API path (e.g.
@@ -328,6 +337,33 @@ func (c *Client) GetConsent(ctx context.Context, token, path string) (*Consent, 
 // (addressed to Ponte) on success, the Open Finance error shape (signed or
 // not) otherwise.
 func (c *Client) consentAnswer(status, want int, body []byte) (*Consent, error) {
+	raw, err := c.signedAnswer(status, want, body)
+	if err != nil {
+		return nil, err
+	}
+	var data struct {
+		ConsentID          string `json:"consentId"`
+		RecurringConsentID string `json:"recurringConsentId"`
+		Status             string `json:"status"`
+	}
+	if err := json.Unmarshal(raw, &data); err != nil {
+		return nil, fmt.Errorf("%w: consent data: %v", ErrBrand, err)
+	}
+	id := data.ConsentID
+	if id == "" {
+		id = data.RecurringConsentID
+	}
+	if id == "" || data.Status == "" {
+		return nil, fmt.Errorf("%w: the consent answer lacks its id or status", ErrBrand)
+	}
+	return &Consent{ID: id, Status: data.Status, Data: raw}, nil
+}
+
+// signedAnswer verifies a signed Open Finance response and returns its data
+// member: a JWS signed by the brand and addressed to Ponte when the status
+// is want, the Open Finance error shape (signed or not) as an *APIError
+// otherwise.
+func (c *Client) signedAnswer(status, want int, body []byte) (json.RawMessage, error) {
 	payload := body
 	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && trimmed[0] != '{' {
 		var err error
@@ -335,7 +371,7 @@ func (c *Client) consentAnswer(status, want int, body []byte) (*Consent, error) 
 			return nil, err
 		}
 	} else if status == want {
-		return nil, fmt.Errorf("%w: the consent answer is not signed", ErrBrand)
+		return nil, fmt.Errorf("%w: the answer is not signed", ErrBrand)
 	}
 	if status != want {
 		apiErr := &APIError{Status: status}
@@ -347,27 +383,15 @@ func (c *Client) consentAnswer(status, want int, body []byte) (*Consent, error) 
 		Data json.RawMessage `json:"data"`
 	}
 	if err := json.Unmarshal(payload, &answer); err != nil {
-		return nil, fmt.Errorf("%w: consent answer: %v", ErrBrand, err)
+		return nil, fmt.Errorf("%w: answer: %v", ErrBrand, err)
 	}
 	if !audienceHas(answer.Aud, c.ClientID) {
-		return nil, fmt.Errorf("%w: the consent answer is addressed to %v", ErrBrand, answer.Aud)
+		return nil, fmt.Errorf("%w: the answer is addressed to %v", ErrBrand, answer.Aud)
 	}
-	var data struct {
-		ConsentID          string `json:"consentId"`
-		RecurringConsentID string `json:"recurringConsentId"`
-		Status             string `json:"status"`
+	if len(answer.Data) == 0 {
+		return nil, fmt.Errorf("%w: the answer has no data", ErrBrand)
 	}
-	if err := json.Unmarshal(answer.Data, &data); err != nil {
-		return nil, fmt.Errorf("%w: consent data: %v", ErrBrand, err)
-	}
-	id := data.ConsentID
-	if id == "" {
-		id = data.RecurringConsentID
-	}
-	if id == "" || data.Status == "" {
-		return nil, fmt.Errorf("%w: the consent answer lacks its id or status", ErrBrand)
-	}
-	return &Consent{ID: id, Status: data.Status, Data: answer.Data}, nil
+	return answer.Data, nil
 }
 
 func (c *Client) verifyJWS(raw string) ([]byte, error) {

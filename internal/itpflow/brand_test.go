@@ -280,7 +280,7 @@ func (b *brand) idToken(req map[string]any, code string) map[string]any {
 // exchange with req's PKCE challenge and redirect URI.
 func (b *brand) approve(req map[string]any) (code string) {
 	code = "code-" + uuid.NewString()
-	consentID := strings.TrimPrefix(strings.Fields(req["scope"].(string))[2], "consent:")
+	consentID := scopeConsentID(req)
 	b.mu.Lock()
 	b.codes[code] = codeGrant{challenge: req["code_challenge"].(string), redirectURI: req["redirect_uri"].(string)}
 	b.status[consentID] = "AUTHORISED"
@@ -373,4 +373,14 @@ func (h *harness) forge(req map[string]any, mutate func(*forgery)) (genuine fapi
 func (h *harness) genuine(req map[string]any, code string) fapiclient.Callback {
 	return fapiclient.Callback{Code: code, State: req["state"].(string),
 		IDToken: h.brand.sign(h.brand.key, brandKeyID, jose.PS256, h.brand.idToken(req, code))}
+}
+
+// scopeConsentID is the consent a pushed request object names in its third
+// scope: consent:{id}, or recurring-consent:{id} for a recurring consent.
+func scopeConsentID(req map[string]any) string {
+	sc := strings.Fields(req["scope"].(string))[2]
+	if id, ok := strings.CutPrefix(sc, "recurring-consent:"); ok {
+		return id
+	}
+	return strings.TrimPrefix(sc, "consent:")
 }

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -20,6 +22,7 @@ import (
 const (
 	RouteBrickConsents = "POST /api/admin/payment-initiation/v1/consents"
 	RouteBrickCallback = "POST /api/admin/payment-initiation/v1/consents/callback"
+	RouteBrickConsent  = "GET /api/admin/payment-initiation/v1/consents/{consentId}"
 	// PaymentConsentsPath is the Payments v4 consents collection at a brand.
 	PaymentConsentsPath = "/open-banking/payments/v4/consents"
 )
@@ -43,11 +46,24 @@ type BrickConsentRequest struct {
 	// means the first of them. Not in the seed: Ponte's addition for
 	// partners with several apps.
 	RedirectURI string `json:"redirectUri"`
+	// PaymentOptions go into the payment Ponte creates once the user
+	// authorises: what the consent does not carry. Ponte's addition.
+	PaymentOptions *PaymentOptions `json:"paymentOptions"`
 }
+
+var txidPattern = regexp.MustCompile(`^[a-zA-Z0-9]{1,35}$`)
 
 // Validate reports every invalid field.
 func (in *BrickConsentRequest) Validate() []httpx.FieldError {
 	var out []httpx.FieldError
+	if o := in.PaymentOptions; o != nil {
+		if utf8.RuneCountInString(o.RemittanceInformation) > 140 {
+			out = append(out, httpx.FieldError{Field: "paymentOptions.remittanceInformation", Message: "must be at most 140 characters"})
+		}
+		if o.TransactionIdentification != "" && !txidPattern.MatchString(o.TransactionIdentification) {
+			out = append(out, httpx.FieldError{Field: "paymentOptions.transactionIdentification", Message: "must be 1 to 35 letters or digits"})
+		}
+	}
 	if in.SpecVersion != "" && !slices.Contains(SpecVersions, in.SpecVersion) {
 		out = append(out, httpx.FieldError{Field: "specVersion", Message: "must be v4"})
 	}
@@ -129,6 +145,56 @@ type BrickConsentData struct {
 	// Error is the brand's OAuth error or Ponte's reason, when not authorised.
 	Error     string `json:"error,omitempty"`
 	CreatedAt string `json:"createdAt"`
+	// Payments are the Pix payments Ponte initiated at the brand once the
+	// user authorised the consent: one per settlement date.
+	Payments []BrickPayment `json:"payments,omitempty"`
+}
+
+// BrickPayment is a payment Ponte initiated under the consent, with the
+// brand's id and status (Payments v4 names).
+type BrickPayment struct {
+	// PaymentID is the brand's paymentId (absent until the brand accepted it).
+	PaymentID  string `json:"paymentId,omitempty"`
+	EndToEndID string `json:"endToEndId"`
+	// Status is PENDING until the brand answers, then the brand's status
+	// (RCVD, ACCP, ACPD, ACSC, RJCT, CANC, PDNG, SCHD); FAILED when Ponte
+	// could not initiate it (see error).
+	Status          string           `json:"status"`
+	RejectionReason *RejectionReason `json:"rejectionReason,omitempty"`
+	Error           string           `json:"error,omitempty"`
+	// CreationDateTime and StatusUpdateDateTime are Ponte's records.
+	CreationDateTime     string `json:"creationDateTime"`
+	StatusUpdateDateTime string `json:"statusUpdateDateTime"`
+}
+
+// RejectionReason is the brand's reason for a rejected payment (or its
+// error code when it refused the request outright).
+type RejectionReason struct {
+	Code   string `json:"code"`
+	Detail string `json:"detail"`
+}
+
+func rejection(p *Payment) *RejectionReason {
+	if p.RejectionCode == "" && p.RejectionDetail == "" {
+		return nil
+	}
+	return &RejectionReason{Code: p.RejectionCode, Detail: p.RejectionDetail}
+}
+
+func brickPayments(list []*Payment) []BrickPayment {
+	out := make([]BrickPayment, len(list))
+	for i, p := range list {
+		out[i] = BrickPayment{PaymentID: p.PaymentID, EndToEndID: p.EndToEndID, Status: p.Status, RejectionReason: rejection(p),
+			Error: p.Error, CreationDateTime: p.CreatedAt.Format(time.RFC3339), StatusUpdateDateTime: p.UpdatedAt.Format(time.RFC3339)}
+	}
+	return out
+}
+
+func options(o *PaymentOptions) PaymentOptions {
+	if o == nil {
+		return PaymentOptions{}
+	}
+	return *o
 }
 
 // RedirectURLs gives an application's registered redirect URLs.
@@ -149,6 +215,49 @@ func (h *BrickHandler) Register(mux *http.ServeMux) {
 	errs := h.errs()
 	mux.Handle(RouteBrickConsents, httpx.Recover(errs, h.Logger, httpx.RequireScope(h.Verifier, ScopePaymentsAdmin, errs, http.HandlerFunc(h.create))))
 	mux.Handle(RouteBrickCallback, httpx.Recover(errs, h.Logger, httpx.RequireScope(h.Verifier, ScopePaymentsAdmin, errs, http.HandlerFunc(h.callback))))
+	mux.Handle(RouteBrickConsent, httpx.Recover(errs, h.Logger, httpx.RequireScope(h.Verifier, ScopePaymentsAdmin, errs, http.HandlerFunc(h.read))))
+}
+
+// read answers a consent Ponte initiated for the application: the flow's
+// status and the payments made under it.
+func (h *BrickHandler) read(w http.ResponseWriter, r *http.Request) {
+	a, err := h.Flow.Authorization(r.Context(), httpx.PrincipalFrom(r.Context()).ApplicationID, r.PathValue("consentId"))
+	if err == nil && a.Kind != KindPaymentInitiation {
+		err = ErrNotFound
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrNotFound):
+		h.errs().WriteError(w, r, &httpx.Error{Status: http.StatusNotFound, Code: "CONSENTIMENTO_NAO_ENCONTRADO",
+			Message: "no consent with this id was initiated for this application"})
+		return
+	default:
+		h.Logger.ErrorContext(r.Context(), "brick consent read", "err", err)
+		h.errs().WriteError(w, r, httpx.Internal())
+		return
+	}
+	out, err := h.answerWithPayments(r.Context(), a, a.ConsentStatus)
+	if err != nil {
+		h.Logger.ErrorContext(r.Context(), "brick consent read: payments", "err", err)
+		h.errs().WriteError(w, r, httpx.Internal())
+		return
+	}
+	httpx.WriteJSON(w, r, http.StatusOK, out)
+}
+
+// answerWithPayments is answer with the consent's payments, when Ponte
+// initiates payments.
+func (h *BrickHandler) answerWithPayments(ctx context.Context, a *Authorization, consentStatus string) (BrickConsent, error) {
+	out := h.answer(a, consentStatus)
+	if h.Flow.Payments == nil {
+		return out, nil
+	}
+	list, err := h.Flow.Payments.ConsentPayments(ctx, a.ID)
+	if err != nil {
+		return out, err
+	}
+	out.Data.Payments = brickPayments(list)
+	return out, nil
 }
 
 func (h *BrickHandler) decode(w http.ResponseWriter, r *http.Request, dst any, validate func() []httpx.FieldError) bool {
@@ -197,7 +306,7 @@ func (h *BrickHandler) create(w http.ResponseWriter, r *http.Request) {
 	a, consent, err := h.Flow.Start(r.Context(), StartRequest{
 		ApplicationID: p.ApplicationID, Kind: KindPaymentInitiation, BrandID: in.BrandID, Collection: PaymentConsentsPath,
 		Body: json.RawMessage(`{"data":` + string(in.Data) + `}`), APIScope: "payments", RedirectURI: redirect,
-		IdempotencyKey: key, Device: *in.Device,
+		IdempotencyKey: key, Device: *in.Device, PaymentOptions: options(in.PaymentOptions),
 	})
 	var apiErr *fapiclient.APIError
 	switch {
@@ -293,5 +402,10 @@ func (h *BrickHandler) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.Logger.InfoContext(r.Context(), "brick callback", "consent_id", a.ConsentID, "flow_status", a.Status)
-	httpx.WriteJSON(w, r, http.StatusOK, h.answer(a, a.ConsentStatus))
+	out, err := h.answerWithPayments(r.Context(), a, a.ConsentStatus)
+	if err != nil {
+		// The outcome is recorded; the partner reads the payments later.
+		h.Logger.WarnContext(r.Context(), "brick callback: payments", "err", err)
+	}
+	httpx.WriteJSON(w, r, http.StatusOK, out)
 }

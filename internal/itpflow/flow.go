@@ -113,7 +113,9 @@ type Authorization struct {
 	Status           string
 	ConsentStatus    string
 	Error            string
-	CreatedAt        time.Time
+	// PaymentOptions are the partner's additions to the consent's payments.
+	PaymentOptions PaymentOptions
+	CreatedAt      time.Time
 	UpdatedAt        time.Time
 	ExpiresAt        time.Time
 
@@ -131,6 +133,9 @@ type Flow struct {
 	// Recorder, when set, records each step for the PCM in the step's
 	// transaction.
 	Recorder StepRecorder
+	// Payments, when set, keeps the tokens of authorised consents and
+	// initiates the payments of Brick consents.
+	Payments *Payments
 }
 
 // record hands a step to the Recorder, if any, in the step's transaction.
@@ -165,6 +170,8 @@ type StartRequest struct {
 	RedirectURI    string
 	IdempotencyKey string
 	Device         ofb.Device
+	// PaymentOptions go into the payments made under the consent.
+	PaymentOptions PaymentOptions
 	// Before, when set, runs in the transaction that records the request
 	// (a journey session moves to AWAITING_AUTHORISATION there).
 	Before func(ctx context.Context, tx *sql.Tx, a *Authorization) error
@@ -200,7 +207,7 @@ func (f *Flow) Start(ctx context.Context, in StartRequest) (*Authorization, *fap
 	if err != nil {
 		return nil, nil, err
 	}
-	ar := fapiclient.NewAuthRequest("openid " + in.APIScope + " consent:" + consent.ID)
+	ar := fapiclient.NewAuthRequest("openid " + in.APIScope + " " + ConsentScope(in.APIScope, consent.ID))
 	authURL, err := brandClient.Push(ctx, ar)
 	if err != nil {
 		return nil, nil, fmt.Errorf("itpflow: push the authorization request: %w", err)
@@ -210,7 +217,7 @@ func (f *Flow) Start(ctx context.Context, in StartRequest) (*Authorization, *fap
 		ID: uuid.NewString(), ApplicationID: in.ApplicationID, Kind: in.Kind, SessionID: in.SessionID, BrandID: in.BrandID,
 		ConsentID: consent.ID, ConsentPath: in.Collection + "/" + consent.ID, Scope: ar.Scope, RedirectURI: in.RedirectURI,
 		AuthorizationURL: authURL, Status: StatusPending, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(Lifetime),
-		nonce: ar.Nonce, verifier: ar.Verifier,
+		PaymentOptions: in.PaymentOptions, nonce: ar.Nonce, verifier: ar.Verifier,
 	}
 	err = f.DB.Write(ctx, func(tx *sql.Tx) error {
 		if in.Before != nil {
@@ -281,14 +288,28 @@ func (f *Flow) Complete(ctx context.Context, in CompleteRequest) (*Authorization
 		return nil, err
 	}
 	final, consentStatus, detail := StatusRejected, "", ""
+	var (
+		tok     *fapiclient.TokenResponse
+		consent *fapiclient.Consent
+	)
 	if denied != nil {
 		detail = denied.Code
-		consentStatus = f.consentStatus(ctx, brandClient, a)
+		if consent = f.consent(ctx, brandClient, a); consent != nil {
+			consentStatus = consent.Status
+		}
 	} else {
-		final, consentStatus, detail = f.redeem(ctx, brandClient, code, ar, a)
+		final, consentStatus, detail, tok, consent = f.redeem(ctx, brandClient, code, ar, a)
 	}
 	now := f.Clock.Now().UTC()
 	a.Status, a.ConsentStatus, a.Error, a.UpdatedAt = final, consentStatus, detail, now
+	var items []map[string]any
+	if final == StatusAuthorised && f.Payments != nil && a.Kind == KindPaymentInitiation {
+		var err error
+		if items, err = pixPaymentItems(consent.Data, a.PaymentOptions, f.Payments.Initiator, now); err != nil {
+			f.Logger.ErrorContext(ctx, "itpflow: the consent's payment cannot be initiated", "authorization_id", a.ID, "consent_id", a.ConsentID, "err", err)
+			a.Error = "payment_not_initiated: " + err.Error()
+		}
+	}
 	err = f.DB.Write(ctx, func(tx *sql.Tx) error {
 		if err := updateAuthorization(ctx, tx, a); err != nil {
 			return err
@@ -304,6 +325,11 @@ func (f *Flow) Complete(ctx context.Context, in CompleteRequest) (*Authorization
 		if err := f.record(ctx, tx, a, step, "", errCode, in.Device, now); err != nil {
 			return err
 		}
+		if final == StatusAuthorised && f.Payments != nil {
+			if err := f.Payments.authorised(ctx, tx, a, tok, consent.Data, items, now); err != nil {
+				return err
+			}
+		}
 		if in.After != nil {
 			return in.After(ctx, tx, a)
 		}
@@ -315,40 +341,43 @@ func (f *Flow) Complete(ctx context.Context, in CompleteRequest) (*Authorization
 	return a, nil
 }
 
-// redeem exchanges the code and reads the consent's status at the brand.
-func (f *Flow) redeem(ctx context.Context, c *fapiclient.Client, code string, ar fapiclient.AuthRequest, a *Authorization) (status, consentStatus, detail string) {
-	if _, err := c.ExchangeCode(ctx, code, ar); err != nil {
+// redeem exchanges the code and reads the consent at the brand; it returns
+// the tokens and the consent when the consent is AUTHORISED.
+func (f *Flow) redeem(ctx context.Context, c *fapiclient.Client, code string, ar fapiclient.AuthRequest, a *Authorization) (
+	status, consentStatus, detail string, tok *fapiclient.TokenResponse, consent *fapiclient.Consent) {
+	tok, err := c.ExchangeCode(ctx, code, ar)
+	if err != nil {
 		f.Logger.WarnContext(ctx, "itpflow: code exchange failed", "authorization_id", a.ID, "brand_id", a.BrandID, "err", err)
-		return StatusFailed, "", "code_exchange_failed"
+		return StatusFailed, "", "code_exchange_failed", nil, nil
 	}
-	status = f.consentStatus(ctx, c, a)
-	switch status {
-	case "":
+	consent = f.consent(ctx, c, a)
+	switch {
+	case consent == nil:
 		f.Logger.WarnContext(ctx, "itpflow: consent read failed after the code exchange", "authorization_id", a.ID, "brand_id", a.BrandID)
-		return StatusFailed, "", "consent_read_failed"
-	case "AUTHORISED":
-		return StatusAuthorised, status, ""
+		return StatusFailed, "", "consent_read_failed", nil, nil
+	case consent.Status == "AUTHORISED":
+		return StatusAuthorised, consent.Status, "", tok, consent
 	default:
-		return StatusRejected, status, "consent_" + status
+		return StatusRejected, consent.Status, "consent_" + consent.Status, nil, consent
 	}
 }
 
-// consentStatus reads the consent's status at the brand after a refusal,
-// best effort: "" when the brand cannot say.
-func (f *Flow) consentStatus(ctx context.Context, c *fapiclient.Client, a *Authorization) string {
+// consent reads the consent at the brand, best effort: nil when the brand
+// cannot say.
+func (f *Flow) consent(ctx context.Context, c *fapiclient.Client, a *Authorization) *fapiclient.Consent {
 	scope := "payments"
 	if fields := strings.Fields(a.Scope); len(fields) > 1 {
 		scope = fields[1]
 	}
 	token, err := c.Token(ctx, scope)
 	if err != nil {
-		return ""
+		return nil
 	}
 	consent, err := c.GetConsent(ctx, token, a.ConsentPath)
 	if err != nil {
-		return ""
+		return nil
 	}
-	return consent.Status
+	return consent
 }
 
 // claim moves a PENDING authorization to COMPLETING, once.
@@ -432,15 +461,22 @@ func stateHash(state string) string {
 }
 
 const authorizationColumns = `id, application_id, kind, COALESCE(session_id, ''), brand_id, consent_id, consent_path, scope, nonce,
-	code_verifier, redirect_uri, authorization_url, status, COALESCE(consent_status, ''), COALESCE(error, ''), created_at, updated_at, expires_at`
+	code_verifier, redirect_uri, authorization_url, status, COALESCE(consent_status, ''), COALESCE(error, ''), COALESCE(payment_options, ''),
+	created_at, updated_at, expires_at`
 
 func scanAuthorization(row *sql.Row) (*Authorization, error) {
 	var a Authorization
 	var created, updated, expires int64
+	var options string
 	err := row.Scan(&a.ID, &a.ApplicationID, &a.Kind, &a.SessionID, &a.BrandID, &a.ConsentID, &a.ConsentPath, &a.Scope, &a.nonce,
-		&a.verifier, &a.RedirectURI, &a.AuthorizationURL, &a.Status, &a.ConsentStatus, &a.Error, &created, &updated, &expires)
+		&a.verifier, &a.RedirectURI, &a.AuthorizationURL, &a.Status, &a.ConsentStatus, &a.Error, &options, &created, &updated, &expires)
 	if err != nil {
 		return nil, err
+	}
+	if options != "" {
+		if err := json.Unmarshal([]byte(options), &a.PaymentOptions); err != nil {
+			return nil, fmt.Errorf("itpflow: the authorization's payment options: %w", err)
+		}
 	}
 	a.CreatedAt, a.UpdatedAt, a.ExpiresAt = time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC(), time.UnixMilli(expires).UTC()
 	return &a, nil
@@ -454,11 +490,21 @@ func nullable(s string) any {
 }
 
 func insertAuthorization(ctx context.Context, tx *sql.Tx, a *Authorization, stateHash string) error {
+	var options any
+	if a.PaymentOptions != (PaymentOptions{}) {
+		b, err := json.Marshal(a.PaymentOptions)
+		if err != nil {
+			return err
+		}
+		options = string(b)
+	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO itp_authorizations (id, state_hash, application_id, kind, session_id, brand_id,
-		consent_id, consent_path, scope, nonce, code_verifier, redirect_uri, authorization_url, status, created_at, updated_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+		consent_id, consent_path, scope, nonce, code_verifier, redirect_uri, authorization_url, status, created_at, updated_at, expires_at,
+		payment_options)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
 		a.ID, stateHash, a.ApplicationID, a.Kind, nullable(a.SessionID), a.BrandID, a.ConsentID, a.ConsentPath, a.Scope,
-		a.nonce, a.verifier, a.RedirectURI, a.AuthorizationURL, a.Status, a.CreatedAt.UnixMilli(), a.UpdatedAt.UnixMilli(), a.ExpiresAt.UnixMilli())
+		a.nonce, a.verifier, a.RedirectURI, a.AuthorizationURL, a.Status, a.CreatedAt.UnixMilli(), a.UpdatedAt.UnixMilli(), a.ExpiresAt.UnixMilli(),
+		options)
 	if err != nil {
 		return fmt.Errorf("itpflow: record the authorization request: %w", err)
 	}
@@ -482,4 +528,15 @@ func insertStep(ctx context.Context, tx *sql.Tx, id, step string, d ofb.Device, 
 		return fmt.Errorf("itpflow: record the %s step: %w", step, err)
 	}
 	return nil
+}
+
+// ConsentScope is the consent-bound scope the pushed request asks for:
+// the Automatic Payments v2 security section's recurring-consent:{id} for a
+// recurring consent (apiScope recurring-payments), FAPI-BR's consent:{id}
+// for the others.
+func ConsentScope(apiScope, consentID string) string {
+	if apiScope == "recurring-payments" {
+		return "recurring-consent:" + consentID
+	}
+	return "consent:" + consentID
 }

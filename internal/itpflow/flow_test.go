@@ -48,11 +48,13 @@ func TestStartConstruction(t *testing.T) {
 		h := newHarness(t, db)
 		tests := []struct {
 			name, kind, collection, apiScope, redirect string
+			consentScope                               string // the consent-bound scope's prefix
 		}{
 			{"payment consent", itpflow.KindPaymentInitiation, itpflow.PaymentConsentsPath, "payments",
-				"https://partner.example/cb/Path%2Fx?app=1"},
+				"https://partner.example/cb/Path%2Fx?app=1", "consent:"},
+			// automatic-payments-2.0.0.yml's security section names recurring-consent:{recurringConsentId}.
 			{"sweeping consent", itpflow.KindJourneySession, itpflow.RecurringConsentPath, "recurring-payments",
-				"https://ponte.example" + itpflow.CallbackPath},
+				"https://ponte.example" + itpflow.CallbackPath, "recurring-consent:"},
 		}
 		seen := map[string]bool{}
 		for _, tt := range tests {
@@ -83,7 +85,7 @@ func TestStartConstruction(t *testing.T) {
 				want := map[string]any{
 					"iss": ponteClientID, "aud": h.brand.issuer(), "client_id": ponteClientID,
 					"response_type": "code id_token", "redirect_uri": tt.redirect,
-					"scope": "openid " + tt.apiScope + " consent:" + consent.ID, "code_challenge_method": "S256",
+					"scope": "openid " + tt.apiScope + " " + tt.consentScope + consent.ID, "code_challenge_method": "S256",
 					"iat": float64(now.Unix()), "nbf": float64(now.Unix()), "exp": float64(now.Add(5 * time.Minute).Unix()),
 				}
 				for k, v := range want {
@@ -252,7 +254,7 @@ func TestCompleteOutcomes(t *testing.T) {
 			{"the consent was rejected at the brand", func(req map[string]any) fapiclient.Callback {
 				cb := h.genuine(req, h.brand.approve(req))
 				h.brand.mu.Lock()
-				h.brand.status[strings.TrimPrefix(strings.Fields(req["scope"].(string))[2], "consent:")] = "REJECTED"
+				h.brand.status[scopeConsentID(req)] = "REJECTED"
 				h.brand.mu.Unlock()
 				return cb
 			}, itpflow.StatusRejected, "REJECTED", "consent_REJECTED", 2},
