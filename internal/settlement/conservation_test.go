@@ -235,4 +235,3 @@ func cents(t testing.TB, s string) int64 {
 	}
 	return c
 }
-
