@@ -155,7 +155,7 @@ func (p *Partner) Settle(ctx context.Context, tx *sql.Tx, t Transfer) (bool, err
 			"initiatorApplicationId": t.ApplicationID,
 			"amount":                 formatCents(t.AmountCents), "currency": t.Currency,
 			"debtorAccount": accountData(t.Debtor), "creditorAccount": accountData(t.Creditor),
-			"deadline":      deadline.UTC().Format(time.RFC3339),
+			"deadline": deadline.UTC().Format(time.RFC3339),
 		},
 	}
 	if err := p.Events.EmitSettlementEvent(ctx, tx, ev); err != nil {
