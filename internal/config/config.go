@@ -80,8 +80,22 @@ type Config struct {
 	PCMOrgID        string
 	PCMSpecFile     string
 
+	// Settlement (issue 15 §3): where holder-side payments move money.
+	// "ledger": the sandbox ledger on the accounts the Accounts API serves;
+	// "partner": the holder partner settles through its own core banking
+	// and reports the outcome, or the payment is rejected after
+	// SettlementDeadline. Default: ledger in sandbox mode, partner otherwise.
+	Settlement         string
+	SettlementDeadline time.Duration
+
 	envProblems []string
 }
+
+// Settlement modes.
+const (
+	SettlementLedger  = "ledger"
+	SettlementPartner = "partner"
+)
 
 // Sandbox reports whether Ponte runs in sandbox mode.
 func (c *Config) Sandbox() bool { return c.Mode == Sandbox }
@@ -162,6 +176,10 @@ func (c *Config) RegisterServe(fs *flag.FlagSet) {
 	fs.StringVar(&c.PCMKeyFile, "pcm-key", env("PONTE_PCM_KEY", ""), "private key (PEM) of --pcm-cert (env PONTE_PCM_KEY)")
 	fs.StringVar(&c.PCMOrgID, "pcm-org-id", env("PONTE_PCM_ORG_ID", ""),
 		"organisationId (UUID) sent as clientOrgId/serverOrgId; required with --pcm-url; default in sandbox: generated into DATA-DIR/pcm-org-id (env PONTE_PCM_ORG_ID)")
+	fs.StringVar(&c.Settlement, "settlement", env("PONTE_SETTLEMENT", ""),
+		"where payments move money: ledger (the sandbox accounts are a ledger) or partner (the holder partner settles and reports the outcome); default ledger in sandbox, partner otherwise (env PONTE_SETTLEMENT)")
+	fs.DurationVar(&c.SettlementDeadline, "settlement-deadline", c.envDuration("PONTE_SETTLEMENT_DEADLINE", 15*time.Minute),
+		"with --settlement partner: how long the partner has to report a settlement before the payment is rejected with FALHA_INFRAESTRUTURA_DETENTORA (env PONTE_SETTLEMENT_DEADLINE)")
 	fs.StringVar(&c.PCMSpecFile, "pcm-spec", env("PONTE_PCM_SPEC", ""),
 		"official PCM hybrid-flow OpenAPI file the sandbox receiver validates each item against; default: Ponte's built-in copy of its rules (env PONTE_PCM_SPEC)")
 	c.SweepInterval = 10 * time.Second
@@ -234,6 +252,18 @@ func (c *Config) Finish() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		problems = append(problems, "--shutdown-timeout must be positive")
+	}
+	if c.Settlement == "" {
+		c.Settlement = SettlementPartner
+		if c.Mode == Sandbox {
+			c.Settlement = SettlementLedger
+		}
+	}
+	if c.Settlement != SettlementLedger && c.Settlement != SettlementPartner {
+		problems = append(problems, fmt.Sprintf("--settlement must be %q or %q, not %q", SettlementLedger, SettlementPartner, c.Settlement))
+	}
+	if c.SettlementDeadline < time.Minute || c.SettlementDeadline > 7*24*time.Hour {
+		problems = append(problems, "--settlement-deadline must be between 1m and 168h")
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))

@@ -65,3 +65,32 @@ func TestInvalid(t *testing.T) {
 		}
 	}
 }
+
+// TestSettlement: the ledger is the sandbox's default, the partner
+// production's; either can be chosen; anything else is refused.
+func TestSettlement(t *testing.T) {
+	for _, tc := range []struct {
+		env      map[string]string
+		args     []string
+		want     string
+		deadline time.Duration
+	}{
+		{nil, nil, SettlementLedger, 15 * time.Minute},
+		{map[string]string{"PONTE_MODE": "production"}, nil, SettlementPartner, 15 * time.Minute},
+		{map[string]string{"PONTE_SETTLEMENT": "partner", "PONTE_SETTLEMENT_DEADLINE": "2m"}, nil, SettlementPartner, 2 * time.Minute},
+		{map[string]string{"PONTE_MODE": "production"}, []string{"--settlement", "ledger", "--settlement-deadline", "1h"}, SettlementLedger, time.Hour},
+	} {
+		c, err := parse(t, tc.env, tc.args...)
+		if err != nil {
+			t.Fatalf("%v %v: %v", tc.env, tc.args, err)
+		}
+		if c.Settlement != tc.want || c.SettlementDeadline != tc.deadline {
+			t.Errorf("%v %v: settlement %q, deadline %s; want %q, %s", tc.env, tc.args, c.Settlement, c.SettlementDeadline, tc.want, tc.deadline)
+		}
+	}
+	for _, args := range [][]string{{"--settlement", "bank"}, {"--settlement-deadline", "10s"}, {"--settlement-deadline", "200h"}} {
+		if _, err := parse(t, nil, args...); err == nil || !strings.Contains(err.Error(), "--settlement") {
+			t.Errorf("%v: error %v, want one naming --settlement", args, err)
+		}
+	}
+}
