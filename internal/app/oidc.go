@@ -23,9 +23,10 @@ import (
 // sends authorization_code/refresh_token requests to the authorization server
 // and everything else (client_credentials) to the partner handler. journey is
 // the holder's step of each authorization request; renderError shows people
-// the errors that cannot go back to the initiator.
+// the errors that cannot go back to the initiator; consents binds refresh
+// tokens to their consent.
 func wireAuthorizationServer(b base, mux *http.ServeMux, key *auth.SigningKey, storage *oidc.Storage, journey oidc.JourneyFunc,
-	renderError goidc.RenderErrorFunc, partner *auth.Handler) (*oidc.Server, error) {
+	renderError goidc.RenderErrorFunc, partner *auth.Handler, consents oidc.ConsentChecker) (*oidc.Server, error) {
 	partnerMux := http.NewServeMux()
 	partner.Register(partnerMux)
 	srv, err := oidc.New(oidc.Config{
@@ -34,6 +35,7 @@ func wireAuthorizationServer(b base, mux *http.ServeMux, key *auth.SigningKey, s
 		Journey:     journey,
 		MutualTLS:   b.cfg.MutualTLS(),
 		RenderError: renderError,
+		Consents:    consents,
 	})
 	if err != nil {
 		return nil, err

@@ -120,7 +120,7 @@ func TestHandOffPageNamesTheConsentKind(t *testing.T) {
 		kind, consentID, scope, want string
 	}{
 		{"payment", payment, paymentScope(payment), "pediu uma autorização de pagamento"},
-		{"sweeping", sweeping, "openid recurring-payments consent:" + sweeping, "pediu autorização para transferências automáticas entre as suas contas"},
+		{"sweeping", sweeping, sweepingScope(sweeping), "pediu autorização para transferências automáticas entre as suas contas"},
 		{"data", data, "openid consents consent:" + data, "pediu para receber dados da sua conta"},
 	}
 	for _, tt := range tests {

@@ -23,6 +23,12 @@ const sweepingBody = `{"data":{
     "periodicLimits":{"day":{"quantityLimit":2,"transactionLimit":"1500.00"},"month":{"transactionLimit":"20000.00"}},
     "startDateTime":"2024-10-16T03:00:00Z"}}}}`
 
+// sweepingScope is what a sweeping initiator pushes for a recurring consent:
+// the Automatic Payments v2 security section's recurring-consent:{id}.
+func sweepingScope(consentID string) string {
+	return "openid recurring-payments recurring-consent:" + consentID
+}
+
 // createRecurring creates the sweeping consent as the demo partner (plain JSON).
 func createRecurring(t *testing.T, s *apptest.Server) string {
 	t.Helper()
@@ -41,14 +47,14 @@ func createRecurring(t *testing.T, s *apptest.Server) string {
 }
 
 // startSweepingJourney creates a sweeping consent, pushes its request
-// ("openid recurring-payments consent:<id>") and follows the deep link into
+// (sweepingScope: "openid recurring-payments recurring-consent:<id>") and follows the deep link into
 // the WebView, which must show the limits; it returns the journey, the
 // interaction id and the partner's login token.
 func startSweepingJourney(t *testing.T, s *apptest.Server, in *oidctest.Initiator) (*journey, string, string) {
 	t.Helper()
 	consentID := createRecurring(t, s)
 	req := oidctest.NewRequest(consentID)
-	uri := pushPAR(t, s, in, req, "openid recurring-payments consent:"+consentID)
+	uri := pushPAR(t, s, in, req, sweepingScope(consentID))
 	j, wv := openPhoneJourney(t, s, in, consentID, req, authorizeURL(s, in, uri))
 	expectInPage(t, wv.body, "Transferências Inteligentes", "Marco Antonio de Brito", "Limite total", "R$ 50.000,00",
 		"até R$ 1.000,00", "Por dia: até R$ 1.500,00 em até 2 transferências", "Por mês: até R$ 20.000,00",
@@ -97,7 +103,7 @@ func TestSweepingJourneyApproveAndCancel(t *testing.T) {
 				t.Fatalf("callback fragment = %v", frag)
 			}
 			status, tok := in.ExchangeCode(t, oidctest.NoRedirects(), s.URL, code, j.req)
-			if status != 200 || !strings.Contains(tok["scope"].(string), "consent:"+j.consentID) || !strings.Contains(tok["scope"].(string), "recurring-payments") {
+			if status != 200 || !strings.Contains(tok["scope"].(string), "recurring-consent:"+j.consentID) || !strings.Contains(tok["scope"].(string), "recurring-payments") {
 				t.Fatalf("code exchange: %d %v", status, tok)
 			}
 

@@ -64,6 +64,30 @@ type brand struct {
 	codes    map[string]codeGrant
 	// refuse, when set, is the answer to the next consent creation.
 	refuse *refusal
+
+	// consentData is each consent's data as Ponte sent it, by consent id.
+	consentData map[string]map[string]any
+	// refreshTokens makes the code exchange issue a refresh token.
+	refreshTokens bool
+	// issued is when each access token was issued (they last 300 s), and
+	// refreshes each refresh token redeemed.
+	issued    map[string]time.Time
+	refreshes []string
+	// payments are the payments created, in order, and each one's status.
+	payments   []paymentCall
+	payStatus  map[string][]string // remaining statuses each GET steps through
+	payRefuse  *refusal
+	payAnswers map[string]string // idempotency key → the answer first given
+	// afterCreate, when set, runs (under mu) for each payment created.
+	afterCreate func(id string)
+	// rejectRefresh makes the brand refuse every refresh token (revoked).
+	rejectRefresh bool
+}
+
+// paymentCall is one payment creation Ponte sent.
+type paymentCall struct {
+	Path, Token, IdempotencyKey, InteractionID string
+	Claims                                     map[string]any
 }
 
 type consentCall struct {
@@ -79,8 +103,11 @@ type refusal struct {
 }
 
 func newBrand(t *testing.T, clientKey *rsa.PublicKey, c clock.Clock) *brand {
-	b := &brand{t: t, key: newKey(t), client: clientKey, clock: c, status: map[string]string{}, codes: map[string]codeGrant{}}
+	b := &brand{t: t, key: newKey(t), client: clientKey, clock: c, status: map[string]string{}, codes: map[string]codeGrant{},
+		consentData: map[string]map[string]any{}, issued: map[string]time.Time{}, payStatus: map[string][]string{}, payAnswers: map[string]string{}}
 	mux := http.NewServeMux()
+	mux.HandleFunc("POST /open-banking/{api}/{version}/pix/{collection}", b.createPayment)
+	mux.HandleFunc("GET /open-banking/{api}/{version}/pix/{collection}/{id}", b.readPayment)
 	mux.HandleFunc("GET /.well-known/openid-configuration", b.discovery)
 	mux.HandleFunc("GET /jwks", b.jwks)
 	mux.HandleFunc("POST /token", b.token)
@@ -152,8 +179,18 @@ func (b *brand) token(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_client"})
 		return
 	}
+	refresh := ""
 	switch r.PostForm.Get("grant_type") {
 	case "client_credentials":
+	case "refresh_token":
+		b.mu.Lock()
+		ok := strings.HasPrefix(r.PostForm.Get("refresh_token"), "rt-") && !b.rejectRefresh
+		b.refreshes = append(b.refreshes, r.PostForm.Get("refresh_token"))
+		b.mu.Unlock()
+		if !ok {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant"})
+			return
+		}
 	case "authorization_code":
 		b.mu.Lock()
 		g, ok := b.codes[r.PostForm.Get("code")]
@@ -163,11 +200,22 @@ func (b *brand) token(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant"})
 			return
 		}
+		if b.refreshTokens {
+			refresh = "rt-" + uuid.NewString()
+		}
 	default:
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "unsupported_grant_type"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"access_token": "at-" + uuid.NewString(), "token_type": "Bearer", "expires_in": 300})
+	access := "at-" + uuid.NewString()
+	b.mu.Lock()
+	b.issued[access] = b.clock.Now()
+	b.mu.Unlock()
+	answer := map[string]any{"access_token": access, "token_type": "Bearer", "expires_in": 300}
+	if refresh != "" {
+		answer["refresh_token"] = refresh
+	}
+	writeJSON(w, http.StatusOK, answer)
 }
 
 func s256(verifier string) string {
@@ -213,6 +261,9 @@ func (b *brand) createConsent(w http.ResponseWriter, r *http.Request) {
 	id := "urn:brand:" + uuid.NewString()
 	b.mu.Lock()
 	b.status[id] = "AWAITING_AUTHORISATION"
+	if data, ok := claims["data"].(map[string]any); ok {
+		b.consentData[id] = data
+	}
 	b.mu.Unlock()
 	b.answer(w, http.StatusCreated, id, "AWAITING_AUTHORISATION")
 }
@@ -228,10 +279,27 @@ func (b *brand) readConsent(w http.ResponseWriter, r *http.Request) {
 	b.answer(w, http.StatusOK, r.PathValue("id"), st)
 }
 
-// answer writes a consent as a JWS signed by the brand, addressed to Ponte.
+// answer writes a consent as a JWS signed by the brand, addressed to Ponte:
+// the data Ponte sent, with the consent's id and status.
 func (b *brand) answer(w http.ResponseWriter, status int, id, consentStatus string) {
+	data := map[string]any{}
+	b.mu.Lock()
+	for k, v := range b.consentData[id] {
+		data[k] = v
+	}
+	b.mu.Unlock()
+	data["consentId"], data["status"] = id, consentStatus
+	if _, recurring := data["recurringConfiguration"]; recurring {
+		delete(data, "consentId")
+		data["recurringConsentId"] = id
+	}
+	b.signed(w, status, data)
+}
+
+// signed writes data as a JWS signed by the brand, addressed to Ponte.
+func (b *brand) signed(w http.ResponseWriter, status int, data any) {
 	signed := b.sign(b.key, brandKeyID, jose.PS256, map[string]any{"aud": ponteClientID, "iss": b.issuer(),
-		"iat": b.clock.Now().Unix(), "jti": uuid.NewString(), "data": map[string]string{"consentId": id, "status": consentStatus}})
+		"iat": b.clock.Now().Unix(), "jti": uuid.NewString(), "data": data})
 	w.Header().Set("Content-Type", "application/jwt")
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, signed)

@@ -116,8 +116,8 @@ type Authorization struct {
 	// PaymentOptions are the partner's additions to the consent's payments.
 	PaymentOptions PaymentOptions
 	CreatedAt      time.Time
-	UpdatedAt        time.Time
-	ExpiresAt        time.Time
+	UpdatedAt      time.Time
+	ExpiresAt      time.Time
 
 	nonce, verifier string
 }

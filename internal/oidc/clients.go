@@ -27,8 +27,8 @@ var ErrInvalidClient = errors.New("oidc: invalid client metadata")
 
 // RegisterInitiator validates in and stores it as an Open Finance client:
 // private_key_jwt authentication, signed request objects, PAR, the hybrid
-// response type code id_token, scopes openid, payments and consent:{consentId}.
-// Registering an existing client_id replaces its metadata.
+// response type code id_token and Ponte's grant types and scopes
+// (initiatorPolicy). Registering an existing client_id replaces its metadata.
 func (s *Storage) RegisterInitiator(ctx context.Context, in Initiator) (*goidc.Client, error) {
 	if in.ClientID == "" || strings.TrimSpace(in.ClientID) != in.ClientID {
 		return nil, fmt.Errorf("%w: client_id is required and has no surrounding spaces", ErrInvalidClient)
@@ -62,10 +62,7 @@ func (s *Storage) RegisterInitiator(ctx context.Context, in Initiator) (*goidc.C
 	c := &goidc.Client{ID: in.ClientID, ClientMeta: goidc.ClientMeta{
 		Name:             in.Name,
 		RedirectURIs:     in.RedirectURIs,
-		GrantTypes:       []goidc.GrantType{goidc.GrantAuthorizationCode, goidc.GrantImplicit, goidc.GrantClientCredentials},
-		ResponseTypes:    []goidc.ResponseType{goidc.ResponseTypeCodeAndIDToken},
 		PublicJWKS:       &goidc.JSONWebKeySet{Keys: keys},
-		ScopeIDs:         strings.Join([]string{goidc.ScopeOpenID.ID, ScopePayments.ID, ScopeRecurringPayments.ID, ScopeConsents.ID, ScopeResources.ID, ScopeAccounts.ID, ScopeConsent.ID}, " "),
 		TokenAuthnMethod: goidc.ClientAuthnPrivateKeyJWT,
 		TokenAuthnSigAlg: goidc.PS256,
 		IDTokenSigAlg:    goidc.PS256,
@@ -73,6 +70,7 @@ func (s *Storage) RegisterInitiator(ctx context.Context, in Initiator) (*goidc.C
 		JARSigAlg:        goidc.PS256,
 		PARIsRequired:    true,
 	}}
+	initiatorPolicy(c)
 	if err := s.Clients().Save(ctx, c); err != nil {
 		return nil, err
 	}
@@ -99,4 +97,16 @@ func (s *Storage) Initiators(ctx context.Context) ([]*goidc.Client, error) {
 		out = append(out, &c)
 	}
 	return out, rows.Err()
+}
+
+// initiatorPolicy sets what every Open Finance client gets whatever it
+// registered with: the grant types and the scopes. They are Ponte's policy
+// rather than the client's metadata, so the storage applies them again when
+// it loads a client: one registered by an older version (before refresh
+// tokens or recurring-consent:{id}, say) gets today's.
+func initiatorPolicy(c *goidc.Client) {
+	c.GrantTypes = []goidc.GrantType{goidc.GrantAuthorizationCode, goidc.GrantImplicit, goidc.GrantClientCredentials, goidc.GrantRefreshToken}
+	c.ResponseTypes = []goidc.ResponseType{goidc.ResponseTypeCodeAndIDToken}
+	c.ScopeIDs = strings.Join([]string{goidc.ScopeOpenID.ID, ScopePayments.ID, ScopeRecurringPayments.ID, ScopeConsents.ID,
+		ScopeResources.ID, ScopeAccounts.ID, ScopeConsent.ID, ScopeRecurringConsent.ID}, " ")
 }

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/luikyv/go-oidc/pkg/goidc"
 	"github.com/luikyv/go-oidc/pkg/provider"
@@ -36,14 +37,31 @@ const (
 	RequestURILifetime  = 60  // request_uri of a pushed request (FAPI-BR)
 	AccessTokenLifetime = 300 // opaque access tokens for initiators
 	IDTokenLifetime     = 300
+	// MaxRefreshTokenLifetime bounds a refresh token whose consent has no
+	// end (an open-ended sweeping or data-sharing consent): such a token
+	// lives this long from its issue or its last use, whichever is later.
+	// A consent with an end date caps its refresh token at that date.
+	MaxRefreshTokenLifetime = 365 * 24 * 60 * 60
 )
 
-// Scopes an Open Finance client may ask for: openid, payments and the
-// consent-bound scope consent:{consentId} (Ponte's consent ids are urn:ponte:<uuid>).
+// Prefixes of the consent-bound scopes. Payment and data-sharing consents
+// use FAPI-BR's consent:{consentId}; recurring consents (urn:ponte:rc:…) use
+// the Automatic Payments v2 security section's recurring-consent:{recurringConsentId}.
+const (
+	ConsentScopePrefix          = "consent:"
+	RecurringConsentScopePrefix = "recurring-consent:"
+	// recurringIDPrefix starts every recurring consent id (recurring.IDPrefix;
+	// oidc does not import the domain package).
+	recurringIDPrefix = "urn:ponte:rc:"
+)
+
+// Scopes an Open Finance client may ask for: openid, the APIs' scopes and the
+// consent-bound scopes consent:{consentId} and recurring-consent:{recurringConsentId}
+// (Ponte's consent ids are urn:ponte:<uuid>, urn:ponte:rc:<uuid> for recurring ones).
 var (
 	ScopePayments = goidc.NewScope("payments")
 	// ScopeRecurringPayments is the Automatic Payments v2 scope (recurring
-	// consents for sweeping), requested with the consent:{id} of one.
+	// consents for sweeping), requested with the recurring-consent:{id} of one.
 	ScopeRecurringPayments = goidc.NewScope("recurring-payments")
 	// ScopeConsents is the Consents API v3 scope (data-sharing consents),
 	// requested with the consent:{id} of one.
@@ -52,10 +70,33 @@ var (
 	// v3, Accounts 2.4.2), asked for with a data-sharing consent:{id}.
 	ScopeResources = goidc.NewScope("resources")
 	ScopeAccounts  = goidc.NewScope("accounts")
-	ScopeConsent   = goidc.NewDynamicScope("consent", func(requested string) bool {
-		return strings.HasPrefix(requested, "consent:urn:ponte:") && len(requested) > len("consent:urn:ponte:")
+	// ScopeConsent is consent:{id} of a payment or data-sharing consent. A
+	// recurring consent is not named this way: its scope is the
+	// specification's recurring-consent:{id}, and Ponte's own initiator side,
+	// the only client that ever used consent:urn:ponte:rc:…, now pushes that.
+	ScopeConsent = goidc.NewDynamicScope("consent", func(requested string) bool {
+		id, ok := strings.CutPrefix(requested, ConsentScopePrefix+"urn:ponte:")
+		return ok && id != "" && !strings.HasPrefix(requested, ConsentScopePrefix+recurringIDPrefix)
+	})
+	// ScopeRecurringConsent is recurring-consent:{recurringConsentId}
+	// (automatic-payments-2.0.0.yml, security section).
+	ScopeRecurringConsent = goidc.NewDynamicScope("recurring-consent", func(requested string) bool {
+		id, ok := strings.CutPrefix(requested, RecurringConsentScopePrefix+recurringIDPrefix)
+		return ok && id != ""
 	})
 )
+
+// ConsentChecker tells the authorization server whether the consent a
+// token is bound to still allows tokens. The holder's consent services
+// answer it (adapted in internal/app).
+type ConsentChecker interface {
+	// ConsentStatus reports whether consentID, created by the application
+	// whose client_id is clientID, is active (AUTHORISED and not past its
+	// expiry) and when it expires on Ponte's clock (zero: it has no end).
+	// A consent that does not exist, or belongs to another client, is not
+	// active (and no error).
+	ConsentStatus(ctx context.Context, clientID, consentID string) (active bool, expiresAt time.Time, err error)
+}
 
 // Config configures the authorization server.
 type Config struct {
@@ -78,6 +119,11 @@ type Config struct {
 	// (RFC 8705, cnf.x5t#S256) and advertises mtls_endpoint_aliases, which are
 	// the regular endpoints, since one listener serves both.
 	MutualTLS bool
+	// Consents, optional, enables refresh tokens: an authorization_code
+	// grant for a consent-bound scope whose consent is active gets one,
+	// living until the consent's expiry, and each refresh asks again (see
+	// refreshPolicy). Without it no refresh token is issued.
+	Consents ConsentChecker
 	// RenderError, optional, shows the user an authorization error that
 	// cannot go back to the initiator (an expired or unknown request_uri, an
 	// unknown client): it writes the answer and returns nil, or returns the
@@ -95,6 +141,7 @@ type Server struct {
 	handler http.Handler
 	storage *Storage
 	logger  *slog.Logger
+	refresh refreshPolicy
 }
 
 // New builds the provider.
@@ -106,7 +153,8 @@ func New(cfg Config) (*Server, error) {
 	jwks := goidc.JSONWebKeySet{Keys: []goidc.JSONWebKey{{
 		Key: cfg.Key.Private, KeyID: cfg.Key.KeyID, Algorithm: string(goidc.PS256), Use: string(goidc.KeyUsageSignature),
 	}}}
-	s := &Server{storage: cfg.Storage, logger: cfg.Logger}
+	s := &Server{storage: cfg.Storage, logger: cfg.Logger,
+		refresh: refreshPolicy{consents: cfg.Consents, clock: cfg.Storage.clock}}
 	op, err := provider.New(goidc.ProfileFAPI1, issuer,
 		func(context.Context) (goidc.JSONWebKeySet, error) { return jwks, nil },
 		provider.WithClientStorage(cfg.Storage.Clients()),
@@ -116,7 +164,8 @@ func New(cfg Config) (*Server, error) {
 		provider.WithPAREndpoint(PathPAR),
 		provider.WithAuthorizeEndpoint(PathAuthorize),
 		provider.WithTokenEndpoint(PathToken),
-		provider.WithScopes(goidc.ScopeOpenID, ScopePayments, ScopeRecurringPayments, ScopeConsents, ScopeResources, ScopeAccounts, ScopeConsent),
+		provider.WithScopes(goidc.ScopeOpenID, ScopePayments, ScopeRecurringPayments, ScopeConsents, ScopeResources, ScopeAccounts,
+			ScopeConsent, ScopeRecurringConsent),
 		provider.WithOpenIDScopeRequired(),
 		provider.WithIDTokenSignatureAlgs(goidc.PS256),
 		provider.WithIDTokenLifetime(IDTokenLifetime),
@@ -134,13 +183,22 @@ func New(cfg Config) (*Server, error) {
 		provider.WithClientCredentialsGrant(),
 		// A consent-bound scope is the user's grant: only the authorization
 		// code flow (the user approved in the journey) may carry it, never a
-		// client_credentials token the client asks for by itself.
-		provider.WithHandleGrantFunc(func(_ *http.Request, gi *goidc.GrantInfo) error {
+		// client_credentials token the client asks for by itself. The
+		// authorization_code and refresh_token grants ask the consent.
+		provider.WithHandleGrantFunc(func(r *http.Request, gi *goidc.GrantInfo) error {
 			if gi.GrantType == goidc.GrantClientCredentials && ConsentScopeIn(gi.ActiveScopes) {
-				return goidc.NewError(goidc.ErrorCodeInvalidScope, "consent:{consentId} is granted by the user, not with client_credentials")
+				return goidc.NewError(goidc.ErrorCodeInvalidScope,
+					"consent:{consentId} and recurring-consent:{recurringConsentId} are granted by the user, not with client_credentials")
 			}
-			return nil
+			return s.refresh.handleGrant(r.Context(), gi)
 		}),
+		// Refresh tokens for consent-bound grants (FAPI-BR: the initiator
+		// keeps using the consent for its whole life). Not rotated: FAPI-BR
+		// requires rotation to be possible to disable and says clients shall
+		// not rely on it, and the Open Finance payments test plan checks that
+		// the refresh token is not rotated. The lifetime given here is the
+		// ceiling; the storage caps each grant at its consent's expiry.
+		provider.WithRefreshTokenGrant(s.refresh.shouldIssue, MaxRefreshTokenLifetime),
 		// The implicit grant type is what lets the hybrid response type
 		// "code id_token" return an id_token from /oauth/authorize.
 		provider.WithImplicitGrant(),

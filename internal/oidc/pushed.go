@@ -56,14 +56,34 @@ func (s *Storage) PushedRequest(ctx context.Context, tx *sql.Tx, requestURI, cli
 }
 
 // ConsentID returns the Ponte consent a session asks for (scope
-// "consent:urn:ponte:…"), or "".
+// "consent:urn:ponte:…" or, for a recurring consent, the Automatic Payments
+// "recurring-consent:urn:ponte:rc:…"), or "".
 func ConsentID(as *goidc.AuthnSession) string {
-	for _, sc := range strings.Fields(as.Scopes) {
-		if id, ok := strings.CutPrefix(sc, "consent:"); ok {
+	return ConsentIDIn(as.Scopes)
+}
+
+// ConsentIDIn returns the consent a space-separated scope list names with a
+// consent-bound scope (either form), or "".
+func ConsentIDIn(scopes string) string {
+	for _, sc := range strings.Fields(scopes) {
+		if id, ok := consentOf(sc); ok {
 			return id
 		}
 	}
 	return ""
+}
+
+// consentOf returns the consent id of a consent-bound scope. The recurring
+// form is tried first: "recurring-consent:" does not start with "consent:",
+// but keeping the order explicit says which prefix wins.
+func consentOf(scope string) (string, bool) {
+	if id, ok := strings.CutPrefix(scope, RecurringConsentScopePrefix); ok {
+		return id, id != ""
+	}
+	if id, ok := strings.CutPrefix(scope, ConsentScopePrefix); ok {
+		return id, id != ""
+	}
+	return "", false
 }
 
 // ClientName returns a registered client's display name.
@@ -76,12 +96,7 @@ func (s *Storage) ClientName(ctx context.Context, clientID string) (string, bool
 }
 
 // ConsentScopeIn reports whether a space-separated scope list holds a
-// consent:{consentId} scope.
+// consent-bound scope: consent:{consentId} or recurring-consent:{recurringConsentId}.
 func ConsentScopeIn(scopes string) bool {
-	for _, sc := range strings.Fields(scopes) {
-		if strings.HasPrefix(sc, "consent:") {
-			return true
-		}
-	}
-	return false
+	return ConsentIDIn(scopes) != ""
 }

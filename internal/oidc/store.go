@@ -106,6 +106,7 @@ func (m clientManager) Client(ctx context.Context, id string) (*goidc.Client, er
 	if err := json.Unmarshal([]byte(data), &c); err != nil {
 		return nil, fmt.Errorf("oidc: decode client %s: %w", id, err)
 	}
+	initiatorPolicy(&c)
 	return &c, nil
 }
 
@@ -203,33 +204,47 @@ func (m grantSessionManager) Save(ctx context.Context, gs *goidc.GrantSession) e
 	}
 	stored := *gs
 	stored.TokenID, stored.RefreshToken, stored.AuthCode = "", "", "" // kept as hashes only
+	now, exp := m.s.nowMS(), m.s.expiresAtMS(gs.ExpiresAtTimestamp)
+	if until, ok := consentExpiry(gs.Store); ok && gs.RefreshToken != "" {
+		// A refresh token lives until its consent's expiry, as the grant
+		// handler last read it: at the code exchange, then at each refresh
+		// (an extended data-sharing consent, an open-ended consent in use).
+		// go-oidc's own copy, on the wall clock, says the same instant.
+		exp = until
+		stored.ExpiresAtTimestamp = goidc.TimestampNow() + int((until-now)/1000)
+	}
+	// The access token's own expiry, on Ponte's clock like the grant's:
+	// with a refresh token the grant outlives each access token.
+	tokenExp := min(m.s.expiresAtMS(gs.LastTokenExpiresAtTimestamp), exp)
 	data, err := json.Marshal(&stored)
 	if err != nil {
 		return fmt.Errorf("oidc: encode grant session: %w", err)
 	}
-	now, exp := m.s.nowMS(), m.s.expiresAtMS(gs.ExpiresAtTimestamp)
 	return m.s.db.Write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO oidc_grant_sessions
-(id, client_id, token_id_hash, refresh_token_hash, auth_code_hash, data, created_at, expires_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+(id, client_id, token_id_hash, refresh_token_hash, auth_code_hash, data, created_at, expires_at, token_expires_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (id) DO UPDATE SET client_id = excluded.client_id, token_id_hash = excluded.token_id_hash,
 refresh_token_hash = COALESCE(excluded.refresh_token_hash, oidc_grant_sessions.refresh_token_hash),
 auth_code_hash = COALESCE(excluded.auth_code_hash, oidc_grant_sessions.auth_code_hash),
-data = excluded.data, expires_at = excluded.expires_at`,
+data = excluded.data, expires_at = excluded.expires_at, token_expires_at = excluded.token_expires_at`,
 			gs.ID, gs.ClientID, hashKey(gs.TokenID), nullable(hashKey(gs.RefreshToken)), nullable(hashKey(gs.AuthCode)),
-			string(data), now, exp)
+			string(data), now, exp, tokenExp)
 		return err
 	})
 }
 
-func (m grantSessionManager) load(ctx context.Context, column, hash string) (*goidc.GrantSession, error) {
+// load finds the grant session whose column is hash and whose expiry
+// column (expires_at for the grant, token_expires_at for its access token)
+// is still ahead on Ponte's clock.
+func (m grantSessionManager) load(ctx context.Context, column, expiry, hash string) (*goidc.GrantSession, error) {
 	if hash == "" {
 		return nil, ErrNotFound
 	}
 	var data string
-	// column is one of this file's constants, never user input.
+	// column and expiry are this file's constants, never user input.
 	err := m.s.db.Read().QueryRowContext(ctx,
-		`SELECT data FROM oidc_grant_sessions WHERE `+column+` = $1 AND expires_at > $2`, hash, m.s.nowMS()).Scan(&data)
+		`SELECT data FROM oidc_grant_sessions WHERE `+column+` = $1 AND `+expiry+` > $2`, hash, m.s.nowMS()).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -243,10 +258,10 @@ func (m grantSessionManager) load(ctx context.Context, column, hash string) (*go
 	return &gs, nil
 }
 
-// SessionByTokenID returns the grant session of the access token id. The
-// refresh token is not restored (only its hash is kept).
+// SessionByTokenID returns the grant session of the access token id while
+// that token is live. The refresh token is not restored (only its hash is kept).
 func (m grantSessionManager) SessionByTokenID(ctx context.Context, id string) (*goidc.GrantSession, error) {
-	gs, err := m.load(ctx, "token_id_hash", hashKey(id))
+	gs, err := m.load(ctx, "token_id_hash", "token_expires_at", hashKey(id))
 	if err != nil {
 		return nil, err
 	}
@@ -257,7 +272,7 @@ func (m grantSessionManager) SessionByTokenID(ctx context.Context, id string) (*
 // SessionByRefreshToken returns the grant session of the refresh token. The
 // access token id is not restored (only its hash is kept).
 func (m grantSessionManager) SessionByRefreshToken(ctx context.Context, token string) (*goidc.GrantSession, error) {
-	gs, err := m.load(ctx, "refresh_token_hash", hashKey(token))
+	gs, err := m.load(ctx, "refresh_token_hash", "expires_at", hashKey(token))
 	if err != nil {
 		return nil, err
 	}
