@@ -137,6 +137,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	errs := h.errs()
 	mux.Handle("POST "+ConsentsPath, h.interaction(httpx.RequireScope(h.Verifier, Scope, errs, http.HandlerFunc(h.create))))
 	mux.Handle("GET "+ConsentsPath+"/{consentId}", h.interaction(httpx.RequireScope(h.Verifier, Scope, errs, http.HandlerFunc(h.get))))
+	h.registerPix(mux)
 }
 
 func (h *Handler) errs() ErrorWriter { return ErrorWriter{Clock: h.Service.Clock} }
@@ -276,19 +277,31 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, *httpx.Error) {
 	return body, nil
 }
 
-// verify checks a signed body against the caller's registered keys.
+// verify checks a signed POST /consents body against the caller's registered keys.
 func (h *Handler) verify(ctx context.Context, caller *Caller, body []byte) (*signedRequest, *ValidationError) {
+	payload, jti, verr := h.verifyPayload(ctx, caller, body, h.Service.ConsentsURL())
+	if verr != nil {
+		return nil, verr
+	}
+	req, verr := decodeCreate(payload)
+	if verr != nil {
+		return nil, verr
+	}
+	return &signedRequest{JTI: jti, Request: req}, nil
+}
+
+// verifyPayload checks a signed body sent to aud (the URL called) against
+// the caller's registered keys and returns its claims and jti.
+func (h *Handler) verifyPayload(ctx context.Context, caller *Caller, body []byte, aud string) ([]byte, string, *ValidationError) {
 	if len(caller.JWKS) == 0 {
-		return nil, BadSignature("A aplicação não tem JWKS registrado: registre suas chaves públicas para enviar corpos assinados.")
+		return nil, "", BadSignature("A aplicação não tem JWKS registrado: registre suas chaves públicas para enviar corpos assinados.")
 	}
 	keys, err := h.keys.Get(caller.JWKS)
 	if err != nil {
 		h.Logger.ErrorContext(ctx, "payments caller's registered JWKS does not parse", "client_id", caller.ClientID, "err", err)
-		return nil, BadSignature("O JWKS registrado da aplicação não pôde ser lido.")
+		return nil, "", BadSignature("O JWKS registrado da aplicação não pôde ser lido.")
 	}
-	return decodeSigned(body, keys, Expectations{
-		Audience: h.Service.ConsentsURL(), Issuer: caller.ClientID, Now: h.Service.Clock.Now(),
-	})
+	return VerifySigned(body, keys, Expectations{Audience: aud, Issuer: caller.ClientID, Now: h.Service.Clock.Now()})
 }
 
 // respond writes a success body: as is (JSON), or signed for a signed request.

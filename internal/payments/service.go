@@ -14,6 +14,7 @@ import (
 	"github.com/ponte-ofb/ponte/internal/clock"
 	"github.com/ponte-ofb/ponte/internal/idempotency"
 	"github.com/ponte-ofb/ponte/internal/jobs"
+	"github.com/ponte-ofb/ponte/internal/settlement"
 	"github.com/ponte-ofb/ponte/internal/store"
 )
 
@@ -39,6 +40,11 @@ type Service struct {
 	BaseURL string
 	// NewID makes consent ids; nil: urn:ponte:<uuid>.
 	NewID func() string
+	// Settlement moves the Pix payments' money (internal/settlement); without
+	// it payments cannot be created or settled (ErrNoSettlement).
+	Settlement settlement.Settlement
+	// Events receives every Pix payment status change; nil: none.
+	Events PaymentEvents
 }
 
 // NewService returns a Service.
@@ -52,6 +58,7 @@ func NewService(db *store.DB, c clock.Clock, logger *slog.Logger, baseURL string
 // Register registers the expiry job's handler on the job client.
 func (s *Service) Register(c *jobs.Client) {
 	c.Register(JobExpire, s.handleExpire, jobs.Backoff(5*time.Second, 5*time.Minute))
+	c.Register(JobSettle, s.handleSettle, jobs.Backoff(time.Second, time.Minute))
 	c.Register(JobSweepJTIs, func(ctx context.Context, _ *jobs.Job) error {
 		_, err := s.Sweep(ctx)
 		return err
@@ -363,6 +370,13 @@ func (s *Service) expire(ctx context.Context, id string, status Status) (*Consen
 		code := expiryCode(c.Status)
 		if c.Status != status || code == "" || now.Before(c.ExpiresAt) {
 			return nil // moved on, or not due (an early job): nothing to do
+		}
+		if c.Status == StatusAuthorised {
+			// Payments initiated in time consume the consent once they are
+			// all final (consumeIfDone), whatever the window says.
+			if used, err := consentHasPayments(ctx, tx, c.ID); err != nil || used {
+				return err
+			}
 		}
 		c.Status, c.StatusUpdatedAt = StatusRejected, now
 		c.Rejection = &RejectionReason{Code: code, Detail: rejectionDetails[code]}

@@ -1,0 +1,652 @@
+package payments
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ponte-ofb/ponte/internal/idempotency"
+	"github.com/ponte-ofb/ponte/internal/jobs"
+	"github.com/ponte-ofb/ponte/internal/settlement"
+	"github.com/ponte-ofb/ponte/internal/store"
+)
+
+// Routes of the Pix payments.
+const (
+	PixPaymentsPath        = "/open-banking/payments/v4/pix/payments"
+	PixConsentPaymentsPath = PixPaymentsPath + "/consents"
+)
+
+// JobSettle is the job kind of the settlement worker: it takes every
+// accepted payment and every scheduled one whose date has come, in batches
+// of SettleBatchSize per transaction. One job exists per second of due time
+// (unique key), so a burst of payments shares one job instead of paying a
+// job's overhead each.
+const JobSettle = "payments.pix.settle"
+
+// SettleBatchSize is how many payments the worker settles per transaction.
+const SettleBatchSize = 500
+
+// PaymentEvents receives every payment status change inside the
+// transaction that writes it; internal/app turns it into a webhook event for
+// the holder partner owning the debtor account.
+type PaymentEvents interface {
+	EmitPixPaymentEvent(ctx context.Context, tx *sql.Tx, e PaymentEvent) error
+}
+
+// PixPaymentsURL is the aud of a signed POST /pix/payments body.
+func (s *Service) PixPaymentsURL() string { return s.BaseURL + PixPaymentsPath }
+
+// PixPaymentURL is payment id's URL: its self link and the aud of its PATCH.
+func (s *Service) PixPaymentURL(id string) string { return s.BaseURL + PixPaymentsPath + "/" + id }
+
+// PixConsentPaymentsURL is the URL of PATCH /pix/payments/consents/{consentId}.
+func (s *Service) PixConsentPaymentsURL(consentID string) string {
+	return s.BaseURL + PixConsentPaymentsPath + "/" + consentID
+}
+
+// CreatePixPaymentsInput is one POST /pix/payments call.
+type CreatePixPaymentsInput struct {
+	ApplicationID string
+	// ConsentID is the consent the access token was issued for (its scope
+	// consent:{consentId}).
+	ConsentID      string
+	Items          []PixPaymentRequest
+	IdempotencyKey string
+	JTI            string // "" for plain JSON
+}
+
+// CreatePixPayments validates the payments against their consent and stores
+// them in one transaction with their reservation, their settlement job,
+// their webhook events, the used jti and the idempotency record. The answer
+// is a 201, or a 422 naming the broken rule; both are stored under the key
+// and replayed, as the specification's idempotency rules ask for payments.
+// Other errors: idempotency.ErrKeyReused, ErrJTIReused, ErrConsentNotOwned.
+func (s *Service) CreatePixPayments(ctx context.Context, in CreatePixPaymentsInput) (idempotency.Response, error) {
+	now := s.Clock.Now().UTC().Truncate(time.Second)
+	fingerprint, err := idempotency.Fingerprint(http.MethodPost, PixPaymentsPath, struct {
+		ConsentID string
+		Items     []PixPaymentRequest
+	}{in.ConsentID, in.Items})
+	if err != nil {
+		return idempotency.Response{}, err
+	}
+	verr := validatePixPayments(in.Items)
+	return s.idempotent(ctx, in.ApplicationID, in.IdempotencyKey, fingerprint, in.JTI, now,
+		func(tx *sql.Tx) (idempotency.Response, bool, error) {
+			if verr != nil {
+				resp, err := s.errorResponse(verr, now)
+				return resp, true, err
+			}
+			resp, err := s.createPixTx(ctx, tx, in, now)
+			return resp, true, err
+		})
+}
+
+// idempotent runs fn in one write transaction under the application's key:
+// a live record with the same fingerprint is replayed without running fn,
+// one with another fingerprint is idempotency.ErrKeyReused. fn's answer is
+// recorded when it says so. A jti is recorded in the same transaction.
+func (s *Service) idempotent(ctx context.Context, appID, key, fingerprint, jti string, now time.Time,
+	fn func(tx *sql.Tx) (idempotency.Response, bool, error)) (idempotency.Response, error) {
+	var out idempotency.Response
+	err := s.DB.Write(ctx, func(tx *sql.Tx) error {
+		req := idempotency.Request{ApplicationID: appID, Key: key, Fingerprint: fingerprint, Now: now}
+		if key != "" {
+			if err := idempotency.Lock(ctx, s.DB, tx, appID, key); err != nil {
+				return err
+			}
+			stored, found, err := idempotency.Lookup(ctx, s.DB, tx, req)
+			if err != nil {
+				return err
+			}
+			if found {
+				out = stored
+				return nil
+			}
+		}
+		if jti != "" {
+			if err := s.recordJTI(ctx, tx, appID, jti, now); err != nil {
+				return err
+			}
+		}
+		resp, keep, err := fn(tx)
+		if err != nil {
+			return err
+		}
+		out = resp
+		if key != "" && keep {
+			return storeIdempotent(ctx, s.DB, tx, appID, key, fingerprint, resp.Status, resp.Body, now, idempotency.TTL)
+		}
+		return nil
+	})
+	if err != nil {
+		return idempotency.Response{}, err
+	}
+	return out, nil
+}
+
+// errorResponse renders a refusal as the API's error body, for storing.
+func (s *Service) errorResponse(v *ValidationError, now time.Time) (idempotency.Response, error) {
+	body := ErrorWriter{Clock: s.Clock}.body(v.Status, v.Problems)
+	body.Meta.RequestDateTime = formatTime(now)
+	return idempotency.Encode(v.Status, body)
+}
+
+func (s *Service) refuse(code, detail string, now time.Time) (idempotency.Response, error) {
+	return s.errorResponse(unprocessable(code, detail), now)
+}
+
+// brasiliaMidnight is 00:00 in Brasília of date (YYYY-MM-DD): when a
+// scheduled payment becomes due, and the end of its cancellation window.
+func brasiliaMidnight(date string) time.Time {
+	d, _ := time.ParseInLocation(time.DateOnly, date, brasilia)
+	return d.UTC()
+}
+
+func (s *Service) createPixTx(ctx context.Context, tx *sql.Tx, in CreatePixPaymentsInput, now time.Time) (idempotency.Response, error) {
+	if err := lockConsent(ctx, tx, in.ConsentID); err != nil {
+		return idempotency.Response{}, err
+	}
+	c, err := getConsent(ctx, tx, in.ConsentID)
+	if errors.Is(err, ErrNotFound) {
+		return idempotency.Response{}, ErrConsentNotOwned
+	}
+	if err != nil {
+		return idempotency.Response{}, err
+	}
+	if c.ApplicationID != in.ApplicationID {
+		return idempotency.Response{}, ErrConsentNotOwned
+	}
+	used, err := consentHasPayments(ctx, tx, c.ID)
+	if err != nil {
+		return idempotency.Response{}, err
+	}
+	switch {
+	case c.Status == StatusPartiallyAccepted:
+		return s.refuse(CodeConsentimentoPendente, "Consentimento pendente autorização de múltiplas alçadas (status “PARTIALLY_ACCEPTED”).", now)
+	case c.Status == StatusAuthorised && used:
+		return s.refuse(CodeConsentimentoInvalido, "Consentimento inválido: seus pagamentos já foram iniciados.", now)
+	case c.Status == StatusAuthorised && !now.Before(c.ExpiresAt):
+		// The consumption window closed and the timer has not run yet: the
+		// consent expires now, in this transaction.
+		from := c.Status
+		c.Status, c.StatusUpdatedAt = StatusRejected, now
+		c.Rejection = &RejectionReason{Code: RejectTempoExpiradoConsumo, Detail: rejectionDetails[RejectTempoExpiradoConsumo]}
+		if err := updateStatus(ctx, tx, c, from); err != nil {
+			return idempotency.Response{}, err
+		}
+		return s.refuse(CodeConsentimentoInvalido, "Consentimento inválido (em status final): REJECTED, tempo de consumo expirado.", now)
+	case c.Status != StatusAuthorised:
+		return s.refuse(CodeConsentimentoInvalido, "Consentimento inválido (em status final): "+string(c.Status)+".", now)
+	case c.DebtorAccount == nil:
+		return idempotency.Response{}, fmt.Errorf("payments: authorised consent %s has no debtor account", c.ID)
+	}
+	dates, verr := matchConsent(c, in.Items, now)
+	if verr != nil {
+		return s.errorResponse(verr, now)
+	}
+	ids := make([]string, len(in.Items))
+	for i := range in.Items {
+		ids[i] = in.Items[i].EndToEndID
+	}
+	if e2e, err := endToEndUsed(ctx, s.DB, tx, in.ApplicationID, ids); err != nil {
+		return idempotency.Response{}, err
+	} else if e2e != "" {
+		return s.refuse(CodeParametroInvalido, "Parâmetro endToEndId não obedece as regras de formatação esperadas: "+e2e+" já foi utilizado em outro pagamento.", now)
+	}
+	if s.Settlement == nil {
+		return idempotency.Response{}, ErrNoSettlement
+	}
+	parties := Parties{}
+	if u := c.Request.LoggedUser; u != nil && u.Document != nil {
+		parties.DebtorDocument = u.Document.Identification
+	}
+	if b := c.Request.BusinessEntity; b != nil && b.Document != nil {
+		parties.DebtorDocument = b.Document.Identification
+	}
+	if cr := c.Request.Creditor; cr != nil {
+		parties.CreditorName, parties.CreditorDocument = cr.Name, cr.CPFCNPJ
+	}
+	out := make([]*PixPayment, len(in.Items))
+	for i, item := range in.Items {
+		cents, err := amountCents(item.Payment.Amount)
+		if err != nil {
+			return idempotency.Response{}, err
+		}
+		p := &PixPayment{
+			ID: uuid.NewString(), ConsentID: c.ID, ApplicationID: in.ApplicationID, Request: item,
+			DebtorAccount: *c.DebtorAccount, Parties: parties, AmountCents: cents, ScheduledDate: dates[i],
+			CreatedAt: now, StatusUpdatedAt: now, DueAt: now,
+		}
+		if p.ScheduledDate != "" {
+			// Scheduled: the balance is checked on the date, not now (item 4.1.1).
+			p.Status, p.DueAt = PaymentSCHD, brasiliaMidnight(p.ScheduledDate)
+		} else {
+			switch err := s.Settlement.Reserve(ctx, tx, s.transfer(p, now)); {
+			case err == nil:
+				p.Status = PaymentACCP
+			case errors.Is(err, settlement.ErrInsufficientFunds):
+				return s.refuse(CodeSaldoInsuficiente, "A conta selecionada não possui saldo suficiente para realizar o pagamento.", now)
+			case errors.Is(err, settlement.ErrAccountNotAllowed):
+				return s.refuse(CodePagamentoRecusadoDetentora, "Pagamento recusado pela detentora de conta: a conta selecionada não permite realizar esse pagamento.", now)
+			case errors.Is(err, settlement.ErrSameAccount):
+				// Not a creation error of the specification, but a rejection reason.
+				p.Status = PaymentRJCT
+				p.Rejection = &PaymentRejection{Code: PayRejectContasOrigemDestinoIguais, Detail: paymentRejectionDetails[PayRejectContasOrigemDestinoIguais]}
+			default:
+				return idempotency.Response{}, fmt.Errorf("payments: reserve: %w", err)
+			}
+		}
+		if err := insertPixPayment(ctx, s.DB, tx, p); err != nil {
+			return idempotency.Response{}, err
+		}
+		if err := s.emit(ctx, tx, p); err != nil {
+			return idempotency.Response{}, err
+		}
+		if !p.Status.Final() {
+			if err := s.enqueueSettle(ctx, tx, now, p.DueAt); err != nil {
+				return idempotency.Response{}, err
+			}
+		}
+		out[i] = p
+	}
+	if err := s.consumeIfDone(ctx, tx, c.ID, now); err != nil {
+		return idempotency.Response{}, err
+	}
+	resp := PixPaymentsResponse{Links: Links{Self: s.PixPaymentURL(out[0].ID)}, Meta: Meta{RequestDateTime: formatTime(now)}}
+	for _, p := range out {
+		resp.Data = append(resp.Data, p.Data())
+	}
+	return idempotency.Encode(http.StatusCreated, resp)
+}
+
+// transfer is the settlement's view of p.
+func (s *Service) transfer(p *PixPayment, now time.Time) settlement.Transfer {
+	t := settlement.Transfer{
+		Kind: settlement.KindPix, PaymentID: p.ID, EndToEndID: p.Request.EndToEndID, ApplicationID: p.ApplicationID,
+		AmountCents: p.AmountCents, Currency: p.Request.Payment.Currency,
+		Debtor: settlement.Account{ISPB: p.DebtorAccount.ISPB, Issuer: p.DebtorAccount.Issuer, Number: p.DebtorAccount.Number,
+			AccountType: p.DebtorAccount.AccountType},
+		DebtorParty:   settlement.Party{Document: p.Parties.DebtorDocument},
+		CreditorParty: settlement.Party{Name: p.Parties.CreditorName, Document: p.Parties.CreditorDocument},
+		At:            now,
+	}
+	if a := p.Request.CreditorAccount; a != nil {
+		t.Creditor = settlement.Account{ISPB: a.ISPB, Issuer: a.Issuer, Number: a.Number, AccountType: a.AccountType}
+	}
+	if r := p.Request.RemittanceInformation; r != nil {
+		t.Description = *r
+	}
+	return t
+}
+
+// enqueueSettle makes sure a worker job runs at or after due: one per
+// second of due time, run a second after that second ends, so every payment
+// of the second has committed by then.
+func (s *Service) enqueueSettle(ctx context.Context, tx *sql.Tx, now, due time.Time) error {
+	runAt := due.Truncate(time.Second).Add(time.Second)
+	_, err := jobs.Enqueue(ctx, tx, now, jobs.Job{
+		Kind: JobSettle, RunAt: runAt, UniqueKey: fmt.Sprintf("%s:%d", JobSettle, runAt.Unix()),
+	})
+	return err
+}
+
+func (s *Service) emit(ctx context.Context, tx *sql.Tx, p *PixPayment) error {
+	if s.Events == nil {
+		return nil
+	}
+	return s.Events.EmitPixPaymentEvent(ctx, tx, PaymentEvent{
+		PaymentID: p.ID, ConsentID: p.ConsentID, ApplicationID: p.ApplicationID, EndToEndID: p.Request.EndToEndID,
+		Status: p.Status, AmountCents: p.AmountCents, DebtorAccount: p.DebtorAccount, Rejection: p.Rejection, At: p.StatusUpdatedAt,
+	})
+}
+
+// move writes p's new status (set by the caller) if it is still from, and
+// its webhook event; a final status may consume the consent.
+func (s *Service) move(ctx context.Context, tx *sql.Tx, p *PixPayment, from PaymentStatus, now time.Time) error {
+	p.StatusUpdatedAt = now
+	if err := updatePixStatus(ctx, s.DB, tx, p, from); err != nil {
+		return err
+	}
+	if err := s.emit(ctx, tx, p); err != nil {
+		return err
+	}
+	if p.Status.Final() {
+		return s.consumeIfDone(ctx, tx, p.ConsentID, now)
+	}
+	return nil
+}
+
+// consumeIfDone moves the consent to CONSUMED once it has payments and all
+// of them are final (ACSC, RJCT or CANC).
+func (s *Service) consumeIfDone(ctx context.Context, tx *sql.Tx, consentID string, now time.Time) error {
+	st, err := s.DB.TxStmt(ctx, tx, `SELECT COUNT(*) FROM pix_payments WHERE consent_id = $1 AND status NOT IN ('ACSC', 'RJCT', 'CANC')`)
+	if err != nil {
+		return err
+	}
+	var open int
+	if err := st.QueryRowContext(ctx, consentID).Scan(&open); err != nil {
+		return fmt.Errorf("payments: count open payments: %w", err)
+	}
+	if open > 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE payment_consents SET status = $1, status_updated_at = $2 WHERE id = $3 AND status = $4`,
+		string(StatusConsumed), now.UnixMilli(), consentID, string(StatusAuthorised)); err != nil {
+		return fmt.Errorf("payments: consume consent: %w", err)
+	}
+	return nil
+}
+
+// GetPixPayment returns payment id of applicationID (another application's
+// is ErrPaymentNotFound).
+func (s *Service) GetPixPayment(ctx context.Context, applicationID, id string) (*PixPayment, error) {
+	p, err := getPixPayment(ctx, s.DB.Read(), id)
+	if err != nil {
+		return nil, err
+	}
+	if p.ApplicationID != applicationID {
+		return nil, ErrPaymentNotFound
+	}
+	return p, nil
+}
+
+// PixPaymentResponse renders p with its self link.
+func (s *Service) PixPaymentResponse(p *PixPayment) PixPaymentResponse {
+	return PixPaymentResponse{Data: p.Data(), Links: Links{Self: s.PixPaymentURL(p.ID)}, Meta: Meta{RequestDateTime: formatTime(s.Clock.Now())}}
+}
+
+// CancelInput is one PATCH call.
+type CancelInput struct {
+	ApplicationID  string
+	ID             string // the paymentId, or the consentId for the consent route
+	Document       Document
+	IdempotencyKey string
+	JTI            string
+}
+
+// cancellable reports whether p may be cancelled at now: PDNG always, SCHD
+// until 23:59 in Brasília of the day before its date.
+func cancellable(p *PixPayment, now time.Time) bool {
+	switch p.Status {
+	case PaymentPDNG:
+		return true
+	case PaymentSCHD:
+		return now.Before(brasiliaMidnight(p.ScheduledDate))
+	}
+	return false
+}
+
+func (s *Service) cancel(ctx context.Context, tx *sql.Tx, p *PixPayment, doc Document, now time.Time) error {
+	from := p.Status
+	reason := CancelAgendamento
+	if from == PaymentPDNG {
+		reason = CancelPendencia
+		// A payment held for analysis may hold a reservation.
+		if s.Settlement == nil {
+			return ErrNoSettlement
+		}
+		if err := s.Settlement.Release(ctx, tx, s.transfer(p, now)); err != nil {
+			return fmt.Errorf("payments: release: %w", err)
+		}
+	}
+	p.Status = PaymentCANC
+	p.Cancellation = &Cancellation{Reason: reason, CancelledFrom: CancelFromITP, CancelledAt: formatTime(now),
+		CancelledBy: CancelledBy{Document: &doc}}
+	return s.move(ctx, tx, p, from, now)
+}
+
+// CancelPixPayment cancels one payment (PATCH /pix/payments/{paymentId}):
+// ErrPaymentNotFound for an unknown or another application's payment,
+// ErrNotCancellable when its status or date no longer allows it.
+func (s *Service) CancelPixPayment(ctx context.Context, in CancelInput) (idempotency.Response, error) {
+	now := s.Clock.Now().UTC().Truncate(time.Second)
+	fingerprint, err := idempotency.Fingerprint(http.MethodPatch, PixPaymentsPath+"/"+in.ID, in.Document)
+	if err != nil {
+		return idempotency.Response{}, err
+	}
+	return s.idempotent(ctx, in.ApplicationID, in.IdempotencyKey, fingerprint, in.JTI, now,
+		func(tx *sql.Tx) (idempotency.Response, bool, error) {
+			p, err := getPixPayment(ctx, tx, in.ID)
+			if err == nil && p.ApplicationID != in.ApplicationID {
+				err = ErrPaymentNotFound
+			}
+			if err != nil {
+				return idempotency.Response{}, false, err
+			}
+			if !cancellable(p, now) {
+				return idempotency.Response{}, false, ErrNotCancellable
+			}
+			if err := s.cancel(ctx, tx, p, in.Document, now); err != nil {
+				return idempotency.Response{}, false, err
+			}
+			resp, err := idempotency.Encode(http.StatusOK, s.PixPaymentResponse(p))
+			return resp, true, err
+		})
+}
+
+// CancelConsentPayments cancels every payment of the consent still
+// cancellable (PATCH /pix/payments/consents/{consentId}): ErrNotFound for an
+// unknown or another application's consent, ErrNotCancellable when none is.
+func (s *Service) CancelConsentPayments(ctx context.Context, in CancelInput) (idempotency.Response, error) {
+	now := s.Clock.Now().UTC().Truncate(time.Second)
+	fingerprint, err := idempotency.Fingerprint(http.MethodPatch, PixConsentPaymentsPath+"/"+in.ID, in.Document)
+	if err != nil {
+		return idempotency.Response{}, err
+	}
+	return s.idempotent(ctx, in.ApplicationID, in.IdempotencyKey, fingerprint, in.JTI, now,
+		func(tx *sql.Tx) (idempotency.Response, bool, error) {
+			if err := lockConsent(ctx, tx, in.ID); err != nil {
+				return idempotency.Response{}, false, err
+			}
+			c, err := getConsent(ctx, tx, in.ID)
+			if err == nil && c.ApplicationID != in.ApplicationID {
+				err = ErrNotFound
+			}
+			if err != nil {
+				return idempotency.Response{}, false, err
+			}
+			list, err := queryPixPayments(ctx, tx, `consent_id = $1 AND status IN ('SCHD', 'PDNG') ORDER BY due_at, id`, c.ID)
+			if err != nil {
+				return idempotency.Response{}, false, err
+			}
+			resp := CancelledPaymentsResponse{Data: []CancelledPayment{}, Links: Links{Self: s.PixConsentPaymentsURL(c.ID)},
+				Meta: Meta{RequestDateTime: formatTime(now)}}
+			for _, p := range list {
+				if !cancellable(p, now) {
+					continue
+				}
+				if err := s.cancel(ctx, tx, p, in.Document, now); err != nil {
+					return idempotency.Response{}, false, err
+				}
+				resp.Data = append(resp.Data, CancelledPayment{PaymentID: p.ID, StatusUpdateDateTime: formatTime(now)})
+			}
+			if len(resp.Data) == 0 {
+				return idempotency.Response{}, false, ErrNotCancellable
+			}
+			out, err := idempotency.Encode(http.StatusOK, resp)
+			return out, true, err
+		})
+}
+
+// HoldForAnalysis is the holder's hold of an accepted payment for analysis
+// (ACCP → PDNG): the worker leaves it alone, its reservation stays, and it is
+// cancellable until ResumeAfterAnalysis or a cancellation.
+func (s *Service) HoldForAnalysis(ctx context.Context, paymentID string) (*PixPayment, error) {
+	return s.transitionPix(ctx, paymentID, PaymentACCP, func(p *PixPayment) { p.Status = PaymentPDNG })
+}
+
+// ResumeAfterAnalysis hands a held payment back to the worker (PDNG → ACCP).
+func (s *Service) ResumeAfterAnalysis(ctx context.Context, paymentID string) (*PixPayment, error) {
+	return s.transitionPix(ctx, paymentID, PaymentPDNG, func(p *PixPayment) { p.Status = PaymentACCP })
+}
+
+func (s *Service) transitionPix(ctx context.Context, id string, from PaymentStatus, change func(p *PixPayment)) (*PixPayment, error) {
+	var out *PixPayment
+	err := s.DB.Write(ctx, func(tx *sql.Tx) error {
+		now := s.Clock.Now().UTC().Truncate(time.Second)
+		p, err := getPixPayment(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if p.Status != from {
+			return fmt.Errorf("%w: payment %s is %s, not %s", ErrInvalidTransition, id, p.Status, from)
+		}
+		change(p)
+		if err := s.move(ctx, tx, p, from, now); err != nil {
+			return err
+		}
+		if p.Status == PaymentACCP {
+			if err := s.enqueueSettle(ctx, tx, now, now); err != nil {
+				return err
+			}
+		}
+		out = p
+		return nil
+	})
+	return out, err
+}
+
+// handleSettle is JobSettle's handler: batches until nothing is due.
+func (s *Service) handleSettle(ctx context.Context, _ *jobs.Job) error {
+	for {
+		n, err := s.SettleDue(ctx, SettleBatchSize)
+		if err != nil {
+			return err
+		}
+		if n < SettleBatchSize {
+			return nil
+		}
+	}
+}
+
+// SettleDue settles, in one transaction, up to limit payments that are due:
+// accepted ones (ACCP) and scheduled ones (SCHD) whose date has come. A
+// scheduled payment is reserved first (SCHD → ACCP, or RJCT with the
+// settlement's reason); then Settle moves the money: ACSC when it moved in
+// this transaction, ACPD when the outcome comes later (SettlementSettled,
+// SettlementFailed). It returns how many payments it took.
+func (s *Service) SettleDue(ctx context.Context, limit int) (int, error) {
+	if s.Settlement == nil {
+		return 0, ErrNoSettlement
+	}
+	var n int
+	err := s.DB.Write(ctx, func(tx *sql.Tx) error {
+		now := s.Clock.Now().UTC().Truncate(time.Second)
+		where := `status IN ('ACCP', 'SCHD') AND due_at <= $1 ORDER BY due_at, id LIMIT $2`
+		if s.DB.Engine() == store.Postgres {
+			where += ` FOR UPDATE SKIP LOCKED` // another instance's worker takes the others
+		}
+		list, err := queryPixPayments(ctx, tx, where, now.UnixMilli(), limit)
+		if err != nil {
+			return err
+		}
+		n = len(list)
+		for _, p := range list {
+			if err := s.settleOne(ctx, tx, p, now); err != nil {
+				return fmt.Errorf("payments: settle %s: %w", p.ID, err)
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+func (s *Service) settleOne(ctx context.Context, tx *sql.Tx, p *PixPayment, now time.Time) error {
+	t := s.transfer(p, now)
+	if p.Status == PaymentSCHD {
+		code := ""
+		switch err := s.Settlement.Reserve(ctx, tx, t); {
+		case err == nil:
+		case errors.Is(err, settlement.ErrInsufficientFunds):
+			code = PayRejectSaldoInsuficiente
+		case errors.Is(err, settlement.ErrAccountNotAllowed):
+			code = PayRejectRecusadoDetentora
+		case errors.Is(err, settlement.ErrSameAccount):
+			code = PayRejectContasOrigemDestinoIguais
+		default:
+			return fmt.Errorf("reserve: %w", err)
+		}
+		if code != "" {
+			p.Status, p.Rejection = PaymentRJCT, &PaymentRejection{Code: code, Detail: paymentRejectionDetails[code]}
+			return s.move(ctx, tx, p, PaymentSCHD, now)
+		}
+		p.Status = PaymentACCP
+		if err := s.move(ctx, tx, p, PaymentSCHD, now); err != nil {
+			return err
+		}
+	}
+	done, err := s.Settlement.Settle(ctx, tx, t)
+	switch {
+	case errors.Is(err, settlement.ErrNotReserved):
+		p.Status = PaymentRJCT
+		p.Rejection = &PaymentRejection{Code: PayRejectFalhaInfraestruturaDetent, Detail: paymentRejectionDetails[PayRejectFalhaInfraestruturaDetent]}
+	case err != nil:
+		return fmt.Errorf("settle: %w", err)
+	case done:
+		p.Status = PaymentACSC
+	default:
+		p.Status = PaymentACPD
+	}
+	return s.move(ctx, tx, p, PaymentACCP, now)
+}
+
+// SettlementSettled records a later settlement outcome: the money moved
+// (ACPD → ACSC), in tx, the transaction recording the report. Repeating it
+// is not an error.
+func (s *Service) SettlementSettled(ctx context.Context, tx *sql.Tx, paymentID string) error {
+	now := s.Clock.Now().UTC().Truncate(time.Second)
+	p, err := getPixPayment(ctx, tx, paymentID)
+	if err != nil {
+		return err
+	}
+	switch p.Status {
+	case PaymentACSC:
+		return nil
+	case PaymentACPD, PaymentACCP:
+	default:
+		return fmt.Errorf("%w: payment %s is %s", ErrInvalidTransition, paymentID, p.Status)
+	}
+	from := p.Status
+	p.Status = PaymentACSC
+	return s.move(ctx, tx, p, from, now)
+}
+
+// SettlementFailed records a later settlement refusal (ACPD → RJCT with the
+// API's code and detail), releasing the reservation, in tx. Repeating it is
+// not an error; code must be a payment rejection code.
+func (s *Service) SettlementFailed(ctx context.Context, tx *sql.Tx, paymentID, code, detail string) error {
+	if !paymentRejectionCodes[code] {
+		return fmt.Errorf("%w: %q", ErrPaymentRejectionCode, code)
+	}
+	now := s.Clock.Now().UTC().Truncate(time.Second)
+	p, err := getPixPayment(ctx, tx, paymentID)
+	if err != nil {
+		return err
+	}
+	switch p.Status {
+	case PaymentRJCT:
+		return nil
+	case PaymentACPD, PaymentACCP:
+	default:
+		return fmt.Errorf("%w: payment %s is %s", ErrInvalidTransition, paymentID, p.Status)
+	}
+	if s.Settlement == nil {
+		return ErrNoSettlement
+	}
+	if err := s.Settlement.Release(ctx, tx, s.transfer(p, now)); err != nil {
+		return fmt.Errorf("payments: release: %w", err)
+	}
+	if detail == "" {
+		detail = paymentRejectionDetails[code]
+	}
+	from := p.Status
+	p.Status, p.Rejection = PaymentRJCT, &PaymentRejection{Code: code, Detail: truncate(detail, 2048)}
+	return s.move(ctx, tx, p, from, now)
+}
