@@ -206,6 +206,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	pay := payments.NewService(db, clk, logger, cfg.PublicURL)
 	pay.Register(jobq)
 	rec := recurring.NewService(db, clk, logger, cfg.PublicURL)
+	rec.Events = recurringPaymentEvents{events}
 	rec.Register(jobq)
 	dcs := dataconsents.NewService(db, clk, logger, cfg.PublicURL)
 	dcs.Register(jobq)

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
 	"net/http"
 
@@ -8,6 +10,7 @@ import (
 	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/payments"
 	"github.com/ponte-ofb/ponte/internal/recurring"
+	"github.com/ponte-ofb/ponte/internal/webhooks"
 )
 
 // registerRecurring registers the Automatic Payments v2 recurring-consent
@@ -22,4 +25,23 @@ func registerRecurring(b base, mux *http.ServeMux, svc *recurring.Service, verif
 	}
 	(&recurring.Handler{Service: svc, Verifier: verifier, Logger: b.logger, Callers: paymentCallers{apps}, Signer: signer}).Register(mux)
 	return nil
+}
+
+// recurringPaymentEvents turns sweeping payment status changes into webhook
+// events: ids, status and rejection code only (one event per payment and
+// status, whatever retries happen).
+type recurringPaymentEvents struct{ w *webhooks.Emitter }
+
+// EmitPaymentEvent implements recurring.PaymentEvents.
+func (e recurringPaymentEvents) EmitPaymentEvent(ctx context.Context, tx *sql.Tx, ev recurring.PaymentEvent) error {
+	data := map[string]any{"recurringPaymentId": ev.PaymentID, "recurringConsentId": ev.ConsentID, "endToEndId": ev.EndToEndID,
+		"status": string(ev.Status)}
+	if ev.RejectionCode != "" {
+		data["rejectionReason"] = ev.RejectionCode
+	}
+	return e.w.Emit(ctx, tx, webhooks.Event{
+		ID:            "recurring-payment-" + ev.PaymentID + "-" + string(ev.Status),
+		ApplicationID: ev.ApplicationID, Context: recurring.EventContext, Name: recurring.EventPaymentStatusChanged,
+		EntityID: ev.PaymentID, Time: ev.At, Data: data,
+	})
 }

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -58,6 +59,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle("POST "+ConsentsPath, route(h.create))
 	mux.Handle("GET "+ConsentsPath+"/{recurringConsentId}", route(h.get))
 	mux.Handle("PATCH "+ConsentsPath+"/{recurringConsentId}", route(h.patch))
+	h.registerPayments(mux, route)
 }
 
 // errs is the Open Finance error writer of internal/payments (the same
@@ -78,9 +80,18 @@ type errorBody struct {
 // errorBody renders problems with the specification's titles (payments'
 // ErrorWriter only takes one problem, with payments' titles).
 func (h *Handler) errorBody(status int, problems []payments.Problem) errorBody {
-	body := errorBody{Meta: Meta{RequestDateTime: formatTime(h.Service.Clock.Now())}}
+	return problemsBody(h.Service.Clock.Now(), status, problems)
+}
+
+// problemsBody is the error body of problems at now: each with the
+// specification's title for its code, details cut at 2,048 bytes.
+func problemsBody(now time.Time, status int, problems []payments.Problem) errorBody {
+	body := errorBody{Meta: Meta{RequestDateTime: formatTime(now)}}
 	for _, p := range problems {
 		title := titles[p.Code]
+		if title == "" {
+			title = paymentTitles[p.Code]
+		}
 		if title == "" {
 			title = http.StatusText(status)
 		}

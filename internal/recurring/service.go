@@ -15,6 +15,7 @@ import (
 	"github.com/ponte-ofb/ponte/internal/idempotency"
 	"github.com/ponte-ofb/ponte/internal/jobs"
 	"github.com/ponte-ofb/ponte/internal/payments"
+	"github.com/ponte-ofb/ponte/internal/settlement"
 	"github.com/ponte-ofb/ponte/internal/store"
 )
 
@@ -40,6 +41,13 @@ type Service struct {
 	BaseURL string
 	// NewID makes consent ids; nil: IDPrefix + a random UUID.
 	NewID func() string
+	// NewPaymentID makes recurring payment ids; nil: a random UUID.
+	NewPaymentID func() string
+	// Settlement moves sweeping payments' money; nil: payments wait in RCVD
+	// (their job retries) and are rejected when its attempts run out.
+	Settlement settlement.Settlement
+	// Events records payment status changes as webhook events; nil: none.
+	Events PaymentEvents
 }
 
 // NewService returns a Service.
@@ -53,6 +61,7 @@ func NewService(db *store.DB, c clock.Clock, logger *slog.Logger, baseURL string
 // Register registers the jobs' handlers on the job client.
 func (s *Service) Register(c *jobs.Client) {
 	c.Register(JobExpire, s.handleExpire, jobs.Backoff(5*time.Second, 5*time.Minute))
+	c.Register(JobProcessPayment, s.handleProcess, jobs.Backoff(2*time.Second, time.Minute))
 	c.Register(JobSweepJTIs, func(ctx context.Context, _ *jobs.Job) error {
 		_, err := s.Sweep(ctx)
 		return err
