@@ -3,11 +3,13 @@ package app
 import (
 	"context"
 	"crypto/tls"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,12 +20,16 @@ import (
 
 	"github.com/ponte-ofb/ponte/internal/auth"
 	"github.com/ponte-ofb/ponte/internal/clock"
+	"github.com/ponte-ofb/ponte/internal/dataapi"
 	"github.com/ponte-ofb/ponte/internal/fapiclient"
 	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/itp"
 	"github.com/ponte-ofb/ponte/internal/itpflow"
+	"github.com/ponte-ofb/ponte/internal/jobs"
 	"github.com/ponte-ofb/ponte/internal/oidc"
 	"github.com/ponte-ofb/ponte/internal/sandboxapp"
+	"github.com/ponte-ofb/ponte/internal/vault"
+	"github.com/ponte-ofb/ponte/internal/webhooks"
 )
 
 // SandboxBrandName is the brand Ponte registers for its own holder side.
@@ -106,9 +112,16 @@ func (b *brandClients) Client(ctx context.Context, brandID string) (*fapiclient.
 // and gives demo, the demo application, a default journey. It returns the
 // flow, the sandbox brand's id ("" outside the sandbox) and demo as updated.
 func wireITPFlow(ctx context.Context, b base, mux *http.ServeMux, brands *itp.Service, apps *auth.Applications, clients *oidc.Storage,
-	steps itpflow.StepRecorder, pages *template.Template, verifier httpx.TokenVerifier,
+	steps itpflow.StepRecorder, pages *template.Template, verifier httpx.TokenVerifier, pay itpPayments,
 	demo *auth.Application) (*itpflow.Flow, string, *auth.Application, error) {
-	flow := &itpflow.Flow{DB: b.db, Clock: b.clock, Brands: &brandClients{brands: brands, clock: b.clock}, Logger: b.logger, Recorder: steps}
+	brandSet := &brandClients{brands: brands, clock: b.clock}
+	flow := &itpflow.Flow{DB: b.db, Clock: b.clock, Brands: brandSet, Logger: b.logger, Recorder: steps}
+	flow.Payments = &itpflow.Payments{DB: b.db, Clock: b.clock, Brands: brandSet, Vault: pay.vault,
+		Initiator: initiatorIdentity(b), Events: paymentEvents{pay.events}, Logger: b.logger}
+	flow.Payments.Register(pay.jobs)
+	if flow.Payments.Initiator.CNPJ == "" {
+		b.logger.WarnContext(ctx, "initiator: PONTE_ITP_CNPJ is not set: payments initiated at brands will fail until it is")
+	}
 	var brandID string
 	if b.cfg.Sandbox() {
 		sb, err := ensureSandboxBrand(ctx, b, apps, brands, clients)
@@ -129,7 +142,64 @@ func wireITPFlow(ctx context.Context, b base, mux *http.ServeMux, brands *itp.Se
 			return app.RedirectURLs, nil
 		}}).Register(mux)
 	(&itpflow.JourneyHandler{Flow: flow, Sessions: brands, Pages: pages, Logger: b.logger, PublicURL: b.cfg.PublicURL}).Register(mux)
+	(&itpflow.TransfersHandler{Transfers: &itpflow.Transfers{Flow: flow, Payments: flow.Payments, Sessions: brands},
+		Verifier: verifier, Logger: b.logger}).Register(mux)
 	return flow, brandID, demo, nil
+}
+
+// itpPayments is what the initiator's payments ride on: the job queue, the
+// data key that seals the brands' tokens, and the webhook emitter.
+type itpPayments struct {
+	jobs   *jobs.Client
+	vault  *vault.Vault
+	events *webhooks.Emitter
+}
+
+// initiatorIdentity is Ponte's identity as a payment initiator: the CNPJ
+// (PONTE_ITP_CNPJ) sent as cnpjInitiator and the ISPB (PONTE_ITP_ISPB, by
+// default the CNPJ's first 8 digits, as institutions' ISPBs are) that opens
+// the endToEndIds it generates. The sandbox defaults to the sandbox
+// institution's CNPJ.
+func initiatorIdentity(b base) itpflow.Initiator {
+	id := itpflow.Initiator{CNPJ: os.Getenv("PONTE_ITP_CNPJ"), ISPB: os.Getenv("PONTE_ITP_ISPB")}
+	if id.CNPJ == "" && b.cfg.Sandbox() {
+		id.CNPJ = dataapi.SandboxInstitution.CompanyCNPJ
+	}
+	if id.ISPB == "" && len(id.CNPJ) == 14 {
+		id.ISPB = id.CNPJ[:8]
+	}
+	return id
+}
+
+// paymentEvents turns the status changes of payments Ponte initiated into
+// webhook events for the partner: ids, status and rejection reason, never
+// tokens, accounts or documents. One event per status: retries emit nothing
+// new.
+type paymentEvents struct{ w *webhooks.Emitter }
+
+// PaymentChanged implements itpflow.PaymentEvents.
+func (e paymentEvents) PaymentChanged(ctx context.Context, tx *sql.Tx, p *itpflow.Payment) error {
+	data := map[string]any{"endToEndId": p.EndToEndID, "status": p.Status, "brandId": p.BrandID}
+	if p.PaymentID != "" {
+		data["paymentId"] = p.PaymentID
+	}
+	if p.RejectionCode != "" || p.RejectionDetail != "" {
+		data["rejectionReason"] = map[string]string{"code": p.RejectionCode, "detail": p.RejectionDetail}
+	}
+	if p.Error != "" {
+		data["error"] = p.Error
+	}
+	name := "PAYMENT_STATUS_CHANGED"
+	if p.Kind == itpflow.PaymentKindSweeping {
+		name = "SWEEPING_TRANSFER_STATUS_CHANGED"
+		data["id"], data["externalId"], data["journeySessionId"], data["recurringConsentId"] = p.ID, p.ExternalID, p.SessionID, p.ConsentID
+	} else {
+		data["consentId"] = p.ConsentID
+	}
+	return e.w.Emit(ctx, tx, webhooks.Event{
+		ID: "itp-payment-" + p.ID + "-" + p.Status, ApplicationID: p.ApplicationID, Context: "PaymentInitiation", Name: name,
+		EntityID: p.ID, Time: p.UpdatedAt, Data: data,
+	})
 }
 
 // sandboxBrand is Ponte's own holder side as a brand of its initiator side
