@@ -206,7 +206,6 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	pay := payments.NewService(db, clk, logger, cfg.PublicURL)
 	pay.Register(jobq)
 	rec := recurring.NewService(db, clk, logger, cfg.PublicURL)
-	rec.Events = recurringPaymentEvents{events}
 	rec.Register(jobq)
 	dcs := dataconsents.NewService(db, clk, logger, cfg.PublicURL)
 	dcs.Register(jobq)
@@ -261,7 +260,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		return nil, err
 	}
 	resources := resourceTokens{partners: tokens, server: authServer, apps: apps}
-	if err := registerPayments(b, mux, pay, resources, apps, key); err != nil {
+	if err := registerPayments(b, mux, pay, resources, apps, key, events); err != nil {
 		return nil, err
 	}
 	if err := registerRecurring(b, mux, rec, resources, apps, key); err != nil {
@@ -275,8 +274,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err != nil {
 		return nil, err
 	}
-	flow, sandboxBrandID, demo, err := wireITPFlow(ctx, b, mux, itpService, apps, asStorage, itpSteps{steps}, pages, tokens,
-		itpPayments{jobs: jobq, vault: vlt, events: events}, demo)
+	flow, sandboxBrandID, demo, err := wireITPFlow(ctx, b, mux, itpService, apps, asStorage, itpSteps{steps}, pages, tokens, demo)
 	if err != nil {
 		return nil, err
 	}

@@ -2,23 +2,29 @@ package app
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"net/http"
 
 	"github.com/ponte-ofb/ponte/internal/auth"
+	"github.com/ponte-ofb/ponte/internal/customers"
 	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/payments"
+	"github.com/ponte-ofb/ponte/internal/webhooks"
 )
 
-// registerPayments registers the Payments API v4 consent routes of svc
-// (holder side). Access tokens are verified with verifier; responses to
-// signed requests are signed with key, Ponte's signing key.
+// registerPayments registers the Payments API v4 routes of svc (holder
+// side): consents and Pix payments. Access tokens are verified with
+// verifier; responses to signed requests are signed with key, Ponte's
+// signing key. Every Pix payment status change becomes a webhook event for
+// the holder partner owning the debtor account.
 func registerPayments(b base, mux *http.ServeMux, svc *payments.Service, verifier httpx.TokenVerifier, apps *auth.Applications,
-	key *auth.SigningKey) error {
+	key *auth.SigningKey, events *webhooks.Emitter) error {
 	signer, err := payments.NewSigner(key.Private, key.KeyID)
 	if err != nil {
 		return fmt.Errorf("payments: response signer: %w", err)
 	}
+	svc.Events = pixPaymentEvents{events}
 	(&payments.Handler{Service: svc, Verifier: verifier, Logger: b.logger, Callers: paymentCallers{apps}, Signer: signer}).Register(mux)
 	return nil
 }
@@ -35,4 +41,33 @@ func (c paymentCallers) Caller(ctx context.Context, clientID string) (*payments.
 		return nil, err
 	}
 	return &payments.Caller{ApplicationID: a.ID, ClientID: a.ClientID, JWKS: a.JWKS, AcceptPlainJSON: a.AcceptPlainJSON}, nil
+}
+
+// PixPaymentEventName is the webhook event of every Pix payment status
+// change (Context "Payments"); its data says which status.
+const PixPaymentEventName = "PIX_PAYMENT_STATUS_CHANGED"
+
+// pixPaymentEvents turns Pix payment status changes into webhook events for
+// the holder partner application whose customer owns the debtor account:
+// ids, status, amount and the rejection code, never a document.
+type pixPaymentEvents struct{ w *webhooks.Emitter }
+
+// EmitPixPaymentEvent implements payments.PaymentEvents.
+func (e pixPaymentEvents) EmitPixPaymentEvent(ctx context.Context, tx *sql.Tx, ev payments.PaymentEvent) error {
+	holder, _, ok, err := customers.AccountHolder(ctx, tx, ev.DebtorAccount.ISPB, ev.DebtorAccount.Issuer, ev.DebtorAccount.Number)
+	if err != nil || !ok {
+		return err // an account Ponte does not hold has no partner to tell
+	}
+	data := map[string]any{
+		"paymentId": ev.PaymentID, "consentId": ev.ConsentID, "endToEndId": ev.EndToEndID, "status": string(ev.Status),
+		"amount": fmt.Sprintf("%d.%02d", ev.AmountCents/100, ev.AmountCents%100), "currency": "BRL",
+		"statusUpdateDateTime": ev.At.UTC().Format("2006-01-02T15:04:05Z"),
+	}
+	if ev.Rejection != nil {
+		data["rejectionReason"] = map[string]any{"code": ev.Rejection.Code}
+	}
+	return e.w.Emit(ctx, tx, webhooks.Event{
+		ID:            "pix-payment-" + ev.PaymentID + "-" + string(ev.Status), // one per status change, whatever retries happen
+		ApplicationID: holder, Context: "Payments", Name: PixPaymentEventName, EntityID: ev.PaymentID, Data: data,
+	})
 }
