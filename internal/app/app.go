@@ -206,6 +206,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	pay := payments.NewService(db, clk, logger, cfg.PublicURL)
 	pay.Register(jobq)
 	rec := recurring.NewService(db, clk, logger, cfg.PublicURL)
+	rec.Events = recurringPaymentEvents{events}
 	rec.Register(jobq)
 	dcs := dataconsents.NewService(db, clk, logger, cfg.PublicURL)
 	dcs.Register(jobq)
@@ -274,7 +275,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err != nil {
 		return nil, err
 	}
-	flow, sandboxBrandID, demo, err := wireITPFlow(ctx, b, mux, itpService, apps, asStorage, itpSteps{steps}, pages, tokens, demo)
+	flow, sandboxBrandID, demo, err := wireITPFlow(ctx, b, mux, itpService, apps, asStorage, itpSteps{steps}, pages, tokens,
+		itpPayments{jobs: jobq, vault: vlt, events: events}, demo)
 	if err != nil {
 		return nil, err
 	}
