@@ -74,7 +74,7 @@ func (h *Handler) answerPayment(w http.ResponseWriter, r *http.Request, req *req
 		h.respond(w, r, req, resp.Status, resp.Body)
 	case errors.Is(err, ErrTokenConsent):
 		h.forbidden(w, r, "O token de acesso não foi emitido para o consentimento recorrente deste pagamento.")
-	case errors.Is(err, errDuplicateEndToEnd):
+	case errors.Is(err, ErrEndToEndUsed):
 		h.fail(w, r, req, &payments.ValidationError{Status: http.StatusUnprocessableEntity, Problems: []payments.Problem{{
 			Code: payments.CodeDetalhePagamentoInvalido, Detail: "Parâmetro endToEndId não obedece às regras de negócio: já utilizado em outro pagamento."}}})
 	case errors.Is(err, ErrPaymentNotFound):

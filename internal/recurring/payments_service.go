@@ -53,7 +53,7 @@ type CreatePaymentInput struct {
 // the 201 answer, or the 422 answer is; both are kept under the
 // idempotency key, as the specification asks of payments. It returns
 // ErrTokenConsent (403) when the token does not cover the consent,
-// idempotency.ErrKeyReused, ErrJTIReused or errDuplicateEndToEnd.
+// idempotency.ErrKeyReused, ErrJTIReused or ErrEndToEndUsed.
 func (s *Service) CreatePayment(ctx context.Context, in CreatePaymentInput) (idempotency.Response, error) {
 	consentID, err := tokenConsent(in.TokenConsents, in.Request.RecurringConsentID)
 	if err != nil {
@@ -157,7 +157,7 @@ func (s *Service) decide(ctx context.Context, tx *sql.Tx, consentID string, in C
 	if used, err := endToEndUsed(ctx, tx, r.EndToEndID); err != nil {
 		return idempotency.Response{}, err
 	} else if used {
-		return idempotency.Response{}, errDuplicateEndToEnd
+		return idempotency.Response{}, ErrEndToEndUsed
 	}
 	r.RecurringConsentID = c.ID
 	p := &Payment{

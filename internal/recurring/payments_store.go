@@ -16,8 +16,9 @@ import (
 const paymentColumns = `id, application_id, consent_id, status, end_to_end_id, pay_date, amount_cents, request,
 	debtor_account, debtor_document, creditor_name, rejection, cancellation, created_at, status_updated_at`
 
-// errDuplicateEndToEnd: another payment already carries the endToEndId.
-var errDuplicateEndToEnd = errors.New("recurring: endToEndId already used")
+// ErrEndToEndUsed: another payment already carries the endToEndId (422
+// DETALHE_PAGAMENTO_INVALIDO, not kept under the idempotency key).
+var ErrEndToEndUsed = errors.New("recurring: endToEndId already used")
 
 func insertPayment(ctx context.Context, tx *sql.Tx, p *Payment) error {
 	req, err := json.Marshal(p.Request)
@@ -33,7 +34,7 @@ func insertPayment(ctx context.Context, tx *sql.Tx, p *Payment) error {
 		p.ID, p.ApplicationID, p.ConsentID, string(p.Status), p.Request.EndToEndID, p.PayDate, p.AmountCents, string(req),
 		string(debtor), p.DebtorDocument, p.CreditorName, p.CreatedAt.UnixMilli(), p.UpdatedAt.UnixMilli())
 	if store.IsUniqueViolation(err) {
-		return errDuplicateEndToEnd
+		return ErrEndToEndUsed
 	}
 	if err != nil {
 		return fmt.Errorf("recurring: insert payment: %w", err)
