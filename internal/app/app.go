@@ -40,6 +40,7 @@ import (
 	"github.com/ponte-ofb/ponte/internal/pcm"
 	"github.com/ponte-ofb/ponte/internal/recurring"
 	"github.com/ponte-ofb/ponte/internal/sandboxapp"
+	"github.com/ponte-ofb/ponte/internal/settlement"
 	"github.com/ponte-ofb/ponte/internal/store"
 	"github.com/ponte-ofb/ponte/internal/vault"
 	"github.com/ponte-ofb/ponte/internal/webhooks"
@@ -66,6 +67,11 @@ type App struct {
 	// Recurring is the Automatic Payments v2 recurring-consent service for
 	// sweeping accounts (holder side).
 	Recurring *recurring.Service
+	// Settlement moves holder-side payments' money: the sandbox ledger or
+	// the holder partner (--settlement). SettlementPartner serves partners'
+	// outcome reports and the settlement deadline in either mode.
+	Settlement        settlement.Settlement
+	SettlementPartner *settlement.Partner
 	// DataConsents is the Consents API v3 data-sharing consent service (holder side).
 	DataConsents *dataconsents.Service
 	// ITP is the initiator side: brands, journeys and Open Keys journey sessions.
@@ -203,11 +209,13 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	// The holder side's consent services and the authorization server's
 	// storage (the journey and ticket checks read its pushed requests).
 	asStorage := oidc.NewStorage(db, clk)
+	settle, settlePartner := wireSettlement(b, mux, jobq, events, tokens)
 	pay := payments.NewService(db, clk, logger, cfg.PublicURL)
 	pay.Register(jobq)
 	rec := recurring.NewService(db, clk, logger, cfg.PublicURL)
 	rec.Events = recurringPaymentEvents{events}
 	rec.Register(jobq)
+	settlePartner.Outcomes = settlementOutcomes{pix: pay, recurring: rec}
 	dcs := dataconsents.NewService(db, clk, logger, cfg.PublicURL)
 	dcs.Register(jobq)
 	data, err := newDataAPI(ctx, b, consentGrants{dcs}, custs, demo)
@@ -308,7 +316,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		Config: cfg, Logger: logger, Clock: clk, DB: db, Vault: vlt, Apps: apps, Tokens: tokens,
 		Demo: demo, DemoSecret: demoSecret, Customers: custs, DataAPI: data,
 		Jobs: jobq, Webhooks: events, WebhookService: hooks,
-		Payments: pay, Recurring: rec, DataConsents: dcs,
+		Payments: pay, Recurring: rec, DataConsents: dcs, Settlement: settle, SettlementPartner: settlePartner,
 		PCM: pcmHandler, PCMForwarder: forwarder, PCMReceiver: receiver,
 		Tickets: tickets, Interactions: interactions, SandboxApp: sandboxApp, AuthServer: authServer,
 		ITP: itpService, ITPFlow: flow, SandboxBrandID: sandboxBrandID, Cards: cardService,

@@ -180,7 +180,7 @@ func familyOf(path string) string {
 		return "page"
 	case has("/openfinance/", "/cards-pci/", "/admin/v1/cards", "/webhooks/", "/sandbox/"):
 		return "bankly"
-	case has("/api/", "/admin/v1/customers/"):
+	case has("/api/", "/admin/v1/customers/", "/admin/v1/settlements/"):
 		return "brick"
 	case has("/open-banking/"):
 		return "openfinance"

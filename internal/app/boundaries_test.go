@@ -42,6 +42,7 @@ var sides = map[string]string{
 	"dataapi":      holderSide,
 	"customers":    holderSide,
 	"sandboxapp":   holderSide,
+	"settlement":   holderSide,
 
 	"app": rootSide,
 }

@@ -53,7 +53,8 @@ func (s *site) families() ([]httpx.Family, httpx.ErrorWriter) {
 		{Prefix: "/admin/v1/cards", Errors: bankly},
 		{Prefix: "/webhooks/", Errors: bankly},
 		{Prefix: "/api/", Errors: brick},
-		{Prefix: "/admin/v1/customers/", Errors: fapiErrors{brick}}, // the data import, an Open Finance family route
+		{Prefix: "/admin/v1/customers/", Errors: fapiErrors{brick}},   // the data import, an Open Finance family route
+		{Prefix: "/admin/v1/settlements/", Errors: fapiErrors{brick}}, // partners' settlement reports, Payments' family
 		{Prefix: "/admin/pcm", Errors: page},
 		{Prefix: "/journey/", Errors: page},
 		{Prefix: "/sandbox/", Errors: page},

@@ -134,7 +134,7 @@ var KnownScopes = map[string]string{
 	"recurring-payments":             "create, read and revoke Automatic Payments v2 recurring consents for sweeping (Open Finance Brasil, holder side)",
 	"consents":                       "create, read, revoke and extend Consents API v3 data-sharing consents (Open Finance Brasil, holder side)",
 	"app":                            "create and read Open Keys journey sessions (seed 003)",
-	"payments.admin":                 "initiate payments at account holders through Ponte: Brick payment-initiation consents and callback (seed 002)",
+	"payments.admin":                 "initiate payments at account holders through Ponte: Brick payment-initiation consents and callback (seed 002); report the outcome of the Pix settlements Ponte asks of it as holder",
 	"pcm.report":                     "report journey steps of its consents for the PCM (seed 002) and read its conversion funnel",
 	"accounts.admin.write":           "import account data (balances, overdraft limits, transactions) for its customers' accounts",
 }

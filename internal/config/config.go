@@ -262,6 +262,9 @@ func (c *Config) Finish() error {
 	if c.Settlement != SettlementLedger && c.Settlement != SettlementPartner {
 		problems = append(problems, fmt.Sprintf("--settlement must be %q or %q, not %q", SettlementLedger, SettlementPartner, c.Settlement))
 	}
+	if c.SettlementDeadline == 0 {
+		c.SettlementDeadline = 15 * time.Minute // a Config built without flags (tests, embedding)
+	}
 	if c.SettlementDeadline < time.Minute || c.SettlementDeadline > 7*24*time.Hour {
 		problems = append(problems, "--settlement-deadline must be between 1m and 168h")
 	}
