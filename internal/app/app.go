@@ -211,6 +211,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	asStorage := oidc.NewStorage(db, clk)
 	settle, settlePartner := wireSettlement(b, mux, jobq, events, tokens)
 	pay := payments.NewService(db, clk, logger, cfg.PublicURL)
+	pay.Settlement = settle
 	pay.Register(jobq)
 	rec := recurring.NewService(db, clk, logger, cfg.PublicURL)
 	rec.Events = recurringPaymentEvents{events}
