@@ -19,6 +19,14 @@ import (
 // the storage makes it the grant session's expiry.
 const storeConsentExpiry = "ponte_consent_expires_at"
 
+// expiredRefreshMemory is how long the storage keeps a grant session past
+// its refresh token's expiry, so that a late refresh is answered
+// invalid_grant (RFC 6749 §5.2) by handleGrant. go-oidc v0.13.0 answers an
+// unknown refresh token with invalid_request and one it sees expired with
+// unauthorized_client (fixed upstream after that release); after this
+// memory the row is swept and go-oidc's answer is what the client gets.
+const expiredRefreshMemory = 7 * 24 * time.Hour
+
 // refreshPolicy binds refresh tokens to their consent: one is issued with
 // an authorization_code grant for a consent-bound scope whose consent is
 // active, lives until the consent expires, and each refresh asks the
@@ -39,11 +47,15 @@ func (p refreshPolicy) handleGrant(ctx context.Context, gi *goidc.GrantInfo) err
 	if consentID == "" {
 		return nil
 	}
+	now := p.clock.Now()
+	if until, ok := consentExpiry(gi.Store); ok && gi.GrantType == goidc.GrantRefreshToken && !now.Before(time.UnixMilli(until)) {
+		// The storage still remembers it (expiredRefreshMemory).
+		return goidc.NewError(goidc.ErrorCodeInvalidGrant, "the refresh token expired with the consent "+consentID)
+	}
 	active, expiresAt, err := p.consents.ConsentStatus(ctx, gi.ClientID, consentID)
 	if err != nil {
 		return fmt.Errorf("oidc: consent %s status: %w", consentID, err)
 	}
-	now := p.clock.Now()
 	if active && !expiresAt.IsZero() && !now.Before(expiresAt) {
 		active = false
 	}

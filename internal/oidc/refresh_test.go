@@ -110,11 +110,16 @@ func TestRefreshPolicy(t *testing.T) {
 		{"refresh, inactive consent", goidc.GrantRefreshToken, "openid payments consent:urn:ponte:consumed", time.Time{}, goidc.ErrorCodeInvalidGrant, true},
 		{"refresh, expired consent", goidc.GrantRefreshToken, "openid payments consent:urn:ponte:past", time.Time{}, goidc.ErrorCodeInvalidGrant, true},
 		{"client_credentials", goidc.GrantClientCredentials, "payments", time.Time{}, "", false},
+		// The refresh token's own expiry (the consent's, as last read) passed.
+		{"refresh past its expiry", goidc.GrantRefreshToken, "openid payments consent:urn:ponte:active", time.Time{}, goidc.ErrorCodeInvalidGrant, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			asked = nil
-			authn := map[string]any{"kept": "yes", storeConsentExpiry: int64(1)}
+			authn := map[string]any{"kept": "yes", storeConsentExpiry: float64(epoch.Add(time.Hour).UnixMilli())}
+			if tt.name == "refresh past its expiry" {
+				authn[storeConsentExpiry] = float64(epoch.UnixMilli())
+			}
 			gi := &goidc.GrantInfo{GrantType: tt.grant, ClientID: "initiator-a", GrantedScopes: tt.scopes, ActiveScopes: tt.scopes, Store: authn}
 			err := p.handleGrant(context.Background(), gi)
 			var oerr goidc.Error
@@ -147,7 +152,7 @@ func TestRefreshPolicy(t *testing.T) {
 			if gi.Store["kept"] != "yes" {
 				t.Errorf("store lost its other keys: %v", gi.Store)
 			}
-			if authn[storeConsentExpiry] != int64(1) {
+			if _, ok := authn[storeConsentExpiry].(float64); !ok {
 				t.Errorf("the authorization session's map was changed: %v", authn)
 			}
 		})
@@ -191,8 +196,8 @@ func TestGrantSessionConsentExpiry(t *testing.T) {
 			t.Fatalf("refresh token within the consent: %v", err)
 		}
 		// go-oidc's wall-clock copy says the consent's expiry too.
-		if left := time.Duration(got.ExpiresAtTimestamp-goidc.TimestampNow()) * time.Second; left < 10*day-10*time.Minute || left > 10*day {
-			t.Errorf("stored expiry is %v away, want the consent's (10 days from the save)", left)
+		if left := time.Duration(got.ExpiresAtTimestamp-goidc.TimestampNow()) * time.Second; left < 10*day+expiredRefreshMemory-10*time.Minute || left > 10*day+expiredRefreshMemory {
+			t.Errorf("stored expiry is %v away, want the consent's (10 days from the save) and a week", left)
 		}
 
 		// A refresh 9 days later: a new access token, and the consent now
@@ -213,9 +218,19 @@ func TestGrantSessionConsentExpiry(t *testing.T) {
 		if _, err := m.SessionByTokenID(ctx, "tok-2"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("access token 10 days old: err = %v", err)
 		}
+		// Past the consent's expiry the grant handler refuses the refresh
+		// (invalid_grant) while the storage remembers it, a week.
 		clk.Advance(day)
+		if got, err := m.SessionByRefreshToken(ctx, "refresh-1"); err != nil {
+			t.Fatalf("refresh token just past the consent's expiry: %v", err)
+		} else if got.GrantType = goidc.GrantRefreshToken; (refreshPolicy{consents: consentsFunc(func(string, string) (bool, time.Time, error) {
+			return true, time.Time{}, nil
+		}), clock: clk}).handleGrant(ctx, &got.GrantInfo) == nil {
+			t.Fatal("the grant handler let an expired refresh token through")
+		}
+		clk.Advance(expiredRefreshMemory)
 		if _, err := m.SessionByRefreshToken(ctx, "refresh-1"); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("refresh token at the consent's expiry: err = %v", err)
+			t.Fatalf("refresh token a week past the consent's expiry: err = %v", err)
 		}
 	})
 }

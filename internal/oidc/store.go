@@ -205,17 +205,21 @@ func (m grantSessionManager) Save(ctx context.Context, gs *goidc.GrantSession) e
 	stored := *gs
 	stored.TokenID, stored.RefreshToken, stored.AuthCode = "", "", "" // kept as hashes only
 	now, exp := m.s.nowMS(), m.s.expiresAtMS(gs.ExpiresAtTimestamp)
+	tokenExp := m.s.expiresAtMS(gs.LastTokenExpiresAtTimestamp)
 	if until, ok := consentExpiry(gs.Store); ok && gs.RefreshToken != "" {
 		// A refresh token lives until its consent's expiry, as the grant
 		// handler last read it: at the code exchange, then at each refresh
 		// (an extended data-sharing consent, an open-ended consent in use).
-		// go-oidc's own copy, on the wall clock, says the same instant.
-		exp = until
-		stored.ExpiresAtTimestamp = goidc.TimestampNow() + int((until-now)/1000)
+		// The row, and go-oidc's wall-clock copy of its expiry, stay
+		// expiredRefreshMemory longer so that the grant handler, which
+		// enforces until, can answer a late refresh with invalid_grant.
+		exp = until + expiredRefreshMemory.Milliseconds()
+		stored.ExpiresAtTimestamp = goidc.TimestampNow() + int((exp-now)/1000)
+		tokenExp = min(tokenExp, until)
 	}
 	// The access token's own expiry, on Ponte's clock like the grant's:
 	// with a refresh token the grant outlives each access token.
-	tokenExp := min(m.s.expiresAtMS(gs.LastTokenExpiresAtTimestamp), exp)
+	tokenExp = min(tokenExp, exp)
 	data, err := json.Marshal(&stored)
 	if err != nil {
 		return fmt.Errorf("oidc: encode grant session: %w", err)

@@ -120,12 +120,25 @@ func (in *Initiator) RequestObject(t testing.TB, req Request) string {
 // response status and JSON body.
 func (in *Initiator) ExchangeCode(t testing.TB, c *http.Client, baseURL, code string, req Request) (int, map[string]any) {
 	t.Helper()
-	form := url.Values{
-		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {in.RedirectURI},
-		"code_verifier": {req.Verifier}, "client_id": {in.ClientID},
-		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
-		"client_assertion":      {in.ClientAssertion(t)},
-	}
+	return in.token(t, c, baseURL, url.Values{
+		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {in.RedirectURI}, "code_verifier": {req.Verifier},
+	})
+}
+
+// Refresh redeems a refresh token at POST /oauth/token (refresh_token,
+// private_key_jwt) and returns the response status and JSON body.
+func (in *Initiator) Refresh(t testing.TB, c *http.Client, baseURL, refreshToken string) (int, map[string]any) {
+	t.Helper()
+	return in.token(t, c, baseURL, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}})
+}
+
+// token posts form, with the client's private_key_jwt authentication, to
+// POST /oauth/token and returns the response status and JSON body.
+func (in *Initiator) token(t testing.TB, c *http.Client, baseURL string, form url.Values) (int, map[string]any) {
+	t.Helper()
+	form.Set("client_id", in.ClientID)
+	form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+	form.Set("client_assertion", in.ClientAssertion(t))
 	resp, err := c.Post(baseURL+oidc.PathToken, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
 	if err != nil {
 		t.Fatal(err)
@@ -164,19 +177,5 @@ func NoRedirects() *http.Client {
 // status and JSON body.
 func (in *Initiator) ClientCredentials(t testing.TB, c *http.Client, baseURL, scope string) (int, map[string]any) {
 	t.Helper()
-	form := url.Values{
-		"grant_type": {"client_credentials"}, "scope": {scope}, "client_id": {in.ClientID},
-		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
-		"client_assertion":      {in.ClientAssertion(t)},
-	}
-	resp, err := c.Post(baseURL+oidc.PathToken, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatalf("token response: %v", err)
-	}
-	return resp.StatusCode, out
+	return in.token(t, c, baseURL, url.Values{"grant_type": {"client_credentials"}, "scope": {scope}})
 }
