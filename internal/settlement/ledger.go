@@ -96,7 +96,11 @@ func (l *Ledger) Reserve(ctx context.Context, tx *sql.Tx, t Transfer) error {
 		}
 		return nil // already held or settled
 	}
-	ok, err := l.move(ctx, tx, debtor.ID, -t.AmountCents, t.AmountCents, t.At)
+	acct, err := lock(ctx, tx, debtor.ID)
+	if err != nil {
+		return err
+	}
+	ok, err := l.move(ctx, tx, debtor.ID, acct, -t.AmountCents, t.AmountCents, t.At)
 	if err != nil {
 		return err
 	}
@@ -140,12 +144,15 @@ func (l *Ledger) Settle(ctx context.Context, tx *sql.Tx, t Transfer) (bool, erro
 		ids = append(ids, creditorID)
 	}
 	slices.Sort(ids)
+	accts := make(map[string]*ledgerAccount, len(ids))
 	for _, id := range ids {
-		if _, err := lock(ctx, tx, id); err != nil {
+		a, err := lock(ctx, tx, id)
+		if err != nil {
 			return false, err
 		}
+		accts[id] = a
 	}
-	if ok, err := l.move(ctx, tx, debtorID, 0, -amount, t.At); err != nil {
+	if ok, err := l.move(ctx, tx, debtorID, accts[debtorID], 0, -amount, t.At); err != nil {
 		return false, err
 	} else if !ok {
 		return false, fmt.Errorf("settlement: settle %s: account %s holds less than its reservation", t.PaymentID, debtorID)
@@ -156,8 +163,10 @@ func (l *Ledger) Settle(ctx context.Context, tx *sql.Tx, t Transfer) (bool, erro
 	if creditorID == "" {
 		return true, nil
 	}
-	if _, err := l.move(ctx, tx, creditorID, amount, 0, t.At); err != nil {
+	if ok, err := l.move(ctx, tx, creditorID, accts[creditorID], amount, 0, t.At); err != nil {
 		return false, err
+	} else if !ok {
+		return false, fmt.Errorf("settlement: settle %s: could not credit account %s", t.PaymentID, creditorID)
 	}
 	if err := dataapi.Book(ctx, tx, l.Engine, creditorID, statementEntry(t, amount, "CREDITO", "PIX RECEBIDO", t.DebtorParty, t.Debtor)); err != nil {
 		return false, fmt.Errorf("settlement: book credit of %s: %w", t.PaymentID, err)
@@ -187,7 +196,11 @@ func (l *Ledger) Release(ctx context.Context, tx *sql.Tx, t Transfer) error {
 	if err != nil {
 		return fmt.Errorf("settlement: release %s: %w", t.PaymentID, err)
 	}
-	if ok, err := l.move(ctx, tx, debtorID, amount, -amount, t.At); err != nil {
+	acct, err := lock(ctx, tx, debtorID)
+	if err != nil {
+		return err
+	}
+	if ok, err := l.move(ctx, tx, debtorID, acct, amount, -amount, t.At); err != nil {
 		return err
 	} else if !ok {
 		return fmt.Errorf("settlement: release %s: account %s holds less than its reservation", t.PaymentID, debtorID)
@@ -278,12 +291,8 @@ func lock(ctx context.Context, tx *sql.Tx, accountID string) (*ledgerAccount, er
 // move adds dAvailable to the account's available cents and dHeld to its
 // held cents, in one conditional UPDATE that refuses (ok false) to take
 // either below zero, and rewrites the account's Accounts API balances to
-// match. The caller holds the account's lock.
-func (l *Ledger) move(ctx context.Context, tx *sql.Tx, accountID string, dAvailable, dHeld int64, at time.Time) (ok bool, err error) {
-	a, err := lock(ctx, tx, accountID)
-	if err != nil {
-		return false, err
-	}
+// match. The caller holds the account's lock and read a with it.
+func (l *Ledger) move(ctx context.Context, tx *sql.Tx, accountID string, a *ledgerAccount, dAvailable, dHeld int64, at time.Time) (ok bool, err error) {
 	availText := formatCents(a.available + dAvailable)
 	blockedText := formatCents(a.blocked + a.held + dHeld)
 	ms := at.UnixMilli()
