@@ -1,6 +1,8 @@
 package app_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/ponte-ofb/ponte/internal/app/apptest"
 	"github.com/ponte-ofb/ponte/internal/consentflow"
+	"github.com/ponte-ofb/ponte/internal/officialspec"
 	"github.com/ponte-ofb/ponte/internal/oidc"
 	"github.com/ponte-ofb/ponte/internal/oidc/oidctest"
 	"github.com/ponte-ofb/ponte/internal/recurring"
@@ -118,8 +121,19 @@ func TestRefreshSweepingConsentDaysLater(t *testing.T) {
 			if !strings.Contains(later["scope"].(string), "recurring-payments") || !activeToken(t, s, later["access_token"], scope) {
 				t.Fatalf("refreshed token = %v", later)
 			}
+			// The sweeping transfer the consent exists for, three days after
+			// the approval, with the refreshed token; the expired one is 401.
+			if r := sweepingPayment(t, s, tok["access_token"].(string), "150.00"); r.Status != 401 {
+				t.Errorf("payment with the 3-day-old access token: %d %s", r.Status, r.Body)
+			}
+			if r := sweepingPayment(t, s, later["access_token"].(string), "150.00"); r.Status != 201 {
+				t.Fatalf("payment with the refreshed token: %d %s", r.Status, r.Body)
+			}
 			s.Clock.Advance(30 * 24 * time.Hour)
-			refresh(t, s, in, rt, scope, 200, "")
+			again := refresh(t, s, in, rt, scope, 200, "")
+			if r := sweepingPayment(t, s, again["access_token"].(string), "200.00"); r.Status != 201 {
+				t.Fatalf("payment a month later: %d %s", r.Status, r.Body)
+			}
 
 			// The initiator revokes the consent: no more tokens.
 			if _, err := s.App.Recurring.Patch(t.Context(), recurring.PatchInput{
@@ -136,6 +150,48 @@ func TestRefreshSweepingConsentDaysLater(t *testing.T) {
 			refresh(t, s, in, rt, scope, 400, "invalid_grant")
 		})
 	}
+}
+
+// sweepingPayment posts a sweeping transfer of amount from the demo
+// customer's account to her own account elsewhere, today on the test clock,
+// with token (plain JSON: the demo application may send it), and checks
+// request and 201 answer against automatic-payments-2.0.0.yml.
+func sweepingPayment(t *testing.T, s *apptest.Server, token, amount string) *apptest.Response {
+	t.Helper()
+	now := s.Clock.Now()
+	const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	suffix := []byte(strings.ReplaceAll(uuid.NewString(), "-", "")[:11])
+	for i, c := range suffix {
+		suffix[i] = alnum[int(c)%len(alnum)]
+	}
+	body := fmt.Sprintf(`{"data":{"endToEndId":%q,"date":%q,"payment":{"amount":%q,"currency":"BRL"},
+  "creditorAccount":{"ispb":"12345678","issuer":"0001","number":"9876543","accountType":"CACC"},
+  "remittanceInformation":"Transferência inteligente","cnpjInitiator":"50685362000135","localInstrument":"MANU",
+  "document":{"identification":"47742663023","rel":"CPF"},
+  "riskSignals":{"manual":{"deviceId":"5ad82a8f-37e5-4369-a1a3-be4b1fb9c034","osVersion":"17.5","userTimeZoneOffset":"-03",
+    "language":"pt-BR","screenDimensions":{"width":390,"height":844},"accountTenure":"2023-01-01","isRootedDevice":false}}}}`,
+		"E12345678"+now.UTC().Format("200601021504")+string(suffix), now.In(time.FixedZone("BRT", -3*3600)).Format("2006-01-02"), amount)
+	spec := officialspec.Load(t, "automatic-payments-2.0.0.yml")
+	validate := func(schema string, b []byte) {
+		t.Helper()
+		if spec == nil {
+			return
+		}
+		var v any
+		if err := json.Unmarshal(b, &v); err != nil {
+			t.Fatalf("not JSON: %s", b)
+		}
+		if err := spec.Components.Schemas[schema].Value.VisitJSON(v); err != nil {
+			t.Errorf("%s: %v\n%s", schema, err, b)
+		}
+	}
+	validate("CreateRecurringPixPayment", []byte(body))
+	r := s.Do(t, "POST", recurring.PaymentsPath, map[string]string{"Authorization": "Bearer " + token,
+		"x-fapi-interaction-id": uuid.NewString(), "x-idempotency-key": uuid.NewString()}, body)
+	if r.Status == 201 {
+		validate("ResponseRecurringPaymentsIdPost", []byte(strings.ReplaceAll(string(r.Body), s.URL, "https://api.banco.com.br")))
+	}
+	return r
 }
 
 // TestRefreshEndsWithTheConsent: a refresh token never outlives its
