@@ -86,8 +86,7 @@ func pixConsentBody(extra string) string {
 }
 
 type brickRead struct {
-	status int
-	Data   struct {
+	Data struct {
 		ConsentID, FlowStatus string
 		Payments              []struct {
 			PaymentID, EndToEndID, Status, Error string
