@@ -1,6 +1,7 @@
 package recurring_test
 
 import (
+	"database/sql"
 	"encoding/json"
 	"net/http"
 	"testing"
@@ -61,18 +62,18 @@ func TestSweepingPaymentErrors(t *testing.T) {
 		{name: "consent partially accepted", before: func(t *testing.T, s *apptest.Server, sw sweeping) {
 			// Ponte's journey has no multi-approver step; the status is set
 			// directly to reach the code the specification gives it.
-			if _, err := s.App.DB.Read().ExecContext(t.Context(), `UPDATE recurring_consents SET status = 'PARTIALLY_ACCEPTED' WHERE id = $1`, sw.consentID); err != nil {
+			if err := dbExec(t, s, `UPDATE recurring_consents SET status = 'PARTIALLY_ACCEPTED' WHERE id = $1`, sw.consentID); err != nil {
 				t.Fatal(err)
 			}
 		}, code: recurring.CodeConsentimentoPendenteAutorizacao},
 		{name: "consent expired", before: func(t *testing.T, s *apptest.Server, sw sweeping) {
-			if _, err := s.App.DB.Read().ExecContext(t.Context(), `UPDATE recurring_consents SET expires_at = $1 WHERE id = $2`,
+			if err := dbExec(t, s, `UPDATE recurring_consents SET expires_at = $1 WHERE id = $2`,
 				s.Clock.Now().Add(-time.Second).UnixMilli(), sw.consentID); err != nil {
 				t.Fatal(err)
 			}
 		}, code: recurring.CodeConsentimentoInvalido},
 		{name: "consent not started", before: func(t *testing.T, s *apptest.Server, sw sweeping) {
-			if _, err := s.App.DB.Read().ExecContext(t.Context(), `UPDATE recurring_consents SET start_at = $1 WHERE id = $2`,
+			if err := dbExec(t, s, `UPDATE recurring_consents SET start_at = $1 WHERE id = $2`,
 				s.Clock.Now().Add(time.Hour).UnixMilli(), sw.consentID); err != nil {
 				t.Fatal(err)
 			}
@@ -182,6 +183,15 @@ func mustPayKey(t *testing.T, s *apptest.Server, token, key, body string) {
 	if resp := pay(t, s, token, key, body); resp.Status != http.StatusCreated {
 		t.Fatalf("payment: %d %s", resp.Status, resp.Body)
 	}
+}
+
+// dbExec runs a statement in a write transaction of the server's database.
+func dbExec(t *testing.T, s *apptest.Server, query string, args ...any) error {
+	t.Helper()
+	return s.App.DB.Write(t.Context(), func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(t.Context(), query, args...)
+		return err
+	})
 }
 
 // edit is mutate for package-level bodies.

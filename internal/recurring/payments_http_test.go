@@ -3,7 +3,9 @@ package recurring_test
 import (
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +27,12 @@ import (
 func TestSweepingPaymentSettles(t *testing.T) {
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		withLedger(s)
+		receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+		defer receiver.Close()
+		if sub := s.Do(t, "POST", "/webhooks/v1/subscriptions", map[string]string{"Authorization": "Bearer " + s.Token(t, "")},
+			fmt.Sprintf(`{"url":%q,"events":[%q]}`, receiver.URL, recurring.EventPaymentStatusChanged)); sub.Status != http.StatusCreated {
+			t.Fatalf("subscribe: %d %s", sub.Status, sub.Body)
+		}
 		sw := authorise(t, s, sweepBody)
 		before := available(t, s)
 		body := paymentBody(s, "100.00")
