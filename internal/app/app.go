@@ -214,6 +214,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	pay.Settlement = settle
 	pay.Register(jobq)
 	rec := recurring.NewService(db, clk, logger, cfg.PublicURL)
+	rec.Settlement = settle
 	rec.Events = recurringPaymentEvents{events}
 	rec.Register(jobq)
 	settlePartner.Outcomes = settlementOutcomes{pix: pay, recurring: rec}
