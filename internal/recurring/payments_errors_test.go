@@ -24,6 +24,7 @@ var noLimits = edit(sweepBody, func(m map[string]any) {
 // engines; each answer is checked against the official file, and the
 // answer is kept under its idempotency key (a retry replays it).
 func TestSweepingPaymentErrors(t *testing.T) {
+	t.Parallel()
 	set := func(path []string, key string, v any) func(m map[string]any) {
 		return func(m map[string]any) { at(m, path...)[key] = v }
 	}
@@ -81,7 +82,7 @@ func TestSweepingPaymentErrors(t *testing.T) {
 		{name: "endToEndId used", code: payments.CodeDetalhePagamentoInvalido}, // the first payment is made below
 	}
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
-		withLedger(s)
+		withLedger(t, s)
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
 				consent := tc.consent
@@ -137,6 +138,23 @@ func TestSweepingPaymentErrors(t *testing.T) {
 			runJobs(t, s)
 			got := getPayment(t, s, p.Data.RecurringPaymentID)
 			if got.Data.Status != "RJCT" || got.Data.RejectionReason == nil || got.Data.RejectionReason.Code != recurring.CodeSaldoInsuficiente {
+				t.Fatalf("payment = %+v", got.Data)
+			}
+		})
+		t.Run("debtor account blocked", func(t *testing.T) {
+			sw := authorise(t, s, noLimits)
+			p := mustPay(t, s, sw.token, paymentBody(s, "1.00"))
+			if err := dbExec(t, s, `UPDATE accounts SET status = 'BLOCKED' WHERE number = '1234567'`); err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				if err := dbExec(t, s, `UPDATE accounts SET status = 'ACTIVE' WHERE number = '1234567'`); err != nil {
+					t.Fatal(err)
+				}
+			}()
+			runJobs(t, s)
+			got := getPayment(t, s, p.Data.RecurringPaymentID)
+			if got.Data.Status != "RJCT" || got.Data.RejectionReason == nil || got.Data.RejectionReason.Code != recurring.CodePagamentoRecusadoDetentora {
 				t.Fatalf("payment = %+v", got.Data)
 			}
 		})

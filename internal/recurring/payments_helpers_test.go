@@ -115,9 +115,13 @@ const (
 	specScope   = "openid recurring-payments recurring-consent:%s"
 )
 
-// withLedger makes the server's sweeping payments settle in the sandbox ledger.
-func withLedger(s *apptest.Server) *apptest.Server {
-	s.App.Recurring.Settlement = settlement.NewLedger(s.App.DB.Engine())
+// withLedger checks the server's sweeping payments settle in the sandbox
+// ledger, as app wiring makes them in the sandbox.
+func withLedger(t *testing.T, s *apptest.Server) *apptest.Server {
+	t.Helper()
+	if _, ok := s.App.Recurring.Settlement.(*settlement.Ledger); !ok {
+		t.Fatalf("sweeping payments settle through %T, want the sandbox ledger", s.App.Recurring.Settlement)
+	}
 	return s
 }
 

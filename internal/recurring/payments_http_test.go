@@ -25,8 +25,9 @@ import (
 // webhook event, the list and the read show it, and the same key replays
 // the 201.
 func TestSweepingPaymentSettles(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
-		withLedger(s)
+		withLedger(t, s)
 		receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
 		defer receiver.Close()
 		if sub := s.Do(t, "POST", "/webhooks/v1/subscriptions", map[string]string{"Authorization": "Bearer " + s.Token(t, "")},
@@ -128,8 +129,9 @@ func available(t *testing.T, s *apptest.Server) int64 {
 // the 17 others are 422 LIMITE_PERIODO_QUANTIDADE_EXCEDIDO. A rejected
 // payment gives its share back: after one is rejected a fourth passes.
 func TestSweepingPaymentDailyLimitIsDecidedByTheDatabase(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
-		withLedger(s)
+		withLedger(t, s)
 		sw := authorise(t, s, sweepBody)
 		const n = 20
 		var (
@@ -185,6 +187,7 @@ func TestSweepingPaymentDailyLimitIsDecidedByTheDatabase(t *testing.T) {
 // 401 and 403; GET takes a client_credentials token, but only for the
 // caller's payments (400 otherwise, 404 for none).
 func TestSweepingPaymentTokens(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		a := authorise(t, s, sweepBody)
 		b := authorise(t, s, sweepBody)

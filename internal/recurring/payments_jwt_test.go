@@ -19,6 +19,7 @@ import (
 // jti) and gets signed answers, 422s included; plain JSON, another key, a
 // reused jti and the consents' aud are refused with the file's codes.
 func TestSignedSweepingPayment(t *testing.T) {
+	t.Parallel()
 	eachEngine(t, func(t *testing.T, s *apptest.Server) {
 		sw := authorise(t, s, sweepBody)
 		key, rogue := testKeys()

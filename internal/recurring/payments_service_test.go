@@ -18,6 +18,7 @@ import (
 	"github.com/ponte-ofb/ponte/internal/clock"
 	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/idempotency"
+	"github.com/ponte-ofb/ponte/internal/jobs"
 	"github.com/ponte-ofb/ponte/internal/payments"
 	"github.com/ponte-ofb/ponte/internal/recurring"
 	"github.com/ponte-ofb/ponte/internal/settlement"
@@ -85,6 +86,7 @@ func servicePayment(t testing.TB, now time.Time, amount string) recurring.Paymen
 // reservation released and its share of the limits given back; outcomes for
 // payments that cannot take them are errors.
 func TestSettlementOutcomes(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		storetest.AddApplication(t, db, "app1")
@@ -213,6 +215,65 @@ func FuzzDecodePayment(f *testing.F) {
 			case resp.Status != http.StatusCreated && resp.Status != http.StatusUnprocessableEntity:
 				t.Fatalf("%s: answer %d", dbs[i].Engine, resp.Status)
 			}
+		}
+	})
+}
+
+// brokenSettlement fails every step with an error that is not a refusal
+// (the core banking system is down).
+type brokenSettlement struct{}
+
+var errCoreDown = errors.New("core banking unreachable")
+
+func (brokenSettlement) Reserve(context.Context, *sql.Tx, settlement.Transfer) error {
+	return errCoreDown
+}
+func (brokenSettlement) Settle(context.Context, *sql.Tx, settlement.Transfer) (bool, error) {
+	return false, errCoreDown
+}
+func (brokenSettlement) Release(context.Context, *sql.Tx, settlement.Transfer) error { return nil }
+
+// TestPaymentJobGivesUp: while the settlement fails the processing job
+// retries with backoff, the payment staying RCVD; when the job's last
+// attempt fails the payment is RJCT FALHA_INFRAESTRUTURA_DETENTORA, not
+// left half-way, and its share of the limits is free again.
+func TestPaymentJobGivesUp(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		storetest.AddApplication(t, db, "app1")
+		clk := clock.NewFake(serviceEpoch)
+		svc := recurring.NewService(db, clk, slog.New(slog.NewTextHandler(io.Discard, nil)), "https://ponte.example")
+		svc.Settlement = brokenSettlement{}
+		q := jobs.New(db, jobs.Config{Clock: clk})
+		svc.Register(q)
+		consentID := authorisedConsent(t, svc, sweepBody)
+		resp, err := svc.CreatePayment(ctx, recurring.CreatePaymentInput{ApplicationID: "app1", TokenConsents: []string{consentID},
+			Request: servicePayment(t, serviceEpoch, "10.00"), IdempotencyKey: uuid.NewString()})
+		if err != nil || resp.Status != http.StatusCreated {
+			t.Fatalf("create: %v %s", err, resp.Body)
+		}
+		var created struct {
+			Data struct{ RecurringPaymentID string }
+		}
+		_ = json.Unmarshal(resp.Body, &created)
+		id := created.Data.RecurringPaymentID
+		for i := range jobs.DefaultMaxAttempts {
+			if _, err := q.RunDue(ctx); err != nil {
+				t.Fatal(err)
+			}
+			p, err := svc.GetPayment(ctx, "app1", id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i < jobs.DefaultMaxAttempts-1 && p.Status != recurring.PaymentReceived {
+				t.Fatalf("attempt %d: %s", i+1, p.Status)
+			}
+			clk.Advance(time.Minute)
+		}
+		p, _ := svc.GetPayment(ctx, "app1", id)
+		if p.Status != recurring.PaymentRejected || p.Rejection == nil || p.Rejection.Code != recurring.CodeFalhaInfraestruturaDetentora {
+			t.Fatalf("after the last attempt: %s %+v", p.Status, p.Rejection)
 		}
 	})
 }
