@@ -286,3 +286,38 @@ func (m *memLedger) Release(_ context.Context, _ *sql.Tx, t settlement.Transfer)
 	m.released[t.PaymentID] = true
 	return nil
 }
+
+// balances reads Maria's balances as the Accounts API serves them
+// (account_balances, which the sandbox ledger rewrites with every step).
+func balances(t *testing.T, s *apptest.Server) (available, blocked string) {
+	t.Helper()
+	err := s.App.DB.Read().QueryRow(`SELECT b.available_amount, b.blocked_amount FROM account_balances b
+		JOIN accounts a ON a.id = b.account_id WHERE a.ispb = '37241230' AND a.number = $1`, mariaAccount).Scan(&available, &blocked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return available, blocked
+}
+
+// statementHas reports whether Maria's statement lists the Pix endToEndId.
+func statementHas(t *testing.T, s *apptest.Server, e2e string) bool {
+	t.Helper()
+	var n int
+	err := s.App.DB.Read().QueryRow(`SELECT COUNT(*) FROM account_transactions x JOIN accounts a ON a.id = x.account_id
+		WHERE a.number = $1 AND x.transaction_id = $2`, mariaAccount, e2e).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
+}
+
+// setAccountStatus blocks or unblocks Maria's account.
+func setAccountStatus(t *testing.T, s *apptest.Server, status string) {
+	t.Helper()
+	if err := s.App.DB.Write(t.Context(), func(tx *sql.Tx) error {
+		_, err := tx.Exec(`UPDATE accounts SET status = $1 WHERE ispb = '37241230' AND number = $2`, status, mariaAccount)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,131 @@
+package payments_test
+
+import (
+	"database/sql"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ponte-ofb/ponte/internal/app/apptest"
+	"github.com/ponte-ofb/ponte/internal/payments"
+)
+
+// TestPixMoneyMoves: with the sandbox ledger, the POST reserves the amount
+// (available down, blocked up), the worker debits it (blocked back down) and
+// books the Pix, with its endToEndId, in Maria's statement.
+func TestPixMoneyMoves(t *testing.T) {
+	t.Parallel()
+	pixServer(t, func(t *testing.T, s *apptest.Server) {
+		avail0, blocked0 := balances(t, s)
+		if avail0 != "5320.47" {
+			t.Fatalf("Maria starts with %s available", avail0)
+		}
+		_, token := authorised(t, s, pixConsent("320.47", ""))
+		e2e := e2eAt(s.Clock.Now())
+		createPix(t, s, token, "money", pixBody(t, pixItem(e2e, "320.47")))
+		if avail, blocked := balances(t, s); avail != "5000.00" || blocked != "470.47" {
+			t.Fatalf("after the reservation: available %s blocked %s (was %s)", avail, blocked, blocked0)
+		}
+		runSettlement(t, s)
+		if avail, blocked := balances(t, s); avail != "5000.00" || blocked != blocked0 {
+			t.Fatalf("after settlement: available %s blocked %s", avail, blocked)
+		}
+		if !statementHas(t, s, e2e) {
+			t.Error("the Pix is not in Maria's statement")
+		}
+		// Settling twice moves nothing more.
+		runSettlement(t, s)
+		if avail, _ := balances(t, s); avail != "5000.00" {
+			t.Errorf("a second run moved money: %s", avail)
+		}
+	})
+}
+
+// TestPixRejectedBySettlement: the settlement's refusals and their codes.
+// Same account: the payment is created RJCT CONTAS_ORIGEM_DESTINO_IGUAIS
+// and the consent CONSUMED. A blocked account: 422
+// PAGAMENTO_RECUSADO_DETENTORA. A scheduled payment whose date finds the
+// balance short: RJCT SALDO_INSUFICIENTE, nothing moved.
+func TestPixRejectedBySettlement(t *testing.T) {
+	t.Parallel()
+	pixServer(t, func(t *testing.T, s *apptest.Server) {
+		own := strings.NewReplacer(`"ispb":"12345678","issuer":"1774","number":"1234567890"`,
+			`"ispb":"37241230","issuer":"0001","number":"`+mariaAccount+`"`)
+		consentID, token := authorised(t, s, own.Replace(pixConsent("10.00", "")))
+		item := pixItem(e2eAt(s.Clock.Now()), "10.00")
+		item["creditorAccount"] = map[string]any{"ispb": "37241230", "issuer": "0001", "number": mariaAccount, "accountType": "CACC"}
+		created := createPix(t, s, token, "same", pixBody(t, item))
+		if d := created.Data[0]; d.Status != "RJCT" || d.RejectionReason == nil || d.RejectionReason.Code != "CONTAS_ORIGEM_DESTINO_IGUAIS" {
+			t.Fatalf("same account: %+v", d)
+		}
+		if c := get(t, s, consentID); c.Data.Status != "CONSUMED" {
+			t.Errorf("consent of a rejected payment: %s", c.Data.Status)
+		}
+
+		_, token = authorised(t, s, pixConsent("10.00", ""))
+		setAccountStatus(t, s, "BLOCKED")
+		resp := postPix(t, s, token, "blocked", pixBody(t, pixItem(e2eAt(s.Clock.Now()), "10.00")))
+		checkPixError(t, s, resp, http.StatusUnprocessableEntity, payments.CodePagamentoRecusadoDetentora, "422ResponseErrorCreatePixPayments")
+		setAccountStatus(t, s, "ACTIVE")
+
+		avail0, _ := balances(t, s)
+		_, token = authorised(t, s, pixConsent("9000.00", `{"single":{"date":"2024-10-16"}}`))
+		id := createPix(t, s, token, "poor-later", pixBody(t, pixItem(scheduledE2E(t, "2024-10-16"), "9000.00"))).Data[0].PaymentID
+		s.Clock.Set(time.Date(2024, 10, 16, 3, 0, 0, 0, time.UTC))
+		runSettlement(t, s)
+		g := getPix(t, s, id)
+		if g.Data.Status != "RJCT" || g.Data.RejectionReason == nil || g.Data.RejectionReason.Code != "SALDO_INSUFICIENTE" {
+			t.Fatalf("scheduled payment without funds: %+v", g.Data)
+		}
+		if avail, _ := balances(t, s); avail != avail0 {
+			t.Errorf("available %s, was %s", avail, avail0)
+		}
+	})
+}
+
+// TestPixLaterOutcome: a settlement that answers later (the partner's)
+// leaves the payment ACPD until SettlementSettled or SettlementFailed,
+// which are idempotent and refuse codes outside the specification's.
+func TestPixLaterOutcome(t *testing.T) {
+	t.Parallel()
+	pixServer(t, func(t *testing.T, s *apptest.Server) {
+		later := &memLedger{later: true}
+		s.App.Payments.Settlement = later
+		svc := s.App.Payments
+		pay := func(key string) string {
+			_, token := authorised(t, s, pixConsent("10.00", ""))
+			return createPix(t, s, token, key, pixBody(t, pixItem(e2eAt(s.Clock.Now()), "10.00"))).Data[0].PaymentID
+		}
+		ok, ko := pay("later-ok"), pay("later-ko")
+		runSettlement(t, s)
+		if a, b := paymentStatus(t, s, ok), paymentStatus(t, s, ko); a != "ACPD" || b != "ACPD" {
+			t.Fatalf("awaiting the outcome: %s %s", a, b)
+		}
+		for range 2 {
+			if err := s.App.DB.Write(t.Context(), func(tx *sql.Tx) error { return svc.SettlementSettled(t.Context(), tx, ok) }); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.App.DB.Write(t.Context(), func(tx *sql.Tx) error {
+				return svc.SettlementFailed(t.Context(), tx, ko, "PAGAMENTO_RECUSADO_SPI", "AC03")
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.App.DB.Write(t.Context(), func(tx *sql.Tx) error {
+			return svc.SettlementFailed(t.Context(), tx, ok, "NOT_A_CODE", "")
+		}); err == nil {
+			t.Error("an unknown rejection code was accepted")
+		}
+		if g := getPix(t, s, ok); g.Data.Status != "ACSC" {
+			t.Errorf("settled later: %+v", g.Data)
+		}
+		g := getPix(t, s, ko)
+		if g.Data.Status != "RJCT" || g.Data.RejectionReason.Code != "PAGAMENTO_RECUSADO_SPI" || g.Data.RejectionReason.Detail != "AC03" || !later.released[ko] {
+			t.Errorf("failed later: %+v, released %v", g.Data, later.released[ko])
+		}
+		if got := getPix(t, s, ok).Data.ConsentID; get(t, s, got).Data.Status != "CONSUMED" {
+			t.Error("the consent of a settled payment is not CONSUMED")
+		}
+	})
+}
