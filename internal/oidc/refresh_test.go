@@ -3,6 +3,8 @@ package oidc
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -231,6 +233,32 @@ func TestGrantSessionConsentExpiry(t *testing.T) {
 		clk.Advance(expiredRefreshMemory)
 		if _, err := m.SessionByRefreshToken(ctx, "refresh-1"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("refresh token a week past the consent's expiry: err = %v", err)
+		}
+	})
+}
+
+// TestClientPolicyOnLoad: a client stored by an older version (without the
+// refresh_token grant or the recurring-consent scope) is served with today's
+// grant types and scopes.
+func TestClientPolicyOnLoad(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		m := NewStorage(db, clock.NewFake(epoch)).Clients()
+		old := &goidc.Client{ID: "initiator-old", ClientMeta: goidc.ClientMeta{
+			RedirectURIs: []string{"https://tpp.example/cb"}, TokenAuthnMethod: goidc.ClientAuthnPrivateKeyJWT,
+			GrantTypes: []goidc.GrantType{goidc.GrantAuthorizationCode, goidc.GrantImplicit, goidc.GrantClientCredentials},
+			ScopeIDs:   "openid payments recurring-payments consents resources accounts consent",
+		}}
+		if err := m.Save(ctx, old); err != nil {
+			t.Fatal(err)
+		}
+		got, err := m.Client(ctx, old.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(got.GrantTypes, goidc.GrantRefreshToken) || !slices.Contains(strings.Fields(got.ScopeIDs), ScopeRecurringConsent.ID) {
+			t.Fatalf("loaded client: grants %v, scopes %q", got.GrantTypes, got.ScopeIDs)
 		}
 	})
 }
