@@ -2,6 +2,7 @@ package payments
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -119,13 +120,20 @@ func (h *Handler) createPix(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	items, verr := decodePixPayments(payload)
-	if verr != nil {
+	if verr != nil && verr.Status != http.StatusUnprocessableEntity {
 		h.fail(w, r, signed, caller, verr)
 		return
 	}
-	resp, err := h.Service.CreatePixPayments(r.Context(), CreatePixPaymentsInput{
-		ApplicationID: p.ApplicationID, ConsentID: consentID, Items: items, IdempotencyKey: key, JTI: jti,
-	})
+	in := CreatePixPaymentsInput{ApplicationID: p.ApplicationID, ConsentID: consentID, Items: items, IdempotencyKey: key, JTI: jti,
+		Undecodable: verr}
+	if verr != nil {
+		var raw struct {
+			Data json.RawMessage `json:"data"`
+		}
+		_ = json.Unmarshal(payload, &raw) // a valid JSON object: decodePixPayments checked it
+		in.RawData = raw.Data
+	}
+	resp, err := h.Service.CreatePixPayments(r.Context(), in)
 	h.answer(w, r, signed, caller, resp, err, "create pix payments")
 }
 

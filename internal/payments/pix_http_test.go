@@ -110,6 +110,11 @@ func TestPixPaymentRefused(t *testing.T) {
 				checkPixError(t, s, resp, tt.status, tt.code, "422ResponseErrorCreatePixPayments")
 			})
 		}
+		// A 422 is kept under its key: the same request again is replayed.
+		again := s.Do(t, "POST", pixPath, headers(token, "refused-b"), `{}`)
+		if again.Status != 422 || again.Header.Get("Idempotent-Replayed") != "true" {
+			t.Errorf("422 of an undecodable body not replayed: %d %v", again.Status, again.Header)
+		}
 		// The same key with another body: ERRO_IDEMPOTENCIA.
 		resp := s.Do(t, "POST", pixPath, headers(token, "refused-h"), item(func(m map[string]any) { m["endToEndId"] = e2eAt(now) }))
 		checkPixError(t, s, resp, 422, payments.CodeErroIdempotencia, "422ResponseErrorCreatePixPayments")

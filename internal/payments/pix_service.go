@@ -3,6 +3,7 @@ package payments
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -59,6 +60,11 @@ type CreatePixPaymentsInput struct {
 	Items          []PixPaymentRequest
 	IdempotencyKey string
 	JTI            string // "" for plain JSON
+	// Undecodable is the 422 of a body whose data could not be decoded (no
+	// data, a value of the wrong JSON type), with RawData the data as sent:
+	// that refusal is stored and replayed under the key like the others.
+	Undecodable *ValidationError
+	RawData     json.RawMessage
 }
 
 // CreatePixPayments validates the payments against their consent and stores
@@ -69,14 +75,23 @@ type CreatePixPaymentsInput struct {
 // Other errors: idempotency.ErrKeyReused, ErrJTIReused, ErrConsentNotOwned.
 func (s *Service) CreatePixPayments(ctx context.Context, in CreatePixPaymentsInput) (idempotency.Response, error) {
 	now := s.Clock.Now().UTC().Truncate(time.Second)
-	fingerprint, err := idempotency.Fingerprint(http.MethodPost, PixPaymentsPath, struct {
+	var canonical any = struct {
 		ConsentID string
 		Items     []PixPaymentRequest
-	}{in.ConsentID, in.Items})
+	}{in.ConsentID, in.Items}
+	verr := in.Undecodable
+	if verr != nil {
+		canonical = struct {
+			ConsentID string
+			Raw       string
+		}{in.ConsentID, string(in.RawData)}
+	} else {
+		verr = validatePixPayments(in.Items)
+	}
+	fingerprint, err := idempotency.Fingerprint(http.MethodPost, PixPaymentsPath, canonical)
 	if err != nil {
 		return idempotency.Response{}, err
 	}
-	verr := validatePixPayments(in.Items)
 	return s.idempotent(ctx, in.ApplicationID, in.IdempotencyKey, fingerprint, in.JTI, now,
 		func(tx *sql.Tx) (idempotency.Response, bool, error) {
 			if verr != nil {
