@@ -63,7 +63,7 @@ type flags struct {
 	n, workers, setupWorkers, queued int
 	dur                              time.Duration
 	pg                               string
-	sqlite                           bool
+	sqlite, http                     bool
 }
 
 func main() {
@@ -75,6 +75,7 @@ func main() {
 	flag.DurationVar(&f.dur, "d", 10*time.Second, "most measured time of each HTTP phase (it ends earlier once its -n requests are sent)")
 	flag.StringVar(&f.pg, "pg", os.Getenv("PONTE_TEST_DATABASE_URL"), "PostgreSQL URL (default PONTE_TEST_DATABASE_URL; empty: SQLite only)")
 	flag.BoolVar(&f.sqlite, "sqlite", true, "run on SQLite (false: PostgreSQL only)")
+	flag.BoolVar(&f.http, "http", true, "run the HTTP creation phases (false: settlement only)")
 	flag.StringVar(&prof.Prefix, "cpuprofile", "", "write CPU profiles to FILE.<phase>-<engine> (the whole process: filter with pprof -focus)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -248,8 +249,10 @@ func runEngine(ctx context.Context, f flags, engine, dbURL string) (engineResult
 	if err != nil {
 		return out, err
 	}
-	if err := b.http(ctx, f, engine, &out); err != nil {
-		return out, err
+	if f.http {
+		if err := b.http(ctx, f, engine, &out); err != nil {
+			return out, err
+		}
 	}
 	if f.queued > 0 {
 		if err := b.settlement(ctx, f, engine, &out); err != nil {
