@@ -148,6 +148,11 @@ func TestRefreshSweepingConsentDaysLater(t *testing.T) {
 				t.Fatalf("consent after revocation: %+v %v", c, err)
 			}
 			refresh(t, s, in, rt, scope, 400, "invalid_grant")
+			// The access token still inside its 300 seconds moves no money:
+			// the payment API refuses the revoked consent with its own code.
+			if r := sweepingPayment(t, s, again["access_token"].(string), "10.00"); r.Status != 422 || !strings.Contains(string(r.Body), "CONSENTIMENTO_INVALIDO") {
+				t.Errorf("payment under the revoked consent: %d %s", r.Status, r.Body)
+			}
 		})
 	}
 }
