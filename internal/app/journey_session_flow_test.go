@@ -22,6 +22,15 @@ type sessionFlow struct {
 	s    *apptest.Server
 	tok  map[string]string
 	user *apptest.SandboxUser
+	// clientID and secret are the fintech's, for a new token after the
+	// fake clock moved past the first one's expiry.
+	clientID, secret string
+}
+
+// renewToken gets the fintech a fresh token.
+func (f *sessionFlow) renewToken(t *testing.T) {
+	t.Helper()
+	f.tok = map[string]string{"Authorization": "Bearer " + f.s.TokenFor(t, f.clientID, f.secret, "")}
 }
 
 func newSessionFlow(t *testing.T, dbURL string) *sessionFlow {
@@ -37,7 +46,7 @@ func newSessionFlow(t *testing.T, dbURL string) *sessionFlow {
 		t.Fatal(err)
 	}
 	return &sessionFlow{s: s, tok: map[string]string{"Authorization": "Bearer " + s.TokenFor(t, fintech.ClientID, secret, "")},
-		user: apptest.NewSandboxUser("47742663023", "1234567")}
+		user: apptest.NewSandboxUser("47742663023", "1234567"), clientID: fintech.ClientID, secret: secret}
 }
 
 // create makes a journey session and returns its id and journeySessionUrl.
