@@ -151,7 +151,11 @@ func (s *Service) decide(ctx context.Context, tx *sql.Tx, consentID string, in C
 	if err != nil {
 		return idempotency.Response{}, err
 	}
-	if code, detail := limitProblem(c.Request.RecurringConfiguration.Sweeping, cents, u); code != "" {
+	var sw *Sweeping
+	if rc := c.Request.RecurringConfiguration; rc != nil {
+		sw = rc.Sweeping
+	}
+	if code, detail := limitProblem(sw, cents, u); code != "" {
 		return problem(now, code, detail)
 	}
 	if used, err := endToEndUsed(ctx, tx, r.EndToEndID); err != nil {
