@@ -2,9 +2,13 @@ package app_test
 
 import (
 	"database/sql"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +17,7 @@ import (
 	"github.com/ponte-ofb/ponte/internal/clock"
 	"github.com/ponte-ofb/ponte/internal/itpflow"
 	"github.com/ponte-ofb/ponte/internal/store/storetest"
+	"github.com/ponte-ofb/ponte/internal/webhooks"
 )
 
 // Issue 15 §4 through the real in-process holder: Ponte's initiator side
@@ -85,6 +90,7 @@ func TestBrickPaymentReachesFinalStatus(t *testing.T) {
 				t.Fatal(err)
 			}
 			tok := map[string]string{"Authorization": "Bearer " + s.TokenFor(t, fintech.ClientID, secret, "")}
+			hooks := subscribe(t, s, fintech.ID, "PAYMENT_STATUS_CHANGED")
 			pay := func(amount string) consentRead {
 				t.Helper()
 				body := strings.Replace(brickConsentBody(s.Clock.Now(), s.App.SandboxBrandID), `"amount":"1.15"`, `"amount":"`+amount+`"`, 1)
@@ -135,6 +141,10 @@ func TestBrickPaymentReachesFinalStatus(t *testing.T) {
 			if after := availableCents(t, s, "1234567"); before-after != 115 {
 				t.Errorf("Maria's balance moved by %d cents, want 115", before-after)
 			}
+			settle(t, s, func() bool { return strings.Contains(hooks.statuses(p.EndToEndID), "ACSC") })
+			if got := hooks.statuses(p.EndToEndID); got != "PENDING,ACCP,ACSC" {
+				t.Errorf("webhook events for the payment: %s, want PENDING,ACCP,ACSC", got)
+			}
 
 			before = availableCents(t, s, "1234567")
 			// Far beyond Maria's balance.
@@ -178,6 +188,7 @@ func TestSweepingTransfersReachFinalStatus(t *testing.T) {
 		t.Run(e.Name, func(t *testing.T) {
 			f := newSessionFlow(t, e.URL(t))
 			s := f.s
+			hooks := subscribe(t, s, fintechOf(t, f), "SWEEPING_TRANSFER_STATUS_CHANGED")
 			id, pageURL := f.create(t, "sweep-1")
 			back := f.user.Decide(t, s, f.confirm(t, pageURL), true)
 			if resp, page := f.callback(t, back); resp.StatusCode != 303 {
@@ -242,6 +253,10 @@ func TestSweepingTransfersReachFinalStatus(t *testing.T) {
 				!strings.Contains(string(r.Body), itpflow.MsgTransferExternalIDTaken) {
 				t.Errorf("externalId with another body: %d %s", r.Status, r.Body)
 			}
+			settle(t, s, func() bool { return strings.Contains(hooks.statuses(read(ids[2]).EndToEndID), "ACSC") })
+			if got := hooks.statuses(read(ids[0]).EndToEndID); !strings.HasSuffix(got, "ACSC") || !strings.HasPrefix(got, "PENDING") {
+				t.Errorf("webhook events for the first transfer: %s", got)
+			}
 			if after := availableCents(t, s, "1234567"); before-after != 6000 {
 				t.Errorf("Maria's balance moved by %d cents, want 6000", before-after)
 			}
@@ -294,4 +309,53 @@ func expireAccessToken(t *testing.T, s *apptest.Server, sessionID string) func()
 			t.Errorf("the access token was not renewed with the refresh token")
 		}
 	}
+}
+
+// hookLog is a partner's webhook receiver: the payment events it got.
+type hookLog struct {
+	mu     sync.Mutex
+	events []map[string]any
+}
+
+// statuses lists, comma-separated, the statuses the events for endToEndId
+// carried, in the order received.
+func (h *hookLog) statuses(endToEndID string) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, ev := range h.events {
+		if data, _ := ev["data"].(map[string]any); data["endToEndId"] == endToEndID {
+			out = append(out, fmt.Sprint(data["status"]))
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+// subscribe registers a receiver for the application's events named name.
+func subscribe(t *testing.T, s *apptest.Server, applicationID, name string) *hookLog {
+	t.Helper()
+	h := &hookLog{}
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&ev)
+		h.mu.Lock()
+		h.events = append(h.events, ev)
+		h.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(receiver.Close)
+	if _, _, err := s.App.WebhookService.Create(t.Context(), applicationID, webhooks.CreateSubscription{URL: receiver.URL, Events: []string{name}}); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// fintechOf is the id of the session flow's partner application.
+func fintechOf(t *testing.T, f *sessionFlow) string {
+	t.Helper()
+	app, err := f.s.App.Apps.Get(t.Context(), f.clientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app.ID
 }
