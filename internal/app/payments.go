@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/ponte-ofb/ponte/internal/auth"
 	"github.com/ponte-ofb/ponte/internal/customers"
@@ -24,7 +25,7 @@ func registerPayments(b base, mux *http.ServeMux, svc *payments.Service, verifie
 	if err != nil {
 		return fmt.Errorf("payments: response signer: %w", err)
 	}
-	svc.Events = pixPaymentEvents{events}
+	svc.Events = pixPaymentEvents{w: events, holders: &accountHolders{}}
 	(&payments.Handler{Service: svc, Verifier: verifier, Logger: b.logger, Callers: paymentCallers{apps}, Signer: signer}).Register(mux)
 	return nil
 }
@@ -50,11 +51,46 @@ const PixPaymentEventName = "PIX_PAYMENT_STATUS_CHANGED"
 // pixPaymentEvents turns Pix payment status changes into webhook events for
 // the holder partner application whose customer owns the debtor account:
 // ids, status, amount and the rejection code, never a document.
-type pixPaymentEvents struct{ w *webhooks.Emitter }
+type pixPaymentEvents struct {
+	w       *webhooks.Emitter
+	holders *accountHolders
+}
+
+// accountHolders remembers which application holds an account: an account
+// never changes holder (its customer belongs to one application), and the
+// settlement worker would otherwise look it up for every payment.
+type accountHolders struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+// maxAccountHolders bounds the memory; when full it starts over.
+const maxAccountHolders = 100_000
+
+func (h *accountHolders) get(ctx context.Context, tx *sql.Tx, a payments.Account) (string, bool, error) {
+	key := a.ISPB + "/" + customers.NormalizeIssuer(a.Issuer) + "/" + a.Number
+	h.mu.Lock()
+	app, ok := h.m[key]
+	h.mu.Unlock()
+	if ok {
+		return app, true, nil
+	}
+	app, _, ok, err := customers.AccountHolder(ctx, tx, a.ISPB, a.Issuer, a.Number)
+	if err != nil || !ok {
+		return "", false, err
+	}
+	h.mu.Lock()
+	if h.m == nil || len(h.m) >= maxAccountHolders {
+		h.m = map[string]string{}
+	}
+	h.m[key] = app
+	h.mu.Unlock()
+	return app, true, nil
+}
 
 // EmitPixPaymentEvent implements payments.PaymentEvents.
 func (e pixPaymentEvents) EmitPixPaymentEvent(ctx context.Context, tx *sql.Tx, ev payments.PaymentEvent) error {
-	holder, _, ok, err := customers.AccountHolder(ctx, tx, ev.DebtorAccount.ISPB, ev.DebtorAccount.Issuer, ev.DebtorAccount.Number)
+	holder, ok, err := e.holders.get(ctx, tx, ev.DebtorAccount)
 	if err != nil || !ok {
 		return err // an account Ponte does not hold has no partner to tell
 	}

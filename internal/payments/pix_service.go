@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -325,6 +326,13 @@ func (s *Service) emit(ctx context.Context, tx *sql.Tx, p *PixPayment) error {
 // move writes p's new status (set by the caller) if it is still from, and
 // its webhook event; a final status may consume the consent.
 func (s *Service) move(ctx context.Context, tx *sql.Tx, p *PixPayment, from PaymentStatus, now time.Time) error {
+	return s.moveIn(ctx, tx, p, from, now, nil)
+}
+
+// moveIn is move for the settlement worker: with finals non-nil, the
+// consents of payments that became final are collected there and consumed
+// once per batch (consumeFinished) instead of once per payment.
+func (s *Service) moveIn(ctx context.Context, tx *sql.Tx, p *PixPayment, from PaymentStatus, now time.Time, finals map[string]bool) error {
 	p.StatusUpdatedAt = now
 	if err := updatePixStatus(ctx, s.DB, tx, p, from); err != nil {
 		return err
@@ -332,8 +340,34 @@ func (s *Service) move(ctx context.Context, tx *sql.Tx, p *PixPayment, from Paym
 	if err := s.emit(ctx, tx, p); err != nil {
 		return err
 	}
-	if p.Status.Final() {
-		return s.consumeIfDone(ctx, tx, p.ConsentID, now)
+	switch {
+	case !p.Status.Final():
+		return nil
+	case finals != nil:
+		finals[p.ConsentID] = true
+		return nil
+	}
+	return s.consumeIfDone(ctx, tx, p.ConsentID, now)
+}
+
+// consumeFinished consumes, in one statement per batch of consents, every
+// consent of ids whose payments are all final.
+func (s *Service) consumeFinished(ctx context.Context, tx *sql.Tx, ids map[string]bool, now time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	args := []any{string(StatusConsumed), now.UnixMilli(), string(StatusAuthorised)}
+	marks := make([]string, 0, len(ids))
+	for id := range ids {
+		args = append(args, id)
+		marks = append(marks, fmt.Sprintf("$%d", len(args)))
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE payment_consents SET status = $1, status_updated_at = $2
+		WHERE status = $3 AND id IN (`+strings.Join(marks, ", ")+`)
+		AND NOT EXISTS (SELECT 1 FROM pix_payments p WHERE p.consent_id = payment_consents.id AND p.status NOT IN ('ACSC', 'RJCT', 'CANC'))`,
+		args...)
+	if err != nil {
+		return fmt.Errorf("payments: consume consents: %w", err)
 	}
 	return nil
 }
@@ -563,17 +597,18 @@ func (s *Service) SettleDue(ctx context.Context, limit int) (int, error) {
 			return err
 		}
 		n = len(list)
+		finals := map[string]bool{}
 		for _, p := range list {
-			if err := s.settleOne(ctx, tx, p, now); err != nil {
+			if err := s.settleOne(ctx, tx, p, now, finals); err != nil {
 				return fmt.Errorf("payments: settle %s: %w", p.ID, err)
 			}
 		}
-		return nil
+		return s.consumeFinished(ctx, tx, finals, now)
 	})
 	return n, err
 }
 
-func (s *Service) settleOne(ctx context.Context, tx *sql.Tx, p *PixPayment, now time.Time) error {
+func (s *Service) settleOne(ctx context.Context, tx *sql.Tx, p *PixPayment, now time.Time, finals map[string]bool) error {
 	t := s.transfer(p, now)
 	if p.Status == PaymentSCHD {
 		code := ""
@@ -590,10 +625,10 @@ func (s *Service) settleOne(ctx context.Context, tx *sql.Tx, p *PixPayment, now 
 		}
 		if code != "" {
 			p.Status, p.Rejection = PaymentRJCT, &PaymentRejection{Code: code, Detail: paymentRejectionDetails[code]}
-			return s.move(ctx, tx, p, PaymentSCHD, now)
+			return s.moveIn(ctx, tx, p, PaymentSCHD, now, finals)
 		}
 		p.Status = PaymentACCP
-		if err := s.move(ctx, tx, p, PaymentSCHD, now); err != nil {
+		if err := s.moveIn(ctx, tx, p, PaymentSCHD, now, finals); err != nil {
 			return err
 		}
 	}
@@ -609,7 +644,7 @@ func (s *Service) settleOne(ctx context.Context, tx *sql.Tx, p *PixPayment, now 
 	default:
 		p.Status = PaymentACPD
 	}
-	return s.move(ctx, tx, p, PaymentACCP, now)
+	return s.moveIn(ctx, tx, p, PaymentACCP, now, finals)
 }
 
 // SettlementSettled records a later settlement outcome: the money moved
