@@ -12,6 +12,11 @@
 //	GET   /open-banking/automatic-payments/v2/recurring-consents/{recurringConsentId}
 //	PATCH /open-banking/automatic-payments/v2/recurring-consents/{recurringConsentId}
 //
+// and the sweeping payments made under an authorised consent (payments_*.go:
+// POST /pix/recurring-payments with the consent's authorization_code token,
+// GET list and by id, PATCH cancel), whose limits are decided in the
+// payment's transaction and whose money moves through internal/settlement.
+//
 // Only recurringConfiguration.sweeping is offered: a consent asking for
 // "automatic" (Pix Automático) or "vrp" is refused with 422
 // FUNCIONALIDADE_NAO_HABILITADA, as the specification provides.

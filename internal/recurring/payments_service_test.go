@@ -277,3 +277,28 @@ func TestPaymentJobGivesUp(t *testing.T) {
 		}
 	})
 }
+
+// TestCreatePaymentOtherApplication: a token naming a consent another
+// application created pays nothing (403), nor does one naming an unknown consent.
+func TestCreatePaymentOtherApplication(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		storetest.AddApplication(t, db, "app1")
+		storetest.AddApplication(t, db, "app2")
+		svc := recurring.NewService(db, clock.NewFake(serviceEpoch), slog.New(slog.NewTextHandler(io.Discard, nil)), "https://ponte.example")
+		consentID := authorisedConsent(t, svc, sweepBody)
+		for _, in := range []recurring.CreatePaymentInput{
+			{ApplicationID: "app2", TokenConsents: []string{consentID}},
+			{ApplicationID: "app1", TokenConsents: []string{recurring.IDPrefix + uuid.NewString()}},
+		} {
+			in.Request, in.IdempotencyKey = servicePayment(t, serviceEpoch, "1.00"), uuid.NewString()
+			if _, err := svc.CreatePayment(ctx, in); !errors.Is(err, recurring.ErrTokenConsent) {
+				t.Errorf("%s paying with %v: %v", in.ApplicationID, in.TokenConsents, err)
+			}
+		}
+		if list, err := svc.ListPayments(ctx, recurring.ListInput{ApplicationID: "app1", ConsentID: consentID}); err != nil || len(list) != 0 {
+			t.Errorf("payments: %v %v", list, err)
+		}
+	})
+}
