@@ -359,3 +359,45 @@ func fintechOf(t *testing.T, f *sessionFlow) string {
 	}
 	return app.ID
 }
+
+// TestInitiatedPaymentSurvivesRestart: the callback records the payment and
+// its creation job; a restart before any job ran loses nothing, and the
+// payment reaches ACSC after it.
+func TestInitiatedPaymentSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	for _, e := range storetest.Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Clock: clock.NewFake(time.Now())})
+			fintech, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Fintech", CompanyKey: "FINTECH",
+				Scopes: []string{itpflow.ScopePaymentsAdmin}, RedirectURLs: []string{fintechCallback}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok := map[string]string{"Authorization": "Bearer " + s.TokenFor(t, fintech.ClientID, secret, "")}
+			r := s.Do(t, "POST", "/api/admin/payment-initiation/v1/consents", tok, brickConsentBody(s.Clock.Now(), s.App.SandboxBrandID))
+			var created struct {
+				Data struct {
+					ConsentID        string `json:"consentId"`
+					AuthorizationURL string `json:"authorizationUrl"`
+				} `json:"data"`
+			}
+			r.JSON(t, &created)
+			back := apptest.NewSandboxUser("47742663023", "1234567").Decide(t, s, created.Data.AuthorizationURL, true)
+			if r := s.Do(t, "POST", "/api/admin/payment-initiation/v1/consents/callback", tok, fragmentCallback(back)); r.Status != 200 {
+				t.Fatalf("callback: %d %s", r.Status, r.Body)
+			}
+
+			s = s.Restart(t)
+			tok = map[string]string{"Authorization": "Bearer " + s.TokenFor(t, fintech.ClientID, secret, "")}
+			var read consentRead
+			settle(t, s, func() bool {
+				read = consentRead{}
+				s.Do(t, "GET", "/api/admin/payment-initiation/v1/consents/"+created.Data.ConsentID, tok, "").JSON(t, &read)
+				return len(read.Data.Payments) == 1 && itpflow.FinalPayment(read.Data.Payments[0].Status)
+			})
+			if len(read.Data.Payments) != 1 || read.Data.Payments[0].Status != itpflow.PaymentACSC {
+				t.Fatalf("after the restart: %+v", read.Data)
+			}
+		})
+	}
+}

@@ -239,14 +239,15 @@ func (p *Payments) changed(ctx context.Context, tx *sql.Tx, pay *Payment) error 
 }
 
 // accessToken returns the user's access token for an authorization,
-// renewing it with the refresh token when it expired (or is about to).
-func (p *Payments) accessToken(ctx context.Context, c *fapiclient.Client, authorizationID string) (string, error) {
+// renewing it with the refresh token when it expired (or is about to), or
+// when renew is set (the brand refused it before its time).
+func (p *Payments) accessToken(ctx context.Context, c *fapiclient.Client, authorizationID string, renew bool) (string, error) {
 	g, err := readGrant(ctx, p.DB.Read(), authorizationID)
 	if err != nil {
 		return "", err
 	}
 	now := p.Clock.Now()
-	if now.Add(tokenMargin).Before(g.accessExpires) {
+	if !renew && now.Add(tokenMargin).Before(g.accessExpires) {
 		b, err := p.Vault.Open(g.access, grantContext(authorizationID))
 		if err != nil {
 			return "", fmt.Errorf("itpflow: open the access token: %w", err)
@@ -264,7 +265,7 @@ func (p *Payments) accessToken(ctx context.Context, c *fapiclient.Client, author
 	var terr *fapiclient.TokenError
 	if errors.As(err, &terr) {
 		// Another worker may have rotated the refresh token meanwhile.
-		if again, rerr := readGrant(ctx, p.DB.Read(), authorizationID); rerr == nil && again.updated != g.updated &&
+		if again, rerr := readGrant(ctx, p.DB.Read(), authorizationID); rerr == nil && again.updated != g.updated && again.access != g.access &&
 			now.Add(tokenMargin).Before(again.accessExpires) {
 			b, err := p.Vault.Open(again.access, grantContext(authorizationID))
 			if err == nil {
@@ -329,9 +330,12 @@ func (p *Payments) handleCreate(ctx context.Context, j *jobs.Job) error {
 	if err != nil {
 		return err
 	}
-	token, err := p.accessToken(ctx, c, first.AuthorizationID)
+	tokenless := func(err error) bool {
+		return errors.Is(err, ErrNoRefreshToken) || errors.Is(err, ErrRefreshRefused) || errors.Is(err, ErrNoGrant)
+	}
+	token, err := p.accessToken(ctx, c, first.AuthorizationID, false)
 	switch {
-	case errors.Is(err, ErrNoRefreshToken), errors.Is(err, ErrRefreshRefused), errors.Is(err, ErrNoGrant):
+	case tokenless(err):
 		return fail(err.Error())
 	case err != nil:
 		return p.retryOrFail(ctx, j, batch, err)
@@ -350,6 +354,18 @@ func (p *Payments) handleCreate(ctx context.Context, j *jobs.Job) error {
 	}
 	answer, err := c.PostSigned(ctx, token, path, body, first.IdempotencyKey)
 	var apiErr *fapiclient.APIError
+	if errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized {
+		// The brand no longer takes the token (its clock, a revocation):
+		// renew it once with the refresh token and send the same request.
+		token, err = p.accessToken(ctx, c, first.AuthorizationID, true)
+		switch {
+		case tokenless(err):
+			return fail(err.Error())
+		case err != nil:
+			return p.retryOrFail(ctx, j, batch, err)
+		}
+		answer, err = c.PostSigned(ctx, token, path, body, first.IdempotencyKey)
+	}
 	switch {
 	case errors.As(err, &apiErr) && apiErr.Status >= 400 && apiErr.Status < 500 && apiErr.Status != http.StatusTooManyRequests:
 		code, detail := "NAO_INFORMADO", fmt.Sprintf("the brand answered %d", apiErr.Status)

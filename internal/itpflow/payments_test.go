@@ -409,7 +409,8 @@ func TestSweepingTransfers(t *testing.T) {
 // token has long expired; Ponte redeems the refresh token the brand issued
 // (kept sealed) and the transfer goes through. A brand that issued none
 // leaves the transfer FAILED with the reason; one that refuses the refresh
-// token, likewise.
+// token, likewise. A brand that refuses the access token before its time
+// (401) gets the same request again with a renewed one.
 func TestSweepingTokenRefresh(t *testing.T) {
 	t.Parallel()
 	{
@@ -417,12 +418,15 @@ func TestSweepingTokenRefresh(t *testing.T) {
 			name      string
 			refresh   bool
 			revoke    bool
+			forget    bool // the brand refuses the access token before its time
 			want      string
 			wantError string
 		}{
-			{"refresh token issued", true, false, itpflow.PaymentACSC, ""},
-			{"no refresh token", false, false, itpflow.PaymentFailed, "issued no refresh token"},
-			{"refresh token refused", true, true, itpflow.PaymentFailed, "refused the refresh token"},
+			{"refresh token issued", true, false, false, itpflow.PaymentACSC, ""},
+			{"no refresh token", false, false, false, itpflow.PaymentFailed, "issued no refresh token"},
+			{"refresh token refused", true, true, false, itpflow.PaymentFailed, "refused the refresh token"},
+			{"access token refused early, renewed", true, false, true, itpflow.PaymentACSC, ""},
+			{"access token refused early, nothing to renew it with", false, false, true, itpflow.PaymentFailed, "issued no refresh token"},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
