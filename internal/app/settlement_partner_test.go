@@ -23,7 +23,10 @@ func TestPartnerSettlementRequest(t *testing.T) {
 	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
-			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t)})
+			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Settlement: "partner"})
+			if s.App.Settlement != settlement.Settlement(s.App.SettlementPartner) {
+				t.Fatalf("--settlement partner built %T", s.App.Settlement)
+			}
 			ctx := context.Background()
 			demo := s.App.Demo
 			if _, _, err := s.App.WebhookService.Create(ctx, demo.ID, webhooks.CreateSubscription{

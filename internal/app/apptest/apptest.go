@@ -31,6 +31,7 @@ type Options struct {
 	DatabaseURL string // "" → SQLite in DataDir
 	DataDir     string // "" → a new temporary directory
 	Mode        string // "" → sandbox
+	Settlement  string // "" → the mode's default (config: ledger in sandbox, partner otherwise)
 	Clock       *clock.Fake
 	// Addr is the loopback address to listen on; "" picks a free port.
 	// Restart reuses the address, so the public URL (the token issuer) stays.
@@ -77,6 +78,7 @@ func Start(t testing.TB, opts Options) *Server {
 		Addr: s.srv.Listener.Addr().String(), DatabaseURL: opts.DatabaseURL, DataDir: opts.DataDir,
 		Mode: opts.Mode, PublicURL: s.URL, SigningKeyFile: filepath.Join(opts.DataDir, "signing-key.pem"),
 		TokenTTL: 300 * time.Second, LogFormat: "json", ShutdownTimeout: 5 * time.Second, SweepInterval: time.Hour,
+		Settlement: opts.Settlement,
 	}
 	if err := cfg.Finish(); err != nil {
 		t.Fatal(err)
