@@ -253,7 +253,8 @@ func pixEvents(t *testing.T, s *apptest.Server, paymentID string) []string {
 // the sandbox ledger does not give (a later, partner-style settlement).
 type memLedger struct {
 	mu       sync.Mutex
-	later    bool // Settle answers done=false
+	later    bool            // Settle answers done=false
+	broken   map[string]bool // Settle fails for these payments
 	reserved map[string]int64
 	released map[string]bool
 }
@@ -273,6 +274,9 @@ func (m *memLedger) Settle(_ context.Context, _ *sql.Tx, t settlement.Transfer) 
 	defer m.mu.Unlock()
 	if _, ok := m.reserved[t.PaymentID]; !ok {
 		return false, settlement.ErrNotReserved
+	}
+	if m.broken[t.PaymentID] {
+		return false, fmt.Errorf("settlement of %s unavailable", t.PaymentID)
 	}
 	return !m.later, nil
 }
@@ -320,4 +324,10 @@ func setAccountStatus(t *testing.T, s *apptest.Server, status string) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func (m *memLedger) wasReleased(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.released[id]
 }

@@ -121,11 +121,45 @@ func TestPixLaterOutcome(t *testing.T) {
 			t.Errorf("settled later: %+v", g.Data)
 		}
 		g := getPix(t, s, ko)
-		if g.Data.Status != "RJCT" || g.Data.RejectionReason.Code != "PAGAMENTO_RECUSADO_SPI" || g.Data.RejectionReason.Detail != "AC03" || !later.released[ko] {
-			t.Errorf("failed later: %+v, released %v", g.Data, later.released[ko])
+		if g.Data.Status != "RJCT" || g.Data.RejectionReason.Code != "PAGAMENTO_RECUSADO_SPI" || g.Data.RejectionReason.Detail != "AC03" || !later.wasReleased(ko) {
+			t.Errorf("failed later: %+v, released %v", g.Data, later.wasReleased(ko))
 		}
 		if got := getPix(t, s, ok).Data.ConsentID; get(t, s, got).Data.Status != "CONSUMED" {
 			t.Error("the consent of a settled payment is not CONSUMED")
+		}
+	})
+}
+
+// TestPixStuckPayment: a payment whose settlement keeps failing does not
+// hold back the others of its batch, and when the worker's job runs out of
+// attempts it is rejected FALHA_INFRAESTRUTURA_DETENTORA, its reservation
+// released, instead of staying accepted forever.
+func TestPixStuckPayment(t *testing.T) {
+	t.Parallel()
+	pixServer(t, func(t *testing.T, s *apptest.Server) {
+		ledger := &memLedger{broken: map[string]bool{}}
+		s.App.Payments.Settlement = ledger
+		pay := func(key string) string {
+			_, token := authorised(t, s, pixConsent("10.00", ""))
+			return createPix(t, s, token, key, pixBody(t, pixItem(e2eAt(s.Clock.Now()), "10.00"))).Data[0].PaymentID
+		}
+		good, bad := pay("good"), pay("bad")
+		ledger.mu.Lock()
+		ledger.broken[bad] = true
+		ledger.mu.Unlock()
+		runSettlement(t, s)
+		if a, b := paymentStatus(t, s, good), paymentStatus(t, s, bad); a != "ACSC" || b != "ACCP" {
+			t.Fatalf("after a failed batch: good %s, bad %s", a, b)
+		}
+		for i := 0; i < 40 && paymentStatus(t, s, bad) == "ACCP"; i++ {
+			s.Clock.Advance(2 * time.Minute)
+			if _, err := s.App.Jobs.RunDue(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		g := getPix(t, s, bad)
+		if g.Data.Status != "RJCT" || g.Data.RejectionReason.Code != "FALHA_INFRAESTRUTURA_DETENTORA" || !ledger.wasReleased(bad) {
+			t.Fatalf("stuck payment = %+v, released %v", g.Data, ledger.wasReleased(bad))
 		}
 	})
 }

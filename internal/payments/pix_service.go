@@ -562,17 +562,76 @@ func (s *Service) transitionPix(ctx context.Context, id string, from PaymentStat
 	return out, err
 }
 
-// handleSettle is JobSettle's handler: batches until nothing is due.
-func (s *Service) handleSettle(ctx context.Context, _ *jobs.Job) error {
+// handleSettle is JobSettle's handler: batches until nothing is due. When a
+// batch fails, the due payments are settled one transaction each instead,
+// so one payment that keeps failing cannot hold back the others; on the
+// job's last attempt such a payment is rejected
+// (FALHA_INFRAESTRUTURA_DETENTORA, its reservation released) rather than
+// left accepted with nobody to settle it.
+func (s *Service) handleSettle(ctx context.Context, j *jobs.Job) error {
+	if s.Settlement == nil {
+		return ErrNoSettlement
+	}
 	for {
 		n, err := s.SettleDue(ctx, SettleBatchSize)
 		if err != nil {
-			return err
+			s.Logger.WarnContext(ctx, "pix settlement batch failed; settling one by one", "err", err)
+			return s.settleSingly(ctx, j.Final())
 		}
 		if n < SettleBatchSize {
 			return nil
 		}
 	}
+}
+
+// settleSingly settles every due payment in its own transaction and returns
+// the first failure; with giveUp, a failing payment is rejected instead.
+func (s *Service) settleSingly(ctx context.Context, giveUp bool) error {
+	now := s.Clock.Now().UTC().Truncate(time.Second)
+	due, err := queryPixPayments(ctx, s.DB.Read(), `status IN ('ACCP', 'SCHD') AND due_at <= $1 ORDER BY due_at, id`, now.UnixMilli())
+	if err != nil {
+		return err
+	}
+	var first error
+	for _, d := range due {
+		err := s.DB.Write(ctx, func(tx *sql.Tx) error {
+			p, err := getPixPayment(ctx, tx, d.ID)
+			if err != nil || (p.Status != PaymentACCP && p.Status != PaymentSCHD) {
+				return err // settled meanwhile
+			}
+			return s.settleOne(ctx, tx, p, now, nil)
+		})
+		if err == nil {
+			continue
+		}
+		s.Logger.ErrorContext(ctx, "settle pix payment", "payment_id", d.ID, "err", err)
+		if giveUp {
+			err = s.giveUp(ctx, d.ID, now)
+		}
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// giveUp rejects a payment the worker could not settle.
+func (s *Service) giveUp(ctx context.Context, id string, now time.Time) error {
+	return s.DB.Write(ctx, func(tx *sql.Tx) error {
+		p, err := getPixPayment(ctx, tx, id)
+		if err != nil || (p.Status != PaymentACCP && p.Status != PaymentSCHD) {
+			return err
+		}
+		if p.Status == PaymentACCP {
+			if err := s.Settlement.Release(ctx, tx, s.transfer(p, now)); err != nil {
+				return fmt.Errorf("payments: release %s: %w", id, err)
+			}
+		}
+		from := p.Status
+		p.Status = PaymentRJCT
+		p.Rejection = &PaymentRejection{Code: PayRejectFalhaInfraestruturaDetent, Detail: paymentRejectionDetails[PayRejectFalhaInfraestruturaDetent]}
+		return s.move(ctx, tx, p, from, now)
+	})
 }
 
 // SettleDue settles, in one transaction, up to limit payments that are due:
