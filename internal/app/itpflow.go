@@ -106,10 +106,13 @@ func (b *brandClients) Client(ctx context.Context, brandID string) (*fapiclient.
 }
 
 // wireITPFlow builds the initiator's redirect flow (its steps recorded
-// with steps), the Brick payment-initiation endpoints and the journey pages,
-// and in the sandbox registers Ponte's own holder side as the brand "Ponte
-// Sandbox" (clients being the authorization server's registrations there)
-// and gives demo, the demo application, a default journey. It returns the
+// with steps) and the payments it initiates at brands (their jobs on
+// pay.jobs, tokens sealed with pay.vault, events through pay.events), the
+// Brick payment-initiation endpoints, the journey pages and the Open Keys
+// sweeping transfers, and in the sandbox registers Ponte's own holder side
+// as the brand "Ponte Sandbox" (clients being the authorization server's
+// registrations there) and gives demo, the demo application, a default
+// journey. It returns the
 // flow, the sandbox brand's id ("" outside the sandbox) and demo as updated.
 func wireITPFlow(ctx context.Context, b base, mux *http.ServeMux, brands *itp.Service, apps *auth.Applications, clients *oidc.Storage,
 	steps itpflow.StepRecorder, pages *template.Template, verifier httpx.TokenVerifier, pay itpPayments,
@@ -173,8 +176,7 @@ func initiatorIdentity(b base) itpflow.Initiator {
 
 // paymentEvents turns the status changes of payments Ponte initiated into
 // webhook events for the partner: ids, status and rejection reason, never
-// tokens, accounts or documents. One event per status: retries emit nothing
-// new.
+// tokens, accounts or documents.
 type paymentEvents struct{ w *webhooks.Emitter }
 
 // PaymentChanged implements itpflow.PaymentEvents.
@@ -197,7 +199,10 @@ func (e paymentEvents) PaymentChanged(ctx context.Context, tx *sql.Tx, p *itpflo
 		data["consentId"] = p.ConsentID
 	}
 	return e.w.Emit(ctx, tx, webhooks.Event{
-		ID: "itp-payment-" + p.ID + "-" + p.Status, ApplicationID: p.ApplicationID, Context: "PaymentInitiation", Name: name,
+		// One event per change: a status can come back (PDNG → ACCP), so the
+		// change's time is part of the id.
+		ID:            fmt.Sprintf("itp-payment-%s-%s-%d", p.ID, p.Status, p.UpdatedAt.UnixMilli()),
+		ApplicationID: p.ApplicationID, Context: "PaymentInitiation", Name: name,
 		EntityID: p.ID, Time: p.UpdatedAt, Data: data,
 	})
 }

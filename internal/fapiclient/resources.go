@@ -113,6 +113,9 @@ func NewEndToEndID(ispb string, at time.Time) (string, error) {
 	if !ispbPattern.MatchString(ispb) {
 		return "", fmt.Errorf("fapiclient: endToEndId: ISPB %q is not 8 digits", ispb)
 	}
+	if y := at.UTC().Year(); y < 1000 || y > 9999 {
+		return "", fmt.Errorf("fapiclient: endToEndId: year %d has no 4-digit form", y)
+	}
 	var b strings.Builder
 	b.Grow(32)
 	b.WriteByte('E')

@@ -38,6 +38,9 @@ func TestNewEndToEndID(t *testing.T) {
 			}
 		})
 	}
+	if id, err := fapiclient.NewEndToEndID("11222333", time.Date(10000, 1, 2, 15, 0, 0, 0, time.UTC)); err == nil {
+		t.Errorf("year 10000: %q, want an error", id)
+	}
 	seen := map[string]bool{}
 	for range 20000 {
 		id, _ := fapiclient.NewEndToEndID("11222333", at)

@@ -379,7 +379,12 @@ func (p *Payments) handleCreate(ctx context.Context, j *jobs.Job) error {
 	case err != nil:
 		return p.retryOrFail(ctx, j, batch, err)
 	}
-	return p.finishBatch(ctx, batch, answer, "", "", "")
+	if err := p.finishBatch(ctx, batch, answer, "", "", ""); err != nil {
+		// An answer Ponte cannot read: the same request (same idempotency
+		// key) is asked again, and the batch FAILED after the last attempt.
+		return p.retryOrFail(ctx, j, batch, err)
+	}
+	return nil
 }
 
 // retryOrFail retries a transient failure; on the job's last attempt the

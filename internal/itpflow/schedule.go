@@ -133,6 +133,11 @@ func (s *consentSchedule) dates() ([]time.Time, error) {
 	default:
 		return nil, fmt.Errorf("%w: no schedule", errSchedule)
 	}
+	for _, d := range out {
+		if d.Year() > 9999 {
+			return nil, fmt.Errorf("%w: a date past year 9999", errSchedule)
+		}
+	}
 	return out, nil
 }
 

@@ -28,6 +28,7 @@ func TestScheduleDates(t *testing.T) {
 		{"bad weekday", `{"weekly":{"dayOfWeek":"MONDAY","startDate":"2024-10-15","quantity":1}}`, ""},
 		{"bad date", `{"single":{"date":"2024-13-01"}}`, ""},
 		{"no member", `{}`, ""},
+		{"past year 9999", `{"weekly":{"dayOfWeek":"DOMINGO","startDate":"9999-12-31","quantity":2}}`, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
