@@ -151,16 +151,18 @@ func snapshot(ctx context.Context, b *bench) (state, error) {
 		{&s.acsc, `SELECT COUNT(*) FROM pix_payments WHERE status = 'ACSC'`},
 		{&s.settledReservations, `SELECT COUNT(*) FROM ledger_reservations r JOIN pix_payments p ON p.id = r.payment_id
 			WHERE r.kind = 'pix-payment' AND r.status = 'SETTLED' AND p.status = 'ACSC'`},
-		{&s.debits, `SELECT COUNT(*) FROM account_transactions t JOIN accounts a ON a.id = t.account_id
-			JOIN pix_payments p ON p.end_to_end_id = t.transaction_id
-			WHERE a.number = '` + mariaAccount + `' AND t.credit_debit_type = 'DEBITO' AND p.status = 'ACSC'`},
-		{&s.credits, `SELECT COUNT(*) FROM account_transactions t JOIN accounts a ON a.id = t.account_id
-			JOIN pix_payments p ON p.end_to_end_id = t.transaction_id
-			WHERE a.number = '` + joaoAccount + `' AND t.credit_debit_type = 'CREDITO' AND p.status = 'ACSC'`},
-		// An endToEndId booked more than once on one side (impossible by the
-		// primary key, but the check does not rely on it).
-		{&s.dupRows, `SELECT COUNT(*) FROM (SELECT t.account_id, t.transaction_id FROM account_transactions t
-			JOIN pix_payments p ON p.end_to_end_id = t.transaction_id GROUP BY t.account_id, t.transaction_id HAVING COUNT(*) > 1) d`},
+		// From each ACSC payment to its statement row by the row's primary
+		// key (account, endToEndId).
+		{&s.debits, `SELECT COUNT(*) FROM pix_payments p JOIN account_transactions t
+			ON t.account_id = (SELECT id FROM accounts WHERE number = '` + mariaAccount + `') AND t.transaction_id = p.end_to_end_id
+			WHERE p.status = 'ACSC' AND t.credit_debit_type = 'DEBITO'`},
+		{&s.credits, `SELECT COUNT(*) FROM pix_payments p JOIN account_transactions t
+			ON t.account_id = (SELECT id FROM accounts WHERE number = '` + joaoAccount + `') AND t.transaction_id = p.end_to_end_id
+			WHERE p.status = 'ACSC' AND t.credit_debit_type = 'CREDITO'`},
+		// An endToEndId booked more than once on one account (impossible by
+		// the primary key, but the check does not rely on it).
+		{&s.dupRows, `SELECT COUNT(*) FROM (SELECT account_id, transaction_id FROM account_transactions
+			GROUP BY account_id, transaction_id HAVING COUNT(*) > 1) d`},
 	} {
 		if *q.dst, err = count(ctx, db, q.query); err != nil {
 			return s, err
