@@ -122,6 +122,9 @@ func wireITPFlow(ctx context.Context, b base, mux *http.ServeMux, brands *itp.Se
 	flow.Payments = &itpflow.Payments{DB: b.db, Clock: b.clock, Brands: brandSet, Vault: pay.vault,
 		Initiator: initiatorIdentity(b), Events: paymentEvents{pay.events}, Logger: b.logger}
 	flow.Payments.Register(pay.jobs)
+	if err := flow.Payments.ScheduleSweep(ctx); err != nil {
+		return nil, "", nil, fmt.Errorf("itpflow: schedule the payments' sweep: %w", err)
+	}
 	if flow.Payments.Initiator.CNPJ == "" {
 		b.logger.WarnContext(ctx, "initiator: PONTE_ITP_CNPJ is not set: payments initiated at brands will fail until it is")
 	}

@@ -65,7 +65,14 @@ const (
 const (
 	JobPaymentCreate = "itp.payment.create"
 	JobPaymentPoll   = "itp.payment.poll"
+	// JobPaymentSweep is the safety net: every SweepEvery it queues a read
+	// of each payment not yet final whose read job ended without success
+	// (its attempts ran out while the brand was unreachable).
+	JobPaymentSweep = "itp.payment.sweep"
 )
+
+// SweepEvery is how often the payments' safety net runs.
+const SweepEvery = 15 * time.Minute
 
 // Polling: the first read comes soon after creation, later ones back off to
 // at most maxPollDelay; a scheduled payment is read hourly until its day.
@@ -155,6 +162,68 @@ type Payments struct {
 func (p *Payments) Register(c *jobs.Client) {
 	c.Register(JobPaymentCreate, p.handleCreate, jobs.Backoff(5*time.Second, 2*time.Minute))
 	c.Register(JobPaymentPoll, p.handlePoll, jobs.Backoff(5*time.Second, maxPollDelay))
+	c.Register(JobPaymentSweep, p.handleSweep, jobs.Backoff(10*time.Second, 5*time.Minute))
+}
+
+// ScheduleSweep makes sure the safety net's job is queued (one per
+// SweepEvery slot, by unique key), from the first start on.
+func (p *Payments) ScheduleSweep(ctx context.Context) error {
+	return p.DB.Write(ctx, func(tx *sql.Tx) error { return p.enqueueSweep(ctx, tx, p.now()) })
+}
+
+func (p *Payments) enqueueSweep(ctx context.Context, tx *sql.Tx, at time.Time) error {
+	_, err := jobs.Enqueue(ctx, tx, p.now(), jobs.Job{Kind: JobPaymentSweep, RunAt: at,
+		UniqueKey: fmt.Sprintf("%s:%d", JobPaymentSweep, at.Truncate(SweepEvery).Unix()), MaxAttempts: 5})
+	if err != nil {
+		return fmt.Errorf("itpflow: queue the payments' sweep: %w", err)
+	}
+	return nil
+}
+
+// sweepBatch bounds the payments one sweep queues reads for.
+const sweepBatch = 1000
+
+// handleSweep queues a read for each payment at a brand that is not final
+// and whose current read job is gone (discarded or cancelled), then the
+// next sweep.
+func (p *Payments) handleSweep(ctx context.Context, _ *jobs.Job) error {
+	now := p.now()
+	return p.DB.Write(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+paymentColumns+` FROM itp_payments p
+			WHERE p.status NOT IN ('ACSC', 'RJCT', 'CANC', 'FAILED', 'PENDING') AND p.payment_id IS NOT NULL
+			AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.unique_key = 'itp.payment.poll:' || p.id || ':' || CAST(p.polls AS TEXT)
+				AND j.state IN ('available', 'running'))
+			AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.unique_key LIKE $1 || p.id || ':%' AND j.state IN ('available', 'running'))
+			LIMIT $2`, JobPaymentPoll+":sweep:", sweepBatch)
+		if err != nil {
+			return fmt.Errorf("itpflow: sweep payments: %w", err)
+		}
+		var stuck []*Payment
+		for rows.Next() {
+			pay, err := scanPayment(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			stuck = append(stuck, pay)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, pay := range stuck {
+			// A key of its own per slot, which the next sweep sees while the job waits.
+			key := fmt.Sprintf("%s:sweep:%s:%d", JobPaymentPoll, pay.ID, now.Truncate(SweepEvery).Unix())
+			if _, err := jobs.Enqueue(ctx, tx, now, jobs.Job{Kind: JobPaymentPoll, Payload: map[string]string{"id": pay.ID},
+				UniqueKey: key, MaxAttempts: 50}); err != nil {
+				return err
+			}
+		}
+		if len(stuck) > 0 {
+			p.Logger.WarnContext(ctx, "itpflow: payments whose reads had stopped are read again", "count", len(stuck))
+		}
+		return p.enqueueSweep(ctx, tx, now.Add(SweepEvery))
+	})
 }
 
 func (p *Payments) now() time.Time { return p.Clock.Now().UTC().Truncate(time.Millisecond) }
@@ -539,7 +608,9 @@ func (p *Payments) handlePoll(ctx context.Context, j *jobs.Job) error {
 	previous := pay.Status
 	return p.DB.Write(ctx, func(tx *sql.Tx) error {
 		pay.Polls++
-		pay.UpdatedAt = now
+		if b.Status != previous {
+			pay.UpdatedAt = now // the status's time: unchanged by a read that finds nothing new
+		}
 		pay.Status = b.Status
 		if b.RejectionReason != nil {
 			pay.RejectionCode, pay.RejectionDetail = b.RejectionReason.Code, b.RejectionReason.Detail

@@ -454,3 +454,40 @@ func TestSweepingTokenRefresh(t *testing.T) {
 		}
 	}
 }
+
+// TestPaymentSweepResumesReads: a payment whose read job ended without
+// success (attempts exhausted while the brand was down) is read again by
+// the sweep, and reaches its final status.
+func TestPaymentSweepResumesReads(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db)
+		jq, _ := h.withPayments(t)
+		tr := h.authoriseSweeping(t)
+		p, _, err := tr.Create(t.Context(), transfer("stuck-1", "10.00"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := jq.RunDue(t.Context()); err != nil { // created at the brand: RCVD, a read queued
+			t.Fatal(err)
+		}
+		err = db.Write(t.Context(), func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(t.Context(), `UPDATE jobs SET state = 'discarded' WHERE kind = $1`, itpflow.JobPaymentPoll)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		drain(t, h, jq, 5)
+		if got, _ := tr.Transfer(t.Context(), "app-1", p.ID); got.Status != "RCVD" {
+			t.Fatalf("without its read job the transfer is %s, want RCVD", got.Status)
+		}
+		if err := h.flow.Payments.ScheduleSweep(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		drain(t, h, jq, 20)
+		if got, _ := tr.Transfer(t.Context(), "app-1", p.ID); got.Status != itpflow.PaymentACSC {
+			t.Errorf("after the sweep the transfer is %s, want ACSC", got.Status)
+		}
+	})
+}
