@@ -164,8 +164,9 @@ func TestSettlementOutcomes(t *testing.T) {
 	})
 }
 
-// FuzzDecodePayment feeds arbitrary bytes through the payment request's
-// checks (the edge's text check, the decoder, the validation) and creates
+// FuzzDecodePayment feeds arbitrary bytes through the payment requests'
+// checks (the edge's text check, the POST and PATCH decoders, the
+// validations) and creates
 // the payments that pass on every engine: nothing panics, every refusal is
 // a 400 or a 422 with one to three problems, every answer is a 201 or a 422,
 // and nothing fails in a database.
@@ -174,7 +175,7 @@ func FuzzDecodePayment(f *testing.F) {
 	for _, seed := range []string{valid, strings.Replace(valid, `"MANU"`, `"DICT","proxy":"maria@example.com"`, 1),
 		strings.Replace(valid, `"MANU"`, `"INIC","proxy":"+5511987654321","transactionIdentification":"abc123"`, 1),
 		strings.Replace(valid, `"10.00"`, `"1000.01"`, 1), strings.Replace(valid, `"riskSignals"`, `"riskSignalz"`, 1),
-		`{"data":{"riskSignals":[],"payment":null,"document":{}}}`, `{"data":{"date":"2024-2-30","endToEndId":7}}`, `{"data":null}`, `[]`, ``,
+		`{"data":{"riskSignals":[],"payment":null,"document":{}}}`, `{"data":{"status":"CANC","cancellation":{"cancelledBy":{"document":{"identification":"47742663023","rel":"CPF"}}}}}`, `{"data":{"date":"2024-2-30","endToEndId":7}}`, `{"data":null}`, `[]`, ``,
 		strings.Replace(valid, "Transferência", "Transfer\xffncia", 1), strings.Replace(valid, "inteligente", `inte\u0000ligente`, 1)} {
 		f.Add([]byte(seed))
 	}
@@ -194,6 +195,11 @@ func FuzzDecodePayment(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		if herr := httpx.CheckJSON(body); herr != nil {
 			return // refused at the edge with a 400
+		}
+		if patch, verr := recurring.DecodePaymentPatch(body); verr == nil {
+			if verr := patch.Validate(); verr != nil && (len(verr.Problems) == 0 || len(verr.Problems) > 3) {
+				t.Fatalf("patch validation %+v", verr)
+			}
 		}
 		req, verr := recurring.DecodePayment(body)
 		if verr != nil {
