@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -272,8 +273,10 @@ func (s *Service) createPixTx(ctx context.Context, tx *sql.Tx, in CreatePixPayme
 		}
 		out[i] = p
 	}
-	if err := s.consumeIfDone(ctx, tx, c.ID, now); err != nil {
-		return idempotency.Response{}, err
+	if slices.ContainsFunc(out, func(p *PixPayment) bool { return p.Status.Final() }) {
+		if err := s.consumeIfDone(ctx, tx, c.ID, now); err != nil {
+			return idempotency.Response{}, err
+		}
 	}
 	resp := PixPaymentsResponse{Links: Links{Self: s.PixPaymentURL(out[0].ID)}, Meta: Meta{RequestDateTime: formatTime(now)}}
 	for _, p := range out {
