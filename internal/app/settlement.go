@@ -27,7 +27,7 @@ func wireSettlement(b base, mux *http.ServeMux, jobq *jobs.Client, events *webho
 	if b.cfg.Settlement == config.SettlementPartner {
 		return partner, partner
 	}
-	return settlement.NewLedger(b.db.Engine()), partner
+	return settlement.NewLedgerOn(b.db), partner
 }
 
 // settlementEvents turns settlement requests into webhook events for the

@@ -47,7 +47,7 @@ func newFixture(t testing.TB, db *store.DB, balances map[string]string) *fixture
 	f := &fixture{db: db, clock: clock.NewFake(epoch), accts: map[string]*customers.Account{}}
 	f.custs = customers.NewService(db, f.clock)
 	f.data = dataapi.NewService(db, f.clock, nil)
-	f.ledger = settlement.NewLedger(db.Engine())
+	f.ledger = settlement.NewLedgerOn(db)
 	for _, doc := range []string{maria, joao} {
 		if _, err := f.custs.CreateCustomer(ctx, holderApp, doc, "Cliente "+doc[:3]); err != nil {
 			t.Fatal(err)

@@ -43,10 +43,16 @@ type Ledger struct {
 	// Engine is the database's engine (the statement placeholders of the
 	// transactions the ledger books).
 	Engine store.Engine
+	// DB, when set, is the database whose write pool prepares the ledger's
+	// statements once (store.DB.TxStmt) rather than on every step.
+	DB *store.DB
 }
 
 // NewLedger returns the sandbox ledger for a database of engine e.
 func NewLedger(e store.Engine) *Ledger { return &Ledger{Engine: e} }
+
+// NewLedgerOn returns the sandbox ledger for db, its statements prepared once.
+func NewLedgerOn(db *store.DB) *Ledger { return &Ledger{Engine: db.Engine(), DB: db} }
 
 // Reservation states (ledger_reservations.status).
 const (
@@ -61,15 +67,16 @@ const (
 // transfer already held or settled changes nothing; one released is
 // ErrReleased.
 func (l *Ledger) Reserve(ctx context.Context, tx *sql.Tx, t Transfer) error {
+	q := stepQ{db: l.DB, tx: tx}
 	if err := t.check(); err != nil {
 		return err
 	}
-	debtor, err := allowedDebtor(ctx, tx, t)
+	debtor, err := allowedDebtor(ctx, q, t)
 	if err != nil {
 		return err
 	}
 	creditorID := ""
-	if c, err := findAccount(ctx, tx, t.Creditor); err != nil {
+	if c, err := findAccount(ctx, q, t.Creditor); err != nil {
 		return err
 	} else if c != nil && c.Currency == t.Currency {
 		creditorID = c.ID
@@ -77,7 +84,7 @@ func (l *Ledger) Reserve(ctx context.Context, tx *sql.Tx, t Transfer) error {
 	at := t.At.UnixMilli()
 	// The reservation row first: a concurrent Reserve of the same payment
 	// waits on its key and then finds it, so only one holds the money.
-	res, err := tx.ExecContext(ctx, `INSERT INTO ledger_reservations (kind, payment_id, debtor_account_id, creditor_account_id,
+	res, err := q.exec(ctx, `INSERT INTO ledger_reservations (kind, payment_id, debtor_account_id, creditor_account_id,
 		amount_cents, currency, end_to_end_id, status, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (kind, payment_id) DO NOTHING`,
 		string(t.Kind), t.PaymentID, debtor.ID, creditorID, t.AmountCents, t.Currency, t.EndToEndID, reservationHeld, at)
@@ -87,7 +94,7 @@ func (l *Ledger) Reserve(ctx context.Context, tx *sql.Tx, t Transfer) error {
 	if n, err := res.RowsAffected(); err != nil {
 		return err
 	} else if n == 0 {
-		status, err := reservationStatus(ctx, tx, t)
+		status, err := reservationStatus(ctx, q, t)
 		if err != nil {
 			return err
 		}
@@ -96,16 +103,16 @@ func (l *Ledger) Reserve(ctx context.Context, tx *sql.Tx, t Transfer) error {
 		}
 		return nil // already held or settled
 	}
-	acct, err := lock(ctx, tx, debtor.ID)
+	acct, err := lock(ctx, q, debtor.ID)
 	if err != nil {
 		return err
 	}
-	ok, err := l.move(ctx, tx, debtor.ID, acct, -t.AmountCents, t.AmountCents, t.At)
+	ok, err := l.move(ctx, q, debtor.ID, acct, -t.AmountCents, t.AmountCents, t.At)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM ledger_reservations WHERE kind = $1 AND payment_id = $2`, string(t.Kind), t.PaymentID); err != nil {
+		if _, err := q.exec(ctx, `DELETE FROM ledger_reservations WHERE kind = $1 AND payment_id = $2`, string(t.Kind), t.PaymentID); err != nil {
 			return fmt.Errorf("settlement: drop refused reservation %s: %w", t.PaymentID, err)
 		}
 		return ErrInsufficientFunds
@@ -119,13 +126,14 @@ func (l *Ledger) Reserve(ctx context.Context, tx *sql.Tx, t Transfer) error {
 // tx (done is true). Settling again changes nothing; settling a transfer
 // never reserved, or released, is ErrNotReserved.
 func (l *Ledger) Settle(ctx context.Context, tx *sql.Tx, t Transfer) (bool, error) {
+	q := stepQ{db: l.DB, tx: tx}
 	var debtorID, creditorID string
 	var amount int64
-	err := tx.QueryRowContext(ctx, `UPDATE ledger_reservations SET status = $1, updated_at = $2
+	err := q.row(ctx, `UPDATE ledger_reservations SET status = $1, updated_at = $2
 		WHERE kind = $3 AND payment_id = $4 AND status = $5 RETURNING debtor_account_id, creditor_account_id, amount_cents`,
 		reservationSettled, t.At.UnixMilli(), string(t.Kind), t.PaymentID, reservationHeld).Scan(&debtorID, &creditorID, &amount)
 	if errors.Is(err, sql.ErrNoRows) {
-		status, err := reservationStatus(ctx, tx, t)
+		status, err := reservationStatus(ctx, q, t)
 		if err != nil {
 			return false, err
 		}
@@ -146,13 +154,13 @@ func (l *Ledger) Settle(ctx context.Context, tx *sql.Tx, t Transfer) (bool, erro
 	slices.Sort(ids)
 	accts := make(map[string]*ledgerAccount, len(ids))
 	for _, id := range ids {
-		a, err := lock(ctx, tx, id)
+		a, err := lock(ctx, q, id)
 		if err != nil {
 			return false, err
 		}
 		accts[id] = a
 	}
-	if ok, err := l.move(ctx, tx, debtorID, accts[debtorID], 0, -amount, t.At); err != nil {
+	if ok, err := l.move(ctx, q, debtorID, accts[debtorID], 0, -amount, t.At); err != nil {
 		return false, err
 	} else if !ok {
 		return false, fmt.Errorf("settlement: settle %s: account %s holds less than its reservation", t.PaymentID, debtorID)
@@ -163,7 +171,7 @@ func (l *Ledger) Settle(ctx context.Context, tx *sql.Tx, t Transfer) (bool, erro
 	if creditorID == "" {
 		return true, nil
 	}
-	if ok, err := l.move(ctx, tx, creditorID, accts[creditorID], amount, 0, t.At); err != nil {
+	if ok, err := l.move(ctx, q, creditorID, accts[creditorID], amount, 0, t.At); err != nil {
 		return false, err
 	} else if !ok {
 		return false, fmt.Errorf("settlement: settle %s: could not credit account %s", t.PaymentID, creditorID)
@@ -178,13 +186,14 @@ func (l *Ledger) Settle(ctx context.Context, tx *sql.Tx, t Transfer) (bool, erro
 // Releasing a transfer never reserved, or already released, changes
 // nothing; releasing a settled one is ErrNotReserved.
 func (l *Ledger) Release(ctx context.Context, tx *sql.Tx, t Transfer) error {
+	q := stepQ{db: l.DB, tx: tx}
 	var debtorID string
 	var amount int64
-	err := tx.QueryRowContext(ctx, `UPDATE ledger_reservations SET status = $1, updated_at = $2
+	err := q.row(ctx, `UPDATE ledger_reservations SET status = $1, updated_at = $2
 		WHERE kind = $3 AND payment_id = $4 AND status = $5 RETURNING debtor_account_id, amount_cents`,
 		reservationReleased, t.At.UnixMilli(), string(t.Kind), t.PaymentID, reservationHeld).Scan(&debtorID, &amount)
 	if errors.Is(err, sql.ErrNoRows) {
-		status, err := reservationStatus(ctx, tx, t)
+		status, err := reservationStatus(ctx, q, t)
 		if err != nil {
 			return err
 		}
@@ -196,11 +205,11 @@ func (l *Ledger) Release(ctx context.Context, tx *sql.Tx, t Transfer) error {
 	if err != nil {
 		return fmt.Errorf("settlement: release %s: %w", t.PaymentID, err)
 	}
-	acct, err := lock(ctx, tx, debtorID)
+	acct, err := lock(ctx, q, debtorID)
 	if err != nil {
 		return err
 	}
-	if ok, err := l.move(ctx, tx, debtorID, acct, amount, -amount, t.At); err != nil {
+	if ok, err := l.move(ctx, q, debtorID, acct, amount, -amount, t.At); err != nil {
 		return err
 	} else if !ok {
 		return fmt.Errorf("settlement: release %s: account %s holds less than its reservation", t.PaymentID, debtorID)
@@ -223,9 +232,9 @@ func (t *Transfer) check() error {
 	return nil
 }
 
-func reservationStatus(ctx context.Context, tx *sql.Tx, t Transfer) (string, error) {
+func reservationStatus(ctx context.Context, q stepQ, t Transfer) (string, error) {
 	var status string
-	err := tx.QueryRowContext(ctx, `SELECT status FROM ledger_reservations WHERE kind = $1 AND payment_id = $2`,
+	err := q.row(ctx, `SELECT status FROM ledger_reservations WHERE kind = $1 AND payment_id = $2`,
 		string(t.Kind), t.PaymentID).Scan(&status)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
@@ -244,10 +253,10 @@ type ledgerAccount struct {
 // lock locks the account's balances row (creating zero balances, dated at
 // the account's creation, when none were ever imported) and returns its
 // ledger row, adopting balances an import wrote since the ledger last did.
-func lock(ctx context.Context, tx *sql.Tx, accountID string) (*ledgerAccount, error) {
+func lock(ctx context.Context, q stepQ, accountID string) (*ledgerAccount, error) {
 	var availText, blockedText string
 	var updated int64
-	err := tx.QueryRowContext(ctx, `INSERT INTO account_balances (account_id, available_amount, blocked_amount,
+	err := q.row(ctx, `INSERT INTO account_balances (account_id, available_amount, blocked_amount,
 			automatically_invested_amount, currency, updated_at)
 		SELECT id, '0.00', '0.00', '0.00', currency, created_at FROM accounts WHERE id = $1
 		ON CONFLICT (account_id) DO UPDATE SET updated_at = account_balances.updated_at
@@ -258,14 +267,14 @@ func lock(ctx context.Context, tx *sql.Tx, accountID string) (*ledgerAccount, er
 	var a ledgerAccount
 	var syncedAvail, syncedBlocked string
 	var syncedAt int64
-	err = tx.QueryRowContext(ctx, `SELECT available_cents, blocked_cents, held_cents, synced_available, synced_blocked, synced_at
+	err = q.row(ctx, `SELECT available_cents, blocked_cents, held_cents, synced_available, synced_blocked, synced_at
 		FROM ledger_accounts WHERE account_id = $1`, accountID).Scan(&a.available, &a.blocked, &a.held, &syncedAvail, &syncedBlocked, &syncedAt)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		if a.available, a.blocked, err = parseBalances(accountID, availText, blockedText); err != nil {
 			return nil, err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO ledger_accounts (account_id, available_cents, blocked_cents, held_cents,
+		_, err = q.exec(ctx, `INSERT INTO ledger_accounts (account_id, available_cents, blocked_cents, held_cents,
 			synced_available, synced_blocked, synced_at, updated_at) VALUES ($1, $2, $3, 0, $4, $5, $6, $6)`,
 			accountID, a.available, a.blocked, availText, blockedText, updated)
 		if err != nil {
@@ -278,7 +287,7 @@ func lock(ctx context.Context, tx *sql.Tx, accountID string) (*ledgerAccount, er
 		if a.available, a.blocked, err = parseBalances(accountID, availText, blockedText); err != nil {
 			return nil, err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE ledger_accounts SET available_cents = $1, blocked_cents = $2,
+		_, err = q.exec(ctx, `UPDATE ledger_accounts SET available_cents = $1, blocked_cents = $2,
 			synced_available = $3, synced_blocked = $4, synced_at = $5 WHERE account_id = $6`,
 			a.available, a.blocked, availText, blockedText, updated, accountID)
 		if err != nil {
@@ -292,13 +301,13 @@ func lock(ctx context.Context, tx *sql.Tx, accountID string) (*ledgerAccount, er
 // held cents, in one conditional UPDATE that refuses (ok false) to take
 // either below zero, and rewrites the account's Accounts API balances to
 // match. The caller holds the account's lock and read a with it.
-func (l *Ledger) move(ctx context.Context, tx *sql.Tx, accountID string, a *ledgerAccount, dAvailable, dHeld int64, at time.Time) (ok bool, err error) {
+func (l *Ledger) move(ctx context.Context, q stepQ, accountID string, a *ledgerAccount, dAvailable, dHeld int64, at time.Time) (ok bool, err error) {
 	availText := formatCents(a.available + dAvailable)
 	blockedText := formatCents(a.blocked + a.held + dHeld)
 	ms := at.UnixMilli()
 	// The texts are computed from the row read under the lock; the WHERE
 	// clause is what decides.
-	res, err := tx.ExecContext(ctx, `UPDATE ledger_accounts SET available_cents = available_cents + $1, held_cents = held_cents + $2,
+	res, err := q.exec(ctx, `UPDATE ledger_accounts SET available_cents = available_cents + $1, held_cents = held_cents + $2,
 			synced_available = $3, synced_blocked = $4, synced_at = $5, updated_at = $5
 		WHERE account_id = $6 AND ($1 >= 0 OR available_cents + $1 >= 0) AND ($2 >= 0 OR held_cents + $2 >= 0)`,
 		dAvailable, dHeld, availText, blockedText, ms, accountID)
@@ -308,7 +317,7 @@ func (l *Ledger) move(ctx context.Context, tx *sql.Tx, accountID string, a *ledg
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return false, err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE account_balances SET available_amount = $1, blocked_amount = $2, updated_at = $3
+	if _, err := q.exec(ctx, `UPDATE account_balances SET available_amount = $1, blocked_amount = $2, updated_at = $3
 		WHERE account_id = $4`, availText, blockedText, ms, accountID); err != nil {
 		return false, fmt.Errorf("settlement: balances of %s: %w", accountID, err)
 	}

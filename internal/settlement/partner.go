@@ -98,7 +98,7 @@ func (p *Partner) Reserve(ctx context.Context, tx *sql.Tx, t Transfer) error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	debtor, err := allowedDebtor(ctx, tx, t)
+	debtor, err := allowedDebtor(ctx, stepQ{db: p.DB, tx: tx}, t)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/ponte-ofb/ponte/internal/customers"
+	"github.com/ponte-ofb/ponte/internal/store"
 )
 
 // accountRow is an account of the customers table as a settlement needs it.
@@ -22,9 +23,9 @@ type accountRow struct {
 
 // findAccount returns the Ponte account identified by a (ISPB, branch,
 // number), or nil when Ponte holds no such account.
-func findAccount(ctx context.Context, tx *sql.Tx, a Account) (*accountRow, error) {
+func findAccount(ctx context.Context, q stepQ, a Account) (*accountRow, error) {
 	var r accountRow
-	err := tx.QueryRowContext(ctx, `SELECT a.id, c.application_id, a.account_type, a.currency, a.status
+	err := q.row(ctx, `SELECT a.id, c.application_id, a.account_type, a.currency, a.status
 		FROM accounts a JOIN customers c ON c.id = a.customer_id WHERE a.ispb = $1 AND a.issuer = $2 AND a.number = $3`,
 		a.ISPB, a.Issuer, a.Number).Scan(&r.ID, &r.ApplicationID, &r.AccountType, &r.Currency, &r.Status)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -43,11 +44,11 @@ func sameAccount(a, b Account) bool {
 
 // allowedDebtor resolves t's debtor account and checks it may pay t: not the
 // creditor, held by Ponte, ACTIVE, in t's currency and of the type t names.
-func allowedDebtor(ctx context.Context, tx *sql.Tx, t Transfer) (*accountRow, error) {
+func allowedDebtor(ctx context.Context, q stepQ, t Transfer) (*accountRow, error) {
 	if sameAccount(t.Debtor, t.Creditor) {
 		return nil, ErrSameAccount
 	}
-	d, err := findAccount(ctx, tx, t.Debtor)
+	d, err := findAccount(ctx, q, t.Debtor)
 	switch {
 	case err != nil:
 		return nil, err
@@ -100,4 +101,41 @@ func parseBalances(accountID, available, blocked string) (int64, int64, error) {
 		return 0, 0, fmt.Errorf("settlement: blocked balance of %s: %w", accountID, err)
 	}
 	return a, b, nil
+}
+
+// stepQ runs a step's statements in its transaction: prepared once on the
+// database's write pool when db is set (store.DB.TxStmt; parsing SQL on
+// every step costs SQLite dearly), else straight on tx.
+type stepQ struct {
+	db *store.DB
+	tx *sql.Tx
+}
+
+func (q stepQ) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if q.db == nil {
+		return q.tx.ExecContext(ctx, query, args...)
+	}
+	st, err := q.db.TxStmt(ctx, q.tx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// scanner is a row to scan: *sql.Row, or the error of preparing it.
+type scanner interface{ Scan(dest ...any) error }
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+func (q stepQ) row(ctx context.Context, query string, args ...any) scanner {
+	if q.db == nil {
+		return q.tx.QueryRowContext(ctx, query, args...)
+	}
+	st, err := q.db.TxStmt(ctx, q.tx, query)
+	if err != nil {
+		return errRow{err}
+	}
+	return st.QueryRowContext(ctx, args...)
 }
