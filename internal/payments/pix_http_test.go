@@ -3,6 +3,7 @@ package payments_test
 import (
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -176,7 +177,7 @@ func TestPixPaymentConsentState(t *testing.T) {
 func TestPixPaymentTokens(t *testing.T) {
 	t.Parallel()
 	pixServer(t, func(t *testing.T, s *apptest.Server) {
-		_, token := authorised(t, s, pixConsent("10.00", ""))
+		consentID, token := authorised(t, s, pixConsent("10.00", ""))
 		body := pixBody(t, pixItem(e2eAt(s.Clock.Now()), "10.00"))
 		checkPixError(t, s, s.Do(t, "POST", pixPath, headers("nope", "k1"), body), 401, "UNAUTHORIZED", "")
 		checkPixError(t, s, s.Do(t, "POST", pixPath, headers(s.Token(t, "payments"), "k1"), body), 403, "FORBIDDEN", "")
@@ -193,6 +194,17 @@ func TestPixPaymentTokens(t *testing.T) {
 		// Another application's client_credentials token does not see it.
 		other := newPartner(t, s, false)
 		checkPixError(t, s, s.Do(t, "GET", pixPath+"/"+id, headers(other.token, ""), ""), 404, "NOT_FOUND", "")
+		// The authorization server only issues a consent's token to the
+		// application that created it; the service checks it again.
+		var item payments.PixPaymentRequest
+		raw, _ := json.Marshal(pixItem(e2eAt(s.Clock.Now()), "10.00"))
+		if err := json.Unmarshal(raw, &item); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.App.Payments.CreatePixPayments(t.Context(), payments.CreatePixPaymentsInput{ApplicationID: other.app.ID,
+			ConsentID: consentID, Items: []payments.PixPaymentRequest{item}, IdempotencyKey: "other"}); !errors.Is(err, payments.ErrConsentNotOwned) {
+			t.Errorf("another application's consent: %v", err)
+		}
 	})
 }
 

@@ -220,6 +220,13 @@ func (s *Service) Get(ctx context.Context, applicationID, id string) (*Consent, 
 		return nil, ErrNotFound
 	}
 	if expiryCode(c.Status) != "" && !s.Clock.Now().Before(c.ExpiresAt) {
+		if c.Status == StatusAuthorised {
+			// A consent whose payments were created in time does not expire:
+			// no write transaction for reading it.
+			if used, err := consentHasPayments(ctx, s.DB.Read(), c.ID); err != nil || used {
+				return c, err
+			}
+		}
 		if c, err = s.expire(ctx, id, c.Status); err != nil {
 			return nil, err
 		}
