@@ -70,50 +70,34 @@ type sweeping struct {
 }
 
 // authorise creates the consent as the demo application, pushes its
-// authorization request, runs Maria's approval through the partner app and
-// the WebView and redeems the code: the token is a real authorization_code
-// access token of Ponte's authorization server. The request asks the
-// specification's scope (recurring-consent:{id}); an authorization server
-// that does not know it yet is asked Ponte's older consent:{id} form.
+// authorization request with the specification's scope
+// (recurring-consent:{id}), runs Maria's approval through the partner app
+// and the WebView and redeems the code: the token is a real
+// authorization_code access token of Ponte's authorization server.
 func authorise(t *testing.T, s *apptest.Server, body string) sweeping {
 	t.Helper()
 	c := create(t, s, body)
 	in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, s.App.Demo.ClientID)
 	req := oidctest.NewRequest(c.Data.RecurringConsentID)
+	req.Scope = "openid recurring-payments " + recurring.ConsentScopePrefix + c.Data.RecurringConsentID
+	resp := in.PAR(t, oidctest.NoRedirects(), s.URL, req)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
 	var par struct {
 		RequestURI string `json:"request_uri"`
 	}
-	for _, scope := range []string{specScope, legacyScope} {
-		req.Scope = fmt.Sprintf(scope, c.Data.RecurringConsentID)
-		resp := in.PAR(t, oidctest.NoRedirects(), s.URL, req)
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusCreated {
-			if err := json.Unmarshal(b, &par); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-		if !strings.Contains(string(b), "invalid_scope") || scope == legacyScope {
-			t.Fatalf("par with scope %q: %d %s", req.Scope, resp.StatusCode, b)
-		}
+	if resp.StatusCode != http.StatusCreated || json.Unmarshal(b, &par) != nil {
+		t.Fatalf("par with scope %q: %d %s", req.Scope, resp.StatusCode, b)
 	}
 	authorize := s.URL + oidc.PathAuthorize + "?" + url.Values{"client_id": {in.ClientID}, "request_uri": {par.RequestURI}}.Encode()
 	cb := apptest.NewSandboxUser("47742663023", "1234567").Decide(t, s, authorize, true)
 	frag, _ := url.ParseQuery(cb.Fragment)
 	status, tok := in.ExchangeCode(t, oidctest.NoRedirects(), s.URL, frag.Get("code"), req)
-	if status != http.StatusOK {
+	if status != http.StatusOK || !strings.Contains(tok["scope"].(string), req.Scope[len("openid recurring-payments "):]) {
 		t.Fatalf("code exchange: %d %v", status, tok)
 	}
 	return sweeping{consentID: c.Data.RecurringConsentID, token: tok["access_token"].(string)}
 }
-
-// legacyScope is the scope Ponte's authorization server has issued for
-// recurring consents from the start; specScope the specification's.
-const (
-	legacyScope = "openid recurring-payments consent:%s"
-	specScope   = "openid recurring-payments recurring-consent:%s"
-)
 
 // withLedger checks the server's sweeping payments settle in the sandbox
 // ledger, as app wiring makes them in the sandbox.
