@@ -2,8 +2,10 @@ package payments_test
 
 import (
 	"database/sql"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -160,6 +162,45 @@ func TestPixStuckPayment(t *testing.T) {
 		g := getPix(t, s, bad)
 		if g.Data.Status != "RJCT" || g.Data.RejectionReason.Code != "FALHA_INFRAESTRUTURA_DETENTORA" || !ledger.wasReleased(bad) {
 			t.Fatalf("stuck payment = %+v, released %v", g.Data, ledger.wasReleased(bad))
+		}
+	})
+}
+
+// TestPixPaidOnce: ten simultaneous POSTs for one consent, each with its
+// own key and endToEndId, create exactly one payment; the others are 422
+// CONSENTIMENTO_INVALIDO, and the amount is reserved once.
+func TestPixPaidOnce(t *testing.T) {
+	t.Parallel()
+	pixServer(t, func(t *testing.T, s *apptest.Server) {
+		_, token := authorised(t, s, pixConsent("100.00", ""))
+		const n = 10
+		statuses := make(chan int, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp := s.Do(t, "POST", pixPath, headers(token, fmt.Sprintf("once-%d", i)), pixBody(t, pixItem(e2eAt(s.Clock.Now()), "100.00")))
+				statuses <- resp.Status
+			}()
+		}
+		wg.Wait()
+		close(statuses)
+		created := 0
+		for st := range statuses {
+			switch st {
+			case http.StatusCreated:
+				created++
+			case http.StatusUnprocessableEntity:
+			default:
+				t.Errorf("status %d", st)
+			}
+		}
+		if created != 1 {
+			t.Fatalf("%d payments created for one consent", created)
+		}
+		if avail, _ := balances(t, s); avail != "5220.47" {
+			t.Errorf("available %s after one payment of 100.00", avail)
 		}
 	})
 }
