@@ -391,3 +391,43 @@ func TestPixSignedBodies(t *testing.T) {
 		validateSpec(t, s, "422ResponseErrorCreatePixPayment", withoutClaims(t, verifySigned(t, s, p, resp)))
 	})
 }
+
+// TestPixScheduleKinds: every schedule kind creates one SCHD payment per
+// date, each named by its date at 15:00 UTC; a monthly day the month lacks
+// is paid on the first of the next month.
+func TestPixScheduleKinds(t *testing.T) {
+	t.Parallel()
+	pixServer(t, func(t *testing.T, s *apptest.Server) {
+		tests := []struct {
+			name, schedule string
+			dates          []string
+		}{
+			{"single", `{"single":{"date":"2024-10-20"}}`, []string{"2024-10-20"}},
+			{"weekly", `{"weekly":{"dayOfWeek":"SEXTA_FEIRA","startDate":"2024-10-16","quantity":2}}`, []string{"2024-10-18", "2024-10-25"}},
+			{"monthly", `{"monthly":{"dayOfMonth":31,"startDate":"2024-10-16","quantity":2}}`, []string{"2024-10-31", "2024-12-01"}},
+			{"custom", `{"custom":{"dates":["2024-12-01","2024-11-01"],"additionalInformation":"Parcelas"}}`, []string{"2024-11-01", "2024-12-01"}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				_, token := authorised(t, s, pixConsent("5.00", tt.schedule))
+				var items []map[string]any
+				for _, d := range tt.dates {
+					items = append(items, pixItem(scheduledE2E(t, d), "5.00"))
+				}
+				created := createPix(t, s, token, "kind-"+tt.name, pixBody(t, items...))
+				if len(created.Data) != len(tt.dates) {
+					t.Fatalf("%d payments for %d dates", len(created.Data), len(tt.dates))
+				}
+				for _, d := range created.Data {
+					if d.Status != "SCHD" {
+						t.Errorf("status %s", d.Status)
+					}
+				}
+			})
+		}
+		// November has no 31st: the 30th is not the date.
+		_, token := authorised(t, s, pixConsent("5.00", `{"monthly":{"dayOfMonth":31,"startDate":"2024-10-16","quantity":2}}`))
+		resp := postPix(t, s, token, "kind-bad", pixBody(t, pixItem(scheduledE2E(t, "2024-10-31"), "5.00"), pixItem(scheduledE2E(t, "2024-11-30"), "5.00")))
+		checkPixError(t, s, resp, http.StatusUnprocessableEntity, payments.CodeParametroInvalido, "422ResponseErrorCreatePixPayments")
+	})
+}
