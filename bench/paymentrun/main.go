@@ -64,19 +64,21 @@ type flags struct {
 	dur                              time.Duration
 	pg                               string
 	sqlite, http                     bool
+	rounds                           int
 }
 
 func main() {
 	var f flags
 	flag.IntVar(&f.n, "n", 1000, "measured requests of each Ponte HTTP phase; as many payments (+10 % warm-up), each with its own consent approved through the journey")
 	flag.IntVar(&f.workers, "c", 16, "concurrent workers of the measured HTTP phases (closed loop)")
-	flag.IntVar(&f.setupWorkers, "setup-c", 8, "concurrent workers preparing consents, tokens and queued payments")
+	flag.IntVar(&f.setupWorkers, "setup-c", 32, "concurrent workers preparing consents, tokens and queued payments")
 	flag.IntVar(&f.queued, "queued", 100_000, "payments waiting for settlement when the worker starts (0 skips settlement)")
 	flag.DurationVar(&f.dur, "d", 30*time.Second, "most measured time of each HTTP phase (it ends earlier once its -n requests are sent)")
 	flag.StringVar(&f.pg, "pg", os.Getenv("PONTE_TEST_DATABASE_URL"), "PostgreSQL URL (default PONTE_TEST_DATABASE_URL; empty: SQLite only)")
 	flag.BoolVar(&f.sqlite, "sqlite", true, "run on SQLite (false: PostgreSQL only)")
+	flag.IntVar(&f.rounds, "rounds", 5, "measured slices alternating consent and payment; the ratio is their median")
 	flag.BoolVar(&f.http, "http", true, "run the HTTP creation phases (false: settlement only)")
-	flag.StringVar(&prof.Prefix, "cpuprofile", "", "write CPU profiles to FILE.<phase>-<engine> (the whole process: filter with pprof -focus)")
+	flag.StringVar(&prof.Prefix, "cpuprofile", "", "write CPU profiles to FILE.consents-<engine>-<round>, .payments-<engine>-<round> and .settle-<engine> (the whole process: filter with pprof -focus)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -115,6 +117,8 @@ func main() {
 type engineResult struct {
 	engine                string
 	base, consent, pix    phaseResult
+	ratio                 float64   // median of the rounds' payment/consent ratios
+	ratios                []float64 // each round's
 	settled               int
 	settleTook, settleCPU time.Duration
 	checked               error
@@ -139,7 +143,7 @@ func summary(rs []engineResult) {
 		return
 	}
 	fmt.Println("\nsummary (process CPU per request includes the load generator: the bare handler's row shows its share)")
-	fmt.Printf("%-11s %10s %10s %8s %12s %12s %12s %10s %s\n", "engine", "consent/s", "payment/s", "ratio",
+	fmt.Printf("%-11s %10s %10s %8s %12s %12s %12s %10s %s\n", "engine", "consent/s", "payment/s", "median",
 		"CPU/consent", "CPU/payment", "CPU/bare", "settled/s", "nothing twice")
 	for _, r := range rs {
 		rate := 0.0
@@ -147,16 +151,18 @@ func summary(rs []engineResult) {
 			rate = float64(r.settled) / r.settleTook.Seconds()
 		}
 		ok := "yes"
-		if r.checked != nil {
+		if r.settleTook == 0 {
+			ok = "-"
+		} else if r.checked != nil {
 			ok = "NO: " + r.checked.Error()
 		}
 		fmt.Printf("%-11s %10.0f %10.0f %8.3f %12s %12s %12s %10.0f %s\n", r.engine, r.consent.Rate, r.pix.Rate,
-			r.pix.Rate/r.consent.Rate, r.consent.cpuPerReq().Round(time.Microsecond), r.pix.cpuPerReq().Round(time.Microsecond),
+			r.ratio, r.consent.cpuPerReq().Round(time.Microsecond), r.pix.cpuPerReq().Round(time.Microsecond),
 			r.base.cpuPerReq().Round(time.Microsecond), rate, ok)
 	}
 	for _, r := range rs {
 		fmt.Printf("%-11s payment/consent ≥ 0.8: %s; settled ≥ 5000/s: %s\n", r.engine,
-			loadgen.Met(r.pix.Rate/r.consent.Rate >= 0.8), loadgen.Met(r.settleTook > 0 && float64(r.settled)/r.settleTook.Seconds() >= 5000))
+			loadgen.Met(r.ratio >= 0.8), loadgen.Met(r.settleTook > 0 && float64(r.settled)/r.settleTook.Seconds() >= 5000))
 	}
 }
 
@@ -333,9 +339,12 @@ type prepared struct {
 
 func (b *bench) http(ctx context.Context, f flags, engine string, out *engineResult) error {
 	// Both Ponte phases send the same count of requests: a warm-up of w
-	// (not measured), then n measured; a phase ends when its requests are
+	// (not measured), then n measured, split into -rounds slices that
+	// alternate consent and payment, so that a burst of other work on a
+	// shared machine lands on both alike; a slice ends when its requests are
 	// sent, or after -d.
 	w := max(50, f.n/10)
+	rounds := max(1, min(f.rounds, f.n))
 	name := strings.ToLower(engine)
 
 	// The bare handler: the load generator's own share of the process CPU.
@@ -357,24 +366,12 @@ func (b *bench) http(ctx context.Context, f flags, engine string, out *engineRes
 	for i := range bareReqs {
 		bareReqs[i] = prepared{body: plain}
 	}
-	out.base = b.phase(ctx, f, "bare handler (load generator's share)", "http://"+bln.Addr().String()+payments.ConsentsPath, "", bareReqs, w)
-
-	// Consents: signed just before their phase (signing is the partner's
-	// cost, not Ponte's; iat must be within 60 s of Ponte's clock).
-	consentBodies, err := parallel(ctx, w+f.n, runtime.GOMAXPROCS(0), func(int) (prepared, error) {
-		body, err := b.sign(b.url+payments.ConsentsPath, consentData())
-		return prepared{token: b.ccToken, body: body}, err
-	})
-	if err != nil {
-		return err
-	}
-	stop := prof.Start("consents-" + name)
-	out.consent = b.phase(ctx, f, "Ponte: consent, signed", b.url+payments.ConsentsPath, payments.MediaTypeJWT, consentBodies, w)
-	stop()
+	bareURL := "http://" + bln.Addr().String() + payments.ConsentsPath
+	out.base = b.phase(ctx, f, "bare handler (load generator's share)", bareURL, "", bareReqs[:w], bareReqs[w:])
 
 	// Each payment's consent, approved by Maria through the whole journey,
 	// and the authorization_code token the initiator gets for it. Tokens
-	// live 300 s: the payment phase must be over well within that.
+	// live 300 s: the rounds must be over well within that.
 	t0 := time.Now()
 	tokens, err := parallel(ctx, w+f.n, f.setupWorkers, func(i int) (string, error) { return b.journey(ctx) })
 	if err != nil {
@@ -383,19 +380,59 @@ func (b *bench) http(ctx context.Context, f flags, engine string, out *engineRes
 	journeys := time.Since(t0)
 	fmt.Printf("  setup: %d consents authorised through POST /consents → PAR → authorize → WebView → code exchange in %s (%.0f/s)\n",
 		w+f.n, journeys.Round(time.Millisecond), float64(w+f.n)/journeys.Seconds())
-	if journeys+f.dur > 270*time.Second {
-		return fmt.Errorf("the journeys took %s; their 300-second tokens would expire during the payment phase: use a smaller -n", journeys.Round(time.Second))
+	if journeys > 200*time.Second {
+		return fmt.Errorf("the journeys took %s; their 300-second tokens would expire during the rounds: use a smaller -n", journeys.Round(time.Second))
 	}
-	pixBodies, err := parallel(ctx, w+f.n, runtime.GOMAXPROCS(0), func(i int) (prepared, error) {
-		body, err := b.sign(b.url+payments.PixPaymentsPath, []any{pixItem()})
-		return prepared{token: tokens[i], body: body}, err
-	})
+
+	// Bodies are signed just before their slice (signing is the partner's
+	// cost, not Ponte's; iat must be within 60 s of Ponte's clock).
+	consents := func(k int) ([]prepared, error) {
+		return parallel(ctx, k, runtime.GOMAXPROCS(0), func(int) (prepared, error) {
+			body, err := b.sign(b.url+payments.ConsentsPath, consentData())
+			return prepared{token: b.ccToken, body: body}, err
+		})
+	}
+	pix := func(tokens []string) ([]prepared, error) {
+		return parallel(ctx, len(tokens), runtime.GOMAXPROCS(0), func(i int) (prepared, error) {
+			body, err := b.sign(b.url+payments.PixPaymentsPath, []any{pixItem()})
+			return prepared{token: tokens[i], body: body}, err
+		})
+	}
+	warmC, err := consents(w)
 	if err != nil {
 		return err
 	}
-	stop = prof.Start("payments-" + name)
-	out.pix = b.phase(ctx, f, "Ponte: Pix payment, signed", b.url+payments.PixPaymentsPath, payments.MediaTypeJWT, pixBodies, w)
-	stop()
+	b.phase(ctx, f, "Ponte: consent, signed", b.url+payments.ConsentsPath, payments.MediaTypeJWT, warmC, nil)
+	warmP, err := pix(tokens[:w])
+	if err != nil {
+		return err
+	}
+	b.phase(ctx, f, "Ponte: Pix payment, signed", b.url+payments.PixPaymentsPath, payments.MediaTypeJWT, warmP, nil)
+	var cs, ps []phaseResult
+	var ratios []float64
+	for r := range rounds {
+		lo, hi := w+r*f.n/rounds, w+(r+1)*f.n/rounds
+		if rounds > 1 {
+			fmt.Printf("  round %d of %d\n", r+1, rounds)
+		}
+		list, err := consents(hi - lo)
+		if err != nil {
+			return err
+		}
+		stop := prof.Start(fmt.Sprintf("consents-%s-%d", name, r+1))
+		c := b.phase(ctx, f, "Ponte: consent, signed", b.url+payments.ConsentsPath, payments.MediaTypeJWT, nil, list)
+		stop()
+		if list, err = pix(tokens[lo:hi]); err != nil {
+			return err
+		}
+		stop = prof.Start(fmt.Sprintf("payments-%s-%d", name, r+1))
+		p := b.phase(ctx, f, "Ponte: Pix payment, signed", b.url+payments.PixPaymentsPath, payments.MediaTypeJWT, nil, list)
+		stop()
+		cs, ps, ratios = append(cs, c), append(ps, p), append(ratios, p.Rate/c.Rate)
+	}
+	out.consent, out.pix = combine(cs), combine(ps)
+	out.ratio = loadgen.Median(ratios)
+	out.ratios = ratios
 
 	fmt.Println()
 	table := loadgen.Table{Width: 40, Status: http.StatusCreated}
@@ -403,18 +440,45 @@ func (b *bench) http(ctx context.Context, f flags, engine string, out *engineRes
 	for _, r := range []phaseResult{out.base, out.consent, out.pix} {
 		table.Row(r.Result, out.consent.Rate)
 	}
+	if rounds > 1 {
+		fmt.Printf("  (rates: all rounds together; p50/p99: median of the rounds')\n")
+	}
 	fmt.Printf("  process CPU per 201: bare %s, consent %s, payment %s (≈ server, minus the bare share: consent %s, payment %s)\n",
 		out.base.cpuPerReq().Round(time.Microsecond), out.consent.cpuPerReq().Round(time.Microsecond), out.pix.cpuPerReq().Round(time.Microsecond),
 		(out.consent.cpuPerReq() - out.base.cpuPerReq()).Round(time.Microsecond), (out.pix.cpuPerReq() - out.base.cpuPerReq()).Round(time.Microsecond))
-	fmt.Printf("  payment / consent: %.3f of the throughput (target ≥ 0.8: %s), CPU ×%.2f, p99 ×%.2f\n", out.pix.Rate/out.consent.Rate,
-		loadgen.Met(out.pix.Rate/out.consent.Rate >= 0.8), float64(out.pix.cpuPerReq())/float64(out.consent.cpuPerReq()),
-		float64(out.pix.P99)/float64(out.consent.P99))
+	fmt.Printf("  payment / consent: median of %d rounds %.3f (rounds %s; all together %.3f; target ≥ 0.8: %s), CPU per request ×%.2f\n",
+		rounds, out.ratio, fmtRatios(ratios), out.pix.Rate/out.consent.Rate, loadgen.Met(out.ratio >= 0.8),
+		float64(out.pix.cpuPerReq())/float64(out.consent.cpuPerReq()))
 	for _, r := range []phaseResult{out.consent, out.pix} {
 		if r.Other > 0 || r.Errs > 0 || r.OK < f.n {
 			fmt.Printf("  WARNING: %s: %d of %d answered 201 (%d other statuses, %d transport errors)\n", r.Name, r.OK, f.n, r.Other, r.Errs)
 		}
 	}
 	return nil
+}
+
+// combine adds up the rounds of one phase: counts, time and CPU summed,
+// latencies the median of the rounds'.
+func combine(rs []phaseResult) phaseResult {
+	out := phaseResult{Result: loadgen.Result{Name: rs[0].Name}}
+	var p50, p99 []time.Duration
+	for _, r := range rs {
+		out.OK, out.Other, out.Errs = out.OK+r.OK, out.Other+r.Other, out.Errs+r.Errs
+		out.Elapsed += r.Elapsed
+		out.cpu += r.cpu
+		p50, p99 = append(p50, r.P50), append(p99, r.P99)
+	}
+	out.Rate = float64(out.OK) / out.Elapsed.Seconds()
+	out.P50, out.P99 = loadgen.Median(p50), loadgen.Median(p99)
+	return out
+}
+
+func fmtRatios(v []float64) string {
+	parts := make([]string, len(v))
+	for i, r := range v {
+		parts[i] = fmt.Sprintf("%.2f", r)
+	}
+	return strings.Join(parts, " ")
 }
 
 // feed hands out the prepared requests once each, then nothing.
@@ -429,9 +493,9 @@ func feed(list []prepared) func() (prepared, bool) {
 	}
 }
 
-// phase posts list to target: first list[:warm] (not measured), then the
-// rest in a measured closed loop, with the process CPU it used.
-func (b *bench) phase(ctx context.Context, f flags, name, target, contentType string, list []prepared, warm int) phaseResult {
+// phase posts warm (not measured) then list to target, the latter in a
+// measured closed loop, with the process CPU it used.
+func (b *bench) phase(ctx context.Context, f flags, name, target, contentType string, warm, list []prepared) phaseResult {
 	run := func(name string, list []prepared) loadgen.Result {
 		next := feed(list)
 		c := loadgen.Closed{Name: name, Workers: f.workers, Dur: f.dur, Status: http.StatusCreated, Width: 40}
@@ -453,9 +517,14 @@ func (b *bench) phase(ctx context.Context, f flags, name, target, contentType st
 			return req, nil
 		})
 	}
-	run(name+" (warm-up)", list[:warm])
+	if len(warm) > 0 {
+		run(name+" (warm-up)", warm)
+	}
+	if len(list) == 0 {
+		return phaseResult{}
+	}
 	cpu0 := processCPU()
-	r := run(name, list[warm:])
+	r := run(name, list)
 	return phaseResult{Result: r, cpu: processCPU() - cpu0}
 }
 
