@@ -11,6 +11,7 @@ import (
 
 	"github.com/ponte-ofb/ponte/internal/app/apptest"
 	"github.com/ponte-ofb/ponte/internal/payments"
+	"github.com/ponte-ofb/ponte/internal/settlement"
 )
 
 // TestPixMoneyMoves: with the sandbox ledger, the POST reserves the amount
@@ -201,6 +202,39 @@ func TestPixPaidOnce(t *testing.T) {
 		}
 		if avail, _ := balances(t, s); avail != "5220.47" {
 			t.Errorf("available %s after one payment of 100.00", avail)
+		}
+	})
+}
+
+// TestPixPartnerSettlement: outside the sandbox the holder partner settles.
+// The worker asks it (ACPD), and its reports reach the payments through
+// SettlementSettled and SettlementFailed: ACSC, or RJCT with its code.
+func TestPixPartnerSettlement(t *testing.T) {
+	t.Parallel()
+	pixServer(t, func(t *testing.T, s *apptest.Server) {
+		s.App.Payments.Settlement = s.App.SettlementPartner
+		pay := func(key string) string {
+			_, token := authorised(t, s, pixConsent("10.00", ""))
+			return createPix(t, s, token, key, pixBody(t, pixItem(e2eAt(s.Clock.Now()), "10.00"))).Data[0].PaymentID
+		}
+		ok, ko := pay("partner-ok"), pay("partner-ko")
+		runSettlement(t, s)
+		if a, b := paymentStatus(t, s, ok), paymentStatus(t, s, ko); a != "ACPD" || b != "ACPD" {
+			t.Fatalf("asked of the partner: %s %s", a, b)
+		}
+		// Maria's bank is the demo partner application.
+		if _, err := s.App.SettlementPartner.Report(t.Context(), s.App.Demo.ID, ok, settlement.Report{Status: "ACSC"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.App.SettlementPartner.Report(t.Context(), s.App.Demo.ID, ko,
+			settlement.Report{Status: "RJCT", Code: "SALDO_INSUFICIENTE"}); err != nil {
+			t.Fatal(err)
+		}
+		if g := getPix(t, s, ok); g.Data.Status != "ACSC" {
+			t.Errorf("reported settled: %+v", g.Data)
+		}
+		if g := getPix(t, s, ko); g.Data.Status != "RJCT" || g.Data.RejectionReason.Code != "SALDO_INSUFICIENTE" {
+			t.Errorf("reported rejected: %+v", g.Data)
 		}
 	})
 }
