@@ -230,40 +230,16 @@ func (p *Partner) Report(ctx context.Context, appID, paymentID string, r Report)
 	var out *Request
 	conflict := false
 	err := p.DB.Write(ctx, func(tx *sql.Tx) error {
-		conflict = false
-		s, err := getRequest(ctx, tx, appID, paymentID)
-		if err != nil {
-			return err
-		}
-		if r.Status == StatusRejected {
-			if !slices.Contains(rejectionCodes[s.Kind], r.Code) {
-				return &validation.Error{What: "settlement report", Fields: []validation.FieldError{
-					{Field: "rejectionReason.code", Message: "must be a rejection code of the " + apiName[s.Kind] + " API"}}}
-			}
-			if r.Detail == "" {
-				r.Detail = defaultDetail(r.Code)
-			}
-		}
-		now := p.Clock.Now()
-		if s.Status == requestPending && !now.Before(s.Deadline) {
-			// Past the deadline: it decides, whatever the report says.
-			if err := p.expire(ctx, tx, s, now); err != nil {
+		// A report racing another decision of the same payment (PostgreSQL:
+		// its conditional UPDATE waited for the other to commit, then
+		// changed nothing) reads the payment again and answers from there.
+		for attempt := 0; ; attempt++ {
+			var err error
+			out, conflict, err = p.report(ctx, tx, appID, paymentID, r)
+			if !errors.Is(err, errRaced) || attempt > 0 {
 				return err
 			}
 		}
-		switch {
-		case s.Status == requestPending:
-			if err := p.decide(ctx, tx, s, r.Status, r.Code, r.Detail, now); err != nil {
-				return err
-			}
-		case s.Status == r.Status && s.Code == r.Code:
-			// the same report again: the same answer
-		default:
-			// Committed all the same: an expiry decided above stays.
-			conflict = true
-		}
-		out = s
-		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -272,6 +248,45 @@ func (p *Partner) Report(ctx context.Context, appID, paymentID string, r Report)
 		return out, ErrConflict
 	}
 	return out, nil
+}
+
+// errRaced: another decision on the same request committed first.
+var errRaced = errors.New("settlement: the outcome was decided concurrently")
+
+// report is one attempt of Report in tx; conflict is ErrConflict's case,
+// committed all the same (an expiry it decided stays).
+func (p *Partner) report(ctx context.Context, tx *sql.Tx, appID, paymentID string, r Report) (*Request, bool, error) {
+	s, err := getRequest(ctx, tx, appID, paymentID)
+	if err != nil {
+		return nil, false, err
+	}
+	if r.Status == StatusRejected {
+		if !slices.Contains(rejectionCodes[s.Kind], r.Code) {
+			return nil, false, &validation.Error{What: "settlement report", Fields: []validation.FieldError{
+				{Field: "rejectionReason.code", Message: "must be a rejection code of the " + apiName[s.Kind] + " API"}}}
+		}
+		if r.Detail == "" {
+			r.Detail = defaultDetail(r.Code)
+		}
+	}
+	now := p.Clock.Now()
+	if s.Status == requestPending && !now.Before(s.Deadline) {
+		// Past the deadline: it decides, whatever the report says.
+		if err := p.expire(ctx, tx, s, now); err != nil {
+			return nil, false, err
+		}
+	}
+	switch {
+	case s.Status == requestPending:
+		if err := p.decide(ctx, tx, s, r.Status, r.Code, r.Detail, now); err != nil {
+			return nil, false, err
+		}
+	case s.Status == r.Status && s.Code == r.Code:
+		// the same report again: the same answer
+	default:
+		return s, true, nil
+	}
+	return s, false, nil
 }
 
 // decide moves a pending request to its outcome and tells the payment's
@@ -286,7 +301,7 @@ func (p *Partner) decide(ctx context.Context, tx *sql.Tx, s *Request, status, co
 	if n, err := res.RowsAffected(); err != nil {
 		return err
 	} else if n == 0 {
-		return fmt.Errorf("settlement: outcome of %s decided concurrently", s.PaymentID)
+		return errRaced
 	}
 	s.Status, s.Code, s.Detail, s.UpdatedAt = status, code, detail, now.UTC().Truncate(time.Millisecond)
 	if p.Outcomes == nil {
@@ -339,7 +354,9 @@ func (p *Partner) handleDeadline(ctx context.Context, j *jobs.Job) error {
 			early = s.Deadline
 			return errEarly
 		}
-		if err := p.expire(ctx, tx, s, now); err != nil {
+		if err := p.expire(ctx, tx, s, now); errors.Is(err, errRaced) {
+			return nil // a report came first
+		} else if err != nil {
 			return err
 		}
 		p.Logger.WarnContext(ctx, "settlement deadline passed: payment rejected", "kind", s.Kind, "payment_id", s.PaymentID, "code", DeadlineCode)

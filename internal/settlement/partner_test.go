@@ -315,3 +315,46 @@ func TestPartnerDeadline(t *testing.T) {
 		}
 	})
 }
+
+// TestPartnerConcurrentReports: the partner's retries arriving at once
+// decide once; a conflicting report racing them gets ErrConflict, never an
+// error of the race itself.
+func TestPartnerConcurrentReports(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newPartnerFixture(t, db)
+		f.ask(t, f.transfer("c-1", "11110001", "22220002", 100))
+		const n = 10
+		errs := make(chan error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := settlement.Report{Status: "ACSC"}
+				if i%3 == 2 {
+					r = settlement.Report{Status: "RJCT", Code: "SALDO_INSUFICIENTE"}
+				}
+				_, err := f.partner.Report(context.Background(), holderApp, "c-1", r)
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		ok, conflicts := 0, 0
+		for err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, settlement.ErrConflict):
+				conflicts++
+			default:
+				t.Errorf("report: %v", err)
+			}
+		}
+		_, settled, failed := f.rec.counts()
+		if settled+failed != 1 || ok+conflicts != n {
+			t.Errorf("%d settled and %d failed outcomes (want one in all); %d answered, %d conflicts", settled, failed, ok, conflicts)
+		}
+	})
+}
