@@ -359,7 +359,11 @@ func (p *Partner) handleDeadline(ctx context.Context, j *jobs.Job) error {
 		} else if err != nil {
 			return err
 		}
-		p.Logger.WarnContext(ctx, "settlement deadline passed: payment rejected", "kind", s.Kind, "payment_id", s.PaymentID, "code", DeadlineCode)
+		logger := p.Logger
+		if logger == nil {
+			logger = slog.Default()
+		}
+		logger.WarnContext(ctx, "settlement deadline passed: payment rejected", "kind", s.Kind, "payment_id", s.PaymentID, "code", DeadlineCode)
 		return nil
 	})
 	if errors.Is(err, errEarly) {
