@@ -356,6 +356,31 @@ func TestSweepingTransfers(t *testing.T) {
 		if _, _, err := tr.Create(ctx, transfer("order-1", "26.00")); !errors.Is(err, itpflow.ErrExternalIDConflict) {
 			t.Errorf("same externalId, other body: %v", err)
 		}
+		// Concurrent requests with one externalId record one transfer.
+		var wg sync.WaitGroup
+		ids := make([]string, 8)
+		for i := range ids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if p, _, err := tr.Create(ctx, transfer("order-race", "5.00")); err == nil {
+					ids[i] = p.ID
+				} else {
+					ids[i] = err.Error()
+				}
+			}()
+		}
+		wg.Wait()
+		for _, id := range ids {
+			if id != ids[0] {
+				t.Fatalf("concurrent creations answered %v", ids)
+			}
+		}
+		var n int
+		_ = db.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM itp_payments WHERE external_id = 'order-race'`).Scan(&n)
+		if n != 1 {
+			t.Errorf("%d transfers recorded for one externalId", n)
+		}
 		refusals := []struct {
 			name  string
 			in    func() itpflow.TransferRequest
@@ -381,10 +406,13 @@ func TestSweepingTransfers(t *testing.T) {
 
 		drain(t, h, jq, 10)
 		calls := h.brand.paymentCalls()
-		if len(calls) != 1 {
-			t.Fatalf("%d creations at the brand, want 1", len(calls))
+		if len(calls) != 2 { // order-1 and order-race
+			t.Fatalf("%d creations at the brand, want 2", len(calls))
 		}
 		c := calls[0]
+		if c.Claims["data"].(map[string]any)["endToEndId"] != p.EndToEndID {
+			c = calls[1]
+		}
 		validateOfficial(t, "automatic-payments-2.0.0.yml", "CreateRecurringPixPayment", c.Claims)
 		data := c.Claims["data"].(map[string]any)
 		if c.Path != itpflow.RecurringPaymentsPath || data["endToEndId"] != p.EndToEndID || data["recurringConsentId"] != p.ConsentID ||
