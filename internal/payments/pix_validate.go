@@ -17,14 +17,13 @@ import (
 var (
 	endToEndPattern     = regexp.MustCompile(`^([E])([0-9]{8})([0-9]{4})(0[1-9]|1[0-2])(0[1-9]|[1-2][0-9]|3[0-1])(2[0-3]|[01][0-9])([0-5][0-9])([a-zA-Z0-9]{11})$`)
 	txIDPattern         = regexp.MustCompile(`^[a-zA-Z0-9]{1,35}$`)
-	relPattern          = regexp.MustCompile(`^[A-Z]{3}$`)
 	authorisationFlows  = []string{"HYBRID_FLOW", "CIBA_FLOW", "FIDO_FLOW"}
 	maxPaymentProblems  = 9 // 422ResponseErrorCreatePixPayments' maxItems
 	paymentIDPattern    = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9\-]{0,99}$`)
 	endToEndScheduledAt = 15 // hour (UTC) a scheduled Pix's endToEndId carries
 )
 
-// PaymentIDPattern is the specification's paymentId pattern.
+// validPaymentID checks a paymentId against the specification's pattern.
 func validPaymentID(id string) bool { return paymentIDPattern.MatchString(id) }
 
 // EndToEndTolerance is how far an immediate payment's endToEndId time may be
@@ -95,7 +94,7 @@ func decodeCancel(body []byte) (*Document, *ValidationError) {
 		return nil, invalid("data.cancellation.cancelledBy.document.identification")
 	case d.Cancellation.CancelledBy.Document.Rel == "":
 		return nil, missing("data.cancellation.cancelledBy.document.rel")
-	case !relPattern.MatchString(d.Cancellation.CancelledBy.Document.Rel):
+	case !relCPFPattern.MatchString(d.Cancellation.CancelledBy.Document.Rel):
 		return nil, invalid("data.cancellation.cancelledBy.document.rel")
 	}
 	return in.Data.Cancellation.CancelledBy.Document, nil
