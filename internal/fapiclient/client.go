@@ -226,6 +226,10 @@ func (c *Client) tokenRequest(ctx context.Context, m *Metadata, form url.Values)
 		if status >= 400 && status < 500 && json.Unmarshal(body, &oauthErr) == nil && oauthErr.Error != "" {
 			return nil, &TokenError{Status: status, Code: oauthErr.Error}
 		}
+		if status == http.StatusOK {
+			// The body may hold tokens: it is not repeated in the error.
+			return nil, fmt.Errorf("%w: token endpoint: status 200 without an access token", ErrBrand)
+		}
 		return nil, fmt.Errorf("%w: token endpoint: status %d: %.300s", ErrBrand, status, body)
 	}
 	return &tok, nil
