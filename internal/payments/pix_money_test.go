@@ -238,3 +238,34 @@ func TestPixPartnerSettlement(t *testing.T) {
 		}
 	})
 }
+
+// TestPixLateCommitSwept: a payment that finds its second's worker job
+// already run (its transaction read the clock before the job looked and
+// committed after) is settled by the sweep that run left a minute later.
+func TestPixLateCommitSwept(t *testing.T) {
+	t.Parallel()
+	pixServer(t, func(t *testing.T, s *apptest.Server) {
+		at := s.Clock.Now()
+		_, token := authorised(t, s, pixConsent("10.00", ""))
+		_, token2 := authorised(t, s, pixConsent("10.00", ""))
+		first := createPix(t, s, token, "early", pixBody(t, pixItem(e2eAt(at), "10.00"))).Data[0].PaymentID
+		runSettlement(t, s)
+		if st := paymentStatus(t, s, first); st != "ACSC" {
+			t.Fatalf("first payment: %s", st)
+		}
+		// The late one: created at the same second, after its job ran.
+		s.Clock.Set(at)
+		late := createPix(t, s, token2, "late", pixBody(t, pixItem(e2eAt(at), "10.00"))).Data[0].PaymentID
+		runSettlement(t, s)
+		if st := paymentStatus(t, s, late); st != "ACCP" {
+			t.Fatalf("late payment before the sweep: %s", st)
+		}
+		s.Clock.Advance(payments.SweepDelay + time.Minute)
+		if _, err := s.App.Jobs.RunDue(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if st := paymentStatus(t, s, late); st != "ACSC" {
+			t.Fatalf("late payment after the sweep: %s", st)
+		}
+	})
+}

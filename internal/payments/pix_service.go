@@ -571,9 +571,21 @@ func (s *Service) transitionPix(ctx context.Context, id string, from PaymentStat
 // job's last attempt such a payment is rejected
 // (FALHA_INFRAESTRUTURA_DETENTORA, its reservation released) rather than
 // left accepted with nobody to settle it.
+//
+// A run also makes sure a sweep runs a minute later: a payment whose
+// transaction read the clock in this job's second but committed after the
+// job looked finds its job already there (the unique key), and the sweep
+// settles it. A sweep enqueues no further sweep.
 func (s *Service) handleSettle(ctx context.Context, j *jobs.Job) error {
 	if s.Settlement == nil {
 		return ErrNoSettlement
+	}
+	var p settlePayload
+	_ = j.Decode(&p) // older or empty payloads are bucket runs
+	if !p.Sweep {
+		if err := s.enqueueSweep(ctx); err != nil {
+			return err
+		}
 	}
 	for {
 		n, err := s.SettleDue(ctx, SettleBatchSize)
@@ -585,6 +597,24 @@ func (s *Service) handleSettle(ctx context.Context, j *jobs.Job) error {
 			return nil
 		}
 	}
+}
+
+// settlePayload is JobSettle's payload: a sweep, or (empty) a bucket run.
+type settlePayload struct {
+	Sweep bool `json:"sweep,omitempty"`
+}
+
+// SweepDelay is how long after a worker run its sweep runs.
+const SweepDelay = time.Minute
+
+func (s *Service) enqueueSweep(ctx context.Context) error {
+	return s.DB.Write(ctx, func(tx *sql.Tx) error {
+		now := s.Clock.Now().UTC()
+		runAt := now.Add(SweepDelay).Truncate(time.Minute).Add(time.Minute)
+		_, err := jobs.Enqueue(ctx, tx, now, jobs.Job{Kind: JobSettle, Payload: settlePayload{Sweep: true}, RunAt: runAt,
+			UniqueKey: fmt.Sprintf("%s:sweep:%d", JobSettle, runAt.Unix())})
+		return err
+	})
 }
 
 // settleSingly settles every due payment in its own transaction and returns
