@@ -263,6 +263,15 @@ func TestSweepingTransfersReachFinalStatus(t *testing.T) {
 
 			fourth := transfer("t-3", "5.00")
 			final(fourth.ID)
+			var page struct {
+				Data []transferRead `json:"data"`
+			}
+			f.renewToken(t)
+			if r := s.Do(t, "GET", itpflow.TransfersPath+"?journeySessionId="+id+"&status=ACSC", f.tok, ""); r.Status != 200 {
+				t.Errorf("list: %d %s", r.Status, r.Body)
+			} else if r.JSON(t, &page); len(page.Data) != 3 || page.Data[0].ID != ids[2] {
+				t.Errorf("settled transfers listed: %+v", page.Data)
+			}
 			if got := read(fourth.ID); got.Status != itpflow.PaymentRJCT || got.RejectionReason == nil ||
 				got.RejectionReason.Code != "LIMITE_PERIODO_QUANTIDADE_EXCEDIDO" {
 				t.Errorf("fourth transfer of the day = %+v (reason %+v), want RJCT LIMITE_PERIODO_QUANTIDADE_EXCEDIDO", got, got.RejectionReason)

@@ -5,18 +5,21 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
 
 	"github.com/ponte-ofb/ponte/internal/itp"
+	"github.com/ponte-ofb/ponte/internal/store"
 )
 
 // Errors of sweeping transfers.
@@ -226,7 +229,12 @@ func (t *Transfers) Create(ctx context.Context, in TransferRequest) (*Payment, b
 	if err != nil {
 		return nil, false, err
 	}
-	id := uuid.NewString()
+	// Time-ordered ids: the list's order within one millisecond.
+	v7, err := uuid.NewV7()
+	if err != nil {
+		return nil, false, err
+	}
+	id := v7.String()
 	p := &Payment{ID: id, ApplicationID: in.ApplicationID, AuthorizationID: a.ID, Kind: PaymentKindSweeping, BatchID: id,
 		SessionID: sess.ID, BrandID: a.BrandID, ConsentID: consent.RecurringConsentID, ExternalID: in.ExternalID, RequestHash: hash,
 		Request: request, Tags: in.Tags, EndToEndID: e2e, IdempotencyKey: uuid.NewString(), Status: PaymentPending,
@@ -275,4 +283,85 @@ func (t *Transfers) Transfer(ctx context.Context, applicationID, id string) (*Pa
 		return nil, fmt.Errorf("itpflow: read the transfer: %w", err)
 	}
 	return p, nil
+}
+
+// TransferFilter narrows List. Zero fields do not filter.
+type TransferFilter struct {
+	SessionID  string
+	ExternalID string
+	Statuses   []string
+	Limit      int    // 1…itp.MaxListLimit; 0: itp.DefaultListLimit
+	Cursor     string // from a previous page
+}
+
+// ErrBadCursor is a cursor List did not issue.
+var ErrBadCursor = errors.New("itpflow: invalid cursor")
+
+// List returns the application's transfers matching f, newest first, and
+// the cursor of the next page ("" on the last).
+func (t *Transfers) List(ctx context.Context, applicationID string, f TransferFilter) ([]*Payment, string, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = itp.DefaultListLimit
+	}
+	limit = min(limit, itp.MaxListLimit)
+	p := store.NewParams(t.Payments.DB.Engine())
+	where := `application_id = ` + p.Add(applicationID) + ` AND kind = ` + p.Add(PaymentKindSweeping)
+	if f.SessionID != "" {
+		where += ` AND session_id = ` + p.Add(f.SessionID)
+	}
+	if f.ExternalID != "" {
+		where += ` AND external_id = ` + p.Add(f.ExternalID)
+	}
+	if len(f.Statuses) > 0 {
+		vs := make([]any, len(f.Statuses))
+		for i, s := range f.Statuses {
+			vs[i] = s
+		}
+		where += ` AND status IN (` + p.List(vs...) + `)`
+	}
+	if f.Cursor != "" {
+		at, id, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		where += ` AND (created_at < ` + p.Add(at) + ` OR (created_at = ` + p.Add(at) + ` AND id < ` + p.Add(id) + `))`
+	}
+	q := `SELECT ` + paymentColumns + ` FROM itp_payments WHERE ` + where + ` ORDER BY created_at DESC, id DESC LIMIT ` + p.Add(limit+1)
+	rows, err := t.Payments.DB.Read().QueryContext(ctx, q, p.Args()...)
+	if err != nil {
+		return nil, "", fmt.Errorf("itpflow: list transfers: %w", err)
+	}
+	defer rows.Close()
+	out := []*Payment{}
+	for rows.Next() {
+		pay, err := scanPayment(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("itpflow: list transfers: %w", err)
+		}
+		out = append(out, pay)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("itpflow: list transfers: %w", err)
+	}
+	next := ""
+	if len(out) > limit {
+		out = out[:limit]
+		last := out[limit-1]
+		next = base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(last.CreatedAt.UnixMilli(), 10) + "." + last.ID))
+	}
+	return out, next, nil
+}
+
+func decodeCursor(c string) (int64, string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return 0, "", ErrBadCursor
+	}
+	at, id, ok := strings.Cut(string(b), ".")
+	n, err := strconv.ParseInt(at, 10, 64)
+	if !ok || err != nil || id == "" {
+		return 0, "", ErrBadCursor
+	}
+	return n, id, nil
 }

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/itp"
@@ -34,6 +37,7 @@ func (h *TransfersHandler) Register(mux *http.ServeMux) {
 		return httpx.Recover(itp.ErrorWriter{}, h.Logger, httpx.RequireScope(h.Verifier, itp.Scope, itp.ErrorWriter{}, f))
 	}
 	mux.Handle("POST "+TransfersPath, guard(h.create))
+	mux.Handle("GET "+TransfersPath, guard(h.list))
 	mux.Handle("GET "+TransfersPath+"/{id}", guard(h.get))
 }
 
@@ -157,4 +161,51 @@ func (h *TransfersHandler) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpx.WriteJSON(w, r, http.StatusOK, transferJSON(p))
+}
+
+// transferStatuses are the statuses a list may filter on.
+var transferStatuses = []string{PaymentPending, "RCVD", "ACCP", "ACPD", PaymentACSC, PaymentRJCT, PaymentCANC, "PDNG", PaymentSCHD, PaymentFailed}
+
+func (h *TransfersHandler) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := TransferFilter{SessionID: q.Get("journeySessionId"), ExternalID: q.Get("externalId"), Cursor: q.Get("cursor")}
+	var fields []httpx.FieldError
+	for _, v := range q["status"] {
+		for _, st := range strings.Split(v, ",") {
+			st = strings.TrimSpace(st)
+			if !slices.Contains(transferStatuses, st) {
+				fields = append(fields, httpx.FieldError{Field: "status", Message: "must be one of " + strings.Join(transferStatuses, ", ")})
+				break
+			}
+			f.Statuses = append(f.Statuses, st)
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > itp.MaxListLimit {
+			fields = append(fields, httpx.FieldError{Field: "limit", Message: "must be an integer from 1 to " + strconv.Itoa(itp.MaxListLimit)})
+		}
+		f.Limit = n
+	}
+	if len(fields) > 0 {
+		h.fail(w, r, http.StatusUnprocessableEntity, itp.MsgValidationFailed, fields...)
+		return
+	}
+	list, next, err := h.Transfers.List(r.Context(), httpx.PrincipalFrom(r.Context()).ApplicationID, f)
+	if errors.Is(err, ErrBadCursor) {
+		h.fail(w, r, http.StatusUnprocessableEntity, itp.MsgValidationFailed, httpx.FieldError{Field: "cursor", Message: "Invalid format"})
+		return
+	}
+	if err != nil {
+		h.serviceError(w, r, err)
+		return
+	}
+	out := struct {
+		Data       []TransferJSON `json:"data"`
+		NextCursor string         `json:"nextCursor,omitempty"`
+	}{Data: make([]TransferJSON, len(list)), NextCursor: next}
+	for i, p := range list {
+		out.Data[i] = transferJSON(p)
+	}
+	httpx.WriteJSON(w, r, http.StatusOK, out)
 }

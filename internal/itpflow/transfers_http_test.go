@@ -94,6 +94,34 @@ func TestTransfersHTTP(t *testing.T) {
 		if got := send(t, srv, http.MethodGet, itpflow.TransfersPath+"/"+first.ID, "tok-1", ""); got.status != http.StatusOK || got.EndToEndID != first.EndToEndID {
 			t.Errorf("read: %d %s", got.status, got.raw)
 		}
+		second := send(t, srv, http.MethodPost, itpflow.TransfersPath, "tok-1", strings.Replace(transferJSONBody, "order-9", "order-10", 1))
+		if second.status != http.StatusOK {
+			t.Fatalf("second: %d %s", second.status, second.raw)
+		}
+		type page struct {
+			Data       []struct{ ID string }
+			NextCursor string
+		}
+		list := func(token, query string) (int, page) {
+			t.Helper()
+			got := send(t, srv, http.MethodGet, itpflow.TransfersPath+query, token, "")
+			var pg page
+			_ = json.Unmarshal([]byte(got.raw), &pg)
+			return got.status, pg
+		}
+		if code, pg := list("tok-1", "?journeySessionId=sess-1&limit=1"); code != 200 || len(pg.Data) != 1 || pg.Data[0].ID != second.ID || pg.NextCursor == "" {
+			t.Errorf("first page: %d %+v", code, pg)
+		} else if code, pg := list("tok-1", "?journeySessionId=sess-1&limit=1&cursor="+pg.NextCursor); code != 200 || len(pg.Data) != 1 || pg.Data[0].ID != first.ID || pg.NextCursor != "" {
+			t.Errorf("second page: %d %+v", code, pg)
+		}
+		for query, want := range map[string]int{"?externalId=order-9": 1, "?status=ACSC": 0, "?status=PENDING,ACSC": 2, "?journeySessionId=other": 0} {
+			if code, pg := list("tok-1", query); code != 200 || len(pg.Data) != want {
+				t.Errorf("list%s: %d %d items, want %d", query, code, len(pg.Data), want)
+			}
+		}
+		if code, pg := list("tok-2", ""); code != 200 || len(pg.Data) != 0 {
+			t.Errorf("another application's list: %d %+v", code, pg)
+		}
 		tests := []struct {
 			name, method, path, token, body string
 			status                          int
@@ -112,6 +140,9 @@ func TestTransfersHTTP(t *testing.T) {
 			{"another application's transfer", "GET", itpflow.TransfersPath + "/" + first.ID, "tok-2", "", 404, "Not Found", itpflow.MsgTransferNotFound, ""},
 			{"no token", "POST", itpflow.TransfersPath, "", transferJSONBody, 401, "Unauthorized", itp.MsgUnauthorized, ""},
 			{"token without app", "GET", itpflow.TransfersPath + "/" + first.ID, "tok-noscope", "", 403, "Forbidden", "", ""},
+			{"list: unknown status", "GET", itpflow.TransfersPath + "?status=DONE", "tok-1", "", 422, "Unprocessable Entity", "Validation failed", "status"},
+			{"list: bad cursor", "GET", itpflow.TransfersPath + "?cursor=!!", "tok-1", "", 422, "Unprocessable Entity", "Validation failed", "cursor"},
+			{"list: limit 0", "GET", itpflow.TransfersPath + "?limit=0", "tok-1", "", 422, "Unprocessable Entity", "Validation failed", "limit"},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
