@@ -90,7 +90,7 @@ func TestBrickPaymentReachesFinalStatus(t *testing.T) {
 				t.Fatal(err)
 			}
 			tok := map[string]string{"Authorization": "Bearer " + s.TokenFor(t, fintech.ClientID, secret, "")}
-			hooks := subscribe(t, s, fintech.ID, "PAYMENT_STATUS_CHANGED")
+			hooks := subscribe(t, s, fintech.ID, itpflow.EventPaymentInitiationStatusChanged)
 			pay := func(amount string) consentRead {
 				t.Helper()
 				body := strings.Replace(brickConsentBody(s.Clock.Now(), s.App.SandboxBrandID), `"amount":"1.15"`, `"amount":"`+amount+`"`, 1)
@@ -188,7 +188,7 @@ func TestSweepingTransfersReachFinalStatus(t *testing.T) {
 		t.Run(e.Name, func(t *testing.T) {
 			f := newSessionFlow(t, e.URL(t))
 			s := f.s
-			hooks := subscribe(t, s, fintechOf(t, f), "SWEEPING_TRANSFER_STATUS_CHANGED")
+			hooks := subscribe(t, s, fintechOf(t, f), itpflow.EventSweepingTransferStatusChanged)
 			id, pageURL := f.create(t, "sweep-1")
 			back := f.user.Decide(t, s, f.confirm(t, pageURL), true)
 			if resp, page := f.callback(t, back); resp.StatusCode != 303 {

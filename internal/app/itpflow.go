@@ -194,9 +194,9 @@ func (e paymentEvents) PaymentChanged(ctx context.Context, tx *sql.Tx, p *itpflo
 	if p.Error != "" {
 		data["error"] = p.Error
 	}
-	name := "PAYMENT_STATUS_CHANGED"
+	name := itpflow.EventPaymentInitiationStatusChanged
 	if p.Kind == itpflow.PaymentKindSweeping {
-		name = "SWEEPING_TRANSFER_STATUS_CHANGED"
+		name = itpflow.EventSweepingTransferStatusChanged
 		data["id"], data["externalId"], data["journeySessionId"], data["recurringConsentId"] = p.ID, p.ExternalID, p.SessionID, p.ConsentID
 	} else {
 		data["consentId"] = p.ConsentID
@@ -205,7 +205,7 @@ func (e paymentEvents) PaymentChanged(ctx context.Context, tx *sql.Tx, p *itpflo
 		// One event per change: a status can come back (PDNG → ACCP), so the
 		// change's time is part of the id.
 		ID:            fmt.Sprintf("itp-payment-%s-%s-%d", p.ID, p.Status, p.UpdatedAt.UnixMilli()),
-		ApplicationID: p.ApplicationID, Context: "PaymentInitiation", Name: name,
+		ApplicationID: p.ApplicationID, Context: itpflow.EventContext, Name: name,
 		EntityID: p.ID, Time: p.UpdatedAt, Data: data,
 	})
 }

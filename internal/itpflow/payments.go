@@ -54,6 +54,15 @@ func FinalPayment(s string) bool {
 var knownPaymentStatuses = map[string]bool{"RCVD": true, "ACCP": true, "ACPD": true, "ACSC": true, "RJCT": true,
 	"CANC": true, "PDNG": true, "SCHD": true}
 
+// Webhook events of the payments Ponte initiates: one per status change.
+const (
+	EventContext = "PaymentInitiation"
+	// EventPaymentInitiationStatusChanged: a Pix payment of a Brick consent.
+	EventPaymentInitiationStatusChanged = "PAYMENT_INITIATION_STATUS_CHANGED"
+	// EventSweepingTransferStatusChanged: a sweeping transfer of a journey session.
+	EventSweepingTransferStatusChanged = "SWEEPING_TRANSFER_STATUS_CHANGED"
+)
+
 // Paths of the payment APIs at a brand.
 const (
 	PixPaymentsPath       = "/open-banking/payments/v4/pix/payments"
