@@ -269,3 +269,36 @@ func TestPixLateCommitSwept(t *testing.T) {
 		}
 	})
 }
+
+// TestPixEndToEndIDOnceAcrossConsents: payments of several consents sent at
+// once with one endToEndId create one payment; the others are the 422 a
+// later request gets, never a 500 (PostgreSQL runs them concurrently).
+func TestPixEndToEndIDOnceAcrossConsents(t *testing.T) {
+	t.Parallel()
+	pixServer(t, func(t *testing.T, s *apptest.Server) {
+		const n = 6
+		tokens := make([]string, n)
+		for i := range tokens {
+			_, tokens[i] = authorised(t, s, pixConsent("1.00", ""))
+		}
+		e2e := e2eAt(s.Clock.Now())
+		statuses := make(chan int, n)
+		var wg sync.WaitGroup
+		for i, token := range tokens {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				statuses <- s.Do(t, "POST", pixPath, headers(token, fmt.Sprintf("shared-e2e-%d", i)), pixBody(t, pixItem(e2e, "1.00"))).Status
+			}()
+		}
+		wg.Wait()
+		close(statuses)
+		counts := map[int]int{}
+		for st := range statuses {
+			counts[st]++
+		}
+		if counts[http.StatusCreated] != 1 || counts[http.StatusUnprocessableEntity] != n-1 {
+			t.Fatalf("statuses %v, want one 201 and %d × 422", counts, n-1)
+		}
+	})
+}

@@ -94,16 +94,30 @@ func (s *Service) CreatePixPayments(ctx context.Context, in CreatePixPaymentsInp
 	if err != nil {
 		return idempotency.Response{}, err
 	}
-	return s.idempotent(ctx, in.ApplicationID, in.IdempotencyKey, fingerprint, in.JTI, now,
-		func(tx *sql.Tx) (idempotency.Response, bool, error) {
-			if verr != nil {
-				resp, err := s.errorResponse(verr, now)
+	create := func() (idempotency.Response, error) {
+		return s.idempotent(ctx, in.ApplicationID, in.IdempotencyKey, fingerprint, in.JTI, now,
+			func(tx *sql.Tx) (idempotency.Response, bool, error) {
+				if verr != nil {
+					resp, err := s.errorResponse(verr, now)
+					return resp, true, err
+				}
+				resp, err := s.createPixTx(ctx, tx, in, now)
 				return resp, true, err
-			}
-			resp, err := s.createPixTx(ctx, tx, in, now)
-			return resp, true, err
-		})
+			})
+	}
+	resp, err := create()
+	if errors.Is(err, errEndToEndRace) {
+		// Another consent's payment took the endToEndId between our check and
+		// our insert (PostgreSQL runs both at once); the transaction rolled
+		// back, and running it again meets the committed row and answers the
+		// 422 that a later request would get.
+		resp, err = create()
+	}
+	return resp, err
 }
+
+// errEndToEndRace is an insert that met the endToEndId's unique index.
+var errEndToEndRace = errors.New("payments: endToEndId taken by a concurrent payment")
 
 // idempotent runs fn in one write transaction under the application's key:
 // a live record with the same fingerprint is replayed without running fn,
@@ -260,7 +274,9 @@ func (s *Service) createPixTx(ctx context.Context, tx *sql.Tx, in CreatePixPayme
 				return idempotency.Response{}, fmt.Errorf("payments: reserve: %w", err)
 			}
 		}
-		if err := insertPixPayment(ctx, s.DB, tx, p); err != nil {
+		if err := insertPixPayment(ctx, s.DB, tx, p); store.IsUniqueViolation(err) {
+			return idempotency.Response{}, fmt.Errorf("%w: %w", errEndToEndRace, err)
+		} else if err != nil {
 			return idempotency.Response{}, err
 		}
 		if err := s.emit(ctx, tx, p); err != nil {
