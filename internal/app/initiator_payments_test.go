@@ -410,3 +410,52 @@ func TestInitiatedPaymentSurvivesRestart(t *testing.T) {
 		})
 	}
 }
+
+// TestScheduledBrickPaymentAccepted: a consent scheduled for tomorrow
+// becomes a payment whose endToEndId carries that date at 15:00 UTC, which
+// the holder accepts as SCHD; the initiator shows it SCHD. (Its execution a
+// day later is the holder's test: the authorization server checks client
+// assertions against the wall clock, which a test cannot move.)
+func TestScheduledBrickPaymentAccepted(t *testing.T) {
+	t.Parallel()
+	s := apptest.Start(t, apptest.Options{Clock: clock.NewFake(time.Now())})
+	fintech, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Fintech", CompanyKey: "FINTECH",
+		Scopes: []string{itpflow.ScopePaymentsAdmin}, RedirectURLs: []string{fintechCallback}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := map[string]string{"Authorization": "Bearer " + s.TokenFor(t, fintech.ClientID, secret, "")}
+	brt := time.FixedZone("BRT", -3*3600)
+	today := s.Clock.Now().In(brt).Format("2006-01-02")
+	tomorrow := s.Clock.Now().In(brt).AddDate(0, 0, 1)
+	body := strings.Replace(brickConsentBody(s.Clock.Now(), s.App.SandboxBrandID), `"date":"`+today+`"`,
+		`"schedule":{"single":{"date":"`+tomorrow.Format("2006-01-02")+`"}}`, 1)
+	r := s.Do(t, "POST", "/api/admin/payment-initiation/v1/consents", tok, body)
+	var created struct {
+		Data struct {
+			ConsentID        string `json:"consentId"`
+			AuthorizationURL string `json:"authorizationUrl"`
+		} `json:"data"`
+	}
+	r.JSON(t, &created)
+	if r.Status != 201 {
+		t.Fatalf("consent: %d %s", r.Status, r.Body)
+	}
+	back := apptest.NewSandboxUser("47742663023", "1234567").Decide(t, s, created.Data.AuthorizationURL, true)
+	if r := s.Do(t, "POST", "/api/admin/payment-initiation/v1/consents/callback", tok, fragmentCallback(back)); r.Status != 200 {
+		t.Fatalf("callback: %d %s", r.Status, r.Body)
+	}
+	var read consentRead
+	settle(t, s, func() bool {
+		read = consentRead{}
+		s.Do(t, "GET", "/api/admin/payment-initiation/v1/consents/"+created.Data.ConsentID, tok, "").JSON(t, &read)
+		return len(read.Data.Payments) == 1 && read.Data.Payments[0].Status != itpflow.PaymentPending
+	})
+	if len(read.Data.Payments) != 1 {
+		t.Fatalf("payments = %+v", read.Data)
+	}
+	p := read.Data.Payments[0]
+	if p.Status != itpflow.PaymentSCHD || p.PaymentID == "" || !strings.HasPrefix(p.EndToEndID, "E11222333"+tomorrow.Format("20060102")+"1500") {
+		t.Errorf("scheduled payment = %+v (error %q), want SCHD with an endToEndId for %s 15:00 UTC", p, p.Error, tomorrow.Format("2006-01-02"))
+	}
+}
