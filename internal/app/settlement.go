@@ -38,6 +38,7 @@ type settlementEvents struct{ w *webhooks.Emitter }
 func (s settlementEvents) EmitSettlementEvent(ctx context.Context, tx *sql.Tx, e settlement.Event) error {
 	return s.w.Emit(ctx, tx, webhooks.Event{
 		ID: e.ID, ApplicationID: e.ApplicationID, Context: settlement.EventContext, Name: e.Name, EntityID: e.EntityID, Data: e.Data,
+		AccountNumbers: e.AccountNumbers,
 	})
 }
 

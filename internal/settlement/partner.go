@@ -157,6 +157,7 @@ func (p *Partner) Settle(ctx context.Context, tx *sql.Tx, t Transfer) (bool, err
 			"debtorAccount": accountData(t.Debtor), "creditorAccount": accountData(t.Creditor),
 			"deadline": deadline.UTC().Format(time.RFC3339),
 		},
+		AccountNumbers: []string{t.Debtor.Number, t.Creditor.Number},
 	}
 	if err := p.Events.EmitSettlementEvent(ctx, tx, ev); err != nil {
 		return false, fmt.Errorf("settlement: ask to settle %s: %w", t.PaymentID, err)

@@ -119,6 +119,9 @@ type Event struct {
 	Name          string
 	EntityID      string // the payment id
 	Data          map[string]any
+	// AccountNumbers are the account numbers Data names, declared so the
+	// webhook emitter's card-number guard does not mistake one for a card.
+	AccountNumbers []string
 }
 
 // Events records webhook events (internal/webhooks, adapted in app).

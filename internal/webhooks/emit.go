@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -56,6 +57,11 @@ type Event struct {
 	// Metadata and Data are the envelope's objects (nil: {}).
 	Metadata map[string]any
 	Data     map[string]any
+	// AccountNumbers are bank account numbers the caller put in Data on
+	// purpose (a settlement request names both accounts). The card-number
+	// guard skips exactly these runs of digits, since an account number may
+	// happen to be 13–19 Luhn-valid digits, and still refuses anything else.
+	AccountNumbers []string
 }
 
 // envelope is the body partners receive: Bankly's event shape.
@@ -142,7 +148,7 @@ func (e *Emitter) Emit(ctx context.Context, tx *sql.Tx, ev Event) error {
 	if err != nil {
 		return fmt.Errorf("webhooks: emit %s: encode: %w", ev.Name, err)
 	}
-	if containsCardNumber(body) {
+	if containsCardNumber(body, ev.AccountNumbers...) {
 		return fmt.Errorf("%w (event %s)", ErrCardData, ev.Name)
 	}
 	if len(body) > maxBodyBytes {
@@ -227,8 +233,9 @@ func (ev *Event) validate() error {
 // dashes), starting with 2–6 and passing the Luhn check. Digits glued to
 // letters (hex ids, tokens) are not standalone, UUIDs and dates do not group
 // like cards, and numbers starting with 1 (Unix-millisecond timestamps) are
-// left alone, so ordinary ids never trip it.
-func containsCardNumber(b []byte) bool {
+// left alone, so ordinary ids never trip it. A run equal to one of
+// accounts, the bank account numbers the event declares, is not a card.
+func containsCardNumber(b []byte, accounts ...string) bool {
 	isDigit := func(c byte) bool { return c >= '0' && c <= '9' }
 	isAlnum := func(c byte) bool { return isDigit(c) || (c|0x20) >= 'a' && (c|0x20) <= 'z' }
 	var groups []int
@@ -259,7 +266,7 @@ func containsCardNumber(b []byte) bool {
 		groups = append(groups, group)
 		standalone := (start == 0 || !isAlnum(b[start-1])) && (j == len(b) || !isAlnum(b[j]))
 		if standalone && cardGrouping(groups) && len(digits) >= 13 && len(digits) <= 19 &&
-			digits[0] >= '2' && digits[0] <= '6' && luhn(digits) {
+			digits[0] >= '2' && digits[0] <= '6' && luhn(digits) && !slices.Contains(accounts, string(b[start:j])) {
 			return true
 		}
 		i = j

@@ -234,4 +234,16 @@ func TestContainsCardNumber(t *testing.T) {
 			t.Errorf("refused: %s", s)
 		}
 	}
+	// A declared bank account number that happens to look like a card passes;
+	// the declaration covers that exact run only.
+	account := `{"debtorAccount":{"number":"4111111111111111"}}`
+	if containsCardNumber([]byte(account), "4111111111111111") {
+		t.Errorf("declared account number refused: %s", account)
+	}
+	if !containsCardNumber([]byte(account+`{"pan":"5555555555554444"}`), "4111111111111111") {
+		t.Error("a card next to a declared account number passed")
+	}
+	if !containsCardNumber([]byte(account), "411111111111111") {
+		t.Error("a declaration of other digits let a card-like run pass")
+	}
 }
