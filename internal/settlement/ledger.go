@@ -306,10 +306,11 @@ func (l *Ledger) move(ctx context.Context, q stepQ, accountID string, a *ledgerA
 	blockedText := formatCents(a.blocked + a.held + dHeld)
 	ms := at.UnixMilli()
 	// The texts are computed from the row read under the lock; the WHERE
-	// clause is what decides.
+	// clause is what decides. PostgreSQL types a parameter at its first use,
+	// which is the WHERE clause: the casts keep the cents 64-bit.
 	res, err := q.exec(ctx, `UPDATE ledger_accounts SET available_cents = available_cents + $1, held_cents = held_cents + $2,
 			synced_available = $3, synced_blocked = $4, synced_at = $5, updated_at = $5
-		WHERE account_id = $6 AND ($1 >= 0 OR available_cents + $1 >= 0) AND ($2 >= 0 OR held_cents + $2 >= 0)`,
+		WHERE account_id = $6 AND (CAST($1 AS BIGINT) >= 0 OR available_cents + $1 >= 0) AND (CAST($2 AS BIGINT) >= 0 OR held_cents + $2 >= 0)`,
 		dAvailable, dHeld, availText, blockedText, ms, accountID)
 	if err != nil {
 		return false, fmt.Errorf("settlement: move money on %s: %w", accountID, err)

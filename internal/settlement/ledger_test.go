@@ -250,3 +250,26 @@ func TestLedgerRollsBackWithCaller(t *testing.T) {
 		f.wantBalances(t, "11110001", "5.00", "5.00")
 	})
 }
+
+// TestLedgerLargeAmounts: amounts beyond 2³¹ cents (R$ 21,474,836.48) move
+// like any other; PostgreSQL once took the cents for a 32-bit integer.
+func TestLedgerLargeAmounts(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, map[string]string{"11110001": "90000000.00", "22220002": "0.00"})
+		big := f.transfer("pay-big", "11110001", "22220002", 3_000_000_000) // R$ 30,000,000.00
+		if err := f.reserve(t, big); err != nil {
+			t.Fatalf("reserve: %v", err)
+		}
+		f.wantBalances(t, "11110001", "60000000.00", "30000000.00")
+		if done, err := f.settle(t, big); err != nil || !done {
+			t.Fatalf("settle: done %v, %v", done, err)
+		}
+		f.wantBalances(t, "11110001", "60000000.00", "0.00")
+		f.wantBalances(t, "22220002", "30000000.00", "0.00")
+		tooBig := f.transfer("pay-too-big", "11110001", "22220002", 7_000_000_000)
+		if err := f.reserve(t, tooBig); !errors.Is(err, settlement.ErrInsufficientFunds) {
+			t.Errorf("reserve beyond the balance: %v, want ErrInsufficientFunds", err)
+		}
+	})
+}
