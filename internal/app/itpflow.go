@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -126,7 +125,7 @@ func wireITPFlow(ctx context.Context, b base, mux *http.ServeMux, brands *itp.Se
 		return nil, "", nil, fmt.Errorf("itpflow: schedule the payments' sweep: %w", err)
 	}
 	if flow.Payments.Initiator.CNPJ == "" {
-		b.logger.WarnContext(ctx, "initiator: PONTE_ITP_CNPJ is not set: payments initiated at brands will fail until it is")
+		b.logger.WarnContext(ctx, "initiator: --itp-cnpj (PONTE_ITP_CNPJ) is not set: payments at brands are not initiated until it is")
 	}
 	var brandID string
 	if b.cfg.Sandbox() {
@@ -161,13 +160,10 @@ type itpPayments struct {
 	events *webhooks.Emitter
 }
 
-// initiatorIdentity is Ponte's identity as a payment initiator: the CNPJ
-// (PONTE_ITP_CNPJ) sent as cnpjInitiator and the ISPB (PONTE_ITP_ISPB, by
-// default the CNPJ's first 8 digits, as institutions' ISPBs are) that opens
-// the endToEndIds it generates. The sandbox defaults to the sandbox
-// institution's CNPJ.
+// initiatorIdentity is Ponte's identity as a payment initiator (--itp-cnpj,
+// --itp-ispb); the sandbox defaults to the sandbox institution's CNPJ.
 func initiatorIdentity(b base) itpflow.Initiator {
-	id := itpflow.Initiator{CNPJ: os.Getenv("PONTE_ITP_CNPJ"), ISPB: os.Getenv("PONTE_ITP_ISPB")}
+	id := itpflow.Initiator{CNPJ: b.cfg.ITPCNPJ, ISPB: b.cfg.ITPISPB}
 	if id.CNPJ == "" && b.cfg.Sandbox() {
 		id.CNPJ = dataapi.SandboxInstitution.CompanyCNPJ
 	}

@@ -88,6 +88,13 @@ type Config struct {
 	Settlement         string
 	SettlementDeadline time.Duration
 
+	// ITPCNPJ and ITPISPB are Ponte's identity as a payment initiator: the
+	// CNPJ sent as cnpjInitiator and the ISPB that opens the endToEndIds it
+	// generates (default: the CNPJ's first 8 digits, as an institution's ISPB
+	// is). Sandbox default: the sandbox institution's CNPJ.
+	ITPCNPJ string
+	ITPISPB string
+
 	envProblems []string
 }
 
@@ -180,6 +187,10 @@ func (c *Config) RegisterServe(fs *flag.FlagSet) {
 		"where payments move money: ledger (the sandbox accounts are a ledger) or partner (the holder partner settles and reports the outcome); default ledger in sandbox, partner otherwise (env PONTE_SETTLEMENT)")
 	fs.DurationVar(&c.SettlementDeadline, "settlement-deadline", c.envDuration("PONTE_SETTLEMENT_DEADLINE", 15*time.Minute),
 		"with --settlement partner: how long the partner has to report a settlement before the payment is rejected with FALHA_INFRAESTRUTURA_DETENTORA (env PONTE_SETTLEMENT_DEADLINE)")
+	fs.StringVar(&c.ITPCNPJ, "itp-cnpj", env("PONTE_ITP_CNPJ", ""),
+		"Ponte's CNPJ as a payment initiator, sent as cnpjInitiator; required to initiate payments at brands outside the sandbox (env PONTE_ITP_CNPJ)")
+	fs.StringVar(&c.ITPISPB, "itp-ispb", env("PONTE_ITP_ISPB", ""),
+		"ISPB that opens the endToEndIds Ponte generates as an initiator; default: the first 8 digits of --itp-cnpj (env PONTE_ITP_ISPB)")
 	fs.StringVar(&c.PCMSpecFile, "pcm-spec", env("PONTE_PCM_SPEC", ""),
 		"official PCM hybrid-flow OpenAPI file the sandbox receiver validates each item against; default: Ponte's built-in copy of its rules (env PONTE_PCM_SPEC)")
 	c.SweepInterval = 10 * time.Second
@@ -268,10 +279,32 @@ func (c *Config) Finish() error {
 	if c.SettlementDeadline < time.Minute || c.SettlementDeadline > 7*24*time.Hour {
 		problems = append(problems, "--settlement-deadline must be between 1m and 168h")
 	}
+	if c.ITPCNPJ != "" && !allDigits(c.ITPCNPJ, 14) {
+		problems = append(problems, "--itp-cnpj must be 14 digits")
+	}
+	if c.ITPISPB != "" && !allDigits(c.ITPISPB, 8) {
+		problems = append(problems, "--itp-ispb must be 8 digits")
+	}
+	if c.ITPISPB == "" && len(c.ITPCNPJ) == 14 {
+		c.ITPISPB = c.ITPCNPJ[:8]
+	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// allDigits reports whether s is n ASCII digits.
+func allDigits(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // checkTLS validates the TLS flags: the certificate and key come together,

@@ -94,3 +94,28 @@ func TestSettlement(t *testing.T) {
 		}
 	}
 }
+
+func TestInitiatorIdentity(t *testing.T) {
+	for _, tc := range []struct {
+		env              map[string]string
+		args             []string
+		wantCNPJ, wantIS string
+	}{
+		{nil, nil, "", ""},
+		{map[string]string{"PONTE_ITP_CNPJ": "11222333000181"}, nil, "11222333000181", "11222333"},
+		{nil, []string{"--itp-cnpj", "11222333000181", "--itp-ispb", "99999999"}, "11222333000181", "99999999"},
+	} {
+		c, err := parse(t, tc.env, tc.args...)
+		if err != nil {
+			t.Fatalf("%v %v: %v", tc.env, tc.args, err)
+		}
+		if c.ITPCNPJ != tc.wantCNPJ || c.ITPISPB != tc.wantIS {
+			t.Errorf("%v %v: cnpj %q ispb %q; want %q %q", tc.env, tc.args, c.ITPCNPJ, c.ITPISPB, tc.wantCNPJ, tc.wantIS)
+		}
+	}
+	for _, args := range [][]string{{"--itp-cnpj", "1122233300018"}, {"--itp-cnpj", "11.222.333/0001-81"}, {"--itp-ispb", "1234567a"}} {
+		if _, err := parse(t, nil, args...); err == nil || !strings.Contains(err.Error(), "--itp-") {
+			t.Errorf("%v: error %v, want one naming the flag", args, err)
+		}
+	}
+}

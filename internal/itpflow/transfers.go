@@ -29,6 +29,8 @@ var (
 	ErrExternalIDConflict = errors.New("itpflow: externalId already used for a different transfer")
 	// ErrTransferNotFound: no transfer with this id for this application.
 	ErrTransferNotFound = errors.New("itpflow: transfer not found")
+	// ErrInitiatorNotConfigured: Ponte has no CNPJ as an initiator (--itp-cnpj).
+	ErrInitiatorNotConfigured = errors.New("itpflow: the initiator's CNPJ is not configured")
 )
 
 // CreditorAccount is the account a transfer credits (Automatic Payments v2).
@@ -205,7 +207,7 @@ func (t *Transfers) Create(ctx context.Context, in TransferRequest) (*Payment, b
 		return nil, false, &itp.ValidationError{Fields: []itp.FieldError{{Field: "document", Message: "must be one of the recurring consent's creditors"}}}
 	}
 	if t.Payments.Initiator.CNPJ == "" {
-		return nil, false, errors.New("itpflow: the initiator's CNPJ is not configured")
+		return nil, false, ErrInitiatorNotConfigured
 	}
 	now := t.Payments.now()
 	e2e, err := newEndToEndID(t.Payments.Initiator.ISPB, now)

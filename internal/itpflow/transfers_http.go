@@ -21,6 +21,9 @@ const TransfersPath = itp.BasePath + "/sweeping-accounts/v2/payment-initiations"
 const (
 	MsgTransferExternalIDTaken = "Each Payment Initiation should have a unique externalId prop."
 	MsgTransferNotFound        = "payment initiation not found"
+	// MsgInitiatorNotConfigured: the operator has not given Ponte its CNPJ as
+	// an initiator (--itp-cnpj), so no payment can be initiated at a brand.
+	MsgInitiatorNotConfigured = "payment initiation is not available: the initiator's CNPJ is not configured"
 )
 
 // TransfersHandler serves the sweeping transfers in the Open Keys family:
@@ -115,6 +118,8 @@ func (h *TransfersHandler) serviceError(w http.ResponseWriter, r *http.Request, 
 		h.fail(w, r, http.StatusNotFound, MsgTransferNotFound)
 	case errors.Is(err, ErrExternalIDConflict):
 		h.fail(w, r, http.StatusConflict, MsgTransferExternalIDTaken)
+	case errors.Is(err, ErrInitiatorNotConfigured):
+		h.fail(w, r, http.StatusServiceUnavailable, MsgInitiatorNotConfigured)
 	default:
 		h.Logger.ErrorContext(r.Context(), "payment initiations: internal error", "err", err)
 		h.fail(w, r, http.StatusInternalServerError, itp.MsgInternal)

@@ -155,5 +155,15 @@ func TestTransfersHTTP(t *testing.T) {
 				}
 			})
 		}
+
+		// Without its CNPJ as an initiator Ponte says so, and records nothing.
+		tr.Payments.Initiator = itpflow.Initiator{}
+		unconfigured := send(t, srv, http.MethodPost, itpflow.TransfersPath, "tok-1", strings.Replace(transferJSONBody, "order-9", "order-11", 1))
+		if unconfigured.status != http.StatusServiceUnavailable || unconfigured.Message != itpflow.MsgInitiatorNotConfigured {
+			t.Errorf("no initiator CNPJ: %d %s", unconfigured.status, unconfigured.raw)
+		}
+		if code, pg := list("tok-1", "?externalId=order-11"); code != 200 || len(pg.Data) != 0 {
+			t.Errorf("a refused transfer was recorded: %d %+v", code, pg)
+		}
 	})
 }
