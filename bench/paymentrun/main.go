@@ -1,21 +1,21 @@
 // Command paymentrun measures Pix payments at the holder (issue 15 §6), in
-// one process, on SQLite and, when a PostgreSQL URL is given, on PostgreSQL:
+// one process, on SQLite and, when a PostgreSQL URL is given, on PostgreSQL.
 //
-//   - payment creation: POST /open-banking/payments/v4/pix/payments with a
-//     signed body (PS256) and Ponte's signed 201, each payment under its own
-//     AUTHORISED consent with its own authorization_code token (ledger
-//     reservation, durable commit), against payment-consent creation
-//     (POST /open-banking/payments/v4/consents, signed) measured in the same
-//     run, printed as a ratio, with the process CPU per request of each;
+//	go run ./bench/paymentrun                          # SQLite only
+//	go run ./bench/paymentrun -pg postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
+//	go run ./bench/paymentrun -n 500 -queued 20000     # shorter
 //
-//   - settlement: -queued payments waiting for settlement, exactly as POST
-//     leaves them, settled by Ponte's worker (the payments.pix.settle job),
-//     printed as settled/s, then checked: every payment settled once, one
-//     debit and one credit statement row each, balances conserved.
+// Payment creation: POST /open-banking/payments/v4/pix/payments with a
+// signed body (PS256) and Ponte's signed 201, each payment under its own
+// AUTHORISED consent with its own authorization_code token (ledger
+// reservation, durable commit), against payment-consent creation
+// (POST /open-banking/payments/v4/consents, signed) in alternating rounds of
+// the same run, printed as a ratio with the process CPU per request of each.
 //
-//     go run ./bench/paymentrun                                 # SQLite only
-//     go run ./bench/paymentrun -pg postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
-//     go run ./bench/paymentrun -n 1000 -queued 20000           # shorter
+// Settlement: -queued payments waiting exactly as POST leaves them, settled
+// by Ponte's worker (the payments.pix.settle job), printed as settled/s, then
+// checked: every payment settled once, one debit and one credit statement
+// row each, balances conserved.
 package main
 
 import (
