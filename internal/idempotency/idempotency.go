@@ -86,6 +86,52 @@ func Run(ctx context.Context, db *store.DB, req Request, resp Response, effect f
 	return out, nil
 }
 
+// Within is Run for a route whose answer is decided inside the transaction
+// (a payment's 201, or a 422 the specification says to keep): in the
+// caller's tx it locks req's key and replays a live record (ErrKeyReused
+// for another fingerprint, or for a key a consent-flow ticket holds), or
+// calls decide and, when decide says keep, records its answer; a record
+// past its TTL that no sweep removed yet is replaced. With no key it just
+// calls decide. An error from decide records nothing (the caller's
+// transaction rolls back).
+func Within(ctx context.Context, db *store.DB, tx *sql.Tx, req Request, decide func() (resp Response, keep bool, err error)) (Response, error) {
+	if req.Key == "" {
+		resp, _, err := decide()
+		return resp, err
+	}
+	if err := Lock(ctx, db, tx, req.ApplicationID, req.Key); err != nil {
+		return Response{}, err
+	}
+	if held, err := heldByTicket(ctx, db, tx, req); err != nil || held {
+		if err == nil {
+			err = ErrKeyReused
+		}
+		return Response{}, err
+	}
+	stored, found, err := Lookup(ctx, db, tx, req)
+	if err != nil || found {
+		return stored, err
+	}
+	resp, keep, err := decide()
+	if err != nil || !keep {
+		return resp, err
+	}
+	st, err := db.TxStmt(ctx, tx, `INSERT INTO idempotency_records
+		(application_id, idempotency_key, fingerprint, status_code, body, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (application_id, idempotency_key) DO UPDATE SET fingerprint = excluded.fingerprint,
+		status_code = excluded.status_code, body = excluded.body, created_at = excluded.created_at, expires_at = excluded.expires_at
+		WHERE idempotency_records.expires_at <= $6`)
+	if err != nil {
+		return Response{}, err
+	}
+	if _, err := st.ExecContext(ctx, req.ApplicationID, req.Key, req.Fingerprint, resp.Status, string(resp.Body),
+		req.Now.UnixMilli(), req.Now.Add(TTL).UnixMilli()); err != nil {
+		return Response{}, fmt.Errorf("idempotency: record answer: %w", err)
+	}
+	return resp, nil
+}
+
 // Encode is the JSON body of a response, for Run, written as httpx.Marshal
 // writes it (URLs not HTML-escaped).
 func Encode(status int, v any) (Response, error) {

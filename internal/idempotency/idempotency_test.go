@@ -162,3 +162,57 @@ func TestKeyHeldByTicket(t *testing.T) {
 		}
 	})
 }
+
+// TestWithin: an answer decided inside the caller's transaction is kept when
+// decide says so and replayed after; a refusal not kept leaves the key free;
+// another request under the key, or a key past its TTL, behave as with Run.
+func TestWithin(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		app(t, db, "a1")
+		now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+		calls := 0
+		within := func(req idempotency.Request, status int, keep bool) (idempotency.Response, error) {
+			var out idempotency.Response
+			err := db.Write(ctx, func(tx *sql.Tx) error {
+				var err error
+				out, err = idempotency.Within(ctx, db, tx, req, func() (idempotency.Response, bool, error) {
+					calls++
+					resp, err := idempotency.Encode(status, map[string]int{"call": calls})
+					return resp, keep, err
+				})
+				return err
+			})
+			return out, err
+		}
+		req := idempotency.Request{ApplicationID: "a1", Key: "k", Fingerprint: "f1", Now: now}
+		// Not kept: the key stays free, the next call decides again.
+		if got, err := within(req, 400, false); err != nil || got.Status != 400 || got.Replayed {
+			t.Fatalf("not kept: %+v %v", got, err)
+		}
+		got, err := within(req, 422, true)
+		if err != nil || got.Status != 422 || string(got.Body) != `{"call":2}` {
+			t.Fatalf("kept 422: %+v %v", got, err)
+		}
+		req.Now = now.Add(time.Hour)
+		if got, err := within(req, 201, true); err != nil || !got.Replayed || got.Status != 422 || string(got.Body) != `{"call":2}` || calls != 2 {
+			t.Errorf("replay: %+v %v, calls %d", got, err, calls)
+		}
+		other := req
+		other.Fingerprint = "f2"
+		if _, err := within(other, 201, true); !errors.Is(err, idempotency.ErrKeyReused) || calls != 2 {
+			t.Errorf("another request: %v, calls %d", err, calls)
+		}
+		// Past its TTL the key is free again, even before a sweep.
+		later := other
+		later.Now = now.Add(idempotency.TTL + time.Minute)
+		if got, err := within(later, 201, true); err != nil || got.Replayed || got.Status != 201 || calls != 3 {
+			t.Errorf("after the TTL: %+v %v, calls %d", got, err, calls)
+		}
+		// No key: decide runs every time.
+		if got, err := within(idempotency.Request{ApplicationID: "a1", Now: now}, 201, true); err != nil || got.Replayed || calls != 4 {
+			t.Errorf("no key: %+v %v, calls %d", got, err, calls)
+		}
+	})
+}

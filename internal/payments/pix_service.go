@@ -119,42 +119,25 @@ func (s *Service) CreatePixPayments(ctx context.Context, in CreatePixPaymentsInp
 // errEndToEndRace is an insert that met the endToEndId's unique index.
 var errEndToEndRace = errors.New("payments: endToEndId taken by a concurrent payment")
 
-// idempotent runs fn in one write transaction under the application's key:
-// a live record with the same fingerprint is replayed without running fn,
-// one with another fingerprint is idempotency.ErrKeyReused. fn's answer is
-// recorded when it says so. A jti is recorded in the same transaction.
+// idempotent runs fn in one write transaction with the request's jti and,
+// under the application's idempotency key, the record of fn's answer when
+// fn says to keep it (idempotency.Within): a live record with the same
+// fingerprint is replayed without running fn, one with another fingerprint
+// is idempotency.ErrKeyReused. The jti is recorded first, so a resend must be
+// a new JWS, as the specification asks.
 func (s *Service) idempotent(ctx context.Context, appID, key, fingerprint, jti string, now time.Time,
 	fn func(tx *sql.Tx) (idempotency.Response, bool, error)) (idempotency.Response, error) {
 	var out idempotency.Response
 	err := s.DB.Write(ctx, func(tx *sql.Tx) error {
-		req := idempotency.Request{ApplicationID: appID, Key: key, Fingerprint: fingerprint, Now: now}
-		if key != "" {
-			if err := idempotency.Lock(ctx, s.DB, tx, appID, key); err != nil {
-				return err
-			}
-			stored, found, err := idempotency.Lookup(ctx, s.DB, tx, req)
-			if err != nil {
-				return err
-			}
-			if found {
-				out = stored
-				return nil
-			}
-		}
 		if jti != "" {
 			if err := s.recordJTI(ctx, tx, appID, jti, now); err != nil {
 				return err
 			}
 		}
-		resp, keep, err := fn(tx)
-		if err != nil {
-			return err
-		}
-		out = resp
-		if key != "" && keep {
-			return storeIdempotent(ctx, s.DB, tx, appID, key, fingerprint, resp.Status, resp.Body, now, idempotency.TTL)
-		}
-		return nil
+		var err error
+		out, err = idempotency.Within(ctx, s.DB, tx, idempotency.Request{ApplicationID: appID, Key: key, Fingerprint: fingerprint, Now: now},
+			func() (idempotency.Response, bool, error) { return fn(tx) })
+		return err
 	})
 	if err != nil {
 		return idempotency.Response{}, err

@@ -187,22 +187,3 @@ func endToEndUsed(ctx context.Context, db *store.DB, tx *sql.Tx, applicationID s
 	}
 	return "", nil
 }
-
-// storeIdempotent records resp under the request's key in tx (the caller
-// holds the key's lock and found no live record): a record past its TTL that
-// no sweep removed yet is replaced.
-func storeIdempotent(ctx context.Context, db *store.DB, tx *sql.Tx, applicationID, key, fingerprint string, status int, body []byte, now time.Time, ttl time.Duration) error {
-	st, err := db.TxStmt(ctx, tx, `INSERT INTO idempotency_records
-		(application_id, idempotency_key, fingerprint, status_code, body, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (application_id, idempotency_key) DO UPDATE SET fingerprint = excluded.fingerprint,
-		status_code = excluded.status_code, body = excluded.body, created_at = excluded.created_at, expires_at = excluded.expires_at
-		WHERE idempotency_records.expires_at <= $6`)
-	if err != nil {
-		return err
-	}
-	if _, err := st.ExecContext(ctx, applicationID, key, fingerprint, status, string(body), now.UnixMilli(), now.Add(ttl).UnixMilli()); err != nil {
-		return fmt.Errorf("payments: store idempotency record: %w", err)
-	}
-	return nil
-}

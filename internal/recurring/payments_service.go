@@ -253,8 +253,9 @@ type processPayload struct {
 
 // idempotent runs decide once per (application, key) within 24 h, in one
 // transaction with the jti and the record of its answer, whatever it is
-// (201, 200 or 422); a replay gets the stored answer, another request under
-// the key idempotency.ErrKeyReused. An error from decide stores nothing.
+// (201, 200 or 422; idempotency.Within); a replay gets the stored answer,
+// another request under the key idempotency.ErrKeyReused. An error from
+// decide stores nothing.
 func (s *Service) idempotent(ctx context.Context, appID, key, fingerprint, jti string, now time.Time,
 	decide func(tx *sql.Tx) (idempotency.Response, error)) (idempotency.Response, error) {
 	var out idempotency.Response
@@ -262,29 +263,13 @@ func (s *Service) idempotent(ctx context.Context, appID, key, fingerprint, jti s
 		if err := s.recordJTI(ctx, tx, appID, jti, now); err != nil {
 			return err
 		}
-		req := idempotency.Request{ApplicationID: appID, Key: key, Fingerprint: fingerprint, Now: now}
-		if key != "" {
-			if err := idempotency.Lock(ctx, s.DB, tx, appID, key); err != nil {
-				return err
-			}
-			stored, found, err := idempotency.Lookup(ctx, s.DB, tx, req)
-			if err != nil {
-				return err
-			}
-			if found {
-				out = stored
-				return nil
-			}
-		}
-		resp, err := decide(tx)
-		if err != nil {
-			return err
-		}
-		out = resp
-		if key == "" {
-			return nil
-		}
-		return storeKey(ctx, s.DB, tx, req, resp)
+		var err error
+		out, err = idempotency.Within(ctx, s.DB, tx, idempotency.Request{ApplicationID: appID, Key: key, Fingerprint: fingerprint, Now: now},
+			func() (idempotency.Response, bool, error) {
+				resp, err := decide(tx)
+				return resp, true, err
+			})
+		return err
 	})
 	if err != nil {
 		return idempotency.Response{}, err

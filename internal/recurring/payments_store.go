@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ponte-ofb/ponte/internal/idempotency"
 	"github.com/ponte-ofb/ponte/internal/store"
 )
 
@@ -206,26 +205,4 @@ func endToEndUsed(ctx context.Context, tx *sql.Tx, e2e string) (bool, error) {
 		return false, fmt.Errorf("recurring: look up endToEndId: %w", err)
 	}
 	return true, nil
-}
-
-// storeKey records the answer under the idempotency key, in the table
-// internal/idempotency keeps (a key is one per application across routes).
-// The caller holds idempotency.Lock and found no live record; an expired
-// one not yet swept is replaced.
-func storeKey(ctx context.Context, db *store.DB, tx *sql.Tx, req idempotency.Request, resp idempotency.Response) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency_records WHERE application_id = $1 AND idempotency_key = $2 AND expires_at <= $3`,
-		req.ApplicationID, req.Key, req.Now.UnixMilli()); err != nil {
-		return fmt.Errorf("recurring: drop expired idempotency key: %w", err)
-	}
-	st, err := db.TxStmt(ctx, tx, `INSERT INTO idempotency_records
-		(application_id, idempotency_key, fingerprint, status_code, body, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`)
-	if err != nil {
-		return err
-	}
-	if _, err := st.ExecContext(ctx, req.ApplicationID, req.Key, req.Fingerprint, resp.Status, string(resp.Body),
-		req.Now.UnixMilli(), req.Now.Add(idempotency.TTL).UnixMilli()); err != nil {
-		return fmt.Errorf("recurring: store idempotency key: %w", err)
-	}
-	return nil
 }
