@@ -35,7 +35,9 @@ func (f *sessionFlow) renewToken(t *testing.T) {
 
 func newSessionFlow(t *testing.T, dbURL string) *sessionFlow {
 	t.Helper()
-	s := apptest.Start(t, apptest.Options{DatabaseURL: dbURL, Clock: clock.NewFake(time.Now())})
+	c := clock.NewFake(time.Now())
+	apptest.FollowWallClock(t, c)
+	s := apptest.Start(t, apptest.Options{DatabaseURL: dbURL, Clock: c})
 	fintech, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Fintech", CompanyKey: "FINTECH",
 		Scopes: []string{"app"}, RedirectURLs: []string{fintechDone}})
 	if err != nil {

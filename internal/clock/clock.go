@@ -47,3 +47,13 @@ func (f *Fake) Set(t time.Time) {
 	defer f.mu.Unlock()
 	f.t = t.UTC()
 }
+
+// CatchUp moves the fake clock to t if t is later, in one step, so it never
+// undoes a concurrent Advance.
+func (f *Fake) CatchUp(t time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if t.After(f.t) {
+		f.t = t.UTC()
+	}
+}

@@ -220,3 +220,29 @@ func (l *LogBuffer) Lines() []map[string]any {
 	}
 	return out
 }
+
+// FollowWallClock keeps c from falling behind the wall clock until the test
+// ends. The authorization server (go-oidc) stamps id tokens and checks client
+// assertions with the wall clock while Ponte checks them with c, so in a long
+// journey test on a loaded machine a clock left at the test's start would
+// see id tokens issued "in the future". c still advances when the test says
+// so and is never moved back.
+func FollowWallClock(t testing.TB, c *clock.Fake) {
+	c.CatchUp(time.Now())
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-tick.C:
+				c.CatchUp(now)
+			}
+		}
+	}()
+	t.Cleanup(func() { close(done); <-stopped })
+}
