@@ -8,7 +8,6 @@ import (
 
 	"github.com/ponte-ofb/ponte/internal/app/apptest"
 	"github.com/ponte-ofb/ponte/internal/auth"
-	"github.com/ponte-ofb/ponte/internal/clock"
 	"github.com/ponte-ofb/ponte/internal/itpflow"
 	"github.com/ponte-ofb/ponte/internal/store/storetest"
 )
@@ -46,7 +45,7 @@ func TestBrickPaymentInitiation(t *testing.T) {
 	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
-			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Clock: clock.NewFake(time.Now())})
+			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Clock: wallClock(t)})
 			fintech, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Fintech", CompanyKey: "FINTECH",
 				Scopes: []string{itpflow.ScopePaymentsAdmin}, RedirectURLs: []string{fintechCallback}})
 			if err != nil {
@@ -122,7 +121,7 @@ func TestBrickPaymentInitiation(t *testing.T) {
 // URIs that are not registered, and the brand's own refusal.
 func TestBrickPaymentInitiationRefusals(t *testing.T) {
 	t.Parallel()
-	s := apptest.Start(t, apptest.Options{Clock: clock.NewFake(time.Now())})
+	s := apptest.Start(t, apptest.Options{Clock: wallClock(t)})
 	fintech, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Fintech", CompanyKey: "FINTECH",
 		Scopes: []string{itpflow.ScopePaymentsAdmin}, RedirectURLs: []string{fintechCallback}})
 	if err != nil {

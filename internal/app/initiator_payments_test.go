@@ -14,7 +14,6 @@ import (
 
 	"github.com/ponte-ofb/ponte/internal/app/apptest"
 	"github.com/ponte-ofb/ponte/internal/auth"
-	"github.com/ponte-ofb/ponte/internal/clock"
 	"github.com/ponte-ofb/ponte/internal/itpflow"
 	"github.com/ponte-ofb/ponte/internal/store/storetest"
 	"github.com/ponte-ofb/ponte/internal/webhooks"
@@ -83,7 +82,7 @@ func TestBrickPaymentReachesFinalStatus(t *testing.T) {
 	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
-			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Clock: clock.NewFake(time.Now())})
+			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Clock: wallClock(t)})
 			fintech, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Fintech", CompanyKey: "FINTECH",
 				Scopes: []string{itpflow.ScopePaymentsAdmin}, RedirectURLs: []string{fintechCallback}})
 			if err != nil {
@@ -376,7 +375,7 @@ func TestInitiatedPaymentSurvivesRestart(t *testing.T) {
 	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
-			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Clock: clock.NewFake(time.Now())})
+			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Clock: wallClock(t)})
 			fintech, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Fintech", CompanyKey: "FINTECH",
 				Scopes: []string{itpflow.ScopePaymentsAdmin}, RedirectURLs: []string{fintechCallback}})
 			if err != nil {
@@ -418,7 +417,7 @@ func TestInitiatedPaymentSurvivesRestart(t *testing.T) {
 // assertions against the wall clock, which a test cannot move.)
 func TestScheduledBrickPaymentAccepted(t *testing.T) {
 	t.Parallel()
-	s := apptest.Start(t, apptest.Options{Clock: clock.NewFake(time.Now())})
+	s := apptest.Start(t, apptest.Options{Clock: wallClock(t)})
 	fintech, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Fintech", CompanyKey: "FINTECH",
 		Scopes: []string{itpflow.ScopePaymentsAdmin}, RedirectURLs: []string{fintechCallback}})
 	if err != nil {

@@ -33,11 +33,18 @@ func (f *sessionFlow) renewToken(t *testing.T) {
 	f.tok = map[string]string{"Authorization": "Bearer " + f.s.TokenFor(t, f.clientID, f.secret, "")}
 }
 
-func newSessionFlow(t *testing.T, dbURL string) *sessionFlow {
-	t.Helper()
+// wallClock is the fake clock of a test whose journey goes through the
+// authorization server, which stamps id tokens with the wall clock: it
+// starts now and never falls behind (apptest.FollowWallClock).
+func wallClock(t *testing.T) *clock.Fake {
 	c := clock.NewFake(time.Now())
 	apptest.FollowWallClock(t, c)
-	s := apptest.Start(t, apptest.Options{DatabaseURL: dbURL, Clock: c})
+	return c
+}
+
+func newSessionFlow(t *testing.T, dbURL string) *sessionFlow {
+	t.Helper()
+	s := apptest.Start(t, apptest.Options{DatabaseURL: dbURL, Clock: wallClock(t)})
 	fintech, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Fintech", CompanyKey: "FINTECH",
 		Scopes: []string{"app"}, RedirectURLs: []string{fintechDone}})
 	if err != nil {

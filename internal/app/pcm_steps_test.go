@@ -13,7 +13,6 @@ import (
 
 	"github.com/ponte-ofb/ponte/internal/app/apptest"
 	"github.com/ponte-ofb/ponte/internal/auth"
-	"github.com/ponte-ofb/ponte/internal/clock"
 	"github.com/ponte-ofb/ponte/internal/itpflow"
 	"github.com/ponte-ofb/ponte/internal/ofb"
 	"github.com/ponte-ofb/ponte/internal/pcm"
@@ -154,7 +153,7 @@ func TestPCMStepsBrick(t *testing.T) {
 	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
-			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Clock: clock.NewFake(time.Now())})
+			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Clock: wallClock(t)})
 			fintech, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Fintech", CompanyKey: "FINTECH",
 				Scopes: []string{itpflow.ScopePaymentsAdmin}, RedirectURLs: []string{fintechCallback}})
 			if err != nil {
@@ -194,7 +193,7 @@ func TestPCMReportAPI(t *testing.T) {
 	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
-			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Clock: clock.NewFake(time.Now())})
+			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Clock: wallClock(t)})
 			fintech, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Fintech", CompanyKey: "FINTECH",
 				Scopes: []string{itpflow.ScopePaymentsAdmin, pcm.ScopeReport}, RedirectURLs: []string{fintechCallback}})
 			if err != nil {
