@@ -288,29 +288,37 @@ func (e *APIError) Error() string {
 // iat and jti; the brand's signed answer is verified against its JWKS.
 // idempotencyKey is sent as x-idempotency-key.
 func (c *Client) CreateConsent(ctx context.Context, token, path string, body json.RawMessage, idempotencyKey string) (*Consent, error) {
-	if _, err := c.Discover(ctx); err != nil {
+	status, resp, err := c.postJWT(ctx, token, path, body, idempotencyKey)
+	if err != nil {
 		return nil, err
+	}
+	return c.consentAnswer(status, http.StatusCreated, resp)
+}
+
+// postJWT sends body ({"data": ...}) to the brand's API path as FAPI-BR
+// signed requests go: its claims plus aud (the URL called), iss (Ponte's
+// client_id), iat and a fresh jti, signed PS256, as application/jwt with the
+// bearer token, x-fapi-interaction-id and x-idempotency-key.
+func (c *Client) postJWT(ctx context.Context, token, path string, body json.RawMessage, idempotencyKey string) (int, []byte, error) {
+	if _, err := c.Discover(ctx); err != nil {
+		return 0, nil, err
 	}
 	var claims map[string]any
 	if err := json.Unmarshal(body, &claims); err != nil {
-		return nil, fmt.Errorf("fapiclient: consent body: %w", err)
+		return 0, nil, fmt.Errorf("fapiclient: request body: %w", err)
 	}
 	endpoint := strings.TrimSuffix(c.APIBase, "/") + path
 	claims["aud"], claims["iss"], claims["iat"], claims["jti"] = endpoint, c.ClientID, c.Clock.Now().Unix(), uuid.NewString()
 	signed, err := c.sign(claims, "JWT")
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	header := http.Header{}
 	header.Set("Authorization", "Bearer "+token)
 	header.Set("Accept", "application/jwt")
 	header.Set("x-fapi-interaction-id", uuid.NewString())
 	header.Set("x-idempotency-key", idempotencyKey)
-	status, resp, err := c.post(ctx, endpoint, "application/jwt", []byte(signed), header)
-	if err != nil {
-		return nil, err
-	}
-	return c.consentAnswer(status, http.StatusCreated, resp)
+	return c.post(ctx, endpoint, "application/jwt", []byte(signed), header)
 }
 
 // GetConsent reads a consent at the brand (path is the consent's URL path).

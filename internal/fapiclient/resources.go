@@ -45,25 +45,7 @@ func (c *Client) Refresh(ctx context.Context, refreshToken string) (*TokenRespon
 // JWS signed with a key of its JWKS and addressed to Ponte; its data member
 // is returned. Any other status is an *APIError with the brand's codes.
 func (c *Client) PostSigned(ctx context.Context, token, path string, body json.RawMessage, idempotencyKey string) (json.RawMessage, error) {
-	if _, err := c.Discover(ctx); err != nil {
-		return nil, err
-	}
-	var claims map[string]any
-	if err := json.Unmarshal(body, &claims); err != nil {
-		return nil, fmt.Errorf("fapiclient: request body: %w", err)
-	}
-	endpoint := strings.TrimSuffix(c.APIBase, "/") + path
-	claims["aud"], claims["iss"], claims["iat"], claims["jti"] = endpoint, c.ClientID, c.Clock.Now().Unix(), uuid.NewString()
-	signed, err := c.sign(claims, "JWT")
-	if err != nil {
-		return nil, err
-	}
-	header := http.Header{}
-	header.Set("Authorization", "Bearer "+token)
-	header.Set("Accept", "application/jwt")
-	header.Set("x-fapi-interaction-id", uuid.NewString())
-	header.Set("x-idempotency-key", idempotencyKey)
-	status, resp, err := c.post(ctx, endpoint, "application/jwt", []byte(signed), header)
+	status, resp, err := c.postJWT(ctx, token, path, body, idempotencyKey)
 	if err != nil {
 		return nil, err
 	}
