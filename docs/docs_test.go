@@ -30,6 +30,12 @@ import (
 // directory, so CLI examples act on the running server's database.
 const runnableMarker = "<!-- runnable -->"
 
+// afterBrowserMarker marks a runnable block that follows the README's one
+// manual step, approving the journey session at $JOURNEY_URL in a browser:
+// the test does that step first with testdata/browser-step.sh, which goes
+// through the same pages and calls a browser does, with curl.
+const afterBrowserMarker = "<!-- runnable after the browser step -->"
+
 var expectLine = regexp.MustCompile(`^\s*# → (.+)$`)
 
 // block is one runnable example.
@@ -37,25 +43,28 @@ type block struct {
 	line   int // of the opening fence, 1-based
 	script string
 	expect []string
+	// afterBrowser: the block needs the browser step done (afterBrowserMarker).
+	afterBrowser bool
 }
 
 // runnableBlocks returns the runnable blocks of a Markdown document.
 func runnableBlocks(doc string) ([]block, error) {
 	var (
-		out    []block
-		lines  = strings.Split(doc, "\n")
-		marked bool
+		out          []block
+		lines        = strings.Split(doc, "\n")
+		marked       bool
+		afterBrowser bool
 	)
 	for i := 0; i < len(lines); i++ {
 		l := strings.TrimSpace(lines[i])
 		switch {
-		case l == runnableMarker:
-			marked = true
+		case l == runnableMarker || l == afterBrowserMarker:
+			marked, afterBrowser = true, l == afterBrowserMarker
 			continue
 		case marked && l == "":
 			continue
 		case marked && l == "```sh":
-			b := block{line: i + 1}
+			b := block{line: i + 1, afterBrowser: afterBrowser}
 			var body []string
 			for i++; i < len(lines) && strings.TrimSpace(lines[i]) != "```"; i++ {
 				body = append(body, lines[i])
@@ -77,13 +86,15 @@ func runnableBlocks(doc string) ([]block, error) {
 }
 
 func TestRunnableBlocks(t *testing.T) {
-	doc := "# T\n\n<!-- runnable -->\n```sh\necho hi\n# → hi\n```\n\n```sh\nnot run\n```\n<!-- runnable -->\n\n```sh\nexit 0\n```\n"
+	doc := "# T\n\n<!-- runnable -->\n```sh\necho hi\n# → hi\n```\n\n```sh\nnot run\n```\n<!-- runnable -->\n\n```sh\nexit 0\n```\n" +
+		"<!-- runnable after the browser step -->\n```sh\necho approved\n```\n"
 	got, err := runnableBlocks(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || got[0].line != 4 || got[0].script != "echo hi\n# → hi" || len(got[0].expect) != 1 || got[0].expect[0] != "hi" ||
-		got[1].script != "exit 0" || len(got[1].expect) != 0 {
+	if len(got) != 3 || got[0].line != 4 || got[0].script != "echo hi\n# → hi" || len(got[0].expect) != 1 || got[0].expect[0] != "hi" ||
+		got[1].script != "exit 0" || len(got[1].expect) != 0 || got[0].afterBrowser || got[1].afterBrowser ||
+		got[2].script != "echo approved" || !got[2].afterBrowser {
 		t.Errorf("runnableBlocks = %+v", got)
 	}
 	for _, bad := range []string{"<!-- runnable -->\ntext\n", "<!-- runnable -->\n```sh\necho\n"} {
@@ -159,6 +170,10 @@ func TestExamples(t *testing.T) {
 		t.Fatal("no runnable examples found")
 	}
 
+	browserStep, err := filepath.Abs(filepath.Join("testdata", "browser-step.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := startPonte(t)
 	for _, d := range todo {
 		t.Run(d.name, func(t *testing.T) {
@@ -166,6 +181,9 @@ func TestExamples(t *testing.T) {
 			script.WriteString("set -euo pipefail\n")
 			var expect []string
 			for _, b := range d.blocks {
+				if b.afterBrowser {
+					fmt.Fprintf(&script, "echo '>>> the browser step, for %s:%d' >&2\nbash %q \"$JOURNEY_URL\"\n", d.name, b.line, browserStep)
+				}
 				fmt.Fprintf(&script, "echo '>>> %s:%d' >&2\n%s\n", d.name, b.line, b.script)
 				expect = append(expect, b.expect...)
 			}

@@ -30,7 +30,8 @@ import (
 //     goes through the holder's authorize, the sandbox partner app and the
 //     WebView, logs in as Maria and approves; the callback sends it to the
 //     partner's redirectUrl with FINISHED. The partner then creates three
-//     transfers over HTTP, each followed to ACSC while the job queue runs;
+//     transfers to her savings account over HTTP, each followed to ACSC
+//     while the job queue runs (checking debited, savings credited);
 //     the fourth of the day ends RJCT LIMITE_PERIODO_QUANTIDADE_EXCEDIDO;
 //   - Brick (seed 002): a consent created over the admin API, approved in
 //     the phone, its fragment posted back; the payment reaches ACSC;
@@ -67,6 +68,7 @@ func TestMoneyMovesInChromium(t *testing.T) {
 			})
 			ph := startPhone(t, chromium, fintechDone) // intercepts https://fintech.example/*, the callback's host too
 			before := availableCents(t, s, sandboxChecking)
+			savings := availableCents(t, s, sandboxSavings)
 			settled := map[string]string{} // endToEndId → amount, of what settled
 			rejected := []string{}         // endToEndIds of what did not
 
@@ -98,6 +100,9 @@ func TestMoneyMovesInChromium(t *testing.T) {
 			}
 			if got := before - availableCents(t, s, sandboxChecking); got != 6000 {
 				t.Errorf("after three transfers Maria's balance moved by %d cents, want 6000", got)
+			}
+			if got := availableCents(t, s, sandboxSavings) - savings; got != 6000 {
+				t.Errorf("after three transfers Maria's savings grew by %d cents, want 6000", got)
 			}
 			fourth := moneyTransfer(t, f, id, "money-3", "5.00")
 			if fourth.Status != itpflow.PaymentRJCT || fourth.RejectionReason == nil || fourth.RejectionReason.Code != "LIMITE_PERIODO_QUANTIDADE_EXCEDIDO" {
@@ -153,14 +158,21 @@ func TestMoneyMovesInChromium(t *testing.T) {
 	}
 }
 
-// moneyTransfer creates a sweeping transfer under the session and runs the
+// moneySavings is Maria's savings account at the sandbox holder, where the
+// sweeping transfers go: sweeping moves money between the user's own
+// accounts, and the ledger credits a creditor it holds.
+const moneySavings = `{"ispb":"37241230","issuer":"0001","number":"` + sandboxSavings + `","accountType":"SVGS"}`
+
+// moneyTransfer creates a sweeping transfer to Maria's savings account under the session and runs the
 // job queue until it is final; it returns the transfer as the partner then
 // reads it.
 func moneyTransfer(t *testing.T, f *sessionFlow, sessionID, externalID, amount string) transferRead {
 	t.Helper()
 	s := f.s
 	var created transferRead
-	r := s.Do(t, "POST", itpflow.TransfersPath, f.tok, fmt.Sprintf(sweepingTransfer, sessionID, externalID, amount))
+	body := strings.Replace(fmt.Sprintf(sweepingTransfer, sessionID, externalID, amount),
+		`{"ispb":"11222333","issuer":"0001","number":"9876543","accountType":"CACC"}`, moneySavings, 1)
+	r := s.Do(t, "POST", itpflow.TransfersPath, f.tok, body)
 	if r.JSON(t, &created); r.Status != 200 || created.ID == "" || created.Status != itpflow.PaymentPending || created.EndToEndID == "" {
 		t.Fatalf("transfer %s: %d %s", externalID, r.Status, r.Body)
 	}
