@@ -74,10 +74,8 @@ func TestMoneyMovesInChromium(t *testing.T) {
 
 			// Sweeping: the journey in the phone.
 			id, _ := itpOpenSessionPage(t, ph, f, "money-moves")
-			catchUp(s)
 			itpConfirmOnSessionPage(t, ph)
 			itpLoginAtPartnerApp(t, ph, "sweeping")
-			catchUp(s)
 			back := ph.decide(t, "approve", fintechDone)
 			if back.Query().Get("id") != id || back.Query().Get("status") != "FINISHED" {
 				t.Fatalf("back at the partner: %s", back)
@@ -177,7 +175,7 @@ func moneyTransfer(t *testing.T, f *sessionFlow, sessionID, externalID, amount s
 		t.Fatalf("transfer %s: %d %s", externalID, r.Status, r.Body)
 	}
 	var read transferRead
-	moneySettle(t, s, func() bool {
+	settle(t, s, func() bool {
 		r := s.Do(t, "GET", itpflow.TransfersPath+"/"+created.ID, f.tok, "")
 		if r.Status == http.StatusUnauthorized { // the fake clock outran the partner's token
 			f.renewToken(t)
@@ -209,7 +207,6 @@ type moneyPayment struct {
 // fragment back and runs the job queue until its payment is final.
 func moneyBrick(t *testing.T, s *apptest.Server, ph *phone, tok func() map[string]string, amount, shown string) moneyPayment {
 	t.Helper()
-	catchUp(s)
 	body := strings.Replace(brickConsentBody(s.Clock.Now(), s.App.SandboxBrandID), `"amount":"1.15"`, `"amount":"`+amount+`"`, 1)
 	r := s.Do(t, "POST", "/api/admin/payment-initiation/v1/consents", tok(), body)
 	var created struct {
@@ -226,7 +223,6 @@ func moneyBrick(t *testing.T, s *apptest.Server, ph *phone, tok func() map[strin
 		t.Fatalf("authorizationUrl led the phone to %s (%d), want the sandbox partner app", resp.URL, resp.Status)
 	}
 	itpLoginAtPartnerApp(t, ph, "payment")
-	catchUp(s)
 	if got := jsValue[string](t, ph.ctx, `document.getElementById("amount").textContent.trim()`); got != shown {
 		t.Errorf("#amount shows %q, want %q", got, shown)
 	}
@@ -241,7 +237,7 @@ func moneyBrick(t *testing.T, s *apptest.Server, ph *phone, tok func() map[strin
 			Payments []moneyPayment `json:"payments"`
 		} `json:"data"`
 	}
-	moneySettle(t, s, func() bool {
+	settle(t, s, func() bool {
 		read.Data.Payments = nil
 		s.Do(t, "GET", "/api/admin/payment-initiation/v1/consents/"+created.Data.ConsentID, tok(), "").JSON(t, &read)
 		return len(read.Data.Payments) == 1 && itpflow.FinalPayment(read.Data.Payments[0].Status)
@@ -260,7 +256,6 @@ func moneyBrick(t *testing.T, s *apptest.Server, ph *phone, tok func() map[strin
 // amount and no rejected one appears.
 func moneyStatement(t *testing.T, s *apptest.Server, wantCents int64, settled map[string]string, rejected []string) {
 	t.Helper()
-	catchUp(s)
 	in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, s.App.Demo.ClientID)
 	rc := newReceiver(s)
 	accountID := sandboxAccountIDs(t, s)[sandboxChecking]
@@ -312,40 +307,6 @@ func moneyStatement(t *testing.T, s *apptest.Server, wantCents int64, settled ma
 	for _, e2e := range rejected {
 		if listed[e2e] != nil {
 			t.Errorf("the statement lists the rejected payment %s: %v", e2e, listed[e2e])
-		}
-	}
-}
-
-// The authorization server, and the brand's tokens and id_tokens it issues,
-// run on the wall clock; Ponte's initiator side signs client assertions and
-// checks id_tokens on the fake clock, with 30 s of leeway. So the fake clock
-// must stay within seconds of the wall clock: catchUp moves it forward to
-// the wall clock (a slow browser step leaves it behind), and moneySettle
-// advances it in small steps, waiting for the wall clock when it is ahead.
-
-// catchUp sets the fake clock to the wall clock if it is behind.
-func catchUp(s *apptest.Server) {
-	if now := time.Now(); now.After(s.Clock.Now()) {
-		s.Clock.Set(now)
-	}
-}
-
-// moneySettle runs due jobs of both sides until done reports true, moving
-// the fake clock 2 s at a time but never more than 15 s past the wall clock.
-func moneySettle(t *testing.T, s *apptest.Server, done func() bool) {
-	t.Helper()
-	for range 100 {
-		catchUp(s)
-		if _, err := s.App.Jobs.RunDue(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		if done() {
-			return
-		}
-		if s.Clock.Now().Sub(time.Now()) < 15*time.Second {
-			s.Clock.Advance(2 * time.Second)
-		} else {
-			time.Sleep(250 * time.Millisecond)
 		}
 	}
 }
