@@ -217,7 +217,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	rec.Settlement = settle
 	rec.Events = recurringPaymentEvents{events}
 	rec.Register(jobq)
-	settlePartner.Outcomes = settlementOutcomes{pix: pay, recurring: rec}
+	settlePartner.Outcomes = settlementOutcomes{pix: pay, recurring: rec, pixHold: pay}
 	dcs := dataconsents.NewService(db, clk, logger, cfg.PublicURL)
 	dcs.Register(jobq)
 	data, err := newDataAPI(ctx, b, consentGrants{dcs}, custs, demo)

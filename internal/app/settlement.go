@@ -27,7 +27,9 @@ func wireSettlement(b base, mux *http.ServeMux, jobq *jobs.Client, events *webho
 	if b.cfg.Settlement == config.SettlementPartner {
 		return partner, partner
 	}
-	return settlement.NewLedgerOn(b.db), partner
+	ledger := settlement.NewLedgerOn(b.db)
+	ledger.PixLimitCents = b.cfg.LedgerPixLimitCents
+	return ledger, partner
 }
 
 // settlementEvents turns settlement requests into webhook events for the
@@ -48,9 +50,18 @@ type settlementTarget interface {
 	SettlementFailed(ctx context.Context, tx *sql.Tx, paymentID, code, detail string) error
 }
 
+// settlementHolder is the service whose payments a partner may hold for
+// analysis (PDNG): Pix payments only, as PDNG does not apply to sweeping.
+type settlementHolder interface {
+	SettlementHeld(ctx context.Context, tx *sql.Tx, paymentID string) error
+}
+
 // settlementOutcomes hands a settlement's outcome to the service of its
 // payment's kind: Pix payments (payments) or sweeping payments (recurring).
-type settlementOutcomes struct{ pix, recurring settlementTarget }
+type settlementOutcomes struct {
+	pix, recurring settlementTarget
+	pixHold        settlementHolder
+}
 
 func (o settlementOutcomes) target(kind settlement.Kind) (settlementTarget, error) {
 	switch kind {
@@ -78,4 +89,12 @@ func (o settlementOutcomes) Failed(ctx context.Context, tx *sql.Tx, kind settlem
 		return err
 	}
 	return t.SettlementFailed(ctx, tx, paymentID, code, detail)
+}
+
+// Held implements settlement.Outcomes.
+func (o settlementOutcomes) Held(ctx context.Context, tx *sql.Tx, kind settlement.Kind, paymentID string) error {
+	if kind != settlement.KindPix {
+		return fmt.Errorf("settlement hold for payment kind %q: PDNG applies to Pix payments only", kind)
+	}
+	return o.pixHold.SettlementHeld(ctx, tx, paymentID)
 }

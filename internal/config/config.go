@@ -87,6 +87,12 @@ type Config struct {
 	// SettlementDeadline. Default: ledger in sandbox mode, partner otherwise.
 	Settlement         string
 	SettlementDeadline time.Duration
+	// LedgerPixLimit is the sandbox ledger's limit per Pix transfer, an
+	// amount ("1000.00"), the same for every account: a larger payment is
+	// refused with VALOR_ACIMA_LIMITE. "" or "0.00": no limit.
+	// LedgerPixLimitCents is it in cents, set by Finish.
+	LedgerPixLimit      string
+	LedgerPixLimitCents int64
 
 	// ITPCNPJ and ITPISPB are Ponte's identity as a payment initiator: the
 	// CNPJ sent as cnpjInitiator and the ISPB that opens the endToEndIds it
@@ -187,6 +193,8 @@ func (c *Config) RegisterServe(fs *flag.FlagSet) {
 		"where payments move money: ledger (the sandbox accounts are a ledger) or partner (the holder partner settles and reports the outcome); default ledger in sandbox, partner otherwise (env PONTE_SETTLEMENT)")
 	fs.DurationVar(&c.SettlementDeadline, "settlement-deadline", c.envDuration("PONTE_SETTLEMENT_DEADLINE", 15*time.Minute),
 		"with --settlement partner: how long the partner has to report a settlement before the payment is rejected with FALHA_INFRAESTRUTURA_DETENTORA (env PONTE_SETTLEMENT_DEADLINE)")
+	fs.StringVar(&c.LedgerPixLimit, "ledger-pix-limit", env("PONTE_LEDGER_PIX_LIMIT", ""),
+		"with --settlement ledger: the holder's limit per Pix transfer, an amount such as 1000.00; a larger payment is refused with VALOR_ACIMA_LIMITE; default: no limit (env PONTE_LEDGER_PIX_LIMIT)")
 	fs.StringVar(&c.ITPCNPJ, "itp-cnpj", env("PONTE_ITP_CNPJ", ""),
 		"Ponte's CNPJ as a payment initiator, sent as cnpjInitiator; required to initiate payments at brands outside the sandbox (env PONTE_ITP_CNPJ)")
 	fs.StringVar(&c.ITPISPB, "itp-ispb", env("PONTE_ITP_ISPB", ""),
@@ -278,6 +286,13 @@ func (c *Config) Finish() error {
 	}
 	if c.SettlementDeadline < time.Minute || c.SettlementDeadline > 7*24*time.Hour {
 		problems = append(problems, "--settlement-deadline must be between 1m and 168h")
+	}
+	if c.LedgerPixLimit != "" {
+		cents, ok := amountCents(c.LedgerPixLimit)
+		if !ok {
+			problems = append(problems, "--ledger-pix-limit must be an amount with two decimal places, such as 1000.00")
+		}
+		c.LedgerPixLimitCents = cents
 	}
 	if c.ITPCNPJ != "" && !allDigits(c.ITPCNPJ, 14) {
 		problems = append(problems, "--itp-cnpj must be 14 digits")
@@ -401,4 +416,16 @@ func (c *Config) envDuration(name string, def time.Duration) time.Duration {
 		c.envProblems = append(c.envProblems, fmt.Sprintf("%s=%q is not a duration (e.g. 300s)", name, v))
 	}
 	return def
+}
+
+var amountPattern = regexp.MustCompile(`^\d{1,16}\.\d{2}$`)
+
+// amountCents converts an amount as the payment APIs write it ("1000.00")
+// to integer cents.
+func amountCents(s string) (int64, bool) {
+	if !amountPattern.MatchString(s) {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(strings.Replace(s, ".", "", 1), 10, 64)
+	return n, err == nil
 }

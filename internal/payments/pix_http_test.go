@@ -289,38 +289,18 @@ func TestPixScheduled(t *testing.T) {
 }
 
 // TestPixCancelOne: PATCH /pix/payments/{id} cancels a scheduled payment
-// until 23:59 in Brasília of the day before its date, and a payment held
-// for analysis (PDNG, CANCELADO_PENDENCIA), releasing its reservation.
+// until 23:59 in Brasília of the day before its date (a payment held for
+// analysis: TestPixPartnerHold).
 func TestPixCancelOne(t *testing.T) {
 	t.Parallel()
 	pixServer(t, func(t *testing.T, s *apptest.Server) {
-		_, token := authorised(t, s, pixConsent("40.00", ""))
-		held := createPix(t, s, token, "held", pixBody(t, pixItem(e2eAt(s.Clock.Now()), "40.00"))).Data[0].PaymentID
-		if _, err := s.App.Payments.HoldForAnalysis(t.Context(), held); err != nil {
-			t.Fatal(err)
-		}
-		runSettlement(t, s) // the worker leaves a held payment alone
-		if st := paymentStatus(t, s, held); st != "PDNG" {
-			t.Fatalf("held payment: %s", st)
-		}
-		resp := s.Do(t, "PATCH", pixPath+"/"+held, headers(s.Token(t, "payments"), ""), cancelBody(mariaCPF))
-		if resp.Status != http.StatusOK {
-			t.Fatalf("cancel held: %d %s", resp.Status, resp.Body)
-		}
-		validateSpec(t, s, "ResponsePatchPixPayment", resp.Body)
-		var out onePixResp
-		resp.JSON(t, &out)
-		if out.Data.Status != "CANC" || out.Data.Cancellation.Reason != payments.CancelPendencia {
-			t.Errorf("cancelled held payment = %+v", out.Data)
-		}
-
 		// A single schedule: cancellable until 23:59:59 in Brasília of the day before.
-		_, token = authorised(t, s, pixConsent("30.00", `{"single":{"date":"2024-10-17"}}`))
+		_, token := authorised(t, s, pixConsent("30.00", `{"single":{"date":"2024-10-17"}}`))
 		id := createPix(t, s, token, "single", pixBody(t, pixItem(scheduledE2E(t, "2024-10-17"), "30.00"))).Data[0].PaymentID
 		_, token = authorised(t, s, pixConsent("30.00", `{"single":{"date":"2024-10-19"}}`))
 		late := createPix(t, s, token, "late", pixBody(t, pixItem(scheduledE2E(t, "2024-10-19"), "30.00"))).Data[0].PaymentID
 		s.Clock.Set(time.Date(2024, 10, 17, 2, 59, 59, 0, time.UTC)) // 23:59:59 on the 16th in Brasília
-		resp = s.Do(t, "PATCH", pixPath+"/"+id, headers(s.Token(t, "payments"), ""), cancelBody(mariaCPF))
+		resp := s.Do(t, "PATCH", pixPath+"/"+id, headers(s.Token(t, "payments"), ""), cancelBody(mariaCPF))
 		if resp.Status != http.StatusOK {
 			t.Fatalf("cancel: %d %s", resp.Status, resp.Body)
 		}

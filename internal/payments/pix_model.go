@@ -13,7 +13,7 @@ import (
 //	ACCP → ACPD → ACSC       immediate: reserved at creation, settled by the worker
 //	SCHD → ACCP → …          scheduled: reserved and settled on its date
 //	RJCT                     refused by the settlement (rejectionReason)
-//	PDNG                     held for the holder's analysis (HoldForAnalysis)
+//	ACPD → PDNG → ACSC/RJCT  held for analysis by the holder partner (SettlementHeld)
 //	CANC                     cancelled through the PATCH routes, from SCHD or PDNG
 //
 // RCVD is in the enumeration for holders that validate after answering;

@@ -247,6 +247,8 @@ func (s *Service) createPixTx(ctx context.Context, tx *sql.Tx, in CreatePixPayme
 				p.Status = PaymentACCP
 			case errors.Is(err, settlement.ErrInsufficientFunds):
 				return s.refuse(CodeSaldoInsuficiente, "A conta selecionada não possui saldo suficiente para realizar o pagamento.", now)
+			case errors.Is(err, settlement.ErrAboveLimit):
+				return s.refuse(CodeValorAcimaLimite, "O valor (ou quantidade de transações) ultrapassa a faixa de limite parametrizada na detentora para permitir a realização de transações pelo cliente.", now)
 			case errors.Is(err, settlement.ErrAccountNotAllowed):
 				return s.refuse(CodePagamentoRecusadoDetentora, "Pagamento recusado pela detentora de conta: a conta selecionada não permite realizar esse pagamento.", now)
 			case errors.Is(err, settlement.ErrSameAccount):
@@ -443,7 +445,14 @@ func (s *Service) cancel(ctx context.Context, tx *sql.Tx, p *PixPayment, doc Doc
 		if s.Settlement == nil {
 			return ErrNoSettlement
 		}
-		if err := s.Settlement.Release(ctx, tx, s.transfer(p, now)); err != nil {
+		// With the partner settlement this closes the settlement request, so
+		// a later report of the partner is a 409. A report that committed
+		// first (the payment is ACSC or RJCT now) leaves nothing to cancel.
+		err := s.Settlement.Release(ctx, tx, s.transfer(p, now))
+		if errors.Is(err, settlement.ErrNotReserved) {
+			return ErrNotCancellable
+		}
+		if err != nil {
 			return fmt.Errorf("payments: release: %w", err)
 		}
 	}
@@ -524,44 +533,6 @@ func (s *Service) CancelConsentPayments(ctx context.Context, in CancelInput) (id
 			out, err := idempotency.Encode(http.StatusOK, resp)
 			return out, true, err
 		})
-}
-
-// HoldForAnalysis is the holder's hold of an accepted payment for analysis
-// (ACCP → PDNG): the worker leaves it alone, its reservation stays, and it is
-// cancellable until ResumeAfterAnalysis or a cancellation.
-func (s *Service) HoldForAnalysis(ctx context.Context, paymentID string) (*PixPayment, error) {
-	return s.transitionPix(ctx, paymentID, PaymentACCP, func(p *PixPayment) { p.Status = PaymentPDNG })
-}
-
-// ResumeAfterAnalysis hands a held payment back to the worker (PDNG → ACCP).
-func (s *Service) ResumeAfterAnalysis(ctx context.Context, paymentID string) (*PixPayment, error) {
-	return s.transitionPix(ctx, paymentID, PaymentPDNG, func(p *PixPayment) { p.Status = PaymentACCP })
-}
-
-func (s *Service) transitionPix(ctx context.Context, id string, from PaymentStatus, change func(p *PixPayment)) (*PixPayment, error) {
-	var out *PixPayment
-	err := s.DB.Write(ctx, func(tx *sql.Tx) error {
-		now := s.Clock.Now().UTC().Truncate(time.Second)
-		p, err := getPixPayment(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		if p.Status != from {
-			return fmt.Errorf("%w: payment %s is %s, not %s", ErrInvalidTransition, id, p.Status, from)
-		}
-		change(p)
-		if err := s.move(ctx, tx, p, from, now); err != nil {
-			return err
-		}
-		if p.Status == PaymentACCP {
-			if err := s.enqueueSettle(ctx, tx, now, now); err != nil {
-				return err
-			}
-		}
-		out = p
-		return nil
-	})
-	return out, err
 }
 
 // handleSettle is JobSettle's handler: batches until nothing is due. When a
@@ -707,6 +678,8 @@ func (s *Service) settleOne(ctx context.Context, tx *sql.Tx, p *PixPayment, now 
 		case err == nil:
 		case errors.Is(err, settlement.ErrInsufficientFunds):
 			code = PayRejectSaldoInsuficiente
+		case errors.Is(err, settlement.ErrAboveLimit):
+			code = PayRejectValorAcimaLimite
 		case errors.Is(err, settlement.ErrAccountNotAllowed):
 			code = PayRejectRecusadoDetentora
 		case errors.Is(err, settlement.ErrSameAccount):
@@ -750,13 +723,35 @@ func (s *Service) SettlementSettled(ctx context.Context, tx *sql.Tx, paymentID s
 	switch p.Status {
 	case PaymentACSC:
 		return nil
-	case PaymentACPD, PaymentACCP:
+	case PaymentACPD, PaymentACCP, PaymentPDNG:
 	default:
 		return fmt.Errorf("%w: payment %s is %s", ErrInvalidTransition, paymentID, p.Status)
 	}
 	from := p.Status
 	p.Status = PaymentACSC
 	return s.move(ctx, tx, p, from, now)
+}
+
+// SettlementHeld records the holder partner holding a payment it was asked
+// to settle for analysis (ACPD → PDNG), with its webhook event, in tx, the
+// transaction recording the report. The initiator may cancel it now
+// (CANCELADO_PENDENCIA); SettlementSettled or SettlementFailed finish it.
+// Repeating it is not an error.
+func (s *Service) SettlementHeld(ctx context.Context, tx *sql.Tx, paymentID string) error {
+	now := s.Clock.Now().UTC().Truncate(time.Second)
+	p, err := getPixPayment(ctx, tx, paymentID)
+	if err != nil {
+		return err
+	}
+	switch p.Status {
+	case PaymentPDNG:
+		return nil
+	case PaymentACPD:
+	default:
+		return fmt.Errorf("%w: payment %s is %s", ErrInvalidTransition, paymentID, p.Status)
+	}
+	p.Status = PaymentPDNG
+	return s.move(ctx, tx, p, PaymentACPD, now)
 }
 
 // SettlementFailed records a later settlement refusal (ACPD → RJCT with the
@@ -774,7 +769,7 @@ func (s *Service) SettlementFailed(ctx context.Context, tx *sql.Tx, paymentID, c
 	switch p.Status {
 	case PaymentRJCT:
 		return nil
-	case PaymentACPD, PaymentACCP:
+	case PaymentACPD, PaymentACCP, PaymentPDNG:
 	default:
 		return fmt.Errorf("%w: payment %s is %s", ErrInvalidTransition, paymentID, p.Status)
 	}

@@ -2,6 +2,7 @@ package recurring_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,7 +15,8 @@ import (
 // TestSweepingPaymentPartnerSettlement settles sweeping payments through
 // the holder partner, on both engines: after the settle step the payment
 // waits in ACPD; the partner's report through the admin API makes it ACSC
-// or RJCT with the partner's code; a payment the partner never answers is
+// or RJCT with the partner's code (PDNG, for Pix payments only, is a 400);
+// a payment the partner never answers is
 // RJCT FALHA_INFRAESTRUTURA_DETENTORA after the deadline.
 func TestSweepingPaymentPartnerSettlement(t *testing.T) {
 	t.Parallel()
@@ -53,6 +55,12 @@ func partnerMode(t *testing.T, s *apptest.Server) {
 	for _, id := range []string{settled, refused, forgotten} {
 		status(id, "ACPD", "")
 	}
+	// PDNG does not apply to sweeping payments (EnumPaymentStatusType): a 400.
+	if r := s.Do(t, "POST", "/admin/v1/settlements/"+settled, map[string]string{"Authorization": "Bearer " + s.Token(t, "payments.admin")},
+		`{"status":"PDNG"}`); r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), "PDNG does not apply to sweeping payments") {
+		t.Errorf("PDNG for a sweeping payment: %d %s", r.Status, r.Body)
+	}
+	status(settled, "ACPD", "")
 	report(settled, `{"status":"ACSC"}`)
 	status(settled, "ACSC", "")
 	report(refused, `{"status":"RJCT","rejectionReason":{"code":"SALDO_INSUFICIENTE","detail":"Saldo insuficiente no core bancário."}}`)

@@ -507,6 +507,8 @@ func rejectionFor(err error) string {
 	switch {
 	case errors.Is(err, settlement.ErrInsufficientFunds):
 		return CodeSaldoInsuficiente
+	case errors.Is(err, settlement.ErrAboveLimit):
+		return CodeValorAcimaLimite
 	case errors.Is(err, settlement.ErrAccountNotAllowed), errors.Is(err, settlement.ErrSameAccount), errors.Is(err, settlement.ErrReleased):
 		return CodePagamentoRecusadoDetentora
 	case errors.Is(err, settlement.ErrNotReserved):

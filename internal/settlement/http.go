@@ -88,6 +88,9 @@ func (h *Handler) report(w http.ResponseWriter, r *http.Request) {
 		errs.WriteError(w, r, &httpx.Error{Status: http.StatusNotFound, Message: "no settlement of this payment was asked of this application"})
 	case errors.Is(err, ErrConflict):
 		msg := "the payment is not waiting for a settlement outcome (status " + s.Status + ")"
+		if s.Status == requestReleased {
+			msg = "the payment's settlement was withdrawn: the payment was cancelled and must not be settled"
+		}
 		if s.Status == StatusSettled || s.Status == StatusRejected {
 			msg = "the payment's settlement already has another outcome: " + s.Status
 			if s.Code != "" {

@@ -122,6 +122,12 @@ func TestReportRoute(t *testing.T) {
 		s, b = post("holder", "h-1", `{"status":"RJCT","rejectionReason":{"code":"SALDO_INSUFICIENTE"}}`)
 		wantError("another outcome", s, b, 409, "CONFLICT")
 
+		s, b = post("holder", "h-2", `{"status":"PDNG","rejectionReason":{"code":"SALDO_INSUFICIENTE"}}`)
+		wantError("PDNG with a reason", s, b, 400, "PARAMETRO_INVALIDO", "rejectionReason must be absent when status is PDNG")
+		s, b = post("holder", "h-2", `{"status":"PDNG"}`)
+		if s != 200 || !strings.Contains(string(b), `"status":"PDNG"`) {
+			t.Errorf("hold: %d %s", s, b)
+		}
 		s, b = post("holder", "h-2", `{"status":"RJCT","rejectionReason":{"code":"SALDO_INSUFICIENTE","detail":"Saldo insuficiente na conta."}}`)
 		var got struct {
 			Status          string

@@ -46,6 +46,11 @@ type Ledger struct {
 	// DB, when set, is the database whose write pool prepares the ledger's
 	// statements once (store.DB.TxStmt) rather than on every step.
 	DB *store.DB
+	// PixLimitCents is the holder's limit per Pix transfer, the same for
+	// every account: Reserve refuses a larger amount with ErrAboveLimit
+	// (VALOR_ACIMA_LIMITE) before it looks at the balance, as the consent
+	// funnel's priority puts the limit before the funds. 0: no limit.
+	PixLimitCents int64
 }
 
 // NewLedger returns the sandbox ledger for a database of engine e.
@@ -62,7 +67,8 @@ const (
 )
 
 // Reserve holds t's amount on the debtor account: ErrSameAccount,
-// ErrAccountNotAllowed (unknown, blocked, another currency or type) or
+// ErrAccountNotAllowed (unknown, blocked, another currency or type),
+// ErrAboveLimit when the amount is above PixLimitCents, or
 // ErrInsufficientFunds when the available balance is short. Reserving a
 // transfer already held or settled changes nothing; one released is
 // ErrReleased.
@@ -102,6 +108,14 @@ func (l *Ledger) Reserve(ctx context.Context, tx *sql.Tx, t Transfer) error {
 			return ErrReleased
 		}
 		return nil // already held or settled
+	}
+	if l.PixLimitCents > 0 && t.AmountCents > l.PixLimitCents {
+		// Checked on a new reservation only, so a limit lowered later does
+		// not refuse a retry of a reservation already held.
+		if _, err := q.exec(ctx, `DELETE FROM ledger_reservations WHERE kind = $1 AND payment_id = $2`, string(t.Kind), t.PaymentID); err != nil {
+			return fmt.Errorf("settlement: drop refused reservation %s: %w", t.PaymentID, err)
+		}
+		return ErrAboveLimit
 	}
 	acct, err := lock(ctx, q, debtor.ID)
 	if err != nil {

@@ -273,3 +273,42 @@ func TestLedgerLargeAmounts(t *testing.T) {
 		}
 	})
 }
+
+// TestLedgerPixLimit: an amount above the holder's limit per transfer is
+// ErrAboveLimit, checked before the balance, and reserves nothing; the
+// limit itself passes; a reservation held before the limit was lowered is
+// not refused on a retry.
+func TestLedgerPixLimit(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, map[string]string{"11110001": "100.00", "22220002": "0.00"})
+		held := f.transfer("l-held", "11110001", "22220002", 3000)
+		if err := f.reserve(t, held); err != nil {
+			t.Fatal(err)
+		}
+		f.ledger.PixLimitCents = 2000
+		for _, c := range []struct {
+			name string
+			tr   settlement.Transfer
+			want error
+		}{
+			{"above the limit", f.transfer("l-above", "11110001", "22220002", 2001), settlement.ErrAboveLimit},
+			{"above the limit and the balance", f.transfer("l-both", "11110001", "22220002", 50000), settlement.ErrAboveLimit},
+			{"the limit", f.transfer("l-at", "11110001", "22220002", 2000), nil},
+			{"held before the limit", held, nil},
+		} {
+			if err := f.reserve(t, c.tr); !errors.Is(err, c.want) {
+				t.Errorf("%s: %v, want %v", c.name, err, c.want)
+			}
+		}
+		if _, err := f.settle(t, f.transfer("l-above", "11110001", "22220002", 2001)); !errors.Is(err, settlement.ErrNotReserved) {
+			t.Errorf("settle after the limit's refusal: %v", err)
+		}
+		f.wantBalances(t, "11110001", "50.00", "50.00")
+		// A refused payment may be tried again once the limit allows it.
+		f.ledger.PixLimitCents = 0
+		if err := f.reserve(t, f.transfer("l-above", "11110001", "22220002", 2001)); err != nil {
+			t.Errorf("reserve after the limit was lifted: %v", err)
+		}
+	})
+}

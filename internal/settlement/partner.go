@@ -37,6 +37,9 @@ const (
 	// EventExpired tells it Ponte rejected the payment at the deadline: it
 	// must not settle it any more.
 	EventExpired = "PAYMENT_SETTLEMENT_EXPIRED"
+	// EventCancelled tells it the initiator cancelled a payment it held for
+	// analysis (PDNG): it must not settle it any more.
+	EventCancelled = "PAYMENT_SETTLEMENT_CANCELLED"
 )
 
 // deadlineDetail is the rejection detail of a payment past its deadline.
@@ -51,6 +54,9 @@ const (
 	// (the payment statuses they lead to).
 	StatusSettled  = "ACSC"
 	StatusRejected = "RJCT"
+	// StatusHeld is the partner holding the payment for analysis (PDNG) before
+	// it reports ACSC or RJCT; the initiator may cancel it meanwhile.
+	StatusHeld = "PDNG"
 )
 
 // Partner is the production Settlement: the holder partner's core banking
@@ -140,7 +146,7 @@ func (p *Partner) Settle(ctx context.Context, tx *sql.Tx, t Transfer) (bool, err
 			return false, err
 		case status == StatusSettled:
 			return true, nil
-		case status == requestPending, status == StatusRejected:
+		case status == requestPending, status == StatusHeld, status == StatusRejected:
 			return false, nil
 		}
 		return false, ErrNotReserved
@@ -170,9 +176,11 @@ func (p *Partner) Settle(ctx context.Context, tx *sql.Tx, t Transfer) (bool, err
 	return false, nil
 }
 
-// Release drops a request not yet sent for settlement. Releasing one sent
-// (pending) or settled is ErrNotReserved; an unknown or rejected one is
-// nothing to release.
+// Release drops a request not yet sent for settlement, or one the partner
+// holds for analysis (PDNG: the initiator cancelled the payment), telling the
+// partner in the latter case with EventCancelled; a later report of it is
+// ErrConflict. Releasing one sent (pending) or settled is ErrNotReserved; an
+// unknown or rejected one is nothing to release.
 func (p *Partner) Release(ctx context.Context, tx *sql.Tx, t Transfer) error {
 	res, err := tx.ExecContext(ctx, `UPDATE settlement_requests SET status = $1, updated_at = $2 WHERE kind = $3 AND payment_id = $4 AND status = $5`,
 		requestReleased, t.At.UnixMilli(), string(t.Kind), t.PaymentID, requestReserved)
@@ -181,6 +189,19 @@ func (p *Partner) Release(ctx context.Context, tx *sql.Tx, t Transfer) error {
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 1 {
 		return err
+	}
+	var appID, e2e string
+	err = tx.QueryRowContext(ctx, `UPDATE settlement_requests SET status = $1, updated_at = $2
+		WHERE kind = $3 AND payment_id = $4 AND status = $5 RETURNING application_id, end_to_end_id`,
+		requestReleased, t.At.UnixMilli(), string(t.Kind), t.PaymentID, StatusHeld).Scan(&appID, &e2e)
+	switch {
+	case err == nil:
+		return p.Events.EmitSettlementEvent(ctx, tx, Event{
+			ID: eventID("settlement-cancelled", t.Kind, t.PaymentID), ApplicationID: appID, Name: EventCancelled, EntityID: t.PaymentID,
+			Data: map[string]any{"kind": string(t.Kind), "paymentId": t.PaymentID, "endToEndId": e2e, "status": "CANC"},
+		})
+	case !errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("settlement: release held %s: %w", t.PaymentID, err)
 	}
 	status, err := requestStatus(ctx, tx, t.Kind, t.PaymentID)
 	if err != nil {
@@ -194,7 +215,7 @@ func (p *Partner) Release(ctx context.Context, tx *sql.Tx, t Transfer) error {
 
 // Report is an outcome the partner reports.
 type Report struct {
-	Status string // ACSC or RJCT
+	Status string // ACSC, RJCT, or PDNG (held for analysis; Pix payments only)
 	Code   string // RJCT: the rejection code of the payment's API
 	Detail string // RJCT: free text, up to 2,048 characters; default: the code's meaning
 }
@@ -206,7 +227,7 @@ type Request struct {
 	EndToEndID  string
 	AmountCents int64
 	Currency    string
-	Status      string // PENDING, ACSC or RJCT (RESERVED, RELEASED before the partner is asked)
+	Status      string // PENDING, PDNG, ACSC or RJCT; RESERVED before the partner is asked, RELEASED when dropped or cancelled
 	Code        string
 	Detail      string
 	Deadline    time.Time
@@ -224,6 +245,8 @@ func (s *Request) Amount() string { return formatCents(s.AmountCents) }
 // payment that has one, or a report for a payment not waiting for one, is
 // ErrConflict; a payment of another partner is ErrNotFound. A report that
 // comes after the deadline finds the payment rejected with DeadlineCode.
+// PDNG holds a pending Pix payment for analysis: its deadline starts again
+// from the hold, and ACSC or RJCT finish it later.
 func (p *Partner) Report(ctx context.Context, appID, paymentID string, r Report) (*Request, error) {
 	if err := r.validate(); err != nil {
 		return nil, err
@@ -261,6 +284,10 @@ func (p *Partner) report(ctx context.Context, tx *sql.Tx, appID, paymentID strin
 	if err != nil {
 		return nil, false, err
 	}
+	if r.Status == StatusHeld && s.Kind != KindPix {
+		return nil, false, &validation.Error{What: "settlement report", Fields: []validation.FieldError{
+			{Field: "status", Message: "PDNG does not apply to sweeping payments (" + apiName[s.Kind] + ")"}}}
+	}
 	if r.Status == StatusRejected {
 		if !slices.Contains(rejectionCodes[s.Kind], r.Code) {
 			return nil, false, &validation.Error{What: "settlement report", Fields: []validation.FieldError{
@@ -271,14 +298,18 @@ func (p *Partner) report(ctx context.Context, tx *sql.Tx, appID, paymentID strin
 		}
 	}
 	now := p.Clock.Now()
-	if s.Status == requestPending && !now.Before(s.Deadline) {
+	if s.awaiting() && !now.Before(s.Deadline) {
 		// Past the deadline: it decides, whatever the report says.
 		if err := p.expire(ctx, tx, s, now); err != nil {
 			return nil, false, err
 		}
 	}
 	switch {
-	case s.Status == requestPending:
+	case s.Status == requestPending && r.Status == StatusHeld:
+		if err := p.hold(ctx, tx, s, now); err != nil {
+			return nil, false, err
+		}
+	case s.awaiting() && r.Status != StatusHeld:
 		if err := p.decide(ctx, tx, s, r.Status, r.Code, r.Detail, now); err != nil {
 			return nil, false, err
 		}
@@ -290,12 +321,46 @@ func (p *Partner) report(ctx context.Context, tx *sql.Tx, appID, paymentID strin
 	return s, false, nil
 }
 
-// decide moves a pending request to its outcome and tells the payment's
-// service. Only one decision wins: the UPDATE is conditional.
+// awaiting reports whether the request waits for the partner's outcome:
+// asked to settle, or held for analysis.
+func (s *Request) awaiting() bool { return s.Status == requestPending || s.Status == StatusHeld }
+
+// hold moves a pending request to PDNG, restarts its deadline from now and
+// tells the payment's service, with the held deadline's job, in tx.
+func (p *Partner) hold(ctx context.Context, tx *sql.Tx, s *Request, now time.Time) error {
+	deadline := now.Add(p.deadline())
+	res, err := tx.ExecContext(ctx, `UPDATE settlement_requests SET status = $1, deadline_at = $2, updated_at = $3
+		WHERE kind = $4 AND payment_id = $5 AND status = $6`,
+		StatusHeld, deadline.UnixMilli(), now.UnixMilli(), string(s.Kind), s.PaymentID, requestPending)
+	if err != nil {
+		return fmt.Errorf("settlement: hold %s: %w", s.PaymentID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return errRaced
+	}
+	s.Status, s.Deadline, s.UpdatedAt = StatusHeld, deadline.UTC().Truncate(time.Millisecond), now.UTC().Truncate(time.Millisecond)
+	// The job of the first deadline finds the request held and ends; this
+	// one applies the new deadline.
+	if _, err := jobs.Enqueue(ctx, tx, now, jobs.Job{Kind: JobDeadline, RunAt: deadline,
+		UniqueKey: "settlement-deadline-held:" + string(s.Kind) + ":" + s.PaymentID,
+		Payload:   deadlineJob{Kind: s.Kind, PaymentID: s.PaymentID, Held: true}}); err != nil {
+		return err
+	}
+	if p.Outcomes == nil {
+		return errors.New("settlement: no payment services to report outcomes to")
+	}
+	return p.Outcomes.Held(ctx, tx, s.Kind, s.PaymentID)
+}
+
+// decide moves an awaiting request (pending or held) to its outcome and
+// tells the payment's service. Only one decision wins: the UPDATE is
+// conditional on the status read.
 func (p *Partner) decide(ctx context.Context, tx *sql.Tx, s *Request, status, code, detail string, now time.Time) error {
 	res, err := tx.ExecContext(ctx, `UPDATE settlement_requests SET status = $1, reject_code = $2, reject_detail = $3, updated_at = $4
 		WHERE kind = $5 AND payment_id = $6 AND status = $7`,
-		status, code, detail, now.UnixMilli(), string(s.Kind), s.PaymentID, requestPending)
+		status, code, detail, now.UnixMilli(), string(s.Kind), s.PaymentID, s.Status)
 	if err != nil {
 		return fmt.Errorf("settlement: record outcome of %s: %w", s.PaymentID, err)
 	}
@@ -331,6 +396,8 @@ func (p *Partner) expire(ctx context.Context, tx *sql.Tx, s *Request, now time.T
 type deadlineJob struct {
 	Kind      Kind   `json:"kind"`
 	PaymentID string `json:"paymentId"`
+	// Held: the deadline that restarted when the partner held the payment.
+	Held bool `json:"held,omitempty"`
 }
 
 // errEarly: the deadline job ran before its time (a clock behind another).
@@ -347,8 +414,12 @@ func (p *Partner) handleDeadline(ctx context.Context, j *jobs.Job) error {
 		if errors.Is(err, ErrNotFound) {
 			return nil
 		}
-		if err != nil || s.Status != requestPending {
-			return err // reported in time, or gone
+		wanted := requestPending
+		if d.Held {
+			wanted = StatusHeld
+		}
+		if err != nil || s.Status != wanted {
+			return err // reported in time, held (the held deadline's job takes over), or gone
 		}
 		now := p.Clock.Now()
 		if now.Before(s.Deadline) {
@@ -441,9 +512,9 @@ func accountData(a Account) map[string]any {
 func (r *Report) validate() error {
 	var fields []validation.FieldError
 	switch r.Status {
-	case StatusSettled:
+	case StatusSettled, StatusHeld:
 		if r.Code != "" || r.Detail != "" {
-			fields = append(fields, validation.FieldError{Field: "rejectionReason", Message: "must be absent when status is ACSC"})
+			fields = append(fields, validation.FieldError{Field: "rejectionReason", Message: "must be absent when status is " + r.Status})
 		}
 	case StatusRejected:
 		if r.Code == "" {
@@ -453,7 +524,7 @@ func (r *Report) validate() error {
 			fields = append(fields, validation.FieldError{Field: "rejectionReason.detail", Message: "must have at most 2048 characters"})
 		}
 	default:
-		fields = append(fields, validation.FieldError{Field: "status", Message: "must be ACSC or RJCT"})
+		fields = append(fields, validation.FieldError{Field: "status", Message: "must be ACSC, RJCT or PDNG"})
 	}
 	if len(fields) > 0 {
 		return &validation.Error{What: "settlement report", Fields: fields}

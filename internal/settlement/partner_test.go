@@ -22,7 +22,28 @@ type recorder struct {
 	events   []settlement.Event
 	settled  []string
 	failed   []string // paymentID code
+	held     []string
 	failWith error
+}
+
+func (r *recorder) Held(_ context.Context, _ *sql.Tx, kind settlement.Kind, paymentID string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.held = append(r.held, string(kind)+" "+paymentID)
+	return r.failWith
+}
+
+// named counts the events of one name.
+func (r *recorder) named(name string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, e := range r.events {
+		if e.Name == name {
+			n++
+		}
+	}
+	return n
 }
 
 func (r *recorder) EmitSettlementEvent(_ context.Context, _ *sql.Tx, e settlement.Event) error {
@@ -355,6 +376,134 @@ func TestPartnerConcurrentReports(t *testing.T) {
 		_, settled, failed := f.rec.counts()
 		if settled+failed != 1 || ok+conflicts != n {
 			t.Errorf("%d settled and %d failed outcomes (want one in all); %d answered, %d conflicts", settled, failed, ok, conflicts)
+		}
+	})
+}
+
+// TestPartnerHold: the partner holds a Pix payment for analysis (PDNG), its
+// deadline starts again from the hold, and ACSC or RJCT finish it later; a
+// sweeping payment cannot be held.
+func TestPartnerHold(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newPartnerFixture(t, db)
+		ctx := context.Background()
+		p := f.partner
+		p.Deadline = 10 * time.Minute
+		for _, id := range []string{"hold-1", "hold-2", "hold-3"} {
+			f.ask(t, f.transfer(id, "11110001", "22220002", 100))
+		}
+		rec := f.transfer("hold-rec", "11110001", "22220002", 100)
+		rec.Kind = settlement.KindRecurring
+		f.ask(t, rec)
+
+		f.clock.Advance(5 * time.Minute)
+		for i := range 2 { // the same hold again changes nothing
+			s, err := p.Report(ctx, holderApp, "hold-1", settlement.Report{Status: "PDNG"})
+			if err != nil || s.Status != "PDNG" || !s.Deadline.Equal(epoch.Add(15*time.Minute)) {
+				t.Fatalf("hold #%d: %+v %v", i+1, s, err)
+			}
+		}
+		if _, err := p.Report(ctx, holderApp, "hold-2", settlement.Report{Status: "PDNG"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Report(ctx, holderApp, "hold-3", settlement.Report{Status: "PDNG"}); err != nil {
+			t.Fatal(err)
+		}
+		if len(f.rec.held) != 3 || f.rec.held[0] != "pix-payment hold-1" {
+			t.Errorf("held outcomes %v, want hold-1, hold-2 and hold-3 once each", f.rec.held)
+		}
+		var verr *validation.Error
+		if _, err := p.Report(ctx, holderApp, "hold-rec", settlement.Report{Status: "PDNG"}); !errors.As(err, &verr) || verr.Fields[0].Field != "status" {
+			t.Errorf("holding a sweeping payment: %v", err)
+		}
+		if _, err := p.Report(ctx, holderApp, "hold-1", settlement.Report{Status: "PDNG", Code: "NAO_INFORMADO"}); !errors.As(err, &verr) ||
+			verr.Fields[0].Field != "rejectionReason" {
+			t.Errorf("PDNG with a reason: %v", err)
+		}
+
+		// The first deadline passes: held payments are not rejected.
+		f.clock.Advance(5 * time.Minute)
+		for range 2 {
+			if _, err := f.jobs.RunDue(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, _, failed := f.rec.counts(); failed != 1 || f.rec.failed[0] != "recurring-payment hold-rec FALHA_INFRAESTRUTURA_DETENTORA" {
+			t.Fatalf("failed outcomes at the first deadline %v, want only the unheld sweeping payment", f.rec.failed)
+		}
+
+		// ACSC and RJCT finish a held payment.
+		if s, err := p.Report(ctx, holderApp, "hold-1", settlement.Report{Status: "ACSC"}); err != nil || s.Status != "ACSC" {
+			t.Errorf("settling a held payment: %+v %v", s, err)
+		}
+		if s, err := p.Report(ctx, holderApp, "hold-2", settlement.Report{Status: "RJCT", Code: "PAGAMENTO_RECUSADO_DETENTORA"}); err != nil || s.Status != "RJCT" {
+			t.Errorf("rejecting a held payment: %+v %v", s, err)
+		}
+		if s, err := p.Report(ctx, holderApp, "hold-1", settlement.Report{Status: "PDNG"}); !errors.Is(err, settlement.ErrConflict) || s.Status != "ACSC" {
+			t.Errorf("holding a settled payment: %+v %v", s, err)
+		}
+
+		// hold-3 is never reported again: rejected at the held deadline.
+		f.clock.Advance(5*time.Minute - time.Second)
+		if _, err := f.jobs.RunDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, failed := f.rec.counts(); failed != 2 {
+			t.Fatalf("rejected before the held deadline: %v", f.rec.failed)
+		}
+		f.clock.Advance(time.Second)
+		if _, err := f.jobs.RunDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, failed := f.rec.counts(); failed != 3 || f.rec.failed[2] != "pix-payment hold-3 FALHA_INFRAESTRUTURA_DETENTORA" {
+			t.Errorf("failed outcomes after the held deadline: %v", f.rec.failed)
+		}
+		if n := f.rec.named(settlement.EventExpired); n != 2 {
+			t.Errorf("%d expiry events, want 2", n)
+		}
+	})
+}
+
+// TestPartnerCancelHeld: releasing a held payment (the initiator cancelled
+// it) closes its request, tells the partner, and later reports are 409s;
+// the deadline job ends quietly.
+func TestPartnerCancelHeld(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newPartnerFixture(t, db)
+		ctx := context.Background()
+		p := f.partner
+		tr := f.transfer("cancel-1", "11110001", "22220002", 100)
+		f.ask(t, tr)
+		// Not held: a request sent for settlement cannot be released.
+		if err := f.write(t, func(tx *sql.Tx) error { return p.Release(ctx, tx, tr) }); !errors.Is(err, settlement.ErrNotReserved) {
+			t.Fatalf("release of a pending request: %v", err)
+		}
+		if _, err := p.Report(ctx, holderApp, "cancel-1", settlement.Report{Status: "PDNG"}); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if err := f.write(t, func(tx *sql.Tx) error { return p.Release(ctx, tx, tr) }); err != nil {
+				t.Fatalf("release of a held request: %v", err)
+			}
+		}
+		if n := f.rec.named(settlement.EventCancelled); n != 1 {
+			t.Errorf("%d cancellation events, want 1", n)
+		}
+		for _, r := range []settlement.Report{{Status: "ACSC"}, {Status: "RJCT", Code: "SALDO_INSUFICIENTE"}, {Status: "PDNG"}} {
+			if s, err := p.Report(ctx, holderApp, "cancel-1", r); !errors.Is(err, settlement.ErrConflict) || s.Status != "RELEASED" {
+				t.Errorf("report %s after the cancellation: %+v %v", r.Status, s, err)
+			}
+		}
+		f.clock.Advance(settlement.DefaultDeadline * 2)
+		for range 2 {
+			if _, err := f.jobs.RunDue(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, settled, failed := f.rec.counts(); settled+failed != 0 {
+			t.Errorf("outcomes after the cancellation: settled %v failed %v", f.rec.settled, f.rec.failed)
 		}
 	})
 }

@@ -82,6 +82,9 @@ var (
 	// ErrReleased: Reserve of a transfer whose reservation was released; a
 	// payment's money is reserved once.
 	ErrReleased = errors.New("settlement: the reservation of this payment was released")
+	// ErrAboveLimit: the amount is above the holder's limit per Pix transfer
+	// (VALOR_ACIMA_LIMITE).
+	ErrAboveLimit = errors.New("settlement: amount above the holder's limit per transfer")
 )
 
 // Settlement moves a payment's money. Every method runs in the caller's
@@ -109,6 +112,9 @@ type Outcomes interface {
 	Settled(ctx context.Context, tx *sql.Tx, kind Kind, paymentID string) error
 	// Failed moves the payment to RJCT with the API's rejection code and detail.
 	Failed(ctx context.Context, tx *sql.Tx, kind Kind, paymentID, code, detail string) error
+	// Held moves the payment to PDNG: the holder holds it for analysis
+	// (Pix payments only; PDNG does not apply to sweeping payments).
+	Held(ctx context.Context, tx *sql.Tx, kind Kind, paymentID string) error
 }
 
 // Event is a webhook event a settlement emits to a partner application, in

@@ -32,7 +32,9 @@ type Options struct {
 	DataDir     string // "" → a new temporary directory
 	Mode        string // "" → sandbox
 	Settlement  string // "" → the mode's default (config: ledger in sandbox, partner otherwise)
-	Clock       *clock.Fake
+	// LedgerPixLimit is --ledger-pix-limit ("" → no limit).
+	LedgerPixLimit string
+	Clock          *clock.Fake
 	// Addr is the loopback address to listen on; "" picks a free port.
 	// Restart reuses the address, so the public URL (the token issuer) stays.
 	Addr string
@@ -78,7 +80,7 @@ func Start(t testing.TB, opts Options) *Server {
 		Addr: s.srv.Listener.Addr().String(), DatabaseURL: opts.DatabaseURL, DataDir: opts.DataDir,
 		Mode: opts.Mode, PublicURL: s.URL, SigningKeyFile: filepath.Join(opts.DataDir, "signing-key.pem"),
 		TokenTTL: 300 * time.Second, LogFormat: "json", ShutdownTimeout: 5 * time.Second, SweepInterval: time.Hour,
-		Settlement: opts.Settlement,
+		Settlement: opts.Settlement, LedgerPixLimit: opts.LedgerPixLimit,
 	}
 	if err := cfg.Finish(); err != nil {
 		t.Fatal(err)
