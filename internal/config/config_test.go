@@ -95,6 +95,33 @@ func TestSettlement(t *testing.T) {
 	}
 }
 
+// TestLedgerPixLimit: --ledger-pix-limit is an amount with two decimal
+// places, kept in cents; empty is no limit.
+func TestLedgerPixLimit(t *testing.T) {
+	for _, tc := range []struct {
+		env   map[string]string
+		args  []string
+		cents int64
+	}{
+		{nil, nil, 0},
+		{nil, []string{"--ledger-pix-limit", "1000.00"}, 100000},
+		{map[string]string{"PONTE_LEDGER_PIX_LIMIT": "0.01"}, nil, 1},
+	} {
+		c, err := parse(t, tc.env, tc.args...)
+		if err != nil {
+			t.Fatalf("%v %v: %v", tc.env, tc.args, err)
+		}
+		if c.LedgerPixLimitCents != tc.cents {
+			t.Errorf("%v %v: %d cents, want %d", tc.env, tc.args, c.LedgerPixLimitCents, tc.cents)
+		}
+	}
+	for _, v := range []string{"1000", "10.5", "-1.00", "1e3.00", "12345678901234567.00"} {
+		if _, err := parse(t, nil, "--ledger-pix-limit", v); err == nil || !strings.Contains(err.Error(), "--ledger-pix-limit") {
+			t.Errorf("%q: error %v, want one naming --ledger-pix-limit", v, err)
+		}
+	}
+}
+
 func TestInitiatorIdentity(t *testing.T) {
 	for _, tc := range []struct {
 		env              map[string]string

@@ -1,8 +1,10 @@
 package payments_test
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -161,4 +163,47 @@ func TestPixAboveLimit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPixHeldCancelRacesReport: the initiator's cancellation of a held
+// payment and the partner's ACSC sent at once: exactly one wins, on both
+// engines; the other is the 422 or the 409 a later request gets, and the
+// payment's status agrees with the winner.
+func TestPixHeldCancelRacesReport(t *testing.T) {
+	t.Parallel()
+	pixServer(t, func(t *testing.T, s *apptest.Server) {
+		s.App.Payments.Settlement = s.App.SettlementPartner
+		admin := map[string]string{"Authorization": "Bearer " + s.Token(t, "payments.admin")}
+		cc := headers(s.Token(t, "payments"), "")
+		for i := range 4 {
+			_, token := authorised(t, s, pixConsent("10.00", ""))
+			id := createPix(t, s, token, fmt.Sprintf("race-%d", i), pixBody(t, pixItem(e2eAt(s.Clock.Now()), "10.00"))).Data[0].PaymentID
+			s.Clock.Advance(2 * time.Second)
+			if _, err := s.App.Jobs.RunDue(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if r := s.Do(t, "POST", "/admin/v1/settlements/"+id, admin, `{"status":"PDNG"}`); r.Status != http.StatusOK {
+				t.Fatalf("hold: %d %s", r.Status, r.Body)
+			}
+			var cancel, report int
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				cancel = s.Do(t, "PATCH", pixPath+"/"+id, cc, cancelBody(mariaCPF)).Status
+			}()
+			go func() {
+				defer wg.Done()
+				report = s.Do(t, "POST", "/admin/v1/settlements/"+id, admin, `{"status":"ACSC"}`).Status
+			}()
+			wg.Wait()
+			st := paymentStatus(t, s, id)
+			switch {
+			case cancel == http.StatusOK && report == http.StatusConflict && st == "CANC":
+			case cancel == http.StatusUnprocessableEntity && report == http.StatusOK && st == "ACSC":
+			default:
+				t.Errorf("race %d: cancel %d, report %d, payment %s", i, cancel, report, st)
+			}
+		}
+	})
 }
