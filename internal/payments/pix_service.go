@@ -522,7 +522,11 @@ func (s *Service) CancelConsentPayments(ctx context.Context, in CancelInput) (id
 				if !cancellable(p, now) {
 					continue
 				}
-				if err := s.cancel(ctx, tx, p, in.Document, now); err != nil {
+				err := s.cancel(ctx, tx, p, in.Document, now)
+				if errors.Is(err, ErrNotCancellable) {
+					continue // settled by the partner meanwhile; cancel wrote nothing for it
+				}
+				if err != nil {
 					return idempotency.Response{}, false, err
 				}
 				resp.Data = append(resp.Data, CancelledPayment{PaymentID: p.ID, StatusUpdateDateTime: formatTime(now)})

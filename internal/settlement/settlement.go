@@ -10,8 +10,9 @@
 //     together or not at all.
 //   - Partner, production: Ponte asks the holder partner to settle through its
 //     own core banking and SPI with a signed webhook event, and the partner
-//     reports the outcome through the admin API; a payment the partner never
-//     answers is rejected after Deadline.
+//     reports the outcome through the admin API, possibly after holding a
+//     Pix payment for analysis (PDNG); a payment the partner never answers
+//     is rejected after Deadline.
 //
 // The payment services (internal/payments for Pix payments,
 // internal/recurring for sweeping payments) call a Settlement inside the
