@@ -203,7 +203,7 @@ func TestCreateConsentErrors(t *testing.T) {
 		}, status: 422, code: "FORMA_PAGAMENTO_INVALIDA"},
 		{name: "MANU with proxy", body: set(details, "localInstrument", "MANU"), status: 422, code: "DETALHE_PAGAMENTO_INVALIDO"},
 		{name: "DICT without proxy", body: set(details, "proxy", nil), status: 422, code: "DETALHE_PAGAMENTO_INVALIDO"},
-		{name: "DICT with qrCode", body: set(details, "qrCode", "000201"), status: 422, code: "DETALHE_PAGAMENTO_INVALIDO"},
+		{name: "DICT with qrCode", body: set(details, "qrCode", payments.BRCode("12345678909", "", "", "")), status: 422, code: "DETALHE_PAGAMENTO_INVALIDO"},
 		{name: "QRDN without qrCode", body: set(details, "localInstrument", "QRDN"), status: 422, code: "DETALHE_PAGAMENTO_INVALIDO"},
 		{name: "unknown localInstrument", body: set(details, "localInstrument", "BOLETO"), status: 422, code: "PARAMETRO_INVALIDO"},
 		{name: "accountType", body: set(account, "accountType", "XXXX"), status: 422, code: "PARAMETRO_INVALIDO"},

@@ -200,6 +200,8 @@ func checkInstrument(c *checker, f func(string) string, p *PixPaymentRequest, tx
 	case "QRDN", "QRES":
 		if !has(p.QRCode) {
 			c.business(f("qrCode"), "obrigatório para localInstrument "+li)
+		} else if len(*p.QRCode) <= 512 {
+			checkPaymentQR(c, f, p, txOK)
 		}
 	default:
 		if p.QRCode != nil {
@@ -227,6 +229,31 @@ func checkInstrument(c *checker, f func(string) string, p *PixPaymentRequest, tx
 		if !has(tx) || len(*tx) < 26 {
 			c.business(f("transactionIdentification"), "obrigatório para localInstrument QRDN, com o TxId do QR Code dinâmico (26 a 35 caracteres)")
 		}
+	}
+}
+
+// checkPaymentQR reads a QRES or QRDN item's qrCode: the instrument and key
+// rules of checkQRCode, then the amount the code fixes (VALOR_INVALIDO, the
+// code POST /pix/payments lists for it) and, for a static code, its TxId,
+// which transactionIdentification must carry, or be absent when the code has
+// none ("***").
+func checkPaymentQR(c *checker, f func(string) string, p *PixPaymentRequest, txOK bool) {
+	code := checkQRCode(c, *p.QRCode, qrFacts{instrument: p.LocalInstrument, qrField: f("qrCode"), proxyField: f("proxy"), proxy: p.Proxy})
+	if code == nil {
+		return
+	}
+	if p.Payment != nil && amountPattern.MatchString(p.Payment.Amount) && qrAmountDiffers(code, p.Payment.Amount) {
+		c.add(CodeValorInvalido, "O valor enviado não é válido para o QR Code informado.")
+	}
+	if !txOK || code.Dynamic() {
+		return
+	}
+	tx := p.TransactionIdentification
+	switch {
+	case code.TxID != "" && (tx == nil || *tx != code.TxID):
+		c.business(f("transactionIdentification"), "deve ser o TxId do QR Code estático ("+code.TxID+")")
+	case code.TxID == "" && tx != nil:
+		c.business(f("transactionIdentification"), "não deve ser informado: o QR Code estático não tem TxId")
 	}
 }
 

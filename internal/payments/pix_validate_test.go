@@ -78,12 +78,47 @@ func TestValidatePixPayments(t *testing.T) {
 		{"remittance too long", func(p *PixPaymentRequest) { p.RemittanceInformation = strp(strings.Repeat("a", 141)) }, CodeParametroInvalido},
 		{"DICT without proxy", func(p *PixPaymentRequest) { p.Proxy = nil }, CodeDetalhePagamentoInvalido},
 		{"MANU with proxy", func(p *PixPaymentRequest) { p.LocalInstrument = "MANU" }, CodeDetalhePagamentoInvalido},
-		{"DICT with qrCode", func(p *PixPaymentRequest) { p.QRCode = strp("000201") }, CodeDetalhePagamentoInvalido},
+		{"DICT with qrCode", func(p *PixPaymentRequest) { p.QRCode = strp(BRCode("12345678909", "", "", "")) }, CodeDetalhePagamentoInvalido},
 		{"QRES without qrCode", func(p *PixPaymentRequest) { p.LocalInstrument = "QRES" }, CodeDetalhePagamentoInvalido},
 		{"DICT with transactionIdentification", func(p *PixPaymentRequest) { p.TransactionIdentification = strp("abc") }, CodeDetalhePagamentoInvalido},
 		{"INIC without transactionIdentification", func(p *PixPaymentRequest) { p.LocalInstrument = "INIC" }, CodeDetalhePagamentoInvalido},
 		{"QRDN short TxId", func(p *PixPaymentRequest) {
-			p.LocalInstrument, p.QRCode, p.TransactionIdentification = "QRDN", strp("000201"), strp("abc")
+			p.LocalInstrument, p.QRCode, p.TransactionIdentification = "QRDN", strp(BRCode("", testDynamicURL, "", "")), strp("abc")
+		}, CodeDetalhePagamentoInvalido},
+		{"QRES static code", func(p *PixPaymentRequest) {
+			p.LocalInstrument, p.QRCode = "QRES", strp(BRCode("12345678909", "", "150.00", ""))
+		}, ""},
+		{"QRES static code with its TxId", func(p *PixPaymentRequest) {
+			p.LocalInstrument, p.QRCode, p.TransactionIdentification = "QRES", strp(BRCode("12345678909", "", "", "PED1")), strp("PED1")
+		}, ""},
+		{"QRDN dynamic code", func(p *PixPaymentRequest) {
+			p.LocalInstrument, p.QRCode, p.TransactionIdentification = "QRDN", strp(BRCode("", testDynamicURL, "150.00", "")), strp(strings.Repeat("a", 30))
+		}, ""},
+		{"QRES made-up qrCode", func(p *PixPaymentRequest) { p.LocalInstrument, p.QRCode = "QRES", strp("000201") }, CodeParametroInvalido},
+		{"QRES qrCode with another CRC", func(p *PixPaymentRequest) {
+			qr := BRCode("12345678909", "", "", "")
+			p.LocalInstrument, p.QRCode = "QRES", strp(qr[:len(qr)-4]+"0000")
+		}, CodeParametroInvalido},
+		{"QRES dynamic code", func(p *PixPaymentRequest) {
+			p.LocalInstrument, p.QRCode = "QRES", strp(BRCode("", testDynamicURL, "", ""))
+		}, CodeDetalhePagamentoInvalido},
+		{"QRDN static code", func(p *PixPaymentRequest) {
+			p.LocalInstrument, p.QRCode, p.TransactionIdentification = "QRDN", strp(BRCode("12345678909", "", "", "")), strp(strings.Repeat("a", 30))
+		}, CodeDetalhePagamentoInvalido},
+		{"QRES key is not the proxy", func(p *PixPaymentRequest) {
+			p.LocalInstrument, p.QRCode = "QRES", strp(BRCode("maria@example.com", "", "", ""))
+		}, CodeDetalhePagamentoInvalido},
+		{"QRES amount other than the code's", func(p *PixPaymentRequest) {
+			p.LocalInstrument, p.QRCode = "QRES", strp(BRCode("12345678909", "", "150.01", ""))
+		}, CodeValorInvalido},
+		{"QRDN amount other than the code's", func(p *PixPaymentRequest) {
+			p.LocalInstrument, p.QRCode, p.TransactionIdentification = "QRDN", strp(BRCode("", testDynamicURL, "15.00", "")), strp(strings.Repeat("a", 30))
+		}, CodeValorInvalido},
+		{"QRES without the code's TxId", func(p *PixPaymentRequest) {
+			p.LocalInstrument, p.QRCode = "QRES", strp(BRCode("12345678909", "", "", "PED1"))
+		}, CodeDetalhePagamentoInvalido},
+		{"QRES TxId the code lacks", func(p *PixPaymentRequest) {
+			p.LocalInstrument, p.QRCode, p.TransactionIdentification = "QRES", strp(BRCode("12345678909", "", "", "")), strp("PED1")
 		}, CodeDetalhePagamentoInvalido},
 		{"transactionIdentification pattern", func(p *PixPaymentRequest) { p.TransactionIdentification = strp("a-b") }, CodeParametroInvalido},
 		{"ibgeTownCode", func(p *PixPaymentRequest) { p.IBGETownCode = "123" }, CodeParametroInvalido},

@@ -286,6 +286,13 @@ func (p *Payment) validate(c *checker, now time.Time) {
 			}
 			if d.QRCode == nil || *d.QRCode == "" {
 				c.business("payment.details.qrCode", "obrigatório para localInstrument "+li)
+			} else if len(*d.QRCode) <= 512 {
+				code := checkQRCode(c, *d.QRCode, qrFacts{instrument: li, qrField: "payment.details.qrCode", proxyField: "payment.details.proxy", proxy: d.Proxy})
+				// The amount must be the one the code fixes (422 on a
+				// divergence, the payment.amount description says).
+				if amountPattern.MatchString(p.Amount) && qrAmountDiffers(code, p.Amount) {
+					c.business("payment.amount", qrAmountDetail(code))
+				}
 			}
 		case "INIC":
 			if d.Proxy == nil || *d.Proxy == "" {

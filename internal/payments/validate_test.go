@@ -59,6 +59,22 @@ func TestValidateRules(t *testing.T) {
 			p, q := "k", strings.Repeat("x", 513)
 			r.Payment.Details.LocalInstrument, r.Payment.Details.Proxy, r.Payment.Details.QRCode = "QRES", &p, &q
 		}, CodeParametroInvalido},
+		"QRES made-up qrCode": {func(r *ConsentRequest) {
+			p, q := "k", "000201"
+			r.Payment.Details.LocalInstrument, r.Payment.Details.Proxy, r.Payment.Details.QRCode = "QRES", &p, &q
+		}, CodeParametroInvalido},
+		"QRES key other than the proxy": {func(r *ConsentRequest) {
+			p, q := "k", BRCode("other-key", "", "", "")
+			r.Payment.Details.LocalInstrument, r.Payment.Details.Proxy, r.Payment.Details.QRCode = "QRES", &p, &q
+		}, CodeDetalhePagamentoInvalido},
+		"QRES amount other than the code's": {func(r *ConsentRequest) {
+			p, q := "k", BRCode("k", "", "0.02", "")
+			r.Payment.Details.LocalInstrument, r.Payment.Details.Proxy, r.Payment.Details.QRCode = "QRES", &p, &q
+		}, CodeDetalhePagamentoInvalido},
+		"QRDN static code": {func(r *ConsentRequest) {
+			p, q := "k", BRCode("k", "", "", "")
+			r.Payment.Details.LocalInstrument, r.Payment.Details.Proxy, r.Payment.Details.QRCode = "QRDN", &p, &q
+		}, CodeDetalhePagamentoInvalido},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
