@@ -25,3 +25,18 @@ func Book(ctx context.Context, tx *sql.Tx, engine store.Engine, accountID string
 // into the Accounts API's number (8-20 digits, zero-padded) and check digit,
 // as the accounts routes show it.
 func AccountNumber(n string) (number, check string) { return splitNumber(n) }
+
+// BookAll is Book for several transactions of one account, written with
+// multi-row statements: the sandbox ledger's batch settlement books a
+// batch's Pix this way. The transactions are checked together, like one
+// import, so an id repeated among them is refused.
+func BookAll(ctx context.Context, tx *sql.Tx, engine store.Engine, accountID string, ts []Transaction) error {
+	if len(ts) == 0 {
+		return nil
+	}
+	d := &ImportData{Transactions: ts}
+	if err := d.normalize(); err != nil {
+		return err
+	}
+	return insertTransactions(ctx, tx, engine, accountID, d.Transactions, false)
+}

@@ -664,6 +664,12 @@ func (s *Service) SettleDue(ctx context.Context, limit int) (int, error) {
 		}
 		n = len(list)
 		finals := map[string]bool{}
+		if bs, ok := s.Settlement.(settlement.BatchSettler); ok {
+			if err := s.settleBatch(ctx, tx, bs, list, now, finals); err != nil {
+				return err
+			}
+			return s.consumeFinished(ctx, tx, finals, now)
+		}
 		for _, p := range list {
 			if err := s.settleOne(ctx, tx, p, now, finals); err != nil {
 				return fmt.Errorf("payments: settle %s: %w", p.ID, err)
@@ -675,32 +681,82 @@ func (s *Service) SettleDue(ctx context.Context, limit int) (int, error) {
 }
 
 func (s *Service) settleOne(ctx context.Context, tx *sql.Tx, p *PixPayment, now time.Time, finals map[string]bool) error {
-	t := s.transfer(p, now)
-	if p.Status == PaymentSCHD {
-		code := ""
-		switch err := s.Settlement.Reserve(ctx, tx, t); {
-		case err == nil:
-		case errors.Is(err, settlement.ErrInsufficientFunds):
-			code = PayRejectSaldoInsuficiente
-		case errors.Is(err, settlement.ErrAboveLimit):
-			code = PayRejectValorAcimaLimite
-		case errors.Is(err, settlement.ErrAccountNotAllowed):
-			code = PayRejectRecusadoDetentora
-		case errors.Is(err, settlement.ErrSameAccount):
-			code = PayRejectContasOrigemDestinoIguais
-		default:
-			return fmt.Errorf("reserve: %w", err)
+	if ready, err := s.reserveDue(ctx, tx, p, now, finals); err != nil || !ready {
+		return err
+	}
+	done, err := s.Settlement.Settle(ctx, tx, s.transfer(p, now))
+	if err := settledStatus(p, done, err); err != nil {
+		return err
+	}
+	return s.moveIn(ctx, tx, p, PaymentACCP, now, finals)
+}
+
+// settleBatch is SettleDue's loop for a settlement that settles set-wise:
+// the scheduled payments are reserved one by one, then every accepted one
+// is settled by one SettleBatch call.
+func (s *Service) settleBatch(ctx context.Context, tx *sql.Tx, bs settlement.BatchSettler, list []*PixPayment, now time.Time, finals map[string]bool) error {
+	ready := make([]*PixPayment, 0, len(list))
+	ts := make([]settlement.Transfer, 0, len(list))
+	for _, p := range list {
+		ok, err := s.reserveDue(ctx, tx, p, now, finals)
+		if err != nil {
+			return fmt.Errorf("payments: settle %s: %w", p.ID, err)
 		}
-		if code != "" {
-			p.Status, p.Rejection = PaymentRJCT, &PaymentRejection{Code: code, Detail: paymentRejectionDetails[code]}
-			return s.moveIn(ctx, tx, p, PaymentSCHD, now, finals)
-		}
-		p.Status = PaymentACCP
-		if err := s.moveIn(ctx, tx, p, PaymentSCHD, now, finals); err != nil {
-			return err
+		if ok {
+			ready = append(ready, p)
+			ts = append(ts, s.transfer(p, now))
 		}
 	}
-	done, err := s.Settlement.Settle(ctx, tx, t)
+	if len(ts) == 0 {
+		return nil
+	}
+	results, err := bs.SettleBatch(ctx, tx, ts)
+	if err != nil {
+		return fmt.Errorf("payments: settle batch: %w", err)
+	}
+	for i, p := range ready {
+		if err := settledStatus(p, true, results[i]); err != nil {
+			return fmt.Errorf("payments: settle %s: %w", p.ID, err)
+		}
+		if err := s.moveIn(ctx, tx, p, PaymentACCP, now, finals); err != nil {
+			return fmt.Errorf("payments: settle %s: %w", p.ID, err)
+		}
+	}
+	return nil
+}
+
+// reserveDue reserves a scheduled payment whose date has come (SCHD → ACCP,
+// or RJCT with the settlement's reason); ready says whether p is accepted
+// and can be settled.
+func (s *Service) reserveDue(ctx context.Context, tx *sql.Tx, p *PixPayment, now time.Time, finals map[string]bool) (ready bool, err error) {
+	if p.Status != PaymentSCHD {
+		return true, nil
+	}
+	code := ""
+	switch err := s.Settlement.Reserve(ctx, tx, s.transfer(p, now)); {
+	case err == nil:
+	case errors.Is(err, settlement.ErrInsufficientFunds):
+		code = PayRejectSaldoInsuficiente
+	case errors.Is(err, settlement.ErrAboveLimit):
+		code = PayRejectValorAcimaLimite
+	case errors.Is(err, settlement.ErrAccountNotAllowed):
+		code = PayRejectRecusadoDetentora
+	case errors.Is(err, settlement.ErrSameAccount):
+		code = PayRejectContasOrigemDestinoIguais
+	default:
+		return false, fmt.Errorf("reserve: %w", err)
+	}
+	if code != "" {
+		p.Status, p.Rejection = PaymentRJCT, &PaymentRejection{Code: code, Detail: paymentRejectionDetails[code]}
+		return false, s.moveIn(ctx, tx, p, PaymentSCHD, now, finals)
+	}
+	p.Status = PaymentACCP
+	return true, s.moveIn(ctx, tx, p, PaymentSCHD, now, finals)
+}
+
+// settledStatus sets p's status from Settle's answer: ACSC when the money
+// moved, ACPD when the outcome comes later, RJCT when nothing was reserved.
+func settledStatus(p *PixPayment, done bool, err error) error {
 	switch {
 	case errors.Is(err, settlement.ErrNotReserved):
 		p.Status = PaymentRJCT
@@ -712,7 +768,7 @@ func (s *Service) settleOne(ctx context.Context, tx *sql.Tx, p *PixPayment, now 
 	default:
 		p.Status = PaymentACPD
 	}
-	return s.moveIn(ctx, tx, p, PaymentACCP, now, finals)
+	return nil
 }
 
 // SettlementSettled records a later settlement outcome: the money moved

@@ -137,6 +137,19 @@ func TestLedgerConservesMoney(t *testing.T) {
 						inner.Wait()
 						err = errors.Join(e1, e2)
 						results[i].settled = true
+					case 3: // the batch path racing a single retry
+						var inner sync.WaitGroup
+						var e1, e2 error
+						var res []error
+						inner.Add(2)
+						go func() { defer inner.Done(); res, e1 = f.settleBatch(t, tr) }()
+						go func() { defer inner.Done(); _, e2 = f.settle(t, tr) }()
+						inner.Wait()
+						err = errors.Join(e1, e2)
+						if err == nil && (len(res) != 1 || res[0] != nil) {
+							err = fmt.Errorf("batch results %v, want one nil", res)
+						}
+						results[i].settled = true
 					default:
 						_, err = f.settle(t, tr)
 						results[i].settled = true

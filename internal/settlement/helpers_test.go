@@ -169,3 +169,13 @@ func (f *fixture) statement(t testing.TB, number string) []dataapi.Transaction {
 	}
 	return ts
 }
+
+func (f *fixture) settleBatch(t testing.TB, trs ...settlement.Transfer) ([]error, error) {
+	var results []error
+	err := f.write(t, func(tx *sql.Tx) error {
+		var err error
+		results, err = f.ledger.SettleBatch(context.Background(), tx, trs)
+		return err
+	})
+	return results, err
+}

@@ -36,7 +36,8 @@ import (
 // conservation resume from there.
 //
 // Concurrency: every step first locks the account's account_balances row
-// (an upsert that changes nothing), accounts in id order when a step touches
+// (SELECT ... FOR UPDATE on PostgreSQL; an upsert when the account has no
+// balances yet), accounts in id order when a step touches
 // two, so steps on one account, and an import of it, run one after another
 // on PostgreSQL as they do on SQLite's single writer.
 type Ledger struct {
@@ -73,7 +74,7 @@ const (
 // transfer already held or settled changes nothing; one released is
 // ErrReleased.
 func (l *Ledger) Reserve(ctx context.Context, tx *sql.Tx, t Transfer) error {
-	q := stepQ{db: l.DB, tx: tx}
+	q := stepQ{db: l.DB, tx: tx, engine: l.Engine}
 	if err := t.check(); err != nil {
 		return err
 	}
@@ -140,7 +141,7 @@ func (l *Ledger) Reserve(ctx context.Context, tx *sql.Tx, t Transfer) error {
 // tx (done is true). Settling again changes nothing; settling a transfer
 // never reserved, or released, is ErrNotReserved.
 func (l *Ledger) Settle(ctx context.Context, tx *sql.Tx, t Transfer) (bool, error) {
-	q := stepQ{db: l.DB, tx: tx}
+	q := stepQ{db: l.DB, tx: tx, engine: l.Engine}
 	var debtorID, creditorID string
 	var amount int64
 	err := q.row(ctx, `UPDATE ledger_reservations SET status = $1, updated_at = $2
@@ -200,7 +201,7 @@ func (l *Ledger) Settle(ctx context.Context, tx *sql.Tx, t Transfer) (bool, erro
 // Releasing a transfer never reserved, or already released, changes
 // nothing; releasing a settled one is ErrNotReserved.
 func (l *Ledger) Release(ctx context.Context, tx *sql.Tx, t Transfer) error {
-	q := stepQ{db: l.DB, tx: tx}
+	q := stepQ{db: l.DB, tx: tx, engine: l.Engine}
 	var debtorID string
 	var amount int64
 	err := q.row(ctx, `UPDATE ledger_reservations SET status = $1, updated_at = $2
@@ -270,11 +271,22 @@ type ledgerAccount struct {
 func lock(ctx context.Context, q stepQ, accountID string) (*ledgerAccount, error) {
 	var availText, blockedText string
 	var updated int64
-	err := q.row(ctx, `INSERT INTO account_balances (account_id, available_amount, blocked_amount,
+	// A row lock that writes nothing: an upsert that "changes nothing" still
+	// writes a new row version on PostgreSQL, and the hot account's dead
+	// versions then slow every later lookup. SQLite's single writer needs
+	// no row lock. The upsert remains for an account never given balances.
+	query := `SELECT available_amount, blocked_amount, updated_at FROM account_balances WHERE account_id = $1`
+	if q.engine == store.Postgres {
+		query += ` FOR UPDATE`
+	}
+	err := q.row(ctx, query, accountID).Scan(&availText, &blockedText, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = q.row(ctx, `INSERT INTO account_balances (account_id, available_amount, blocked_amount,
 			automatically_invested_amount, currency, updated_at)
 		SELECT id, '0.00', '0.00', '0.00', currency, created_at FROM accounts WHERE id = $1
 		ON CONFLICT (account_id) DO UPDATE SET updated_at = account_balances.updated_at
 		RETURNING available_amount, blocked_amount, updated_at`, accountID).Scan(&availText, &blockedText, &updated)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("settlement: lock account %s: %w", accountID, err)
 	}

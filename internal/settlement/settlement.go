@@ -135,3 +135,14 @@ type Event struct {
 type Events interface {
 	EmitSettlementEvent(ctx context.Context, tx *sql.Tx, e Event) error
 }
+
+// BatchSettler is a Settlement that also settles many reserved transfers at
+// once, set-wise, for a worker that settles a batch of payments in one
+// transaction. SettleBatch is Settle for each of ts with the same meaning
+// and the same idempotency: results[i] is nil when ts[i]'s money moved in tx
+// (now or by an earlier settlement), ErrNotReserved when ts[i] was never
+// reserved or was released. A non-nil error fails the whole batch (the
+// caller rolls tx back).
+type BatchSettler interface {
+	SettleBatch(ctx context.Context, tx *sql.Tx, ts []Transfer) (results []error, err error)
+}

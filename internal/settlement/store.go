@@ -107,8 +107,9 @@ func parseBalances(accountID, available, blocked string) (int64, int64, error) {
 // database's write pool when db is set (store.DB.TxStmt; parsing SQL on
 // every step costs SQLite dearly), else straight on tx.
 type stepQ struct {
-	db *store.DB
-	tx *sql.Tx
+	db     *store.DB
+	tx     *sql.Tx
+	engine store.Engine
 }
 
 func (q stepQ) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
