@@ -243,6 +243,9 @@ func FuzzDecodePixPayments(f *testing.F) {
 	f.Add(`{"data":[{"endToEndId":1}]}`)
 	f.Add(`[]`)
 	f.Add(`{"data":[{"localInstrument":"QRDN","qrCode":"","transactionIdentification":"` + strings.Repeat("a", 40) + `"}]}`)
+	f.Add(`{"data":[{"endToEndId":"E1234567820241015185500000000001","localInstrument":"QRES","proxy":"12345678909","qrCode":"` +
+		BRCode("12345678909", "", "150.00", "PED1") + `","transactionIdentification":"PED1","cnpjInitiator":"50685362000135",` +
+		`"payment":{"amount":"150.00","currency":"BRL"},"creditorAccount":{"ispb":"12345678","issuer":"1774","number":"1234567890","accountType":"CACC"}}]}`)
 	f.Fuzz(func(t *testing.T, body string) {
 		items, verr := decodePixPayments([]byte(body))
 		if verr != nil {

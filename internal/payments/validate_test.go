@@ -121,6 +121,8 @@ func FuzzDecodeCreate(f *testing.F) {
 	for _, name := range []string{"Loja & Cia", `Loja\u0000Cia`, "Loja\xffCia"} {
 		f.Add([]byte(strings.Replace(valid, "NAME", name, 1)))
 	}
+	f.Add([]byte(strings.Replace(strings.Replace(valid, "NAME", "Loja", 1), `"localInstrument":"MANU"`,
+		`"localInstrument":"QRES","proxy":"k","qrCode":"`+BRCode("k", "", "0.01", "")+`"`, 1)))
 	store := fuzzStore(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		if herr := httpx.CheckJSON(body); herr != nil {
