@@ -90,9 +90,35 @@ func (h *accountHolders) get(ctx context.Context, tx *sql.Tx, a payments.Account
 
 // EmitPixPaymentEvent implements payments.PaymentEvents.
 func (e pixPaymentEvents) EmitPixPaymentEvent(ctx context.Context, tx *sql.Tx, ev payments.PaymentEvent) error {
+	w, ok, err := e.event(ctx, tx, ev)
+	if err != nil || !ok {
+		return err
+	}
+	return e.w.Emit(ctx, tx, w)
+}
+
+// EmitPixPaymentEvents implements payments.BatchPaymentEvents: one
+// webhooks.EmitAll, which reads each partner's subscriptions once.
+func (e pixPaymentEvents) EmitPixPaymentEvents(ctx context.Context, tx *sql.Tx, evs []payments.PaymentEvent) error {
+	ws := make([]webhooks.Event, 0, len(evs))
+	for _, ev := range evs {
+		w, ok, err := e.event(ctx, tx, ev)
+		if err != nil {
+			return err
+		}
+		if ok {
+			ws = append(ws, w)
+		}
+	}
+	return e.w.EmitAll(ctx, tx, ws)
+}
+
+// event is ev's webhook event; ok is false when no partner holds the
+// debtor account (nobody to tell).
+func (e pixPaymentEvents) event(ctx context.Context, tx *sql.Tx, ev payments.PaymentEvent) (webhooks.Event, bool, error) {
 	holder, ok, err := e.holders.get(ctx, tx, ev.DebtorAccount)
 	if err != nil || !ok {
-		return err // an account Ponte does not hold has no partner to tell
+		return webhooks.Event{}, false, err
 	}
 	data := map[string]any{
 		"paymentId": ev.PaymentID, "consentId": ev.ConsentID, "endToEndId": ev.EndToEndID, "status": string(ev.Status),
@@ -102,8 +128,8 @@ func (e pixPaymentEvents) EmitPixPaymentEvent(ctx context.Context, tx *sql.Tx, e
 	if ev.Rejection != nil {
 		data["rejectionReason"] = map[string]any{"code": ev.Rejection.Code}
 	}
-	return e.w.Emit(ctx, tx, webhooks.Event{
+	return webhooks.Event{
 		ID:            "pix-payment-" + ev.PaymentID + "-" + string(ev.Status), // one per status change, whatever retries happen
 		ApplicationID: holder, Context: "Payments", Name: PixPaymentEventName, EntityID: ev.PaymentID, Data: data,
-	})
+	}, true, nil
 }

@@ -42,6 +42,13 @@ type PaymentEvents interface {
 	EmitPixPaymentEvent(ctx context.Context, tx *sql.Tx, e PaymentEvent) error
 }
 
+// BatchPaymentEvents is PaymentEvents that also takes a batch of status
+// changes at once (the settlement worker's), looking up what every event of
+// an application shares once rather than per event.
+type BatchPaymentEvents interface {
+	EmitPixPaymentEvents(ctx context.Context, tx *sql.Tx, es []PaymentEvent) error
+}
+
 // PixPaymentsURL is the aud of a signed POST /pix/payments body.
 func (s *Service) PixPaymentsURL() string { return s.BaseURL + PixPaymentsPath }
 
@@ -321,10 +328,34 @@ func (s *Service) emit(ctx context.Context, tx *sql.Tx, p *PixPayment) error {
 	if s.Events == nil {
 		return nil
 	}
-	return s.Events.EmitPixPaymentEvent(ctx, tx, PaymentEvent{
+	return s.Events.EmitPixPaymentEvent(ctx, tx, paymentEvent(p))
+}
+
+// emitAll is emit for a batch of payments.
+func (s *Service) emitAll(ctx context.Context, tx *sql.Tx, ps []*PixPayment) error {
+	if s.Events == nil || len(ps) == 0 {
+		return nil
+	}
+	if b, ok := s.Events.(BatchPaymentEvents); ok {
+		es := make([]PaymentEvent, len(ps))
+		for i, p := range ps {
+			es[i] = paymentEvent(p)
+		}
+		return b.EmitPixPaymentEvents(ctx, tx, es)
+	}
+	for _, p := range ps {
+		if err := s.emit(ctx, tx, p); err != nil {
+			return fmt.Errorf("payment %s: %w", p.ID, err)
+		}
+	}
+	return nil
+}
+
+func paymentEvent(p *PixPayment) PaymentEvent {
+	return PaymentEvent{
 		PaymentID: p.ID, ConsentID: p.ConsentID, ApplicationID: p.ApplicationID, EndToEndID: p.Request.EndToEndID,
 		Status: p.Status, AmountCents: p.AmountCents, DebtorAccount: p.DebtorAccount, Rejection: p.Rejection, At: p.StatusUpdatedAt,
-	})
+	}
 }
 
 // move writes p's new status (set by the caller) if it is still from, and
@@ -714,13 +745,30 @@ func (s *Service) settleBatch(ctx context.Context, tx *sql.Tx, bs settlement.Bat
 	if err != nil {
 		return fmt.Errorf("payments: settle batch: %w", err)
 	}
+	// The settled ones move to ACSC in one statement per chunk; the others
+	// (RJCT: nothing was reserved) one by one.
+	var acsc []*PixPayment
 	for i, p := range ready {
 		if err := settledStatus(p, true, results[i]); err != nil {
 			return fmt.Errorf("payments: settle %s: %w", p.ID, err)
 		}
-		if err := s.moveIn(ctx, tx, p, PaymentACCP, now, finals); err != nil {
-			return fmt.Errorf("payments: settle %s: %w", p.ID, err)
+		if p.Status != PaymentACSC {
+			if err := s.moveIn(ctx, tx, p, PaymentACCP, now, finals); err != nil {
+				return fmt.Errorf("payments: settle %s: %w", p.ID, err)
+			}
+			continue
 		}
+		p.StatusUpdatedAt = now
+		acsc = append(acsc, p)
+	}
+	if err := settlePixStatuses(ctx, s.DB.Engine(), tx, acsc, now); err != nil {
+		return err
+	}
+	if err := s.emitAll(ctx, tx, acsc); err != nil {
+		return fmt.Errorf("payments: settle: %w", err)
+	}
+	for _, p := range acsc {
+		finals[p.ConsentID] = true
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ponte-ofb/ponte/internal/store"
@@ -76,6 +77,33 @@ func updatePixStatus(ctx context.Context, db *store.DB, tx *sql.Tx, p *PixPaymen
 		return err
 	} else if n != 1 {
 		return fmt.Errorf("%w: payment %s is no longer %s", ErrInvalidTransition, p.ID, from)
+	}
+	return nil
+}
+
+// settlePixStatuses moves accepted payments to ACSC, one statement per
+// chunk of the settlement worker's batch; a payment no longer ACCP fails it
+// (ErrInvalidTransition), as updatePixStatus would.
+func settlePixStatuses(ctx context.Context, engine store.Engine, tx *sql.Tx, ps []*PixPayment, at time.Time) error {
+	const chunk = 500
+	for start := 0; start < len(ps); start += chunk {
+		part := ps[start:min(start+chunk, len(ps))]
+		p := store.NewParams(engine)
+		head := `UPDATE pix_payments SET status = ` + p.Add(string(PaymentACSC)) + `, rejection_code = NULL, rejection_detail = NULL,
+			cancellation = NULL, status_updated_at = ` + p.Add(at.UnixMilli()) + ` WHERE status = ` + p.Add(string(PaymentACCP)) + ` AND id IN (`
+		marks := make([]string, len(part))
+		for i, x := range part {
+			marks[i] = p.Add(x.ID)
+		}
+		res, err := tx.ExecContext(ctx, head+strings.Join(marks, ", ")+`)`, p.Args()...)
+		if err != nil {
+			return fmt.Errorf("payments: settle pix payments: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n != int64(len(part)) {
+			return fmt.Errorf("%w: %d of %d payments are no longer %s", ErrInvalidTransition, int64(len(part))-n, len(part), PaymentACCP)
+		}
 	}
 	return nil
 }

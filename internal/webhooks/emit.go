@@ -108,6 +108,31 @@ func NewEmitter(c clock.Clock) *Emitter {
 // Emit uses only tx (never the pool) and returns an error for an invalid
 // event or one carrying card-number-like data (ErrCardData).
 func (e *Emitter) Emit(ctx context.Context, tx *sql.Tx, ev Event) error {
+	return e.emit(ctx, tx, ev, map[string]*appEmit{})
+}
+
+// EmitAll is Emit for several events in one transaction (a worker's batch
+// of status changes): each application's company key and subscriptions
+// are read once for the call, not once per event. The first failing event
+// fails the call.
+func (e *Emitter) EmitAll(ctx context.Context, tx *sql.Tx, evs []Event) error {
+	apps := map[string]*appEmit{}
+	for _, ev := range evs {
+		if err := e.emit(ctx, tx, ev, apps); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appEmit is what emitting needs of an application, read once per call.
+type appEmit struct {
+	companyKey string
+	unknown    bool // no such application
+	subs       []*Subscription
+}
+
+func (e *Emitter) emit(ctx context.Context, tx *sql.Tx, ev Event, apps map[string]*appEmit) error {
 	if err := ev.validate(); err != nil {
 		return err
 	}
@@ -124,14 +149,26 @@ func (e *Emitter) Emit(ctx context.Context, tx *sql.Tx, ev Event) error {
 	if ev.CorrelationID == "" {
 		ev.CorrelationID = ev.ID
 	}
-	if ev.CompanyKey == "" {
-		err := tx.QueryRowContext(ctx, `SELECT company_key FROM applications WHERE id = $1`, ev.ApplicationID).Scan(&ev.CompanyKey)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("webhooks: emit %s: unknown application %q", ev.Name, ev.ApplicationID)
-		}
-		if err != nil {
+	app := apps[ev.ApplicationID]
+	if app == nil {
+		app = &appEmit{}
+		err := tx.QueryRowContext(ctx, `SELECT company_key FROM applications WHERE id = $1`, ev.ApplicationID).Scan(&app.companyKey)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			app.unknown = true
+		case err != nil:
 			return fmt.Errorf("webhooks: emit %s: read application: %w", ev.Name, err)
 		}
+		if app.subs, err = enabledSubscriptions(ctx, tx, ev.ApplicationID); err != nil {
+			return err
+		}
+		apps[ev.ApplicationID] = app
+	}
+	if ev.CompanyKey == "" {
+		if app.unknown {
+			return fmt.Errorf("webhooks: emit %s: unknown application %q", ev.Name, ev.ApplicationID)
+		}
+		ev.CompanyKey = app.companyKey
 	}
 	env := envelope{
 		EntityID: ev.EntityID, CompanyKey: ev.CompanyKey, Context: ev.Context, Name: ev.Name,
@@ -155,12 +192,8 @@ func (e *Emitter) Emit(ctx context.Context, tx *sql.Tx, ev Event) error {
 		return fmt.Errorf("webhooks: emit %s: body of %d bytes exceeds %d; send ids, not documents", ev.Name, len(body), maxBodyBytes)
 	}
 
-	subs, err := enabledSubscriptions(ctx, tx, ev.ApplicationID)
-	if err != nil {
-		return err
-	}
 	var matching []*Subscription
-	for _, s := range subs {
+	for _, s := range app.subs {
 		if s.Matches(ev.Name) {
 			matching = append(matching, s)
 		}
