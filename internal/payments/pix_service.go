@@ -685,13 +685,23 @@ func (s *Service) SettleDue(ctx context.Context, limit int) (int, error) {
 	var n int
 	err := s.DB.Write(ctx, func(tx *sql.Tx) error {
 		now := s.Clock.Now().UTC().Truncate(time.Second)
-		where := `status IN ('ACCP', 'SCHD') AND due_at <= $1 ORDER BY due_at, id LIMIT $2`
+		// One status at a time, so the (status, due_at) index gives the
+		// order and LIMIT stops the scan: with both statuses in one IN the
+		// whole due queue was read and sorted for every batch.
+		where := `status = $1 AND due_at <= $2 ORDER BY due_at, id LIMIT $3`
 		if s.DB.Engine() == store.Postgres {
 			where += ` FOR UPDATE SKIP LOCKED` // another instance's worker takes the others
 		}
-		list, err := queryPixPayments(ctx, tx, where, now.UnixMilli(), limit)
+		list, err := queryPixPayments(ctx, tx, where, string(PaymentSCHD), now.UnixMilli(), limit)
 		if err != nil {
 			return err
+		}
+		if len(list) < limit {
+			accp, err := queryPixPayments(ctx, tx, where, string(PaymentACCP), now.UnixMilli(), limit-len(list))
+			if err != nil {
+				return err
+			}
+			list = append(list, accp...)
 		}
 		n = len(list)
 		finals := map[string]bool{}
