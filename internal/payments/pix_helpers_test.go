@@ -257,6 +257,7 @@ type memLedger struct {
 	broken   map[string]bool // Settle fails for these payments
 	reserved map[string]int64
 	released map[string]bool
+	batches  int // SettleBatch calls (batchMemLedger)
 }
 
 func (m *memLedger) Reserve(_ context.Context, _ *sql.Tx, t settlement.Transfer) error {
@@ -330,4 +331,28 @@ func (m *memLedger) wasReleased(id string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.released[id]
+}
+
+// batchMemLedger is memLedger settling set-wise (settlement.BatchSettler):
+// a batch holding a broken payment fails as a whole, as a database error in
+// the Ledger's batch statements would.
+type batchMemLedger struct{ *memLedger }
+
+func (b batchMemLedger) SettleBatch(ctx context.Context, tx *sql.Tx, ts []settlement.Transfer) ([]error, error) {
+	b.mu.Lock()
+	b.batches++
+	for _, t := range ts {
+		if b.broken[t.PaymentID] {
+			b.mu.Unlock()
+			return nil, fmt.Errorf("settlement of %s unavailable", t.PaymentID)
+		}
+	}
+	b.mu.Unlock()
+	results := make([]error, len(ts))
+	for i, t := range ts {
+		if _, err := b.Settle(ctx, tx, t); err != nil {
+			results[i] = err
+		}
+	}
+	return results, nil
 }

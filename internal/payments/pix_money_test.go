@@ -137,11 +137,22 @@ func TestPixLaterOutcome(t *testing.T) {
 // hold back the others of its batch, and when the worker's job runs out of
 // attempts it is rejected FALHA_INFRAESTRUTURA_DETENTORA, its reservation
 // released, instead of staying accepted forever.
+// The same with a settlement that settles set-wise (BatchSettler), whose
+// failing batch the worker retries payment by payment.
 func TestPixStuckPayment(t *testing.T) {
 	t.Parallel()
+	for _, batch := range []bool{false, true} {
+		t.Run(fmt.Sprintf("batch=%v", batch), func(t *testing.T) { t.Parallel(); testPixStuckPayment(t, batch) })
+	}
+}
+
+func testPixStuckPayment(t *testing.T, batch bool) {
 	pixServer(t, func(t *testing.T, s *apptest.Server) {
 		ledger := &memLedger{broken: map[string]bool{}}
 		s.App.Payments.Settlement = ledger
+		if batch {
+			s.App.Payments.Settlement = batchMemLedger{ledger}
+		}
 		pay := func(key string) string {
 			_, token := authorised(t, s, pixConsent("10.00", ""))
 			return createPix(t, s, token, key, pixBody(t, pixItem(e2eAt(s.Clock.Now()), "10.00"))).Data[0].PaymentID
@@ -163,6 +174,11 @@ func TestPixStuckPayment(t *testing.T) {
 		g := getPix(t, s, bad)
 		if g.Data.Status != "RJCT" || g.Data.RejectionReason.Code != "FALHA_INFRAESTRUTURA_DETENTORA" || !ledger.wasReleased(bad) {
 			t.Fatalf("stuck payment = %+v, released %v", g.Data, ledger.wasReleased(bad))
+		}
+		ledger.mu.Lock()
+		defer ledger.mu.Unlock()
+		if batch && ledger.batches == 0 {
+			t.Error("the worker never called SettleBatch")
 		}
 	})
 }
