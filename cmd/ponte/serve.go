@@ -10,6 +10,7 @@ import (
 	"github.com/ponte-ofb/ponte/internal/app"
 	"github.com/ponte-ofb/ponte/internal/config"
 	"github.com/ponte-ofb/ponte/internal/customers"
+	"github.com/ponte-ofb/ponte/internal/dataapi"
 	"github.com/ponte-ofb/ponte/internal/sandboxapp"
 	"github.com/ponte-ofb/ponte/internal/store"
 )
@@ -92,9 +93,26 @@ func banner(w io.Writer, a *app.App) {
 		fmt.Fprintf(w, "  partner app:   %s%s (the demo partner's deep link)\n", c.PublicURL, sandboxapp.PathApp)
 		fmt.Fprintf(w, "Sandbox demo users (log in at the partner app or the WebView, password %q):\n", sandboxapp.Password)
 		for _, u := range customers.SandboxCustomers {
-			fmt.Fprintf(w, "  %s  %-16s account %s / %s / %s %s\n", u.Document, u.Name, u.Account.ISPB, u.Account.Issuer, u.Account.Number, u.Account.AccountType)
+			fmt.Fprintf(w, "  %s  %-16s account %s\n", u.Document, u.Name, bannerAccount(u.Account))
+			if u.Document != dataapi.SandboxDocument {
+				continue
+			}
+			// Her other accounts: sweeping transfers (README's Try it) go between them.
+			for _, a := range dataapi.SandboxAccounts() {
+				if a.Number != u.Account.Number {
+					fmt.Fprintf(w, "  %11s  %-16s account %s\n", "", "", bannerAccount(a))
+				}
+			}
 		}
 	}
+}
+
+// bannerAccount is an account as the banner lists it: ISPB / branch / number type.
+func bannerAccount(a customers.Account) string {
+	if a.Issuer == "" {
+		return fmt.Sprintf("%s / %s %s", a.ISPB, a.Number, a.AccountType)
+	}
+	return fmt.Sprintf("%s / %s / %s %s", a.ISPB, a.Issuer, a.Number, a.AccountType)
 }
 
 func engineName(db *store.DB) string {

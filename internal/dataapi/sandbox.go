@@ -39,6 +39,16 @@ var sandboxAccounts = []sandboxAccount{
 		balances: Balances{AvailableAmount: "87.90", BlockedAmount: "0.00", AutomaticallyInvestedAmount: "87.90"}},
 }
 
+// SandboxAccounts are the sandbox customer's accounts (SandboxDocument), the
+// customers package's one first, for the start-up banner.
+func SandboxAccounts() []customers.Account {
+	out := make([]customers.Account, len(sandboxAccounts))
+	for i, sa := range sandboxAccounts {
+		out[i] = sa.account
+	}
+	return out
+}
+
 // EnsureSandbox gives the sandbox customer of the demo application appID its
 // three accounts and their data: profile, balances, limits and a statement
 // spread over the last 11 months plus a few future entries. It is
