@@ -65,16 +65,20 @@ func (s *Service) ListSessions(ctx context.Context, applicationID string, f List
 	if len(out) > limit {
 		out = out[:limit]
 		last := out[limit-1]
-		next = encodeCursor(last.CreatedAt.UnixMilli(), last.ID)
+		next = EncodeCursor(last.CreatedAt.UnixMilli(), last.ID)
 	}
 	return out, next, nil
 }
 
-func encodeCursor(at int64, id string) string {
+// EncodeCursor is the opaque list cursor after an item created at (Unix
+// milliseconds) with id: lists ordered newest first, ties by id, continue
+// from it (sessions here, itpflow's transfers).
+func EncodeCursor(at int64, id string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at, 10) + "." + id))
 }
 
-func decodeCursor(c string) (int64, string, error) {
+// DecodeCursor reads a cursor EncodeCursor wrote; anything else is ErrBadCursor.
+func DecodeCursor(c string) (int64, string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {
 		return 0, "", ErrBadCursor

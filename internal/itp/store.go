@@ -175,7 +175,7 @@ func listSessionsQuery(e store.Engine, applicationID string, f ListFilter, limit
 		where = append(where, "created_at < "+p.Add(f.CreatedTo.UnixMilli()))
 	}
 	if f.Cursor != "" {
-		at, id, err := decodeCursor(f.Cursor)
+		at, id, err := DecodeCursor(f.Cursor)
 		if err != nil {
 			return "", nil, err
 		}

@@ -5,14 +5,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -296,8 +294,8 @@ type TransferFilter struct {
 	Cursor     string // from a previous page
 }
 
-// ErrBadCursor is a cursor List did not issue.
-var ErrBadCursor = errors.New("itpflow: invalid cursor")
+// ErrBadCursor is a cursor List did not issue (the cursors are itp's).
+var ErrBadCursor = itp.ErrBadCursor
 
 // List returns the application's transfers matching f, newest first, and
 // the cursor of the next page ("" on the last).
@@ -323,7 +321,7 @@ func (t *Transfers) List(ctx context.Context, applicationID string, f TransferFi
 		where += ` AND status IN (` + p.List(vs...) + `)`
 	}
 	if f.Cursor != "" {
-		at, id, err := decodeCursor(f.Cursor)
+		at, id, err := itp.DecodeCursor(f.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
@@ -350,20 +348,8 @@ func (t *Transfers) List(ctx context.Context, applicationID string, f TransferFi
 	if len(out) > limit {
 		out = out[:limit]
 		last := out[limit-1]
-		next = base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(last.CreatedAt.UnixMilli(), 10) + "." + last.ID))
+		next = itp.EncodeCursor(last.CreatedAt.UnixMilli(), last.ID)
 	}
 	return out, next, nil
 }
 
-func decodeCursor(c string) (int64, string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return 0, "", ErrBadCursor
-	}
-	at, id, ok := strings.Cut(string(b), ".")
-	n, err := strconv.ParseInt(at, 10, 64)
-	if !ok || err != nil || id == "" {
-		return 0, "", ErrBadCursor
-	}
-	return n, id, nil
-}
