@@ -27,6 +27,19 @@ func brickConsentBody(now time.Time, brandID string) string {
  "specVersion":"v4","brandId":"` + brandID + `"}`
 }
 
+// brickFintech registers a partner application allowed the Brick endpoints
+// (and extra scopes), with the callback fintechCallback, and returns it with
+// the Authorization header of a token of its own.
+func brickFintech(t *testing.T, s *apptest.Server, extra ...string) (*auth.Application, map[string]string) {
+	t.Helper()
+	fintech, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Fintech", CompanyKey: "FINTECH",
+		Scopes: append([]string{itpflow.ScopePaymentsAdmin}, extra...), RedirectURLs: []string{fintechCallback}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fintech, map[string]string{"Authorization": "Bearer " + s.TokenFor(t, fintech.ClientID, secret, "")}
+}
+
 func fragmentCallback(u *url.URL) string {
 	f, _ := url.ParseQuery(u.Fragment)
 	if e := f.Get("error"); e != "" {
@@ -46,12 +59,7 @@ func TestBrickPaymentInitiation(t *testing.T) {
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Clock: wallClock(t)})
-			fintech, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Fintech", CompanyKey: "FINTECH",
-				Scopes: []string{itpflow.ScopePaymentsAdmin}, RedirectURLs: []string{fintechCallback}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			tok := map[string]string{"Authorization": "Bearer " + s.TokenFor(t, fintech.ClientID, secret, "")}
+			fintech, tok := brickFintech(t, s)
 			create := func() (string, string) {
 				t.Helper()
 				r := s.Do(t, "POST", "/api/admin/payment-initiation/v1/consents", tok, brickConsentBody(s.Clock.Now(), s.App.SandboxBrandID))
@@ -122,12 +130,7 @@ func TestBrickPaymentInitiation(t *testing.T) {
 func TestBrickPaymentInitiationRefusals(t *testing.T) {
 	t.Parallel()
 	s := apptest.Start(t, apptest.Options{Clock: wallClock(t)})
-	fintech, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Fintech", CompanyKey: "FINTECH",
-		Scopes: []string{itpflow.ScopePaymentsAdmin}, RedirectURLs: []string{fintechCallback}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok := map[string]string{"Authorization": "Bearer " + s.TokenFor(t, fintech.ClientID, secret, "")}
+	_, tok := brickFintech(t, s)
 	good := brickConsentBody(s.Clock.Now(), s.App.SandboxBrandID)
 	cases := []struct {
 		name   string

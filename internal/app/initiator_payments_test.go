@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/ponte-ofb/ponte/internal/app/apptest"
-	"github.com/ponte-ofb/ponte/internal/auth"
 	"github.com/ponte-ofb/ponte/internal/itpflow"
 	"github.com/ponte-ofb/ponte/internal/store/storetest"
 	"github.com/ponte-ofb/ponte/internal/webhooks"
@@ -90,12 +89,7 @@ func TestBrickPaymentReachesFinalStatus(t *testing.T) {
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Clock: wallClock(t)})
-			fintech, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Fintech", CompanyKey: "FINTECH",
-				Scopes: []string{itpflow.ScopePaymentsAdmin}, RedirectURLs: []string{fintechCallback}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			tok := map[string]string{"Authorization": "Bearer " + s.TokenFor(t, fintech.ClientID, secret, "")}
+			fintech, tok := brickFintech(t, s)
 			hooks := subscribe(t, s, fintech.ID, itpflow.EventPaymentInitiationStatusChanged)
 			pay := func(amount string) consentRead {
 				t.Helper()
@@ -383,12 +377,7 @@ func TestInitiatedPaymentSurvivesRestart(t *testing.T) {
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Clock: wallClock(t)})
-			fintech, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Fintech", CompanyKey: "FINTECH",
-				Scopes: []string{itpflow.ScopePaymentsAdmin}, RedirectURLs: []string{fintechCallback}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			tok := map[string]string{"Authorization": "Bearer " + s.TokenFor(t, fintech.ClientID, secret, "")}
+			_, tok := brickFintech(t, s)
 			r := s.Do(t, "POST", "/api/admin/payment-initiation/v1/consents", tok, brickConsentBody(s.Clock.Now(), s.App.SandboxBrandID))
 			var created struct {
 				Data struct {
@@ -403,7 +392,6 @@ func TestInitiatedPaymentSurvivesRestart(t *testing.T) {
 			}
 
 			s = s.Restart(t)
-			tok = map[string]string{"Authorization": "Bearer " + s.TokenFor(t, fintech.ClientID, secret, "")}
 			var read consentRead
 			settle(t, s, func() bool {
 				read = consentRead{}
@@ -425,12 +413,7 @@ func TestInitiatedPaymentSurvivesRestart(t *testing.T) {
 func TestScheduledBrickPaymentAccepted(t *testing.T) {
 	t.Parallel()
 	s := apptest.Start(t, apptest.Options{Clock: wallClock(t)})
-	fintech, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Fintech", CompanyKey: "FINTECH",
-		Scopes: []string{itpflow.ScopePaymentsAdmin}, RedirectURLs: []string{fintechCallback}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok := map[string]string{"Authorization": "Bearer " + s.TokenFor(t, fintech.ClientID, secret, "")}
+	_, tok := brickFintech(t, s)
 	brt := time.FixedZone("BRT", -3*3600)
 	today := s.Clock.Now().In(brt).Format("2006-01-02")
 	tomorrow := s.Clock.Now().In(brt).AddDate(0, 0, 1)

@@ -154,12 +154,7 @@ func TestPCMStepsBrick(t *testing.T) {
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Clock: wallClock(t)})
-			fintech, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Fintech", CompanyKey: "FINTECH",
-				Scopes: []string{itpflow.ScopePaymentsAdmin}, RedirectURLs: []string{fintechCallback}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			tok := map[string]string{"Authorization": "Bearer " + s.TokenFor(t, fintech.ClientID, secret, "")}
+			fintech, tok := brickFintech(t, s)
 			r := s.Do(t, "POST", "/api/admin/payment-initiation/v1/consents", tok, brickConsentBody(s.Clock.Now(), s.App.SandboxBrandID))
 			if r.Status != 201 {
 				t.Fatalf("consent: %d %s", r.Status, r.Body)
@@ -194,12 +189,7 @@ func TestPCMReportAPI(t *testing.T) {
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Clock: wallClock(t)})
-			fintech, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Fintech", CompanyKey: "FINTECH",
-				Scopes: []string{itpflow.ScopePaymentsAdmin, pcm.ScopeReport}, RedirectURLs: []string{fintechCallback}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			tok := map[string]string{"Authorization": "Bearer " + s.TokenFor(t, fintech.ClientID, secret, "")}
+			_, tok := brickFintech(t, s, pcm.ScopeReport)
 			r := s.Do(t, "POST", "/api/admin/payment-initiation/v1/consents", tok, brickConsentBody(s.Clock.Now(), s.App.SandboxBrandID))
 			if r.Status != 201 {
 				t.Fatalf("consent: %d %s", r.Status, r.Body)
