@@ -164,18 +164,7 @@ func startChromium(t *testing.T, chromium string, timeout time.Duration, start .
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	var chromeOut lockedBuffer
-	actx, acancel := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.CombinedOutput(&chromeOut),
-	)
+	actx, acancel := chromedp.NewExecAllocator(ctx, apptest.ChromiumOptions(chromium, t.TempDir(), &chromeOut)...)
 	bctx, bcancel := chromedp.NewContext(actx)
 	p := &phone{ctx: bctx}
 	t.Cleanup(cancel)

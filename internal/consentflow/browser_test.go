@@ -45,18 +45,7 @@ func TestWebViewInChromium(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	var chromeOut syncBuffer
-	actx, acancel := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.CombinedOutput(&chromeOut),
-	)
+	actx, acancel := chromedp.NewExecAllocator(ctx, apptest.ChromiumOptions(chromium, t.TempDir(), &chromeOut)...)
 	defer acancel() // stops Chromium and waits for it to exit
 	bctx, bcancel := chromedp.NewContext(actx)
 	defer bcancel()

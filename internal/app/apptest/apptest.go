@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/ponte-ofb/ponte/internal/app"
 	"github.com/ponte-ofb/ponte/internal/clock"
 	"github.com/ponte-ofb/ponte/internal/config"
@@ -247,4 +249,22 @@ func FollowWallClock(t testing.TB, c *clock.Fake) {
 		}
 	}()
 	t.Cleanup(func() { close(done); <-stopped })
+}
+
+// ChromiumOptions are the options every browser test starts Debian's
+// chromium with: headless, no sandbox or GPU, no background traffic, a fresh
+// profile in userDataDir, and its output to out (logged when a test fails).
+func ChromiumOptions(chromium, userDataDir string, out io.Writer) []chromedp.ExecAllocatorOption {
+	return []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.UserDataDir(userDataDir),
+		chromedp.CombinedOutput(out),
+	}
 }
