@@ -108,7 +108,7 @@ var serveMeta = map[string]string{
 	"log-format": "FORMAT", "shutdown-timeout": "DURATION", "apple-root-ca": "FILE", "mastercard-tav-key": "FILE",
 	"mastercard-pepk": "FILE", "network-secret": "FILE", "tls-cert": "FILE", "tls-key": "FILE", "client-ca": "FILE",
 	"admin-token": "TOKEN", "pcm-floor": "FRACTION", "pcm-url": "URL", "pcm-token-url": "URL", "pcm-client-id": "ID",
-	"pcm-client-secret": "SECRET", "pcm-cert": "FILE", "pcm-key": "FILE", "pcm-org-id": "UUID", "pcm-spec": "FILE",
+	"pcm-client-secret": "SECRET", "pcm-cert": "FILE", "pcm-key": "FILE", "pcm-org-id": "UUID", "org-id": "UUID", "pcm-spec": "FILE",
 	"settlement": "MODE", "settlement-deadline": "DURATION", "ledger-pix-limit": "AMOUNT", "itp-cnpj": "CNPJ", "itp-ispb": "ISPB",
 }
 

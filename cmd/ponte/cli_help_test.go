@@ -24,7 +24,7 @@ var leafCommands = []struct {
 	{[]string{"serve"}, []string{"addr", "mode", "public-url", "signing-key", "token-ttl", "log-format", "shutdown-timeout",
 		"apple-root-ca", "mastercard-tav-key", "mastercard-pepk", "network-secret", "tls-cert", "tls-key", "client-ca",
 		"admin-token", "pcm-floor", "pcm-url", "pcm-token-url", "pcm-client-id", "pcm-client-secret", "pcm-cert", "pcm-key",
-		"pcm-org-id", "pcm-spec", "settlement", "settlement-deadline", "ledger-pix-limit", "itp-cnpj", "itp-ispb"}, nil, true},
+		"pcm-org-id", "pcm-spec", "org-id", "settlement", "settlement-deadline", "ledger-pix-limit", "itp-cnpj", "itp-ispb"}, nil, true},
 	{[]string{"migrate"}, nil, nil, true},
 	{[]string{"version"}, nil, nil, false},
 	{[]string{"apps", "create"}, []string{"name", "company-key", "scopes", "redirect-url", "deep-link-url", "jwks", "accept-plain-json"}, []string{"redirect-uri"}, true},

@@ -169,6 +169,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if kerr != nil {
 		return nil, kerr
 	}
+	if err := organisationID(&cfg); err != nil {
+		return nil, err
+	}
 	b := base{cfg: cfg, logger: logger, clock: clk, db: db}
 	warnSharedDataDirs(ctx, logger, cfg.DataDir, db)
 	key, err := auth.LoadOrCreateKey(cfg.SigningKeyFile)

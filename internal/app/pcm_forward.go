@@ -6,18 +6,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/ponte-ofb/ponte/internal/keyfile"
 	"github.com/ponte-ofb/ponte/internal/pcm"
 )
 
-// PCMOrgIDFile is where the sandbox keeps its generated PCM organisation id.
+// PCMOrgIDFile is where the sandbox kept its generated PCM organisation id
+// before Ponte had one organisation id (OrgIDFile), which now starts from it.
 const PCMOrgIDFile = "pcm-org-id"
 
 // SandboxPCMPrefix is where the sandbox mounts its PCM receiver.
@@ -35,16 +32,7 @@ const sandboxPCMBase = "http://sandbox-pcm.ponte.internal"
 // receiver is returned then, nil otherwise.
 func wirePCMForward(b base, mux *http.ServeMux, reg prometheus.Registerer) (*pcm.Forwarder, *pcm.Receiver, error) {
 	cfg := b.cfg
-	orgID := cfg.PCMOrgID
-	if orgID == "" && cfg.Sandbox() {
-		raw, _, err := keyfile.LoadOrCreate(filepath.Join(cfg.DataDir, PCMOrgIDFile), func() ([]byte, error) {
-			return []byte(uuid.NewString() + "\n"), nil
-		})
-		if err != nil {
-			return nil, nil, fmt.Errorf("app: sandbox PCM organisation id: %w", err)
-		}
-		orgID = strings.TrimSpace(string(raw))
-	}
+	orgID := cfg.PCMOrgID // organisationID set it (Ponte's own by default)
 	opts := pcm.ForwarderOptions{DB: b.db, Clock: b.clock, Logger: b.logger.With("component", "pcm-forwarder"), BaseURL: cfg.PCMURL,
 		OrgID: orgID, Metrics: pcm.NewForwardMetrics(reg)}
 	transport := &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second,

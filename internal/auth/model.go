@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/google/uuid"
 )
 
 // Application is a partner's registered client.
@@ -38,9 +39,16 @@ type Application struct {
 	// AcceptPlainJSON lets the application send plain JSON bodies
 	// (application/json) where the Payments API requires signed JWTs. Off by
 	// default; on for the sandbox demo application.
-	AcceptPlainJSON bool      `json:"accept_plain_json"`
-	CreatedAt       time.Time `json:"created_at"`
-	UpdatedAt       time.Time `json:"updated_at"`
+	AcceptPlainJSON bool `json:"accept_plain_json"`
+	// OrganisationID is the Open Finance Directory organisation the
+	// application belongs to (a UUID): from its software statement when it
+	// registered dynamically (POST /register), set by the operator for a
+	// hand-registered initiator; "" for a partner application that is not
+	// an Open Finance client. Its signed messages carry it as iss, and
+	// Ponte's signed responses to it as aud.
+	OrganisationID string    `json:"organisation_id,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
 }
 
 // KeyCount is the number of keys in the application's JWKS (0 without one).
@@ -156,6 +164,9 @@ type NewApplication struct {
 	JWKS json.RawMessage
 	// AcceptPlainJSON allows plain JSON bodies where signed JWTs are required.
 	AcceptPlainJSON bool
+	// OrganisationID is the application's Open Finance organisation id
+	// (a UUID); optional.
+	OrganisationID string
 }
 
 var companyKeyPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,36}$`)
@@ -186,6 +197,9 @@ func (n *NewApplication) Validate() error {
 		if err := checkAbsoluteURL(n.DeepLinkURL); err != nil {
 			problems = append(problems, fmt.Sprintf("deep-link URL %q: %v", n.DeepLinkURL, err))
 		}
+	}
+	if n.OrganisationID != "" && uuid.Validate(n.OrganisationID) != nil {
+		problems = append(problems, fmt.Sprintf("organisation id %q must be a UUID", n.OrganisationID))
 	}
 	if len(n.JWKS) > 0 {
 		if _, _, err := ParseJWKS(n.JWKS); err != nil {

@@ -83,7 +83,7 @@ func (s *Applications) create(ctx context.Context, n NewApplication, demo bool) 
 	a := &Application{
 		ID: uuid.NewString(), ClientID: uuid.NewString(), Name: strings.TrimSpace(n.Name), CompanyKey: n.CompanyKey,
 		Scopes: n.Scopes, RedirectURLs: n.RedirectURLs, DeepLinkURL: n.DeepLinkURL, SandboxDemo: demo,
-		JWKS: jwks, AcceptPlainJSON: n.AcceptPlainJSON || demo,
+		JWKS: jwks, AcceptPlainJSON: n.AcceptPlainJSON || demo, OrganisationID: n.OrganisationID,
 		CreatedAt: now, UpdatedAt: now,
 	}
 	if a.RedirectURLs == nil {
@@ -180,6 +180,16 @@ func (s *Applications) SetJWKS(ctx context.Context, applicationID string, jwks j
 		}
 	}
 	return s.update(ctx, applicationID, "set JWKS", `jwks = $1`, string(stored), func(a *Application) { a.JWKS = stored })
+}
+
+// SetOrganisationID records the application's Open Finance organisation id
+// (a UUID; "" clears it). applicationID is the application's id or client_id.
+func (s *Applications) SetOrganisationID(ctx context.Context, applicationID, organisationID string) (*Application, error) {
+	if organisationID != "" && uuid.Validate(organisationID) != nil {
+		return nil, fmt.Errorf("%w: organisation id %q must be a UUID", ErrInvalid, organisationID)
+	}
+	return s.update(ctx, applicationID, "set organisation id", `organisation_id = $1`, organisationID,
+		func(a *Application) { a.OrganisationID = organisationID })
 }
 
 // SetAcceptPlainJSON says whether the application may send plain JSON bodies

@@ -101,6 +101,13 @@ type Config struct {
 	ITPCNPJ string
 	ITPISPB string
 
+	// OrganisationID is Ponte's organisation id at the Open Finance
+	// Directory (a UUID): the iss of the messages it signs, the aud its
+	// peers sign for, and the default PCM organisation id. Required
+	// outside the sandbox; the sandbox generates one into
+	// DATA-DIR/org-id on first start (see app.organisationID).
+	OrganisationID string
+
 	envProblems []string
 }
 
@@ -188,7 +195,7 @@ func (c *Config) RegisterServe(fs *flag.FlagSet) {
 		"client certificate (PEM, directory-issued) for mutual TLS with the PCM and its token endpoint (env PONTE_PCM_CERT)")
 	fs.StringVar(&c.PCMKeyFile, "pcm-key", env("PONTE_PCM_KEY", ""), "private key (PEM) of --pcm-cert (env PONTE_PCM_KEY)")
 	fs.StringVar(&c.PCMOrgID, "pcm-org-id", env("PONTE_PCM_ORG_ID", ""),
-		"organisationId (UUID) sent as clientOrgId/serverOrgId; required with --pcm-url; default in sandbox: generated into DATA-DIR/pcm-org-id (env PONTE_PCM_ORG_ID)")
+		"organisationId (UUID) sent as clientOrgId/serverOrgId; default: --org-id (env PONTE_PCM_ORG_ID)")
 	fs.StringVar(&c.Settlement, "settlement", env("PONTE_SETTLEMENT", ""),
 		"where payments move money: ledger (the sandbox accounts are a ledger) or partner (the holder partner settles and reports the outcome); default ledger in sandbox, partner otherwise (env PONTE_SETTLEMENT)")
 	fs.DurationVar(&c.SettlementDeadline, "settlement-deadline", c.envDuration("PONTE_SETTLEMENT_DEADLINE", 15*time.Minute),
@@ -199,14 +206,26 @@ func (c *Config) RegisterServe(fs *flag.FlagSet) {
 		"Ponte's CNPJ as a payment initiator, sent as cnpjInitiator; required to initiate payments at brands outside the sandbox (env PONTE_ITP_CNPJ)")
 	fs.StringVar(&c.ITPISPB, "itp-ispb", env("PONTE_ITP_ISPB", ""),
 		"ISPB that opens the endToEndIds Ponte generates as an initiator; default: the first 8 digits of --itp-cnpj (env PONTE_ITP_ISPB)")
+	fs.StringVar(&c.OrganisationID, "org-id", env("PONTE_ORG_ID", ""),
+		"Ponte's organisation id (UUID) at the Open Finance Directory: iss of the messages it signs, the default --pcm-org-id; required outside the sandbox, generated into DATA-DIR/org-id in it (env PONTE_ORG_ID)")
 	fs.StringVar(&c.PCMSpecFile, "pcm-spec", env("PONTE_PCM_SPEC", ""),
 		"official PCM hybrid-flow OpenAPI file the sandbox receiver validates each item against; default: Ponte's built-in copy of its rules (env PONTE_PCM_SPEC)")
 	c.SweepInterval = 10 * time.Second
 }
 
-// checkPCM validates the forwarding flags.
+// checkPCM validates Ponte's organisation id and the forwarding flags.
 func (c *Config) checkPCM() []string {
 	var problems []string
+	if c.OrganisationID != "" && !uuidRE.MatchString(c.OrganisationID) {
+		problems = append(problems, "--org-id must be a UUID (the organisation id the Open Finance Directory gave the institution)")
+	}
+	if c.OrganisationID == "" && !c.Sandbox() {
+		problems = append(problems, "--org-id (PONTE_ORG_ID) is required outside the sandbox: it is the institution's organisation id at the Open Finance Directory")
+	}
+	if c.PCMOrgID == "" && uuidRE.MatchString(c.OrganisationID) {
+		// The PCM knows the institution by the same organisation id.
+		c.PCMOrgID = c.OrganisationID
+	}
 	if c.PCMURL != "" {
 		if u, err := url.Parse(c.PCMURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			problems = append(problems, fmt.Sprintf("--pcm-url %q must be an absolute http(s) URL", c.PCMURL))

@@ -2,6 +2,7 @@ package config
 
 import (
 	"flag"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -36,7 +37,7 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestFlagsWinOverEnv(t *testing.T) {
-	c, err := parse(t, map[string]string{"PONTE_ADDR": "127.0.0.1:9000", "PONTE_MODE": "production"}, "--addr", "127.0.0.1:9100")
+	c, err := parse(t, map[string]string{"PONTE_ADDR": "127.0.0.1:9000", "PONTE_MODE": "production", "PONTE_ORG_ID": testOrgID}, "--addr", "127.0.0.1:9100")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,9 +77,9 @@ func TestSettlement(t *testing.T) {
 		deadline time.Duration
 	}{
 		{nil, nil, SettlementLedger, 15 * time.Minute},
-		{map[string]string{"PONTE_MODE": "production"}, nil, SettlementPartner, 15 * time.Minute},
+		{map[string]string{"PONTE_MODE": "production", "PONTE_ORG_ID": testOrgID}, nil, SettlementPartner, 15 * time.Minute},
 		{map[string]string{"PONTE_SETTLEMENT": "partner", "PONTE_SETTLEMENT_DEADLINE": "2m"}, nil, SettlementPartner, 2 * time.Minute},
-		{map[string]string{"PONTE_MODE": "production"}, []string{"--settlement", "ledger", "--settlement-deadline", "1h"}, SettlementLedger, time.Hour},
+		{map[string]string{"PONTE_MODE": "production", "PONTE_ORG_ID": testOrgID}, []string{"--settlement", "ledger", "--settlement-deadline", "1h"}, SettlementLedger, time.Hour},
 	} {
 		c, err := parse(t, tc.env, tc.args...)
 		if err != nil {
@@ -144,5 +145,41 @@ func TestInitiatorIdentity(t *testing.T) {
 		if _, err := parse(t, nil, args...); err == nil || !strings.Contains(err.Error(), "--itp-") {
 			t.Errorf("%v: error %v, want one naming the flag", args, err)
 		}
+	}
+}
+
+const testOrgID = "5b1e2a8c-3f4d-4e6a-9b7c-1d2e3f4a5b6c"
+
+// TestOrganisationID: Ponte's organisation id is a UUID, required outside
+// the sandbox, and the PCM's organisation id unless --pcm-org-id says otherwise.
+func TestOrganisationID(t *testing.T) {
+	for _, tc := range []struct {
+		env     map[string]string
+		args    []string
+		wantErr string
+		wantPCM string
+	}{
+		{env: nil, wantPCM: ""},
+		{env: map[string]string{"PONTE_ORG_ID": testOrgID}, wantPCM: testOrgID},
+		{env: map[string]string{"PONTE_ORG_ID": testOrgID}, args: []string{"--pcm-org-id", "0f0e0d0c-0b0a-4908-8706-050403020100"},
+			wantPCM: "0f0e0d0c-0b0a-4908-8706-050403020100"},
+		{env: map[string]string{"PONTE_MODE": "production"}, wantErr: "--org-id (PONTE_ORG_ID) is required outside the sandbox"},
+		{args: []string{"--org-id", "ponte"}, wantErr: "--org-id must be a UUID"},
+	} {
+		t.Run(fmt.Sprint(tc.env, tc.args), func(t *testing.T) { // subtests: t.Setenv lasts until each ends
+			c, err := parse(t, tc.env, tc.args...)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("err %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.PCMOrgID != tc.wantPCM {
+				t.Errorf("PCM org id %q, want %q", c.PCMOrgID, tc.wantPCM)
+			}
+		})
 	}
 }

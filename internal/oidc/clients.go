@@ -20,6 +20,12 @@ type Initiator struct {
 	// request objects and private_key_jwt client assertions (PS256).
 	JWKS         json.RawMessage
 	RedirectURIs []string
+	// OrganisationID is the initiator's Open Finance organisation id
+	// (AttrOrganisationID); optional for a hand-registered initiator.
+	OrganisationID string
+	// WebhookURIs are the base URLs the holder sends Open Finance webhooks
+	// to (AttrWebhookURIs); optional.
+	WebhookURIs []string
 }
 
 // ErrInvalidClient reports registration metadata Ponte refuses.
@@ -70,6 +76,12 @@ func (s *Storage) RegisterInitiator(ctx context.Context, in Initiator) (*goidc.C
 		JARSigAlg:        goidc.PS256,
 		PARIsRequired:    true,
 	}}
+	if in.OrganisationID != "" {
+		c.SetCustomAttribute(AttrOrganisationID, in.OrganisationID)
+	}
+	if len(in.WebhookURIs) > 0 {
+		c.SetCustomAttribute(AttrWebhookURIs, in.WebhookURIs)
+	}
 	initiatorPolicy(c)
 	if err := s.Clients().Save(ctx, c); err != nil {
 		return nil, err

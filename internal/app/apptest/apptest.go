@@ -34,6 +34,9 @@ type Options struct {
 	DataDir     string // "" → a new temporary directory
 	Mode        string // "" → sandbox
 	Settlement  string // "" → the mode's default (config: ledger in sandbox, partner otherwise)
+	// OrganisationID is Ponte's --org-id; "" → generated in the sandbox,
+	// TestOrganisationID in production (where config requires one).
+	OrganisationID string
 	// LedgerPixLimit is --ledger-pix-limit ("" → no limit).
 	LedgerPixLimit string
 	Clock          *clock.Fake
@@ -55,6 +58,10 @@ type Server struct {
 }
 
 // Start starts Ponte and stops it when the test ends.
+// TestOrganisationID is the organisation id of a production-mode test server
+// started without one.
+const TestOrganisationID = "0b7e5f3a-6c2d-4f1e-8a9b-3c4d5e6f7a8b"
+
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
 	if opts.DataDir == "" {
@@ -82,7 +89,10 @@ func Start(t testing.TB, opts Options) *Server {
 		Addr: s.srv.Listener.Addr().String(), DatabaseURL: opts.DatabaseURL, DataDir: opts.DataDir,
 		Mode: opts.Mode, PublicURL: s.URL, SigningKeyFile: filepath.Join(opts.DataDir, "signing-key.pem"),
 		TokenTTL: 300 * time.Second, LogFormat: "json", ShutdownTimeout: 5 * time.Second, SweepInterval: time.Hour,
-		Settlement: opts.Settlement, LedgerPixLimit: opts.LedgerPixLimit,
+		Settlement: opts.Settlement, LedgerPixLimit: opts.LedgerPixLimit, OrganisationID: opts.OrganisationID,
+	}
+	if cfg.OrganisationID == "" && opts.Mode == config.Production {
+		cfg.OrganisationID = TestOrganisationID
 	}
 	if err := cfg.Finish(); err != nil {
 		t.Fatal(err)
