@@ -352,4 +352,3 @@ func (t *Transfers) List(ctx context.Context, applicationID string, f TransferFi
 	}
 	return out, next, nil
 }
-
