@@ -92,6 +92,9 @@ type App struct {
 	// call Drain). PCMReceiver is the sandbox's own PCM (nil otherwise).
 	PCMForwarder *pcm.Forwarder
 	PCMReceiver  *pcm.Receiver
+	// Directory verifies software statements and, in the sandbox, is the
+	// sandbox's own Directory (directory.go).
+	Directory *Directory
 	// SandboxBrandID is the brand that is Ponte's own holder side (sandbox only).
 	SandboxBrandID string
 	Clock          clock.Clock
@@ -238,6 +241,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err != nil {
 		return nil, err
 	}
+	// The Open Finance Directory: the statement verifier of dynamic client
+	// registration and, in the sandbox, the sandbox's own Directory.
+	dir, err := wireDirectory(b, mux, pcmHandler.AdminToken)
+	if err != nil {
+		return nil, err
+	}
 
 	// The holder's consent flow: tickets, the journey, the WebView.
 	// Outside the sandbox a ticket's requestUri must be a live pushed
@@ -324,7 +333,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		Payments: pay, Recurring: rec, DataConsents: dcs, Settlement: settle, SettlementPartner: settlePartner,
 		PCM: pcmHandler, PCMForwarder: forwarder, PCMReceiver: receiver,
 		Tickets: tickets, Interactions: interactions, SandboxApp: sandboxApp, AuthServer: authServer,
-		ITP: itpService, ITPFlow: flow, SandboxBrandID: sandboxBrandID, Cards: cardService,
+		ITP: itpService, ITPFlow: flow, SandboxBrandID: sandboxBrandID, Cards: cardService, Directory: dir,
 		handler: handler,
 	}, nil
 }

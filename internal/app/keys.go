@@ -18,7 +18,7 @@ const (
 )
 
 // createKeys starts creating, each on its own goroutine, the RSA keys this
-// start will load and that do not exist yet: on a first sandbox start five
+// start will load and that do not exist yet: on a first sandbox start six
 // 2048-bit keys, which generated one after another were most of the time to
 // ready. The returned wait blocks until every key file is written (or failed);
 // the wiring that follows then only reads them. Keys that exist are read
@@ -29,7 +29,7 @@ func createKeys(cfg config.Config) (wait func() error) {
 		func() error { _, err := auth.LoadOrCreateKey(cfg.SigningKeyFile); return err },
 	}
 	if cfg.Sandbox() {
-		for _, name := range []string{sandboxPartnerKeyFile, sandboxITPKeyFile} {
+		for _, name := range []string{sandboxPartnerKeyFile, sandboxITPKeyFile, sandboxDirectoryKeyFile} {
 			path := filepath.Join(cfg.DataDir, name)
 			jobs = append(jobs, func() error { _, err := auth.LoadOrCreateKey(path); return err })
 		}

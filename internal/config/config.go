@@ -54,6 +54,12 @@ type Config struct {
 	TLSCertFile  string
 	TLSKeyFile   string
 	ClientCAFile string
+	// TransportCertFile and TransportKeyFile (PEM) are Ponte's transport
+	// certificate (BRCAC in production) for the outbound Open Finance
+	// calls that carry no brand of their own: the holder's webhook
+	// notifications to initiators (issue 16 §5c).
+	TransportCertFile string
+	TransportKeyFile  string
 
 	// PCM dashboard (issue 8 §4). AdminToken is the admin credential of
 	// /admin/pcm and of the all-partners funnel; in sandbox mode an empty
@@ -107,6 +113,16 @@ type Config struct {
 	// outside the sandbox; the sandbox generates one into
 	// DATA-DIR/org-id on first start (see app.organisationID).
 	OrganisationID string
+
+	// The Open Finance Directory (issue 16 §1): DirectoryJWKS is where its
+	// signing keys are (a JWKS URL, or a file), DirectoryIssuer the iss of
+	// the software statements it signs, DirectoryKeystore the base URL of
+	// the keystore where organisations publish their software's keys. Empty
+	// means the sandbox's own Directory in the sandbox and the real
+	// production Directory otherwise (see internal/app/directory.go).
+	DirectoryJWKS     string
+	DirectoryIssuer   string
+	DirectoryKeystore string
 
 	envProblems []string
 }
@@ -179,6 +195,10 @@ func (c *Config) RegisterServe(fs *flag.FlagSet) {
 		"private key (PEM) of --tls-cert (env PONTE_TLS_KEY)")
 	fs.StringVar(&c.ClientCAFile, "client-ca", env("PONTE_CLIENT_CA", ""),
 		"CA certificates (PEM) of client certificates; turns on mutual TLS: Open Finance routes require a client certificate and tokens are bound to it; needs --tls-cert (env PONTE_CLIENT_CA)")
+	fs.StringVar(&c.TransportCertFile, "transport-cert", env("PONTE_TRANSPORT_CERT", ""),
+		"Ponte's Open Finance transport certificate (PEM, BRCAC), presented over mutual TLS when notifying initiators' webhooks (env PONTE_TRANSPORT_CERT)")
+	fs.StringVar(&c.TransportKeyFile, "transport-key", env("PONTE_TRANSPORT_KEY", ""),
+		"private key (PEM) of --transport-cert (env PONTE_TRANSPORT_KEY)")
 	fs.StringVar(&c.AdminToken, "admin-token", env("PONTE_ADMIN_TOKEN", ""),
 		"admin credential of the PCM dashboard /admin/pcm (HTTP Basic password or bearer); default in sandbox: generated into DATA-DIR/admin-token (env PONTE_ADMIN_TOKEN)")
 	fs.Float64Var(&c.PCMFloor, "pcm-floor", c.envFloat("PONTE_PCM_FLOOR", 0),
@@ -208,6 +228,14 @@ func (c *Config) RegisterServe(fs *flag.FlagSet) {
 		"ISPB that opens the endToEndIds Ponte generates as an initiator; default: the first 8 digits of --itp-cnpj (env PONTE_ITP_ISPB)")
 	fs.StringVar(&c.OrganisationID, "org-id", env("PONTE_ORG_ID", ""),
 		"Ponte's organisation id (UUID) at the Open Finance Directory: iss of the messages it signs, the default --pcm-org-id; required outside the sandbox, generated into DATA-DIR/org-id in it (env PONTE_ORG_ID)")
+	fs.StringVar(&c.DirectoryJWKS, "directory-jwks", env("PONTE_DIRECTORY_JWKS", ""),
+		"the Open Finance Directory's signing keys, which software statements are verified with: a JWKS URL or file; default: the sandbox Directory's own keys in the sandbox, "+
+			"https://keystore.directory.openbankingbrasil.org.br/openbanking.jwks otherwise (env PONTE_DIRECTORY_JWKS)")
+	fs.StringVar(&c.DirectoryIssuer, "directory-issuer", env("PONTE_DIRECTORY_ISSUER", ""),
+		"the iss software statements must carry; default: the sandbox Directory's in the sandbox, \"Open Banking Open Banking Brasil prod SSA issuer\" otherwise (env PONTE_DIRECTORY_ISSUER)")
+	fs.StringVar(&c.DirectoryKeystore, "directory-keystore", env("PONTE_DIRECTORY_KEYSTORE", ""),
+		"base URL of the Directory's keystore, where a client's jwks_uri must point ({keystore}/{org_id}/{software_id}/application.jwks); default: PUBLIC-URL/sandbox/directory/keystore in the sandbox, "+
+			"https://keystore.directory.openbankingbrasil.org.br otherwise (env PONTE_DIRECTORY_KEYSTORE)")
 	fs.StringVar(&c.PCMSpecFile, "pcm-spec", env("PONTE_PCM_SPEC", ""),
 		"official PCM hybrid-flow OpenAPI file the sandbox receiver validates each item against; default: Ponte's built-in copy of its rules (env PONTE_PCM_SPEC)")
 	c.SweepInterval = 10 * time.Second
@@ -250,6 +278,35 @@ func (c *Config) checkPCM() []string {
 	return problems
 }
 
+// checkDirectory validates the Directory flags: URLs absolute, a JWKS file
+// readable.
+func (c *Config) checkDirectory() []string {
+	var problems []string
+	isURL := func(s string) bool {
+		u, err := url.Parse(s)
+		return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+	}
+	switch j := c.DirectoryJWKS; {
+	case j == "":
+	case strings.HasPrefix(j, "http://") || strings.HasPrefix(j, "https://"):
+		if !isURL(j) {
+			problems = append(problems, fmt.Sprintf("--directory-jwks %q is not an absolute http(s) URL", j))
+		}
+	default:
+		if _, err := os.Stat(j); err != nil {
+			problems = append(problems, fmt.Sprintf("--directory-jwks: neither an http(s) URL nor a readable file: %v", err))
+		}
+	}
+	if c.DirectoryKeystore != "" && !isURL(c.DirectoryKeystore) {
+		problems = append(problems, fmt.Sprintf("--directory-keystore %q must be an absolute http(s) URL", c.DirectoryKeystore))
+	}
+	c.DirectoryKeystore = strings.TrimRight(c.DirectoryKeystore, "/")
+	if c.DirectoryIssuer != "" && strings.TrimSpace(c.DirectoryIssuer) != c.DirectoryIssuer {
+		problems = append(problems, "--directory-issuer must not start or end with spaces")
+	}
+	return problems
+}
+
 var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // Finish fills derived defaults and validates the serve configuration.
@@ -263,6 +320,14 @@ func (c *Config) Finish() error {
 	}
 	problems = append(problems, c.checkTLS()...)
 	problems = append(problems, c.checkPCM()...)
+	if (c.TransportCertFile == "") != (c.TransportKeyFile == "") {
+		problems = append(problems, "--transport-cert and --transport-key go together")
+	} else if c.TransportCertFile != "" {
+		if _, err := tls.LoadX509KeyPair(c.TransportCertFile, c.TransportKeyFile); err != nil {
+			problems = append(problems, fmt.Sprintf("--transport-cert %s / --transport-key %s: %v", c.TransportCertFile, c.TransportKeyFile, err))
+		}
+	}
+	problems = append(problems, c.checkDirectory()...)
 	if c.PublicURL == "" {
 		c.PublicURL = c.Scheme() + "://" + c.Addr
 	}
