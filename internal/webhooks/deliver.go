@@ -64,18 +64,7 @@ func NewDeliverer(o Options) *Deliverer {
 	if o.Jitter == nil {
 		o.Jitter = func() float64 { return 0.9 + 0.2*rand.Float64() }
 	}
-	guard := newNetGuard(o.Sandbox, o.Resolver)
-	transport := &http.Transport{
-		Proxy:                 nil, // a proxy would dial for us, out of the guard's reach
-		DialContext:           guard.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          100,
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: o.Timeout,
-		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
-	}
+	transport := GuardedTransport(o.Sandbox, o.Resolver, &tls.Config{MinVersion: tls.VersionTLS12}, o.Timeout)
 	return &Deliverer{
 		db: o.DB, vault: o.Vault, clock: o.Clock, logger: o.Logger, sandbox: o.Sandbox, jitter: o.Jitter, timeout: o.Timeout, metrics: o.Metrics,
 		client: &http.Client{
@@ -85,6 +74,38 @@ func NewDeliverer(o Options) *Deliverer {
 		},
 	}
 }
+
+// GuardedTransport is the HTTP transport of webhook deliveries, shared with
+// the Open Finance webhooks (internal/ofwebhook): no proxy (it would dial
+// for us, out of the guard's reach) and only destinations the address policy
+// allows (sandbox: loopback, private and CGNAT too), checked on the socket
+// being dialed. tlsConfig may carry a client certificate (mutual TLS); r nil
+// is net.DefaultResolver. Callers must not follow redirects.
+func GuardedTransport(sandbox bool, r Resolver, tlsConfig *tls.Config, responseTimeout time.Duration) *http.Transport {
+	guard := newNetGuard(sandbox, r)
+	return &http.Transport{
+		Proxy:                 nil,
+		DialContext:           guard.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: responseTimeout,
+		TLSClientConfig:       tlsConfig,
+	}
+}
+
+// RetryDelay is the wait after failed attempt number attempt (1-based) of
+// RetrySchedule, scaled by jitter (a factor near 1).
+func RetryDelay(attempt int, jitter float64) time.Duration {
+	i := min(max(attempt, 1), len(RetrySchedule)) - 1
+	return time.Duration(float64(RetrySchedule[i]) * jitter)
+}
+
+// DescribeError renders a transport error of a delivery attempt for a log
+// (see describeError).
+func DescribeError(err error, timeout time.Duration) string { return describeError(err, timeout) }
 
 // Register makes c run deliveries.
 func (d *Deliverer) Register(c *jobs.Client) {
@@ -205,8 +226,7 @@ func (d *Deliverer) keys(st *sendState, now time.Time) ([][]byte, error) {
 // delay is the wait after failed attempt number attempt: the schedule with
 // jitter, or the receiver's Retry-After when that is longer and at most 24 h.
 func (d *Deliverer) delay(attempt int, retryAfter time.Duration) time.Duration {
-	i := min(max(attempt, 1), len(RetrySchedule)) - 1
-	wait := time.Duration(float64(RetrySchedule[i]) * d.jitter())
+	wait := RetryDelay(attempt, d.jitter())
 	if retryAfter > wait && retryAfter <= maxRetryAfter {
 		wait = retryAfter
 	}
