@@ -8,6 +8,7 @@ import (
 	"github.com/ponte-ofb/ponte/internal/cards"
 	"github.com/ponte-ofb/ponte/internal/consentflow"
 	"github.com/ponte-ofb/ponte/internal/dataconsents"
+	"github.com/ponte-ofb/ponte/internal/directory"
 	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/itp"
 	"github.com/ponte-ofb/ponte/internal/payments"
@@ -58,6 +59,8 @@ func (s *site) families() ([]httpx.Family, httpx.ErrorWriter) {
 		{Prefix: "/admin/pcm", Errors: page},
 		{Prefix: "/journey/", Errors: page},
 		{Prefix: "/sandbox/", Errors: page},
+		{Prefix: directory.PathPrefix + "/", Errors: bankly}, // the sandbox Directory's JSON routes
+		{Prefix: "/admin/v1/directory/", Errors: bankly},
 		{Prefix: sandboxapp.PathToken, Errors: bankly},
 		{Prefix: SandboxPCMPrefix + "/", Errors: bankly},
 		{Prefix: "/open-banking/", Errors: fapiErrors{payments.ErrorWriter{Clock: s.clock}}},
