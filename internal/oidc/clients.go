@@ -17,7 +17,10 @@ type Initiator struct {
 	ClientID string
 	Name     string
 	// JWKS is the client's public key set, inline (JSON). It verifies its
-	// request objects and private_key_jwt client assertions (PS256).
+	// request objects and private_key_jwt client assertions (PS256). An
+	// encryption key in it (use "enc", RSA, alg RSA-OAEP or none) makes the
+	// client's ID tokens encrypted (RSA-OAEP, A256GCM); an encryption key of
+	// another kind is refused.
 	JWKS         json.RawMessage
 	RedirectURIs []string
 	// OrganisationID is the initiator's Open Finance organisation id
@@ -65,6 +68,10 @@ func (s *Storage) RegisterInitiator(ctx context.Context, in Initiator) (*goidc.C
 		}
 		keys = append(keys, k)
 	}
+	encrypt, err := encryptionKeys(keys)
+	if err != nil {
+		return nil, err
+	}
 	c := &goidc.Client{ID: in.ClientID, ClientMeta: goidc.ClientMeta{
 		Name:             in.Name,
 		RedirectURIs:     in.RedirectURIs,
@@ -76,6 +83,11 @@ func (s *Storage) RegisterInitiator(ctx context.Context, in Initiator) (*goidc.C
 		JARSigAlg:        goidc.PS256,
 		PARIsRequired:    true,
 	}}
+	if encrypt {
+		// The client registered an encryption key: its ID tokens, from
+		// /oauth/authorize and /oauth/token alike, are nested JWTs encrypted to it.
+		c.IDTokenKeyEncAlg, c.IDTokenContentEncAlg = IDTokenKeyEncAlg, IDTokenContentEncAlg
+	}
 	if in.OrganisationID != "" {
 		c.SetCustomAttribute(AttrOrganisationID, in.OrganisationID)
 	}
