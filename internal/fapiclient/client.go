@@ -50,6 +50,12 @@ type Client struct {
 	// brand requires mutual TLS).
 	HTTP  *http.Client
 	Clock clock.Clock
+	// DecryptionKeys are Ponte's encryption keys: an id_token the brand
+	// encrypted to one of them is decrypted before its checks (idtoken.go).
+	DecryptionKeys []DecryptionKey
+	// RequireEncryptedIDToken refuses plain id_tokens: Ponte registered an
+	// encryption key at this brand, so its id_tokens come encrypted.
+	RequireEncryptedIDToken bool
 
 	mu   sync.Mutex
 	meta *Metadata
@@ -62,7 +68,8 @@ func (c *Client) WithRedirectURI(redirectURI string) *Client {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return &Client{Issuer: c.Issuer, APIBase: c.APIBase, ClientID: c.ClientID, Key: c.Key, KeyID: c.KeyID,
-		RedirectURI: redirectURI, HTTP: c.HTTP, Clock: c.Clock, meta: c.meta, jwks: c.jwks}
+		RedirectURI: redirectURI, HTTP: c.HTTP, Clock: c.Clock, DecryptionKeys: c.DecryptionKeys,
+		RequireEncryptedIDToken: c.RequireEncryptedIDToken, meta: c.meta, jwks: c.jwks}
 }
 
 // Metadata is the part of the brand's discovery document Ponte uses.
@@ -507,69 +514,20 @@ type Callback struct {
 	Code, IDToken, State, Error, ErrorDescription string
 }
 
-// VerifyCallback checks a hybrid-flow callback against the request it answers
-// and returns the authorization code: state matches; an OAuth error becomes a
-// DeniedError; otherwise the id_token is signed by the brand (PS256, its
-// JWKS), issued by it (iss) to Ponte (aud), unexpired, with the request's
-// nonce, and c_hash/s_hash of the code and state. Anything else is ErrCallback.
-func (c *Client) VerifyCallback(ctx context.Context, cb Callback, ar AuthRequest) (string, error) {
-	if cb.State == "" || cb.State != ar.State {
-		return "", fmt.Errorf("%w: state does not match the request", ErrCallback)
-	}
-	if cb.Error != "" {
-		return "", &DeniedError{Code: cb.Error, Description: cb.ErrorDescription}
-	}
-	m, err := c.Discover(ctx)
-	if err != nil {
-		return "", err
-	}
-	if cb.Code == "" || cb.IDToken == "" {
-		return "", fmt.Errorf("%w: code and id_token are required", ErrCallback)
-	}
-	tok, err := jwt.ParseSigned(cb.IDToken, []jose.SignatureAlgorithm{jose.PS256})
-	if err != nil || len(tok.Headers) != 1 {
-		return "", fmt.Errorf("%w: id_token is not a PS256 JWT", ErrCallback)
-	}
-	keys := c.jwks.Key(tok.Headers[0].KeyID)
-	if len(keys) == 0 {
-		return "", fmt.Errorf("%w: id_token signed with an unknown key", ErrCallback)
-	}
-	var std jwt.Claims
-	var extra struct {
-		Nonce string `json:"nonce"`
-		CHash string `json:"c_hash"`
-		SHash string `json:"s_hash"`
-	}
-	if err := tok.Claims(keys[0].Key, &std, &extra); err != nil {
-		return "", fmt.Errorf("%w: id_token signature", ErrCallback)
-	}
-	if err := std.ValidateWithLeeway(jwt.Expected{Issuer: m.Issuer, AnyAudience: jwt.Audience{c.ClientID}, Time: c.Clock.Now()}, 30*time.Second); err != nil {
-		return "", fmt.Errorf("%w: id_token: %v", ErrCallback, err)
-	}
-	if std.Expiry == nil {
-		return "", fmt.Errorf("%w: id_token has no exp", ErrCallback)
-	}
-	if extra.Nonce != ar.Nonce {
-		return "", fmt.Errorf("%w: id_token nonce does not match", ErrCallback)
-	}
-	if extra.CHash != halfHash(cb.Code) || extra.SHash != halfHash(cb.State) {
-		return "", fmt.Errorf("%w: c_hash or s_hash does not match", ErrCallback)
-	}
-	return cb.Code, nil
-}
-
-// halfHash is OIDC's hash for PS256: the left half of SHA-256, base64url.
-func halfHash(v string) string {
-	sum := sha256.Sum256([]byte(v))
-	return base64.RawURLEncoding.EncodeToString(sum[:16])
-}
-
-// ExchangeCode redeems the authorization code (PKCE verifier, private_key_jwt).
+// ExchangeCode redeems the authorization code (PKCE verifier, private_key_jwt)
+// and checks the id_token of the answer when there is one (checkTokenIDToken).
 func (c *Client) ExchangeCode(ctx context.Context, code string, ar AuthRequest) (*TokenResponse, error) {
 	m, err := c.Discover(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return c.tokenRequest(ctx, m, url.Values{"grant_type": {"authorization_code"}, "code": {code},
+	tok, err := c.tokenRequest(ctx, m, url.Values{"grant_type": {"authorization_code"}, "code": {code},
 		"redirect_uri": {c.RedirectURI}, "code_verifier": {ar.Verifier}})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkTokenIDToken(m, tok.IDToken, ar); err != nil {
+		return nil, err
+	}
+	return tok, nil
 }
