@@ -35,7 +35,7 @@ func commands() []topCommand {
 }
 
 // groups are the commands with subcommands, in the order ponte lists them.
-var groups = []group{appsGroup, initiatorsGroup, customersGroup, accountsGroup, cardsGroup, brandsGroup, journeysGroup, pcmGroup}
+var groups = []group{appsGroup, initiatorsGroup, directoryGroup, customersGroup, accountsGroup, cardsGroup, brandsGroup, journeysGroup, pcmGroup}
 
 func printUsage(w io.Writer) {
 	fmt.Fprint(w, "ponte — a self-hosted Open Finance Brasil platform.\n\nUsage:\n  ponte <command> [flags]\n\nCommands:\n")
@@ -74,6 +74,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cardsCmd(ctx, rest, stdin, stdout, stderr)
 	case "initiators":
 		err = initiatorsCmd(ctx, rest, stdout, stderr)
+	case "directory":
+		err = directoryCmd(ctx, rest, stdout, stderr)
 	case "customers":
 		err = customersCmd(ctx, rest, stdout, stderr)
 	case "accounts":

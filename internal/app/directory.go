@@ -13,9 +13,9 @@ import (
 	"github.com/ponte-ofb/ponte/internal/directory"
 )
 
-// sandboxDirectoryKeyFile is the sandbox Directory's PS256 signing key in
+// SandboxDirectoryKeyFile is the sandbox Directory's PS256 signing key in
 // the data directory (created by createKeys).
-const sandboxDirectoryKeyFile = "sandbox-directory-key.pem"
+const SandboxDirectoryKeyFile = "sandbox-directory-key.pem"
 
 // Directory is Ponte's side of the Open Finance Directory, as dynamic
 // client registration uses it.
@@ -58,7 +58,7 @@ func wireDirectory(b base, mux *http.ServeMux, adminToken string) (*Directory, e
 	issuer, keystore := directory.ProductionIssuer, directory.ProductionKeystore
 	var keys directory.KeySource
 	if cfg.Sandbox() {
-		key, err := auth.LoadOrCreateKey(filepath.Join(cfg.DataDir, sandboxDirectoryKeyFile))
+		key, err := auth.LoadOrCreateKey(filepath.Join(cfg.DataDir, SandboxDirectoryKeyFile))
 		if err != nil {
 			return nil, fmt.Errorf("app: sandbox directory key: %w", err)
 		}

@@ -29,7 +29,7 @@ func createKeys(cfg config.Config) (wait func() error) {
 		func() error { _, err := auth.LoadOrCreateKey(cfg.SigningKeyFile); return err },
 	}
 	if cfg.Sandbox() {
-		for _, name := range []string{sandboxPartnerKeyFile, sandboxITPKeyFile, sandboxDirectoryKeyFile} {
+		for _, name := range []string{sandboxPartnerKeyFile, sandboxITPKeyFile, SandboxDirectoryKeyFile} {
 			path := filepath.Join(cfg.DataDir, name)
 			jobs = append(jobs, func() error { _, err := auth.LoadOrCreateKey(path); return err })
 		}
