@@ -24,9 +24,9 @@ import (
 // and everything else (client_credentials) to the partner handler. journey is
 // the holder's step of each authorization request; renderError shows people
 // the errors that cannot go back to the initiator; consents binds refresh
-// tokens to their consent.
+// tokens to their consent; reg, when set, serves dynamic client registration.
 func wireAuthorizationServer(b base, mux *http.ServeMux, key *auth.SigningKey, storage *oidc.Storage, journey oidc.JourneyFunc,
-	renderError goidc.RenderErrorFunc, partner *auth.Handler, consents oidc.ConsentChecker) (*oidc.Server, error) {
+	renderError goidc.RenderErrorFunc, partner *auth.Handler, consents oidc.ConsentChecker, reg *oidc.Registration) (*oidc.Server, error) {
 	partnerMux := http.NewServeMux()
 	partner.Register(partnerMux)
 	srv, err := oidc.New(oidc.Config{
@@ -36,6 +36,8 @@ func wireAuthorizationServer(b base, mux *http.ServeMux, key *auth.SigningKey, s
 		MutualTLS:   b.cfg.MutualTLS(),
 		RenderError: renderError,
 		Consents:    consents,
+		// Dynamic client registration (dcr.go); nil without a Directory.
+		Registration: reg,
 	})
 	if err != nil {
 		return nil, err

@@ -78,7 +78,8 @@ const clientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bea
 // are refused with 401 on:
 //
 //   - every path under ResourcePrefix, written by ResourceErrors;
-//   - PAR, with an RFC 6749 invalid_client error;
+//   - PAR and the registration routes (/register, /register/{client_id}),
+//     with an RFC 6749 invalid_client error;
 //   - POST /oauth/token for the grants of Open Finance initiators
 //     (authorization_code, refresh_token) and for any client authenticating
 //     with private_key_jwt (client_assertion), refused the same way.
@@ -130,6 +131,9 @@ func (p CertificatePolicy) needs(r *http.Request) (certRequirement, error) {
 	case p.ResourcePrefix != "" && strings.HasPrefix(path, p.ResourcePrefix):
 		return certResource, nil
 	case path == PathPAR:
+		return certOAuth, nil
+	case path == PathRegister || strings.HasPrefix(path, PathRegister+"/"):
+		// DCR-BR: registration and management only over mutual TLS.
 		return certOAuth, nil
 	case path == PathToken && r.Method == http.MethodPost:
 		form, err := peekForm(r)

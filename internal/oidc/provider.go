@@ -129,6 +129,9 @@ type Config struct {
 	// unknown client): it writes the answer and returns nil, or returns the
 	// error for go-oidc's JSON.
 	RenderError goidc.RenderErrorFunc
+	// Registration, optional, turns on dynamic client registration and
+	// management (POST /register, GET|PUT|DELETE /register/{client_id}; dcr.go).
+	Registration *Registration
 }
 
 // JourneyFunc is the holder's authentication and consent step of an
@@ -142,6 +145,8 @@ type Server struct {
 	storage *Storage
 	logger  *slog.Logger
 	refresh refreshPolicy
+	// registration says whether the registration routes are served.
+	registration bool
 }
 
 // New builds the provider.
@@ -154,10 +159,10 @@ func New(cfg Config) (*Server, error) {
 		Key: cfg.Key.Private, KeyID: cfg.Key.KeyID, Algorithm: string(goidc.PS256), Use: string(goidc.KeyUsageSignature),
 	}}}
 	s := &Server{storage: cfg.Storage, logger: cfg.Logger,
-		refresh: refreshPolicy{consents: cfg.Consents, clock: cfg.Storage.clock}}
+		refresh: refreshPolicy{consents: cfg.Consents, clock: cfg.Storage.clock}, registration: cfg.Registration != nil}
 	op, err := provider.New(goidc.ProfileFAPI1, issuer,
 		func(context.Context) (goidc.JSONWebKeySet, error) { return jwks, nil },
-		provider.WithClientStorage(cfg.Storage.Clients()),
+		provider.WithClientStorage(clientStorage(cfg)),
 		provider.WithAuthnSessionStorage(cfg.Storage.AuthnSessions()),
 		provider.WithGrantSessionStorage(cfg.Storage.GrantSessions()),
 		provider.WithJWKSEndpoint(PathJWKS),
@@ -169,12 +174,6 @@ func New(cfg Config) (*Server, error) {
 		provider.WithOpenIDScopeRequired(),
 		provider.WithIDTokenSignatureAlgs(goidc.PS256),
 		provider.WithIDTokenLifetime(IDTokenLifetime),
-		// FAPI-BR's only ID token encryption: RSA-OAEP with A256GCM, for the
-		// clients that registered an encryption key (see encryption.go);
-		// discovery advertises exactly these, and go-oidc refuses any other
-		// id_token_encrypted_response_alg/enc a client registers.
-		provider.WithIDTokenEncryption(IDTokenKeyEncAlg),
-		provider.WithIDTokenContentEncryptionAlgs(IDTokenContentEncAlg),
 		// Request objects are signed (PS256) and pushed: /oauth/authorize only
 		// takes client_id and request_uri.
 		provider.WithJARRequired(goidc.PS256),
@@ -220,6 +219,7 @@ func New(cfg Config) (*Server, error) {
 			goidc.AuthnFunc(cfg.Journey))),
 		provider.WithJWTLeewayTime(30),
 		withMutualTLS(cfg.MutualTLS, issuer),
+		withRegistration(cfg.Registration, cfg.Storage, cfg.MutualTLS),
 		provider.WithNotifyErrorFunc(func(ctx context.Context, err error) {
 			s.logger.InfoContext(ctx, "authorization server: request refused", "err", err)
 		}),
@@ -244,6 +244,10 @@ func (s *Server) Mount(mux *http.ServeMux, partnerToken http.Handler) {
 	mux.Handle(PathAuthorize, s.handler)
 	mux.Handle(PathAuthorize+"/", s.handler)
 	mux.Handle("POST "+PathToken, TokenDispatcher(s.handler, partnerToken))
+	if s.registration {
+		mux.Handle("POST "+PathRegister, registrationHandler(s.handler))
+		mux.Handle(PathRegister+"/{client_id}", registrationHandler(s.handler))
+	}
 }
 
 // maxTokenForm bounds the token request body read to find its grant type (the

@@ -78,19 +78,26 @@ func nullable(v string) any {
 type clientManager struct{ s *Storage }
 
 func (m clientManager) Save(ctx context.Context, c *goidc.Client) error {
+	return m.s.db.Write(ctx, func(tx *sql.Tx) error { return m.saveTx(ctx, tx, c) })
+}
+
+// saveTx writes c inside tx. A registration access token (dynamic
+// registration) is stored as a hash only, and the software_id column keeps
+// one client per software statement's software (see registeredToken).
+func (m clientManager) saveTx(ctx context.Context, tx *sql.Tx, c *goidc.Client) error {
 	if c.ID == "" {
 		return errors.New("oidc: client without id")
 	}
-	data, err := json.Marshal(c)
+	stored := *c
+	stored.RegistrationToken = hashRegistrationToken(c.RegistrationToken)
+	data, err := json.Marshal(&stored)
 	if err != nil {
 		return fmt.Errorf("oidc: encode client: %w", err)
 	}
-	now := m.s.nowMS()
-	return m.s.db.Write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO oidc_clients (id, data, created_at, updated_at) VALUES ($1, $2, $3, $3)
-ON CONFLICT (id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`, c.ID, string(data), now)
-		return err
-	})
+	_, err = tx.ExecContext(ctx, `INSERT INTO oidc_clients (id, data, software_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
+ON CONFLICT (id) DO UPDATE SET data = excluded.data, software_id = excluded.software_id, updated_at = excluded.updated_at`,
+		c.ID, string(data), nullable(SoftwareID(c)), m.s.nowMS())
+	return err
 }
 
 func (m clientManager) Client(ctx context.Context, id string) (*goidc.Client, error) {
@@ -106,7 +113,16 @@ func (m clientManager) Client(ctx context.Context, id string) (*goidc.Client, er
 	if err := json.Unmarshal([]byte(data), &c); err != nil {
 		return nil, fmt.Errorf("oidc: decode client %s: %w", id, err)
 	}
+	// Only the hash is stored: the plain token is given back to go-oidc's
+	// comparison when the request presented the matching one.
+	c.RegistrationToken = registeredToken(ctx, c.RegistrationToken)
+	scopes := c.ScopeIDs
 	initiatorPolicy(&c)
+	if SoftwareID(&c) != "" {
+		// A client registered with a software statement keeps the scopes its
+		// statement's roles allowed (see registrar.scopes).
+		c.ScopeIDs = scopes
+	}
 	return &c, nil
 }
 
