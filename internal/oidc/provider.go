@@ -174,6 +174,12 @@ func New(cfg Config) (*Server, error) {
 		provider.WithOpenIDScopeRequired(),
 		provider.WithIDTokenSignatureAlgs(goidc.PS256),
 		provider.WithIDTokenLifetime(IDTokenLifetime),
+		// FAPI-BR's only ID token encryption: RSA-OAEP with A256GCM, for the
+		// clients that registered an encryption key (see encryption.go);
+		// discovery advertises exactly these, and go-oidc refuses any other
+		// id_token_encrypted_response_alg/enc a client registers.
+		provider.WithIDTokenEncryption(IDTokenKeyEncAlg),
+		provider.WithIDTokenContentEncryptionAlgs(IDTokenContentEncAlg),
 		// Request objects are signed (PS256) and pushed: /oauth/authorize only
 		// takes client_id and request_uri.
 		provider.WithJARRequired(goidc.PS256),
