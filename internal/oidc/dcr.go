@@ -118,6 +118,10 @@ type registrationRequest struct {
 
 type registrationKey struct{}
 
+func withRegistrationRequest(ctx context.Context, req *registrationRequest) context.Context {
+	return context.WithValue(ctx, registrationKey{}, req)
+}
+
 func registrationFrom(ctx context.Context) *registrationRequest {
 	r, _ := ctx.Value(registrationKey{}).(*registrationRequest)
 	return r
@@ -166,7 +170,7 @@ func registrationHandler(next http.Handler) http.Handler {
 		if scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
 			req.token = strings.TrimSpace(token)
 		}
-		r = r.WithContext(context.WithValue(r.Context(), registrationKey{}, req))
+		r = r.WithContext(withRegistrationRequest(r.Context(), req))
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, maxRegistrationBody)
 		}
