@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/google/uuid"
+
 	"github.com/ponte-ofb/ponte/internal/auth"
 	"github.com/ponte-ofb/ponte/internal/clock"
 	"github.com/ponte-ofb/ponte/internal/config"
@@ -24,10 +26,12 @@ authorization server: they push authorization requests to /oauth/par with
 signed request objects and authenticate with private_key_jwt. An initiator
 is a partner application (ponte apps create): it creates its consents with
 that application's credentials and registers here under the same client_id;
-only the client that created a consent can take the user through it.`,
+only the client that created a consent can take the user through it.
+Initiators in the Open Finance Directory register themselves instead (POST
+/register with a software statement); "add" is for institutions outside it.`,
 	subs: []subcommand{
-		{"add", "register (or replace) an initiator: application, name, JWKS, redirect URLs"},
-		{"list", "list registered initiators"},
+		{"add", "register (or replace) an initiator: application, name, JWKS, redirect URLs, organisation, webhook URLs"},
+		{"list", "list registered initiators with their organisation and origin (dcr or hand)"},
 	},
 }
 
@@ -42,6 +46,7 @@ func initiatorsCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		in        oidc.Initiator
 		jwksFile  string
 		redirects stringList
+		webhooks  stringList
 	)
 	switch sub {
 	case "add":
@@ -51,6 +56,8 @@ func initiatorsCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		c.String(&in.Name, "name", "NAME", "", "display name shown to the user in the WebView (required)")
 		c.String(&jwksFile, "jwks", "FILE", "", "file with the initiator's public JWKS (required)")
 		c.List(&redirects, "redirect-url", "URL", "exact redirect URL (repeatable, at least one)")
+		c.String(&in.OrganisationID, "org-id", "UUID", "", "the initiator's Open Finance organisation id (also set on its application)")
+		c.List(&webhooks, "webhook-url", "URL", "base URL for Open Finance webhooks (repeatable): https, no trailing slash, no query")
 		c.Alias("client-id", "app")
 		c.Alias("redirect-uri", "redirect-url")
 	case "list":
@@ -79,14 +86,33 @@ func initiatorsCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if _, err := auth.NewApplications(db, clock.System{}).Get(ctx, in.ClientID); err != nil {
 			return fmt.Errorf("--app %s: %w (register the initiator's application first: ponte apps create)", in.ClientID, err)
 		}
+		if in.OrganisationID != "" && uuid.Validate(in.OrganisationID) != nil {
+			return fmt.Errorf("--org-id %q: must be a UUID", in.OrganisationID)
+		}
+		for _, u := range webhooks {
+			// http is allowed on loopback only, for initiators next to a
+			// sandbox; outside it the delivery's SSRF guard refuses loopback.
+			if err := oidc.CheckWebhookURI(u, true); err != nil {
+				return fmt.Errorf("--webhook-url: %w", err)
+			}
+		}
+		if existing, err := st.Clients().Client(ctx, in.ClientID); err == nil && oidc.SoftwareID(existing) != "" {
+			return fmt.Errorf("--app %s registered itself with a software statement: it manages its registration at /register/%s",
+				in.ClientID, in.ClientID)
+		}
 		b, err := os.ReadFile(jwksFile)
 		if err != nil {
 			return fmt.Errorf("read --jwks: %w", err)
 		}
-		in.JWKS, in.RedirectURIs = json.RawMessage(b), redirects
+		in.JWKS, in.RedirectURIs, in.WebhookURIs = json.RawMessage(b), redirects, webhooks
 		c, err := st.RegisterInitiator(ctx, in)
 		if err != nil {
 			return err
+		}
+		if in.OrganisationID != "" {
+			if _, err := auth.NewApplications(db, clock.System{}).SetOrganisationID(ctx, in.ClientID, in.OrganisationID); err != nil {
+				return fmt.Errorf("set the application's organisation id: %w", err)
+			}
 		}
 		fmt.Fprintf(stdout, "initiator %s (%s) registered with %d key(s) and redirect URLs %s\n",
 			c.ID, c.Name, len(c.PublicJWKS.Keys), strings.Join(c.RedirectURIs, " "))
@@ -96,15 +122,27 @@ func initiatorsCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "CLIENT_ID\tNAME\tKEYS\tREDIRECT_URLS")
+		fmt.Fprintln(tw, "CLIENT_ID\tNAME\tORG_ID\tORIGIN\tKEYS\tREDIRECT_URLS\tWEBHOOK_URLS")
 		for _, c := range list {
-			keys := 0
+			keys, origin := "jwks_uri", "dcr"
 			if c.PublicJWKS != nil {
-				keys = len(c.PublicJWKS.Keys)
+				keys = fmt.Sprint(len(c.PublicJWKS.Keys))
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", c.ID, c.Name, keys, strings.Join(c.RedirectURIs, " "))
+			if oidc.SoftwareID(c) == "" {
+				origin = "hand"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, dash(oidc.OrganisationID(c)), origin, keys,
+				strings.Join(c.RedirectURIs, " "), dash(strings.Join(oidc.WebhookURIs(c), " ")))
 		}
 		return tw.Flush()
 	}
 	return nil
+}
+
+// dash shows an empty column as "-".
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
