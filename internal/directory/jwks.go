@@ -272,18 +272,24 @@ func (c *JWKSCache) ttl(h http.Header) time.Duration {
 	return min(max(ttl, c.opts.MinTTL), c.opts.MaxTTL)
 }
 
-// ParseJWKS decodes a JSON Web Key Set and keeps only public keys (the
-// public half of a private key that should not have been published).
+// ParseJWKS decodes a JSON Web Key Set and keeps only public keys: the
+// public half of a private key that should not have been published, and
+// nothing of a symmetric key, which has none.
 func ParseJWKS(b []byte) (*jose.JSONWebKeySet, error) {
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(b, &set); err != nil {
 		return nil, fmt.Errorf("not a JSON Web Key Set: %w", err)
 	}
-	for i, k := range set.Keys {
+	keys := set.Keys[:0]
+	for _, k := range set.Keys {
 		if !k.IsPublic() {
-			set.Keys[i] = k.Public()
+			if k = k.Public(); k.Key == nil {
+				continue
+			}
 		}
+		keys = append(keys, k)
 	}
+	set.Keys = keys
 	return &set, nil
 }
 

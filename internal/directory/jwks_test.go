@@ -286,3 +286,27 @@ func TestLoadKeysFile(t *testing.T) {
 		t.Error("a missing file was accepted")
 	}
 }
+
+// FuzzParseJWKS: whatever a URL answers, parsing never panics and keeps no
+// private key material.
+func FuzzParseJWKS(f *testing.F) {
+	key := newKey(f)
+	private, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key, KeyID: "k1"}}})
+	public, _ := json.Marshal(publicSet(key, "k1"))
+	f.Add(private)
+	f.Add(public)
+	f.Add([]byte(`{"keys":[{"kty":"oct","k":"AAAA","kid":"s"}]}`))
+	f.Add([]byte(`{"keys":[{"kty":"RSA"}]}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		set, err := ParseJWKS(b)
+		if err != nil {
+			return
+		}
+		for _, k := range set.Keys {
+			if !k.IsPublic() {
+				t.Fatalf("kept a non-public key %+v from %s", k, b)
+			}
+		}
+	})
+}

@@ -165,3 +165,46 @@ func TestSandboxIssueInvalid(t *testing.T) {
 		t.Fatal("the sandbox issuer must not pass for the real Directory's")
 	}
 }
+
+// FuzzIssueRequest feeds the admin API's body, as decoded, to the request
+// checks: never a panic, and what passes is a software the keystore can
+// serve (known roles, absolute redirect URLs, public keys with kids).
+func FuzzIssueRequest(f *testing.F) {
+	key := newKey(f)
+	jwks, _ := json.Marshal(publicSet(key, "k1"))
+	f.Add([]byte(`{"org_id":"` + testOrg + `","roles":["PAGTO"],"redirect_uris":["https://a.example/cb"],"jwks":` + string(jwks) + `}`))
+	f.Add([]byte(`{"org_id":"` + testOrg + `","software_id":"x","roles":["pagto","DADOS"],"redirect_uris":["/cb"],"webhook_uris":["https://h.example/"],"jwks":{"keys":[{}]}}`))
+	f.Add([]byte(`{"jwks":{"keys":"x"}}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var in struct {
+			OrgID        string          `json:"org_id"`
+			OrgNumber    string          `json:"org_number"`
+			SoftwareID   string          `json:"software_id"`
+			Roles        []string        `json:"roles"`
+			RedirectURIs []string        `json:"redirect_uris"`
+			WebhookURIs  []string        `json:"webhook_uris"`
+			JWKS         json.RawMessage `json:"jwks"`
+		}
+		if json.Unmarshal(body, &in) != nil {
+			return
+		}
+		sw, err := IssueRequest{OrgID: in.OrgID, OrgNumber: in.OrgNumber, SoftwareID: in.SoftwareID, Roles: in.Roles,
+			RedirectURIs: in.RedirectURIs, WebhookURIs: in.WebhookURIs, JWKS: in.JWKS}.validate()
+		if err != nil {
+			var verr *validation.Error
+			if !errors.As(err, &verr) || len(verr.Fields) == 0 {
+				t.Fatalf("error %v lists no field", err)
+			}
+			return
+		}
+		if len(sw.Roles) == 0 || len(ScopesForRoles(sw.Roles)) == 0 || len(sw.RedirectURIs) == 0 || len(sw.JWKS.Keys) == 0 {
+			t.Fatalf("accepted %s as %+v", body, sw)
+		}
+		for _, k := range sw.JWKS.Keys {
+			if !k.IsPublic() || k.KeyID == "" {
+				t.Fatalf("accepted key %+v", k)
+			}
+		}
+	})
+}
