@@ -35,7 +35,7 @@ var leafCommands = []struct {
 	{[]string{"apps", "disable"}, []string{"app"}, nil, true},
 	{[]string{"apps", "set-keys"}, []string{"app", "jwks"}, []string{"client-id"}, true},
 	{[]string{"apps", "set-plain-json"}, []string{"app", "accept"}, []string{"client-id"}, true},
-	{[]string{"initiators", "add"}, []string{"app", "name", "jwks", "redirect-url"}, []string{"client-id", "redirect-uri"}, true},
+	{[]string{"initiators", "add"}, []string{"app", "name", "jwks", "redirect-url", "org-id", "webhook-url"}, []string{"client-id", "redirect-uri"}, true},
 	{[]string{"initiators", "list"}, nil, nil, true},
 	{[]string{"directory", "issue-ssa"}, []string{"org-id", "software-id", "role", "redirect-url", "webhook-url", "jwks", "org-name",
 		"org-number", "client-name", "public-url"}, []string{"redirect-uri", "webhook-uri"}, true},
