@@ -275,7 +275,7 @@ func TestCLIAppsCreate(t *testing.T) {
 	}
 	got := list[0]
 	want := auth.Application{
-		ID: a.id, ClientID: a.clientID, Name: testAppName, CompanyKey: testCompanyKey,
+		ID: a.id, ClientID: a.clientID, Name: testAppName, Slug: "fintech-exemplo", CompanyKey: testCompanyKey,
 		Scopes:       []string{"openfinance.ticket.read", "openfinance.ticket.write"},
 		RedirectURLs: testRedirects, DeepLinkURL: testDeepLink,
 		CreatedAt: got.CreatedAt, UpdatedAt: got.UpdatedAt,
@@ -402,10 +402,10 @@ func TestCLIAppsListAndShow(t *testing.T) {
 		if len(lines) != 2 {
 			t.Fatalf("apps list: %d lines, want a header and one application\n%s", len(lines), r)
 		}
-		if got, want := strings.Fields(lines[0]), []string{"CLIENT_ID", "NAME", "COMPANY_KEY", "STATUS", "SCOPES"}; !cmp.Equal(got, want) {
+		if got, want := strings.Fields(lines[0]), []string{"CLIENT_ID", "SLUG", "NAME", "COMPANY_KEY", "STATUS", "SCOPES"}; !cmp.Equal(got, want) {
 			t.Errorf("apps list header %q, want %q", got, want)
 		}
-		for _, w := range []string{a.clientID, testAppName, testCompanyKey, "active", "openfinance.ticket.read openfinance.ticket.write"} {
+		for _, w := range []string{a.clientID, "fintech-exemplo", testAppName, testCompanyKey, "active", "openfinance.ticket.read openfinance.ticket.write"} {
 			if !strings.Contains(lines[1], w) {
 				t.Errorf("apps list row does not show %q\n%s", w, r)
 			}
@@ -436,7 +436,7 @@ func TestCLIAppsListAndShow(t *testing.T) {
 			assertNoSecret(t, r, a.secret)
 			f := fields(r.stdout)
 			want := map[string]string{
-				"id": a.id, "client_id": a.clientID, "name": testAppName, "companyKey": testCompanyKey,
+				"id": a.id, "client_id": a.clientID, "name": testAppName, "slug": "fintech-exemplo", "companyKey": testCompanyKey,
 				"status": "active", "scopes": "openfinance.ticket.read openfinance.ticket.write",
 				"redirect URLs": strings.Join(testRedirects, " "), "deep link": testDeepLink,
 			}

@@ -31,7 +31,7 @@ login=$(echo "$webview" | sed -E 's/.*#accessToken=([^&]+).*/\1/')
 html=$(browse "${webview%%#*}")
 interaction=$(echo "$html" | grep -o 'data-interaction="[^"]*"' | head -1 | cut -d'"' -f2)
 client=$(echo "$html" | grep -o 'data-client="[^"]*"' | head -1 | cut -d'"' -f2)
-api="$base/api/${client// /%20}/consents/v1/interactions/$interaction"
+api="$base/api/$client/consents/v1/interactions/$interaction" # client: the partner's slug, URL-safe
 device='{"platform":"APP","os":"IOS","osVersion":"17.5"}'
 browse -o /dev/null -H "Origin: $base" -H 'Content-Type: application/json' \
   -d "{\"accessToken\":\"$login\",\"device\":$device}" "$api/login"

@@ -41,7 +41,7 @@ func (p partners) Partner(ctx context.Context, applicationID string) (*consentfl
 	if a.Disabled {
 		return nil, consentflow.ErrPartnerNotFound
 	}
-	out := &consentflow.Partner{ApplicationID: a.ID, ClientID: a.ClientID, Name: a.Name, CompanyKey: a.CompanyKey, DeepLinkURL: a.DeepLinkURL}
+	out := &consentflow.Partner{ApplicationID: a.ID, ClientID: a.ClientID, Name: a.Name, Slug: a.Slug, CompanyKey: a.CompanyKey, DeepLinkURL: a.DeepLinkURL}
 	if len(a.JWKS) > 0 {
 		if err := json.Unmarshal(a.JWKS, &out.Keys); err != nil {
 			return nil, fmt.Errorf("app: partner %s jwks: %w", a.ID, err)

@@ -25,6 +25,7 @@ type Application struct {
 	ID           string   `json:"id"`
 	ClientID     string   `json:"client_id"`
 	Name         string   `json:"name"`
+	Slug         string   `json:"slug"` // names it in seed 002's interaction path (see Slug); unique, kept when Name changes
 	CompanyKey   string   `json:"companyKey"`
 	Scopes       []string `json:"scopes"`
 	RedirectURLs []string `json:"redirect_urls"`

@@ -192,6 +192,17 @@ func (s *Applications) SetOrganisationID(ctx context.Context, applicationID, org
 		func(a *Application) { a.OrganisationID = organisationID })
 }
 
+// Rename changes the application's display name. Its slug stays: the
+// interaction URLs its backend and app already use keep working.
+// applicationID is the application's id or client_id.
+func (s *Applications) Rename(ctx context.Context, applicationID, name string) (*Application, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 200 {
+		return nil, fmt.Errorf("%w: name is required (at most 200 characters)", ErrInvalid)
+	}
+	return s.update(ctx, applicationID, "rename", `name = $1`, name, func(a *Application) { a.Name = name })
+}
+
 // SetAcceptPlainJSON says whether the application may send plain JSON bodies
 // (application/json) where the Payments API requires signed JWTs.
 // applicationID is the application's id or client_id.

@@ -13,7 +13,7 @@ import (
 )
 
 const appColumns = `id, client_id, name, company_key, scopes, redirect_urls, deep_link_url, disabled, sandbox_demo, created_at, updated_at, secret_hash,
-	jwks, accept_plain_json, organisation_id`
+	jwks, accept_plain_json, organisation_id, slug`
 
 type scanner interface{ Scan(...any) error }
 
@@ -27,7 +27,7 @@ func scanApp(s scanner) (*Application, string, error) {
 		plainJSON         int
 	)
 	if err := s.Scan(&a.ID, &a.ClientID, &a.Name, &a.CompanyKey, &scopes, &redirects, &a.DeepLinkURL,
-		&disabled, &demo, &created, &updated, &secretHash, &jwks, &plainJSON, &a.OrganisationID); err != nil {
+		&disabled, &demo, &created, &updated, &secretHash, &jwks, &plainJSON, &a.OrganisationID, &a.Slug); err != nil {
 		return nil, "", err
 	}
 	a.Scopes = strings.Fields(scopes)
@@ -50,14 +50,20 @@ func insertApp(ctx context.Context, tx *sql.Tx, a *Application, secretHash strin
 	if a.RedirectURLs == nil {
 		redirects = []byte("[]")
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO applications (`+appColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-		a.ID, a.ClientID, a.Name, a.CompanyKey, strings.Join(a.Scopes, " "), string(redirects), a.DeepLinkURL,
-		boolInt(a.Disabled), boolInt(a.SandboxDemo), a.CreatedAt.UnixMilli(), a.UpdatedAt.UnixMilli(), secretHash,
-		string(a.JWKS), boolInt(a.AcceptPlainJSON), a.OrganisationID)
+	// The slug is made from the name here, for every way an application is
+	// created, and never changed after (see withFreeSlug).
+	slug, err := withFreeSlug(ctx, tx, a.Name, func(slug string) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO applications (`+appColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+			a.ID, a.ClientID, a.Name, a.CompanyKey, strings.Join(a.Scopes, " "), string(redirects), a.DeepLinkURL,
+			boolInt(a.Disabled), boolInt(a.SandboxDemo), a.CreatedAt.UnixMilli(), a.UpdatedAt.UnixMilli(), secretHash,
+			string(a.JWKS), boolInt(a.AcceptPlainJSON), a.OrganisationID, slug)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("auth: insert application: %w", err)
 	}
+	a.Slug = slug
 	return nil
 }
 

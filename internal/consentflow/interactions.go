@@ -211,7 +211,7 @@ func (s *Interactions) access(ctx context.Context, q queryer, actor Actor, clien
 	if err != nil {
 		return nil, nil, err
 	}
-	if p.Name != clientName {
+	if !p.NamedBy(clientName) {
 		return nil, nil, ErrInteractionNotFound
 	}
 	return it, p, nil

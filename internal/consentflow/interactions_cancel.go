@@ -27,12 +27,13 @@ func (in *CancelRequest) Validate() []httpx.FieldError {
 // REJEITADO_USUARIO (unless it already left AWAITING_AUTHORISATION, e.g.
 // expired: the initiator then learns that from the consent).
 func (s *Interactions) Cancel(ctx context.Context, actor Actor, clientName, id string, in CancelRequest) (*Outcome, error) {
-	if _, _, err := s.access(ctx, s.db.Read(), actor, clientName, id); err != nil {
+	_, p, err := s.access(ctx, s.db.Read(), actor, clientName, id)
+	if err != nil {
 		return nil, err
 	}
 	now := s.clock.Now()
-	out := &Outcome{}
-	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+	out := &Outcome{ByDisplayName: !p.NamedBySlug(clientName)}
+	err = s.db.Write(ctx, func(tx *sql.Tx) error {
 		it, err := getInteraction(ctx, tx, "id", id)
 		if err != nil {
 			return err

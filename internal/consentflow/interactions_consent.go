@@ -93,15 +93,16 @@ func (in *ConsentRequest) Validate() []httpx.FieldError {
 // Approve records the user's approval with the chosen debtor account: the
 // consent becomes AUTHORISED in the same transaction.
 func (s *Interactions) Approve(ctx context.Context, actor Actor, clientName, id string, in ConsentRequest) (*Outcome, error) {
-	if _, _, err := s.access(ctx, s.db.Read(), actor, clientName, id); err != nil {
+	_, p, err := s.access(ctx, s.db.Read(), actor, clientName, id)
+	if err != nil {
 		return nil, err
 	}
 	if *in.PartialApproval {
 		return nil, ErrPartialApproval
 	}
 	now := s.clock.Now()
-	out := &Outcome{}
-	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+	out := &Outcome{ByDisplayName: !p.NamedBySlug(clientName)}
+	err = s.db.Write(ctx, func(tx *sql.Tx) error {
 		it, err := s.open(ctx, tx, id, now)
 		if err != nil {
 			return err

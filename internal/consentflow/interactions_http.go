@@ -174,6 +174,10 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, step string, o
 	if err == nil {
 		h.Logger.InfoContext(r.Context(), "interaction step", "step", step, "interaction_id", out.Interaction.ID,
 			"status", out.Interaction.Status)
+		if out.ByDisplayName {
+			h.Logger.WarnContext(r.Context(), "interaction path names the partner by its display name: deprecated, use its slug (ponte apps show)",
+				"step", step, "application_id", out.Interaction.ApplicationID)
+		}
 		httpx.WriteJSON(w, r, http.StatusOK, outcomeJSON(out))
 		return
 	}

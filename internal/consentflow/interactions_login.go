@@ -60,7 +60,7 @@ func (s *Interactions) Login(ctx context.Context, actor Actor, clientName, id st
 	if subject != it.Document {
 		return nil, ErrWrongUser
 	}
-	out := &Outcome{}
+	out := &Outcome{ByDisplayName: !p.NamedBySlug(clientName)}
 	err = s.db.Write(ctx, func(tx *sql.Tx) error {
 		it, err := s.open(ctx, tx, id, now)
 		if err != nil {

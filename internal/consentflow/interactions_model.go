@@ -78,12 +78,41 @@ type Partner struct {
 	ApplicationID string
 	ClientID      string
 	Name          string
-	CompanyKey    string
+	// Slug is the application's {client_name} in the interaction path: a
+	// stable, lowercase, URL-safe name (auth.Slug).
+	Slug       string
+	CompanyKey string
 	// DeepLinkURL opens the partner's app; "" means the partner has no app
 	// and the WebView opens directly in the user's browser.
 	DeepLinkURL string
 	// Keys verify the accessToken the partner signs for its logged-in user.
 	Keys jose.JSONWebKeySet
+}
+
+// NamedBy reports whether segment, the path's {client_name}, names the
+// partner: its slug, ASCII letters in any case; or, deprecated, its display
+// name exactly, the only spelling before slugs (see NamedBySlug).
+func (p *Partner) NamedBy(segment string) bool {
+	return p.NamedBySlug(segment) || (p.Name != "" && segment == p.Name)
+}
+
+// NamedBySlug reports whether segment is the partner's slug. Only ASCII
+// letters compare without case (slugs are lowercase ASCII): no Unicode
+// folding, so "\u212Aey" (Kelvin sign) does not name "key".
+func (p *Partner) NamedBySlug(segment string) bool {
+	if p.Slug == "" || len(segment) != len(p.Slug) {
+		return false
+	}
+	for i := 0; i < len(segment); i++ {
+		c := segment[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != p.Slug[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // Partners finds holder partner applications.
@@ -109,6 +138,9 @@ type Outcome struct {
 	Accounts []*customers.Account
 	// RedirectURI is where the browser goes next (consent and cancel).
 	RedirectURI string
+	// ByDisplayName is true when the path named the partner by its display
+	// name, the deprecated spelling, rather than its slug.
+	ByDisplayName bool
 }
 
 // Step is a recorded interaction step.

@@ -13,9 +13,11 @@ import (
 // login, the debtor account choice, approve and cancel.
 type journeyPage struct {
 	InteractionID string
-	// PartnerName is the holder partner application's name: the API's
-	// {client_name} and the brand the user sees.
-	PartnerName    string
+	// PartnerName is the holder partner application's name: the brand the
+	// user sees.
+	PartnerName string
+	// PartnerSlug is its {client_name} in the interaction API's path.
+	PartnerSlug    string
 	CompanyKey     string
 	Initiator      string
 	MaskedDocument string
@@ -66,7 +68,7 @@ func (h *Handler) renderJourney(w http.ResponseWriter, r *http.Request, t *Ticke
 		return
 	}
 	data := journeyPage{
-		InteractionID: it.ID, PartnerName: p.Name, CompanyKey: p.CompanyKey, Initiator: initiator,
+		InteractionID: it.ID, PartnerName: p.Name, PartnerSlug: p.Slug, CompanyKey: p.CompanyKey, Initiator: initiator,
 		MaskedDocument: ofb.MaskDocument(it.Document), Status: it.Status, Finished: it.Finished(),
 		Approved: it.Status == InteractionApproved, Handoff: it.Handoff, Platform: "APP",
 		SessionExpires: sess.ExpiresAt.In(brasilia).Format("15:04"),
