@@ -26,6 +26,7 @@ var appsGroup = group{
 		{"show", "show one application"},
 		{"rotate-secret", "issue a new client_secret; the old one stops working"},
 		{"disable", "disable an application; its tokens stop working at once"},
+		{"rename", "change an application's display name (its slug stays)"},
 		{"set-keys", "register the application's public JWKS (verifies its signed requests)"},
 		{"set-plain-json", "allow or forbid plain JSON bodies where signed JWTs are required"},
 	},
@@ -47,6 +48,7 @@ var appsCommands = map[string]func(ctx context.Context, args []string, stdout, s
 	"show":           appsShow,
 	"rotate-secret":  appsRotateSecret,
 	"disable":        appsDisable,
+	"rename":         appsRename,
 	"set-keys":       appsSetKeys,
 	"set-plain-json": appsSetPlainJSON,
 }
@@ -124,9 +126,9 @@ func appsList(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return writeJSON(stdout, orEmpty(list))
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLIENT_ID\tNAME\tCOMPANY_KEY\tSTATUS\tSCOPES")
+	fmt.Fprintln(tw, "CLIENT_ID\tSLUG\tNAME\tCOMPANY_KEY\tSTATUS\tSCOPES")
 	for _, a := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.ClientID, a.Name, a.CompanyKey, status(a), strings.Join(a.Scopes, " "))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.ClientID, a.Slug, a.Name, a.CompanyKey, status(a), strings.Join(a.Scopes, " "))
 	}
 	return tw.Flush()
 }
@@ -165,6 +167,41 @@ func appsDisable(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintf(stdout, "application %s (%s) disabled\n", a.ClientID, a.Name)
 		return nil
 	})
+}
+
+func appsRename(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var (
+		cfg  config.Config
+		app  string
+		name string
+	)
+	c := newCommand("ponte apps rename --app CLIENT_ID --name NAME [flags]",
+		"Changes the application's display name, shown in the WebView and the lists.\n"+
+			"Its slug, the {client_name} of the interaction API's path, stays as it is,\n"+
+			"so the partner's URLs keep working.", stdout, stderr)
+	appFlag(c, &app)
+	c.String(&name, "name", "NAME", "", "the new display name (required)")
+	c.Storage(&cfg)
+	if err := c.Parse(args); err != nil {
+		return err
+	}
+	if err := c.NoArgs(); err != nil {
+		return err
+	}
+	if err := c.Required("app", "name"); err != nil {
+		return err
+	}
+	db, svc, err := openApps(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	a, err := svc.Rename(ctx, app, name)
+	if err != nil {
+		return err
+	}
+	printApp(stdout, a)
+	return nil
 }
 
 // runOnApp parses a command that acts on one application, named by --app or,
@@ -303,7 +340,14 @@ func openApps(ctx context.Context, cfg config.Config) (*store.DB, *auth.Applicat
 	if err != nil {
 		return nil, nil, err
 	}
-	return db, auth.NewApplications(db, clock.System{}), nil
+	apps := auth.NewApplications(db, clock.System{})
+	// A database older than slugs gets them before the commands show any,
+	// as 'ponte serve' does at start.
+	if _, err := apps.BackfillSlugs(ctx); err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return db, apps, nil
 }
 
 func status(a *auth.Application) string {
@@ -317,6 +361,7 @@ func printApp(w io.Writer, a *auth.Application) {
 	fmt.Fprintf(w, "id:            %s\n", a.ID)
 	fmt.Fprintf(w, "client_id:     %s\n", a.ClientID)
 	fmt.Fprintf(w, "name:          %s\n", a.Name)
+	fmt.Fprintf(w, "slug:          %s\n", a.Slug)
 	fmt.Fprintf(w, "companyKey:    %s\n", a.CompanyKey)
 	fmt.Fprintf(w, "status:        %s\n", status(a))
 	fmt.Fprintf(w, "scopes:        %s\n", strings.Join(a.Scopes, " "))

@@ -33,6 +33,7 @@ var leafCommands = []struct {
 	{[]string{"apps", "show"}, []string{"app"}, nil, true},
 	{[]string{"apps", "rotate-secret"}, []string{"app"}, nil, true},
 	{[]string{"apps", "disable"}, []string{"app"}, nil, true},
+	{[]string{"apps", "rename"}, []string{"app", "name"}, nil, true},
 	{[]string{"apps", "set-keys"}, []string{"app", "jwks"}, []string{"client-id"}, true},
 	{[]string{"apps", "set-plain-json"}, []string{"app", "accept"}, []string{"client-id"}, true},
 	{[]string{"initiators", "add"}, []string{"app", "name", "jwks", "redirect-url", "org-id", "webhook-url"}, []string{"client-id", "redirect-uri"}, true},

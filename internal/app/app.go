@@ -186,6 +186,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		return nil, err
 	}
 	apps := auth.NewApplications(db, clk)
+	if _, err := apps.BackfillSlugs(ctx); err != nil { // applications made before slugs (issue 16 §6)
+		return nil, err
+	}
 	tokens, err := auth.NewTokens(key, cfg.PublicURL, cfg.TokenTTL, clk, apps)
 	if err != nil {
 		return nil, err
