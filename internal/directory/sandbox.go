@@ -113,6 +113,9 @@ var ErrNotFound = errors.New("directory: no such software")
 // a sandbox without TLS: a base URL without query, fragment or trailing slash.
 var webhookURIRE = regexp.MustCompile(`^https?://[^\s/?#]+(?:/[^\s/?#]+)*$`)
 
+// cnpjRE is an organisation number: a CNPJ's 14 digits.
+var cnpjRE = regexp.MustCompile(`^\d{14}$`)
+
 const maxURIs, maxKeys = 20, 20
 
 // validate checks req, filling the defaults, and returns the software it
@@ -130,7 +133,7 @@ func (req IssueRequest) validate() (*Software, error) {
 	} else if uuid.Validate(sw.SoftwareID) != nil || len(sw.SoftwareID) != 36 {
 		bad("software_id", "must be a UUID (or absent, for a new software)")
 	}
-	if req.OrgNumber != "" && !regexp.MustCompile(`^\d{14}$`).MatchString(req.OrgNumber) {
+	if req.OrgNumber != "" && !cnpjRE.MatchString(req.OrgNumber) {
 		bad("org_number", "must be the organisation's CNPJ, 14 digits")
 	}
 	if len(sw.OrgName) > 200 {
