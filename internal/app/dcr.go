@@ -1,9 +1,15 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
 	"strings"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -23,12 +29,47 @@ func registration(b base, dir *Directory, apps *auth.Applications) *oidc.Registr
 	if dir == nil || dir.Verifier == nil {
 		return nil
 	}
+	keys := clientKeySets{dir}
 	return &oidc.Registration{
 		Statements:        dir.Verifier,
-		Keys:              clientKeySets{dir},
+		Keys:              keys,
 		Applications:      registeredApps{apps},
 		AllowLoopbackHTTP: b.cfg.Sandbox(),
+		// go-oidc reads a client's jwks_uri on each request object and client
+		// assertion: the sandbox keystore's are answered in process (no HTTP
+		// round trip to Ponte itself, whose certificate the sandbox's own
+		// clients need not trust), any other over HTTP.
+		HTTPClient: &http.Client{Timeout: 10 * time.Second, Transport: keystoreTransport{keys: keys, next: http.DefaultTransport}},
 	}
+}
+
+// keystoreTransport answers GETs of the sandbox keystore's URLs from the
+// sandbox Directory in process and sends every other request on.
+type keystoreTransport struct {
+	keys clientKeySets
+	next http.RoundTripper
+}
+
+func (t keystoreTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	org, sw, ok := t.keys.sandboxSoftware(r.URL.String())
+	if !ok || r.Method != http.MethodGet {
+		return t.next.RoundTrip(r)
+	}
+	status, body := http.StatusOK, []byte(nil)
+	set, err := t.keys.dir.Sandbox.ApplicationJWKS(r.Context(), org, sw)
+	switch {
+	case errors.Is(err, directory.ErrNotFound):
+		status, body = http.StatusNotFound, []byte(`{"error":"unknown software"}`)
+	case err != nil:
+		return nil, err
+	default:
+		if body, err = json.Marshal(set); err != nil {
+			return nil, err
+		}
+	}
+	return &http.Response{StatusCode: status, Status: http.StatusText(status), Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(bytes.NewReader(body)),
+		ContentLength: int64(len(body)), Request: r}, nil
 }
 
 // clientKeySets reads a registered client's key set at its jwks_uri.
@@ -36,15 +77,25 @@ type clientKeySets struct{ dir *Directory }
 
 // Keys implements oidc.KeySets.
 func (k clientKeySets) Keys(ctx context.Context, uri string) (jose.JSONWebKeySet, error) {
-	if sb := k.dir.Sandbox; sb != nil {
-		if rest, ok := strings.CutPrefix(uri, sb.Keystore()+"/"); ok {
-			if org, sw, ok := strings.Cut(strings.TrimSuffix(rest, "/application.jwks"), "/"); ok &&
-				directory.KeystoreJWKSURI(sb.Keystore(), org, sw) == uri {
-				return sb.ApplicationJWKS(ctx, org, sw)
-			}
-		}
+	if org, sw, ok := k.sandboxSoftware(uri); ok {
+		return k.dir.Sandbox.ApplicationJWKS(ctx, org, sw)
 	}
 	return k.dir.Keys.Keys(ctx, uri)
+}
+
+// sandboxSoftware says whether uri is the sandbox keystore's JWKS URL of a
+// software, and which.
+func (k clientKeySets) sandboxSoftware(uri string) (org, software string, ok bool) {
+	sb := k.dir.Sandbox
+	if sb == nil {
+		return "", "", false
+	}
+	rest, ok := strings.CutPrefix(uri, sb.Keystore()+"/")
+	if !ok {
+		return "", "", false
+	}
+	org, software, ok = strings.Cut(strings.TrimSuffix(rest, "/application.jwks"), "/")
+	return org, software, ok && directory.KeystoreJWKSURI(sb.Keystore(), org, software) == uri
 }
 
 // registeredApps adapts auth.Applications to oidc.RegisteredApplications.

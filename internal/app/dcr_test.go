@@ -1,9 +1,16 @@
 package app_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -14,6 +21,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ponte-ofb/ponte/internal/app/apptest"
+	"github.com/ponte-ofb/ponte/internal/config"
 	"github.com/ponte-ofb/ponte/internal/directory"
 	"github.com/ponte-ofb/ponte/internal/oidc"
 	"github.com/ponte-ofb/ponte/internal/oidc/oidctest"
@@ -45,13 +53,13 @@ func newDCRSoftware(t *testing.T, roles ...string) *dcrSoftware {
 
 // issue asks the sandbox Directory for a statement of the software (the
 // first time creating it there) and returns it.
-func (sw *dcrSoftware) issue(t *testing.T, s *apptest.Server) string {
+func (sw *dcrSoftware) issue(t *testing.T, sb *directory.Sandbox) string {
 	t.Helper()
 	jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &sw.key.PublicKey, KeyID: sw.kid, Algorithm: "PS256", Use: "sig"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, ssa, err := s.App.Directory.Sandbox.Issue(t.Context(), directory.IssueRequest{OrgID: sw.orgID, SoftwareID: sw.softwareID,
+	got, ssa, err := sb.Issue(t.Context(), directory.IssueRequest{OrgID: sw.orgID, SoftwareID: sw.softwareID,
 		OrgName: "ITP Exemplo", ClientName: "ITP Exemplo App", Roles: sw.roles, RedirectURIs: []string{sw.redirectURI},
 		WebhookURIs: []string{sw.webhookURI}, JWKS: jwks})
 	if err != nil {
@@ -61,16 +69,16 @@ func (sw *dcrSoftware) issue(t *testing.T, s *apptest.Server) string {
 	return ssa
 }
 
-func (sw *dcrSoftware) jwksURI(s *apptest.Server) string {
-	return directory.KeystoreJWKSURI(s.App.Directory.Sandbox.Keystore(), sw.orgID, sw.softwareID)
+func (sw *dcrSoftware) jwksURI(sb *directory.Sandbox) string {
+	return directory.KeystoreJWKSURI(sb.Keystore(), sw.orgID, sw.softwareID)
 }
 
 // request is a registration request as an initiator sends it; change edits it.
-func (sw *dcrSoftware) request(s *apptest.Server, ssa string, change func(map[string]any)) string {
+func (sw *dcrSoftware) request(sb *directory.Sandbox, ssa string, change func(map[string]any)) string {
 	req := map[string]any{
 		"software_statement":         ssa,
 		"redirect_uris":              []string{sw.redirectURI},
-		"jwks_uri":                   sw.jwksURI(s),
+		"jwks_uri":                   sw.jwksURI(sb),
 		"token_endpoint_auth_method": "private_key_jwt",
 		"grant_types":                []string{"authorization_code", "implicit", "refresh_token", "client_credentials"},
 		"response_types":             []string{"code id_token"},
@@ -187,8 +195,9 @@ func TestDynamicClientRegistration(t *testing.T) {
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t)})
+			sb := s.App.Directory.Sandbox
 			sw := newDCRSoftware(t, directory.RolePayments)
-			r, reg := registration(t, s, "POST", oidc.PathRegister, "", sw.request(s, sw.issue(t, s), nil))
+			r, reg := registration(t, s, "POST", oidc.PathRegister, "", sw.request(sb, sw.issue(t, sb), nil))
 			if r.Status != 201 || reg.ClientID == "" || reg.RegistrationAccessToken == "" {
 				t.Fatalf("register: %d %s", r.Status, r.Body)
 			}
@@ -197,7 +206,7 @@ func TestDynamicClientRegistration(t *testing.T) {
 			}
 			want := registered{ClientID: reg.ClientID, RegistrationAccessToken: reg.RegistrationAccessToken,
 				RegistrationClientURI: s.URL + oidc.PathRegister + "/" + reg.ClientID,
-				Scope:                 "consent openid payments recurring-consent recurring-payments", JWKSURI: sw.jwksURI(s),
+				Scope:                 "consent openid payments recurring-consent recurring-payments", JWKSURI: sw.jwksURI(sb),
 				OrgID: sw.orgID, SoftwareID: sw.softwareID, SoftwareStatement: reg.SoftwareStatement,
 				WebhookURIs: []string{sw.webhookURI}, ClientName: "ITP Exemplo App"}
 			if reg.SoftwareStatement == "" || !equalJSON(reg, want) {
@@ -209,6 +218,11 @@ func TestDynamicClientRegistration(t *testing.T) {
 			}
 			if strings.Contains(data, reg.RegistrationAccessToken) || !strings.Contains(data, `"registration_token":"sha256:`) {
 				t.Errorf("the stored client keeps the registration token in clear: %s", data)
+			}
+			var disc map[string]any
+			s.Do(t, "GET", oidc.PathDiscovery, nil, "").JSON(t, &disc)
+			if disc["registration_endpoint"] != s.URL+oidc.PathRegister {
+				t.Errorf("discovery registration_endpoint = %v", disc["registration_endpoint"])
 			}
 			app, err := s.App.Apps.Get(t.Context(), reg.ClientID)
 			if err != nil || app.OrganisationID != sw.orgID || app.KeyCount() != 1 || app.Disabled || app.AcceptPlainJSON {
@@ -254,7 +268,7 @@ func TestDynamicClientRegistration(t *testing.T) {
 
 			// One client per software.
 			before := registrationRows(t, s)
-			r, again := registration(t, s, "POST", oidc.PathRegister, "", sw.request(s, sw.issue(t, s), nil))
+			r, again := registration(t, s, "POST", oidc.PathRegister, "", sw.request(sb, sw.issue(t, sb), nil))
 			if r.Status != 400 || again.Error != "invalid_software_statement" || !strings.Contains(again.ErrorDescription, reg.ClientID) {
 				t.Errorf("second registration: %d %s", r.Status, r.Body)
 			}
@@ -280,7 +294,7 @@ func TestDynamicClientRegistration(t *testing.T) {
 			}
 
 			// Update with a fresh statement: a new registration token, the old one refused.
-			r, upd := registration(t, s, "PUT", self, reg.RegistrationAccessToken, sw.request(s, sw.issue(t, s), func(m map[string]any) {
+			r, upd := registration(t, s, "PUT", self, reg.RegistrationAccessToken, sw.request(sb, sw.issue(t, sb), func(m map[string]any) {
 				m["scope"] = "openid payments"
 				delete(m, "webhook_uris")
 			}))
@@ -292,7 +306,7 @@ func TestDynamicClientRegistration(t *testing.T) {
 				t.Errorf("the replaced registration token still reads: %d %s", r.Status, r.Body)
 			}
 			// An update breaking the rules is refused with its own error and changes nothing.
-			r, bad := registration(t, s, "PUT", self, upd.RegistrationAccessToken, sw.request(s, sw.issue(t, s), func(m map[string]any) {
+			r, bad := registration(t, s, "PUT", self, upd.RegistrationAccessToken, sw.request(sb, sw.issue(t, sb), func(m map[string]any) {
 				m["redirect_uris"] = []string{"https://evil.example/cb"}
 			}))
 			if r.Status != 400 || bad.Error != "invalid_redirect_uri" {
@@ -337,6 +351,7 @@ func TestDynamicClientRegistrationRefusals(t *testing.T) {
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
 			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t)})
+			sb := s.App.Directory.Sandbox
 			forger, err := rsa.GenerateKey(rand.Reader, 2048)
 			if err != nil {
 				t.Fatal(err)
@@ -350,45 +365,45 @@ func TestDynamicClientRegistrationRefusals(t *testing.T) {
 				wantIn    string // in error_description
 			}{
 				{"no statement", []string{directory.RolePayments}, func(sw *dcrSoftware, ssa string) string {
-					return sw.request(s, ssa, func(m map[string]any) { delete(m, "software_statement") })
+					return sw.request(sb, ssa, func(m map[string]any) { delete(m, "software_statement") })
 				}, "invalid_software_statement", "software_statement is required"},
 				{"forged signature", []string{directory.RolePayments}, func(sw *dcrSoftware, ssa string) string {
-					return sw.request(s, resign(t, ssa, forger), nil)
+					return sw.request(sb, resign(t, ssa, forger), nil)
 				}, "invalid_software_statement", "signature"},
 				{"not a JWS", []string{directory.RolePayments}, func(sw *dcrSoftware, ssa string) string {
-					return sw.request(s, "not.a.statement", nil)
+					return sw.request(sb, "not.a.statement", nil)
 				}, "invalid_software_statement", ""},
 				{"scope beyond the roles", []string{directory.RoleData}, func(sw *dcrSoftware, ssa string) string {
-					return sw.request(s, ssa, func(m map[string]any) { m["scope"] = "openid payments"; delete(m, "webhook_uris") })
+					return sw.request(sb, ssa, func(m map[string]any) { m["scope"] = "openid payments"; delete(m, "webhook_uris") })
 				}, "invalid_client_metadata", `scope "payments" is not allowed`},
 				{"role without scopes here", []string{directory.RoleAccount}, func(sw *dcrSoftware, ssa string) string {
-					return sw.request(s, ssa, nil)
+					return sw.request(sb, ssa, nil)
 				}, "unapproved_software_statement", "PAGTO"},
 				{"foreign redirect URI", []string{directory.RolePayments}, func(sw *dcrSoftware, ssa string) string {
-					return sw.request(s, ssa, func(m map[string]any) { m["redirect_uris"] = []string{"https://evil.example/cb"} })
+					return sw.request(sb, ssa, func(m map[string]any) { m["redirect_uris"] = []string{"https://evil.example/cb"} })
 				}, "invalid_redirect_uri", "software_redirect_uris"},
 				{"no redirect URI", []string{directory.RolePayments}, func(sw *dcrSoftware, ssa string) string {
-					return sw.request(s, ssa, func(m map[string]any) { delete(m, "redirect_uris") })
+					return sw.request(sb, ssa, func(m map[string]any) { delete(m, "redirect_uris") })
 				}, "invalid_redirect_uri", "redirect_uris is required"},
 				{"foreign jwks_uri", []string{directory.RolePayments}, func(sw *dcrSoftware, ssa string) string {
-					return sw.request(s, ssa, func(m map[string]any) { m["jwks_uri"] = "https://evil.example/jwks" })
+					return sw.request(sb, ssa, func(m map[string]any) { m["jwks_uri"] = "https://evil.example/jwks" })
 				}, "invalid_client_metadata", "software_jwks_uri"},
 				{"jwks by value", []string{directory.RolePayments}, func(sw *dcrSoftware, ssa string) string {
-					return sw.request(s, ssa, func(m map[string]any) {
+					return sw.request(sb, ssa, func(m map[string]any) {
 						m["jwks"] = jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &sw.key.PublicKey, KeyID: sw.kid, Algorithm: "PS256", Use: "sig"}}}
 					})
 				}, "invalid_client_metadata", "jwks by value"},
 				{"foreign webhook URI", []string{directory.RolePayments}, func(sw *dcrSoftware, ssa string) string {
-					return sw.request(s, ssa, func(m map[string]any) { m["webhook_uris"] = []string{"https://evil.example/hooks"} })
+					return sw.request(sb, ssa, func(m map[string]any) { m["webhook_uris"] = []string{"https://evil.example/hooks"} })
 				}, "invalid_webhook_uris", "software_api_webhook_uris"},
 				{"webhook URI with a trailing slash", []string{directory.RolePayments}, func(sw *dcrSoftware, ssa string) string {
-					return sw.request(s, ssa, func(m map[string]any) { m["webhook_uris"] = []string{sw.webhookURI + "/"} })
+					return sw.request(sb, ssa, func(m map[string]any) { m["webhook_uris"] = []string{sw.webhookURI + "/"} })
 				}, "invalid_webhook_uris", "trailing slash"},
 				{"client secret authentication", []string{directory.RolePayments}, func(sw *dcrSoftware, ssa string) string {
-					return sw.request(s, ssa, func(m map[string]any) { m["token_endpoint_auth_method"] = "client_secret_basic" })
+					return sw.request(sb, ssa, func(m map[string]any) { m["token_endpoint_auth_method"] = "client_secret_basic" })
 				}, "invalid_client_metadata", ""},
 				{"another response type", []string{directory.RolePayments}, func(sw *dcrSoftware, ssa string) string {
-					return sw.request(s, ssa, func(m map[string]any) { m["response_types"] = []string{"code"} })
+					return sw.request(sb, ssa, func(m map[string]any) { m["response_types"] = []string{"code"} })
 				}, "invalid_client_metadata", ""},
 				{"body not JSON", []string{directory.RolePayments}, func(sw *dcrSoftware, ssa string) string {
 					return `{"software_statement":`
@@ -397,7 +412,7 @@ func TestDynamicClientRegistrationRefusals(t *testing.T) {
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
 					sw := newDCRSoftware(t, tt.roles...)
-					body := tt.body(sw, sw.issue(t, s))
+					body := tt.body(sw, sw.issue(t, sb))
 					before := registrationRows(t, s)
 					r, got := registration(t, s, "POST", oidc.PathRegister, "", body)
 					if r.Status != 400 || got.Error != tt.wantError || !strings.Contains(got.ErrorDescription, tt.wantIn) {
@@ -411,10 +426,10 @@ func TestDynamicClientRegistrationRefusals(t *testing.T) {
 
 			// A statement older than five minutes (the Directory's clock is Ponte's here).
 			sw := newDCRSoftware(t, directory.RolePayments)
-			ssa := sw.issue(t, s)
+			ssa := sw.issue(t, sb)
 			s.Clock.Advance(5*time.Minute + time.Second)
 			before := registrationRows(t, s)
-			r, got := registration(t, s, "POST", oidc.PathRegister, "", sw.request(s, ssa, nil))
+			r, got := registration(t, s, "POST", oidc.PathRegister, "", sw.request(sb, ssa, nil))
 			if r.Status != 400 || got.Error != "invalid_software_statement" || !strings.Contains(got.ErrorDescription, "more than 5m0s ago") {
 				t.Errorf("expired statement: %d %s", r.Status, r.Body)
 			}
@@ -447,4 +462,69 @@ func resign(t *testing.T, ssa string, key *rsa.PrivateKey) string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestDynamicClientRegistrationMutualTLS: under mutual TLS registration
+// needs a client certificate, whose UID and organizationIdentifier must be
+// the statement's software and organisation; discovery lists the
+// registration endpoint among the mTLS aliases; the registered client gets
+// a token with private_key_jwt, go-oidc reading its keys from the sandbox
+// keystore in process.
+func TestDynamicClientRegistrationMutualTLS(t *testing.T) {
+	t.Parallel()
+	pki := newTestPKI(t)
+	s := serve(t, "", config.Config{TLSCertFile: pki.serverCert, TLSKeyFile: pki.serverKey, ClientCAFile: pki.caFile})
+	sb := s.app.Directory.Sandbox
+	sw := newDCRSoftware(t, directory.RolePayments)
+	ssa := sw.issue(t, sb)
+	certFor := func(uid, orgIdentifier string) *tls.Certificate {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert := issue(t, pki.ca, pki.caKey, &x509.Certificate{Subject: pkix.Name{CommonName: "itp.example", ExtraNames: []pkix.AttributeTypeAndValue{
+			{Type: asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 1}, Value: uid},
+			{Type: asn1.ObjectIdentifier{2, 5, 4, 97}, Value: orgIdentifier},
+		}}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, &key.PublicKey)
+		return &tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}
+	}
+	good := tlsClient(pki.roots, certFor(sw.softwareID, "OFBBR-"+sw.orgID))
+
+	disc := send(t, good, "GET", s.url+oidc.PathDiscovery, nil, "")
+	var d struct {
+		Registration string `json:"registration_endpoint"`
+		Aliases      struct {
+			Registration string `json:"registration_endpoint"`
+		} `json:"mtls_endpoint_aliases"`
+	}
+	if err := json.Unmarshal(disc.body, &d); err != nil || d.Registration != s.url+oidc.PathRegister || d.Aliases.Registration != s.url+oidc.PathRegister {
+		t.Errorf("discovery: %+v %v", d, err)
+	}
+	body := sw.request(sb, ssa, nil)
+	hdr := map[string]string{"Content-Type": "application/json"}
+	for name, tt := range map[string]struct {
+		c      *http.Client
+		status int
+		code   string
+	}{
+		"no certificate":       {tlsClient(pki.roots, nil), 401, "invalid_client"},
+		"another software":     {tlsClient(pki.roots, certFor(uuid.NewString(), "OFBBR-"+sw.orgID)), 400, "unapproved_software_statement"},
+		"another organisation": {tlsClient(pki.roots, certFor(sw.softwareID, "OFBBR-"+uuid.NewString())), 400, "unapproved_software_statement"},
+	} {
+		r := send(t, tt.c, "POST", s.url+oidc.PathRegister, hdr, body)
+		var e registered
+		_ = json.Unmarshal(r.body, &e)
+		if r.status != tt.status || e.Error != tt.code {
+			t.Errorf("%s: %d %s, want %d %s", name, r.status, r.body, tt.status, tt.code)
+		}
+	}
+	r := send(t, good, "POST", s.url+oidc.PathRegister, hdr, body)
+	var reg registered
+	if err := json.Unmarshal(r.body, &reg); err != nil || r.status != 201 || reg.ClientID == "" {
+		t.Fatalf("register with the software's certificate: %d %s", r.status, r.body)
+	}
+	in := &oidctest.Initiator{ClientID: reg.ClientID, RedirectURI: sw.redirectURI, Key: sw.key, KeyID: sw.kid, Issuer: s.url}
+	if status, tok := in.ClientCredentials(t, good, s.url, "payments"); status != 200 || tok["access_token"] == nil {
+		t.Errorf("client_credentials over mutual TLS: %d %v", status, tok)
+	}
 }

@@ -43,6 +43,8 @@ type testPKI struct {
 	roots                         *x509.CertPool
 	clientA, clientB              tls.Certificate
 	stranger                      tls.Certificate // issued by another CA
+	ca                            *x509.Certificate
+	caKey                         *ecdsa.PrivateKey
 }
 
 func newTestPKI(t *testing.T) *testPKI {
@@ -50,7 +52,7 @@ func newTestPKI(t *testing.T) *testPKI {
 	dir := t.TempDir()
 	ca, caKey := newCA(t, "Ponte test CA")
 	p := &testPKI{caFile: filepath.Join(dir, "ca.pem"), serverCert: filepath.Join(dir, "server.pem"),
-		serverKey: filepath.Join(dir, "server-key.pem"), roots: x509.NewCertPool()}
+		serverKey: filepath.Join(dir, "server-key.pem"), roots: x509.NewCertPool(), ca: ca, caKey: caKey}
 	p.roots.AddCert(ca)
 	writePEM(t, p.caFile, "CERTIFICATE", ca.Raw)
 	// FAPI-BR's TLS 1.2 suites are ECDHE_RSA: the server key is RSA.
