@@ -25,7 +25,7 @@ var leafCommands = []struct {
 		"apple-root-ca", "mastercard-tav-key", "mastercard-pepk", "network-secret", "tls-cert", "tls-key", "client-ca",
 		"admin-token", "pcm-floor", "pcm-url", "pcm-token-url", "pcm-client-id", "pcm-client-secret", "pcm-cert", "pcm-key",
 		"pcm-org-id", "pcm-spec", "org-id", "settlement", "settlement-deadline", "ledger-pix-limit", "itp-cnpj", "itp-ispb",
-		"directory-jwks", "directory-issuer", "directory-keystore"}, nil, true},
+		"itp-encryption-key", "directory-jwks", "directory-issuer", "directory-keystore"}, nil, true},
 	{[]string{"migrate"}, nil, nil, true},
 	{[]string{"version"}, nil, nil, false},
 	{[]string{"apps", "create"}, []string{"name", "company-key", "scopes", "redirect-url", "deep-link-url", "jwks", "accept-plain-json"}, []string{"redirect-uri"}, true},

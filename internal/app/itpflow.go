@@ -60,6 +60,8 @@ type brandClients struct {
 	mu     sync.Mutex
 	// clients by brand id, rebuilt when the brand changes.
 	clients map[string]cachedClient
+	// enc decrypts the id_tokens brands encrypt to Ponte (itp_jwks.go).
+	enc *itpEncryption
 }
 
 type cachedClient struct {
@@ -97,6 +99,7 @@ func (b *brandClients) Client(ctx context.Context, brandID string) (*fapiclient.
 		Issuer: brand.Issuer, APIBase: brand.APIBaseURL, ClientID: brand.ClientID, Key: key.Private, KeyID: key.KeyID,
 		HTTP: &http.Client{Timeout: 15 * time.Second, Transport: transport}, Clock: b.clock,
 	}
+	b.enc.configure(c, brandID)
 	if b.clients == nil {
 		b.clients = map[string]cachedClient{}
 	}
@@ -117,6 +120,11 @@ func wireITPFlow(ctx context.Context, b base, mux *http.ServeMux, brands *itp.Se
 	steps itpflow.StepRecorder, pages *template.Template, verifier httpx.TokenVerifier, pay itpPayments,
 	demo *auth.Application) (*itpflow.Flow, string, *auth.Application, error) {
 	brandSet := &brandClients{brands: brands, clock: b.clock}
+	enc, err := loadITPEncryption(b.cfg)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	brandSet.enc = enc
 	flow := &itpflow.Flow{DB: b.db, Clock: b.clock, Brands: brandSet, Logger: b.logger, Recorder: steps}
 	flow.Payments = &itpflow.Payments{DB: b.db, Clock: b.clock, Brands: brandSet, Vault: pay.vault,
 		Initiator: initiatorIdentity(b), Events: paymentEvents{pay.events}, Logger: b.logger}
@@ -129,9 +137,12 @@ func wireITPFlow(ctx context.Context, b base, mux *http.ServeMux, brands *itp.Se
 	}
 	var brandID string
 	if b.cfg.Sandbox() {
-		sb, err := ensureSandboxBrand(ctx, b, apps, brands, clients)
+		sb, err := ensureSandboxBrand(ctx, b, apps, brands, clients, enc)
 		if err != nil {
 			return nil, "", nil, err
+		}
+		if enc != nil {
+			enc.requiredAt = sb.brandID // Ponte registered its encryption key there
 		}
 		if demo, err = ensureSandboxJourney(ctx, b, apps, brands, sb.brandID, demo); err != nil {
 			return nil, "", nil, err
@@ -146,6 +157,7 @@ func wireITPFlow(ctx context.Context, b base, mux *http.ServeMux, brands *itp.Se
 			}
 			return app.RedirectURLs, nil
 		}}).Register(mux)
+	mux.Handle("GET "+PathITPJWKS, itpJWKS{brands: brands, clients: brandSet, enc: enc, logger: b.logger})
 	(&itpflow.JourneyHandler{Flow: flow, Sessions: brands, Pages: pages, Logger: b.logger, PublicURL: b.cfg.PublicURL}).Register(mux)
 	(&itpflow.TransfersHandler{Transfers: &itpflow.Transfers{Flow: flow, Payments: flow.Payments, Sessions: brands},
 		Verifier: verifier, Logger: b.logger}).Register(mux)
@@ -212,13 +224,16 @@ type sandboxBrand struct {
 	brandID, clientID string
 	apps              *auth.Applications
 	clients           *oidc.Storage
+	// enc, when set, is registered too: the brand encrypts id_tokens to Ponte.
+	enc *itpEncryption
 }
 
 // ensureSandboxBrand registers Ponte's own holder side as a brand: a partner
 // application (signing key in the data directory, scopes payments and
 // recurring-payments) registered with the authorization server as an
 // initiator, and the brand pointing at Ponte's public URL.
-func ensureSandboxBrand(ctx context.Context, b base, apps *auth.Applications, brands *itp.Service, clients *oidc.Storage) (sandboxBrand, error) {
+func ensureSandboxBrand(ctx context.Context, b base, apps *auth.Applications, brands *itp.Service, clients *oidc.Storage,
+	enc *itpEncryption) (sandboxBrand, error) {
 	keyFile := filepath.Join(b.cfg.DataDir, sandboxITPKeyFile)
 	key, err := auth.LoadOrCreateKey(keyFile)
 	if err != nil {
@@ -250,6 +265,7 @@ func ensureSandboxBrand(ctx context.Context, b base, apps *auth.Applications, br
 	}
 	base := strings.TrimSuffix(b.cfg.PublicURL, "/")
 	sb := sandboxBrand{clientID: client.ClientID, apps: apps, clients: clients}
+	sb.enc = enc // its encryption key is registered with the signing keys
 	if err := sb.register(ctx, base+"/journey/callback"); err != nil {
 		return sandboxBrand{}, err
 	}
@@ -312,7 +328,7 @@ func (s sandboxBrand) register(ctx context.Context, redirectURI string) error {
 	var uris []string
 	var jwks json.RawMessage
 	if err == nil {
-		if slices.Contains(current.RedirectURIs, redirectURI) && current.Name == SandboxInitiatorName {
+		if slices.Contains(current.RedirectURIs, redirectURI) && current.Name == SandboxInitiatorName && s.enc.registered(current) {
 			return nil
 		}
 		uris = current.RedirectURIs
@@ -321,7 +337,9 @@ func (s sandboxBrand) register(ctx context.Context, redirectURI string) error {
 	if err != nil {
 		return err
 	}
-	jwks = app.JWKS
+	if jwks, err = s.enc.clientJWKS(app.JWKS); err != nil {
+		return err
+	}
 	_, err = s.clients.RegisterInitiator(ctx, oidc.Initiator{ClientID: app.ClientID, Name: SandboxInitiatorName, JWKS: jwks,
 		RedirectURIs: appendNew(uris, redirectURI)})
 	return err

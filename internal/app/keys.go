@@ -18,7 +18,7 @@ const (
 )
 
 // createKeys starts creating, each on its own goroutine, the RSA keys this
-// start will load and that do not exist yet: on a first sandbox start six
+// start will load and that do not exist yet: on a first sandbox start seven
 // 2048-bit keys, which generated one after another were most of the time to
 // ready. The returned wait blocks until every key file is written (or failed);
 // the wiring that follows then only reads them. Keys that exist are read
@@ -27,6 +27,12 @@ const (
 func createKeys(cfg config.Config) (wait func() error) {
 	jobs := []func() error{
 		func() error { _, err := auth.LoadOrCreateKey(cfg.SigningKeyFile); return err },
+	}
+	if len(cfg.ITPEncryptionKeyFiles) > 0 {
+		// Only the current initiator encryption key is created; the others
+		// are rotated-out keys that must exist (loadITPEncryption).
+		path := cfg.ITPEncryptionKeyFiles[0]
+		jobs = append(jobs, func() error { _, err := auth.LoadOrCreateKey(path); return err })
 	}
 	if cfg.Sandbox() {
 		for _, name := range []string{sandboxPartnerKeyFile, sandboxITPKeyFile, SandboxDirectoryKeyFile} {

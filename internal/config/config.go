@@ -107,6 +107,17 @@ type Config struct {
 	ITPCNPJ string
 	ITPISPB string
 
+	// ITPEncryptionKey is --itp-encryption-key: Ponte-as-initiator's
+	// encryption key files (PEM, PKCS #8 RSA of 2048 bits or more),
+	// comma-separated. Brands encrypt the id_tokens they send Ponte to the
+	// first, which Ponte publishes at GET /itp/jwks.json and registers at the
+	// sandbox brand (created if absent); the others only decrypt, so a
+	// rotated-out key keeps opening what brands encrypted before they read
+	// the new one. Sandbox default: DATA-DIR/sandbox-itp-encryption-key.pem;
+	// none otherwise. ITPEncryptionKeyFiles is the list, set by Finish.
+	ITPEncryptionKey      string
+	ITPEncryptionKeyFiles []string
+
 	// OrganisationID is Ponte's organisation id at the Open Finance
 	// Directory (a UUID): the iss of the messages it signs, the aud its
 	// peers sign for, and the default PCM organisation id. Required
@@ -226,6 +237,8 @@ func (c *Config) RegisterServe(fs *flag.FlagSet) {
 		"Ponte's CNPJ as a payment initiator, sent as cnpjInitiator; required to initiate payments at brands outside the sandbox (env PONTE_ITP_CNPJ)")
 	fs.StringVar(&c.ITPISPB, "itp-ispb", env("PONTE_ITP_ISPB", ""),
 		"ISPB that opens the endToEndIds Ponte generates as an initiator; default: the first 8 digits of --itp-cnpj (env PONTE_ITP_ISPB)")
+	fs.StringVar(&c.ITPEncryptionKey, "itp-encryption-key", env("PONTE_ITP_ENCRYPTION_KEY", ""),
+		"Ponte-as-initiator's id_token encryption keys (PEM RSA), comma-separated: brands encrypt to the first (created if absent, published at /itp/jwks.json), the rest only decrypt (rotation); default in sandbox: DATA-DIR/sandbox-itp-encryption-key.pem, none otherwise (env PONTE_ITP_ENCRYPTION_KEY)")
 	fs.StringVar(&c.OrganisationID, "org-id", env("PONTE_ORG_ID", ""),
 		"Ponte's organisation id (UUID) at the Open Finance Directory: iss of the messages it signs, the default --pcm-org-id; required outside the sandbox, generated into DATA-DIR/org-id in it (env PONTE_ORG_ID)")
 	fs.StringVar(&c.DirectoryJWKS, "directory-jwks", env("PONTE_DIRECTORY_JWKS", ""),
@@ -387,8 +400,32 @@ func (c *Config) Finish() error {
 	if c.ITPISPB == "" && len(c.ITPCNPJ) == 14 {
 		c.ITPISPB = c.ITPCNPJ[:8]
 	}
+	problems = append(problems, c.checkITPEncryptionKey()...)
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// SandboxITPEncryptionKeyFile is the sandbox's default --itp-encryption-key,
+// in the data directory.
+const SandboxITPEncryptionKeyFile = "sandbox-itp-encryption-key.pem"
+
+// checkITPEncryptionKey splits --itp-encryption-key into
+// ITPEncryptionKeyFiles, defaulting in the sandbox.
+func (c *Config) checkITPEncryptionKey() []string {
+	c.ITPEncryptionKeyFiles = nil
+	if strings.TrimSpace(c.ITPEncryptionKey) == "" {
+		if c.Sandbox() {
+			c.ITPEncryptionKeyFiles = []string{filepath.Join(c.DataDir, SandboxITPEncryptionKeyFile)}
+		}
+		return nil
+	}
+	for _, f := range strings.Split(c.ITPEncryptionKey, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			return []string{"--itp-encryption-key lists an empty file name"}
+		}
+		c.ITPEncryptionKeyFiles = append(c.ITPEncryptionKeyFiles, f)
 	}
 	return nil
 }

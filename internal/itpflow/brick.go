@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -392,8 +393,12 @@ func (h *BrickHandler) callback(w http.ResponseWriter, r *http.Request) {
 			Message: "the authorization request expired before its callback"})
 		return
 	case errors.Is(err, fapiclient.ErrCallback):
+		// The reason (which check failed, never a secret) helps the partner
+		// tell a decryption failure from a forged or mismatched callback.
+		reason := strings.TrimPrefix(err.Error(), fapiclient.ErrCallback.Error()+": ")
 		h.errs().WriteError(w, r, &httpx.Error{Status: http.StatusUnprocessableEntity, Code: "CALLBACK_INVALIDO",
-			Message: "the callback failed its checks (id_token signature, issuer, audience, expiry, nonce, c_hash or s_hash); nothing changed"})
+			Message: "the callback failed its checks (id_token decryption, signature, issuer, audience, expiry, nonce, c_hash or s_hash): " +
+				reason + "; nothing changed"})
 		return
 	default:
 		h.Logger.ErrorContext(r.Context(), "brick callback", "err", err)
