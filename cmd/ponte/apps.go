@@ -29,6 +29,7 @@ var appsGroup = group{
 		{"rename", "change an application's display name (its slug stays)"},
 		{"set-keys", "register the application's public JWKS (verifies its signed requests)"},
 		{"set-plain-json", "allow or forbid plain JSON bodies where signed JWTs are required"},
+		{"set", "change an application's organisation id or plain-JSON opt-in"},
 	},
 }
 
@@ -51,6 +52,7 @@ var appsCommands = map[string]func(ctx context.Context, args []string, stdout, s
 	"rename":         appsRename,
 	"set-keys":       appsSetKeys,
 	"set-plain-json": appsSetPlainJSON,
+	"set":            appsSet,
 }
 
 func appsCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -69,7 +71,8 @@ func appsCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	c.List(&redirects, "redirect-url", "URL", "exact redirect URL the application may use (repeatable)")
 	c.String(&n.DeepLinkURL, "deep-link-url", "URL", "", "URL that opens the partner's app for the holder journey")
 	c.String(&jwks, "jwks", "FILE", "", "file with the application's public JSON Web Key Set: signed Payments API\nrequest bodies are verified against it (each key public, with a kid,\nRSA ≥ 2048 bits or EC P-256)")
-	c.Bool(&n.AcceptPlainJSON, "accept-plain-json", false, "let the application send plain JSON bodies where the Payments API\nrequires signed JWTs (application/jwt); off by default")
+	c.Bool(&n.AcceptPlainJSON, "accept-plain-json", false, "Ponte extension: let the application send plain JSON bodies where the\nPayments and Automatic Payments APIs require signed JWTs (application/jwt),\nand read plain JSON answers; off by default (every answer signed)")
+	c.String(&n.OrganisationID, "org-id", "UUID", "", "the application's organisation id at the Open Finance Directory: the iss of\nits signed requests and the aud of Ponte's signed answers (default: its client_id)")
 	c.Alias("redirect-uri", "redirect-url")
 	c.Storage(&cfg)
 	if err := c.Parse(args); err != nil {
@@ -313,6 +316,55 @@ func appsSetPlainJSON(ctx context.Context, args []string, stdout, stderr io.Writ
 	return nil
 }
 
+func appsSet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var (
+		cfg    config.Config
+		app    string
+		orgID  string
+		accept bool
+	)
+	c := newCommand("ponte apps set --app CLIENT_ID [--org-id UUID] [--accept-plain-json=true|false] [flags]",
+		"Changes what is given. --org-id records the application's organisation id at the Open\n"+
+			"Finance Directory: its signed requests must carry it as iss, and Ponte's signed answers\n"+
+			"name it as aud ('' clears it: the client_id stands in). --accept-plain-json (a Ponte\n"+
+			"extension) lets it send plain JSON bodies and read plain JSON answers; without it every\n"+
+			"Payments and Automatic Payments answer is signed (application/jwt).", stdout, stderr)
+	appFlag(c, &app)
+	c.String(&orgID, "org-id", "UUID", "", "the application's organisation id")
+	c.Bool(&accept, "accept-plain-json", false, "true: plain JSON allowed; false: signed JWTs only")
+	c.Storage(&cfg)
+	if err := c.Parse(args); err != nil {
+		return err
+	}
+	if err := c.NoArgs(); err != nil {
+		return err
+	}
+	if err := c.Required("app"); err != nil {
+		return err
+	}
+	if !c.IsSet("org-id") && !c.IsSet("accept-plain-json") {
+		return c.Fail("give --org-id, --accept-plain-json or both")
+	}
+	db, svc, err := openApps(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var a *auth.Application
+	if c.IsSet("org-id") {
+		if a, err = svc.SetOrganisationID(ctx, app, orgID); err != nil {
+			return err
+		}
+	}
+	if c.IsSet("accept-plain-json") {
+		if a, err = svc.SetAcceptPlainJSON(ctx, app, accept); err != nil {
+			return err
+		}
+	}
+	printApp(stdout, a)
+	return nil
+}
+
 // appFlag declares the application's flag: --app, with the old spellings
 // kept as hidden aliases (--client-id of set-keys and set-plain-json).
 func appFlag(c *command, app *string, aliases ...string) {
@@ -368,6 +420,7 @@ func printApp(w io.Writer, a *auth.Application) {
 	fmt.Fprintf(w, "redirect URLs: %s\n", strings.Join(a.RedirectURLs, " "))
 	fmt.Fprintf(w, "deep link:     %s\n", a.DeepLinkURL)
 	fmt.Fprintf(w, "keys:          %d\n", a.KeyCount())
+	fmt.Fprintf(w, "organisation:  %s\n", orgOrNone(a.OrganisationID))
 	fmt.Fprintf(w, "plain JSON:    %s\n", map[bool]string{true: "accepted", false: "refused (signed JWT bodies only)"}[a.AcceptPlainJSON])
 	fmt.Fprintf(w, "created:       %s\n", a.CreatedAt.Format("2006-01-02T15:04:05Z"))
 }

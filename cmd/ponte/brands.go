@@ -23,6 +23,7 @@ key never goes into the database or the output.`,
 	subs: []subcommand{
 		{"add", "register a brand (prints its id and the public key to register at the brand)"},
 		{"list", "list brands"},
+		{"update", "change a brand's organisation id (the iss its signed answers must carry)"},
 		{"disable", "stop offering a brand to new journey sessions"},
 	},
 }
@@ -58,6 +59,7 @@ func brandsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		// Not --app: this is the client_id the brand's authorization server
 		// issued to Ponte, not a partner application of Ponte's.
 		c.String(&b.ClientID, "client-id", "CLIENT_ID", "", "Ponte's own client_id at the brand's authorization server (required;\nnot a partner application)")
+		c.String(&b.OrganisationID, "org-id", "UUID", "", "the brand's organisation id at the Open Finance Directory: its signed\nanswers must name it as iss (without it, iss is not checked)")
 		c.String(&b.DiscoveryURL, "discovery-url", "URL", "", "the brand's OpenID discovery URL")
 		c.String(&b.LogoURL, "logo-url", "URL", "", "logo shown on the journey page")
 		c.String(&b.SigningKeyFile, "key-file", "FILE", "", "PEM signing key file (created, RSA-2048, if absent; default DATA-DIR/brands/brand-ID-signing-key.pem)")
@@ -66,6 +68,13 @@ func brandsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case "list":
 		c = newCommand("ponte brands list [flags]", "Lists brands.", stdout, stderr)
 		c.Bool(&asJSON, "json", false, "print JSON")
+	case "update":
+		c = newCommand("ponte brands update --brand BRAND_ID --org-id UUID [flags]",
+			"Records the brand's organisation id at the Open Finance Directory: from then on its signed\n"+
+				"answers must name it as iss (and Ponte's organisation id as aud). --org-id '' clears it.", stdout, stderr)
+		c.String(&id, "brand", "BRAND_ID", "", "the brand's id, as 'ponte brands list' prints it (required)")
+		c.Alias("id", "brand")
+		c.String(&b.OrganisationID, "org-id", "UUID", "", "the brand's organisation id (required)")
 	case "disable":
 		c = newCommand("ponte brands disable --brand BRAND_ID [flags]", "Stops offering a brand to new journey sessions.", stdout, stderr)
 		c.String(&id, "brand", "BRAND_ID", "", "the brand's id, as 'ponte brands list' prints it (required)")
@@ -78,9 +87,12 @@ func brandsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := c.NoArgs(); err != nil {
 		return err
 	}
-	required := map[string][]string{"add": {"name", "issuer", "api-base-url", "client-id"}, "disable": {"brand"}}[sub]
+	required := map[string][]string{"add": {"name", "issuer", "api-base-url", "client-id"}, "update": {"brand"}, "disable": {"brand"}}[sub]
 	if err := c.Required(required...); err != nil {
 		return err
+	}
+	if sub == "update" && !c.IsSet("org-id") {
+		return c.Fail("--org-id is required")
 	}
 	db, svc, err := openITP(ctx, cfg)
 	if err != nil {
@@ -97,8 +109,8 @@ func brandsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "id:            %s\nname:          %s\nissuer:        %s\nsigning key:   %s (kid %s)\npublic JWKS to register at the brand:\n",
-			added.ID, added.Name, added.Issuer, added.SigningKeyFile, key.KeyID)
+		fmt.Fprintf(stdout, "id:            %s\nname:          %s\nissuer:        %s\norganisation:  %s\nsigning key:   %s (kid %s)\npublic JWKS to register at the brand:\n",
+			added.ID, added.Name, added.Issuer, orgOrNone(added.OrganisationID), added.SigningKeyFile, key.KeyID)
 		return writeJSON(stdout, key.JWKS())
 	case "list":
 		list, err := svc.Brands(ctx)
@@ -109,11 +121,17 @@ func brandsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return writeJSON(stdout, orEmpty(list))
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tISSUER\tCLIENT_ID\tENABLED")
+		fmt.Fprintln(tw, "ID\tNAME\tISSUER\tCLIENT_ID\tORGANISATION\tENABLED")
 		for _, b := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\n", b.ID, b.Name, b.Issuer, b.ClientID, b.Enabled)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\n", b.ID, b.Name, b.Issuer, b.ClientID, orgOrNone(b.OrganisationID), b.Enabled)
 		}
 		return tw.Flush()
+	case "update":
+		u, err := svc.SetBrandOrganisation(ctx, id, b.OrganisationID)
+		if err != nil {
+			return fmt.Errorf("brand %s: %w", id, err)
+		}
+		fmt.Fprintf(stdout, "brand %s (%s): organisation %s\n", u.ID, u.Name, orgOrNone(u.OrganisationID))
 	case "disable":
 		d, err := svc.DisableBrand(ctx, id)
 		if err != nil {
@@ -122,4 +140,12 @@ func brandsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "brand %s (%s) disabled\n", d.ID, d.Name)
 	}
 	return nil
+}
+
+// orgOrNone shows an organisation id, or says none is recorded.
+func orgOrNone(id string) string {
+	if id == "" {
+		return "(none)"
+	}
+	return id
 }

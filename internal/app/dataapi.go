@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/luikyv/go-oidc/pkg/goidc"
-
 	"github.com/ponte-ofb/ponte/internal/auth"
 	"github.com/ponte-ofb/ponte/internal/customers"
 	"github.com/ponte-ofb/ponte/internal/dataapi"
@@ -47,23 +45,23 @@ func registerDataAPI(b base, mux *http.ServeMux, svc *dataapi.Service, tokens da
 }
 
 // dataTokens introspects the authorization server's opaque access tokens for
-// the data APIs.
+// the data APIs, admitted as the other Open Finance routes admit them
+// (fapiToken).
 type dataTokens struct {
 	server *oidc.Server
 	apps   *auth.Applications
+	// mutualTLS requires certificate-bound tokens (RFC 8705).
+	mutualTLS bool
 }
 
 // VerifyToken implements dataapi.TokenVerifier.
 func (v dataTokens) VerifyToken(ctx context.Context, raw string) (*dataapi.Token, error) {
-	info, err := v.server.TokenInfo(ctx, raw)
-	var oerr goidc.Error
+	info, err := fapiToken(ctx, v.server, raw, v.mutualTLS)
 	switch {
-	case errors.As(err, &oerr), errors.Is(err, oidc.ErrNotFound):
+	case errors.Is(err, httpx.ErrInvalidToken):
 		return nil, dataapi.ErrInvalidToken
 	case err != nil:
 		return nil, err
-	case !info.IsActive:
-		return nil, dataapi.ErrInvalidToken
 	}
 	app, err := v.apps.Get(ctx, info.ClientID)
 	if errors.Is(err, auth.ErrNotFound) || (err == nil && app.Disabled) {

@@ -57,7 +57,9 @@ const sandboxITPName = "Ponte ITP (sandbox brand client)"
 type brandClients struct {
 	brands *itp.Service
 	clock  clock.Clock
-	mu     sync.Mutex
+	// orgID is Ponte's organisation id: the iss of what it signs at brands.
+	orgID string
+	mu    sync.Mutex
 	// clients by brand id, rebuilt when the brand changes.
 	clients map[string]cachedClient
 	// enc decrypts the id_tokens brands encrypt to Ponte (itp_jwks.go).
@@ -97,6 +99,7 @@ func (b *brandClients) Client(ctx context.Context, brandID string) (*fapiclient.
 	}
 	c := &fapiclient.Client{
 		Issuer: brand.Issuer, APIBase: brand.APIBaseURL, ClientID: brand.ClientID, Key: key.Private, KeyID: key.KeyID,
+		OrganisationID: b.orgID, BrandOrganisationID: brand.OrganisationID,
 		HTTP: &http.Client{Timeout: 15 * time.Second, Transport: transport}, Clock: b.clock,
 	}
 	b.enc.configure(c, brandID)
@@ -119,7 +122,7 @@ func (b *brandClients) Client(ctx context.Context, brandID string) (*fapiclient.
 func wireITPFlow(ctx context.Context, b base, mux *http.ServeMux, brands *itp.Service, apps *auth.Applications, clients *oidc.Storage,
 	steps itpflow.StepRecorder, pages *template.Template, verifier httpx.TokenVerifier, pay itpPayments,
 	demo *auth.Application) (*itpflow.Flow, string, *auth.Application, error) {
-	brandSet := &brandClients{brands: brands, clock: b.clock}
+	brandSet := &brandClients{brands: brands, clock: b.clock, orgID: b.cfg.OrganisationID}
 	enc, err := loadITPEncryption(b.cfg)
 	if err != nil {
 		return nil, "", nil, err
@@ -231,7 +234,9 @@ type sandboxBrand struct {
 // ensureSandboxBrand registers Ponte's own holder side as a brand: a partner
 // application (signing key in the data directory, scopes payments and
 // recurring-payments) registered with the authorization server as an
-// initiator, and the brand pointing at Ponte's public URL.
+// initiator, and the brand pointing at Ponte's public URL. Both sides are
+// Ponte, so the application's and the brand's organisation id are Ponte's
+// own (cfg.OrganisationID), as they would be at a real holder.
 func ensureSandboxBrand(ctx context.Context, b base, apps *auth.Applications, brands *itp.Service, clients *oidc.Storage,
 	enc *itpEncryption) (sandboxBrand, error) {
 	keyFile := filepath.Join(b.cfg.DataDir, sandboxITPKeyFile)
@@ -255,12 +260,17 @@ func ensureSandboxBrand(ctx context.Context, b base, apps *auth.Applications, br
 	}
 	if client == nil {
 		if client, _, err = apps.Create(ctx, auth.NewApplication{Name: sandboxITPName, CompanyKey: "PONTE-ITP",
-			Scopes: []string{"payments", "recurring-payments"}, JWKS: jwks}); err != nil {
+			Scopes: []string{"payments", "recurring-payments"}, JWKS: jwks, OrganisationID: b.cfg.OrganisationID}); err != nil {
 			return sandboxBrand{}, fmt.Errorf("app: sandbox brand client: %w", err)
 		}
 	} else if !sameKeys(client.JWKS, jwks) {
 		if client, err = apps.SetJWKS(ctx, client.ID, jwks); err != nil {
 			return sandboxBrand{}, err
+		}
+	}
+	if client.OrganisationID != b.cfg.OrganisationID { // a data directory from before organisation ids
+		if client, err = apps.SetOrganisationID(ctx, client.ID, b.cfg.OrganisationID); err != nil {
+			return sandboxBrand{}, fmt.Errorf("app: sandbox brand client: %w", err)
 		}
 	}
 	base := strings.TrimSuffix(b.cfg.PublicURL, "/")
@@ -270,9 +280,14 @@ func ensureSandboxBrand(ctx context.Context, b base, apps *auth.Applications, br
 		return sandboxBrand{}, err
 	}
 	brand, err := brands.EnsureBrand(ctx, itp.Brand{Name: SandboxBrandName, Issuer: base, APIBaseURL: base,
-		ClientID: client.ClientID, SigningKeyFile: keyFile, Enabled: true})
+		ClientID: client.ClientID, OrganisationID: b.cfg.OrganisationID, SigningKeyFile: keyFile, Enabled: true})
 	if err != nil {
 		return sandboxBrand{}, fmt.Errorf("app: sandbox brand: %w", err)
+	}
+	if brand.OrganisationID != b.cfg.OrganisationID {
+		if brand, err = brands.SetBrandOrganisation(ctx, brand.ID, b.cfg.OrganisationID); err != nil {
+			return sandboxBrand{}, fmt.Errorf("app: sandbox brand: %w", err)
+		}
 	}
 	sb.brandID = brand.ID
 	return sb, nil
@@ -324,23 +339,24 @@ func (s sandboxBrand) registerRedirect(ctx context.Context, brandID, redirectURI
 // register adds redirectURI to Ponte's client registration at its own
 // holder side.
 func (s sandboxBrand) register(ctx context.Context, redirectURI string) error {
-	current, err := s.clients.Clients().Client(ctx, s.clientID)
-	var uris []string
-	var jwks json.RawMessage
-	if err == nil {
-		if slices.Contains(current.RedirectURIs, redirectURI) && current.Name == SandboxInitiatorName && s.enc.registered(current) {
-			return nil
-		}
-		uris = current.RedirectURIs
-	}
 	app, err := s.apps.Get(ctx, s.clientID)
 	if err != nil {
 		return err
 	}
-	if jwks, err = s.enc.clientJWKS(app.JWKS); err != nil {
+	current, err := s.clients.Clients().Client(ctx, s.clientID)
+	var uris []string
+	if err == nil {
+		if slices.Contains(current.RedirectURIs, redirectURI) && current.Name == SandboxInitiatorName &&
+			oidc.OrganisationID(current) == app.OrganisationID && s.enc.registered(current) {
+			return nil
+		}
+		uris = current.RedirectURIs
+	}
+	jwks, err := s.enc.clientJWKS(app.JWKS)
+	if err != nil {
 		return err
 	}
 	_, err = s.clients.RegisterInitiator(ctx, oidc.Initiator{ClientID: app.ClientID, Name: SandboxInitiatorName, JWKS: jwks,
-		RedirectURIs: appendNew(uris, redirectURI)})
+		RedirectURIs: appendNew(uris, redirectURI), OrganisationID: app.OrganisationID})
 	return err
 }

@@ -389,7 +389,17 @@ func TestJourneyWithoutDeepLinkOpensWebViewInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, partner.ClientID)
-	consentID := createConsent(t, s, s.TokenFor(t, partner.ClientID, secret, "payments"), consentBody)
+	// Outside the sandbox the consent API takes the authorization server's
+	// token (private_key_jwt), not the client-secret one.
+	if r := s.Do(t, "POST", payments.ConsentsPath, map[string]string{"Authorization": "Bearer " + s.TokenFor(t, partner.ClientID, secret, "payments"),
+		"x-fapi-interaction-id": uuid.NewString(), "x-idempotency-key": uuid.NewString()}, consentBody); r.Status != 401 {
+		t.Fatalf("consent with a client-secret token: %d %s", r.Status, r.Body)
+	}
+	status, tok := in.ClientCredentials(t, oidctest.NoRedirects(), s.URL, "payments")
+	if status != 200 {
+		t.Fatalf("client_credentials: %d %v", status, tok)
+	}
+	consentID := createConsent(t, s, tok["access_token"].(string), consentBody)
 	requestURI := pushPAR(t, s, in, oidctest.NewRequest(consentID), paymentScope(consentID))
 	j := &journey{s: s, in: in, browser: newBrowser(t), ua: desktopUA}
 	wv := location(t, j.get(t, authorizeURL(s, in, requestURI)))
@@ -539,7 +549,18 @@ func TestJourneyProductionPartnerApp(t *testing.T) {
 			tok := s.TokenFor(t, partner.ClientID, secret, "")
 			in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, partner.ClientID)
 			fixed := strings.Replace(consentBody, `"payment":`, `"debtorAccount":{"ispb":"37241230","issuer":"0001","number":"3333333","accountType":"CACC"},"payment":`, 1)
-			consentID := createConsent(t, s, tok, fixed)
+			// Outside the sandbox the Open Finance routes take only the
+			// authorization server's tokens (private_key_jwt), not the
+			// partner's client-secret token.
+			status, ccTok := in.ClientCredentials(t, oidctest.NoRedirects(), s.URL, "payments")
+			if status != 200 {
+				t.Fatalf("client_credentials: %d %v", status, ccTok)
+			}
+			if r := s.Do(t, "POST", "/open-banking/payments/v4/consents", map[string]string{"Authorization": "Bearer " + tok,
+				"x-fapi-interaction-id": "d78fc4e5-37ca-4da3-adf2-9c1f4ed5e0c1", "x-idempotency-key": "partner-secret"}, fixed); r.Status != 401 {
+				t.Fatalf("consent with the partner's client-secret token: %d %s", r.Status, r.Body)
+			}
+			consentID := createConsent(t, s, ccTok["access_token"].(string), fixed)
 			req := oidctest.NewRequest(consentID)
 			requestURI := pushPAR(t, s, in, req, paymentScope(consentID))
 			j := &journey{s: s, in: in, browser: newBrowser(t), ua: phoneUA, consentID: consentID, req: req}

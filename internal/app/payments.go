@@ -16,8 +16,8 @@ import (
 
 // registerPayments registers the Payments API v4 routes of svc (holder
 // side): consents and Pix payments. Access tokens are verified with
-// verifier; responses to signed requests are signed with key, Ponte's
-// signing key. Every Pix payment status change becomes a webhook event for
+// verifier; responses are signed with key, Ponte's signing key, and name
+// Ponte's organisation id as their issuer. Every Pix payment status change becomes a webhook event for
 // the holder partner owning the debtor account.
 func registerPayments(b base, mux *http.ServeMux, svc *payments.Service, verifier httpx.TokenVerifier, apps *auth.Applications,
 	key *auth.SigningKey, events *webhooks.Emitter) error {
@@ -26,7 +26,8 @@ func registerPayments(b base, mux *http.ServeMux, svc *payments.Service, verifie
 		return fmt.Errorf("payments: response signer: %w", err)
 	}
 	svc.Events = pixPaymentEvents{w: events, holders: &accountHolders{}}
-	(&payments.Handler{Service: svc, Verifier: verifier, Logger: b.logger, Callers: paymentCallers{apps}, Signer: signer}).Register(mux)
+	(&payments.Handler{Service: svc, Verifier: verifier, Logger: b.logger, Callers: paymentCallers{apps}, Signer: signer,
+		OrganisationID: b.cfg.OrganisationID}).Register(mux)
 	return nil
 }
 
@@ -41,7 +42,8 @@ func (c paymentCallers) Caller(ctx context.Context, clientID string) (*payments.
 	if err != nil {
 		return nil, err
 	}
-	return &payments.Caller{ApplicationID: a.ID, ClientID: a.ClientID, JWKS: a.JWKS, AcceptPlainJSON: a.AcceptPlainJSON}, nil
+	return &payments.Caller{ApplicationID: a.ID, ClientID: a.ClientID, OrganisationID: a.OrganisationID, JWKS: a.JWKS,
+		AcceptPlainJSON: a.AcceptPlainJSON}, nil
 }
 
 // PixPaymentEventName is the webhook event of every Pix payment status

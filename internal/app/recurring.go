@@ -23,7 +23,8 @@ func registerRecurring(b base, mux *http.ServeMux, svc *recurring.Service, verif
 	if err != nil {
 		return fmt.Errorf("recurring: response signer: %w", err)
 	}
-	(&recurring.Handler{Service: svc, Verifier: verifier, Logger: b.logger, Callers: paymentCallers{apps}, Signer: signer}).Register(mux)
+	(&recurring.Handler{Service: svc, Verifier: verifier, Logger: b.logger, Callers: paymentCallers{apps}, Signer: signer,
+		OrganisationID: b.cfg.OrganisationID}).Register(mux)
 	return nil
 }
 

@@ -38,9 +38,21 @@ func TestTicketNeedsLivePushedRequest(t *testing.T) {
 				t.Fatal(err)
 			}
 			tok := s.TokenFor(t, partner.ClientID, secret, "")
-			// The initiator's consent, then its pushed authorization request.
+			// The initiator's consent (with the authorization server's token:
+			// outside the sandbox the consent API takes no client-secret
+			// token), then its pushed authorization request.
+			itp, _, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Initiator", CompanyKey: "ITP",
+				Scopes: []string{"payments"}, AcceptPlainJSON: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, itp.ClientID)
+			status, cc := in.ClientCredentials(t, oidctest.NoRedirects(), s.URL, "payments")
+			if status != http.StatusOK {
+				t.Fatalf("client_credentials: %d %v", status, cc)
+			}
 			r := s.Do(t, "POST", "/open-banking/payments/v4/consents", map[string]string{
-				"Authorization": "Bearer " + tok, "x-fapi-interaction-id": "d78fc4e5-37ca-4da3-adf2-9b082bf92280",
+				"Authorization": "Bearer " + cc["access_token"].(string), "x-fapi-interaction-id": "d78fc4e5-37ca-4da3-adf2-9b082bf92280",
 				"x-idempotency-key": "consent-1"}, consentBody)
 			if r.Status != 201 {
 				t.Fatalf("consent: %d %s", r.Status, r.Body)
@@ -51,7 +63,6 @@ func TestTicketNeedsLivePushedRequest(t *testing.T) {
 				} `json:"data"`
 			}
 			r.JSON(t, &consent)
-			in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, "initiator-a")
 			resp := in.PAR(t, oidctest.NoRedirects(), s.URL, oidctest.NewRequest(consent.Data.ConsentID))
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
@@ -89,7 +100,7 @@ func TestTicketNeedsLivePushedRequest(t *testing.T) {
 			}
 			first.JSON(t, &tk)
 			page := s.Do(t, "GET", "/openfinance/consent-flow/webview?ticket="+tk.TicketID, nil, "")
-			if page.Status != 200 || !strings.Contains(string(page.Body), "Test initiator initiator-a") {
+			if page.Status != 200 || !strings.Contains(string(page.Body), "Test initiator "+in.ClientID) {
 				t.Errorf("webview: %d, initiator name missing", page.Status)
 			}
 			s.Clock.Advance(59 * time.Second)

@@ -41,6 +41,15 @@ type Client struct {
 	APIBase string
 	// ClientID is Ponte's client_id at the brand.
 	ClientID string
+	// OrganisationID is Ponte's organisation id at the Open Finance
+	// Directory: the iss of the request bodies it signs and the aud the
+	// brand's signed answers must name. "" falls back to ClientID.
+	OrganisationID string
+	// BrandOrganisationID is the brand's organisation id: the iss its signed
+	// answers must carry. "" (a brand registered before organisation ids)
+	// leaves iss unchecked and also accepts answers addressed to ClientID,
+	// as such brands addressed them.
+	BrandOrganisationID string
 	// Key signs client assertions, request objects and request bodies (PS256).
 	Key   *rsa.PrivateKey
 	KeyID string
@@ -67,7 +76,8 @@ type Client struct {
 func (c *Client) WithRedirectURI(redirectURI string) *Client {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return &Client{Issuer: c.Issuer, APIBase: c.APIBase, ClientID: c.ClientID, Key: c.Key, KeyID: c.KeyID,
+	return &Client{Issuer: c.Issuer, APIBase: c.APIBase, ClientID: c.ClientID, OrganisationID: c.OrganisationID,
+		BrandOrganisationID: c.BrandOrganisationID, Key: c.Key, KeyID: c.KeyID,
 		RedirectURI: redirectURI, HTTP: c.HTTP, Clock: c.Clock, DecryptionKeys: c.DecryptionKeys,
 		RequireEncryptedIDToken: c.RequireEncryptedIDToken, meta: c.meta, jwks: c.jwks}
 }
@@ -291,7 +301,8 @@ func (e *APIError) Error() string {
 
 // CreateConsent creates a consent at the brand's API path (e.g.
 // "/open-banking/payments/v4/consents") with a signed JWT body whose claims
-// are body ({"data": ...}) plus aud (the URL called), iss (Ponte's client_id),
+// are body ({"data": ...}) plus aud (the URL called), iss (Ponte's
+// organisation id),
 // iat and jti; the brand's signed answer is verified against its JWKS.
 // idempotencyKey is sent as x-idempotency-key.
 func (c *Client) CreateConsent(ctx context.Context, token, path string, body json.RawMessage, idempotencyKey string) (*Consent, error) {
@@ -304,7 +315,8 @@ func (c *Client) CreateConsent(ctx context.Context, token, path string, body jso
 
 // postJWT sends body ({"data": ...}) to the brand's API path as FAPI-BR
 // signed requests go: its claims plus aud (the URL called), iss (Ponte's
-// client_id), iat and a fresh jti, signed PS256, as application/jwt with the
+// organisation id, as the security guide's message signing says), iat and
+// a fresh jti, signed PS256, as application/jwt with the
 // bearer token, x-fapi-interaction-id and x-idempotency-key.
 func (c *Client) postJWT(ctx context.Context, token, path string, body json.RawMessage, idempotencyKey string) (int, []byte, error) {
 	if _, err := c.Discover(ctx); err != nil {
@@ -315,7 +327,7 @@ func (c *Client) postJWT(ctx context.Context, token, path string, body json.RawM
 		return 0, nil, fmt.Errorf("fapiclient: request body: %w", err)
 	}
 	endpoint := strings.TrimSuffix(c.APIBase, "/") + path
-	claims["aud"], claims["iss"], claims["iat"], claims["jti"] = endpoint, c.ClientID, c.Clock.Now().Unix(), uuid.NewString()
+	claims["aud"], claims["iss"], claims["iat"], claims["jti"] = endpoint, c.organisation(), c.Clock.Now().Unix(), uuid.NewString()
 	signed, err := c.sign(claims, "JWT")
 	if err != nil {
 		return 0, nil, err
@@ -378,10 +390,20 @@ func (c *Client) consentAnswer(status, want int, body []byte) (*Consent, error) 
 	return &Consent{ID: id, Status: data.Status, Data: raw}, nil
 }
 
+// organisation is the name Ponte's signed messages carry as iss and the
+// brand's answers as aud.
+func (c *Client) organisation() string {
+	if c.OrganisationID != "" {
+		return c.OrganisationID
+	}
+	return c.ClientID
+}
+
 // signedAnswer verifies a signed Open Finance response and returns its data
-// member: a JWS signed by the brand and addressed to Ponte when the status
-// is want, the Open Finance error shape (signed or not) as an *APIError
-// otherwise.
+// member: a JWS signed by the brand, issued by the brand's organisation
+// (iss) and addressed to Ponte's (aud) when the status is want, the Open
+// Finance error shape (signed or not) as an *APIError otherwise. An answer
+// naming another organisation is refused like a bad signature.
 func (c *Client) signedAnswer(status, want int, body []byte) (json.RawMessage, error) {
 	payload := body
 	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && trimmed[0] != '{' {
@@ -399,13 +421,17 @@ func (c *Client) signedAnswer(status, want int, body []byte) (json.RawMessage, e
 	}
 	var answer struct {
 		Aud  any             `json:"aud"`
+		Iss  any             `json:"iss"`
 		Data json.RawMessage `json:"data"`
 	}
 	if err := json.Unmarshal(payload, &answer); err != nil {
 		return nil, fmt.Errorf("%w: answer: %v", ErrBrand, err)
 	}
-	if !audienceHas(answer.Aud, c.ClientID) {
-		return nil, fmt.Errorf("%w: the answer is addressed to %v", ErrBrand, answer.Aud)
+	if c.BrandOrganisationID != "" && answer.Iss != c.BrandOrganisationID {
+		return nil, fmt.Errorf("%w: the answer is issued by %v, not the brand's organisation %s", ErrBrand, answer.Iss, c.BrandOrganisationID)
+	}
+	if !audienceHas(answer.Aud, c.organisation()) && (c.BrandOrganisationID != "" || !audienceHas(answer.Aud, c.ClientID)) {
+		return nil, fmt.Errorf("%w: the answer is addressed to %v, not to Ponte's organisation %s", ErrBrand, answer.Aud, c.organisation())
 	}
 	if len(answer.Data) == 0 {
 		return nil, fmt.Errorf("%w: the answer has no data", ErrBrand)

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"github.com/ponte-ofb/ponte/internal/auth"
 	"github.com/ponte-ofb/ponte/internal/store"
 )
@@ -111,6 +113,28 @@ func (s *Service) DisableBrand(ctx context.Context, id string) (*Brand, error) {
 	return s.Brand(ctx, id)
 }
 
+// SetBrandOrganisation records brand id's organisation id at the Open
+// Finance Directory (a UUID; "" clears it): from then on the brand's signed
+// answers must name it as iss.
+func (s *Service) SetBrandOrganisation(ctx context.Context, id, organisationID string) (*Brand, error) {
+	organisationID = strings.TrimSpace(organisationID)
+	if organisationID != "" && uuid.Validate(organisationID) != nil {
+		return nil, fmt.Errorf("%w brand: organisation id %q must be a UUID (the brand's organisationId at the Open Finance Directory)", ErrInvalid, organisationID)
+	}
+	err := s.DB.Write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, brandOrganisationSQL, organisationID, s.now().UnixMilli(), id)
+		if err != nil {
+			return fmt.Errorf("itp: set brand organisation id: %w", err)
+		}
+		return brandChanged(res, id)
+	})
+	s.cache.forget()
+	if err != nil {
+		return nil, err
+	}
+	return s.Brand(ctx, id)
+}
+
 // brandChanged is nil when res changed brand id's row and ErrBrandNotFound
 // when it changed none. A driver that cannot count is an error of its own,
 // not a missing brand.
@@ -155,6 +179,10 @@ func validateBrand(b *Brand) error {
 		}
 	}
 	b.APIBaseURL = strings.TrimSuffix(b.APIBaseURL, "/")
+	b.OrganisationID = strings.TrimSpace(b.OrganisationID)
+	if b.OrganisationID != "" && uuid.Validate(b.OrganisationID) != nil {
+		problems = append(problems, "organisation id must be a UUID (the brand's organisationId at the Open Finance Directory)")
+	}
 	if strings.TrimSpace(b.ClientID) == "" {
 		problems = append(problems, "client id (Ponte's registration at the brand) is required")
 	}

@@ -154,6 +154,10 @@ type Brand struct {
 	DiscoveryURL string `json:"discoveryUrl,omitempty"`
 	APIBaseURL   string `json:"apiBaseUrl"`
 	ClientID     string `json:"clientId"`
+	// OrganisationID is the brand's organisation id at the Open Finance
+	// Directory (a UUID): its signed answers must carry it as iss. "" for a
+	// brand registered before organisation ids, whose iss is not checked.
+	OrganisationID string `json:"organisationId,omitempty"`
 	// SigningKeyFile is the PEM file of the private key Ponte signs its
 	// request objects and client assertions at this brand with. Empty when
 	// adding: a new key is created in the service's KeyDir.

@@ -25,13 +25,14 @@ func ms(v int64) time.Time { return time.UnixMilli(v).UTC() }
 // ---- brands ----
 
 const brandColumns = `id, name, logo_url, issuer, discovery_url, api_base_url, client_id, signing_key_file,
-	mtls_cert_file, mtls_key_file, enabled, created_at, updated_at`
+	mtls_cert_file, mtls_key_file, enabled, created_at, updated_at, organisation_id`
 
 const (
 	selectBrandSQL         = `SELECT ` + brandColumns + ` FROM itp_brands WHERE id = $1`
 	selectBrandByIssuerSQL = `SELECT ` + brandColumns + ` FROM itp_brands WHERE issuer = $1`
 	listBrandsSQL          = `SELECT ` + brandColumns + ` FROM itp_brands ORDER BY created_at, id`
 	disableBrandSQL        = `UPDATE itp_brands SET enabled = 0, updated_at = $1 WHERE id = $2`
+	brandOrganisationSQL   = `UPDATE itp_brands SET organisation_id = $1, updated_at = $2 WHERE id = $3`
 )
 
 type scanner interface{ Scan(dest ...any) error }
@@ -43,7 +44,7 @@ func scanBrand(row scanner) (*Brand, error) {
 		created, updated int64
 	)
 	err := row.Scan(&b.ID, &b.Name, &b.LogoURL, &b.Issuer, &b.DiscoveryURL, &b.APIBaseURL, &b.ClientID, &b.SigningKeyFile,
-		&b.MTLSCertFile, &b.MTLSKeyFile, &enabled, &created, &updated)
+		&b.MTLSCertFile, &b.MTLSKeyFile, &enabled, &created, &updated, &b.OrganisationID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrBrandNotFound
 	}
@@ -56,9 +57,9 @@ func scanBrand(row scanner) (*Brand, error) {
 
 func insertBrand(ctx context.Context, tx *sql.Tx, b *Brand) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO itp_brands (`+brandColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		b.ID, b.Name, b.LogoURL, b.Issuer, b.DiscoveryURL, b.APIBaseURL, b.ClientID, b.SigningKeyFile,
-		b.MTLSCertFile, b.MTLSKeyFile, boolInt(b.Enabled), b.CreatedAt.UnixMilli(), b.UpdatedAt.UnixMilli())
+		b.MTLSCertFile, b.MTLSKeyFile, boolInt(b.Enabled), b.CreatedAt.UnixMilli(), b.UpdatedAt.UnixMilli(), b.OrganisationID)
 	if err != nil {
 		return fmt.Errorf("itp: insert brand: %w", err)
 	}

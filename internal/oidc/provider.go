@@ -244,7 +244,7 @@ func New(cfg Config) (*Server, error) {
 // everything else (client_credentials for partner applications, and the errors
 // for missing or unknown grant types) to partnerToken, Ponte's own token endpoint.
 func (s *Server) Mount(mux *http.ServeMux, partnerToken http.Handler) {
-	mux.Handle("GET "+PathDiscovery, s.handler)
+	mux.Handle("GET "+PathDiscovery, discovery(s.handler))
 	mux.Handle("GET "+PathJWKS, s.handler)
 	mux.Handle("POST "+PathPAR, s.handler)
 	mux.Handle(PathAuthorize, s.handler)

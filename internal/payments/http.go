@@ -125,9 +125,11 @@ type Handler struct {
 	// Callers gives the calling application's registered keys and whether it
 	// may send plain JSON bodies; required.
 	Callers Callers
-	// Signer signs the responses to signed requests (Ponte's key); without it
-	// they are a 500.
+	// Signer signs the responses (Ponte's key); without it they are a 500.
 	Signer Signer
+	// OrganisationID is Ponte's organisation id at the Open Finance
+	// Directory: the iss of its signed responses. Without it they are a 500.
+	OrganisationID string
 
 	keys KeyCache
 }
@@ -301,7 +303,7 @@ func (h *Handler) verifyPayload(ctx context.Context, caller *Caller, body []byte
 		h.Logger.ErrorContext(ctx, "payments caller's registered JWKS does not parse", "client_id", caller.ClientID, "err", err)
 		return nil, "", BadSignature("O JWKS registrado da aplicação não pôde ser lido.")
 	}
-	return VerifySigned(body, keys, Expectations{Audience: aud, Issuer: caller.ClientID, Now: h.Service.Clock.Now()})
+	return VerifySigned(body, keys, Expectations{Audience: aud, Issuer: caller.Organisation(), Now: h.Service.Clock.Now()})
 }
 
 // respond writes a success body: as is (JSON), or signed for a signed request.
@@ -310,7 +312,7 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, signed bool, c
 		httpx.WriteRawJSON(w, status, body)
 		return
 	}
-	h.writeSigned(w, r, caller.ClientID, status, body)
+	h.writeSigned(w, r, caller.Organisation(), status, body)
 }
 
 // fail writes a refused request. For a signed request the 422s are signed
@@ -329,17 +331,17 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, signed bool, call
 		errs.WriteError(w, r, httpx.Internal())
 		return
 	}
-	h.writeSigned(w, r, caller.ClientID, e.Status, body)
+	h.writeSigned(w, r, caller.Organisation(), e.Status, body)
 }
 
 // writeSigned signs a JSON object body for audience and writes it as application/jwt.
 func (h *Handler) writeSigned(w http.ResponseWriter, r *http.Request, audience string, status int, body []byte) {
-	if h.Signer == nil {
-		h.Logger.ErrorContext(r.Context(), "payments: no response signer configured")
+	if h.Signer == nil || h.OrganisationID == "" {
+		h.Logger.ErrorContext(r.Context(), "payments: no response signer or organisation id configured")
 		h.errs().WriteError(w, r, httpx.Internal())
 		return
 	}
-	jwt, err := SignedBody(h.Signer, body, audience, h.Service.BaseURL, h.Service.Clock.Now())
+	jwt, err := SignedBody(h.Signer, body, audience, h.OrganisationID, h.Service.Clock.Now())
 	if err != nil {
 		h.Logger.ErrorContext(r.Context(), "sign payments response", "err", err)
 		h.errs().WriteError(w, r, httpx.Internal())
@@ -349,6 +351,28 @@ func (h *Handler) writeSigned(w http.ResponseWriter, r *http.Request, audience s
 	w.Header().Set("Content-Length", strconv.Itoa(len(jwt)))
 	w.WriteHeader(status)
 	_, _ = w.Write(jwt)
+}
+
+// reader is the caller of a GET, and whether its answer is signed: always,
+// as the official files declare the 200 application/jwt whatever the Accept
+// header says, except for an application that opted into plain JSON (a
+// Ponte extension) and did not ask for application/jwt. ok is false when an
+// error was written.
+func (h *Handler) reader(w http.ResponseWriter, r *http.Request) (caller *Caller, signed, ok bool) {
+	caller, err := h.Callers.Caller(r.Context(), httpx.PrincipalFrom(r.Context()).ClientID)
+	if err != nil {
+		h.Logger.ErrorContext(r.Context(), "look up payments caller", "err", err)
+		h.errs().WriteError(w, r, httpx.Internal())
+		return nil, false, false
+	}
+	return caller, SignsReads(caller, r.Header.Get("Accept")), true
+}
+
+// SignsReads reports whether a read (GET) answer to caller, who sent
+// accept, is signed: always, unless the caller opted into plain JSON and
+// did not list application/jwt.
+func SignsReads(caller *Caller, accept string) bool {
+	return !caller.AcceptPlainJSON || acceptsJWT(accept)
 }
 
 // acceptsJWT reports whether the Accept header lists application/jwt.
@@ -395,17 +419,20 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 			Detail: "Parâmetro consentId não obedece as regras de formatação esperadas."}})
 		return
 	}
-	p := httpx.PrincipalFrom(r.Context())
-	c, err := h.Service.Get(r.Context(), p.ApplicationID, id)
+	caller, signed, ok := h.reader(w, r)
+	if !ok {
+		return
+	}
+	c, err := h.Service.Get(r.Context(), caller.ApplicationID, id)
 	switch {
-	case err == nil && acceptsJWT(r.Header.Get("Accept")):
+	case err == nil && signed:
 		body, err := httpx.Marshal(c.Response(h.Service.SelfURL(c.ID), h.Service.Clock.Now()))
 		if err != nil {
 			h.Logger.ErrorContext(r.Context(), "encode payment consent", "err", err)
 			errs.WriteError(w, r, httpx.Internal())
 			return
 		}
-		h.writeSigned(w, r, p.ClientID, http.StatusOK, body)
+		h.writeSigned(w, r, caller.Organisation(), http.StatusOK, body)
 	case err == nil:
 		httpx.WriteJSON(w, r, http.StatusOK, c.Response(h.Service.SelfURL(c.ID), h.Service.Clock.Now()))
 	case errors.Is(err, ErrNotFound):

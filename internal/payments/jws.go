@@ -27,9 +27,10 @@ import (
 //   - aud: the URL of the endpoint called, under Ponte's public URL —
 //     BaseURL + "/open-banking/payments/v4/consents" for POST /consents,
 //     compared exactly (a string or an array containing it);
-//   - iss: the calling application's client_id (the one its access token
-//     was issued to; in Open Finance it is the organisationId, which a
-//     Ponte partner application is identified by);
+//   - iss: the calling application's organisation id at the Open Finance
+//     Directory (Caller.Organisation); an application registered before
+//     organisation ids, with none recorded, keeps signing with its
+//     client_id until the operator sets one;
 //   - iat: NumericDate, at most IATTolerance (60 s) before or after Ponte's
 //     clock;
 //   - jti: 1–MaxJTILength characters, never reused by the application within
@@ -40,10 +41,14 @@ import (
 // jti, are 403 INVALID_CLIENT — both application/json, as the specification's
 // BadRequestPayments and Forbidden responses are.
 //
-// Responses to a signed request are signed too (application/jwt, PS256 with
-// Ponte's signing key, kid its RFC 7638 thumbprint, typ JWT), with claims
-// aud = the caller's client_id, iss = Ponte's public URL, iat, a new jti, and
-// the response's data, links and meta (or errors and meta for a 422).
+// Responses are signed (application/jwt, PS256 with Ponte's signing key, kid
+// its RFC 7638 thumbprint, typ JWT) — every 200, 201 and 422, whatever the
+// request's Accept says, as the official files declare them — with claims
+// aud = the caller's organisation id (Caller.Organisation), iss = Ponte's
+// organisation id, iat, a new jti, and the response's data, links and meta
+// (or errors and meta for a 422). Only an application that opted into plain
+// JSON (auth.Application.AcceptPlainJSON, a Ponte extension) gets JSON, and
+// then only when it neither signed its request nor asked for application/jwt.
 
 // Media types of request and response bodies.
 const (
@@ -74,10 +79,26 @@ var ErrJTIReused = errors.New("payments: jti already used")
 // Caller is the application calling the Payments API, as its registration
 // stands now: its JWKS verifies its signed bodies.
 type Caller struct {
-	ApplicationID   string
-	ClientID        string
+	ApplicationID string
+	ClientID      string
+	// OrganisationID is the application's Open Finance organisation id; ""
+	// for an application registered before organisation ids.
+	OrganisationID  string
 	JWKS            json.RawMessage
 	AcceptPlainJSON bool
+}
+
+// Organisation is the name the caller's signed messages carry: the iss
+// Ponte expects in its requests and the aud of Ponte's answers. It is the
+// organisation id, as the security guide's message signing says; an
+// application without one (registered before Ponte knew organisation ids)
+// keeps its client_id, so existing integrations work until the operator
+// records the organisation ('ponte apps set --org-id').
+func (c *Caller) Organisation() string {
+	if c.OrganisationID != "" {
+		return c.OrganisationID
+	}
+	return c.ClientID
 }
 
 // Callers looks up the calling application by client_id.
@@ -107,7 +128,7 @@ type signedRequest struct {
 }
 
 // Expectations are what a signed body's claims must say: aud the URL
-// called, iss the caller's client_id, iat near Now.
+// called, iss the caller's organisation (Caller.Organisation), iat near Now.
 type Expectations struct {
 	Audience string
 	Issuer   string
@@ -221,7 +242,7 @@ func checkClaims(payload []byte, want Expectations) *ValidationError {
 		return missing("iss")
 	}
 	if json.Unmarshal(raw, &iss) != nil || iss != want.Issuer {
-		return invalid("iss", "deve ser o client_id da aplicação que chama.")
+		return invalid("iss", "deve ser o identificador da organização (organisationId) da aplicação que chama.")
 	}
 	if raw, ok = claims["iat"]; !ok || isNull(raw) {
 		return missing("iat")

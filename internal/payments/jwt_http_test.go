@@ -76,6 +76,15 @@ func newPartner(t *testing.T, s *apptest.Server, withKeys bool) partner {
 	return partner{app: a, token: s.TokenFor(t, a.ClientID, secret, "payments")}
 }
 
+// organisation is what a's signed messages name: its organisation id, or
+// its client_id when it has none (an application from before organisation ids).
+func organisation(a *auth.Application) string {
+	if a.OrganisationID != "" {
+		return a.OrganisationID
+	}
+	return a.ClientID
+}
+
 // claimsFor are valid claims for a POST /consents of p carrying happyBody's data.
 func claimsFor(t *testing.T, s *apptest.Server, p partner) map[string]any {
 	t.Helper()
@@ -84,7 +93,7 @@ func claimsFor(t *testing.T, s *apptest.Server, p partner) map[string]any {
 		t.Fatal(err)
 	}
 	body["aud"] = s.URL + consentsPath
-	body["iss"] = p.app.ClientID
+	body["iss"] = organisation(p.app)
 	body["iat"] = s.Clock.Now().Unix()
 	body["jti"] = uuid.NewString()
 	return body
@@ -133,7 +142,8 @@ func ponteKeys(t *testing.T, s *apptest.Server) *jose.JSONWebKeySet {
 }
 
 // verifySigned checks a signed response — PS256 with Ponte's published key,
-// aud the caller, iss Ponte's URL, iat now, a jti — and returns its claims.
+// aud the caller's organisation, iss Ponte's organisation id, iat now, a
+// jti — and returns its claims.
 func verifySigned(t *testing.T, s *apptest.Server, p partner, resp *apptest.Response) map[string]json.RawMessage {
 	t.Helper()
 	if ct := resp.Header.Get("Content-Type"); ct != payments.MediaTypeJWT {
@@ -161,7 +171,7 @@ func verifySigned(t *testing.T, s *apptest.Server, p partner, resp *apptest.Resp
 	_ = json.Unmarshal(claims["iss"], &iss)
 	_ = json.Unmarshal(claims["jti"], &jti)
 	_ = json.Unmarshal(claims["iat"], &iat)
-	if aud != p.app.ClientID || iss != s.URL || jti == "" || iat != s.Clock.Now().Unix() {
+	if aud != organisation(p.app) || iss != s.App.Config.OrganisationID || jti == "" || iat != s.Clock.Now().Unix() {
 		t.Errorf("response claims aud=%q iss=%q jti=%q iat=%d", aud, iss, jti, iat)
 	}
 	return claims
@@ -223,10 +233,18 @@ func TestSignedConsentCreated(t *testing.T) {
 			t.Fatalf("get: %d %s", got.Status, got.Body)
 		}
 		validateSpec(t, s, "ResponsePaymentConsent", withoutClaims(t, verifySigned(t, s, p, got)))
-		// Plain JSON for an Accept without application/jwt.
-		if got := s.Do(t, "GET", consentsPath+"/"+c.Data.ConsentID, headers(p.token, ""), ""); got.Status != http.StatusOK ||
-			!strings.HasPrefix(got.Header.Get("Content-Type"), "application/json") {
-			t.Errorf("get JSON: %d %s", got.Status, got.Header.Get("Content-Type"))
+		// Signed whatever Accept says: the official file declares only
+		// application/jwt, and this application did not opt into plain JSON.
+		for _, accept := range []string{"", "application/json", "*/*"} {
+			h := headers(p.token, "")
+			if accept != "" {
+				h["Accept"] = accept
+			}
+			got := s.Do(t, "GET", consentsPath+"/"+c.Data.ConsentID, h, "")
+			if got.Status != http.StatusOK {
+				t.Fatalf("get with Accept %q: %d %s", accept, got.Status, got.Body)
+			}
+			validateSpec(t, s, "ResponsePaymentConsent", withoutClaims(t, verifySigned(t, s, p, got)))
 		}
 	})
 }

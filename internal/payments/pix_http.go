@@ -192,8 +192,11 @@ func (h *Handler) getPix(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p := httpx.PrincipalFrom(r.Context())
-	pay, err := h.Service.GetPixPayment(r.Context(), p.ApplicationID, id)
+	caller, signed, ok := h.reader(w, r)
+	if !ok {
+		return
+	}
+	pay, err := h.Service.GetPixPayment(r.Context(), caller.ApplicationID, id)
 	if err != nil {
 		h.answer(w, r, false, nil, idempotency.Response{}, err, "get pix payment")
 		return
@@ -203,8 +206,8 @@ func (h *Handler) getPix(w http.ResponseWriter, r *http.Request) {
 		h.answer(w, r, false, nil, idempotency.Response{}, err, "encode pix payment")
 		return
 	}
-	if acceptsJWT(r.Header.Get("Accept")) {
-		h.writeSigned(w, r, p.ClientID, http.StatusOK, body)
+	if signed {
+		h.writeSigned(w, r, caller.Organisation(), http.StatusOK, body)
 		return
 	}
 	httpx.WriteRawJSON(w, http.StatusOK, body)

@@ -332,7 +332,7 @@ func TestPixSignedBodies(t *testing.T) {
 		}
 		p := partner{app: demo}
 		claims := func(aud, jti string) map[string]any {
-			return map[string]any{"aud": aud, "iss": demo.ClientID, "iat": s.Clock.Now().Unix(), "jti": jti,
+			return map[string]any{"aud": aud, "iss": organisation(demo), "iat": s.Clock.Now().Unix(), "jti": jti,
 				"data": []any{pixItem(e2eAt(s.Clock.Now()), "12.00")}}
 		}
 		jti := uuid.NewString()
@@ -361,7 +361,7 @@ func TestPixSignedBodies(t *testing.T) {
 		resp = s.Do(t, "GET", pixPath+"/"+id, h, "")
 		validateSpec(t, s, "ResponsePixPayment", withoutClaims(t, verifySigned(t, s, p, resp)))
 		// A signed PATCH of an accepted payment: the 422 is signed too.
-		patch := map[string]any{"aud": s.URL + pixPath + "/" + id, "iss": demo.ClientID, "iat": s.Clock.Now().Unix(), "jti": uuid.NewString(),
+		patch := map[string]any{"aud": s.URL + pixPath + "/" + id, "iss": organisation(demo), "iat": s.Clock.Now().Unix(), "jti": uuid.NewString(),
 			"data": map[string]any{"status": "CANC", "cancellation": map[string]any{"cancelledBy": map[string]any{
 				"document": map[string]any{"identification": mariaCPF, "rel": "CPF"}}}}}
 		resp = s.Do(t, "PATCH", pixPath+"/"+id, jwtHeaders(s.Token(t, "payments"), ""), sign(t, key, jose.PS256, partnerKID, patch))

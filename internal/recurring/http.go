@@ -43,9 +43,11 @@ type Handler struct {
 	// Callers gives the calling application's registered keys and whether it
 	// may send plain JSON bodies; required.
 	Callers payments.Callers
-	// Signer signs the responses to signed requests (Ponte's key); without it
-	// they are a 500.
+	// Signer signs the responses (Ponte's key); without it they are a 500.
 	Signer payments.Signer
+	// OrganisationID is Ponte's organisation id at the Open Finance
+	// Directory: the iss of its signed responses. Without it they are a 500.
+	OrganisationID string
 
 	keys payments.KeyCache
 }
@@ -235,7 +237,7 @@ func (h *Handler) verify(ctx context.Context, caller *payments.Caller, body []by
 		h.Logger.ErrorContext(ctx, "recurring-consents caller's registered JWKS does not parse", "client_id", caller.ClientID, "err", err)
 		return nil, "", payments.BadSignature("O JWKS registrado da aplicação não pôde ser lido.")
 	}
-	return payments.VerifySigned(body, keys, payments.Expectations{Audience: audience, Issuer: caller.ClientID, Now: h.Service.Clock.Now()})
+	return payments.VerifySigned(body, keys, payments.Expectations{Audience: audience, Issuer: caller.Organisation(), Now: h.Service.Clock.Now()})
 }
 
 // decodeData decodes a body {"data": ...} into dst: malformed JSON is a 400;
@@ -308,6 +310,13 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request) {
 	}
 	p := httpx.PrincipalFrom(r.Context())
 	resp, err := h.Service.Patch(r.Context(), PatchInput{ApplicationID: p.ApplicationID, ConsentID: id, Request: *data, IdempotencyKey: req.key, JTI: req.jti})
+	if errors.Is(err, idempotency.ErrKeyReused) {
+		// The file's 422 for this PATCH (422ResponseErrorRecurringConsents)
+		// has no ERRO_IDEMPOTENCIA: the reused key is an invalid parameter.
+		h.fail(w, r, req, &payments.ValidationError{Status: http.StatusUnprocessableEntity, Problems: []payments.Problem{{Code: payments.CodeParametroInvalido,
+			Detail: "Cabeçalho x-idempotency-key já usado com outro conteúdo: o conteúdo da mensagem (claim data) diverge do associado a esta chave."}}})
+		return
+	}
 	h.answer(w, r, req, resp, err, "patch recurring consent")
 }
 
@@ -341,7 +350,7 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, req *request, 
 		httpx.WriteRawJSON(w, status, body)
 		return
 	}
-	h.writeSigned(w, r, req.caller.ClientID, status, body)
+	h.writeSigned(w, r, req.caller.Organisation(), status, body)
 }
 
 // fail writes a refused request. For a signed request the 422s are signed
@@ -358,17 +367,17 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, req *request, e *
 		h.errs().WriteError(w, r, httpx.Internal())
 		return
 	}
-	h.writeSigned(w, r, req.caller.ClientID, e.Status, body)
+	h.writeSigned(w, r, req.caller.Organisation(), e.Status, body)
 }
 
 // writeSigned signs a JSON object body for audience and writes it as application/jwt.
 func (h *Handler) writeSigned(w http.ResponseWriter, r *http.Request, audience string, status int, body []byte) {
-	if h.Signer == nil {
-		h.Logger.ErrorContext(r.Context(), "recurring: no response signer configured")
+	if h.Signer == nil || h.OrganisationID == "" {
+		h.Logger.ErrorContext(r.Context(), "recurring: no response signer or organisation id configured")
 		h.errs().WriteError(w, r, httpx.Internal())
 		return
 	}
-	jwt, err := payments.SignedBody(h.Signer, body, audience, h.Service.BaseURL, h.Service.Clock.Now())
+	jwt, err := payments.SignedBody(h.Signer, body, audience, h.OrganisationID, h.Service.Clock.Now())
 	if err != nil {
 		h.Logger.ErrorContext(r.Context(), "sign recurring-consents response", "err", err)
 		h.errs().WriteError(w, r, httpx.Internal())
@@ -391,16 +400,6 @@ func (h *Handler) consentID(w http.ResponseWriter, r *http.Request) (string, boo
 	return id, true
 }
 
-// acceptsJWT reports whether the Accept header lists application/jwt.
-func acceptsJWT(accept string) bool {
-	for part := range strings.SplitSeq(accept, ",") {
-		if mt, _, err := mime.ParseMediaType(strings.TrimSpace(part)); err == nil && mt == payments.MediaTypeJWT {
-			return true
-		}
-	}
-	return false
-}
-
 func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 	id, ok := h.consentID(w, r)
 	if !ok {
@@ -417,16 +416,5 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 		h.errs().WriteError(w, r, httpx.Internal())
 		return
 	}
-	resp := c.Response(h.Service.SelfURL(c.ID), h.Service.Clock.Now())
-	if !acceptsJWT(r.Header.Get("Accept")) {
-		httpx.WriteJSON(w, r, http.StatusOK, resp)
-		return
-	}
-	body, err := httpx.Marshal(resp)
-	if err != nil {
-		h.Logger.ErrorContext(r.Context(), "encode recurring consent", "err", err)
-		h.errs().WriteError(w, r, httpx.Internal())
-		return
-	}
-	h.writeSigned(w, r, p.ClientID, http.StatusOK, body)
+	h.read(w, r, c.Response(h.Service.SelfURL(c.ID), h.Service.Clock.Now()))
 }

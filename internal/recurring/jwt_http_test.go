@@ -66,7 +66,7 @@ func claims(t *testing.T, s *apptest.Server, p partner, aud, body string) map[st
 	if err := json.Unmarshal([]byte(body), &m); err != nil {
 		t.Fatal(err)
 	}
-	m["aud"], m["iss"], m["iat"], m["jti"] = aud, p.app.ClientID, s.Clock.Now().Unix(), uuid.NewString()
+	m["aud"], m["iss"], m["iat"], m["jti"] = aud, organisation(p.app), s.Clock.Now().Unix(), uuid.NewString()
 	return m
 }
 
@@ -98,8 +98,18 @@ func jwtHeaders(token, key string) map[string]string {
 	return h
 }
 
+// organisation is what a's signed messages name: its organisation id, or
+// its client_id when it has none (an application from before organisation ids).
+func organisation(a *auth.Application) string {
+	if a.OrganisationID != "" {
+		return a.OrganisationID
+	}
+	return a.ClientID
+}
+
 // verifySigned checks a signed answer (Ponte's published key, aud the
-// caller, iss Ponte's URL) and returns the body inside the claims.
+// caller's organisation, iss Ponte's organisation id) and returns the body
+// inside the claims.
 func verifySigned(t *testing.T, s *apptest.Server, p partner, resp *apptest.Response) []byte {
 	t.Helper()
 	if ct := resp.Header.Get("Content-Type"); ct != payments.MediaTypeJWT {
@@ -129,7 +139,7 @@ func verifySigned(t *testing.T, s *apptest.Server, p partner, resp *apptest.Resp
 	var aud, iss string
 	_ = json.Unmarshal(c["aud"], &aud)
 	_ = json.Unmarshal(c["iss"], &iss)
-	if aud != p.app.ClientID || iss != s.URL || len(c["jti"]) == 0 || len(c["iat"]) == 0 {
+	if aud != organisation(p.app) || iss != s.App.Config.OrganisationID || len(c["jti"]) == 0 || len(c["iat"]) == 0 {
 		t.Errorf("answer claims aud=%q iss=%q", aud, iss)
 	}
 	for _, k := range []string{"aud", "iss", "iat", "jti"} {

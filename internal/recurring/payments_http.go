@@ -126,20 +126,28 @@ func (h *Handler) getPayment(w http.ResponseWriter, r *http.Request) {
 	h.read(w, r, pay.Response(h.Service.PaymentURL(pay.ID), h.Service.Clock.Now()))
 }
 
-// read writes a GET answer: signed when the client accepts application/jwt
-// (the specification's media type), else JSON.
+// read writes a GET answer: signed (the official files' only media type
+// for a 200), whatever the Accept header says, except for an application
+// that opted into plain JSON (a Ponte extension) and did not ask for
+// application/jwt.
 func (h *Handler) read(w http.ResponseWriter, r *http.Request, v any) {
-	if !acceptsJWT(r.Header.Get("Accept")) {
+	caller, err := h.Callers.Caller(r.Context(), httpx.PrincipalFrom(r.Context()).ClientID)
+	if err != nil {
+		h.Logger.ErrorContext(r.Context(), "look up recurring caller", "err", err)
+		h.errs().WriteError(w, r, httpx.Internal())
+		return
+	}
+	if !payments.SignsReads(caller, r.Header.Get("Accept")) {
 		httpx.WriteJSON(w, r, http.StatusOK, v)
 		return
 	}
 	body, err := httpx.Marshal(v)
 	if err != nil {
-		h.Logger.ErrorContext(r.Context(), "encode recurring payment", "err", err)
+		h.Logger.ErrorContext(r.Context(), "encode recurring answer", "err", err)
 		h.errs().WriteError(w, r, httpx.Internal())
 		return
 	}
-	h.writeSigned(w, r, httpx.PrincipalFrom(r.Context()).ClientID, http.StatusOK, body)
+	h.writeSigned(w, r, caller.Organisation(), http.StatusOK, body)
 }
 
 func (h *Handler) listPayments(w http.ResponseWriter, r *http.Request) {

@@ -55,6 +55,8 @@ type Server struct {
 	Client   *http.Client
 	contract *Contract
 	srv      *httptest.Server
+	// official checks the Open Finance exchanges against the official files.
+	official *official
 }
 
 // Start starts Ponte and stops it when the test ends.
@@ -102,7 +104,14 @@ func Start(t testing.TB, opts Options) *Server {
 		t.Fatalf("start ponte: %v", err)
 	}
 	s.App = a
-	s.srv.Config.Handler = a.Handler()
+	s.official = newOfficial(t, s)
+	s.srv.Config.Handler = s.official.wrap(a, a.Handler())
+	if s.official != nil {
+		t.Cleanup(func() { // runs after Stop: every exchange is counted
+			c := s.Official()
+			t.Logf("official files: %d exchanges validated, %d plain-JSON extension exchanges, %d failed", c.Validated, c.Extension, c.Failed)
+		})
+	}
 	s.srv.Start()
 	s.Client = &http.Client{Transport: &contractTransport{t: t, c: s.contract, base: http.DefaultTransport},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

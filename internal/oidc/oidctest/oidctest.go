@@ -87,6 +87,8 @@ type Request struct {
 	ResponseMode string
 	// Scope is the scope asked for; "" asks "openid payments consent:{ConsentID}".
 	Scope string
+	// ResponseType is the response_type asked for; "" asks the hybrid "code id_token".
+	ResponseType string
 }
 
 // NewRequest returns a request with random state, nonce and verifier.
@@ -111,6 +113,9 @@ func (in *Initiator) RequestObject(t testing.TB, req Request) string {
 	}
 	if req.ResponseMode != "" {
 		claims["response_mode"] = req.ResponseMode
+	}
+	if req.ResponseType != "" {
+		claims["response_type"] = req.ResponseType
 	}
 	return in.sign(t, claims)
 }
