@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
+	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -135,6 +136,50 @@ func TestBrickCallbackEncryptedIDToken(t *testing.T) {
 				t.Fatalf("callback: %d %s", r.Status, r.Body)
 			}
 		})
+	}
+}
+
+// TestJourneyCallbackEncryptedIDToken: the hosted sweeping journey at the
+// sandbox brand comes back with a JWE id_token; one encrypted to another
+// key gets the page's 400 and leaves the session AWAITING_AUTHORISATION,
+// and the genuine one finishes it.
+func TestJourneyCallbackEncryptedIDToken(t *testing.T) {
+	t.Parallel()
+	f := newSessionFlow(t, "")
+	id, pageURL := f.create(t, "enc-1")
+	back := f.user.Decide(t, f.s, f.confirm(t, pageURL), true)
+	fields, _ := url.ParseQuery(back.Fragment)
+	idToken := fields.Get("id_token")
+	if strings.Count(idToken, ".") != 4 {
+		t.Fatalf("the journey's id_token is not a 5-part JWE: %.60s", idToken)
+	}
+	enc := ponteEncryptionKey(t, f.s)
+	jwe, err := jose.ParseEncryptedCompact(idToken, []jose.KeyAlgorithm{jose.RSA_OAEP}, []jose.ContentEncryption{jose.A256GCM})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nested, err := jwe.Decrypt(enc.Private)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := *back
+	fields.Set("id_token", jweOf(t, string(nested), &other.PublicKey, jose.RSA_OAEP, jose.A256GCM, enc.KeyID))
+	forged.Fragment = fields.Encode()
+	if resp, page := f.callback(t, &forged); resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "Retorno inválido") {
+		t.Errorf("id_token encrypted to another key: %d", resp.StatusCode)
+	}
+	if st, _, _ := f.session(t, id); st != "AWAITING_AUTHORISATION" {
+		t.Fatalf("after the refused callback the session is %s", st)
+	}
+	if resp, page := f.callback(t, back); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("callback: %d %s", resp.StatusCode, page)
+	}
+	if st, _, _ := f.session(t, id); st != "FINISHED" {
+		t.Fatalf("session = %s, want FINISHED", st)
 	}
 }
 
