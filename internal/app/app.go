@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -187,9 +186,6 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		return nil, err
 	}
 	apps := auth.NewApplications(db, clk)
-	if _, err := apps.BackfillSlugs(ctx); err != nil { // applications made before slugs (issue 16 §6)
-		return nil, err
-	}
 	tokens, err := auth.NewTokens(key, cfg.PublicURL, cfg.TokenTTL, clk, apps)
 	if err != nil {
 		return nil, err
@@ -201,13 +197,6 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if cfg.Sandbox() {
 		if demo, demoSecret, err = apps.EnsureDemo(ctx, filepath.Join(cfg.DataDir, "sandbox-demo-client.json")); err != nil {
 			return nil, err
-		}
-		if demo.OrganisationID == "" {
-			// The demo stands for an initiator of its own organisation: what
-			// it signs names it, and Ponte's signed answers are addressed to it.
-			if demo, err = apps.SetOrganisationID(ctx, demo.ID, uuid.NewString()); err != nil {
-				return nil, err
-			}
 		}
 	}
 	custs, err := newCustomers(ctx, b, demo)
@@ -289,12 +278,11 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	// Ponte's own pages: home, unknown paths, authorization errors a person reads.
 	own := &site{pages: pages, logger: logger, clock: clk, cfg: cfg, sandbox: demo != nil}
 	authServer, err := wireAuthorizationServer(b, mux, key, asStorage, consentFlow.Authorize, own.renderAuthorizeError,
-		&auth.Handler{Apps: apps, Tokens: tokens, Logger: logger}, consentStates{apps: apps, payments: pay, recurring: rec, data: dcs},
-		registration(b, dir, apps))
+		&auth.Handler{Apps: apps, Tokens: tokens, Logger: logger}, consentStates{apps: apps, payments: pay, recurring: rec, data: dcs})
 	if err != nil {
 		return nil, err
 	}
-	resources := resourceTokens{partners: tokens, server: authServer, apps: apps, sandbox: cfg.Sandbox(), mutualTLS: cfg.MutualTLS()}
+	resources := resourceTokens{partners: tokens, server: authServer, apps: apps}
 	if err := registerPayments(b, mux, pay, resources, apps, key, events); err != nil {
 		return nil, err
 	}
@@ -302,7 +290,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		return nil, err
 	}
 	registerDataConsents(b, mux, dcs, resources, tickets, appNames{apps, asStorage}, pages)
-	registerDataAPI(b, mux, data, dataTokens{server: authServer, apps: apps, mutualTLS: cfg.MutualTLS()}, tokens)
+	registerDataAPI(b, mux, data, dataTokens{server: authServer, apps: apps}, tokens)
 
 	// The initiator side: brands, journeys, sessions and the redirect flow.
 	itpService, err := wireITP(ctx, b, mux, jobq, apps, tokens)
@@ -312,6 +300,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	flow, sandboxBrandID, demo, err := wireITPFlow(ctx, b, mux, itpService, apps, asStorage, itpSteps{steps}, pages, tokens,
 		itpPayments{jobs: jobq, vault: vlt, events: events}, demo)
 	if err != nil {
+		return nil, err
+	}
+	// Open Finance webhooks, both sides (after the payment events are set: it wraps them).
+	if err := wireOFWebhooks(b, mux, jobq, pay, rec, flow); err != nil {
 		return nil, err
 	}
 

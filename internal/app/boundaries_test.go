@@ -43,6 +43,7 @@ var sides = map[string]string{
 	"customers":    holderSide,
 	"sandboxapp":   holderSide,
 	"settlement":   holderSide,
+	"ofwebhook":    holderSide,
 
 	"app": rootSide,
 }

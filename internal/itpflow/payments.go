@@ -577,9 +577,7 @@ func (p *Payments) enqueuePoll(ctx context.Context, tx *sql.Tx, pay *Payment, no
 // a status change with its event, and queues the next read until the
 // payment is final.
 func (p *Payments) handlePoll(ctx context.Context, j *jobs.Job) error {
-	var in struct {
-		ID string `json:"id"`
-	}
+	var in pollPayload
 	if err := j.Decode(&in); err != nil {
 		return jobs.Cancel(err)
 	}
@@ -616,7 +614,9 @@ func (p *Payments) handlePoll(ctx context.Context, j *jobs.Job) error {
 	now := p.now()
 	previous := pay.Status
 	return p.DB.Write(ctx, func(tx *sql.Tx) error {
-		pay.Polls++
+		if !in.Webhook {
+			pay.Polls++
+		}
 		if b.Status != previous {
 			pay.UpdatedAt = now // the status's time: unchanged by a read that finds nothing new
 		}
@@ -624,7 +624,11 @@ func (p *Payments) handlePoll(ctx context.Context, j *jobs.Job) error {
 		if b.RejectionReason != nil {
 			pay.RejectionCode, pay.RejectionDetail = b.RejectionReason.Code, b.RejectionReason.Detail
 		}
-		ok, err := updatePayment(ctx, tx, pay, previous)
+		update := updatePayment
+		if in.Webhook {
+			update = updateNotifiedPayment
+		}
+		ok, err := update(ctx, tx, pay, previous)
 		if err != nil || !ok {
 			return err
 		}
@@ -633,8 +637,8 @@ func (p *Payments) handlePoll(ctx context.Context, j *jobs.Job) error {
 				return err
 			}
 		}
-		if FinalPayment(pay.Status) {
-			return nil
+		if FinalPayment(pay.Status) || in.Webhook {
+			return nil // a notified read leaves the next scheduled one as it is
 		}
 		return p.enqueuePoll(ctx, tx, pay, now)
 	})

@@ -202,6 +202,9 @@ func (s *Service) createPixTx(ctx context.Context, tx *sql.Tx, in CreatePixPayme
 		if err := updateStatus(ctx, tx, c, from); err != nil {
 			return idempotency.Response{}, err
 		}
+		if err := s.consentChanged(ctx, tx, c.ID, c.ApplicationID, from, c.Status, now); err != nil {
+			return idempotency.Response{}, err
+		}
 		return s.refuse(CodeConsentimentoInvalido, "Consentimento inválido (em status final): REJECTED, tempo de consumo expirado.", now)
 	case c.Status != StatusAuthorised:
 		return s.refuse(CodeConsentimentoInvalido, "Consentimento inválido (em status final): "+string(c.Status)+".", now)
@@ -397,12 +400,31 @@ func (s *Service) consumeFinished(ctx context.Context, tx *sql.Tx, ids map[strin
 		args = append(args, id)
 		marks = append(marks, fmt.Sprintf("$%d", len(args)))
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE payment_consents SET status = $1, status_updated_at = $2
+	rows, err := tx.QueryContext(ctx, `UPDATE payment_consents SET status = $1, status_updated_at = $2
 		WHERE status = $3 AND id IN (`+strings.Join(marks, ", ")+`)
-		AND NOT EXISTS (SELECT 1 FROM pix_payments p WHERE p.consent_id = payment_consents.id AND p.status NOT IN ('ACSC', 'RJCT', 'CANC'))`,
+		AND NOT EXISTS (SELECT 1 FROM pix_payments p WHERE p.consent_id = payment_consents.id AND p.status NOT IN ('ACSC', 'RJCT', 'CANC'))
+		RETURNING id, application_id`,
 		args...)
 	if err != nil {
 		return fmt.Errorf("payments: consume consents: %w", err)
+	}
+	var consumed [][2]string
+	for rows.Next() {
+		var id, app string
+		if err := rows.Scan(&id, &app); err != nil {
+			rows.Close()
+			return fmt.Errorf("payments: consume consents: %w", err)
+		}
+		consumed = append(consumed, [2]string{id, app})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("payments: consume consents: %w", err)
+	}
+	for _, c := range consumed {
+		if err := s.consentChanged(ctx, tx, c[0], c[1], StatusAuthorised, StatusConsumed, now); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -421,11 +443,17 @@ func (s *Service) consumeIfDone(ctx context.Context, tx *sql.Tx, consentID strin
 	if open > 0 {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE payment_consents SET status = $1, status_updated_at = $2 WHERE id = $3 AND status = $4`,
-		string(StatusConsumed), now.UnixMilli(), consentID, string(StatusAuthorised)); err != nil {
+	var app string
+	err = tx.QueryRowContext(ctx, `UPDATE payment_consents SET status = $1, status_updated_at = $2 WHERE id = $3 AND status = $4
+		RETURNING application_id`,
+		string(StatusConsumed), now.UnixMilli(), consentID, string(StatusAuthorised)).Scan(&app)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil // not AUTHORISED (already consumed, or rejected)
+	case err != nil:
 		return fmt.Errorf("payments: consume consent: %w", err)
 	}
-	return nil
+	return s.consentChanged(ctx, tx, consentID, app, StatusAuthorised, StatusConsumed, now)
 }
 
 // GetPixPayment returns payment id of applicationID (another application's

@@ -45,6 +45,31 @@ type Service struct {
 	Settlement settlement.Settlement
 	// Events receives every Pix payment status change; nil: none.
 	Events PaymentEvents
+	// ConsentEvents receives every consent status change; nil: none.
+	ConsentEvents ConsentEvents
+}
+
+// ConsentEvents receives every consent status change inside the
+// transaction that writes it (internal/app turns the ones the Open Finance
+// webhook convention lists into notifications for the initiator).
+type ConsentEvents interface {
+	ConsentChanged(ctx context.Context, tx *sql.Tx, e ConsentEvent) error
+}
+
+// ConsentEvent is one consent status change.
+type ConsentEvent struct {
+	ConsentID     string
+	ApplicationID string // the initiator
+	From, To      Status
+	At            time.Time
+}
+
+// consentChanged tells ConsentEvents about a change just written.
+func (s *Service) consentChanged(ctx context.Context, tx *sql.Tx, id, applicationID string, from, to Status, at time.Time) error {
+	if s.ConsentEvents == nil || from == to {
+		return nil
+	}
+	return s.ConsentEvents.ConsentChanged(ctx, tx, ConsentEvent{ConsentID: id, ApplicationID: applicationID, From: from, To: to, At: at})
 }
 
 // NewService returns a Service.
@@ -338,6 +363,9 @@ func (s *Service) transitionTx(ctx context.Context, tx *sql.Tx, id string, chang
 	if err := updateStatus(ctx, tx, c, from); err != nil {
 		return nil, err
 	}
+	if err := s.consentChanged(ctx, tx, c.ID, c.ApplicationID, from, c.Status, now); err != nil {
+		return nil, err
+	}
 	if expiryCode(c.Status) != "" {
 		if err := enqueueExpiry(ctx, tx, now, c); err != nil {
 			return nil, err
@@ -387,7 +415,10 @@ func (s *Service) expire(ctx context.Context, id string, status Status) (*Consen
 		}
 		c.Status, c.StatusUpdatedAt = StatusRejected, now
 		c.Rejection = &RejectionReason{Code: code, Detail: rejectionDetails[code]}
-		return updateStatus(ctx, tx, c, status)
+		if err := updateStatus(ctx, tx, c, status); err != nil {
+			return err
+		}
+		return s.consentChanged(ctx, tx, c.ID, c.ApplicationID, status, c.Status, now)
 	})
 	return out, err
 }

@@ -48,6 +48,35 @@ type Service struct {
 	Settlement settlement.Settlement
 	// Events records payment status changes as webhook events; nil: none.
 	Events PaymentEvents
+	// ConsentEvents receives every consent status change; nil: none.
+	ConsentEvents ConsentEvents
+}
+
+// ConsentEvents receives every recurring consent status change inside the
+// transaction that writes it (internal/app turns the ones the Open Finance
+// webhook convention lists into notifications for the initiator).
+type ConsentEvents interface {
+	RecurringConsentChanged(ctx context.Context, tx *sql.Tx, e ConsentEvent) error
+}
+
+// ConsentEvent is one recurring consent status change.
+type ConsentEvent struct {
+	ConsentID     string
+	ApplicationID string // the initiator
+	From, To      Status
+	At            time.Time
+}
+
+// setStatus writes c's status fields (updateStatus) and tells ConsentEvents.
+func (s *Service) setStatus(ctx context.Context, tx *sql.Tx, c *Consent, from Status) error {
+	if err := updateStatus(ctx, tx, c, from); err != nil {
+		return err
+	}
+	if s.ConsentEvents == nil || from == c.Status {
+		return nil
+	}
+	return s.ConsentEvents.RecurringConsentChanged(ctx, tx, ConsentEvent{ConsentID: c.ID, ApplicationID: c.ApplicationID,
+		From: from, To: c.Status, At: c.StatusUpdatedAt})
 }
 
 // NewService returns a Service.
@@ -333,7 +362,7 @@ func (s *Service) Patch(ctx context.Context, in PatchInput) (idempotency.Respons
 		if err := s.recordJTI(ctx, tx, in.ApplicationID, in.JTI, now); err != nil {
 			return err
 		}
-		return updateStatus(ctx, tx, c, from)
+		return s.setStatus(ctx, tx, c, from)
 	})
 	if errors.Is(err, ErrInvalidTransition) {
 		// The status moved (user, timer) between the read and the write.
@@ -447,7 +476,7 @@ func (s *Service) transitionTx(ctx context.Context, tx *sql.Tx, id string, chang
 	if err := change(c, now); err != nil {
 		return nil, err
 	}
-	if err := updateStatus(ctx, tx, c, from); err != nil {
+	if err := s.setStatus(ctx, tx, c, from); err != nil {
 		return nil, err
 	}
 	if err := enqueueTimer(ctx, tx, now, c); err != nil {
@@ -500,7 +529,7 @@ func (s *Service) expire(ctx context.Context, id string, status Status) (*Consen
 			c.Rejection = &Rejection{RejectedBy: ActorHolder, RejectedFrom: ActorHolder, RejectedAt: formatTime(at),
 				Reason: &Reason{Code: string(RejectTempoExpiradoAutorizacao), Detail: rejectionDetails[RejectTempoExpiradoAutorizacao]}}
 		}
-		return updateStatus(ctx, tx, c, status)
+		return s.setStatus(ctx, tx, c, status)
 	})
 	return out, err
 }

@@ -1,0 +1,197 @@
+package app_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ponte-ofb/ponte/internal/app/apptest"
+	"github.com/ponte-ofb/ponte/internal/clock"
+	"github.com/ponte-ofb/ponte/internal/itpflow"
+	"github.com/ponte-ofb/ponte/internal/ofwebhook"
+	"github.com/ponte-ofb/ponte/internal/store/storetest"
+)
+
+// Issue 16 §5c end to end through the sandbox loop: Ponte-as-initiator
+// registered its public URL as its webhook URI at the sandbox brand (Ponte's
+// own holder side). When the holder settles the Pix payment, it notifies
+// the initiator over HTTP; the initiator's receiving route reads the payment
+// at the brand at once. The clock is held before the initiator's first
+// scheduled read, so the payment can only reach ACSC through the webhook.
+func TestOFWebhookDrivesBrickPayment(t *testing.T) {
+	t.Parallel()
+	for _, e := range storetest.Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			// Not following the wall clock: time moves only when the test says.
+			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Clock: clock.NewFake(time.Now())})
+			_, tok := brickFintech(t, s)
+			r := s.Do(t, "POST", "/api/admin/payment-initiation/v1/consents", tok, brickConsentBody(s.Clock.Now(), s.App.SandboxBrandID))
+			var created struct {
+				Data struct {
+					ConsentID        string `json:"consentId"`
+					AuthorizationURL string `json:"authorizationUrl"`
+				} `json:"data"`
+			}
+			r.JSON(t, &created)
+			if r.Status != 201 {
+				t.Fatalf("consent: %d %s", r.Status, r.Body)
+			}
+			back := apptest.NewSandboxUser("47742663023", "1234567").Decide(t, s, created.Data.AuthorizationURL, true)
+			if r := s.Do(t, "POST", "/api/admin/payment-initiation/v1/consents/callback", tok, fragmentCallback(back)); r.Status != 200 {
+				t.Fatalf("callback: %d %s", r.Status, r.Body)
+			}
+			// The initiator creates the payment at the brand (its create job is due now).
+			if _, err := s.App.Jobs.RunDue(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			db := s.App.DB.Read()
+			var itpID, paymentID, brandConsentID string
+			if err := db.QueryRowContext(t.Context(), `SELECT id, COALESCE(payment_id, ''), consent_id FROM itp_payments`).
+				Scan(&itpID, &paymentID, &brandConsentID); err != nil || paymentID == "" {
+				t.Fatalf("the initiator's payment: %q %v", paymentID, err)
+			}
+			jobRunAt := func(where string, args ...any) (int64, string) {
+				t.Helper()
+				var at int64
+				var state string
+				if err := db.QueryRowContext(t.Context(), `SELECT run_at, state FROM jobs WHERE `+where, args...).Scan(&at, &state); err != nil {
+					t.Fatalf("job %s %v: %v", where, args, err)
+				}
+				return at, state
+			}
+			pollAt, _ := jobRunAt(`unique_key = $1`, itpflow.JobPaymentPoll+":"+itpID+":0")
+			settleAt, _ := jobRunAt(`kind = 'payments.pix.settle' AND state = 'available'`)
+			if settleAt >= pollAt {
+				t.Fatalf("the holder settles at %d, after the initiator's first read at %d", settleAt, pollAt)
+			}
+			s.Clock.Set(time.UnixMilli(settleAt))
+			status := func() string {
+				var st string
+				if err := db.QueryRowContext(t.Context(), `SELECT status FROM itp_payments WHERE id = $1`, itpID).Scan(&st); err != nil {
+					t.Fatal(err)
+				}
+				return st
+			}
+			for i := 0; i < 20 && !itpflow.FinalPayment(status()); i++ {
+				if _, err := s.App.Jobs.RunDue(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if st := status(); st != itpflow.PaymentACSC {
+				t.Fatalf("the initiator's payment is %s, want ACSC through the webhook", st)
+			}
+			if now := s.Clock.Now().UnixMilli(); now >= pollAt {
+				t.Fatalf("the clock (%d) reached the scheduled read (%d)", now, pollAt)
+			}
+			if _, state := jobRunAt(`unique_key = $1`, itpflow.JobPaymentPoll+":"+itpID+":0"); state != "available" {
+				t.Errorf("the scheduled read ran (%s): the webhook was not what moved the payment", state)
+			}
+			if _, state := jobRunAt(`unique_key LIKE $1`, itpflow.JobPaymentPoll+":webhook:"+itpID+":%"); state != "completed" {
+				t.Errorf("the notified read is %s", state)
+			}
+			// The holder's delivery log: the payment's ACSC and the consent's CONSUMED, each a 202.
+			for _, c := range []struct{ id, path string }{
+				{paymentID, "/open-banking/webhook/v1/payments/v4/pix/payments/" + paymentID},
+				{brandConsentID, "/open-banking/webhook/v1/payments/v4/consents/" + brandConsentID},
+			} {
+				ds, err := ofwebhook.Deliveries(t.Context(), s.App.DB, c.id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(ds) != 1 || ds[0].URL != s.URL+c.path || ds[0].Status != ofwebhook.StatusDelivered || ds[0].LastStatusCode != 202 {
+					t.Errorf("holder deliveries for %s: %+v", c.id, ds)
+				}
+			}
+		})
+	}
+}
+
+// TestOFWebhookReceiverRefuses: notifications that break the official
+// contract are refused with a 400 (or 415) in the Open Finance shape and
+// queue nothing; a well-formed one about an id that is none of Ponte's
+// payments gets the same 202 as any other and queues nothing either.
+func TestOFWebhookReceiverRefuses(t *testing.T) {
+	t.Parallel()
+	const (
+		pixPath  = "/open-banking/webhook/v1/payments/v4/pix/payments/"
+		body     = `{"data":{"timestamp":"2026-12-07T14:30:00Z"}}`
+		interact = "0b1c2d3e-4f50-4617-8283-949596979899"
+	)
+	cases := []struct {
+		name, path, interaction, contentType, body string
+		status                                     int
+		detail                                     string
+	}{
+		{"version", "/open-banking/webhook/v1/payments/4/pix/payments/p-1", interact, "", body, 400, "versionApi"},
+		{"version 0", "/open-banking/webhook/v1/payments/v0/pix/payments/p-1", interact, "", body, 400, "versionApi"},
+		{"payment id", pixPath + "-p", interact, "", body, 400, "paymentId"},
+		{"consent id", "/open-banking/webhook/v1/payments/v4/consents/c-1", interact, "", body, 400, "consentId"},
+		{"recurring consent id", "/open-banking/webhook/v1/automatic-payments/v2/recurring-consents/rc-1", interact, "", body, 400, "recurringConsentId"},
+		{"no interaction id", pixPath + "p-1", "", "", body, 400, "x-webhook-interaction-id"},
+		{"bad interaction id", pixPath + "p-1", "-x", "", body, 400, "x-webhook-interaction-id"},
+		{"no body", pixPath + "p-1", interact, "", "", 415, ""},
+		{"text body", pixPath + "p-1", interact, "text/plain", body, 415, ""},
+		{"not JSON", pixPath + "p-1", interact, "", `{"data":`, 400, "body"},
+		{"no data", pixPath + "p-1", interact, "", `{}`, 400, "data is required"},
+		{"no timestamp", pixPath + "p-1", interact, "", `{"data":{}}`, 400, "data.timestamp is required"},
+		{"fraction", pixPath + "p-1", interact, "", `{"data":{"timestamp":"2026-12-07T14:30:00.123Z"}}`, 400, "data.timestamp"},
+		{"offset", pixPath + "p-1", interact, "", `{"data":{"timestamp":"2026-12-07T14:30:00-03:00"}}`, 400, "data.timestamp"},
+		{"number", pixPath + "p-1", interact, "", `{"data":{"timestamp":1733581800}}`, 400, "body"},
+		{"extra field", pixPath + "p-1", interact, "", `{"data":{"timestamp":"2026-12-07T14:30:00Z","status":"ACSC"}}`, 400, "body"},
+		{"extra top field", pixPath + "p-1", interact, "", `{"data":{"timestamp":"2026-12-07T14:30:00Z"},"meta":{}}`, 400, "body"},
+		{"event type", pixPath + "p-1", interact, "", `{"data":{"timestamp":"2026-12-07T14:30:00Z","eventType":"OTHER"}}`, 400, "data.eventType"},
+		{"trailing", pixPath + "p-1", interact, "", body + `{}`, 400, "body"},
+		{"unknown payment", pixPath + "p-1", interact, "", body, 202, ""},
+		{"unknown consent, 1.3.0 event type", "/open-banking/webhook/v1/automatic-payments/v2/recurring-consents/urn:bank:rc-1", interact, "",
+			`{"data":{"timestamp":"2026-12-07T14:30:00Z","eventType":"STATE_CHANGED"}}`, 202, ""},
+		{"unknown recurring payment", "/open-banking/webhook/v1/automatic-payments/v10/pix/recurring-payments/rp-1", interact, "", body, 202, ""},
+	}
+	for _, e := range storetest.Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t)})
+			jobCount := func() int {
+				var n int
+				if err := s.App.DB.Read().QueryRowContext(t.Context(), `SELECT COUNT(*) FROM jobs WHERE kind = $1`, itpflow.JobPaymentPoll).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			before := jobCount()
+			for _, c := range cases {
+				h := map[string]string{}
+				if c.interaction != "" {
+					h["x-webhook-interaction-id"] = c.interaction
+				}
+				if c.contentType != "" {
+					h["Content-Type"] = c.contentType
+				}
+				r := s.Do(t, "POST", c.path, h, c.body)
+				if r.Status != c.status {
+					t.Errorf("%s: %d %s, want %d", c.name, r.Status, r.Body, c.status)
+					continue
+				}
+				if c.status == http.StatusAccepted {
+					if got := r.Header.Get("x-webhook-interaction-id"); got != c.interaction || len(r.Body) != 0 {
+						t.Errorf("%s: 202 echoing %q with body %q", c.name, got, r.Body)
+					}
+					continue
+				}
+				var out struct {
+					Errors []struct{ Code, Title, Detail string } `json:"errors"`
+					Meta   struct {
+						RequestDateTime string `json:"requestDateTime"`
+					} `json:"meta"`
+				}
+				if err := json.Unmarshal(r.Body, &out); err != nil || len(out.Errors) == 0 || out.Meta.RequestDateTime == "" ||
+					!strings.Contains(out.Errors[0].Detail, c.detail) {
+					t.Errorf("%s: body %s, want an Open Finance error naming %q", c.name, r.Body, c.detail)
+				}
+			}
+			if after := jobCount(); after != before {
+				t.Errorf("refused and unknown notifications queued %d reads", after-before)
+			}
+		})
+	}
+}
