@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -526,5 +527,45 @@ func TestDynamicClientRegistrationMutualTLS(t *testing.T) {
 	in := &oidctest.Initiator{ClientID: reg.ClientID, RedirectURI: sw.redirectURI, Key: sw.key, KeyID: sw.kid, Issuer: s.url}
 	if status, tok := in.ClientCredentials(t, good, s.url, "payments"); status != 200 || tok["access_token"] == nil {
 		t.Errorf("client_credentials over mutual TLS: %d %v", status, tok)
+	}
+
+	// tls_client_auth: the subject DN as DCR-BR writes it (UID by
+	// descriptor, organizationIdentifier as an OID with its DER in hex).
+	tsw := newDCRSoftware(t, directory.RolePayments)
+	tssa := tsw.issue(t, sb)
+	orgIdentifier := "OFBBR-" + tsw.orgID
+	tcert := certFor(tsw.softwareID, orgIdentifier)
+	tc := tlsClient(pki.roots, tcert)
+	der, err := asn1.MarshalWithParams(orgIdentifier, "printable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dn := fmt.Sprintf("2.5.4.97=#%x,UID=%s,CN=itp.example", der, tsw.softwareID)
+	tlsAuth := func(subjectDN string) string {
+		return tsw.request(sb, tssa, func(m map[string]any) {
+			m["token_endpoint_auth_method"] = "tls_client_auth"
+			m["tls_client_auth_subject_dn"] = subjectDN
+		})
+	}
+	r = send(t, tc, "POST", s.url+oidc.PathRegister, hdr, tlsAuth("UID="+tsw.softwareID+",CN=someone-else.example,2.5.4.97="+orgIdentifier))
+	if !strings.Contains(string(r.body), "invalid_client_metadata") || r.status != 400 {
+		t.Errorf("tls_client_auth with another subject: %d %s", r.status, r.body)
+	}
+	r = send(t, tc, "POST", s.url+oidc.PathRegister, hdr, tlsAuth(dn))
+	var treg registered
+	if err := json.Unmarshal(r.body, &treg); err != nil || r.status != 201 {
+		t.Fatalf("register with tls_client_auth: %d %s", r.status, r.body)
+	}
+	token := func(c *http.Client) reply {
+		return send(t, c, "POST", s.url+oidc.PathToken, map[string]string{"Content-Type": "application/x-www-form-urlencoded"},
+			url.Values{"grant_type": {"client_credentials"}, "client_id": {treg.ClientID}, "scope": {"payments"}}.Encode())
+	}
+	if r := token(tc); r.status != 200 || !strings.Contains(string(r.body), "access_token") {
+		t.Errorf("client_credentials with tls_client_auth: %d %s", r.status, r.body)
+	}
+	for name, c := range map[string]*http.Client{"another certificate": good, "no certificate": tlsClient(pki.roots, nil)} {
+		if r := token(c); r.status != 401 {
+			t.Errorf("tls_client_auth token with %s: %d %s", name, r.status, r.body)
+		}
 	}
 }

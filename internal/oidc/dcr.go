@@ -263,12 +263,18 @@ func withRegistration(reg *Registration, storage *Storage, mutualTLS bool) provi
 		if httpClient == nil {
 			httpClient = &http.Client{Timeout: 10 * time.Second}
 		}
-		for _, opt := range []provider.Option{
+		opts := []provider.Option{
 			provider.WithDCR(rg.handle, nil),
 			provider.WithDCREndpoint(PathRegister),
 			provider.WithDCRTokenRotation(),
 			provider.WithHTTPClientFunc(func(context.Context) *http.Client { return httpClient }),
-		} {
+		}
+		if mutualTLS {
+			// tls_client_auth beside private_key_jwt (FAPI-BR allows both);
+			// only registered clients can choose it.
+			opts = append(opts, provider.WithTokenAuthnMethods(goidc.ClientAuthnPrivateKeyJWT, goidc.ClientAuthnTLS))
+		}
+		for _, opt := range opts {
 			if err := opt(p); err != nil {
 				return err
 			}
@@ -612,20 +618,66 @@ func (g registrar) webhooks(r *http.Request, st *directory.SoftwareStatement, v 
 	return out, nil
 }
 
-// authentication accepts private_key_jwt (PS256), the default. The FAPI-BR
-// profile also allows tls_client_auth; this server's token endpoint does not
-// take it yet, so it is refused with a clear error rather than registered
-// and failing later.
+// authentication accepts private_key_jwt (PS256), the default, and, under
+// mutual TLS, tls_client_auth with tls_client_auth_subject_dn only (DCR-BR
+// 12), which must name the subject of the certificate presented
+// (distinguishedNameMatch: attributes in any order, descriptors or OIDs,
+// values as strings or #hex, case ignored; see dn.go). The subject is then
+// stored as Go prints it, since go-oidc compares it with that of the
+// certificate at the token endpoint verbatim.
 func (g registrar) authentication(r *http.Request, meta *goidc.ClientMeta) error {
 	switch meta.TokenAuthnMethod {
 	case "", goidc.ClientAuthnPrivateKeyJWT:
 		meta.TokenAuthnMethod, meta.TokenAuthnSigAlg = goidc.ClientAuthnPrivateKeyJWT, goidc.PS256
 		meta.TLSSubDistinguishedName, meta.TLSSubAlternativeName, meta.TLSSubAlternativeNameIp = "", "", ""
 		return nil
+	case goidc.ClientAuthnTLS:
+		cert := httpx.ClientCertificate(r)
+		switch {
+		case !g.mutualTLS || cert == nil:
+			return refuse(r, goidc.ErrorCodeInvalidClientMetadata,
+				"tls_client_auth needs mutual TLS: register over it, or with %q", goidc.ClientAuthnPrivateKeyJWT)
+		case meta.TLSSubDistinguishedName == "" || meta.TLSSubAlternativeName != "" || meta.TLSSubAlternativeNameIp != "":
+			return refuse(r, goidc.ErrorCodeInvalidClientMetadata,
+				"tls_client_auth takes tls_client_auth_subject_dn only (no tls_client_auth_san_dns or _san_ip)")
+		}
+		ok, err := subjectMatches(meta.TLSSubDistinguishedName, cert)
+		if err != nil {
+			return refuse(r, goidc.ErrorCodeInvalidClientMetadata, "tls_client_auth_subject_dn: %v", err)
+		}
+		if !ok {
+			return refuse(r, goidc.ErrorCodeInvalidClientMetadata,
+				"tls_client_auth_subject_dn %q is not the subject of the client certificate presented (%s)",
+				meta.TLSSubDistinguishedName, cert.Subject.String())
+		}
+		meta.TLSSubDistinguishedName, meta.TokenAuthnSigAlg = cert.Subject.String(), ""
+		return nil
 	default:
-		return refuse(r, goidc.ErrorCodeInvalidClientMetadata,
-			"token_endpoint_auth_method %q is not supported: register with %q", meta.TokenAuthnMethod, goidc.ClientAuthnPrivateKeyJWT)
+		return refuse(r, goidc.ErrorCodeInvalidClientMetadata, "token_endpoint_auth_method %q is not supported: register with %q or %q",
+			meta.TokenAuthnMethod, goidc.ClientAuthnPrivateKeyJWT, goidc.ClientAuthnTLS)
 	}
+}
+
+// tlsClientTokens sends the client_credentials requests of clients that
+// authenticate with tls_client_auth (no assertion, no secret: only their
+// client_id and certificate) to go-oidc, and every other request to
+// partner, Ponte's partner token endpoint. Without registration under
+// mutual TLS no client authenticates so, and partner is returned as is.
+func (s *Server) tlsClientTokens(partner http.Handler) http.Handler {
+	if !s.tlsClientAuth {
+		return partner
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		form, err := peekForm(r)
+		if err == nil && form.Get("grant_type") == string(goidc.GrantClientCredentials) && form.Get("client_assertion") == "" &&
+			form.Get("client_secret") == "" && r.Header.Get("Authorization") == "" && form.Get("client_id") != "" {
+			if c, err := s.storage.Clients().Client(r.Context(), form.Get("client_id")); err == nil && c.TokenAuthnMethod == goidc.ClientAuthnTLS {
+				s.handler.ServeHTTP(w, r)
+				return
+			}
+		}
+		partner.ServeHTTP(w, r)
+	})
 }
 
 // signingKeys reads the client's key set at jwksURI and returns its public

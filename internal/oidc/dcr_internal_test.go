@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/json"
 	"errors"
 	"io"
@@ -187,4 +188,95 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// TestSubjectMatches: tls_client_auth_subject_dn is compared with the
+// certificate's subject by distinguishedNameMatch, in DCR-BR's format
+// (descriptors, OIDs with #hex DER values) or Go's, in any order.
+func TestSubjectMatches(t *testing.T) {
+	t.Parallel()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oid := func(s string) asn1ObjectIdentifier { return mustOID(t, s) }
+	subject := pkix.Name{
+		Country: []string{"BR"}, Province: []string{"DF"}, Locality: []string{"BRASILIA"}, Organization: []string{"My Public Bank"},
+		OrganizationalUnit: []string{"497e1ffe-b2a2-4a4e-8ef0-70633fd11b59"}, CommonName: "mycn.bank.gov.br",
+		ExtraNames: []pkix.AttributeTypeAndValue{
+			{Type: oid("0.9.2342.19200300.100.1.1"), Value: "67c57882-043b-11ec-9a03-0242ac130003"},
+			{Type: oid("1.3.6.1.4.1.311.60.2.1.3"), Value: "BR"},
+			{Type: oid("2.5.4.15"), Value: "Private Organization"},
+			{Type: oid("2.5.4.5"), Value: "13353236000189"},
+		},
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: subject, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		dn      string
+		match   bool
+		invalid bool
+	}{
+		// DCR-BR's first example of a subject_dn.
+		{"UID=67c57882-043b-11ec-9a03-0242ac130003,1.3.6.1.4.1.311.60.2.1.3=#13024252,2.5.4.15=#131450726976617465204f7267616e697a6174696f6e," +
+			"2.5.4.5=#130e3133333533323336303030313839,CN=mycn.bank.gov.br,OU=497e1ffe-b2a2-4a4e-8ef0-70633fd11b59,O=My Public Bank,L=BRASILIA,ST=DF,C=BR", true, false},
+		// Other order, other case, UTF8String instead of PrintableString.
+		{"c=br,st=df,l=brasilia,o=MY PUBLIC BANK,ou=497E1FFE-B2A2-4A4E-8EF0-70633FD11B59,cn=MYCN.bank.gov.br,2.5.4.5=#0c0e3133333533323336303030313839," +
+			"2.5.4.15=Private Organization,1.3.6.1.4.1.311.60.2.1.3=BR,0.9.2342.19200300.100.1.1=67c57882-043b-11ec-9a03-0242ac130003", true, false},
+		{cert.Subject.String(), true, false},
+		{"CN=mycn.bank.gov.br,O=My Public Bank", false, false},
+		{"UID=another,1.3.6.1.4.1.311.60.2.1.3=#13024252,2.5.4.15=#131450726976617465204f7267616e697a6174696f6e," +
+			"2.5.4.5=#130e3133333533323336303030313839,CN=mycn.bank.gov.br,OU=497e1ffe-b2a2-4a4e-8ef0-70633fd11b59,O=My Public Bank,L=BRASILIA,ST=DF,C=BR", false, false},
+		{"businessCategory=Private Organization", false, true},
+		{"CN", false, true},
+		{"2.5.4.5=#zz", false, true},
+		{"", false, true},
+	}
+	for _, tt := range tests {
+		ok, err := subjectMatches(tt.dn, cert)
+		if ok != tt.match || (err != nil) != tt.invalid {
+			t.Errorf("subjectMatches(%q) = %v, %v; want %v, invalid %v", tt.dn, ok, err, tt.match, tt.invalid)
+		}
+	}
+}
+
+type asn1ObjectIdentifier = asn1.ObjectIdentifier
+
+func mustOID(t *testing.T, s string) asn1.ObjectIdentifier {
+	t.Helper()
+	var oid asn1.ObjectIdentifier
+	for _, p := range strings.Split(s, ".") {
+		n := 0
+		for _, c := range p {
+			n = n*10 + int(c-'0')
+		}
+		oid = append(oid, n)
+	}
+	return oid
+}
+
+// FuzzParseDN: parsing a tls_client_auth_subject_dn never panics, and what
+// it accepts has attributes with an OID each.
+func FuzzParseDN(f *testing.F) {
+	for _, seed := range []string{"CN=a,O=b", `CN=a\,b+UID=c`, "2.5.4.97=#132a4f464242522d", "UID=x,,", "=", `CN=\`, "1.2.3=#13"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, dn string) {
+		attrs, err := parseDN(dn)
+		if err != nil {
+			return
+		}
+		for _, a := range attrs {
+			if !isOID(a.oid) {
+				t.Fatalf("parseDN(%q) gave attribute type %q", dn, a.oid)
+			}
+		}
+	})
 }

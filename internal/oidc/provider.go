@@ -145,8 +145,9 @@ type Server struct {
 	storage *Storage
 	logger  *slog.Logger
 	refresh refreshPolicy
-	// registration says whether the registration routes are served.
-	registration bool
+	// registration says whether the registration routes are served;
+	// tlsClientAuth whether registered clients may use tls_client_auth.
+	registration, tlsClientAuth bool
 }
 
 // New builds the provider.
@@ -159,7 +160,8 @@ func New(cfg Config) (*Server, error) {
 		Key: cfg.Key.Private, KeyID: cfg.Key.KeyID, Algorithm: string(goidc.PS256), Use: string(goidc.KeyUsageSignature),
 	}}}
 	s := &Server{storage: cfg.Storage, logger: cfg.Logger,
-		refresh: refreshPolicy{consents: cfg.Consents, clock: cfg.Storage.clock}, registration: cfg.Registration != nil}
+		refresh: refreshPolicy{consents: cfg.Consents, clock: cfg.Storage.clock}, registration: cfg.Registration != nil,
+		tlsClientAuth: cfg.Registration != nil && cfg.MutualTLS}
 	op, err := provider.New(goidc.ProfileFAPI1, issuer,
 		func(context.Context) (goidc.JSONWebKeySet, error) { return jwks, nil },
 		provider.WithClientStorage(clientStorage(cfg)),
@@ -249,7 +251,7 @@ func (s *Server) Mount(mux *http.ServeMux, partnerToken http.Handler) {
 	mux.Handle("POST "+PathPAR, s.handler)
 	mux.Handle(PathAuthorize, s.handler)
 	mux.Handle(PathAuthorize+"/", s.handler)
-	mux.Handle("POST "+PathToken, TokenDispatcher(s.handler, partnerToken))
+	mux.Handle("POST "+PathToken, TokenDispatcher(s.handler, s.tlsClientTokens(partnerToken)))
 	if s.registration {
 		mux.Handle("POST "+PathRegister, registrationHandler(s.handler))
 		mux.Handle(PathRegister+"/{client_id}", registrationHandler(s.handler))
