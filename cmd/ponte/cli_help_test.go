@@ -34,7 +34,7 @@ var leafCommands = []struct {
 	{[]string{"apps", "disable"}, []string{"app"}, nil, true},
 	{[]string{"apps", "set-keys"}, []string{"app", "jwks"}, []string{"client-id"}, true},
 	{[]string{"apps", "set-plain-json"}, []string{"app", "accept"}, []string{"client-id"}, true},
-	{[]string{"initiators", "add"}, []string{"app", "name", "jwks", "redirect-url"}, []string{"client-id", "redirect-uri"}, true},
+	{[]string{"initiators", "add"}, []string{"app", "name", "jwks", "redirect-url", "org-id", "webhook-url"}, []string{"client-id", "redirect-uri"}, true},
 	{[]string{"initiators", "list"}, nil, nil, true},
 	{[]string{"customers", "add"}, []string{"app", "document", "name"}, nil, true},
 	{[]string{"customers", "list"}, []string{"app", "json"}, nil, true},

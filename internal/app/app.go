@@ -278,7 +278,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	// Ponte's own pages: home, unknown paths, authorization errors a person reads.
 	own := &site{pages: pages, logger: logger, clock: clk, cfg: cfg, sandbox: demo != nil}
 	authServer, err := wireAuthorizationServer(b, mux, key, asStorage, consentFlow.Authorize, own.renderAuthorizeError,
-		&auth.Handler{Apps: apps, Tokens: tokens, Logger: logger}, consentStates{apps: apps, payments: pay, recurring: rec, data: dcs})
+		&auth.Handler{Apps: apps, Tokens: tokens, Logger: logger}, consentStates{apps: apps, payments: pay, recurring: rec, data: dcs},
+		registration(b, dir, apps))
 	if err != nil {
 		return nil, err
 	}
