@@ -111,6 +111,7 @@ var serveMeta = map[string]string{
 	"admin-token": "TOKEN", "pcm-floor": "FRACTION", "pcm-url": "URL", "pcm-token-url": "URL", "pcm-client-id": "ID",
 	"pcm-client-secret": "SECRET", "pcm-cert": "FILE", "pcm-key": "FILE", "pcm-org-id": "UUID", "org-id": "UUID", "pcm-spec": "FILE",
 	"settlement": "MODE", "settlement-deadline": "DURATION", "ledger-pix-limit": "AMOUNT", "itp-cnpj": "CNPJ", "itp-ispb": "ISPB",
+	"itp-encryption-key": "FILES", "directory-jwks": "URL|FILE", "directory-issuer": "ISSUER", "directory-keystore": "URL",
 }
 
 // Storage adds the database flags every database-using command shares.

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -186,6 +187,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		return nil, err
 	}
 	apps := auth.NewApplications(db, clk)
+	if _, err := apps.BackfillSlugs(ctx); err != nil { // applications made before slugs (issue 16 §6)
+		return nil, err
+	}
 	tokens, err := auth.NewTokens(key, cfg.PublicURL, cfg.TokenTTL, clk, apps)
 	if err != nil {
 		return nil, err
@@ -197,6 +201,13 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if cfg.Sandbox() {
 		if demo, demoSecret, err = apps.EnsureDemo(ctx, filepath.Join(cfg.DataDir, "sandbox-demo-client.json")); err != nil {
 			return nil, err
+		}
+		if demo.OrganisationID == "" {
+			// The demo stands for an initiator of its own organisation: what
+			// it signs names it, and Ponte's signed answers are addressed to it.
+			if demo, err = apps.SetOrganisationID(ctx, demo.ID, uuid.NewString()); err != nil {
+				return nil, err
+			}
 		}
 	}
 	custs, err := newCustomers(ctx, b, demo)
@@ -283,7 +294,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err != nil {
 		return nil, err
 	}
-	resources := resourceTokens{partners: tokens, server: authServer, apps: apps}
+	resources := resourceTokens{partners: tokens, server: authServer, apps: apps, sandbox: cfg.Sandbox(), mutualTLS: cfg.MutualTLS()}
 	if err := registerPayments(b, mux, pay, resources, apps, key, events); err != nil {
 		return nil, err
 	}
@@ -291,7 +302,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		return nil, err
 	}
 	registerDataConsents(b, mux, dcs, resources, tickets, appNames{apps, asStorage}, pages)
-	registerDataAPI(b, mux, data, dataTokens{server: authServer, apps: apps}, tokens)
+	registerDataAPI(b, mux, data, dataTokens{server: authServer, apps: apps, mutualTLS: cfg.MutualTLS()}, tokens)
 
 	// The initiator side: brands, journeys, sessions and the redirect flow.
 	itpService, err := wireITP(ctx, b, mux, jobq, apps, tokens)

@@ -57,9 +57,13 @@ const sandboxITPName = "Ponte ITP (sandbox brand client)"
 type brandClients struct {
 	brands *itp.Service
 	clock  clock.Clock
-	mu     sync.Mutex
+	// orgID is Ponte's organisation id: the iss of what it signs at brands.
+	orgID string
+	mu    sync.Mutex
 	// clients by brand id, rebuilt when the brand changes.
 	clients map[string]cachedClient
+	// enc decrypts the id_tokens brands encrypt to Ponte (itp_jwks.go).
+	enc *itpEncryption
 }
 
 type cachedClient struct {
@@ -95,8 +99,10 @@ func (b *brandClients) Client(ctx context.Context, brandID string) (*fapiclient.
 	}
 	c := &fapiclient.Client{
 		Issuer: brand.Issuer, APIBase: brand.APIBaseURL, ClientID: brand.ClientID, Key: key.Private, KeyID: key.KeyID,
+		OrganisationID: b.orgID, BrandOrganisationID: brand.OrganisationID,
 		HTTP: &http.Client{Timeout: 15 * time.Second, Transport: transport}, Clock: b.clock,
 	}
+	b.enc.configure(c, brandID)
 	if b.clients == nil {
 		b.clients = map[string]cachedClient{}
 	}
@@ -116,7 +122,12 @@ func (b *brandClients) Client(ctx context.Context, brandID string) (*fapiclient.
 func wireITPFlow(ctx context.Context, b base, mux *http.ServeMux, brands *itp.Service, apps *auth.Applications, clients *oidc.Storage,
 	steps itpflow.StepRecorder, pages *template.Template, verifier httpx.TokenVerifier, pay itpPayments,
 	demo *auth.Application) (*itpflow.Flow, string, *auth.Application, error) {
-	brandSet := &brandClients{brands: brands, clock: b.clock}
+	brandSet := &brandClients{brands: brands, clock: b.clock, orgID: b.cfg.OrganisationID}
+	enc, err := loadITPEncryption(b.cfg)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	brandSet.enc = enc
 	flow := &itpflow.Flow{DB: b.db, Clock: b.clock, Brands: brandSet, Logger: b.logger, Recorder: steps}
 	flow.Payments = &itpflow.Payments{DB: b.db, Clock: b.clock, Brands: brandSet, Vault: pay.vault,
 		Initiator: initiatorIdentity(b), Events: paymentEvents{pay.events}, Logger: b.logger}
@@ -129,9 +140,12 @@ func wireITPFlow(ctx context.Context, b base, mux *http.ServeMux, brands *itp.Se
 	}
 	var brandID string
 	if b.cfg.Sandbox() {
-		sb, err := ensureSandboxBrand(ctx, b, apps, brands, clients)
+		sb, err := ensureSandboxBrand(ctx, b, apps, brands, clients, enc)
 		if err != nil {
 			return nil, "", nil, err
+		}
+		if enc != nil {
+			enc.requiredAt = sb.brandID // Ponte registered its encryption key there
 		}
 		if demo, err = ensureSandboxJourney(ctx, b, apps, brands, sb.brandID, demo); err != nil {
 			return nil, "", nil, err
@@ -146,6 +160,7 @@ func wireITPFlow(ctx context.Context, b base, mux *http.ServeMux, brands *itp.Se
 			}
 			return app.RedirectURLs, nil
 		}}).Register(mux)
+	mux.Handle("GET "+PathITPJWKS, itpJWKS{brands: brands, clients: brandSet, enc: enc, logger: b.logger})
 	(&itpflow.JourneyHandler{Flow: flow, Sessions: brands, Pages: pages, Logger: b.logger, PublicURL: b.cfg.PublicURL}).Register(mux)
 	(&itpflow.TransfersHandler{Transfers: &itpflow.Transfers{Flow: flow, Payments: flow.Payments, Sessions: brands},
 		Verifier: verifier, Logger: b.logger}).Register(mux)
@@ -210,18 +225,23 @@ func (e paymentEvents) PaymentChanged(ctx context.Context, tx *sql.Tx, p *itpflo
 // (sandbox only): Ponte-as-initiator's client_id there and the brand's id.
 type sandboxBrand struct {
 	brandID, clientID string
+	apps              *auth.Applications
+	clients           *oidc.Storage
 	// webhookURIs are Ponte-as-initiator's webhook base URLs at the brand
 	// (Open Finance webhooks, see ofwebhooks.go).
 	webhookURIs []string
-	apps        *auth.Applications
-	clients     *oidc.Storage
+	// enc, when set, is registered too: the brand encrypts id_tokens to Ponte.
+	enc *itpEncryption
 }
 
 // ensureSandboxBrand registers Ponte's own holder side as a brand: a partner
 // application (signing key in the data directory, scopes payments and
 // recurring-payments) registered with the authorization server as an
-// initiator, and the brand pointing at Ponte's public URL.
-func ensureSandboxBrand(ctx context.Context, b base, apps *auth.Applications, brands *itp.Service, clients *oidc.Storage) (sandboxBrand, error) {
+// initiator, and the brand pointing at Ponte's public URL. Both sides are
+// Ponte, so the application's and the brand's organisation id are Ponte's
+// own (cfg.OrganisationID), as they would be at a real holder.
+func ensureSandboxBrand(ctx context.Context, b base, apps *auth.Applications, brands *itp.Service, clients *oidc.Storage,
+	enc *itpEncryption) (sandboxBrand, error) {
 	keyFile := filepath.Join(b.cfg.DataDir, sandboxITPKeyFile)
 	key, err := auth.LoadOrCreateKey(keyFile)
 	if err != nil {
@@ -243,7 +263,7 @@ func ensureSandboxBrand(ctx context.Context, b base, apps *auth.Applications, br
 	}
 	if client == nil {
 		if client, _, err = apps.Create(ctx, auth.NewApplication{Name: sandboxITPName, CompanyKey: "PONTE-ITP",
-			Scopes: []string{"payments", "recurring-payments"}, JWKS: jwks}); err != nil {
+			Scopes: []string{"payments", "recurring-payments"}, JWKS: jwks, OrganisationID: b.cfg.OrganisationID}); err != nil {
 			return sandboxBrand{}, fmt.Errorf("app: sandbox brand client: %w", err)
 		}
 	} else if !sameKeys(client.JWKS, jwks) {
@@ -251,15 +271,26 @@ func ensureSandboxBrand(ctx context.Context, b base, apps *auth.Applications, br
 			return sandboxBrand{}, err
 		}
 	}
+	if client.OrganisationID != b.cfg.OrganisationID { // a data directory from before organisation ids
+		if client, err = apps.SetOrganisationID(ctx, client.ID, b.cfg.OrganisationID); err != nil {
+			return sandboxBrand{}, fmt.Errorf("app: sandbox brand client: %w", err)
+		}
+	}
 	base := strings.TrimSuffix(b.cfg.PublicURL, "/")
 	sb := sandboxBrand{clientID: client.ClientID, apps: apps, clients: clients, webhookURIs: sandboxWebhookURIs(b.cfg.PublicURL)}
+	sb.enc = enc // its encryption key is registered with the signing keys
 	if err := sb.register(ctx, base+"/journey/callback"); err != nil {
 		return sandboxBrand{}, err
 	}
 	brand, err := brands.EnsureBrand(ctx, itp.Brand{Name: SandboxBrandName, Issuer: base, APIBaseURL: base,
-		ClientID: client.ClientID, SigningKeyFile: keyFile, Enabled: true})
+		ClientID: client.ClientID, OrganisationID: b.cfg.OrganisationID, SigningKeyFile: keyFile, Enabled: true})
 	if err != nil {
 		return sandboxBrand{}, fmt.Errorf("app: sandbox brand: %w", err)
+	}
+	if brand.OrganisationID != b.cfg.OrganisationID {
+		if brand, err = brands.SetBrandOrganisation(ctx, brand.ID, b.cfg.OrganisationID); err != nil {
+			return sandboxBrand{}, fmt.Errorf("app: sandbox brand: %w", err)
+		}
 	}
 	sb.brandID = brand.ID
 	return sb, nil
@@ -311,22 +342,25 @@ func (s sandboxBrand) registerRedirect(ctx context.Context, brandID, redirectURI
 // register adds redirectURI to Ponte's client registration at its own
 // holder side.
 func (s sandboxBrand) register(ctx context.Context, redirectURI string) error {
+	app, err := s.apps.Get(ctx, s.clientID)
+	if err != nil {
+		return err
+	}
 	current, err := s.clients.Clients().Client(ctx, s.clientID)
 	var uris []string
-	var jwks json.RawMessage
 	if err == nil {
 		if slices.Contains(current.RedirectURIs, redirectURI) && current.Name == SandboxInitiatorName &&
+			oidc.OrganisationID(current) == app.OrganisationID && s.enc.registered(current) &&
 			slices.Equal(oidc.WebhookURIs(current), s.webhookURIs) {
 			return nil
 		}
 		uris = current.RedirectURIs
 	}
-	app, err := s.apps.Get(ctx, s.clientID)
+	jwks, err := s.enc.clientJWKS(app.JWKS)
 	if err != nil {
 		return err
 	}
-	jwks = app.JWKS
 	_, err = s.clients.RegisterInitiator(ctx, oidc.Initiator{ClientID: app.ClientID, Name: SandboxInitiatorName, JWKS: jwks,
-		RedirectURIs: appendNew(uris, redirectURI), WebhookURIs: s.webhookURIs})
+		RedirectURIs: appendNew(uris, redirectURI), OrganisationID: app.OrganisationID, WebhookURIs: s.webhookURIs})
 	return err
 }
