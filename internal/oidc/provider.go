@@ -248,7 +248,7 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Mount(mux *http.ServeMux, partnerToken http.Handler) {
 	mux.Handle("GET "+PathDiscovery, discovery(s.handler))
 	mux.Handle("GET "+PathJWKS, s.handler)
-	mux.Handle("POST "+PathPAR, s.handler)
+	mux.Handle("POST "+PathPAR, requestObjectLifetime(s.handler, s.logger))
 	mux.Handle(PathAuthorize, s.handler)
 	mux.Handle(PathAuthorize+"/", s.handler)
 	mux.Handle("POST "+PathToken, TokenDispatcher(s.handler, s.tlsClientTokens(partnerToken)))

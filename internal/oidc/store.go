@@ -195,8 +195,14 @@ func (m authnSessionManager) SessionByAuthCode(ctx context.Context, code string)
 	return as, nil
 }
 
+// SessionByPushedAuthReqID finds a pushed request for /oauth/authorize only
+// until /oauth/authorize has taken it up (given it a callback id): a
+// request_uri opens one authorization (RFC 9126 §4, FAPI-BR). go-oidc
+// clears it only when the flow ends, so while the user is still at the
+// holder a second authorize would otherwise start the journey again.
+// (PushedRequest, for consent-flow tickets, still finds it then.)
 func (m authnSessionManager) SessionByPushedAuthReqID(ctx context.Context, id string) (*goidc.AuthnSession, error) {
-	return m.load(ctx, "pushed_auth_req_id", id)
+	return m.load(ctx, "callback_id IS NULL AND pushed_auth_req_id", id)
 }
 
 func (m authnSessionManager) SessionByCIBAAuthID(ctx context.Context, id string) (*goidc.AuthnSession, error) {
