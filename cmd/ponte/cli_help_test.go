@@ -36,6 +36,7 @@ var leafCommands = []struct {
 	{[]string{"apps", "rename"}, []string{"app", "name"}, nil, true},
 	{[]string{"apps", "set-keys"}, []string{"app", "jwks"}, []string{"client-id"}, true},
 	{[]string{"apps", "set-plain-json"}, []string{"app", "accept"}, []string{"client-id"}, true},
+	{[]string{"apps", "set"}, []string{"app", "org-id", "accept-plain-json"}, nil, true},
 	{[]string{"initiators", "add"}, []string{"app", "name", "jwks", "redirect-url", "org-id", "webhook-url"}, []string{"client-id", "redirect-uri"}, true},
 	{[]string{"initiators", "list"}, nil, nil, true},
 	{[]string{"directory", "issue-ssa"}, []string{"org-id", "software-id", "role", "redirect-url", "webhook-url", "jwks", "org-name",
