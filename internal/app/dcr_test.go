@@ -40,6 +40,8 @@ type dcrSoftware struct {
 	redirectURI       string
 	webhookURI        string
 	roles             []string
+	// encKey, when set, is published too, as an ID token encryption key.
+	encKey *rsa.PrivateKey
 }
 
 func newDCRSoftware(t *testing.T, roles ...string) *dcrSoftware {
@@ -56,7 +58,11 @@ func newDCRSoftware(t *testing.T, roles ...string) *dcrSoftware {
 // first time creating it there) and returns it.
 func (sw *dcrSoftware) issue(t *testing.T, sb *directory.Sandbox) string {
 	t.Helper()
-	jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &sw.key.PublicKey, KeyID: sw.kid, Algorithm: "PS256", Use: "sig"}}})
+	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &sw.key.PublicKey, KeyID: sw.kid, Algorithm: "PS256", Use: "sig"}}}
+	if sw.encKey != nil {
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: &sw.encKey.PublicKey, KeyID: sw.kid + "-enc", Algorithm: "RSA-OAEP", Use: "enc"})
+	}
+	jwks, err := json.Marshal(set)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,6 +412,11 @@ func TestDynamicClientRegistrationRefusals(t *testing.T) {
 				{"another response type", []string{directory.RolePayments}, func(sw *dcrSoftware, ssa string) string {
 					return sw.request(sb, ssa, func(m map[string]any) { m["response_types"] = []string{"code"} })
 				}, "invalid_client_metadata", ""},
+				{"encryption asked without an encryption key", []string{directory.RolePayments}, func(sw *dcrSoftware, ssa string) string {
+					return sw.request(sb, ssa, func(m map[string]any) {
+						m["id_token_encrypted_response_alg"], m["id_token_encrypted_response_enc"] = "RSA-OAEP", "A256GCM"
+					})
+				}, "invalid_client_metadata", "needs an RSA encryption key"},
 				{"body not JSON", []string{directory.RolePayments}, func(sw *dcrSoftware, ssa string) string {
 					return `{"software_statement":`
 				}, "invalid_request", ""},
@@ -423,6 +434,22 @@ func TestDynamicClientRegistrationRefusals(t *testing.T) {
 						t.Errorf("a refused registration wrote rows: %v → %v", before, after)
 					}
 				})
+			}
+
+			// A software that published an encryption key gets encrypted ID
+			// tokens (RSA-OAEP, A256GCM) without asking, as a hand-registered one.
+			enc := newDCRSoftware(t, directory.RolePayments)
+			if enc.encKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+				t.Fatal(err)
+			}
+			r, encReg := registration(t, s, "POST", oidc.PathRegister, "", enc.request(sb, enc.issue(t, sb), nil))
+			var encMeta struct {
+				Alg string `json:"id_token_encrypted_response_alg"`
+				Enc string `json:"id_token_encrypted_response_enc"`
+			}
+			r.JSON(t, &encMeta)
+			if r.Status != 201 || encReg.ClientID == "" || encMeta.Alg != "RSA-OAEP" || encMeta.Enc != "A256GCM" {
+				t.Errorf("registration with an encryption key: %d %s", r.Status, r.Body)
 			}
 
 			// A statement older than five minutes (the Directory's clock is Ponte's here).

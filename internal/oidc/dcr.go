@@ -3,6 +3,7 @@ package oidc
 import (
 	"bytes"
 	"context"
+	"crypto/rsa"
 	"crypto/subtle"
 	"crypto/x509"
 	"database/sql"
@@ -441,9 +442,21 @@ func (g registrar) handle(r *http.Request, id string, meta *goidc.ClientMeta) er
 		return refuse(r, goidc.ErrorCodeInvalidClientMetadata,
 			"jwks_uri %q is not the statement's software_jwks_uri %q", meta.PublicJWKSURI, st.SoftwareJWKSURI)
 	}
-	keys, err := g.signingKeys(ctx, meta.PublicJWKSURI)
+	keys, encrypt, err := g.clientKeys(ctx, meta.PublicJWKSURI)
 	if err != nil {
 		return refuse(r, goidc.ErrorCodeInvalidClientMetadata, "the keys at jwks_uri %s: %v", meta.PublicJWKSURI, err)
+	}
+	switch {
+	case meta.IDTokenKeyEncAlg == "" && meta.IDTokenContentEncAlg == "" && encrypt:
+		// The software published an encryption key: its ID tokens are
+		// encrypted, as a hand-registered initiator's (encryption.go).
+		meta.IDTokenKeyEncAlg, meta.IDTokenContentEncAlg = IDTokenKeyEncAlg, IDTokenContentEncAlg
+	case meta.IDTokenKeyEncAlg != "" && !encrypt:
+		return refuse(r, goidc.ErrorCodeInvalidClientMetadata,
+			"id_token_encrypted_response_alg %s needs an RSA encryption key with alg %s at jwks_uri %s", meta.IDTokenKeyEncAlg,
+			IDTokenKeyEncAlg, meta.PublicJWKSURI)
+	case meta.IDTokenKeyEncAlg != "" && meta.IDTokenContentEncAlg == "":
+		meta.IDTokenContentEncAlg = IDTokenContentEncAlg
 	}
 	for _, rt := range meta.ResponseTypes {
 		if rt != goidc.ResponseTypeCodeAndIDToken {
@@ -680,29 +693,36 @@ func (s *Server) tlsClientTokens(partner http.Handler) http.Handler {
 	})
 }
 
-// signingKeys reads the client's key set at jwksURI and returns its public
-// signing keys (use "sig" or none; the keystore also publishes encryption
-// keys) as the partner application keeps them (auth.ParseJWKS).
-func (g registrar) signingKeys(ctx context.Context, jwksURI string) (json.RawMessage, error) {
+// clientKeys reads the client's key set at jwksURI and returns its public
+// signing keys (use "sig" or none) as the partner application keeps them
+// (auth.ParseJWKS), and whether it holds an encryption key go-oidc can
+// encrypt ID tokens to: RSA, use "enc" (or none), alg RSA-OAEP, which
+// go-oidc picks keys by.
+func (g registrar) clientKeys(ctx context.Context, jwksURI string) (json.RawMessage, bool, error) {
 	set, err := g.reg.Keys.Keys(ctx, jwksURI)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	var sig jose.JSONWebKeySet
+	encrypt := false
 	for _, k := range set.Keys {
-		if k.Use == "" || k.Use == "sig" {
+		switch {
+		case k.Algorithm == string(IDTokenKeyEncAlg) && (k.Use == "" || k.Use == "enc"):
+			pub, ok := k.Key.(*rsa.PublicKey)
+			encrypt = encrypt || (ok && pub.N.BitLen() >= minEncryptionKeyBits)
+		case k.Use == "" || k.Use == "sig":
 			sig.Keys = append(sig.Keys, k)
 		}
 	}
 	raw, err := json.Marshal(sig)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	_, compact, err := auth.ParseJWKS(raw)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return compact, nil
+	return compact, encrypt, nil
 }
 
 // OIDs of the Open Finance Brasil certificate's subject (OFB x.509
