@@ -2,15 +2,25 @@ package app_test
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/google/uuid"
 
 	"github.com/ponte-ofb/ponte/internal/app/apptest"
 	"github.com/ponte-ofb/ponte/internal/clock"
 	"github.com/ponte-ofb/ponte/internal/itpflow"
 	"github.com/ponte-ofb/ponte/internal/ofwebhook"
+	"github.com/ponte-ofb/ponte/internal/oidc"
+	"github.com/ponte-ofb/ponte/internal/oidc/oidctest"
+	"github.com/ponte-ofb/ponte/internal/recurring"
 	"github.com/ponte-ofb/ponte/internal/store/storetest"
 )
 
@@ -104,6 +114,31 @@ func TestOFWebhookDrivesBrickPayment(t *testing.T) {
 					t.Errorf("holder deliveries for %s: %+v", c.id, ds)
 				}
 			}
+
+			// A consent the user cancels at the holder: REJECTED, notified too.
+			r = s.Do(t, "POST", "/api/admin/payment-initiation/v1/consents", tok, brickConsentBody(s.Clock.Now(), s.App.SandboxBrandID))
+			r.JSON(t, &created)
+			back = apptest.NewSandboxUser("47742663023", "1234567").Decide(t, s, created.Data.AuthorizationURL, false)
+			if r := s.Do(t, "POST", "/api/admin/payment-initiation/v1/consents/callback", tok, fragmentCallback(back)); r.Status != 200 {
+				t.Fatalf("cancelled callback: %d %s", r.Status, r.Body)
+			}
+			var rejected string
+			if err := db.QueryRowContext(t.Context(), `SELECT id FROM payment_consents WHERE status = 'REJECTED'`).Scan(&rejected); err != nil {
+				t.Fatal(err)
+			}
+			for range 3 {
+				if _, err := s.App.Jobs.RunDue(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ds, err := ofwebhook.Deliveries(t.Context(), s.App.DB, rejected)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ds) != 1 || ds[0].ResourceStatus != "REJECTED" || ds[0].URL != s.URL+"/open-banking/webhook/v1/payments/v4/consents/"+rejected ||
+				ds[0].Status != ofwebhook.StatusDelivered || ds[0].LastStatusCode != 202 {
+				t.Errorf("holder deliveries for the rejected consent: %+v", ds)
+			}
 		})
 	}
 }
@@ -191,6 +226,124 @@ func TestOFWebhookReceiverRefuses(t *testing.T) {
 			}
 			if after := jobCount(); after != before {
 				t.Errorf("refused and unknown notifications queued %d reads", after-before)
+			}
+		})
+	}
+}
+
+// hookReceiver is an initiator's webhook endpoint on loopback: it records
+// each notification and answers 202, echoing x-webhook-interaction-id.
+type hookReceiver struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	reqs []hookRequest
+}
+
+type hookRequest struct {
+	Path, Interaction, ContentType, Body string
+}
+
+func newHookReceiver(t *testing.T) *hookReceiver {
+	t.Helper()
+	h := &hookReceiver{}
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		h.mu.Lock()
+		h.reqs = append(h.reqs, hookRequest{Path: r.URL.Path, Interaction: r.Header.Get("x-webhook-interaction-id"),
+			ContentType: r.Header.Get("Content-Type"), Body: string(body)})
+		h.mu.Unlock()
+		w.Header().Set("x-webhook-interaction-id", r.Header.Get("x-webhook-interaction-id"))
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+func (h *hookReceiver) got() []hookRequest {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]hookRequest(nil), h.reqs...)
+}
+
+// TestOFWebhookHolderTransitions: an initiator that registered a webhook
+// URI is notified by the holder of its recurring consent's REVOKED (its own
+// PATCH) and of another one's REJECTED (the user cancelled at the holder),
+// at the exact paths, with the event's time and a UUID interaction id; the
+// approval from AWAITING_AUTHORISATION notifies nothing.
+func TestOFWebhookHolderTransitions(t *testing.T) {
+	t.Parallel()
+	uuidRE := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+	for _, e := range storetest.Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t)})
+			hooks := newHookReceiver(t)
+			storage := s.App.AuthServer.Storage()
+			in := oidctest.NewInitiator(t, storage, s.URL, s.App.Demo.ClientID)
+			jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &in.Key.PublicKey, KeyID: in.KeyID, Algorithm: string(jose.PS256), Use: "sig"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := storage.RegisterInitiator(t.Context(), oidc.Initiator{ClientID: in.ClientID, Name: "Test initiator " + in.ClientID,
+				JWKS: jwks, RedirectURIs: []string{in.RedirectURI}, WebhookURIs: []string{hooks.srv.URL + "/itp"}}); err != nil {
+				t.Fatal(err)
+			}
+
+			// Approved, then revoked by the initiator.
+			j, id, token := startSweepingJourney(t, s, in)
+			if r := j.step(t, id, "login", loginBody(token)); r.Status != 200 {
+				t.Fatalf("login: %d %s", r.Status, r.Body)
+			}
+			if r := j.step(t, id, "consent", approveBody); r.Status != 200 {
+				t.Fatalf("approve: %d %s", r.Status, r.Body)
+			}
+			if _, err := s.App.Jobs.RunDue(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if got := hooks.got(); len(got) != 0 {
+				t.Fatalf("an approval from AWAITING_AUTHORISATION was notified: %+v", got)
+			}
+			r := s.Do(t, "PATCH", recurring.ConsentsPath+"/"+j.consentID, map[string]string{
+				"Authorization": "Bearer " + s.Token(t, recurring.Scope), "x-fapi-interaction-id": uuid.NewString(), "x-idempotency-key": uuid.NewString()},
+				`{"data":{"status":"REVOKED","revocation":{"revokedBy":"USUARIO","revokedFrom":"INICIADORA","reason":{"code":"REVOGADO_USUARIO","detail":"O usuário pediu a revogação."}}}}`)
+			if r.Status != 200 {
+				t.Fatalf("revoke: %d %s", r.Status, r.Body)
+			}
+			// Cancelled by the user at the holder.
+			j2, id2, token2 := startSweepingJourney(t, s, in)
+			if r := j2.step(t, id2, "login", loginBody(token2)); r.Status != 200 {
+				t.Fatalf("login 2: %d %s", r.Status, r.Body)
+			}
+			if r := j2.step(t, id2, "cancel", `{"device":`+device+`}`); r.Status != 200 {
+				t.Fatalf("cancel: %d %s", r.Status, r.Body)
+			}
+			for range 3 {
+				if _, err := s.App.Jobs.RunDue(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := map[string]string{
+				"/itp/open-banking/webhook/v1/automatic-payments/v2/recurring-consents/" + j.consentID:  "REVOKED",
+				"/itp/open-banking/webhook/v1/automatic-payments/v2/recurring-consents/" + j2.consentID: "REJECTED",
+			}
+			got := hooks.got()
+			if len(got) != len(want) {
+				t.Fatalf("the initiator got %d notifications, want %d: %+v", len(got), len(want), got)
+			}
+			for _, g := range got {
+				status, ok := want[g.Path]
+				if !ok {
+					t.Errorf("notification at %s", g.Path)
+					continue
+				}
+				consentID := g.Path[strings.LastIndex(g.Path, "/")+1:]
+				c, err := s.App.Recurring.Get(t.Context(), s.App.Demo.ID, consentID)
+				if err != nil || string(c.Status) != status {
+					t.Fatalf("consent %s: %+v %v, want %s", consentID, c, err, status)
+				}
+				wantBody := `{"data":{"timestamp":"` + c.StatusUpdatedAt.UTC().Format("2006-01-02T15:04:05Z") + `"}}`
+				if g.Body != wantBody || g.ContentType != "application/json" || !uuidRE.MatchString(g.Interaction) {
+					t.Errorf("%s notification: %+v, want body %s", status, g, wantBody)
+				}
 			}
 		})
 	}
