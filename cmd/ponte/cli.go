@@ -107,7 +107,7 @@ var serveMeta = map[string]string{
 	"addr": "HOST:PORT", "mode": "MODE", "public-url": "URL", "signing-key": "FILE", "token-ttl": "DURATION",
 	"log-format": "FORMAT", "shutdown-timeout": "DURATION", "apple-root-ca": "FILE", "mastercard-tav-key": "FILE",
 	"mastercard-pepk": "FILE", "network-secret": "FILE", "tls-cert": "FILE", "tls-key": "FILE", "client-ca": "FILE",
-	"transport-cert": "FILE", "transport-key": "FILE",
+	"transport-cert": "FILE", "transport-key": "FILE", "transport-ca": "FILE",
 	"admin-token": "TOKEN", "pcm-floor": "FRACTION", "pcm-url": "URL", "pcm-token-url": "URL", "pcm-client-id": "ID",
 	"pcm-client-secret": "SECRET", "pcm-cert": "FILE", "pcm-key": "FILE", "pcm-org-id": "UUID", "org-id": "UUID", "pcm-spec": "FILE",
 	"settlement": "MODE", "settlement-deadline": "DURATION", "ledger-pix-limit": "AMOUNT", "itp-cnpj": "CNPJ", "itp-ispb": "ISPB",

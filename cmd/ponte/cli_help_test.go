@@ -23,7 +23,7 @@ var leafCommands = []struct {
 }{
 	{[]string{"serve"}, []string{"addr", "mode", "public-url", "signing-key", "token-ttl", "log-format", "shutdown-timeout",
 		"apple-root-ca", "mastercard-tav-key", "mastercard-pepk", "network-secret", "tls-cert", "tls-key", "client-ca",
-		"transport-cert", "transport-key", "admin-token", "pcm-floor", "pcm-url", "pcm-token-url", "pcm-client-id", "pcm-client-secret", "pcm-cert", "pcm-key",
+		"transport-cert", "transport-key", "transport-ca", "admin-token", "pcm-floor", "pcm-url", "pcm-token-url", "pcm-client-id", "pcm-client-secret", "pcm-cert", "pcm-key",
 		"pcm-org-id", "pcm-spec", "org-id", "settlement", "settlement-deadline", "ledger-pix-limit", "itp-cnpj", "itp-ispb",
 		"itp-encryption-key", "directory-jwks", "directory-issuer", "directory-keystore"}, nil, true},
 	{[]string{"migrate"}, nil, nil, true},

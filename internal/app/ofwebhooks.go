@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/luikyv/go-oidc/pkg/goidc"
 
+	"github.com/ponte-ofb/ponte/internal/config"
 	"github.com/ponte-ofb/ponte/internal/itpflow"
 	"github.com/ponte-ofb/ponte/internal/jobs"
 	"github.com/ponte-ofb/ponte/internal/ofwebhook"
@@ -25,7 +27,8 @@ import (
 // consents and sweeping payments that the webhook convention lists become
 // notifications, in the change's transaction, for initiators that
 // registered webhook URIs, posted by jobs over mutual TLS with Ponte's
-// transport certificate (--transport-cert). Initiator side: the receiving
+// transport certificate (--transport-cert), trusting the system's roots and
+// --transport-ca's. Initiator side: the receiving
 // routes, which read the named payments at their brand at once. It wraps the
 // payment events pay and rec already have, so call it after those are set.
 func wireOFWebhooks(b base, mux *http.ServeMux, jobq *jobs.Client, pay *payments.Service, rec *recurring.Service, flow *itpflow.Flow) error {
@@ -39,8 +42,15 @@ func wireOFWebhooks(b base, mux *http.ServeMux, jobq *jobs.Client, pay *payments
 	} else if !b.cfg.Sandbox() {
 		b.logger.Warn("Open Finance webhooks: --transport-cert is not set; initiators that require mutual TLS will refuse the notifications")
 	}
-	ofwebhook.NewDeliverer(ofwebhook.Options{DB: b.db, Clock: b.clock, Logger: b.logger, Certificate: cert, Sandbox: b.cfg.Sandbox()}).
-		Register(jobq)
+	var roots *x509.CertPool // nil: the system's
+	if b.cfg.TransportCAFile != "" {
+		var err error
+		if roots, err = config.LoadTransportCAs(b.cfg.TransportCAFile); err != nil {
+			return err
+		}
+	}
+	ofwebhook.NewDeliverer(ofwebhook.Options{DB: b.db, Clock: b.clock, Logger: b.logger, Certificate: cert, RootCAs: roots,
+		Sandbox: b.cfg.Sandbox()}).Register(jobq)
 	n := &ofwebhook.Notifier{Clock: b.clock, Recipients: webhookRecipients{}}
 	pay.Events = ofPixEvents{next: pay.Events, n: n}
 	pay.ConsentEvents = ofConsentEvents{n}

@@ -60,6 +60,10 @@ type Config struct {
 	// notifications to initiators (issue 16 §5c).
 	TransportCertFile string
 	TransportKeyFile  string
+	// TransportCAFile (PEM) holds the authorities Ponte trusts, besides the
+	// system's, for the servers it reaches with that certificate: ICP-Brasil's
+	// roots are in few system stores.
+	TransportCAFile string
 
 	// PCM dashboard (issue 8 §4). AdminToken is the admin credential of
 	// /admin/pcm and of the all-partners funnel; in sandbox mode an empty
@@ -210,6 +214,8 @@ func (c *Config) RegisterServe(fs *flag.FlagSet) {
 		"Ponte's Open Finance transport certificate (PEM, BRCAC), presented over mutual TLS when notifying initiators' webhooks (env PONTE_TRANSPORT_CERT)")
 	fs.StringVar(&c.TransportKeyFile, "transport-key", env("PONTE_TRANSPORT_KEY", ""),
 		"private key (PEM) of --transport-cert (env PONTE_TRANSPORT_KEY)")
+	fs.StringVar(&c.TransportCAFile, "transport-ca", env("PONTE_TRANSPORT_CA", ""),
+		"CA certificates (PEM) trusted, besides the system's, for initiators' webhook servers (e.g. ICP-Brasil's roots) (env PONTE_TRANSPORT_CA)")
 	fs.StringVar(&c.AdminToken, "admin-token", env("PONTE_ADMIN_TOKEN", ""),
 		"admin credential of the PCM dashboard /admin/pcm (HTTP Basic password or bearer); default in sandbox: generated into DATA-DIR/admin-token (env PONTE_ADMIN_TOKEN)")
 	fs.Float64Var(&c.PCMFloor, "pcm-floor", c.envFloat("PONTE_PCM_FLOOR", 0),
@@ -338,6 +344,11 @@ func (c *Config) Finish() error {
 	} else if c.TransportCertFile != "" {
 		if _, err := tls.LoadX509KeyPair(c.TransportCertFile, c.TransportKeyFile); err != nil {
 			problems = append(problems, fmt.Sprintf("--transport-cert %s / --transport-key %s: %v", c.TransportCertFile, c.TransportKeyFile, err))
+		}
+	}
+	if c.TransportCAFile != "" {
+		if _, err := LoadTransportCAs(c.TransportCAFile); err != nil {
+			problems = append(problems, err.Error())
 		}
 	}
 	problems = append(problems, c.checkDirectory()...)
@@ -477,6 +488,23 @@ func LoadServerCertificate(certFile, keyFile string) (tls.Certificate, error) {
 		return tls.Certificate{}, fmt.Errorf("--tls-cert %s / --tls-key %s: %w", certFile, keyFile, err)
 	}
 	return cert, nil
+}
+
+// LoadTransportCAs is the system's trust roots plus the PEM certificates of
+// --transport-ca (at least one).
+func LoadTransportCAs(file string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--transport-ca: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("--transport-ca %s: no PEM CERTIFICATE", file)
+	}
+	return pool, nil
 }
 
 // LoadClientCAs reads the PEM CA certificates of --client-ca. Every PEM
