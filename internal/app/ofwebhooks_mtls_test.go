@@ -78,6 +78,17 @@ func TestOFWebhookOverMutualTLS(t *testing.T) {
 			}
 
 			c := tlsClient(pki.roots, &pki.clientA)
+			// Ponte's own receiving routes, like every /open-banking/ route
+			// under mutual TLS, need a verified client certificate.
+			hook := s.url + "/open-banking/webhook/v1/payments/v4/pix/payments/p-1"
+			hookHeaders := map[string]string{"Content-Type": "application/json", "x-webhook-interaction-id": "0b1c2d3e-4f50-4617-8283-949596979899"}
+			if r := send(t, tlsClient(pki.roots, nil), "POST", hook, hookHeaders, `{"data":{"timestamp":"2024-10-15T18:55:15Z"}}`); r.status != 401 {
+				t.Errorf("notification without a client certificate: %d %s", r.status, r.body)
+			}
+			if r := send(t, c, "POST", hook, hookHeaders, `{"data":{"timestamp":"2024-10-15T18:55:15Z"}}`); r.status != 202 ||
+				r.header.Get("x-webhook-interaction-id") != hookHeaders["x-webhook-interaction-id"] {
+				t.Errorf("notification with a client certificate: %d %s", r.status, r.body)
+			}
 			form := url.Values{"grant_type": {"client_credentials"}, "scope": {recurring.Scope}}
 			r := send(t, c, "POST", s.url+"/oauth/token", map[string]string{
 				"Content-Type":  "application/x-www-form-urlencoded",

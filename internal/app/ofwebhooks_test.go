@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,7 +16,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ponte-ofb/ponte/internal/app/apptest"
+	"github.com/ponte-ofb/ponte/internal/auth"
 	"github.com/ponte-ofb/ponte/internal/clock"
+	"github.com/ponte-ofb/ponte/internal/itp"
 	"github.com/ponte-ofb/ponte/internal/itpflow"
 	"github.com/ponte-ofb/ponte/internal/ofwebhook"
 	"github.com/ponte-ofb/ponte/internal/oidc"
@@ -344,6 +347,81 @@ func TestOFWebhookHolderTransitions(t *testing.T) {
 				if g.Body != wantBody || g.ContentType != "application/json" || !uuidRE.MatchString(g.Interaction) {
 					t.Errorf("%s notification: %+v, want body %s", status, g, wantBody)
 				}
+			}
+		})
+	}
+}
+
+// TestOFWebhookDrivesSweepingTransfer is TestOFWebhookDrivesBrickPayment
+// for an Open Keys sweeping transfer: the holder notifies the recurring
+// payment's ACSC and the initiator reads it at once, with the clock held
+// before the initiator's first scheduled read.
+func TestOFWebhookDrivesSweepingTransfer(t *testing.T) {
+	t.Parallel()
+	for _, e := range storetest.Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Clock: clock.NewFake(time.Now())})
+			fintech, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Fintech", CompanyKey: "FINTECH",
+				Scopes: []string{"app"}, RedirectURLs: []string{fintechDone}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.App.ITP.CreateJourney(t.Context(), itp.Journey{Alias: "sweeping", Name: "Sweeping",
+				Settings: []itp.Setting{{Key: "SWEEPING_CONFIGURATION", Value: json.RawMessage(`{"transactionLimit":"500.00","periodicLimits":{"day":{"quantityLimit":3}}}`)}}}); err != nil {
+				t.Fatal(err)
+			}
+			f := &sessionFlow{s: s, tok: map[string]string{"Authorization": "Bearer " + s.TokenFor(t, fintech.ClientID, secret, "")},
+				user: apptest.NewSandboxUser("47742663023", "1234567"), clientID: fintech.ClientID, secret: secret}
+			id, pageURL := f.create(t, "sweep-wh")
+			back := f.user.Decide(t, s, f.confirm(t, pageURL), true)
+			if resp, page := f.callback(t, back); resp.StatusCode != 303 {
+				t.Fatalf("callback: %d %s", resp.StatusCode, page)
+			}
+			r := s.Do(t, "POST", itpflow.TransfersPath, f.tok, fmt.Sprintf(sweepingTransfer, id, "t-wh", "12.34"))
+			var tr transferRead
+			r.JSON(t, &tr)
+			if r.Status != 200 || tr.ID == "" {
+				t.Fatalf("transfer: %d %s", r.Status, r.Body)
+			}
+			db := s.App.DB.Read()
+			status := func() (string, string) {
+				var st, pid string
+				if err := db.QueryRowContext(t.Context(), `SELECT status, COALESCE(payment_id, '') FROM itp_payments WHERE id = $1`, tr.ID).Scan(&st, &pid); err != nil {
+					t.Fatal(err)
+				}
+				return st, pid
+			}
+			var pollAt int64 = -1
+			for i := 0; i < 20; i++ {
+				if st, _ := status(); itpflow.FinalPayment(st) {
+					break
+				}
+				if _, err := s.App.Jobs.RunDue(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+				if pollAt < 0 {
+					_ = db.QueryRowContext(t.Context(), `SELECT run_at FROM jobs WHERE unique_key = $1`, itpflow.JobPaymentPoll+":"+tr.ID+":0").Scan(&pollAt)
+				}
+			}
+			st, paymentID := status()
+			if st != itpflow.PaymentACSC {
+				t.Fatalf("the transfer is %s, want ACSC through the webhook", st)
+			}
+			if pollAt < 0 || s.Clock.Now().UnixMilli() >= pollAt {
+				t.Fatalf("the clock (%d) is not before the scheduled read (%d)", s.Clock.Now().UnixMilli(), pollAt)
+			}
+			var state string
+			if err := db.QueryRowContext(t.Context(), `SELECT state FROM jobs WHERE unique_key = $1`, itpflow.JobPaymentPoll+":"+tr.ID+":0").Scan(&state); err != nil || state != "available" {
+				t.Errorf("the scheduled read: %s %v (it must not have run)", state, err)
+			}
+			ds, err := ofwebhook.Deliveries(t.Context(), s.App.DB, paymentID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ds) != 1 || ds[0].ResourceStatus != "ACSC" ||
+				ds[0].URL != s.URL+"/open-banking/webhook/v1/automatic-payments/v2/pix/recurring-payments/"+paymentID ||
+				ds[0].Status != ofwebhook.StatusDelivered || ds[0].LastStatusCode != 202 {
+				t.Errorf("holder deliveries for the sweeping payment: %+v", ds)
 			}
 		})
 	}
