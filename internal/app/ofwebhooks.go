@@ -183,6 +183,20 @@ func (e ofConsentEvents) ConsentChanged(ctx context.Context, tx *sql.Tx, ev paym
 		ID: ev.ConsentID, Status: string(ev.To), At: ev.At})
 }
 
+// ConsentsChanged implements payments.BatchConsentEvents (the consents a
+// settlement batch consumed): one Notify, reading each initiator's webhook
+// URIs once.
+func (e ofConsentEvents) ConsentsChanged(ctx context.Context, tx *sql.Tx, evs []payments.ConsentEvent) error {
+	ns := make([]ofwebhook.Notification, 0, len(evs))
+	for _, ev := range evs {
+		if consentNotified(string(ev.From), string(ev.To)) {
+			ns = append(ns, ofwebhook.Notification{ApplicationID: ev.ApplicationID, Resource: ofwebhook.PaymentConsent,
+				ID: ev.ConsentID, Status: string(ev.To), At: ev.At})
+		}
+	}
+	return e.n.Notify(ctx, tx, ns...)
+}
+
 // RecurringConsentChanged implements recurring.ConsentEvents.
 func (e ofConsentEvents) RecurringConsentChanged(ctx context.Context, tx *sql.Tx, ev recurring.ConsentEvent) error {
 	if !consentNotified(string(ev.From), string(ev.To)) {

@@ -421,6 +421,13 @@ func (s *Service) consumeFinished(ctx context.Context, tx *sql.Tx, ids map[strin
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("payments: consume consents: %w", err)
 	}
+	if b, ok := s.ConsentEvents.(BatchConsentEvents); ok && len(consumed) > 0 {
+		es := make([]ConsentEvent, len(consumed))
+		for i, c := range consumed {
+			es[i] = ConsentEvent{ConsentID: c[0], ApplicationID: c[1], From: StatusAuthorised, To: StatusConsumed, At: now}
+		}
+		return b.ConsentsChanged(ctx, tx, es)
+	}
 	for _, c := range consumed {
 		if err := s.consentChanged(ctx, tx, c[0], c[1], StatusAuthorised, StatusConsumed, now); err != nil {
 			return err

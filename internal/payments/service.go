@@ -56,6 +56,12 @@ type ConsentEvents interface {
 	ConsentChanged(ctx context.Context, tx *sql.Tx, e ConsentEvent) error
 }
 
+// BatchConsentEvents is ConsentEvents that also takes the changes of a
+// settlement batch at once (the consents its payments consumed).
+type BatchConsentEvents interface {
+	ConsentsChanged(ctx context.Context, tx *sql.Tx, es []ConsentEvent) error
+}
+
 // ConsentEvent is one consent status change.
 type ConsentEvent struct {
 	ConsentID     string
