@@ -173,7 +173,7 @@ func familyOf(path string) string {
 		return false
 	}
 	switch {
-	case has("/oauth/", "/.well-known/"):
+	case has("/oauth/", "/.well-known/", "/register"):
 		return "oauth"
 	case has("/openfinance/consent-flow/webview", "/openfinance/consent-flow/my-sharing", "/journey/", "/admin/pcm", "/sandbox/partner-app?", "/sandbox/done"),
 		path == "/sandbox/partner-app":

@@ -11,6 +11,7 @@ import (
 	"github.com/ponte-ofb/ponte/internal/directory"
 	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/itp"
+	"github.com/ponte-ofb/ponte/internal/oidc"
 	"github.com/ponte-ofb/ponte/internal/payments"
 	"github.com/ponte-ofb/ponte/internal/sandboxapp"
 )
@@ -47,6 +48,7 @@ func (s *site) families() ([]httpx.Family, httpx.ErrorWriter) {
 	return []httpx.Family{
 		{Prefix: "/oauth/", Errors: httpx.OAuth{}},
 		{Prefix: "/.well-known/", Errors: httpx.OAuth{}},
+		{Prefix: oidc.PathRegister, Errors: httpx.OAuth{}}, // dynamic client registration: RFC 7591 errors
 		{Prefix: "/openfinance/", Errors: bankly},
 		{Prefix: "/openfinance/consent-flow/webview", Errors: page},
 		{Prefix: dataconsents.PathMySharing, Errors: page},
