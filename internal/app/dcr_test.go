@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -594,5 +596,48 @@ func TestDynamicClientRegistrationMutualTLS(t *testing.T) {
 		if r := token(c); r.status != 401 {
 			t.Errorf("tls_client_auth token with %s: %d %s", name, r.status, r.body)
 		}
+	}
+}
+
+// TestDynamicClientRegistrationRace: two registrations of one software at
+// the same moment make one client; the other is refused and writes nothing.
+func TestDynamicClientRegistrationRace(t *testing.T) {
+	t.Parallel()
+	for _, e := range storetest.Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t)})
+			sb := s.App.Directory.Sandbox
+			sw := newDCRSoftware(t, directory.RolePayments)
+			bodies := []string{sw.request(sb, sw.issue(t, sb), nil), sw.request(sb, sw.issue(t, sb), nil)}
+			before := registrationRows(t, s)
+			statuses := make(chan int, len(bodies))
+			var wg sync.WaitGroup
+			for _, body := range bodies {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					resp, err := http.Post(s.URL+oidc.PathRegister, "application/json", strings.NewReader(body))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					resp.Body.Close()
+					statuses <- resp.StatusCode
+				}()
+			}
+			wg.Wait()
+			close(statuses)
+			var got []int
+			for st := range statuses {
+				got = append(got, st)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, []int{201, 400}) {
+				t.Errorf("statuses = %v, want one 201 and one 400", got)
+			}
+			if after := registrationRows(t, s); after != [2]int{before[0] + 1, before[1] + 1} {
+				t.Errorf("rows %v → %v, want one client and one application more", before, after)
+			}
+		})
 	}
 }
