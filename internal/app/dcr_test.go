@@ -297,7 +297,8 @@ func TestDynamicClientRegistration(t *testing.T) {
 				t.Fatal(err)
 			}
 			for name, token := range map[string]string{"no token": "", "made up": "not-the-token", "the stored hash": stored.RegistrationToken} {
-				if r, got := registration(t, s, "GET", self, token, ""); r.Status != 403 || got.Error != "access_denied" {
+				if r, got := registration(t, s, "GET", self, token, ""); r.Status != 401 || got.Error != "invalid_token" ||
+					r.Header.Get("WWW-Authenticate") != `Bearer error="invalid_token"` {
 					t.Errorf("GET with %s: %d %s", name, r.Status, r.Body)
 				}
 			}
@@ -311,7 +312,7 @@ func TestDynamicClientRegistration(t *testing.T) {
 				upd.Scope != "consent openid payments" || len(upd.WebhookURIs) != 0 {
 				t.Fatalf("PUT registration: %d %s", r.Status, r.Body)
 			}
-			if r, _ := registration(t, s, "GET", self, reg.RegistrationAccessToken, ""); r.Status != 403 {
+			if r, _ := registration(t, s, "GET", self, reg.RegistrationAccessToken, ""); r.Status != 401 {
 				t.Errorf("the replaced registration token still reads: %d %s", r.Status, r.Body)
 			}
 			// An update breaking the rules is refused with its own error and changes nothing.
@@ -337,8 +338,11 @@ func TestDynamicClientRegistration(t *testing.T) {
 			if status, out := in.ClientCredentials(t, oidctest.NoRedirects(), s.URL, "payments"); status != 401 {
 				t.Errorf("client_credentials after delete: %d %v", status, out)
 			}
-			if r, _ := registration(t, s, "GET", self, upd.RegistrationAccessToken, ""); r.Status < 400 {
-				t.Errorf("GET registration after delete: %d %s", r.Status, r.Body)
+			// The deleted client and a client that never existed answer alike.
+			for _, path := range []string{self, oidc.PathRegister + "/dc-never-registered"} {
+				if r, got := registration(t, s, "GET", path, upd.RegistrationAccessToken, ""); r.Status != 401 || got.Error != "invalid_token" {
+					t.Errorf("GET %s after delete: %d %s", path, r.Status, r.Body)
+				}
 			}
 			if app, err := s.App.Apps.Get(t.Context(), reg.ClientID); err != nil || !app.Disabled {
 				t.Errorf("application after delete: %+v, %v", app, err)

@@ -165,7 +165,11 @@ const maxRegistrationBody = 64 << 10
 // the presented registration access token to the storage (which holds only
 // its hash), bounds the body, marks the answers uncacheable (they carry the
 // token) and keeps the dynamic-client handler's RFC 7591 error on updates.
-func registrationHandler(next http.Handler) http.Handler {
+// On the client configuration endpoint a missing or wrong token and an
+// unknown client are one answer, 401 invalid_token (RFC 7592 §2, RFC 6750
+// §3.1), so the endpoint tells nobody which client ids exist.
+func (s *Server) registrationHandler() http.Handler {
+	next := s.handler
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		req := &registrationRequest{}
 		if scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
@@ -175,6 +179,26 @@ func registrationHandler(next http.Handler) http.Handler {
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, maxRegistrationBody)
 		}
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Pragma", "no-cache")
+		if id := r.PathValue("client_id"); id != "" {
+			c, err := s.storage.Clients().Client(r.Context(), id)
+			switch {
+			case errors.Is(err, ErrNotFound) || (err == nil && c.RegistrationToken == ""):
+				w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnauthorized)
+				_ = json.NewEncoder(w).Encode(goidc.NewError(goidc.ErrorCodeInvalidToken,
+					"the registration access token is missing, wrong or replaced, or the client does not exist"))
+				return
+			case err != nil:
+				s.logger.ErrorContext(r.Context(), "registration: load client", "err", err)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusInternalServerError)
+				_ = json.NewEncoder(w).Encode(goidc.NewError(goidc.ErrorCodeInternalError, "internal error"))
+				return
+			}
+		}
 		if r.Method == http.MethodPost || r.Method == http.MethodPut {
 			if err := defaultScope(r, req); err != nil {
 				w.Header().Set("Content-Type", "application/json")
@@ -183,8 +207,6 @@ func registrationHandler(next http.Handler) http.Handler {
 				return
 			}
 		}
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Pragma", "no-cache")
 		next.ServeHTTP(&registrationWriter{ResponseWriter: w, req: req}, r)
 	})
 }

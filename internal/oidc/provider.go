@@ -253,8 +253,8 @@ func (s *Server) Mount(mux *http.ServeMux, partnerToken http.Handler) {
 	mux.Handle(PathAuthorize+"/", s.handler)
 	mux.Handle("POST "+PathToken, TokenDispatcher(s.handler, s.tlsClientTokens(partnerToken)))
 	if s.registration {
-		mux.Handle("POST "+PathRegister, registrationHandler(s.handler))
-		mux.Handle(PathRegister+"/{client_id}", registrationHandler(s.handler))
+		mux.Handle("POST "+PathRegister, s.registrationHandler())
+		mux.Handle(PathRegister+"/{client_id}", s.registrationHandler())
 	}
 }
 
