@@ -11,6 +11,7 @@ import (
 	"github.com/ponte-ofb/ponte/internal/directory"
 	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/itp"
+	"github.com/ponte-ofb/ponte/internal/itpflow"
 	"github.com/ponte-ofb/ponte/internal/oidc"
 	"github.com/ponte-ofb/ponte/internal/payments"
 	"github.com/ponte-ofb/ponte/internal/sandboxapp"
@@ -33,7 +34,7 @@ func (s *site) guard(mux *http.ServeMux) http.Handler {
 		Headers: []string{"Authorization", "Content-Type", "Accept", "Origin", "Sec-Fetch-Site", "DPoP",
 			consentflow.IdempotencyHeader, payments.IdempotencyHeader, payments.InteractionHeader,
 			dataconsents.CustomerIPHeader, dataconsents.UserAgentHeader, "x-fapi-auth-date",
-			cards.APIVersionHeader, cards.NetworkTimestampHeader, cards.NetworkSignatureHeader},
+			cards.APIVersionHeader, cards.NetworkTimestampHeader, cards.NetworkSignatureHeader, itpflow.HeaderWebhookInteractionID},
 	}.Handler()
 }
 
