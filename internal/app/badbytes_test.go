@@ -178,7 +178,7 @@ func familyOf(path string) string {
 	case has("/openfinance/consent-flow/webview", "/openfinance/consent-flow/my-sharing", "/journey/", "/admin/pcm", "/sandbox/partner-app?", "/sandbox/done"),
 		path == "/sandbox/partner-app":
 		return "page"
-	case has("/openfinance/", "/cards-pci/", "/admin/v1/cards", "/webhooks/", "/sandbox/"):
+	case has("/openfinance/", "/cards-pci/", "/admin/v1/cards", "/admin/v1/directory/", "/webhooks/", "/sandbox/"):
 		return "bankly"
 	case has("/api/", "/admin/v1/customers/", "/admin/v1/settlements/"):
 		return "brick"
