@@ -184,7 +184,7 @@ func signedConsent(t *testing.T, s *apptest.Server, sw *dcrSoftware, token strin
 // payments tests' concern).
 func jwtPayload(t *testing.T, body []byte, v any) {
 	t.Helper()
-	jws, err := jose.ParseSigned(string(body), []jose.SignatureAlgorithm{jose.PS256})
+	jws, err := jose.ParseSignedCompact(string(body), []jose.SignatureAlgorithm{jose.PS256})
 	if err != nil {
 		t.Fatalf("not a signed response (%v): %s", err, body)
 	}
@@ -478,7 +478,7 @@ func TestDynamicClientRegistrationRefusals(t *testing.T) {
 // the Directory never signed.
 func resign(t *testing.T, ssa string, key *rsa.PrivateKey) string {
 	t.Helper()
-	jws, err := jose.ParseSigned(ssa, []jose.SignatureAlgorithm{jose.PS256})
+	jws, err := jose.ParseSignedCompact(ssa, []jose.SignatureAlgorithm{jose.PS256})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -178,10 +178,7 @@ func (h *Handler) issue(w http.ResponseWriter, r *http.Request) {
 		errs.WriteError(w, r, herr)
 		return
 	}
-	sw, ssa, err := h.Sandbox.Issue(r.Context(), IssueRequest{
-		OrgID: in.OrgID, OrgName: in.OrgName, OrgNumber: in.OrgNumber, SoftwareID: in.SoftwareID, ClientName: in.ClientName,
-		Roles: in.Roles, RedirectURIs: in.RedirectURIs, WebhookURIs: in.WebhookURIs, JWKS: in.JWKS,
-	})
+	sw, ssa, err := h.Sandbox.Issue(r.Context(), IssueRequest(in))
 	var verr *validation.Error
 	switch {
 	case errors.As(err, &verr):
