@@ -627,6 +627,7 @@ func (s *Service) handleSettle(ctx context.Context, j *jobs.Job) error {
 			return err
 		}
 	}
+	start := s.Clock.Now().UTC().Truncate(time.Second)
 	for {
 		n, err := s.SettleDue(ctx, SettleBatchSize)
 		if err != nil {
@@ -634,9 +635,40 @@ func (s *Service) handleSettle(ctx context.Context, j *jobs.Job) error {
 			return s.settleSingly(ctx, j.Final())
 		}
 		if n < SettleBatchSize {
-			return nil
+			break
 		}
 	}
+	// On PostgreSQL SettleDue skips the payments another worker has locked.
+	// If that worker's settlement then fails and it lets them go, nobody
+	// would own them: so a run ends only once nothing that was due when it
+	// started is left, and its last attempt settles what is left one by one,
+	// giving up on what still fails.
+	left, err := anyDue(ctx, s.DB.Read(), start)
+	switch {
+	case err != nil:
+		return err
+	case !left:
+		return nil
+	case j.Final():
+		return s.settleSingly(ctx, true)
+	}
+	return jobs.RetryAt(errors.New("payments: due payments are still held by another settlement worker"), s.Clock.Now().Add(time.Second))
+}
+
+// anyDue reports whether a payment due at or before t is still waiting to
+// be settled (accepted, or scheduled and reserved on its date).
+func anyDue(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, t time.Time) (bool, error) {
+	var one int
+	err := q.QueryRowContext(ctx, `SELECT 1 FROM pix_payments WHERE status IN ('ACCP', 'SCHD') AND due_at <= $1 LIMIT 1`, t.UnixMilli()).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("payments: look for due payments: %w", err)
+	}
+	return true, nil
 }
 
 // settlePayload is JobSettle's payload: a sweep, or (empty) a bucket run.
