@@ -67,6 +67,11 @@ func banner(w io.Writer, a *app.App) {
 	fmt.Fprintf(w, "  WebView:   %s/openfinance/consent-flow/webview?ticket=TICKET_ID\n", c.PublicURL)
 	fmt.Fprintf(w, "  Payments:  POST %s/open-banking/payments/v4/consents\n", c.PublicURL)
 	fmt.Fprintf(w, "  Authorize: %s/.well-known/openid-configuration (PAR, authorize, code id_token)\n", c.PublicURL)
+	fmt.Fprintf(w, "  Register:  POST %s/register (dynamic client registration with a Directory software statement)\n", c.PublicURL)
+	if a.Directory != nil && a.Directory.Sandbox != nil {
+		fmt.Fprintf(w, "  Directory: %s/sandbox/directory/participants (the sandbox's own; statements: ponte directory issue-ssa)\n", c.PublicURL)
+	}
+	fmt.Fprintf(w, "  Organisation id: %s\n", c.OrganisationID)
 	fmt.Fprintf(w, "  Wallet:    POST %s/cards-pci/{proxy}/wallet/{ApplePay|GooglePay}/brand/Mastercard\n", c.PublicURL)
 	fmt.Fprintf(w, "  Webhooks:  %s/webhooks/v1/subscriptions\n", c.PublicURL)
 	fmt.Fprintf(w, "  Health:    %s/healthz  %s/readyz  %s/metrics\n", c.PublicURL, c.PublicURL, c.PublicURL)
