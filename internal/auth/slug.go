@@ -22,8 +22,12 @@ const (
 	// that folds to ASCII (say, only Japanese or only symbols).
 	fallbackSlug = "app"
 	// maxSlugAttempts bounds the retries when instances sharing a
-	// PostgreSQL database take the same slug at the same moment.
-	maxSlugAttempts = 8
+	// PostgreSQL database take the same slug at the same moment. A creator
+	// that loses every race retries once per rival still in flight (the
+	// slug it picks may belong to a transaction it cannot see yet), so the
+	// bound is the number of simultaneous creations of one name it rides
+	// out: generous, since each retry is only a read and a savepoint.
+	maxSlugAttempts = 64
 )
 
 // specialFolds are Latin letters that Unicode does not decompose into an
