@@ -37,8 +37,11 @@ func TestOFWebhookDrivesBrickPayment(t *testing.T) {
 	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
-			// Not following the wall clock: time moves only when the test says.
-			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Clock: clock.NewFake(time.Now())})
+			// The clock follows the wall clock through the journey (go-oidc
+			// stamps the id token with it), then moves only when the test says.
+			clk := clock.NewFake(time.Now())
+			stopFollowing := apptest.FollowWallClock(t, clk)
+			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Clock: clk})
 			_, tok := brickFintech(t, s)
 			r := s.Do(t, "POST", "/api/admin/payment-initiation/v1/consents", tok, brickConsentBody(s.Clock.Now(), s.App.SandboxBrandID))
 			var created struct {
@@ -55,6 +58,7 @@ func TestOFWebhookDrivesBrickPayment(t *testing.T) {
 			if r := s.Do(t, "POST", "/api/admin/payment-initiation/v1/consents/callback", tok, fragmentCallback(back)); r.Status != 200 {
 				t.Fatalf("callback: %d %s", r.Status, r.Body)
 			}
+			stopFollowing()
 			// The initiator creates the payment at the brand (its create job is due now).
 			if _, err := s.App.Jobs.RunDue(t.Context()); err != nil {
 				t.Fatal(err)
@@ -360,7 +364,9 @@ func TestOFWebhookDrivesSweepingTransfer(t *testing.T) {
 	t.Parallel()
 	for _, e := range storetest.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
-			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Clock: clock.NewFake(time.Now())})
+			clk := clock.NewFake(time.Now()) // follows the wall clock through the journey, as above
+			stopFollowing := apptest.FollowWallClock(t, clk)
+			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Clock: clk})
 			fintech, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Fintech", CompanyKey: "FINTECH",
 				Scopes: []string{"app"}, RedirectURLs: []string{fintechDone}})
 			if err != nil {
@@ -377,6 +383,7 @@ func TestOFWebhookDrivesSweepingTransfer(t *testing.T) {
 			if resp, page := f.callback(t, back); resp.StatusCode != 303 {
 				t.Fatalf("callback: %d %s", resp.StatusCode, page)
 			}
+			stopFollowing()
 			r := s.Do(t, "POST", itpflow.TransfersPath, f.tok, fmt.Sprintf(sweepingTransfer, id, "t-wh", "12.34"))
 			var tr transferRead
 			r.JSON(t, &tr)

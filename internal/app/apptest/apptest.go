@@ -245,12 +245,13 @@ func (l *LogBuffer) Lines() []map[string]any {
 }
 
 // FollowWallClock keeps c from falling behind the wall clock until the test
-// ends. The authorization server (go-oidc) stamps id tokens and checks client
+// ends, or until stop (a test that then holds time still calls it once the
+// journey's tokens are checked). The authorization server (go-oidc) stamps id tokens and checks client
 // assertions with the wall clock while Ponte checks them with c, so in a long
 // journey test on a loaded machine a clock left at the test's start would
 // see id tokens issued "in the future". c still advances when the test says
 // so and is never moved back.
-func FollowWallClock(t testing.TB, c *clock.Fake) {
+func FollowWallClock(t testing.TB, c *clock.Fake) (stop func()) {
 	c.CatchUp(time.Now())
 	done := make(chan struct{})
 	stopped := make(chan struct{})
@@ -267,7 +268,10 @@ func FollowWallClock(t testing.TB, c *clock.Fake) {
 			}
 		}
 	}()
-	t.Cleanup(func() { close(done); <-stopped })
+	var once sync.Once
+	stop = func() { once.Do(func() { close(done); <-stopped }) }
+	t.Cleanup(stop)
+	return stop
 }
 
 // ChromiumOptions are the options every browser test starts Debian's
