@@ -8,7 +8,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -51,7 +50,7 @@ type keystoreTransport struct {
 }
 
 func (t keystoreTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	org, sw, ok := t.keys.sandboxSoftware(r.URL.String())
+	org, sw, ok := t.keys.dir.sandboxSoftware(r.URL.String())
 	if !ok || r.Method != http.MethodGet {
 		return t.next.RoundTrip(r)
 	}
@@ -77,25 +76,7 @@ type clientKeySets struct{ dir *Directory }
 
 // Keys implements oidc.KeySets.
 func (k clientKeySets) Keys(ctx context.Context, uri string) (jose.JSONWebKeySet, error) {
-	if org, sw, ok := k.sandboxSoftware(uri); ok {
-		return k.dir.Sandbox.ApplicationJWKS(ctx, org, sw)
-	}
-	return k.dir.Keys.Keys(ctx, uri)
-}
-
-// sandboxSoftware says whether uri is the sandbox keystore's JWKS URL of a
-// software, and which.
-func (k clientKeySets) sandboxSoftware(uri string) (org, software string, ok bool) {
-	sb := k.dir.Sandbox
-	if sb == nil {
-		return "", "", false
-	}
-	rest, ok := strings.CutPrefix(uri, sb.Keystore()+"/")
-	if !ok {
-		return "", "", false
-	}
-	org, software, ok = strings.Cut(strings.TrimSuffix(rest, "/application.jwks"), "/")
-	return org, software, ok && directory.KeystoreJWKSURI(sb.Keystore(), org, software) == uri
+	return k.dir.ClientJWKS(ctx, uri)
 }
 
 // registeredApps adapts auth.Applications to oidc.RegisteredApplications.

@@ -1,12 +1,14 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/google/uuid"
 
 	"github.com/ponte-ofb/ponte/internal/auth"
@@ -32,19 +34,29 @@ type Directory struct {
 	Keystore string
 }
 
-// ClientKeys is where the keys of a client whose jwks_uri is uri are found:
-// the sandbox keystore's in process when uri is one of its URLs, the cache
-// otherwise.
-func (d *Directory) ClientKeys(uri string) directory.KeySource {
-	if d.Sandbox != nil {
-		if rest, ok := strings.CutPrefix(uri, d.Sandbox.Keystore()+"/"); ok {
-			if org, sw, ok := strings.Cut(strings.TrimSuffix(rest, "/application.jwks"), "/"); ok &&
-				directory.KeystoreJWKSURI(d.Sandbox.Keystore(), org, sw) == uri {
-				return d.Sandbox.KeystoreKeys(org, sw)
-			}
-		}
+// ClientJWKS is the key set a registered client publishes at uri, its
+// jwks_uri: the sandbox keystore's read in process, any other through the
+// JWKS cache.
+func (d *Directory) ClientJWKS(ctx context.Context, uri string) (jose.JSONWebKeySet, error) {
+	if org, sw, ok := d.sandboxSoftware(uri); ok {
+		return d.Sandbox.ApplicationJWKS(ctx, org, sw)
 	}
-	return d.Keys.Source(uri)
+	return d.Keys.Keys(ctx, uri)
+}
+
+// sandboxSoftware says whether uri is the sandbox keystore's JWKS URL of a
+// software (directory.KeystoreJWKSURI), and which: those keys are read in
+// process rather than over HTTP.
+func (d *Directory) sandboxSoftware(uri string) (org, software string, ok bool) {
+	if d.Sandbox == nil {
+		return "", "", false
+	}
+	rest, ok := strings.CutPrefix(uri, d.Sandbox.Keystore()+"/")
+	if !ok {
+		return "", "", false
+	}
+	org, software, ok = strings.Cut(strings.TrimSuffix(rest, "/application.jwks"), "/")
+	return org, software, ok && directory.KeystoreJWKSURI(d.Sandbox.Keystore(), org, software) == uri
 }
 
 // wireDirectory builds the statement verifier and, in the sandbox, the

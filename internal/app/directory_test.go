@@ -121,11 +121,8 @@ func TestSandboxDirectory(t *testing.T) {
 			if k, err := s.App.Directory.Keys.Key(ctx, wantURI, "fintech-1"); err != nil || !k.IsPublic() {
 				t.Fatalf("keystore through the cache: %v", err)
 			}
-			if k, err := s.App.Directory.ClientKeys(wantURI).Key(ctx, "fintech-1"); err != nil || !k.IsPublic() {
-				t.Fatalf("keystore in process: %v", err)
-			}
-			if _, err := s.App.Directory.ClientKeys(wantURI).Key(ctx, "other"); !errors.Is(err, directory.ErrKeyNotFound) {
-				t.Fatalf("unknown kid in process: %v", err)
+			if set, err := s.App.Directory.ClientJWKS(ctx, wantURI); err != nil || len(set.Key("fintech-1")) != 1 || len(set.Key("other")) != 0 {
+				t.Fatalf("keystore in process: %v %v", set, err)
 			}
 			unknown := "/sandbox/directory/keystore/" + fintechOrg + "/" + fintechOrg + "/application.jwks"
 			if r := s.Do(t, "GET", unknown, nil, ""); r.Status != 404 || !strings.Contains(string(r.Body), `"NOT_FOUND"`) {

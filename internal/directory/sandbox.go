@@ -288,25 +288,3 @@ func (s *Sandbox) ApplicationJWKS(ctx context.Context, orgID, softwareID string)
 	}
 	return sw.JWKS, nil
 }
-
-// KeystoreKeys is a KeySource over the keys one software published, read
-// in process (the sandbox's own clients need no HTTP round trip).
-func (s *Sandbox) KeystoreKeys(orgID, softwareID string) KeySource {
-	return keystoreSource{s, orgID, softwareID}
-}
-
-type keystoreSource struct {
-	s                 *Sandbox
-	orgID, softwareID string
-}
-
-func (k keystoreSource) Key(ctx context.Context, kid string) (*jose.JSONWebKey, error) {
-	set, err := k.s.ApplicationJWKS(ctx, k.orgID, k.softwareID)
-	if errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("%w: %q (no software %s/%s)", ErrKeyNotFound, kid, k.orgID, k.softwareID)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return StaticKeys(set).Key(ctx, kid)
-}

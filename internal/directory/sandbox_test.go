@@ -68,11 +68,11 @@ func TestSandboxIssue(t *testing.T) {
 			}
 
 			// The keystore serves the uploaded keys, in process too.
-			k, err := sb.KeystoreKeys(testOrg, testSoftware).Key(ctx, "app-1")
-			if err != nil || !k.IsPublic() {
-				t.Fatalf("keystore key: %v %v", k, err)
+			set, err := sb.ApplicationJWKS(ctx, testOrg, testSoftware)
+			if k := set.Key("app-1"); err != nil || len(k) != 1 || !k[0].IsPublic() {
+				t.Fatalf("keystore key: %v %v", set, err)
 			}
-			if _, err := sb.KeystoreKeys(testOrg, "00000000-0000-0000-0000-000000000000").Key(ctx, "app-1"); !errors.Is(err, ErrKeyNotFound) {
+			if _, err := sb.ApplicationJWKS(ctx, testOrg, "00000000-0000-0000-0000-000000000000"); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("unknown software: %v", err)
 			}
 
