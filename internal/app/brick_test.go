@@ -40,6 +40,26 @@ func brickFintech(t *testing.T, s *apptest.Server, extra ...string) (*auth.Appli
 	return fintech, map[string]string{"Authorization": "Bearer " + s.TokenFor(t, fintech.ClientID, secret, "")}
 }
 
+// decideBrickConsent creates a Brick consent at the sandbox brand with
+// body, has Maria approve (or cancel) it at the holder and posts the
+// callback, each step required to succeed; it returns the consent's id.
+func decideBrickConsent(t *testing.T, s *apptest.Server, tok map[string]string, body string, approve bool) string {
+	t.Helper()
+	r := s.Do(t, "POST", "/api/admin/payment-initiation/v1/consents", tok, body)
+	var created struct {
+		Data struct{ ConsentID, AuthorizationURL string } `json:"data"`
+	}
+	r.JSON(t, &created)
+	if r.Status != 201 {
+		t.Fatalf("consent: %d %s", r.Status, r.Body)
+	}
+	back := apptest.NewSandboxUser("47742663023", "1234567").Decide(t, s, created.Data.AuthorizationURL, approve)
+	if r := s.Do(t, "POST", "/api/admin/payment-initiation/v1/consents/callback", tok, fragmentCallback(back)); r.Status != 200 {
+		t.Fatalf("callback: %d %s", r.Status, r.Body)
+	}
+	return created.Data.ConsentID
+}
+
 func fragmentCallback(u *url.URL) string {
 	f, _ := url.ParseQuery(u.Fragment)
 	if e := f.Get("error"); e != "" {

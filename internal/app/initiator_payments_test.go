@@ -378,24 +378,13 @@ func TestInitiatedPaymentSurvivesRestart(t *testing.T) {
 		t.Run(e.Name, func(t *testing.T) {
 			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Clock: wallClock(t)})
 			_, tok := brickFintech(t, s)
-			r := s.Do(t, "POST", "/api/admin/payment-initiation/v1/consents", tok, brickConsentBody(s.Clock.Now(), s.App.SandboxBrandID))
-			var created struct {
-				Data struct {
-					ConsentID        string `json:"consentId"`
-					AuthorizationURL string `json:"authorizationUrl"`
-				} `json:"data"`
-			}
-			r.JSON(t, &created)
-			back := apptest.NewSandboxUser("47742663023", "1234567").Decide(t, s, created.Data.AuthorizationURL, true)
-			if r := s.Do(t, "POST", "/api/admin/payment-initiation/v1/consents/callback", tok, fragmentCallback(back)); r.Status != 200 {
-				t.Fatalf("callback: %d %s", r.Status, r.Body)
-			}
+			consentID := decideBrickConsent(t, s, tok, brickConsentBody(s.Clock.Now(), s.App.SandboxBrandID), true)
 
 			s = s.Restart(t)
 			var read consentRead
 			settle(t, s, func() bool {
 				read = consentRead{}
-				s.Do(t, "GET", "/api/admin/payment-initiation/v1/consents/"+created.Data.ConsentID, tok, "").JSON(t, &read)
+				s.Do(t, "GET", "/api/admin/payment-initiation/v1/consents/"+consentID, tok, "").JSON(t, &read)
 				return len(read.Data.Payments) == 1 && itpflow.FinalPayment(read.Data.Payments[0].Status)
 			})
 			if len(read.Data.Payments) != 1 || read.Data.Payments[0].Status != itpflow.PaymentACSC {
@@ -419,25 +408,11 @@ func TestScheduledBrickPaymentAccepted(t *testing.T) {
 	tomorrow := s.Clock.Now().In(brt).AddDate(0, 0, 1)
 	body := strings.Replace(brickConsentBody(s.Clock.Now(), s.App.SandboxBrandID), `"date":"`+today+`"`,
 		`"schedule":{"single":{"date":"`+tomorrow.Format("2006-01-02")+`"}}`, 1)
-	r := s.Do(t, "POST", "/api/admin/payment-initiation/v1/consents", tok, body)
-	var created struct {
-		Data struct {
-			ConsentID        string `json:"consentId"`
-			AuthorizationURL string `json:"authorizationUrl"`
-		} `json:"data"`
-	}
-	r.JSON(t, &created)
-	if r.Status != 201 {
-		t.Fatalf("consent: %d %s", r.Status, r.Body)
-	}
-	back := apptest.NewSandboxUser("47742663023", "1234567").Decide(t, s, created.Data.AuthorizationURL, true)
-	if r := s.Do(t, "POST", "/api/admin/payment-initiation/v1/consents/callback", tok, fragmentCallback(back)); r.Status != 200 {
-		t.Fatalf("callback: %d %s", r.Status, r.Body)
-	}
+	consentID := decideBrickConsent(t, s, tok, body, true)
 	var read consentRead
 	settle(t, s, func() bool {
 		read = consentRead{}
-		s.Do(t, "GET", "/api/admin/payment-initiation/v1/consents/"+created.Data.ConsentID, tok, "").JSON(t, &read)
+		s.Do(t, "GET", "/api/admin/payment-initiation/v1/consents/"+consentID, tok, "").JSON(t, &read)
 		return len(read.Data.Payments) == 1 && read.Data.Payments[0].Status != itpflow.PaymentPending
 	})
 	if len(read.Data.Payments) != 1 {

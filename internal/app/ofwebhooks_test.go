@@ -43,21 +43,7 @@ func TestOFWebhookDrivesBrickPayment(t *testing.T) {
 			stopFollowing := apptest.FollowWallClock(t, clk)
 			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Clock: clk})
 			_, tok := brickFintech(t, s)
-			r := s.Do(t, "POST", "/api/admin/payment-initiation/v1/consents", tok, brickConsentBody(s.Clock.Now(), s.App.SandboxBrandID))
-			var created struct {
-				Data struct {
-					ConsentID        string `json:"consentId"`
-					AuthorizationURL string `json:"authorizationUrl"`
-				} `json:"data"`
-			}
-			r.JSON(t, &created)
-			if r.Status != 201 {
-				t.Fatalf("consent: %d %s", r.Status, r.Body)
-			}
-			back := apptest.NewSandboxUser("47742663023", "1234567").Decide(t, s, created.Data.AuthorizationURL, true)
-			if r := s.Do(t, "POST", "/api/admin/payment-initiation/v1/consents/callback", tok, fragmentCallback(back)); r.Status != 200 {
-				t.Fatalf("callback: %d %s", r.Status, r.Body)
-			}
+			decideBrickConsent(t, s, tok, brickConsentBody(s.Clock.Now(), s.App.SandboxBrandID), true)
 			stopFollowing()
 			// The initiator creates the payment at the brand (its create job is due now).
 			if _, err := s.App.Jobs.RunDue(t.Context()); err != nil {
@@ -123,12 +109,7 @@ func TestOFWebhookDrivesBrickPayment(t *testing.T) {
 			}
 
 			// A consent the user cancels at the holder: REJECTED, notified too.
-			r = s.Do(t, "POST", "/api/admin/payment-initiation/v1/consents", tok, brickConsentBody(s.Clock.Now(), s.App.SandboxBrandID))
-			r.JSON(t, &created)
-			back = apptest.NewSandboxUser("47742663023", "1234567").Decide(t, s, created.Data.AuthorizationURL, false)
-			if r := s.Do(t, "POST", "/api/admin/payment-initiation/v1/consents/callback", tok, fragmentCallback(back)); r.Status != 200 {
-				t.Fatalf("cancelled callback: %d %s", r.Status, r.Body)
-			}
+			decideBrickConsent(t, s, tok, brickConsentBody(s.Clock.Now(), s.App.SandboxBrandID), false)
 			var rejected string
 			if err := db.QueryRowContext(t.Context(), `SELECT id FROM payment_consents WHERE status = 'REJECTED'`).Scan(&rejected); err != nil {
 				t.Fatal(err)

@@ -155,26 +155,15 @@ func TestPCMStepsBrick(t *testing.T) {
 		t.Run(e.Name, func(t *testing.T) {
 			s := apptest.Start(t, apptest.Options{DatabaseURL: e.URL(t), Clock: wallClock(t)})
 			fintech, tok := brickFintech(t, s)
-			r := s.Do(t, "POST", "/api/admin/payment-initiation/v1/consents", tok, brickConsentBody(s.Clock.Now(), s.App.SandboxBrandID))
-			if r.Status != 201 {
-				t.Fatalf("consent: %d %s", r.Status, r.Body)
-			}
-			var out struct {
-				Data struct{ ConsentID, AuthorizationURL string } `json:"data"`
-			}
-			r.JSON(t, &out)
-			back := apptest.NewSandboxUser("47742663023", "1234567").Decide(t, s, out.Data.AuthorizationURL, false)
-			if r := s.Do(t, "POST", "/api/admin/payment-initiation/v1/consents/callback", tok, fragmentCallback(back)); r.Status != 200 {
-				t.Fatalf("callback: %d %s", r.Status, r.Body)
-			}
-			checkSteps(t, s, out.Data.ConsentID, []wantStep{
+			consentID := decideBrickConsent(t, s, tok, brickConsentBody(s.Clock.Now(), s.App.SandboxBrandID), false)
+			checkSteps(t, s, consentID, []wantStep{
 				{step: pcm.StepRedirectToServer, side: pcm.SideInitiator, uri: s.URL + "/oauth/authorize", device: brickDevice},
 				{step: pcm.StepRedirectTarget, side: pcm.SideHolder, typ: pcm.TypeAwaitingHandoff, uri: s.URL + "/oauth/authorize", device: phoneDevice},
 				{step: pcm.StepAuthenticated, side: pcm.SideHolder, device: appDevice},
 				{step: pcm.StepRedirectToClient, side: pcm.SideHolder, typ: pcm.TypeRejected, uri: fintechCallback, device: appDevice},
 				{step: pcm.StepRedirectTargetWithErrors, side: pcm.SideInitiator, errCode: "access_denied", device: brickDevice},
 			})
-			events, _ := s.App.PCM.Service.Events(t.Context(), out.Data.ConsentID)
+			events, _ := s.App.PCM.Service.Events(t.Context(), consentID)
 			if events[0].ApplicationID != fintech.ID || events[0].BrandID != s.App.SandboxBrandID {
 				t.Errorf("initiator event application/brand = %s/%s", events[0].ApplicationID, events[0].BrandID)
 			}
