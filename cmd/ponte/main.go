@@ -35,7 +35,7 @@ func commands() []topCommand {
 }
 
 // groups are the commands with subcommands, in the order ponte lists them.
-var groups = []group{appsGroup, initiatorsGroup, directoryGroup, customersGroup, accountsGroup, cardsGroup, brandsGroup, journeysGroup, pcmGroup}
+var groups = []group{appsGroup, initiatorsGroup, directoryGroup, customersGroup, accountsGroup, cardsGroup, brandsGroup, journeysGroup, pcmGroup, keysGroup}
 
 func printUsage(w io.Writer) {
 	fmt.Fprint(w, "ponte — a self-hosted Open Finance Brasil platform.\n\nUsage:\n  ponte <command> [flags]\n\nCommands:\n")
@@ -86,6 +86,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = journeysCmd(ctx, rest, stdout, stderr)
 	case "pcm":
 		err = pcmCmd(ctx, rest, stdout, stderr)
+	case "keys":
+		err = keysCmd(ctx, rest, stdout, stderr)
 	case "version":
 		err = versionCmd(rest, stdout, stderr)
 	case "help", "-h", "--help", "-help":

@@ -38,6 +38,18 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	SweepInterval   time.Duration
 
+	// Scale-out (issue 17). KeysDir is --keys-dir: the complete key set
+	// `ponte keys init` generates, shared by every instance of one
+	// database; when set, every key and secret comes from it and none is
+	// created. Instance is --instance, this instance's name on its metrics
+	// and logs (default: host name and port). DrainDelay is --drain-delay:
+	// on SIGTERM /readyz turns unready this long before the listener
+	// closes, so a load balancer's health checks take the instance out of
+	// rotation first.
+	KeysDir    string
+	Instance   string
+	DrainDelay time.Duration
+
 	// Card wallet provisioning (issue 4). Empty paths mean sandbox files in
 	// DataDir (created on first start) in sandbox mode, and "not configured"
 	// in production.
@@ -173,6 +185,8 @@ func (c *Config) RegisterStorage(fs *flag.FlagSet) {
 		"directory for the SQLite database, the signing key and sandbox files (env PONTE_DATA_DIR)")
 	fs.StringVar(&c.DataKeyFile, "data-key", env("PONTE_DATA_KEY", ""),
 		"AES-256 data key sealing card numbers and webhook secrets, created if absent; default DATA-DIR/data.key; back it up (env PONTE_DATA_KEY)")
+	fs.StringVar(&c.KeysDir, "keys-dir", env("PONTE_KEYS_DIR", ""),
+		"the key set `ponte keys init` generated, shared by every instance of one database: every key and secret comes from it and none is created (env PONTE_KEYS_DIR)")
 }
 
 // DataKeyPath is the data key file, defaulting into the data directory.
@@ -196,6 +210,10 @@ func (c *Config) RegisterServe(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", env("PONTE_LOG_FORMAT", ""), "text or json; default text in sandbox, json in production (env PONTE_LOG_FORMAT)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.envDuration("PONTE_SHUTDOWN_TIMEOUT", 30*time.Second),
 		"how long in-flight requests may take to finish on SIGINT/SIGTERM (env PONTE_SHUTDOWN_TIMEOUT)")
+	fs.DurationVar(&c.DrainDelay, "drain-delay", c.envDuration("PONTE_DRAIN_DELAY", 0),
+		"on SIGTERM, how long /readyz answers 503 before the listener closes, so a load balancer stops sending first; 0 closes at once (env PONTE_DRAIN_DELAY)")
+	fs.StringVar(&c.Instance, "instance", env("PONTE_INSTANCE", ""),
+		"this instance's name, the instance label of its metrics; default HOST:PORT (env PONTE_INSTANCE)")
 	fs.StringVar(&c.AppleRootCAFile, "apple-root-ca", env("PONTE_APPLE_ROOT_CA", ""),
 		"PEM trust roots for Apple Pay device certificates (Apple Root CA - G3 in production); default in sandbox: a generated test root (env PONTE_APPLE_ROOT_CA)")
 	fs.StringVar(&c.TAVKeyFile, "mastercard-tav-key", env("PONTE_MASTERCARD_TAV_KEY", ""),

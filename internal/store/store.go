@@ -22,7 +22,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/database"
 	"github.com/pressly/goose/v3/lock"
@@ -51,8 +52,9 @@ type DB struct {
 	where  string // file path or host/database, for log lines; never credentials
 	read   *sql.DB
 	write  *sql.DB
-	batch  *committer // SQLite only
-	stmts  sync.Map   // prepared statements: stmtKey → *sql.Stmt
+	pool   *pgxpool.Pool // PostgreSQL only: the native pool of the hot paths (Pool)
+	batch  *committer    // SQLite only
+	stmts  sync.Map      // prepared statements: stmtKey → *sql.Stmt
 
 	pendingMu sync.Mutex
 	pending   map[string]bool // write statements to prepare after the current batch
@@ -199,24 +201,47 @@ func createPrivate(path string) error {
 }
 
 func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
-	pool, err := sql.Open("pgx", rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("store: open postgres: %w", err)
-	}
-	pool.SetMaxOpenConns(32)
-	pool.SetMaxIdleConns(16)
 	where := "postgres"
 	if u, perr := url.Parse(rawURL); perr == nil {
 		where = "postgres://" + u.Host + u.Path // no userinfo: passwords stay out of logs
 	}
-	if err := pool.PingContext(ctx); err != nil {
-		pool.Close()
+	cfg, err := pgxpool.ParseConfig(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("store: open postgres: %w", err)
+	}
+	cfg.ConnConfig.Tracer = roundTripTracer{}
+	cfg.MaxConns = nativePoolConns
+	// Two pools on one configuration: database/sql for the transaction
+	// functions (Write, Read), whose prepared statements live on its own
+	// idle connections, and pgx's native pool for the hot paths that need
+	// one round trip per request (a pipelined batch or one statement),
+	// which database/sql cannot express.
+	sqlDB := stdlib.OpenDB(*cfg.ConnConfig.Copy())
+	sqlDB.SetMaxOpenConns(32)
+	sqlDB.SetMaxIdleConns(16)
+	if err := sqlDB.PingContext(ctx); err != nil {
+		sqlDB.Close()
 		return nil, fmt.Errorf("store: connect to %s: %w", where, err)
 	}
-	db := &DB{engine: Postgres, where: where, read: pool, write: pool}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("store: connect to %s: %w", where, err)
+	}
+	db := &DB{engine: Postgres, where: where, read: sqlDB, write: sqlDB, pool: pool}
 	db.bgCtx, db.bgCancel = context.WithCancel(context.Background())
 	return db, nil
 }
+
+// nativePoolConns bounds the native pgx pool (Pool); with database/sql's 32
+// an instance opens at most 48 connections (docs/deployment.md).
+const nativePoolConns = 16
+
+// Pool returns the native pgx pool on PostgreSQL, nil on SQLite. The hot
+// write paths use it to send their work as one pipelined batch or one
+// statement: one round trip, where a database/sql transaction takes a
+// BEGIN, each statement and a COMMIT.
+func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 
 func (db *DB) migrate(ctx context.Context) error {
 	dialect := database.DialectSQLite3
@@ -483,6 +508,9 @@ func (db *DB) Close() error {
 	}
 	if db.checkpointDB != nil {
 		err = errors.Join(err, db.checkpointDB.Close())
+	}
+	if db.pool != nil {
+		db.pool.Close()
 	}
 	return err
 }
