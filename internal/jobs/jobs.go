@@ -45,8 +45,6 @@ import (
 	"fmt"
 	"math"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // Job states.
@@ -180,28 +178,12 @@ func RetryAt(err error, t time.Time) error {
 // clock reading. With a UniqueKey already present it adds nothing and returns
 // the existing job's id.
 func Enqueue(ctx context.Context, tx *sql.Tx, now time.Time, j Job) (string, error) {
-	if j.Kind == "" {
-		return "", errors.New("jobs: enqueue: empty kind")
-	}
-	payload, err := json.Marshal(j.Payload)
+	id, values, err := enqueueValues(now, j)
 	if err != nil {
-		return "", fmt.Errorf("jobs: enqueue %s: encode payload: %w", j.Kind, err)
+		return "", err
 	}
-	if j.MaxAttempts <= 0 {
-		j.MaxAttempts = DefaultMaxAttempts
-	}
-	runAt := j.RunAt
-	if runAt.IsZero() {
-		runAt = now
-	}
-	var unique any
-	if j.UniqueKey != "" {
-		unique = j.UniqueKey
-	}
-	id := uuid.NewString()
-	res, err := tx.ExecContext(ctx, `INSERT INTO jobs (id, kind, payload, unique_key, state, attempt, max_attempts, run_at, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $8) ON CONFLICT (unique_key) DO NOTHING`,
-		id, j.Kind, string(payload), unique, StateAvailable, j.MaxAttempts, runAt.UnixMilli(), now.UnixMilli())
+	res, err := tx.ExecContext(ctx, `INSERT INTO jobs (`+insertColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (unique_key) DO NOTHING`, values...)
 	if err != nil {
 		return "", fmt.Errorf("jobs: enqueue %s: %w", j.Kind, err)
 	}
