@@ -10,6 +10,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -35,26 +38,102 @@ const accessTokenType = "at+jwt"
 type SigningKey struct {
 	Private *rsa.PrivateKey
 	KeyID   string
+	// Retired are the keys this one replaced (RotateSigningKey), newest
+	// first: they sign nothing, but they verify and are published in the
+	// JWKS, so tokens, ID tokens and signed answers they signed stay
+	// verifiable until they expire.
+	Retired []*SigningKey
+}
+
+// RetiredDir is the directory of path's retired keys: beside it, named for
+// it without its extension (signing-key.pem: signing-key.retired/), one
+// <kid>.pem file per key.
+func RetiredDir(path string) string {
+	return strings.TrimSuffix(path, filepath.Ext(path)) + ".retired"
 }
 
 // LoadOrCreateKey reads the PEM (PKCS#8) RSA key at path, creating a 2048-bit
-// key with mode 0600 if the file does not exist. The key id is the key's
-// RFC 7638 thumbprint, so it is stable for as long as the key is.
+// key with mode 0600 if the file does not exist, and the retired keys in
+// RetiredDir(path), if any. The key id is the key's RFC 7638 thumbprint, so
+// it is stable for as long as the key is.
 func LoadOrCreateKey(path string) (*SigningKey, error) {
-	b, _, err := keyfile.LoadOrCreate(path, func() ([]byte, error) {
-		key, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			return nil, fmt.Errorf("generate: %w", err)
-		}
-		der, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
-			return nil, fmt.Errorf("encode: %w", err)
-		}
-		return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
-	})
+	b, _, err := keyfile.LoadOrCreate(path, newKeyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("auth: signing key %s: %w", path, err)
 	}
+	key, err := parseKeyPEM(path, b)
+	if err != nil {
+		return nil, err
+	}
+	if key.Retired, err = loadRetired(RetiredDir(path), key.KeyID); err != nil {
+		return nil, err
+	}
+	return key, nil
+}
+
+// ReadKey reads the key at path and its retired keys without creating
+// anything: a missing file is an error wrapping fs.ErrNotExist.
+func ReadKey(path string) (*SigningKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("auth: signing key: %w", err)
+	}
+	key, err := parseKeyPEM(path, b)
+	if err != nil {
+		return nil, err
+	}
+	if key.Retired, err = loadRetired(RetiredDir(path), key.KeyID); err != nil {
+		return nil, err
+	}
+	return key, nil
+}
+
+// RotateSigningKey makes a new key current at path and retires the one
+// there (which must exist) into RetiredDir(path). The old key is written to
+// the retired directory before the new one replaces it, so a crash in
+// between leaves the old key current and a copy retired, and running the
+// rotation again finishes it. It returns the new key, its Retired listing
+// the old one first.
+func RotateSigningKey(path string) (*SigningKey, error) {
+	old, err := ReadKey(path)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(old.Private)
+	if err != nil {
+		return nil, fmt.Errorf("auth: encode signing key: %w", err)
+	}
+	dir := RetiredDir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("auth: retired keys: %w", err)
+	}
+	if err := keyfile.WriteAtomic(filepath.Join(dir, old.KeyID+".pem"),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return nil, fmt.Errorf("auth: retire signing key %s: %w", old.KeyID, err)
+	}
+	fresh, err := newKeyPEM()
+	if err != nil {
+		return nil, err
+	}
+	if err := keyfile.WriteAtomic(path, fresh, 0o600); err != nil {
+		return nil, fmt.Errorf("auth: write new signing key %s: %w", path, err)
+	}
+	return ReadKey(path)
+}
+
+func newKeyPEM() ([]byte, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, fmt.Errorf("generate: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("encode: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+func parseKeyPEM(path string, b []byte) (*SigningKey, error) {
 	block, _ := pem.Decode(b)
 	if block == nil {
 		return nil, fmt.Errorf("auth: signing key %s is not PEM", path)
@@ -70,6 +149,53 @@ func LoadOrCreateKey(path string) (*SigningKey, error) {
 	return newSigningKey(key)
 }
 
+// loadRetired reads every *.pem in dir (none when dir does not exist),
+// newest file first, leaving out the current key (a rotation interrupted
+// after retiring it) and duplicates.
+func loadRetired(dir, currentKID string) ([]*SigningKey, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auth: retired keys %s: %w", dir, err)
+	}
+	type found struct {
+		key *SigningKey
+		mod time.Time
+	}
+	var keys []found
+	seen := map[string]bool{currentKID: true}
+	for _, e := range entries {
+		if e.IsDir() || filepath.Ext(e.Name()) != ".pem" {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("auth: retired key: %w", err)
+		}
+		k, err := parseKeyPEM(path, b)
+		if err != nil {
+			return nil, err
+		}
+		info, err := e.Info()
+		if err != nil {
+			return nil, fmt.Errorf("auth: retired key %s: %w", path, err)
+		}
+		if !seen[k.KeyID] {
+			seen[k.KeyID] = true
+			keys = append(keys, found{k, info.ModTime()})
+		}
+	}
+	slices.SortStableFunc(keys, func(a, b found) int { return b.mod.Compare(a.mod) })
+	out := make([]*SigningKey, len(keys))
+	for i, f := range keys {
+		out[i] = f.key
+	}
+	return out, nil
+}
+
 func newSigningKey(key *rsa.PrivateKey) (*SigningKey, error) {
 	thumb, err := (&jose.JSONWebKey{Key: &key.PublicKey}).Thumbprint(crypto.SHA256)
 	if err != nil {
@@ -78,11 +204,29 @@ func newSigningKey(key *rsa.PrivateKey) (*SigningKey, error) {
 	return &SigningKey{Private: key, KeyID: base64.RawURLEncoding.EncodeToString(thumb)}, nil
 }
 
-// JWKS returns the public key set.
+// JWKS returns the public key set: the current key first, then the retired ones.
 func (k *SigningKey) JWKS() jose.JSONWebKeySet {
-	return jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{
+	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{
 		Key: &k.Private.PublicKey, KeyID: k.KeyID, Algorithm: string(jose.PS256), Use: "sig",
 	}}}
+	for _, r := range k.Retired {
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: &r.Private.PublicKey, KeyID: r.KeyID, Algorithm: string(jose.PS256), Use: "sig"})
+	}
+	return set
+}
+
+// verifier returns the public key of key id kid: the current key's or a
+// retired one's.
+func (k *SigningKey) verifier(kid string) (*rsa.PublicKey, bool) {
+	if kid == k.KeyID {
+		return &k.Private.PublicKey, true
+	}
+	for _, r := range k.Retired {
+		if r.KeyID == kid {
+			return &r.Private.PublicKey, true
+		}
+	}
+	return nil, false
 }
 
 // Tokens issues and verifies access tokens.
@@ -163,7 +307,7 @@ func (t *Tokens) IssueBound(app *Application, scopes []string, certThumbprint st
 }
 
 // VerifyAccessToken implements httpx.TokenVerifier. The token must be one of
-// Ponte's (type, key id, PS256 signature, issuer), unexpired, and belong to an
+// Ponte's (type, key id of the current or a retired key, PS256 signature, issuer), unexpired, and belong to an
 // application that is still enabled; its effective scopes are those it was
 // issued with that the application still holds. A certificate-bound token's
 // thumbprint is returned in the principal for httpx.RequireScope to check
@@ -210,10 +354,11 @@ func (t *Tokens) verify(raw string, now time.Time) (accessClaims, error) {
 		return c, httpx.ErrInvalidToken
 	}
 	h := tok.Headers[0]
-	if h.KeyID != t.key.KeyID || h.ExtraHeaders[jose.HeaderType] != accessTokenType {
+	pub, ok := t.key.verifier(h.KeyID)
+	if !ok || h.ExtraHeaders[jose.HeaderType] != accessTokenType {
 		return c, httpx.ErrInvalidToken
 	}
-	if err := tok.Claims(&t.key.Private.PublicKey, &c); err != nil {
+	if err := tok.Claims(pub, &c); err != nil {
 		return c, httpx.ErrInvalidToken
 	}
 	if c.Expiry == nil || !now.Before(c.Expiry.Time()) || c.AuthorizedParty == "" ||

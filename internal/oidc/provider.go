@@ -102,7 +102,8 @@ type ConsentChecker interface {
 type Config struct {
 	// Issuer is Ponte's public URL.
 	Issuer string
-	// Key signs id tokens (PS256, with its key id).
+	// Key signs id tokens (PS256, with its key id); its retired keys are
+	// published in the JWKS beside it.
 	Key     *auth.SigningKey
 	Storage *Storage
 	Logger  *slog.Logger
@@ -156,9 +157,16 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("oidc: issuer, key, storage, logger and journey are required")
 	}
 	issuer := strings.TrimSuffix(cfg.Issuer, "/")
+	// go-oidc signs with the first key of the algorithm: the current one.
+	// Retired keys follow, public only, so what they signed (ID tokens,
+	// JARM responses) still verifies against the published JWKS.
 	jwks := goidc.JSONWebKeySet{Keys: []goidc.JSONWebKey{{
 		Key: cfg.Key.Private, KeyID: cfg.Key.KeyID, Algorithm: string(goidc.PS256), Use: string(goidc.KeyUsageSignature),
 	}}}
+	for _, r := range cfg.Key.Retired {
+		jwks.Keys = append(jwks.Keys, goidc.JSONWebKey{
+			Key: &r.Private.PublicKey, KeyID: r.KeyID, Algorithm: string(goidc.PS256), Use: string(goidc.KeyUsageSignature)})
+	}
 	s := &Server{storage: cfg.Storage, logger: cfg.Logger,
 		refresh: refreshPolicy{consents: cfg.Consents, clock: cfg.Storage.clock}, registration: cfg.Registration != nil,
 		tlsClientAuth: cfg.Registration != nil && cfg.MutualTLS}
