@@ -39,6 +39,8 @@ type Config struct {
 	// Owner names this worker in lease_owner (default host:pid:random).
 	// Several Clients on one database must have different owners.
 	Owner string
+	// Metrics count this Client's outcomes and learn its kinds (nil: none).
+	Metrics *Metrics
 }
 
 // maintenanceInterval is how often a started Client discards dead jobs and prunes finished ones.
@@ -121,6 +123,7 @@ func (c *Client) Register(kind string, handler Handler, retry RetryPolicy) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.kinds[kind] = registration{handler: handler, retry: retry}
+	c.cfg.Metrics.kindRegistered(kind)
 }
 
 func (c *Client) registered() []string {
@@ -423,8 +426,10 @@ func (c *Client) finish(base context.Context, j *Job, retry RetryPolicy, herr er
 	fence := ` WHERE id = $1 AND state = '` + StateRunning + `' AND lease_owner = $2 AND attempt = $3`
 	var cancelled *cancelError
 	var retryAt *retryAtError
+	outcome := "" // the state written, for the metrics
 	switch {
 	case herr == nil:
+		outcome = StateCompleted
 		query = `UPDATE jobs SET state = '` + StateCompleted + `', finished_at = $4, updated_at = $4, lease_owner = NULL, lease_until = NULL` + fence
 		args = []any{nowMS}
 	case interrupted:
@@ -438,6 +443,7 @@ func (c *Client) finish(base context.Context, j *Job, retry RetryPolicy, herr er
 		args = []any{nowMS, truncateError(herr.Error())}
 		log.Info("jobs: job cancelled", "err", herr)
 	case j.Final():
+		outcome = StateDiscarded
 		query = `UPDATE jobs SET state = '` + StateDiscarded + `', finished_at = $4, updated_at = $4, last_error = $5,
 			lease_owner = NULL, lease_until = NULL` + fence
 		args = []any{nowMS, truncateError(herr.Error())}
@@ -450,6 +456,7 @@ func (c *Client) finish(base context.Context, j *Job, retry RetryPolicy, herr er
 		if next.Before(now) {
 			next = now
 		}
+		outcome = StateAvailable
 		query = `UPDATE jobs SET state = '` + StateAvailable + `', run_at = $4, updated_at = $5, last_error = $6,
 			lease_owner = NULL, lease_until = NULL` + fence
 		args = []any{next.UnixMilli(), nowMS, truncateError(herr.Error())}
@@ -472,6 +479,8 @@ func (c *Client) finish(base context.Context, j *Job, retry RetryPolicy, herr er
 		log.Error("jobs: could not record outcome; the job runs again when its lease expires", "err", err)
 	case n == 0:
 		log.Warn("jobs: lease lost before the outcome was recorded; another worker owns the job now")
+	default:
+		c.cfg.Metrics.observeOutcome(j.Kind, outcome)
 	}
 }
 
@@ -483,20 +492,34 @@ func (c *Client) discardDead(ctx context.Context, now time.Time) error {
 	if err != nil || len(ids) == 0 {
 		return err
 	}
-	return c.db.Write(ctx, func(tx *sql.Tx) error {
+	var kinds []string // of the jobs this call discarded, for the metrics
+	err = c.db.Write(ctx, func(tx *sql.Tx) error {
+		kinds = kinds[:0]
 		for _, id := range ids {
-			_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = $1, finished_at = $2, updated_at = $2,
+			var kind string
+			err := tx.QueryRowContext(ctx, `UPDATE jobs SET state = $1, finished_at = $2, updated_at = $2,
 					last_error = 'lease expired again after the last attempt (worker crashed or handler overran its lease)',
 					lease_owner = NULL, lease_until = NULL
-				WHERE id = $3 AND state = $4 AND lease_until <= $2 AND attempt > max_attempts`,
-				StateDiscarded, now.UnixMilli(), id, StateRunning)
+				WHERE id = $3 AND state = $4 AND lease_until <= $2 AND attempt > max_attempts RETURNING kind`,
+				StateDiscarded, now.UnixMilli(), id, StateRunning).Scan(&kind)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // another worker discarded it first
+			}
 			if err != nil {
 				return fmt.Errorf("jobs: discard dead job: %w", err)
 			}
+			kinds = append(kinds, kind)
 			c.cfg.Logger.Error("jobs: job discarded after its lease expired on the last attempt", "job_id", id)
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	for _, kind := range kinds {
+		c.cfg.Metrics.observeOutcome(kind, StateDiscarded)
+	}
+	return nil
 }
 
 // maintain discards dead jobs and deletes finished jobs older than Retention.
