@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ponte-ofb/ponte/bench/internal/benchproc"
 	"github.com/ponte-ofb/ponte/bench/internal/loadgen"
 )
 
@@ -222,7 +223,7 @@ func closedLoop(ctx context.Context, t *target, workers int, warmup, dur time.Du
 	per := make([][]sample, workers)
 	var firstErr errOnce
 	var answered atomic.Int64
-	cpu0 := procCPU(t.pid)
+	cpu0 := benchproc.ProcCPU(t.pid)
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
@@ -259,7 +260,7 @@ func closedLoop(ctx context.Context, t *target, workers int, warmup, dur time.Du
 		window = max(0, now.Sub(warmEnd))
 	}
 	return phaseRun{samples: slices.Concat(per...), window: window, firstErr: firstErr.err,
-		answered: answered.Load(), cpu: procCPU(t.pid) - cpu0}
+		answered: answered.Load(), cpu: benchproc.ProcCPU(t.pid) - cpu0}
 }
 
 // openLoop offers requests at a constant rate, whatever the server does: slot
@@ -277,7 +278,7 @@ func openLoop(ctx context.Context, t *target, rate float64, workers int, warmup,
 	var next, answered atomic.Int64
 	per := make([][]sample, workers)
 	var firstErr errOnce
-	cpu0 := procCPU(t.pid)
+	cpu0 := benchproc.ProcCPU(t.pid)
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
@@ -322,7 +323,7 @@ func openLoop(ctx context.Context, t *target, rate float64, workers int, warmup,
 	}
 	wg.Wait()
 	return phaseRun{samples: slices.Concat(per...), window: dur, firstErr: firstErr.err,
-		answered: answered.Load(), cpu: procCPU(t.pid) - cpu0}
+		answered: answered.Load(), cpu: benchproc.ProcCPU(t.pid) - cpu0}
 }
 
 // tokenSource holds a current access token and renews it before it expires.

@@ -43,6 +43,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/ponte-ofb/ponte/bench/internal/benchproc"
 )
 
 // Targets from the issue. They are printed, never enforced.
@@ -171,7 +173,7 @@ func run(ctx context.Context, o options) (*Result, error) {
 		Command:   "go run ./bench/loadrun" + strings.TrimSuffix(" "+strings.Join(os.Args[1:], " "), " "),
 		GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH, CPUs: runtime.NumCPU(),
 	}
-	res.LoadAvgBefore = loadAvg()
+	res.LoadAvgBefore = benchproc.LoadAvg()
 	if res.LoadAvgBefore > float64(res.CPUs)/2 {
 		progress("warning: load average %.2f on %d CPUs before the run: other work will skew the figures", res.LoadAvgBefore, res.CPUs)
 	}
@@ -184,7 +186,7 @@ func run(ctx context.Context, o options) (*Result, error) {
 		return nil, err
 	}
 
-	root, err := moduleRoot(ctx)
+	root, err := benchproc.ModuleRoot(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -202,38 +204,38 @@ func run(ctx context.Context, o options) (*Result, error) {
 	case res.Profile != "":
 		ponteBin = filepath.Join(tmp, "ponteprof")
 		progress("building ./bench/ponteprof (PONTE_CPUPROFILE is set: Ponte will write a CPU profile to %s)", res.Profile)
-		if err := build(ctx, root, "./bench/ponteprof", ponteBin); err != nil {
+		if err := benchproc.Build(ctx, root, "./bench/ponteprof", ponteBin); err != nil {
 			return nil, err
 		}
 	default:
 		ponteBin = filepath.Join(tmp, "ponte")
 		progress("building ./cmd/ponte")
-		if err := build(ctx, root, "./cmd/ponte", ponteBin); err != nil {
+		if err := benchproc.Build(ctx, root, "./cmd/ponte", ponteBin); err != nil {
 			return nil, err
 		}
 	}
 	baseBin := filepath.Join(tmp, "baseline")
 	progress("building ./bench/baseline")
-	if err := build(ctx, root, "./bench/baseline", baseBin); err != nil {
+	if err := benchproc.Build(ctx, root, "./bench/baseline", baseBin); err != nil {
 		return nil, err
 	}
 
 	var baseURL string
-	base, err := start(ctx, "baseline", baseBin, []string{"--addr", "127.0.0.1:0"}, nil,
-		filepath.Join(tmp, "baseline.log"), 30*time.Second, baselineParser(&baseURL))
+	base, err := benchproc.Start(ctx, "baseline", baseBin, []string{"--addr", "127.0.0.1:0"}, nil,
+		filepath.Join(tmp, "baseline.log"), 30*time.Second, benchproc.BaselineParser(&baseURL))
 	if err != nil {
 		return nil, err
 	}
-	defer base.stop()
-	var info ponteInfo
-	ponte, err := start(ctx, "ponte", ponteBin, ponteArgs, ponteEnv,
-		filepath.Join(tmp, "ponte.log"), 60*time.Second, ponteBannerParser(&info))
+	defer base.Stop()
+	var info benchproc.PonteInfo
+	ponte, err := benchproc.Start(ctx, "ponte", ponteBin, ponteArgs, ponteEnv,
+		filepath.Join(tmp, "ponte.log"), 60*time.Second, benchproc.PonteBannerParser(&info))
 	if err != nil {
 		return nil, err
 	}
-	defer ponte.stop()
+	defer ponte.Stop()
 	res.Database = filepath.Join(tmp, "data", "ponte.db")
-	res.FileSystem = fsType(res.Database)
+	res.FileSystem = benchproc.FSType(res.Database)
 	if o.fsyncProbes > 0 {
 		progress("timing %d fsyncs on %s (%s)", o.fsyncProbes, filepath.Dir(res.Database), res.FileSystem)
 		if res.Fsync, err = probeFsync(ctx, filepath.Dir(res.Database), o.fsyncProbes); err != nil {
@@ -246,22 +248,22 @@ func run(ctx context.Context, o options) (*Result, error) {
 	baseClient := &http.Client{Transport: newTransport(conns), Timeout: 10 * time.Second}
 	defer ponteClient.CloseIdleConnections()
 	defer baseClient.CloseIdleConnections()
-	if err := waitReady(ctx, ponteClient, info.URL+"/readyz", ponte, 30*time.Second); err != nil {
+	if err := benchproc.WaitReady(ctx, ponteClient, info.URL+"/readyz", ponte, 30*time.Second); err != nil {
 		return nil, err
 	}
 
 	tokens := &tokenSource{client: ponteClient, url: info.URL + "/oauth/token", clientID: info.ClientID, secret: info.ClientSecret}
 	if err := tokens.fetch(ctx); err != nil {
-		return nil, fmt.Errorf("%w%s", err, ponte.logTail())
+		return nil, fmt.Errorf("%w%s", err, ponte.LogTail())
 	}
 	renewCtx, stopRenew := context.WithCancel(ctx)
 	defer stopRenew()
 	go tokens.renew(renewCtx)
 
-	pt := &target{pid: ponte.cmd.Process.Pid, name: "ponte", url: info.URL + ticketPath, client: ponteClient, token: tokens}
-	bt := &target{pid: base.cmd.Process.Pid, name: "baseline", url: baseURL + ticketPath, client: baseClient, token: tokens}
+	pt := &target{pid: ponte.Pid(), name: "ponte", url: info.URL + ticketPath, client: ponteClient, token: tokens}
+	bt := &target{pid: base.Pid(), name: "baseline", url: baseURL + ticketPath, client: baseClient, token: tokens}
 	if err := checkShapes(ctx, pt, bt); err != nil {
-		return nil, fmt.Errorf("sanity check: %w%s", err, ponte.logTail())
+		return nil, fmt.Errorf("sanity check: %w%s", err, ponte.LogTail())
 	}
 
 	// Each phase alternates the two servers -rounds times, so that whatever
@@ -297,7 +299,7 @@ func run(ctx context.Context, o options) (*Result, error) {
 	}
 	if rate < 1 {
 		return nil, fmt.Errorf("at peak Ponte created %d tickets (%d non-201, %d errors; first error: %s): nothing to run at half of it%s",
-			res.Peak.Ponte.Created, res.Peak.Ponte.Non201, res.Peak.Ponte.Errors, res.Peak.Ponte.FirstError, ponte.logTail())
+			res.Peak.Ponte.Created, res.Peak.Ponte.Non201, res.Peak.Ponte.Errors, res.Peak.Ponte.FirstError, ponte.LogTail())
 	}
 	res.HalfPeak.Rate = rate
 	var openP, openB phaseRun
@@ -327,22 +329,22 @@ func run(ctx context.Context, o options) (*Result, error) {
 		}
 	}
 	res.TokenRenewals, res.TokenRenewalFailures = tokens.renewals.Load(), tokens.failures.Load()
-	res.LoadAvgAfter = loadAvg()
+	res.LoadAvgAfter = benchproc.LoadAvg()
 	stopRenew()
 	// Stop Ponte now, so that a CPU profile is complete when we report.
-	ponte.stop()
-	base.stop()
+	ponte.Stop()
+	base.Stop()
 	return res, nil
 }
 
 // alive fails the run when it was interrupted or a server died.
-func alive(ctx context.Context, cs ...*child) error {
+func alive(ctx context.Context, cs ...*benchproc.Child) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("interrupted: %w", err)
 	}
 	for _, c := range cs {
-		if !c.running() {
-			return fmt.Errorf("%s exited during the run (%v)%s", c.name, c.waitErr, c.logTail())
+		if !c.Running() {
+			return fmt.Errorf("%s exited during the run (%v)%s", c.Name, c.Err(), c.LogTail())
 		}
 	}
 	return nil

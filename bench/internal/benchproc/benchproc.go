@@ -1,4 +1,8 @@
-package main
+// Package benchproc starts and watches the server processes of the bench
+// runs that measure Ponte from outside (loadrun, pgrun): build a binary,
+// start it and read its banner, wait for /readyz, read a process's CPU time
+// and the machine's load from /proc. One copy, so the runs measure alike.
+package benchproc
 
 import (
 	"bufio"
@@ -17,21 +21,21 @@ import (
 	"time"
 )
 
-// moduleRoot is the directory of the go.mod that encloses the working directory.
-func moduleRoot(ctx context.Context) (string, error) {
+// ModuleRoot is the directory of the go.mod that encloses the working directory.
+func ModuleRoot(ctx context.Context) (string, error) {
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	if err != nil {
 		return "", fmt.Errorf("go env GOMOD: %w", err)
 	}
 	mod := strings.TrimSpace(string(out))
 	if mod == "" || mod == os.DevNull {
-		return "", errors.New("run the load run from inside the Ponte module (go run ./bench/loadrun)")
+		return "", errors.New("run the bench from inside the Ponte module (go run ./bench/...)")
 	}
 	return filepath.Dir(mod), nil
 }
 
-// build compiles pkg (relative to root) into out.
-func build(ctx context.Context, root, pkg, out string) error {
+// Build compiles pkg (relative to root) into out.
+func Build(ctx context.Context, root, pkg, out string) error {
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
 	cmd.Dir = root
 	var stderr bytes.Buffer
@@ -42,20 +46,20 @@ func build(ctx context.Context, root, pkg, out string) error {
 	return nil
 }
 
-// child is a server process started by the load run.
-type child struct {
-	name    string
+// Child is a server process started by a bench run.
+type Child struct {
+	Name    string
 	cmd     *exec.Cmd
 	logPath string
 	exited  chan struct{} // closed when the process has exited
 	waitErr error
 }
 
-// start runs bin with args, standard error going to logPath, and calls onLine
+// Start runs bin with args, standard error going to logPath, and calls onLine
 // for each standard output line until onLine returns true (the banner is
 // complete) or the process exits, whichever comes first, within timeout.
 // Standard output keeps being drained afterwards, so the child never blocks.
-func start(ctx context.Context, name, bin string, args, env []string, logPath string, timeout time.Duration, onLine func(string) (bool, error)) (*child, error) {
+func Start(ctx context.Context, name, bin string, args, env []string, logPath string, timeout time.Duration, onLine func(string) (bool, error)) (*Child, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -76,7 +80,7 @@ func start(ctx context.Context, name, bin string, args, env []string, logPath st
 	}
 	pw.Close()
 	logf.Close()
-	c := &child{name: name, cmd: cmd, logPath: logPath, exited: make(chan struct{})}
+	c := &Child{Name: name, cmd: cmd, logPath: logPath, exited: make(chan struct{})}
 	go func() {
 		c.waitErr = cmd.Wait()
 		close(c.exited)
@@ -112,14 +116,23 @@ func start(ctx context.Context, name, bin string, args, env []string, logPath st
 		err = ctx.Err()
 	}
 	if err != nil {
-		c.stop()
-		return nil, fmt.Errorf("%w%s", err, c.logTail())
+		c.Stop()
+		return nil, fmt.Errorf("%w%s", err, c.LogTail())
 	}
 	return c, nil
 }
 
-// running reports whether the process is still alive.
-func (c *child) running() bool {
+// Pid is the process id, for its CPU time (ProcCPU).
+func (c *Child) Pid() int { return c.cmd.Process.Pid }
+
+// Err is how the process ended (after Running turned false).
+func (c *Child) Err() error {
+	<-c.exited
+	return c.waitErr
+}
+
+// Running reports whether the process is still alive.
+func (c *Child) Running() bool {
 	select {
 	case <-c.exited:
 		return false
@@ -128,10 +141,10 @@ func (c *child) running() bool {
 	}
 }
 
-// stop asks the process to shut down gracefully (SIGINT), and kills it if it
+// Stop asks the process to shut down gracefully (SIGINT), and kills it if it
 // has not exited after 15 s. It is safe to call more than once.
-func (c *child) stop() {
-	if c == nil || !c.running() {
+func (c *Child) Stop() {
+	if c == nil || !c.Running() {
 		return
 	}
 	_ = c.cmd.Process.Signal(os.Interrupt)
@@ -145,8 +158,8 @@ func (c *child) stop() {
 	}
 }
 
-// logTail returns the last lines of the child's standard error, for error messages.
-func (c *child) logTail() string {
+// LogTail returns the last lines of the child's standard error, for error messages.
+func (c *Child) LogTail() string {
 	b, err := os.ReadFile(c.logPath)
 	if err != nil || len(b) == 0 {
 		return ""
@@ -155,18 +168,19 @@ func (c *child) logTail() string {
 	if len(lines) > 15 {
 		lines = lines[len(lines)-15:]
 	}
-	return "\n--- last lines of " + c.name + "'s log ---\n" + strings.Join(lines, "\n")
+	return "\n--- last lines of " + c.Name + "'s log ---\n" + strings.Join(lines, "\n")
 }
 
 var ponteBanner = regexp.MustCompile(`^Ponte is running in \S+ mode on (http://127\.0\.0\.1:\d+) `)
 
-// ponteInfo is what the load run learns from Ponte's banner.
-type ponteInfo struct {
+// PonteInfo is what a run learns from Ponte's banner: its URL and the
+// sandbox demo application's credentials.
+type PonteInfo struct {
 	URL, ClientID, ClientSecret string
 }
 
-// ponteBannerParser returns an onLine function that fills info from the banner.
-func ponteBannerParser(info *ponteInfo) func(string) (bool, error) {
+// PonteBannerParser returns an onLine function that fills info from the banner.
+func PonteBannerParser(info *PonteInfo) func(string) (bool, error) {
 	first := true
 	return func(line string) (bool, error) {
 		if first {
@@ -188,8 +202,8 @@ func ponteBannerParser(info *ponteInfo) func(string) (bool, error) {
 	}
 }
 
-// baselineParser reads the baseline's URL from its first line.
-func baselineParser(url *string) func(string) (bool, error) {
+// BaselineParser reads the baseline's URL from its first line.
+func BaselineParser(url *string) func(string) (bool, error) {
 	return func(line string) (bool, error) {
 		if !strings.HasPrefix(line, "http://127.0.0.1:") {
 			return false, fmt.Errorf("unexpected first line from baseline: %q", line)
@@ -199,8 +213,8 @@ func baselineParser(url *string) func(string) (bool, error) {
 	}
 }
 
-// waitReady polls GET url until it answers 200, for at most timeout.
-func waitReady(ctx context.Context, client *http.Client, url string, c *child, timeout time.Duration) error {
+// WaitReady polls GET url until it answers 200, for at most timeout.
+func WaitReady(ctx context.Context, client *http.Client, url string, c *Child, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -215,11 +229,11 @@ func waitReady(ctx context.Context, client *http.Client, url string, c *child, t
 				return nil
 			}
 		}
-		if !c.running() {
-			return fmt.Errorf("%s exited while starting%s", c.name, c.logTail())
+		if !c.Running() {
+			return fmt.Errorf("%s exited while starting%s", c.Name, c.LogTail())
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready at %s after %s%s", c.name, url, timeout, c.logTail())
+			return fmt.Errorf("%s not ready at %s after %s%s", c.Name, url, timeout, c.LogTail())
 		}
 		select {
 		case <-ctx.Done():
@@ -229,9 +243,9 @@ func waitReady(ctx context.Context, client *http.Client, url string, c *child, t
 	}
 }
 
-// procCPU is the CPU time (user + system, all threads) process pid has used
+// ProcCPU is the CPU time (user + system, all threads) process pid has used
 // so far, from /proc (Linux; 0 elsewhere). Its resolution is the clock tick.
-func procCPU(pid int) time.Duration {
+func ProcCPU(pid int) time.Duration {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0
@@ -250,8 +264,8 @@ func procCPU(pid int) time.Duration {
 // mainstream Linux architecture.
 const clockTicks = 100
 
-// loadAvg is the 1-minute load average (Linux; 0 elsewhere).
-func loadAvg() float64 {
+// LoadAvg is the 1-minute load average (Linux; 0 elsewhere).
+func LoadAvg() float64 {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
 		return 0
@@ -264,9 +278,9 @@ func loadAvg() float64 {
 	return v
 }
 
-// fsType names the file system holding path (Linux; "unknown" elsewhere), so
+// FSType names the file system holding path (Linux; "unknown" elsewhere), so
 // the report says whether Ponte's fsync reached a disk or a tmpfs.
-func fsType(path string) string {
+func FSType(path string) string {
 	b, err := os.ReadFile("/proc/self/mounts")
 	if err != nil {
 		return "unknown"
