@@ -112,6 +112,7 @@ type App struct {
 	DemoSecret string
 
 	handler http.Handler
+	drain   *drain // /readyz's draining state (drain.go)
 }
 
 // Option changes how New builds the App (tests inject a clock).
@@ -326,7 +327,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.HandleFunc("GET /readyz", ready(db, logger))
+	drain := &drain{}
+	mux.HandleFunc("GET /readyz", drain.ready(ready(db, logger)))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
@@ -350,7 +352,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		PCM: pcmHandler, PCMForwarder: forwarder, PCMReceiver: receiver,
 		Tickets: tickets, Interactions: interactions, SandboxApp: sandboxApp, AuthServer: authServer,
 		ITP: itpService, ITPFlow: flow, SandboxBrandID: sandboxBrandID, Cards: cardService, Directory: dir,
-		handler: handler,
+		handler: handler, drain: drain,
 	}, nil
 }
 
@@ -416,6 +418,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
+		a.waitDrain(ctx) // --drain-delay: unready first, still serving
 		a.Logger.Info("shutting down: finishing in-flight requests", "timeout", a.Config.ShutdownTimeout)
 		sctx, cancel := context.WithTimeout(context.Background(), a.Config.ShutdownTimeout)
 		err = srv.Shutdown(sctx)
