@@ -221,7 +221,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	mux := http.NewServeMux()
 
 	// The job queue, and the webhooks that ride on it.
-	jobq := jobs.New(db, jobs.Config{Clock: clk, Logger: logger})
+	jobq := jobs.New(db, jobs.Config{Clock: clk, Logger: logger, Lease: cfg.JobLease})
 	events, hooks := wireWebhooks(b, mux, reg, jobq, vlt, tokens)
 
 	// The holder side's consent services and the authorization server's

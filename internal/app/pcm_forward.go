@@ -34,7 +34,7 @@ func wirePCMForward(b base, mux *http.ServeMux, reg prometheus.Registerer) (*pcm
 	cfg := b.cfg
 	orgID := cfg.PCMOrgID // organisationID set it (Ponte's own by default)
 	opts := pcm.ForwarderOptions{DB: b.db, Clock: b.clock, Logger: b.logger.With("component", "pcm-forwarder"), BaseURL: cfg.PCMURL,
-		OrgID: orgID, Metrics: pcm.NewForwardMetrics(reg)}
+		OrgID: orgID, Metrics: pcm.NewForwardMetrics(reg), Lease: cfg.PCMLease}
 	transport := &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second,
 		TLSHandshakeTimeout: 10 * time.Second, ResponseHeaderTimeout: pcm.DefaultForwardTimeout, ForceAttemptHTTP2: true,
 		TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}}

@@ -49,6 +49,12 @@ type Config struct {
 	KeysDir    string
 	Instance   string
 	DrainDelay time.Duration
+	// JobLease is --job-lease: how long a claimed job belongs to its
+	// instance; a job held by an instance that died is taken over by
+	// another once its lease ends. PCMLease is --pcm-lease, the same for a
+	// claimed batch of the PCM outbox (0: the forwarder's default).
+	JobLease time.Duration
+	PCMLease time.Duration
 
 	// Card wallet provisioning (issue 4). Empty paths mean sandbox files in
 	// DataDir (created on first start) in sandbox mode, and "not configured"
@@ -212,6 +218,10 @@ func (c *Config) RegisterServe(fs *flag.FlagSet) {
 		"how long in-flight requests may take to finish on SIGINT/SIGTERM (env PONTE_SHUTDOWN_TIMEOUT)")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", c.envDuration("PONTE_DRAIN_DELAY", 0),
 		"on SIGTERM, how long /readyz answers 503 before the listener closes, so a load balancer stops sending first; 0 closes at once (env PONTE_DRAIN_DELAY)")
+	fs.DurationVar(&c.JobLease, "job-lease", c.envDuration("PONTE_JOB_LEASE", 5*time.Minute),
+		"how long a claimed background job belongs to its instance: a job held by an instance that died is run by another after it (env PONTE_JOB_LEASE)")
+	fs.DurationVar(&c.PCMLease, "pcm-lease", c.envDuration("PONTE_PCM_LEASE", 0),
+		"how long a claimed PCM batch belongs to its instance, the same for the PCM outbox; 0 means twice the forwarding timeout plus 30 s (env PONTE_PCM_LEASE)")
 	fs.StringVar(&c.Instance, "instance", env("PONTE_INSTANCE", ""),
 		"this instance's name, the instance label of its metrics; default HOST:PORT (env PONTE_INSTANCE)")
 	fs.StringVar(&c.AppleRootCAFile, "apple-root-ca", env("PONTE_APPLE_ROOT_CA", ""),
@@ -397,6 +407,9 @@ func (c *Config) Finish() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		problems = append(problems, "--shutdown-timeout must be positive")
+	}
+	if c.JobLease < 0 || c.PCMLease < 0 {
+		problems = append(problems, "--job-lease and --pcm-lease must not be negative")
 	}
 	if c.Settlement == "" {
 		c.Settlement = SettlementPartner
