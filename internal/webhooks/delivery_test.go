@@ -632,7 +632,7 @@ func TestSecretsSealedAtRest(t *testing.T) {
 		}
 		for _, s := range []string{secret, rotated} {
 			raw := strings.TrimPrefix(s, "whsec_")
-			if strings.Contains(cur, raw) || strings.Contains(prev, raw) || !strings.HasPrefix(cur, "v1:") || !strings.HasPrefix(prev, "v1:") {
+			if strings.Contains(cur, raw) || strings.Contains(prev, raw) || !strings.HasPrefix(cur, "v2:") || !strings.HasPrefix(prev, "v2:") {
 				t.Errorf("secret stored in clear or unsealed: %q %q", cur, prev)
 			}
 		}
