@@ -190,17 +190,35 @@ func (c *Config) RegisterStorage(fs *flag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data-dir", env("PONTE_DATA_DIR", "data"),
 		"directory for the SQLite database, the signing key and sandbox files (env PONTE_DATA_DIR)")
 	fs.StringVar(&c.DataKeyFile, "data-key", env("PONTE_DATA_KEY", ""),
-		"AES-256 data key sealing card numbers and webhook secrets, created if absent; default DATA-DIR/data.key; back it up (env PONTE_DATA_KEY)")
+		"AES-256 data key sealing card numbers and webhook secrets, created if absent (never with --keys-dir); default DATA-DIR/data.key, KEYS-DIR/data.key with --keys-dir; back it up (env PONTE_DATA_KEY)")
 	fs.StringVar(&c.KeysDir, "keys-dir", env("PONTE_KEYS_DIR", ""),
 		"the key set `ponte keys init` generated, shared by every instance of one database: every key and secret comes from it and none is created (env PONTE_KEYS_DIR)")
 }
 
-// DataKeyPath is the data key file, defaulting into the data directory.
+// File names of the keys config defaults (internal/keyset holds the whole
+// key set's layout and checks it agrees with these).
+const (
+	SigningKeyFileName          = "signing-key.pem"
+	DataKeyFileName             = "data.key"
+	ITPEncryptionKeyFileName    = "itp-encryption-key.pem" // in a key set (--keys-dir)
+	SandboxITPEncryptionKeyFile = "sandbox-itp-encryption-key.pem"
+)
+
+// KeyDir is where key files default: the key set (--keys-dir) when one is
+// given, the data directory otherwise.
+func (c *Config) KeyDir() string {
+	if c.KeysDir != "" {
+		return c.KeysDir
+	}
+	return c.DataDir
+}
+
+// DataKeyPath is the data key file, defaulting into KeyDir.
 func (c *Config) DataKeyPath() string {
 	if c.DataKeyFile != "" {
 		return c.DataKeyFile
 	}
-	return filepath.Join(c.DataDir, "data.key")
+	return filepath.Join(c.KeyDir(), DataKeyFileName)
 }
 
 // RegisterServe adds the flags of `ponte serve`.
@@ -211,7 +229,7 @@ func (c *Config) RegisterServe(fs *flag.FlagSet) {
 	fs.StringVar(&c.PublicURL, "public-url", env("PONTE_PUBLIC_URL", ""),
 		"base URL clients use to reach Ponte; default http://ADDR (env PONTE_PUBLIC_URL)")
 	fs.StringVar(&c.SigningKeyFile, "signing-key", env("PONTE_SIGNING_KEY", ""),
-		"token-signing key (PEM, created if absent); default DATA-DIR/signing-key.pem; instances sharing a database must share it (env PONTE_SIGNING_KEY)")
+		"token-signing key (PEM, created if absent, never with --keys-dir); default DATA-DIR/signing-key.pem, KEYS-DIR/signing-key.pem with --keys-dir; instances sharing a database must share it (env PONTE_SIGNING_KEY)")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", c.envDuration("PONTE_TOKEN_TTL", 300*time.Second), "access-token lifetime (env PONTE_TOKEN_TTL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("PONTE_LOG_FORMAT", ""), "text or json; default text in sandbox, json in production (env PONTE_LOG_FORMAT)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.envDuration("PONTE_SHUTDOWN_TIMEOUT", 30*time.Second),
@@ -245,7 +263,7 @@ func (c *Config) RegisterServe(fs *flag.FlagSet) {
 	fs.StringVar(&c.TransportCAFile, "transport-ca", env("PONTE_TRANSPORT_CA", ""),
 		"CA certificates (PEM) trusted, besides the system's, for initiators' webhook servers (e.g. ICP-Brasil's roots) (env PONTE_TRANSPORT_CA)")
 	fs.StringVar(&c.AdminToken, "admin-token", env("PONTE_ADMIN_TOKEN", ""),
-		"admin credential of the PCM dashboard /admin/pcm (HTTP Basic password or bearer); default in sandbox: generated into DATA-DIR/admin-token (env PONTE_ADMIN_TOKEN)")
+		"admin credential of the PCM dashboard /admin/pcm (HTTP Basic password or bearer); default KEYS-DIR/admin-token with --keys-dir, else in sandbox: generated into DATA-DIR/admin-token (env PONTE_ADMIN_TOKEN)")
 	fs.Float64Var(&c.PCMFloor, "pcm-floor", c.envFloat("PONTE_PCM_FLOOR", 0),
 		"conversion-rate floor marked on the PCM dashboard, a fraction (0.6 = 60%); 0 means 80% of the period's average (env PONTE_PCM_FLOOR)")
 	fs.StringVar(&c.PCMURL, "pcm-url", env("PONTE_PCM_URL", ""),
@@ -272,9 +290,9 @@ func (c *Config) RegisterServe(fs *flag.FlagSet) {
 	fs.StringVar(&c.ITPISPB, "itp-ispb", env("PONTE_ITP_ISPB", ""),
 		"ISPB that opens the endToEndIds Ponte generates as an initiator; default: the first 8 digits of --itp-cnpj (env PONTE_ITP_ISPB)")
 	fs.StringVar(&c.ITPEncryptionKey, "itp-encryption-key", env("PONTE_ITP_ENCRYPTION_KEY", ""),
-		"Ponte-as-initiator's id_token encryption keys (PEM RSA), comma-separated: brands encrypt to the first (created if absent, published at /itp/jwks.json), the rest only decrypt (rotation); default in sandbox: DATA-DIR/sandbox-itp-encryption-key.pem, none otherwise (env PONTE_ITP_ENCRYPTION_KEY)")
+		"Ponte-as-initiator's id_token encryption keys (PEM RSA), comma-separated: brands encrypt to the first (created if absent, published at /itp/jwks.json), the rest only decrypt (rotation); default KEYS-DIR/itp-encryption-key.pem with --keys-dir, else in sandbox DATA-DIR/sandbox-itp-encryption-key.pem, none otherwise (env PONTE_ITP_ENCRYPTION_KEY)")
 	fs.StringVar(&c.OrganisationID, "org-id", env("PONTE_ORG_ID", ""),
-		"Ponte's organisation id (UUID) at the Open Finance Directory: iss of the messages it signs, the default --pcm-org-id; required outside the sandbox, generated into DATA-DIR/org-id in it (env PONTE_ORG_ID)")
+		"Ponte's organisation id (UUID) at the Open Finance Directory: iss of the messages it signs, the default --pcm-org-id; default KEYS-DIR/org-id with --keys-dir; otherwise required outside the sandbox, generated into DATA-DIR/org-id in it (env PONTE_ORG_ID)")
 	fs.StringVar(&c.DirectoryJWKS, "directory-jwks", env("PONTE_DIRECTORY_JWKS", ""),
 		"the Open Finance Directory's signing keys, which software statements are verified with: a JWKS URL or file; default: the sandbox Directory's own keys in the sandbox, "+
 			"https://keystore.directory.openbankingbrasil.org.br/openbanking.jwks otherwise (env PONTE_DIRECTORY_JWKS)")
@@ -294,8 +312,9 @@ func (c *Config) checkPCM() []string {
 	if c.OrganisationID != "" && !uuidRE.MatchString(c.OrganisationID) {
 		problems = append(problems, "--org-id must be a UUID (the organisation id the Open Finance Directory gave the institution)")
 	}
-	if c.OrganisationID == "" && !c.Sandbox() {
-		problems = append(problems, "--org-id (PONTE_ORG_ID) is required outside the sandbox: it is the institution's organisation id at the Open Finance Directory")
+	if c.OrganisationID == "" && !c.Sandbox() && c.KeysDir == "" {
+		// A key set holds it (KEYS-DIR/org-id, read by app).
+		problems = append(problems, "--org-id (PONTE_ORG_ID) is required outside the sandbox (or a --keys-dir holding it): it is the institution's organisation id at the Open Finance Directory")
 	}
 	if c.PCMOrgID == "" && uuidRE.MatchString(c.OrganisationID) {
 		// The PCM knows the institution by the same organisation id.
@@ -305,7 +324,7 @@ func (c *Config) checkPCM() []string {
 		if u, err := url.Parse(c.PCMURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			problems = append(problems, fmt.Sprintf("--pcm-url %q must be an absolute http(s) URL", c.PCMURL))
 		}
-		if c.PCMOrgID == "" && !c.Sandbox() {
+		if c.PCMOrgID == "" && !c.Sandbox() && c.KeysDir == "" {
 			problems = append(problems, "--pcm-url needs --pcm-org-id (the organisationId reported as clientOrgId/serverOrgId)")
 		}
 	}
@@ -388,7 +407,7 @@ func (c *Config) Finish() error {
 		problems = append(problems, fmt.Sprintf("--public-url %q must be an absolute http(s) URL", c.PublicURL))
 	}
 	if c.SigningKeyFile == "" {
-		c.SigningKeyFile = filepath.Join(c.DataDir, "signing-key.pem")
+		c.SigningKeyFile = filepath.Join(c.KeyDir(), SigningKeyFileName)
 	}
 	if c.TokenTTL < time.Second || c.TokenTTL > 24*time.Hour {
 		problems = append(problems, "--token-ttl must be between 1s and 24h")
@@ -443,22 +462,26 @@ func (c *Config) Finish() error {
 		c.ITPISPB = c.ITPCNPJ[:8]
 	}
 	problems = append(problems, c.checkITPEncryptionKey()...)
+	if c.KeysDir != "" {
+		if info, err := os.Stat(c.KeysDir); err != nil || !info.IsDir() {
+			problems = append(problems, fmt.Sprintf("--keys-dir %s is not a directory: generate the key set once with 'ponte keys init --dir %s' and hand the same directory to every instance", c.KeysDir, c.KeysDir))
+		}
+	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
 	}
 	return nil
 }
 
-// SandboxITPEncryptionKeyFile is the sandbox's default --itp-encryption-key,
-// in the data directory.
-const SandboxITPEncryptionKeyFile = "sandbox-itp-encryption-key.pem"
-
 // checkITPEncryptionKey splits --itp-encryption-key into
-// ITPEncryptionKeyFiles, defaulting in the sandbox.
+// ITPEncryptionKeyFiles, defaulting into the key set (any mode: `ponte keys
+// init` generates one) or, without one, into the sandbox's data directory.
 func (c *Config) checkITPEncryptionKey() []string {
 	c.ITPEncryptionKeyFiles = nil
 	if strings.TrimSpace(c.ITPEncryptionKey) == "" {
-		if c.Sandbox() {
+		if c.KeysDir != "" {
+			c.ITPEncryptionKeyFiles = []string{filepath.Join(c.KeysDir, ITPEncryptionKeyFileName)}
+		} else if c.Sandbox() {
 			c.ITPEncryptionKeyFiles = []string{filepath.Join(c.DataDir, SandboxITPEncryptionKeyFile)}
 		}
 		return nil
