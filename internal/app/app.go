@@ -17,8 +17,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ponte-ofb/ponte/api"
@@ -118,7 +116,10 @@ type App struct {
 // Option changes how New builds the App (tests inject a clock).
 type Option func(*options)
 
-type options struct{ clock clock.Clock }
+type options struct {
+	clock   clock.Clock
+	version string // ponte_build_info's (metrics.go)
+}
 
 // WithClock makes the App use c instead of the system clock.
 func WithClock(c clock.Clock) Option { return func(o *options) { o.clock = c } }
@@ -158,6 +159,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		opt(&o)
 	}
 	clk := o.clock
+	// Every metric and log line names this instance (metrics.go).
+	cfg.Instance = instanceName(cfg)
+	logger = logger.With("instance", cfg.Instance)
 	// The keys are generated while the database opens and migrates.
 	waitKeys := createKeys(cfg)
 	db, err := store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, Logger: logger})
@@ -215,13 +219,13 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err != nil {
 		return nil, err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, reg := newMetrics(cfg.Instance, db.Engine(), o.version)
 	pages := web.Templates()
 	mux := http.NewServeMux()
 
 	// The job queue, and the webhooks that ride on it.
-	jobq := jobs.New(db, jobs.Config{Clock: clk, Logger: logger, Lease: cfg.JobLease})
+	jobq := jobs.New(db, jobs.Config{Clock: clk, Logger: logger,
+		Metrics: jobs.NewMetrics(reg, jobs.MetricsOptions{DB: db, Clock: clk, Logger: logger}), Lease: cfg.JobLease})
 	events, hooks := wireWebhooks(b, mux, reg, jobq, vlt, tokens)
 
 	// The holder side's consent services and the authorization server's
@@ -329,7 +333,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	})
 	drain := &drain{}
 	mux.HandleFunc("GET /readyz", drain.ready(ready(db, logger)))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(api.OpenAPI)

@@ -41,7 +41,7 @@ func TestMetricsAndContractServed(t *testing.T) {
 	s.Do(t, "POST", "/openfinance/consent-flow/ticket", map[string]string{"Authorization": "Bearer " + tok}, body)
 	s.Do(t, "POST", "/openfinance/consent-flow/ticket", nil, body)
 	s.Do(t, "GET", "/openfinance/consent-flow/ticket/0123456789abcdef0123456789abcdef", map[string]string{"Authorization": "Bearer " + tok}, "")
-	m := string(s.Do(t, "GET", "/metrics", nil, "").Body)
+	m := metricsText(t, s)
 	for _, want := range []string{
 		`ponte_http_requests_total{method="POST",route="POST /openfinance/consent-flow/ticket",status="201"} 1`,
 		`ponte_http_requests_total{method="POST",route="POST /openfinance/consent-flow/ticket",status="401"} 1`,

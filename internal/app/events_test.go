@@ -121,7 +121,7 @@ func TestEventsReachSubscribers(t *testing.T) {
 	if e := names["CARD_WAS_ADDED_TO_WALLET"]; e == nil || e["entityId"] != "sandbox-card-active" {
 		t.Errorf("card event missing or wrong: %v", e)
 	}
-	if m := string(s.Do(t, "GET", "/metrics", nil, "").Body); !strings.Contains(m, `ponte_webhook_delivery_attempts_total{outcome="delivered"} 2`) {
+	if m := metricsText(t, s); !strings.Contains(m, `ponte_webhook_delivery_attempts_total{outcome="delivered"} 2`) {
 		t.Error("metrics do not count the two deliveries")
 	}
 }

@@ -97,7 +97,7 @@ func TestClientHangUp(t *testing.T) {
 			if access == nil || access["status"] != float64(httpx.StatusClientClosedRequest) || access["level"] != "INFO" {
 				t.Fatalf("access log line %v, want status 499 at INFO", access)
 			}
-			metrics := string(s.Do(t, "GET", "/metrics", nil, "").Body)
+			metrics := metricsText(t, s)
 			if !strings.Contains(metrics, `ponte_http_requests_total{method="POST",route="POST /openfinance/consent-flow/ticket",status="499"} 1`) {
 				t.Error("metrics do not count the request as 499")
 			}
