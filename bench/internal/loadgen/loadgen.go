@@ -20,6 +20,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,7 @@ type Closed struct {
 	Dur     time.Duration // measured
 	Status  int           // the status that counts as an answer (200, 201); any other is counted apart
 	Width   int           // width of the name column in the progress line
+	Out     io.Writer     // where the progress line goes; nil: standard output (a -json run keeps it clean)
 }
 
 // Next returns a worker's next request, built with ctx, and, if the caller
@@ -129,7 +131,11 @@ func ClosedLoop(ctx context.Context, c Closed, next Next) Result {
 	if len(lat) > 0 {
 		r.P50, r.P99 = lat[len(lat)/2], lat[len(lat)*99/100]
 	}
-	fmt.Printf("  %-*s %7d × %d in %s\n", c.Width, c.Name, ok, c.Status, elapsed.Round(time.Millisecond))
+	out := c.Out
+	if out == nil {
+		out = os.Stdout
+	}
+	fmt.Fprintf(out, "  %-*s %7d × %d in %s\n", c.Width, c.Name, ok, c.Status, elapsed.Round(time.Millisecond))
 	return r
 }
 
