@@ -169,9 +169,22 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (idempotency.Respo
 	if err != nil {
 		return idempotency.Response{}, err
 	}
-	return idempotency.Run(ctx, s.DB, idempotency.Request{
-		ApplicationID: in.ApplicationID, Key: in.IdempotencyKey, Fingerprint: fingerprint, Now: now,
-	}, resp, func(tx *sql.Tx) error {
+	req := idempotency.Request{ApplicationID: in.ApplicationID, Key: in.IdempotencyKey, Fingerprint: fingerprint, Now: now}
+	if s.DB.Pool() != nil {
+		// PostgreSQL: the same writes as below, as one statement (one round trip).
+		return idempotency.RunPostgres(ctx, s.DB, req, resp, func(q *idempotency.Query) error {
+			if in.JTI != "" {
+				if err := recordJTIQuery(q, in.ApplicationID, in.JTI, now); err != nil {
+					return err
+				}
+			}
+			if err := insertConsentQuery(q, c); err != nil {
+				return err
+			}
+			return enqueueQuery(q, "expiry", now, expiryJob(c))
+		})
+	}
+	return idempotency.Run(ctx, s.DB, req, resp, func(tx *sql.Tx) error {
 		if in.JTI != "" {
 			if err := s.recordJTI(ctx, tx, in.ApplicationID, in.JTI, now); err != nil {
 				return err
@@ -203,12 +216,31 @@ func (s *Service) recordJTI(ctx context.Context, tx *sql.Tx, applicationID, jti 
 	} else if n != 1 {
 		return ErrJTIReused
 	}
+	_, err = jobs.Enqueue(ctx, tx, now, sweepJTIsJob(now))
+	return err
+}
+
+// recordJTIQuery is recordJTI on PostgreSQL's one-round-trip path: the jti
+// is inserted when q claims its key, and a live one fails the whole batch
+// with ErrJTIReused. A record past its window is deleted first, in the same
+// batch (a statement's CTEs could not see the delete before inserting).
+func recordJTIQuery(q *idempotency.Query, applicationID, jti string, now time.Time) error {
+	q.Before(`DELETE FROM payment_consent_jtis WHERE application_id = $1 AND jti = $2 AND expires_at <= $3`,
+		applicationID, jti, now.UnixMilli())
+	q.With("jti", `INSERT INTO payment_consent_jtis (application_id, jti, expires_at) SELECT `+
+		q.Arg(applicationID)+`, `+q.Arg(jti)+`, `+q.Arg(now.Add(JTIWindow).UnixMilli())+` FROM `+idempotency.Claimed)
+	q.OnUniqueViolation("payment_consent_jtis", ErrJTIReused)
+	return enqueueQuery(q, "jti_sweep", now, sweepJTIsJob(now))
+}
+
+// sweepJTIsJob is the sweep of the jti records of now's hour, due when
+// they have all expired.
+func sweepJTIsJob(now time.Time) jobs.Job {
 	hour := now.Truncate(time.Hour)
-	_, err = jobs.Enqueue(ctx, tx, now, jobs.Job{
+	return jobs.Job{
 		Kind: JobSweepJTIs, RunAt: hour.Add(time.Hour + JTIWindow),
 		UniqueKey: fmt.Sprintf("%s:%d", JobSweepJTIs, hour.Unix()),
-	})
-	return err
+	}
 }
 
 // keyReused reports whether the key is live with another fingerprint.
@@ -232,11 +264,16 @@ type expirePayload struct {
 }
 
 func enqueueExpiry(ctx context.Context, tx *sql.Tx, now time.Time, c *Consent) error {
-	_, err := jobs.Enqueue(ctx, tx, now, jobs.Job{
+	_, err := jobs.Enqueue(ctx, tx, now, expiryJob(c))
+	return err
+}
+
+// expiryJob is the job that expires c if it is still in its status at its expiry.
+func expiryJob(c *Consent) jobs.Job {
+	return jobs.Job{
 		Kind: JobExpire, Payload: expirePayload{ConsentID: c.ID, Status: c.Status}, RunAt: c.ExpiresAt,
 		UniqueKey: JobExpire + ":" + c.ID + ":" + string(c.Status),
-	})
-	return err
+	}
 }
 
 // Get returns the consent id of applicationID. A consent of another

@@ -6,7 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/ponte-ofb/ponte/internal/idempotency"
+	"github.com/ponte-ofb/ponte/internal/jobs"
 )
 
 type querier interface {
@@ -16,22 +20,64 @@ type querier interface {
 const consentColumns = `id, application_id, status, request, debtor_account, rejection_code, rejection_detail,
 	created_at, expires_at, status_updated_at`
 
-func insertConsent(ctx context.Context, tx *sql.Tx, c *Consent) error {
+// consentValues is c's new row, in the order of consentColumns.
+func consentValues(c *Consent) ([]any, error) {
 	req, err := json.Marshal(c.Request)
 	if err != nil {
-		return fmt.Errorf("payments: encode consent request: %w", err)
+		return nil, fmt.Errorf("payments: encode consent request: %w", err)
 	}
 	debtor, err := nullJSON(c.DebtorAccount)
+	if err != nil {
+		return nil, err
+	}
+	return []any{c.ID, c.ApplicationID, string(c.Status), string(req), debtor, nil, nil,
+		c.CreatedAt.UnixMilli(), c.ExpiresAt.UnixMilli(), c.StatusUpdatedAt.UnixMilli()}, nil
+}
+
+func insertConsent(ctx context.Context, tx *sql.Tx, c *Consent) error {
+	values, err := consentValues(c)
 	if err != nil {
 		return err
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO payment_consents (`+consentColumns+`)
-		VALUES ($1, $2, $3, $4, $5, NULL, NULL, $6, $7, $8)`,
-		c.ID, c.ApplicationID, string(c.Status), string(req), debtor,
-		c.CreatedAt.UnixMilli(), c.ExpiresAt.UnixMilli(), c.StatusUpdatedAt.UnixMilli())
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, values...)
 	if err != nil {
 		return fmt.Errorf("payments: insert consent: %w", err)
 	}
+	return nil
+}
+
+// insertConsentQuery is insertConsent on PostgreSQL's one-round-trip path:
+// a CTE of q that inserts c when q claims its idempotency key.
+func insertConsentQuery(q *idempotency.Query, c *Consent) error {
+	values, err := consentValues(c)
+	if err != nil {
+		return err
+	}
+	q.With("consent", `INSERT INTO payment_consents (`+consentColumns+`) SELECT `+placeholders(q, values)+` FROM `+idempotency.Claimed)
+	return nil
+}
+
+// placeholders adds values to q and lists their placeholders.
+func placeholders(q *idempotency.Query, values []any) string {
+	var b strings.Builder
+	for i, v := range values {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(q.Arg(v))
+	}
+	return b.String()
+}
+
+// enqueueQuery is jobs.Enqueue on PostgreSQL's one-round-trip path: the CTE
+// name of q, which enqueues j when q claims its idempotency key.
+func enqueueQuery(q *idempotency.Query, name string, now time.Time, j jobs.Job) error {
+	stmt, err := jobs.EnqueueQuery(now, j, idempotency.Claimed, q.Arg)
+	if err != nil {
+		return err
+	}
+	q.With(name, stmt)
 	return nil
 }
 
