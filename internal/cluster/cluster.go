@@ -9,8 +9,8 @@ package cluster
 import (
 	"bufio"
 	"context"
-	"database/sql"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
