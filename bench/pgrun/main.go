@@ -43,6 +43,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
@@ -262,24 +263,40 @@ type slice struct {
 
 // runPath starts a server on each engine, sets it up, and runs the rounds.
 func runPath(ctx context.Context, o options, p path, bin, tmp string, engines []string, say func(string, ...any)) (*PathResult, error) {
-	servers := map[string]*server{}
+	// The engines' servers start (and stop) side by side: starting is most
+	// of a short run's time, and nothing is measured then.
+	servers := make([]*server, len(engines))
 	defer func() {
+		var wg sync.WaitGroup
 		for _, s := range servers {
-			s.stop()
-		}
-	}()
-	for _, e := range engines {
-		say("%s: starting ponte serve on %s", p.name, e)
-		s, err := startServer(ctx, bin, tmp, p.name, e, o.pg)
-		if err != nil {
-			return nil, err
-		}
-		servers[e] = s
-		if p.setup != nil {
-			if err := p.setup(ctx, s); err != nil {
-				return nil, fmt.Errorf("%s setup: %w", e, err)
+			if s != nil {
+				wg.Go(s.stop)
 			}
 		}
+		wg.Wait()
+	}()
+	errs := make([]error, len(engines))
+	var wg sync.WaitGroup
+	for i, e := range engines {
+		say("%s: starting ponte serve on %s", p.name, e)
+		wg.Go(func() {
+			if servers[i], errs[i] = startServer(ctx, bin, tmp, p.name, e, o.pg); errs[i] != nil {
+				return
+			}
+			if p.setup != nil {
+				if err := p.setup(ctx, servers[i]); err != nil {
+					errs[i] = fmt.Errorf("%s setup: %w", e, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	byEngine := map[string]*server{}
+	for i, e := range engines {
+		byEngine[e] = servers[i]
 	}
 	est := map[string]float64{}
 	for _, e := range engines {
@@ -298,7 +315,7 @@ func runPath(ctx context.Context, o options, p path, bin, tmp string, engines []
 		}
 		for _, e := range order {
 			say("%s: round %d of %d on %s: %d workers, %s warm-up + %s", p.name, r+1, o.rounds, e, o.workers, warm, sliceDur)
-			sl, err := measure(ctx, servers[e], p, o.workers, warm, sliceDur, est[e], progressOut(say))
+			sl, err := measure(ctx, byEngine[e], p, o.workers, warm, sliceDur, est[e], progressOut(say))
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", e, err)
 			}
