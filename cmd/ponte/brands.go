@@ -11,15 +11,17 @@ import (
 	"github.com/ponte-ofb/ponte/internal/config"
 	"github.com/ponte-ofb/ponte/internal/itp"
 	"github.com/ponte-ofb/ponte/internal/store"
+	"github.com/ponte-ofb/ponte/internal/vault"
 )
 
 var brandsGroup = group{
 	name:    "brands",
 	summary: "manage the account holders Ponte initiates at (ITP side)",
 	about: `Manages brands: the account holders Ponte, as initiator (ITP), sends users
-to, with Ponte's client registration at each. A brand's signing key is a PEM
-file (mode 0600) created in DATA-DIR/brands unless --key-file names one; the
-key never goes into the database or the output.`,
+to, with Ponte's client registration at each. A brand's signing key is
+generated, or read from the PEM file --key-file names, and kept in the
+database sealed with the data key, so every instance has it; the private key
+never goes into the output.`,
 	subs: []subcommand{
 		{"add", "register a brand (prints its id and the public key to register at the brand)"},
 		{"list", "list brands"},
@@ -28,13 +30,25 @@ key never goes into the database or the output.`,
 	},
 }
 
-// openITP opens the database and the initiator-side service for the CLI.
+// openITP opens the database and the initiator-side service for the CLI,
+// with the data key that seals brands' signing keys (created in the data
+// directory if absent, as 'ponte serve' would; never in a key set).
 func openITP(ctx context.Context, cfg config.Config) (*store.DB, *itp.Service, error) {
+	load := vault.LoadOrCreate
+	if cfg.KeysDir != "" || cfg.DataKeyFile != "" {
+		load = vault.Read
+	}
+	vlt, err := load(cfg.DataKeyPath())
+	if err != nil {
+		return nil, nil, err
+	}
 	db, err := store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir})
 	if err != nil {
 		return nil, nil, err
 	}
-	return db, itp.NewService(db, clock.System{}, nil, "", filepath.Join(cfg.DataDir, "brands"), nil, nil), nil
+	svc := itp.NewService(db, clock.System{}, nil, "", filepath.Join(cfg.DataDir, "brands"), nil, nil)
+	svc.Keys = vlt
+	return db, svc, nil
 }
 
 func brandsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -62,7 +76,7 @@ func brandsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		c.String(&b.OrganisationID, "org-id", "UUID", "", "the brand's organisation id at the Open Finance Directory: its signed\nanswers must name it as iss (without it, iss is not checked)")
 		c.String(&b.DiscoveryURL, "discovery-url", "URL", "", "the brand's OpenID discovery URL")
 		c.String(&b.LogoURL, "logo-url", "URL", "", "logo shown on the journey page")
-		c.String(&b.SigningKeyFile, "key-file", "FILE", "", "PEM signing key file (created, RSA-2048, if absent; default DATA-DIR/brands/brand-ID-signing-key.pem)")
+		c.String(&b.SigningKeyFile, "key-file", "FILE", "", "PEM signing key file to use (created, RSA-2048, if absent); default: a new key;\neither way the key is kept in the database, sealed with the data key")
 		c.String(&b.MTLSCertFile, "mtls-cert", "FILE", "", "client certificate (PEM) for mutual TLS at the brand")
 		c.String(&b.MTLSKeyFile, "mtls-key", "FILE", "", "its private key (PEM)")
 	case "list":
@@ -105,12 +119,16 @@ func brandsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return err
 		}
-		key, err := added.SigningKey()
+		key, err := svc.BrandSigningKey(ctx, added.ID)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "id:            %s\nname:          %s\nissuer:        %s\norganisation:  %s\nsigning key:   %s (kid %s)\npublic JWKS to register at the brand:\n",
-			added.ID, added.Name, added.Issuer, orgOrNone(added.OrganisationID), added.SigningKeyFile, key.KeyID)
+		from := "generated"
+		if added.SigningKeyFile != "" {
+			from = "from " + added.SigningKeyFile
+		}
+		fmt.Fprintf(stdout, "id:            %s\nname:          %s\nissuer:        %s\norganisation:  %s\nsigning key:   kid %s (%s; kept in the database, sealed)\npublic JWKS to register at the brand:\n",
+			added.ID, added.Name, added.Issuer, orgOrNone(added.OrganisationID), key.KeyID, from)
 		return writeJSON(stdout, key.JWKS())
 	case "list":
 		list, err := svc.Brands(ctx)

@@ -85,7 +85,7 @@ func (b *brandClients) Client(ctx context.Context, brandID string) (*fapiclient.
 	if c, ok := b.clients[brandID]; ok && c.updated.Equal(brand.UpdatedAt) {
 		return c.client, nil
 	}
-	key, err := auth.LoadOrCreateKey(brand.SigningKeyFile)
+	key, err := b.brands.BrandSigningKey(ctx, brandID)
 	if err != nil {
 		return nil, fmt.Errorf("app: brand %s signing key: %w", brandID, err)
 	}
@@ -122,6 +122,14 @@ func (b *brandClients) Client(ctx context.Context, brandID string) (*fapiclient.
 func wireITPFlow(ctx context.Context, b base, mux *http.ServeMux, brands *itp.Service, apps *auth.Applications, clients *oidc.Storage,
 	steps itpflow.StepRecorder, pages *template.Template, verifier httpx.TokenVerifier, pay itpPayments,
 	demo *auth.Application) (*itpflow.Flow, string, *auth.Application, error) {
+	// Brands' signing keys are kept in the database, sealed with the data
+	// key; keys of brands added before, still in files, are imported first.
+	brands.Keys = pay.vault
+	if n, err := brands.ImportBrandKeys(ctx); err != nil {
+		return nil, "", nil, err
+	} else if n > 0 {
+		b.logger.InfoContext(ctx, "initiator: brands' signing keys imported into the database", "brands", n)
+	}
 	brandSet := &brandClients{brands: brands, clock: b.clock, orgID: b.cfg.OrganisationID}
 	enc, err := loadITPEncryption(b.cfg)
 	if err != nil {
@@ -242,7 +250,7 @@ type sandboxBrand struct {
 // own (cfg.OrganisationID), as they would be at a real holder.
 func ensureSandboxBrand(ctx context.Context, b base, apps *auth.Applications, brands *itp.Service, clients *oidc.Storage,
 	enc *itpEncryption) (sandboxBrand, error) {
-	keyFile := filepath.Join(b.cfg.DataDir, sandboxITPKeyFile)
+	keyFile := filepath.Join(b.cfg.KeyDir(), sandboxITPKeyFile)
 	key, err := auth.LoadOrCreateKey(keyFile)
 	if err != nil {
 		return sandboxBrand{}, err

@@ -121,6 +121,10 @@ func RotateSigningKey(path string) (*SigningKey, error) {
 	return ReadKey(path)
 }
 
+// ParseKey parses a PEM (PKCS#8) RSA private key, as LoadOrCreateKey
+// writes it, without retired keys.
+func ParseKey(b []byte) (*SigningKey, error) { return parseKeyPEM("key", b) }
+
 func newKeyPEM() ([]byte, error) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {

@@ -2,13 +2,19 @@ package itp
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"database/sql"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -16,32 +22,66 @@ import (
 	"github.com/ponte-ofb/ponte/internal/store"
 )
 
-// AddBrand registers a brand: it validates b, creates its signing key file
-// (RSA-2048, PEM, mode 0600) in KeyDir when b.SigningKeyFile is empty (or
-// loads the one named), and stores it enabled. An issuer already registered
-// is ErrInvalid.
+// Sealer seals brands' signing keys at rest (the vault, under the data key).
+type Sealer interface {
+	Seal(plaintext []byte, context string) (string, error)
+	Open(sealed, context string) ([]byte, error)
+}
+
+// BrandKeyContext binds a brand's sealed signing key (table
+// itp_brand_keys, column sealed_key) to its brand.
+func BrandKeyContext(brandID string) string { return "itp-brand-key:" + brandID }
+
+// AddBrand registers a brand: it validates b, takes its signing key —
+// the PEM file b.SigningKeyFile names (created, RSA-2048, if absent), or a
+// new key when it is empty — and stores the brand, enabled, with the key
+// sealed in the database, where every instance reads it (BrandSigningKey).
+// An issuer already registered is ErrInvalid.
 func (s *Service) AddBrand(ctx context.Context, b Brand) (*Brand, error) {
 	if err := validateBrand(&b); err != nil {
 		return nil, err
 	}
+	if s.Keys == nil {
+		return nil, errors.New("itp: add brand: no data key to seal its signing key with (Service.Keys)")
+	}
 	now := s.now()
 	b.ID, b.Enabled, b.CreatedAt, b.UpdatedAt = newObjectID(now), true, now, now
-	if b.SigningKeyFile == "" {
-		if s.KeyDir == "" {
-			return nil, fmt.Errorf("%w brand: no signing key file and no key directory", ErrInvalid)
+	var pemKey []byte
+	if b.SigningKeyFile != "" {
+		if abs, err := filepath.Abs(b.SigningKeyFile); err == nil {
+			b.SigningKeyFile = abs
 		}
-		b.SigningKeyFile = filepath.Join(s.KeyDir, "brand-"+b.ID+"-signing-key.pem")
+		if err := os.MkdirAll(filepath.Dir(b.SigningKeyFile), 0o700); err != nil {
+			return nil, fmt.Errorf("itp: brand key directory: %w", err)
+		}
+		if _, err := auth.LoadOrCreateKey(b.SigningKeyFile); err != nil {
+			return nil, fmt.Errorf("itp: brand signing key: %w", err)
+		}
+		var err error
+		if pemKey, err = os.ReadFile(b.SigningKeyFile); err != nil {
+			return nil, fmt.Errorf("itp: brand signing key: %w", err)
+		}
+	} else {
+		key, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			return nil, fmt.Errorf("itp: generate brand signing key: %w", err)
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return nil, fmt.Errorf("itp: encode brand signing key: %w", err)
+		}
+		pemKey = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 	}
-	if abs, err := filepath.Abs(b.SigningKeyFile); err == nil {
-		b.SigningKeyFile = abs
+	sealed, err := s.Keys.Seal(pemKey, BrandKeyContext(b.ID))
+	if err != nil {
+		return nil, fmt.Errorf("itp: seal brand signing key: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(b.SigningKeyFile), 0o700); err != nil {
-		return nil, fmt.Errorf("itp: brand key directory: %w", err)
-	}
-	if _, err := auth.LoadOrCreateKey(b.SigningKeyFile); err != nil {
-		return nil, fmt.Errorf("itp: brand signing key: %w", err)
-	}
-	err := s.DB.Write(ctx, func(tx *sql.Tx) error { return insertBrand(ctx, tx, &b) })
+	err = s.DB.Write(ctx, func(tx *sql.Tx) error {
+		if err := insertBrand(ctx, tx, &b); err != nil {
+			return err
+		}
+		return insertBrandKey(ctx, tx, b.ID, sealed, now)
+	})
 	if store.IsUniqueViolation(err) {
 		return nil, fmt.Errorf("%w brand: issuer %s is already registered", ErrInvalid, b.Issuer)
 	}
@@ -49,6 +89,121 @@ func (s *Service) AddBrand(ctx context.Context, b Brand) (*Brand, error) {
 		return nil, err
 	}
 	return &b, nil
+}
+
+func insertBrandKey(ctx context.Context, tx *sql.Tx, brandID, sealed string, now time.Time) error {
+	// A brand's key never changes once stored: a second import is nothing.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO itp_brand_keys (brand_id, sealed_key, created_at) VALUES ($1, $2, $3)
+		ON CONFLICT (brand_id) DO NOTHING`, brandID, sealed, now.UnixMilli()); err != nil {
+		return fmt.Errorf("itp: store brand signing key: %w", err)
+	}
+	return nil
+}
+
+// BrandSigningKey is the key Ponte signs with at brand id, read from the
+// database. A brand from before keys were kept there whose key file this
+// host has is imported first (ImportBrandKeys); ErrBrandKeyMissing when
+// neither the database nor this host has it.
+func (s *Service) BrandSigningKey(ctx context.Context, id string) (*auth.SigningKey, error) {
+	if s.Keys == nil {
+		return nil, errors.New("itp: brand signing key: no data key to open it with (Service.Keys)")
+	}
+	var sealed string
+	err := s.DB.Read().QueryRowContext(ctx, `SELECT sealed_key FROM itp_brand_keys WHERE brand_id = $1`, id).Scan(&sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		b, berr := s.Brand(ctx, id)
+		if berr != nil {
+			return nil, berr
+		}
+		imported, ierr := s.importBrandKey(ctx, b)
+		if ierr != nil {
+			return nil, ierr
+		}
+		if !imported {
+			return nil, fmt.Errorf("%w: brand %s (its key file %q is not on this host)", ErrBrandKeyMissing, id, b.SigningKeyFile)
+		}
+		err = s.DB.Read().QueryRowContext(ctx, `SELECT sealed_key FROM itp_brand_keys WHERE brand_id = $1`, id).Scan(&sealed)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("itp: read brand %s signing key: %w", id, err)
+	}
+	pemKey, err := s.Keys.Open(sealed, BrandKeyContext(id))
+	if err != nil {
+		return nil, fmt.Errorf("itp: open brand %s signing key (was it sealed under another data key?): %w", id, err)
+	}
+	return auth.ParseKey(pemKey)
+}
+
+// ErrBrandKeyMissing means a brand's signing key is neither in the database
+// nor in a key file on this host.
+var ErrBrandKeyMissing = errors.New("itp: brand signing key missing")
+
+// ImportBrandKeys stores, sealed, the signing key of every brand that has
+// none in the database yet and whose key file is on this host (brands
+// added before keys were kept in the database), and returns how many it
+// imported. Each instance runs it at start; a brand whose file only another
+// host has is imported when that host starts, and is logged here.
+func (s *Service) ImportBrandKeys(ctx context.Context) (int, error) {
+	if s.Keys == nil {
+		return 0, errors.New("itp: import brand keys: no data key (Service.Keys)")
+	}
+	rows, err := s.DB.Read().QueryContext(ctx, `SELECT `+brandColumns+` FROM itp_brands
+		WHERE id NOT IN (SELECT brand_id FROM itp_brand_keys) ORDER BY created_at, id`)
+	if err != nil {
+		return 0, fmt.Errorf("itp: brands without a stored key: %w", err)
+	}
+	var missing []*Brand
+	for rows.Next() {
+		b, err := scanBrand(rows)
+		if err != nil {
+			rows.Close()
+			return 0, err
+		}
+		missing = append(missing, b)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("itp: brands without a stored key: %w", err)
+	}
+	n := 0
+	for _, b := range missing {
+		imported, err := s.importBrandKey(ctx, b)
+		if err != nil {
+			return n, err
+		}
+		if imported {
+			n++
+			continue
+		}
+		s.Logger.WarnContext(ctx, "itp: brand signing key not in the database and not on this host; the host that has it imports it when it starts",
+			"brand", b.ID, "key_file", b.SigningKeyFile)
+	}
+	return n, nil
+}
+
+// importBrandKey stores b's key file, sealed, when this host has it.
+func (s *Service) importBrandKey(ctx context.Context, b *Brand) (bool, error) {
+	if b.SigningKeyFile == "" {
+		return false, nil
+	}
+	pemKey, err := os.ReadFile(b.SigningKeyFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("itp: brand %s signing key: %w", b.ID, err)
+	}
+	if _, err := auth.ParseKey(pemKey); err != nil {
+		return false, fmt.Errorf("itp: brand %s signing key %s: %w", b.ID, b.SigningKeyFile, err)
+	}
+	sealed, err := s.Keys.Seal(pemKey, BrandKeyContext(b.ID))
+	if err != nil {
+		return false, fmt.Errorf("itp: seal brand %s signing key: %w", b.ID, err)
+	}
+	if err := s.DB.Write(ctx, func(tx *sql.Tx) error { return insertBrandKey(ctx, tx, b.ID, sealed, s.now()) }); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // EnsureBrand returns the brand with b's issuer, registering b (as AddBrand)
@@ -147,15 +302,6 @@ func brandChanged(res sql.Result, id string) error {
 		return ErrBrandNotFound
 	}
 	return nil
-}
-
-// SigningKey loads the brand's signing key from its key file. A missing
-// file is an error: a new key would not be the one registered at the brand.
-func (b *Brand) SigningKey() (*auth.SigningKey, error) {
-	if _, err := os.Stat(b.SigningKeyFile); err != nil {
-		return nil, fmt.Errorf("itp: brand %s signing key: %w", b.ID, err)
-	}
-	return auth.LoadOrCreateKey(b.SigningKeyFile)
 }
 
 func validateBrand(b *Brand) error {

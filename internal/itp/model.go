@@ -158,9 +158,10 @@ type Brand struct {
 	// Directory (a UUID): its signed answers must carry it as iss. "" for a
 	// brand registered before organisation ids, whose iss is not checked.
 	OrganisationID string `json:"organisationId,omitempty"`
-	// SigningKeyFile is the PEM file of the private key Ponte signs its
-	// request objects and client assertions at this brand with. Empty when
-	// adding: a new key is created in the service's KeyDir.
+	// SigningKeyFile is the PEM file the key Ponte signs its request
+	// objects and client assertions at this brand with came from, if any:
+	// the key itself is kept in the database, sealed (Service.BrandSigningKey).
+	// Empty when the key was generated into the database.
 	SigningKeyFile string    `json:"signingKeyFile"`
 	MTLSCertFile   string    `json:"mtlsCertFile,omitempty"`
 	MTLSKeyFile    string    `json:"mtlsKeyFile,omitempty"`

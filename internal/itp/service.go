@@ -35,8 +35,11 @@ type Service struct {
 	Logger *slog.Logger
 	// PublicURL is Ponte's public base URL, the start of journeySessionUrl.
 	PublicURL string
-	// KeyDir is where AddBrand creates brands' signing keys.
+	// KeyDir is where brands' key files were created before brands' keys
+	// were kept in the database (Keys); AddBrand no longer writes there.
 	KeyDir string
+	// Keys seals brands' signing keys, kept in the database (brands.go).
+	Keys Sealer
 	// Apps finds the calling application (its redirect URLs).
 	Apps Applications
 	// Getenv reads the environment (JOURNEY_DEFAULT_ALIAS); nil: nothing set.
