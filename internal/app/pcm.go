@@ -27,9 +27,8 @@ const AdminTokenFile = "admin-token"
 // steps, the recorder every journey step goes through.
 func wirePCM(b base, mux *http.ServeMux, steps *pcm.Recorder, pages *template.Template, verifier httpx.TokenVerifier) (*pcm.Handler, error) {
 	token := b.cfg.AdminToken
-	if token == "" && (b.cfg.Sandbox() || b.cfg.KeysDir != "") {
-		// createKeys made it, or checked the key set holds it.
-		raw, _, err := keyfile.LoadOrCreate(filepath.Join(b.cfg.KeyDir(), AdminTokenFile), func() ([]byte, error) {
+	if token == "" && b.cfg.Sandbox() {
+		raw, _, err := keyfile.LoadOrCreate(filepath.Join(b.cfg.DataDir, AdminTokenFile), func() ([]byte, error) {
 			raw := make([]byte, 32)
 			if _, err := rand.Read(raw); err != nil {
 				return nil, err

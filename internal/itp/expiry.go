@@ -173,15 +173,10 @@ func (s *Service) enqueueExpire(ctx context.Context, tx *sql.Tx, now time.Time, 
 	if err != nil {
 		return err
 	}
-	if _, err = st.ExecContext(ctx, expireJobArgs(now, sess)...); err != nil {
+	_, err = st.ExecContext(ctx, newSessionID(), JobExpire, `{"sessionId":"`+sess.ID+`"}`, JobExpire+":"+sess.ID,
+		jobs.StateAvailable, jobs.DefaultMaxAttempts, sess.ExpiresAt.UnixMilli(), now.UnixMilli())
+	if err != nil {
 		return fmt.Errorf("jobs: enqueue %s: %w", JobExpire, err)
 	}
 	return nil
-}
-
-// expireJobArgs are insertExpireJobSQL's arguments for sess's expiry job
-// (and createSessionPostgres's last eight).
-func expireJobArgs(now time.Time, sess *Session) []any {
-	return []any{newSessionID(), JobExpire, `{"sessionId":"` + sess.ID + `"}`, JobExpire + ":" + sess.ID,
-		jobs.StateAvailable, jobs.DefaultMaxAttempts, sess.ExpiresAt.UnixMilli(), now.UnixMilli()}
 }
