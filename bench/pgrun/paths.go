@@ -54,10 +54,11 @@ var paths = []path{
 		}},
 	{name: "journey", title: "journey-session create: POST " + itp.SessionsPath, status: http.StatusOK, guess: 1000,
 		prepare: func(_ context.Context, s *server, _ int) (func(context.Context) *http.Request, error) {
-			var seq atomic.Int64
+			// externalId is unique per application: a slice's own prefix.
+			prefix, seq := uuid.NewString()[:8], atomic.Int64{}
 			redirect := s.url + sandboxapp.PathDone // registered for the demo application by the sandbox
 			return func(ctx context.Context) *http.Request {
-				body := fmt.Sprintf(journeyBody, redirect, fmt.Sprintf("pgrun-%d", seq.Add(1)))
+				body := fmt.Sprintf(journeyBody, redirect, fmt.Sprintf("pgrun-%s-%d", prefix, seq.Add(1)))
 				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.url+itp.SessionsPath, strings.NewReader(body))
 				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("Authorization", "Bearer "+s.demo.token)

@@ -11,14 +11,14 @@ import (
 )
 
 // TestRunSmoke runs every path briefly through the real pieces (build,
-// ponte serve, setup, prepared requests, slices, results) and checks each
-// answered as it should: on SQLite always, on PostgreSQL too when
+// ponte serve, setup, prepared requests, two rounds of slices, results) and
+// checks each answered as it should: on SQLite always, on PostgreSQL too when
 // PONTE_TEST_DATABASE_URL is set. The figures themselves are not judged.
 func TestRunSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and starts ponte serve")
 	}
-	o := options{paths: pathNames(), workers: 4, dur: 200 * time.Millisecond, warmup: 50 * time.Millisecond, rounds: 1,
+	o := options{paths: pathNames(), workers: 4, dur: 400 * time.Millisecond, warmup: 50 * time.Millisecond, rounds: 2,
 		pg: os.Getenv("PONTE_TEST_DATABASE_URL"), tmpParent: t.TempDir()}
 	if err := o.validate(); err != nil {
 		t.Fatal(err)
@@ -36,7 +36,7 @@ func TestRunSmoke(t *testing.T) {
 	for _, p := range res.Paths {
 		engines := []*EngineResult{p.SQLite}
 		if o.pg != "" {
-			if p.PostgreSQL == nil || len(p.RoundRatios) != 1 || p.Ratio <= 0 {
+			if p.PostgreSQL == nil || len(p.RoundRatios) != 2 || p.Ratio <= 0 {
 				t.Errorf("%s: no PostgreSQL figures or ratio: %+v", p.Path, p)
 				continue
 			}
