@@ -248,7 +248,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	}
 
 	// PCM: every journey step is recorded, with its forwarding outbox row.
-	steps := &pcm.Recorder{Clock: clk, DB: db, AfterInsert: pcm.EnqueueIn(db)}
+	steps := &pcm.Recorder{Clock: clk, DB: db, Outbox: true}
 	pcmHandler, err := wirePCM(b, mux, steps, pages, tokens)
 	if err != nil {
 		return nil, err

@@ -27,8 +27,9 @@ const AdminTokenFile = "admin-token"
 // steps, the recorder every journey step goes through.
 func wirePCM(b base, mux *http.ServeMux, steps *pcm.Recorder, pages *template.Template, verifier httpx.TokenVerifier) (*pcm.Handler, error) {
 	token := b.cfg.AdminToken
-	if token == "" && b.cfg.Sandbox() {
-		raw, _, err := keyfile.LoadOrCreate(filepath.Join(b.cfg.DataDir, AdminTokenFile), func() ([]byte, error) {
+	if token == "" && (b.cfg.Sandbox() || b.cfg.KeysDir != "") {
+		// createKeys made it, or checked the key set holds it.
+		raw, _, err := keyfile.LoadOrCreate(filepath.Join(b.cfg.KeyDir(), AdminTokenFile), func() ([]byte, error) {
 			raw := make([]byte, 32)
 			if _, err := rand.Read(raw); err != nil {
 				return nil, err
@@ -63,6 +64,10 @@ const consentOwnerSQL = `SELECT brand_id FROM (
 	UNION ALL SELECT 1, '', 0 FROM recurring_consents WHERE id = $2 AND application_id = $1
 	UNION ALL SELECT 1, '', 0 FROM data_consents WHERE id = $2 AND application_id = $1
 ) o ORDER BY k, created_at DESC LIMIT 1`
+
+// ConsentOwnerSQL implements pcm.OwnerRows: on PostgreSQL the report API
+// runs the ownership check inside its one statement.
+func (pcmOwners) ConsentOwnerSQL() string { return consentOwnerSQL }
 
 // ConsentOwner implements pcm.Owners.
 func (o pcmOwners) ConsentOwner(ctx context.Context, applicationID, consentID string) (string, bool, error) {

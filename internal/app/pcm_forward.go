@@ -26,7 +26,7 @@ const SandboxPCMPrefix = "/sandbox/pcm"
 const sandboxPCMBase = "http://sandbox-pcm.ponte.internal"
 
 // wirePCMForward builds the forwarder Serve runs, which sends the steps
-// the recorder put in the outbox (pcm.EnqueueIn) to the PCM. In the sandbox
+// the recorder put in the outbox (pcm.Recorder.Outbox) to the PCM. In the sandbox
 // without --pcm-url it mounts Ponte's own PCM receiver at
 // /sandbox/pcm/report-api/v2/hybrid-flow/... and forwards to it; the
 // receiver is returned then, nil otherwise.

@@ -6,8 +6,9 @@
 // conversion funnel in JSON and draws it on the admin dashboard.
 //
 // Forwarding to the PCM (issue 8 §3) reads the pcm_events table: each event
-// has a stable id, and Recorder.AfterInsert runs in the event's transaction
-// so an outbox row can be written with it.
+// has a stable id, and a Recorder with Outbox writes the event's outbox row
+// in the event's transaction (on PostgreSQL the report API writes both in
+// one statement).
 package pcm
 
 import (

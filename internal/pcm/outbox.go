@@ -71,7 +71,8 @@ const enqueueSQL = `INSERT INTO pcm_outbox (event_id, endpoint, state, attempts,
 	VALUES ($1, $2, $3, 0, $4, $5, $6, $4, $4, $7)`
 
 // Enqueue writes the outbox row of a newly recorded event inside tx, the
-// event's transaction: it fits Recorder.AfterInsert.
+// event's transaction: it fits Recorder.AfterInsert (Recorder.Outbox does
+// the same, and lets the report API take one round trip on PostgreSQL).
 func Enqueue(ctx context.Context, tx *sql.Tx, e *Event) error {
 	return enqueue(ctx, nil, tx, e)
 }
@@ -83,13 +84,9 @@ func EnqueueIn(db *store.DB) func(ctx context.Context, tx *sql.Tx, e *Event) err
 }
 
 func enqueue(ctx context.Context, db *store.DB, tx *sql.Tx, e *Event) error {
-	ep := EndpointOf(e.Step)
-	if ep == "" {
-		return fmt.Errorf("pcm: outbox: unknown step %q", e.Step)
-	}
-	item, err := encodeItem(e)
+	ep, item, err := outboxItem(e)
 	if err != nil {
-		return fmt.Errorf("pcm: outbox row of event %s: %w", e.ID, err)
+		return err
 	}
 	now := e.CreatedAt.UnixMilli()
 	args := []any{e.ID, ep, OutboxPending, now, e.OccurredAt.UnixMilli(), Deadline(e.OccurredAt).UnixMilli(), string(item)}
@@ -105,6 +102,18 @@ func enqueue(ctx context.Context, db *store.DB, tx *sql.Tx, e *Event) error {
 		return fmt.Errorf("pcm: outbox row of event %s: %w", e.ID, err)
 	}
 	return nil
+}
+
+// outboxItem is e's outbox endpoint and item column.
+func outboxItem(e *Event) (endpoint string, item []byte, err error) {
+	endpoint = EndpointOf(e.Step)
+	if endpoint == "" {
+		return "", nil, fmt.Errorf("pcm: outbox: unknown step %q", e.Step)
+	}
+	if item, err = encodeItem(e); err != nil {
+		return "", nil, fmt.Errorf("pcm: outbox row of event %s: %w", e.ID, err)
+	}
+	return endpoint, item, nil
 }
 
 // Item is one hybrid-flow report as the PCM v1.0.4 schemas name its

@@ -24,9 +24,14 @@ type Recorder struct {
 	DB *store.DB
 	// NewID makes event ids; nil means UUIDv7 (newEventID).
 	NewID func() string
+	// Outbox writes the forwarding outbox row (Enqueue) of every newly
+	// stored event in its transaction. Unlike an AfterInsert hook it is
+	// known SQL, so the report API on PostgreSQL writes it in the event's
+	// one statement (Service.Report).
+	Outbox bool
 	// AfterInsert, when set, runs in the transaction of every newly stored
-	// event (never for a duplicate): the forwarding outbox writes its row
-	// there. An error rolls the event and its state change back.
+	// event (never for a duplicate), after its outbox row. An error rolls
+	// the event and its state change back.
 	AfterInsert func(ctx context.Context, tx *sql.Tx, e *Event) error
 }
 
@@ -34,8 +39,39 @@ type Recorder struct {
 // consent, step and type is already stored. It returns the stored event and
 // whether it is new.
 func (r *Recorder) Record(ctx context.Context, tx *sql.Tx, e Event) (*Event, bool, error) {
+	e, err := r.stamp(e)
+	if err != nil {
+		return nil, false, err
+	}
+	inserted, err := r.insertEvent(ctx, tx, &e)
+	if err != nil {
+		return nil, false, err
+	}
+	if !inserted {
+		stored, err := r.eventByStep(ctx, tx, e.ConsentID, e.Step, e.Type)
+		if err != nil {
+			return nil, false, err
+		}
+		return stored, false, nil
+	}
+	if r.Outbox {
+		if err := enqueue(ctx, r.DB, tx, &e); err != nil {
+			return nil, false, err
+		}
+	}
+	if r.AfterInsert != nil {
+		if err := r.AfterInsert(ctx, tx, &e); err != nil {
+			return nil, false, fmt.Errorf("pcm: after insert of event %s: %w", e.ID, err)
+		}
+	}
+	return &e, true, nil
+}
+
+// stamp checks e and fills what Record fills: its side, id and times, its
+// source, its URI without query.
+func (r *Recorder) stamp(e Event) (Event, error) {
 	if e.ConsentID == "" || SideOf(e.Step) == "" {
-		return nil, false, fmt.Errorf("pcm: record: consent id and a known step are required (step %q)", e.Step)
+		return e, fmt.Errorf("pcm: record: consent id and a known step are required (step %q)", e.Step)
 	}
 	if e.Side == "" {
 		e.Side = SideOf(e.Step)
@@ -54,23 +90,7 @@ func (r *Recorder) Record(ctx context.Context, tx *sql.Tx, e Event) (*Event, boo
 	} else {
 		e.ID = newEventID()
 	}
-	inserted, err := r.insertEvent(ctx, tx, &e)
-	if err != nil {
-		return nil, false, err
-	}
-	if !inserted {
-		stored, err := r.eventByStep(ctx, tx, e.ConsentID, e.Step, e.Type)
-		if err != nil {
-			return nil, false, err
-		}
-		return stored, false, nil
-	}
-	if r.AfterInsert != nil {
-		if err := r.AfterInsert(ctx, tx, &e); err != nil {
-			return nil, false, fmt.Errorf("pcm: after insert of event %s: %w", e.ID, err)
-		}
-	}
-	return &e, true, nil
+	return e, nil
 }
 
 const eventColumns = `id, consent_id, side, step, type, error, uri, platform, os, os_version, application_id, brand_id, source, occurred_at, created_at`
@@ -123,7 +143,10 @@ func (r *Recorder) eventByStep(ctx context.Context, tx *sql.Tx, consentID, step,
 	return e, nil
 }
 
-func scanEvent(row *sql.Row) (*Event, error) {
+// rowScanner is a *sql.Row or a pgx.Row.
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanEvent(row rowScanner) (*Event, error) {
 	var e Event
 	var occurred, created int64
 	err := row.Scan(&e.ID, &e.ConsentID, &e.Side, &e.Step, &e.Type, &e.Error, &e.URI, &e.Device.Platform, &e.Device.OS,

@@ -33,12 +33,25 @@ type Service struct {
 // consents. A repeated report (same consent, step and type) returns the
 // event stored first, with created false. Validation problems are returned
 // with ErrInvalid; a consent that is not the caller's is ErrConsentNotFound.
+//
+// On PostgreSQL, with Owners that are OwnerRows and a Recorder without an
+// AfterInsert hook, the ownership check, the event and its outbox row are
+// one statement: one round trip (reportPostgres).
 func (s *Service) Report(ctx context.Context, applicationID, consentID string, in ReportRequest) (*Event, bool, []Problem, error) {
 	if !ValidateConsentID(consentID) {
 		return nil, false, []Problem{{Field: "consentId", Message: "must be 1-256 characters without leading or trailing white space"}}, ErrInvalid
 	}
 	if ps := in.Validate(); len(ps) > 0 {
 		return nil, false, ps, ErrInvalid
+	}
+	e := in.Event(consentID)
+	e.ApplicationID, e.Source = applicationID, SourceAPI
+	if rows, ok := s.Owners.(OwnerRows); ok && s.DB.Pool() != nil && s.Recorder.AfterInsert == nil {
+		stored, created, err := s.reportPostgres(ctx, rows.ConsentOwnerSQL(), e)
+		if err != nil {
+			return nil, false, nil, err
+		}
+		return stored, created, nil, nil
 	}
 	brandID, ok, err := s.Owners.ConsentOwner(ctx, applicationID, consentID)
 	if err != nil {
@@ -47,8 +60,6 @@ func (s *Service) Report(ctx context.Context, applicationID, consentID string, i
 	if !ok {
 		return nil, false, nil, ErrConsentNotFound
 	}
-	e := in.Event(consentID)
-	e.ApplicationID, e.Source = applicationID, SourceAPI
 	if e.Side == SideInitiator {
 		e.BrandID = brandID
 	}
