@@ -191,6 +191,9 @@ type EngineResult struct {
 	// consents) ran out before the slice's end: their rate is taken over
 	// the time they ran.
 	RanOut int `json:"ranOut,omitempty"`
+	// NonOKSample is one answer with another status (status and the start
+	// of its body), taken after a slice that had some.
+	NonOKSample string `json:"nonOKSample,omitempty"`
 }
 
 func run(ctx context.Context, o options, progress io.Writer) (*Result, error) {
@@ -259,6 +262,7 @@ type slice struct {
 	dbCPU    time.Duration // the PostgreSQL backends'
 	dbRead   bool          // dbCPU could be read
 	ranOut   bool
+	sample   string // an answer with another status, when there were some
 }
 
 // runPath starts a server on each engine, sets it up, and runs the rounds.
@@ -391,7 +395,37 @@ func measure(ctx context.Context, s *server, p path, workers int, warm, dur time
 	if err := ctx.Err(); err != nil {
 		return sl, fmt.Errorf("interrupted: %w", err)
 	}
-	return sl, s.alive()
+	if err := s.alive(); err != nil {
+		return sl, err
+	}
+	if sl.Other > 0 {
+		sl.sample = sampleNonOK(ctx, s, p)
+	}
+	return sl, nil
+}
+
+// sampleNonOK sends one more request of p and, if it too is answered with
+// another status than p's, returns that status and the start of the body:
+// the loop counts other statuses but does not keep them.
+func sampleNonOK(ctx context.Context, s *server, p path) string {
+	mk, err := p.prepare(ctx, s, 1)
+	if err != nil {
+		return err.Error()
+	}
+	req := mk(ctx)
+	if req == nil {
+		return ""
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+	if resp.StatusCode == p.status {
+		return ""
+	}
+	return fmt.Sprintf("%d %s", resp.StatusCode, strings.Join(strings.Fields(string(body)), " "))
 }
 
 // combine sums one engine's slices.
@@ -414,6 +448,9 @@ func combine(engine string, sl []slice) *EngineResult {
 		p50, p99 = append(p50, ms(s.P50)), append(p99, ms(s.P99))
 		if s.ranOut {
 			e.RanOut++
+		}
+		if e.NonOKSample == "" {
+			e.NonOKSample = s.sample
 		}
 	}
 	e.Seconds = math.Round(secs*1000) / 1000
@@ -497,6 +534,9 @@ func printResult(w io.Writer, r *Result) {
 		for _, e := range []*EngineResult{p.SQLite, p.PostgreSQL} {
 			if e != nil && e.RanOut > 0 {
 				fmt.Fprintf(w, "  note: on %s %d slice(s) used up their prepared requests early; their rate is over the time they ran\n", e.Engine, e.RanOut)
+			}
+			if e != nil && e.NonOKSample != "" {
+				fmt.Fprintf(w, "  note: on %s an answer other than %d: %s\n", e.Engine, p.Status, e.NonOKSample)
 			}
 		}
 		if p.PostgreSQL != nil {
