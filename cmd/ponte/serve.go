@@ -46,7 +46,7 @@ can also be set by the environment variable named in its description.`, stdout, 
 		cfg.PublicURL = cfg.Scheme() + "://" + ln.Addr().String()
 	}
 	logger := app.NewLogger(stderr, cfg.LogFormat)
-	a, err := app.New(ctx, cfg, logger)
+	a, err := app.New(ctx, cfg, logger, app.WithVersion(version))
 	if err != nil {
 		return err
 	}
