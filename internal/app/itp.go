@@ -32,8 +32,15 @@ func wireITP(ctx context.Context, b base, mux *http.ServeMux, jobq *jobs.Client,
 }
 
 // itpApplications reads partner applications for the journey sessions
-// straight from the database, so redirect URLs and disabling apply at once.
+// straight from the database, so redirect URLs and disabling apply at once
+// (on PostgreSQL through a cached read checked in the create's statement).
 type itpApplications struct{ apps *auth.Applications }
+
+// UnchangedSQL implements itp.ApplicationRows: a journey-session create on
+// PostgreSQL checks the application it cached in its own statement.
+func (itpApplications) UnchangedSQL() string {
+	return `SELECT 1 FROM applications WHERE id = $1 AND disabled = 0 AND redirect_urls::jsonb = $2::text::jsonb`
+}
 
 // Application implements itp.Applications.
 func (p itpApplications) Application(ctx context.Context, clientID string) (*itp.Application, error) {

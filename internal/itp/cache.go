@@ -15,7 +15,10 @@ import (
 // create was a quarter of the create path's database work.
 //
 // Only CreateSession uses the cache: Journey, Brand, Brands and
-// ApplicationSetting always read the database.
+// ApplicationSetting always read the database. On PostgreSQL CreateSession
+// also caches the calling application, but its insert checks the
+// application's row in the same statement, so that entry is never seen
+// stale: a disabled application or changed redirect URLs apply at once.
 const configTTL = 2 * time.Second
 
 type cacheEntry[T any] struct {
@@ -31,6 +34,11 @@ type configCache struct {
 	journeys map[string]cacheEntry[*Journey]
 	brands   map[string]cacheEntry[*Brand]
 	settings map[[2]string]cacheEntry[settingValue]
+	// apps holds enabled applications by client_id for CreateSession on
+	// PostgreSQL, which writes only if the application's row still says
+	// what was cached (see createPostgres): a stale entry costs a fresh
+	// read, never a wrong answer.
+	apps map[string]cacheEntry[*Application]
 }
 
 type settingValue struct {
@@ -44,6 +52,36 @@ func (c *configCache) forget() {
 	clear(c.journeys)
 	clear(c.brands)
 	clear(c.settings)
+	clear(c.apps)
+	c.mu.Unlock()
+}
+
+// cachedApplication returns the application cached for clientID less than
+// configTTL before now, if any.
+func (c *configCache) cachedApplication(clientID string, now time.Time) (*Application, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.apps[clientID]
+	if !ok || now.Sub(e.at) >= configTTL || now.Before(e.at) {
+		return nil, false
+	}
+	return e.v, true
+}
+
+// rememberApplication caches app, read at now, for clientID.
+func (c *configCache) rememberApplication(clientID string, app *Application, now time.Time) {
+	c.mu.Lock()
+	if c.apps == nil {
+		c.apps = map[string]cacheEntry[*Application]{}
+	}
+	c.apps[clientID] = cacheEntry[*Application]{v: app, at: now}
+	c.mu.Unlock()
+}
+
+// forgetApplication drops clientID's cached application.
+func (c *configCache) forgetApplication(clientID string) {
+	c.mu.Lock()
+	delete(c.apps, clientID)
 	c.mu.Unlock()
 }
 

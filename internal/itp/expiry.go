@@ -173,10 +173,15 @@ func (s *Service) enqueueExpire(ctx context.Context, tx *sql.Tx, now time.Time, 
 	if err != nil {
 		return err
 	}
-	_, err = st.ExecContext(ctx, newSessionID(), JobExpire, `{"sessionId":"`+sess.ID+`"}`, JobExpire+":"+sess.ID,
-		jobs.StateAvailable, jobs.DefaultMaxAttempts, sess.ExpiresAt.UnixMilli(), now.UnixMilli())
-	if err != nil {
+	if _, err = st.ExecContext(ctx, expireJobArgs(now, sess)...); err != nil {
 		return fmt.Errorf("jobs: enqueue %s: %w", JobExpire, err)
 	}
 	return nil
+}
+
+// expireJobArgs are insertExpireJobSQL's arguments for sess's expiry job
+// (and createSessionPostgres's last eight).
+func expireJobArgs(now time.Time, sess *Session) []any {
+	return []any{newSessionID(), JobExpire, `{"sessionId":"` + sess.ID + `"}`, JobExpire + ":" + sess.ID,
+		jobs.StateAvailable, jobs.DefaultMaxAttempts, sess.ExpiresAt.UnixMilli(), now.UnixMilli()}
 }

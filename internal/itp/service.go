@@ -28,6 +28,16 @@ type Applications interface {
 	Application(ctx context.Context, clientID string) (*Application, error)
 }
 
+// ApplicationRows is implemented by Applications kept in Ponte's database.
+// UnchangedSQL is a PostgreSQL query on $1, an application id, and $2, a
+// JSON array of redirect URLs, that returns a row exactly when that
+// application is enabled with those redirect URLs. CreateSession on
+// PostgreSQL then caches the applications it reads and runs the query in
+// its insert's statement, instead of reading the application first.
+type ApplicationRows interface {
+	UnchangedSQL() string
+}
+
 // Service holds brands, journeys and journey sessions; it knows nothing of HTTP.
 type Service struct {
 	DB     *store.DB

@@ -73,10 +73,50 @@ type Created struct {
 // redirectUrl must be one of the application's registered URLs, compared
 // byte for byte (ErrRedirectNotAllowed). Schema violations are a
 // *ValidationError. The expiry job is enqueued in the same transaction.
+//
+// On PostgreSQL the session, its tags and its expiry job are one statement
+// (createPostgres): one round trip per create.
 func (s *Service) CreateSession(ctx context.Context, clientID string, req CreateRequest) (*Created, error) {
 	if verr := req.Validate(); verr != nil {
 		return nil, verr
 	}
+	if s.DB.Pool() != nil {
+		return s.createPostgres(ctx, clientID, req)
+	}
+	app, err := s.application(ctx, clientID)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.newSession(ctx, app, req)
+	if err != nil {
+		return nil, err
+	}
+	sess, tags := c.Session, scalarTags(c.Session.Tags)
+	err = s.DB.Write(ctx, func(tx *sql.Tx) error {
+		st, err := s.DB.TxStmt(ctx, tx, insertSessionSQL)
+		if err != nil {
+			return err
+		}
+		if _, err := st.ExecContext(ctx, c.enc.args(sess)...); err != nil {
+			return fmt.Errorf("itp: insert journey session: %w", err)
+		}
+		if err := s.insertTags(ctx, tx, sess.ID, tags); err != nil {
+			return err
+		}
+		return s.enqueueExpire(ctx, tx, sess.CreatedAt, sess)
+	})
+	if store.IsUniqueViolation(err) && req.ExternalID != "" {
+		return nil, ErrExternalIDTaken
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// application reads the calling application afresh; a missing or disabled
+// one is ErrApplicationNotFound (rule 1).
+func (s *Service) application(ctx context.Context, clientID string) (*Application, error) {
 	app, err := s.Apps.Application(ctx, clientID)
 	if errors.Is(err, ErrApplicationNotFound) || (err == nil && app.Disabled) {
 		return nil, ErrApplicationNotFound
@@ -84,13 +124,20 @@ func (s *Service) CreateSession(ctx context.Context, clientID string, req Create
 	if err != nil {
 		return nil, err
 	}
+	return app, nil
+}
+
+// newSession applies rules 2 to 5 to req for app (found and enabled) and
+// returns the session to store, or the first rule's error.
+func (s *Service) newSession(ctx context.Context, app *Application, req CreateRequest) (*Created, error) {
 	journey, err := s.resolveJourney(ctx, app.ID, req.JourneyID)
 	if err != nil {
 		return nil, err
 	}
-	// externalId's uniqueness is the unique index's: the insert below fails
-	// on a taken one. A rule checked after it that fails looks it up first,
-	// so a taken externalId still wins over them as before (seed order).
+	// externalId's uniqueness is the unique index's: the insert fails (or,
+	// on PostgreSQL, skips) on a taken one. A rule checked after it that
+	// fails looks it up first, so a taken externalId still wins over them as
+	// before (seed order).
 	laterRule := func(err error) error {
 		if req.ExternalID != "" {
 			if taken, terr := s.externalIDTaken(ctx, app.ID, req.ExternalID); terr != nil {
@@ -138,26 +185,6 @@ func (s *Service) CreateSession(ctx context.Context, clientID string, req Create
 		sess.Tags = map[string]any{}
 	}
 	enc, err := encodeSession(sess)
-	if err != nil {
-		return nil, err
-	}
-	tags := scalarTags(sess.Tags)
-	err = s.DB.Write(ctx, func(tx *sql.Tx) error {
-		st, err := s.DB.TxStmt(ctx, tx, insertSessionSQL)
-		if err != nil {
-			return err
-		}
-		if _, err := st.ExecContext(ctx, enc.args(sess)...); err != nil {
-			return fmt.Errorf("itp: insert journey session: %w", err)
-		}
-		if err := s.insertTags(ctx, tx, sess.ID, tags); err != nil {
-			return err
-		}
-		return s.enqueueExpire(ctx, tx, now, sess)
-	})
-	if store.IsUniqueViolation(err) && req.ExternalID != "" {
-		return nil, ErrExternalIDTaken
-	}
 	if err != nil {
 		return nil, err
 	}

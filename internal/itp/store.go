@@ -142,6 +142,41 @@ const selectSessionSQL = `SELECT ` + sessionColumns + ` FROM itp_journey_session
 
 const externalIDTakenSQL = `SELECT 1 FROM itp_journey_sessions WHERE application_id = $1 AND external_id = $2`
 
+// createSessionPostgres returns a journey-session create on PostgreSQL as
+// one statement, so one round trip: the session ($3–$19, insertSessionSQL's
+// values), its scalar tags (the arrays $20 and $21) and its expiry job
+// (insertExpireJobSQL's row, $22–$29) are written together, and only while
+// unchanged, a query on $1 and $2 (see ApplicationRows), returns a row: the
+// application the rules were checked against, perhaps a cached read of it,
+// is still so. A taken externalId inserts nothing instead of failing. It
+// answers whether the application matched and whether the session was
+// inserted: matched but not inserted is a taken externalId.
+//
+// Parameters in an INSERT … SELECT list take no type from their column, so
+// the non-text ones are cast.
+func createSessionPostgres(unchanged string) string {
+	return `WITH app AS (` + unchanged + `), s AS (
+	INSERT INTO itp_journey_sessions (` + sessionColumns + `)
+	SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::bigint, $18::bigint, $19::bigint
+	WHERE EXISTS (SELECT 1 FROM app)
+	ON CONFLICT (application_id, external_id) WHERE external_id IS NOT NULL DO NOTHING
+	RETURNING id
+), t AS (
+	INSERT INTO itp_journey_session_tags (session_id, key, value)
+	SELECT s.id, tag.key, tag.value FROM s, unnest($20::text[], $21::text[]) AS tag (key, value)
+), j AS (
+	INSERT INTO jobs (id, kind, payload, unique_key, state, attempt, max_attempts, run_at, created_at, updated_at)
+	SELECT $22, $23, $24, $25, $26, 0, $27::integer, $28::bigint, $29::bigint, $29::bigint FROM s
+	ON CONFLICT (unique_key) DO NOTHING
+)
+SELECT EXISTS (SELECT 1 FROM app), EXISTS (SELECT 1 FROM s)`
+}
+
+// anyApplicationSQL is the unchanged query of Applications that are not
+// ApplicationRows: their application is read afresh for every create, so
+// there is nothing to check again.
+const anyApplicationSQL = `SELECT 1 WHERE $1::text IS NOT NULL AND $2::text IS NOT NULL`
+
 // transitionSQL writes a status change ($1) with the session's consent,
 // brand and history, only if the session ($6) still has the status read ($7).
 const transitionSQL = `UPDATE itp_journey_sessions SET status = $1, consent_id = $2, brand_id = $3,
