@@ -52,7 +52,7 @@ can also be set by the environment variable named in its description.`, stdout, 
 	}
 	defer a.Close()
 	banner(stdout, a)
-	logger.Info("ponte ready", "addr", ln.Addr().String(), "mode", cfg.Mode, "database", a.DB.Where())
+	a.Logger.Info("ponte ready", "addr", ln.Addr().String(), "mode", cfg.Mode, "database", a.DB.Where())
 	return a.Serve(ctx, ln)
 }
 
