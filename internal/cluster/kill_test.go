@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -350,11 +349,9 @@ func (l *mixedLoad) nextConsent() string {
 	return id
 }
 
-// errRetry marks an answer that says the request may not have taken
-// effect (a transport error, HAProxy's 5xx, a key still locked): try again.
-var errRetry = errors.New("retry")
-
-// retry sends until the answer is final: it returns the status and body of
+// retry sends until the answer is final — a transport error, HAProxy's
+// 5xx or a retryable status (a key still locked) say the request may not
+// have taken effect: it returns the status and body of
 // the final answer, and whether it took more than one try.
 func (l *mixedLoad) retry(ctx context.Context, method, target string, body []byte, header map[string]string, retryable func(int) bool) (int, []byte, bool, error) {
 	for i := range retryAttempts {
