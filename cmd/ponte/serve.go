@@ -46,13 +46,13 @@ can also be set by the environment variable named in its description.`, stdout, 
 		cfg.PublicURL = cfg.Scheme() + "://" + ln.Addr().String()
 	}
 	logger := app.NewLogger(stderr, cfg.LogFormat)
-	a, err := app.New(ctx, cfg, logger)
+	a, err := app.New(ctx, cfg, logger, app.WithVersion(version))
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 	banner(stdout, a)
-	logger.Info("ponte ready", "addr", ln.Addr().String(), "mode", cfg.Mode, "database", a.DB.Where())
+	a.Logger.Info("ponte ready", "addr", ln.Addr().String(), "mode", cfg.Mode, "database", a.DB.Where())
 	return a.Serve(ctx, ln)
 }
 

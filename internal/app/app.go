@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -162,8 +163,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	cfg.Instance = instanceName(cfg)
 	logger = logger.With("instance", cfg.Instance)
 	// The keys are generated while the database opens and migrates.
-	keys := keyFiles(cfg)
-	waitKeys := createKeys(cfg, keys, clk.Now())
+	waitKeys := createKeys(cfg)
 	db, err := store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, Logger: logger})
 	kerr := waitKeys()
 	if err != nil {
@@ -179,10 +179,6 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		return nil, kerr
 	}
 	if err := organisationID(&cfg); err != nil {
-		return nil, err
-	}
-	// The database was first used with these keys, or refuses them.
-	if err := verifyKeys(ctx, db, clk.Now(), cfg, keys); err != nil {
 		return nil, err
 	}
 	b := base{cfg: cfg, logger: logger, clock: clk, db: db}
@@ -208,7 +204,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		demoSecret string
 	)
 	if cfg.Sandbox() {
-		if demo, demoSecret, err = ensureDemo(ctx, cfg, apps); err != nil {
+		if demo, demoSecret, err = apps.EnsureDemo(ctx, filepath.Join(cfg.DataDir, "sandbox-demo-client.json")); err != nil {
 			return nil, err
 		}
 		if demo.OrganisationID == "" {

@@ -129,9 +129,8 @@ func (in *instance) token(t *testing.T, clientID, secret string) (int, string) {
 
 // The documented bounds (docs/deployment.md, "Caches and their bounds").
 const (
-	applicationBound = 2 * time.Second  // auth: the enabled-application cache of token verification
-	itpConfigBound   = 2 * time.Second  // itp: brands, journeys and settings read by journey-session create
-	brandClientBound = 15 * time.Minute // app: a brand's FAPI client with the discovery and JWKS it fetched
+	applicationBound = 2 * time.Second // auth: the enabled-application cache of token verification
+	itpConfigBound   = 2 * time.Second // itp: brands, journeys and settings read by journey-session create
 )
 
 // cacheCase is one cache of the table in docs/deployment.md: a change made
@@ -155,8 +154,6 @@ func TestCachesAcrossInstances(t *testing.T) {
 	for _, c := range []cacheCase{
 		{name: "application disabled: its tokens", bound: applicationBound, setup: disabledApplication},
 		{name: "client secret rotated", bound: 0, setup: rotatedSecret},
-		{name: "brand organisation changed: the FAPI client at the brand", bound: 0, setup: changedBrandOrganisation},
-		{name: "brand's own discovery and keys: the FAPI client at the brand", bound: brandClientBound, setup: rebuiltBrandClient},
 		{name: "brand disabled: journey-session create", bound: itpConfigBound, setup: disabledBrand},
 		{name: "default journey changed: journey-session create", bound: itpConfigBound, setup: changedDefaultJourney},
 		{name: "sandbox keystore JWKS changed: dynamic registration's client keys", bound: 0, setup: changedSandboxJWKS},
@@ -271,38 +268,6 @@ func createSession(t *testing.T, in *instance, tok, body string) (int, map[strin
 		t.Fatalf("create session: %d %s", status, resp)
 	}
 	return status, out
-}
-
-func changedBrandOrganisation(t *testing.T, a, b *instance, _ *clock.Fake) (func(), func() bool) {
-	brand, org := a.App.SandboxBrandID, uuid.NewString()
-	return func() {
-			if _, err := a.App.ITP.SetBrandOrganisation(t.Context(), brand, org); err != nil {
-				t.Fatal(err)
-			}
-		}, func() bool {
-			c, err := b.App.ITPFlow.Brands.Client(t.Context(), brand)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return c.BrandOrganisationID == org
-		}
-}
-
-// rebuiltBrandClient: the change is at the brand (its discovery document or
-// keys), so it is seen when B builds the brand's client anew and fetches them.
-func rebuiltBrandClient(t *testing.T, _, b *instance, _ *clock.Fake) (func(), func() bool) {
-	brand := b.App.SandboxBrandID
-	first, err := b.App.ITPFlow.Brands.Client(t.Context(), brand)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return func() {}, func() bool {
-		c, err := b.App.ITPFlow.Brands.Client(t.Context(), brand)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c != first
-	}
 }
 
 func disabledBrand(t *testing.T, a, b *instance, _ *clock.Fake) (func(), func() bool) {

@@ -1,13 +1,19 @@
 package app_test
 
 import (
+	"io"
 	"net"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/ponte-ofb/ponte/internal/app"
 	"github.com/ponte-ofb/ponte/internal/app/apptest"
+	"github.com/ponte-ofb/ponte/internal/clock"
+	"github.com/ponte-ofb/ponte/internal/config"
 )
 
 // TestMetricsInstanceLabel checks every series /metrics exports names the
@@ -71,4 +77,27 @@ func metricsText(t testing.TB, s *apptest.Server) string {
 	t.Helper()
 	text := instanceLabel.ReplaceAllString(string(s.Do(t, "GET", "/metrics", nil, "").Body), "")
 	return strings.ReplaceAll(text, "{}", "")
+}
+
+// TestBuildInfoVersionAndInstance: --instance names the instance as given,
+// and ponte_build_info carries the version the binary was built with.
+func TestBuildInfoVersionAndInstance(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := config.Config{Addr: "127.0.0.1:0", DataDir: dir, Mode: config.Sandbox, TokenTTL: 300 * time.Second,
+		ShutdownTimeout: 5 * time.Second, SweepInterval: time.Hour, Instance: "web-2"}
+	if err := cfg.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(t.Context(), cfg, app.NewLogger(io.Discard, "json"), app.WithVersion("v1.2.3"), app.WithClock(clock.NewFake(apptest.Epoch)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	rec := httptest.NewRecorder()
+	a.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	want := `ponte_build_info{engine="sqlite",instance="web-2",version="v1.2.3"} 1`
+	if !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("/metrics lacks %s", want)
+	}
 }

@@ -46,9 +46,23 @@ type ticketEvents struct{ w *webhooks.Emitter }
 
 // EmitTicketEvent implements consentflow.EventEmitter.
 func (t ticketEvents) EmitTicketEvent(ctx context.Context, tx *sql.Tx, name string, tk *consentflow.Ticket) error {
-	return t.w.Emit(ctx, tx, webhooks.Event{
-		ID:            "ticket-used-" + tk.TicketID, // one event per redemption, whatever retries happen
-		ApplicationID: tk.ApplicationID, Context: "ConsentFlow", Name: name, EntityID: tk.TicketID,
-		Data: map[string]any{"ticketId": tk.TicketID, "status": tk.Status, "clientId": tk.ClientID, "requestUri": tk.RequestURI},
-	})
+	ev := ticketEvent(name, tk, tk.ClientID, tk.RequestURI)
+	ev.ApplicationID = tk.ApplicationID
+	return t.w.Emit(ctx, tx, ev)
+}
+
+// TicketEventSQL implements consentflow.EventStatement: the same event,
+// its application, clientId and requestUri read by the statement.
+func (t ticketEvents) TicketEventSQL(ctx context.Context, name string, tk *consentflow.Ticket, from string, first int) (consentflow.EventSQL, error) {
+	st, err := t.w.Statement(ctx, ticketEvent(name, tk, webhooks.Expr(from+".client_id"), webhooks.Expr(from+".request_uri")),
+		webhooks.Expr(from+".application_id"), from, first)
+	return consentflow.EventSQL{CTEs: st.CTEs, Args: st.Args, Check: st.Check}, err
+}
+
+func ticketEvent(name string, tk *consentflow.Ticket, clientID, requestURI any) webhooks.Event {
+	return webhooks.Event{
+		ID:      "ticket-used-" + tk.TicketID, // one event per redemption, whatever retries happen
+		Context: "ConsentFlow", Name: name, EntityID: tk.TicketID,
+		Data: map[string]any{"ticketId": tk.TicketID, "status": tk.Status, "clientId": clientID, "requestUri": requestURI},
+	}
 }

@@ -63,6 +63,31 @@ type EventEmitter interface {
 	EmitTicketEvent(ctx context.Context, tx *sql.Tx, name string, t *Ticket) error
 }
 
+// EventStatement is an EventEmitter that can also record the ticket event
+// inside the one statement that redeems a ticket on PostgreSQL (issue 17
+// §2: one round trip). An emitter without it makes redemption there take
+// a transaction.
+type EventStatement interface {
+	// TicketEventSQL returns what EmitTicketEvent would write, as CTEs
+	// reading the ticket from from, a CTE of one row (or none) with the
+	// columns of consent_flow_tickets as they are after the change; t holds
+	// what is known before the statement runs (TicketID, Status). first is
+	// the number of the first placeholder the CTEs may use.
+	TicketEventSQL(ctx context.Context, name string, t *Ticket, from string, first int) (EventSQL, error)
+}
+
+// EventSQL is an event's part of a PostgreSQL statement.
+type EventSQL struct {
+	// CTEs are data-modifying CTEs to add to the statement's WITH clause.
+	CTEs string
+	// Args are their arguments, numbered from the first placeholder given.
+	Args []any
+	// Check is an expression the statement's final SELECT evaluates: it
+	// fails the statement with SQLSTATE 22P02 when the event must be
+	// emitted in a transaction instead (EmitTicketEvent decides there).
+	Check string
+}
+
 // Tickets is the consent-flow ticket service.
 type Tickets struct {
 	db          *store.DB
@@ -131,6 +156,37 @@ func (s *Tickets) Create(ctx context.Context, p *httpx.Principal, in CreateTicke
 		DocumentNumber: in.DocumentNumber, RequestURI: in.RequestURI, ClientID: in.ClientID,
 		Status: TicketUnused, CreatedAt: now, UpdatedAt: now, ExpiresAt: exact.Add(TicketTTL),
 	}
+	var (
+		out Created
+		err error
+	)
+	if s.db.Pool() != nil && s.checkNeedsNoDatabase() {
+		out, err = s.createPostgres(ctx, p, in, key, route, t, now)
+	} else {
+		out, err = s.createTx(ctx, p, in, key, route, t, now)
+	}
+	if err != nil {
+		return Created{}, err
+	}
+	if !out.Replayed {
+		s.metrics.Created.Inc()
+	}
+	return out, nil
+}
+
+// checkNeedsNoDatabase reports whether the requestUri check reads nothing
+// (the sandbox's), so that a ticket is one statement on PostgreSQL. The
+// check of live pushed requests reads the authorization server's and the
+// consents' tables in the ticket's transaction.
+func (s *Tickets) checkNeedsNoDatabase() bool {
+	_, ok := s.requestURIs.(SandboxRequestURIs)
+	return ok
+}
+
+// createTx is Create as one transaction: SQLite's path, PostgreSQL's when
+// the requestUri check reads the database, and the rare paths of a key
+// that is taken.
+func (s *Tickets) createTx(ctx context.Context, p *httpx.Principal, in CreateTicket, key, route string, t *Ticket, now time.Time) (Created, error) {
 	var out Created
 	err := s.db.Write(ctx, func(tx *sql.Tx) error {
 		out = Created{Ticket: t}
@@ -183,9 +239,6 @@ func (s *Tickets) Create(ctx context.Context, p *httpx.Principal, in CreateTicke
 	if err != nil {
 		return Created{}, err
 	}
-	if !out.Replayed {
-		s.metrics.Created.Inc()
-	}
 	return out, nil
 }
 
@@ -201,7 +254,15 @@ func (s *Tickets) Get(ctx context.Context, p *httpx.Principal, ticketID string) 
 	if !validTicketID(ticketID) {
 		return nil, ErrTicketNotFound
 	}
-	t, err := getTicket(ctx, s.db.Read(), ticketID)
+	var (
+		t   *Ticket
+		err error
+	)
+	if pool := s.db.Pool(); pool != nil {
+		t, err = scanTicket(pool.QueryRow(ctx, selectTicketSQL, ticketID))
+	} else {
+		t, err = getTicket(ctx, s.db.Read(), ticketID)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -263,10 +324,16 @@ func (s *Tickets) IssueForJourney(ctx context.Context, it *Interaction, companyK
 		DocumentNumber: it.Document, RequestURI: it.RequestURI, ClientID: it.ClientID,
 		Status: TicketUnused, CreatedAt: now, UpdatedAt: now, ExpiresAt: exact.Add(TicketTTL),
 	}
-	if err := s.db.Write(ctx, func(tx *sql.Tx) error {
-		_, err := insertTicket(ctx, s.db, tx, t, "")
-		return err
-	}); err != nil {
+	var err error
+	if pool := s.db.Pool(); pool != nil {
+		_, err = insertTicketPostgres(ctx, pool, t, "")
+	} else {
+		err = s.db.Write(ctx, func(tx *sql.Tx) error {
+			_, err := insertTicket(ctx, s.db, tx, t, "")
+			return err
+		})
+	}
+	if err != nil {
 		return "", err
 	}
 	s.metrics.Created.Inc()
@@ -281,8 +348,31 @@ func (s *Tickets) Redeem(ctx context.Context, ticketID string) (*Ticket, *Sessio
 		return nil, nil, ErrTicketNotFound
 	}
 	now := s.clock.Now()
-	var t *Ticket
 	sess := &Session{Token: randomToken(), ExpiresAt: now.Add(SessionTTL)}
+	var (
+		t   *Ticket
+		err error
+	)
+	events, eventSQL := s.events.(EventStatement)
+	if pool := s.db.Pool(); pool != nil && (s.events == nil || eventSQL) {
+		t, err = s.redeemPostgres(ctx, pool, events, ticketID, now, sess)
+		if errors.Is(err, errEmitInTransaction) {
+			t, err = s.redeemTx(ctx, ticketID, now, sess)
+		}
+	} else {
+		t, err = s.redeemTx(ctx, ticketID, now, sess)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	s.metrics.Redeemed.Inc()
+	return t, sess, nil
+}
+
+// redeemTx is Redeem as one transaction: SQLite's path, and PostgreSQL's
+// when the ticket event must be emitted in a transaction.
+func (s *Tickets) redeemTx(ctx context.Context, ticketID string, now time.Time, sess *Session) (*Ticket, error) {
+	var t *Ticket
 	err := s.db.Write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE consent_flow_tickets SET status = $1, updated_at = $2
 			WHERE ticket_id = $3 AND status = $4 AND expires_at > $5`,
@@ -317,10 +407,9 @@ func (s *Tickets) Redeem(ctx context.Context, ticketID string) (*Ticket, *Sessio
 		return s.events.EmitTicketEvent(ctx, tx, EventTicketUsed, t)
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	s.metrics.Redeemed.Inc()
-	return t, sess, nil
+	return t, nil
 }
 
 // SessionTicket returns the ticket behind a live holder session cookie and

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/ponte-ofb/ponte/internal/store"
 )
 
@@ -74,18 +76,23 @@ type rowQuerier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+const selectTicketSQL = `SELECT ` + ticketColumns + ` FROM consent_flow_tickets WHERE ticket_id = $1`
+
 func getTicket(ctx context.Context, q rowQuerier, ticketID string) (*Ticket, error) {
-	return scanTicket(q.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM consent_flow_tickets WHERE ticket_id = $1`, ticketID))
+	return scanTicket(q.QueryRowContext(ctx, selectTicketSQL, ticketID))
 }
 
-func scanTicket(row *sql.Row) (*Ticket, error) {
+// row is a *sql.Row or a pgx.Row.
+type row interface{ Scan(dest ...any) error }
+
+func scanTicket(row row) (*Ticket, error) {
 	var (
 		t                           Ticket
 		created, updated, expiresAt int64
 	)
 	err := row.Scan(&t.TicketID, &t.ApplicationID, &t.CompanyKey, &t.DocumentNumber, &t.RequestURI, &t.ClientID, &t.Status,
 		&created, &updated, &expiresAt)
-	if errors.Is(err, sql.ErrNoRows) {
+	if errors.Is(err, sql.ErrNoRows) || errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrTicketNotFound
 	}
 	if err != nil {

@@ -48,6 +48,19 @@ func (q *Query) Arg(v any) string {
 	return "$" + strconv.Itoa(len(q.args))
 }
 
+// Args adds values to the statement's arguments and lists their
+// placeholders, comma-separated: a row for INSERT … SELECT.
+func (q *Query) Args(values ...any) string {
+	var b strings.Builder
+	for i, v := range values {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(q.Arg(v))
+	}
+	return b.String()
+}
+
 // With adds the CTE name AS (sql) to the statement; sql's placeholders come
 // from Arg. Every CTE runs, referenced or not.
 func (q *Query) With(name, sql string) {

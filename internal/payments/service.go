@@ -228,7 +228,7 @@ func recordJTIQuery(q *idempotency.Query, applicationID, jti string, now time.Ti
 	q.Before(`DELETE FROM payment_consent_jtis WHERE application_id = $1 AND jti = $2 AND expires_at <= $3`,
 		applicationID, jti, now.UnixMilli())
 	q.With("jti", `INSERT INTO payment_consent_jtis (application_id, jti, expires_at) SELECT `+
-		q.Arg(applicationID)+`, `+q.Arg(jti)+`, `+q.Arg(now.Add(JTIWindow).UnixMilli())+` FROM `+idempotency.Claimed)
+		q.Args(applicationID, jti, now.Add(JTIWindow).UnixMilli())+` FROM `+idempotency.Claimed)
 	q.OnUniqueViolation("payment_consent_jtis", ErrJTIReused)
 	return enqueueQuery(q, "jti_sweep", now, sweepJTIsJob(now))
 }

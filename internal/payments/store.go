@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/ponte-ofb/ponte/internal/idempotency"
@@ -54,20 +53,8 @@ func insertConsentQuery(q *idempotency.Query, c *Consent) error {
 	if err != nil {
 		return err
 	}
-	q.With("consent", `INSERT INTO payment_consents (`+consentColumns+`) SELECT `+placeholders(q, values)+` FROM `+idempotency.Claimed)
+	q.With("consent", `INSERT INTO payment_consents (`+consentColumns+`) SELECT `+q.Args(values...)+` FROM `+idempotency.Claimed)
 	return nil
-}
-
-// placeholders adds values to q and lists their placeholders.
-func placeholders(q *idempotency.Query, values []any) string {
-	var b strings.Builder
-	for i, v := range values {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(q.Arg(v))
-	}
-	return b.String()
 }
 
 // enqueueQuery is jobs.Enqueue on PostgreSQL's one-round-trip path: the CTE

@@ -175,9 +175,23 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (idempotency.Respo
 	if err != nil {
 		return idempotency.Response{}, err
 	}
-	return idempotency.Run(ctx, s.DB, idempotency.Request{
-		ApplicationID: in.ApplicationID, Key: in.IdempotencyKey, Fingerprint: fingerprint, Now: now,
-	}, resp, func(tx *sql.Tx) error {
+	req := idempotency.Request{ApplicationID: in.ApplicationID, Key: in.IdempotencyKey, Fingerprint: fingerprint, Now: now}
+	if s.DB.Pool() != nil {
+		// PostgreSQL: the same writes as below, as one statement (one round trip).
+		return idempotency.RunPostgres(ctx, s.DB, req, resp, func(q *idempotency.Query) error {
+			if err := recordJTIQuery(q, in.ApplicationID, in.JTI, now); err != nil {
+				return err
+			}
+			if err := insertConsentQuery(q, c); err != nil {
+				return err
+			}
+			if j, ok := timerJob(c); ok {
+				return enqueueQuery(q, "timer", now, j)
+			}
+			return nil
+		})
+	}
+	return idempotency.Run(ctx, s.DB, req, resp, func(tx *sql.Tx) error {
 		if err := s.recordJTI(ctx, tx, in.ApplicationID, in.JTI, now); err != nil {
 			return err
 		}
@@ -210,12 +224,35 @@ func (s *Service) recordJTI(ctx context.Context, tx *sql.Tx, applicationID, jti 
 	} else if n != 1 {
 		return ErrJTIReused
 	}
+	_, err = jobs.Enqueue(ctx, tx, now, sweepJTIsJob(now))
+	return err
+}
+
+// recordJTIQuery is recordJTI on PostgreSQL's one-round-trip path: the jti
+// ("": nothing) is inserted when q claims its key, and a live one fails the
+// whole batch with ErrJTIReused. A record past its window is deleted first,
+// in the same batch (a statement's CTEs could not see the delete before
+// inserting).
+func recordJTIQuery(q *idempotency.Query, applicationID, jti string, now time.Time) error {
+	if jti == "" {
+		return nil
+	}
+	q.Before(`DELETE FROM recurring_consent_jtis WHERE application_id = $1 AND jti = $2 AND expires_at <= $3`,
+		applicationID, jti, now.UnixMilli())
+	q.With("jti", `INSERT INTO recurring_consent_jtis (application_id, jti, expires_at) SELECT `+
+		q.Args(applicationID, jti, now.Add(payments.JTIWindow).UnixMilli())+` FROM `+idempotency.Claimed)
+	q.OnUniqueViolation("recurring_consent_jtis", ErrJTIReused)
+	return enqueueQuery(q, "jti_sweep", now, sweepJTIsJob(now))
+}
+
+// sweepJTIsJob is the sweep of the jti records of now's hour, due when
+// they have all expired.
+func sweepJTIsJob(now time.Time) jobs.Job {
 	hour := now.Truncate(time.Hour)
-	_, err = jobs.Enqueue(ctx, tx, now, jobs.Job{
+	return jobs.Job{
 		Kind: JobSweepJTIs, RunAt: hour.Add(time.Hour + payments.JTIWindow),
 		UniqueKey: fmt.Sprintf("%s:%d", JobSweepJTIs, hour.Unix()),
-	})
-	return err
+	}
 }
 
 // storedKey looks up a live idempotency key of the application: the stored
@@ -250,14 +287,24 @@ type timerPayload struct {
 
 // enqueueTimer writes the job that times out c's current status, if it has one.
 func enqueueTimer(ctx context.Context, tx *sql.Tx, now time.Time, c *Consent) error {
-	if c.DueAt.IsZero() || timeoutOf(c.Status) == "" {
+	j, ok := timerJob(c)
+	if !ok {
 		return nil
 	}
-	_, err := jobs.Enqueue(ctx, tx, now, jobs.Job{
+	_, err := jobs.Enqueue(ctx, tx, now, j)
+	return err
+}
+
+// timerJob is the job that times out c's current status; ok is false when
+// the status has no timer.
+func timerJob(c *Consent) (j jobs.Job, ok bool) {
+	if c.DueAt.IsZero() || timeoutOf(c.Status) == "" {
+		return jobs.Job{}, false
+	}
+	return jobs.Job{
 		Kind: JobExpire, Payload: timerPayload{ConsentID: c.ID, Status: c.Status}, RunAt: c.DueAt,
 		UniqueKey: JobExpire + ":" + c.ID + ":" + string(c.Status),
-	})
-	return err
+	}, true
 }
 
 // timeoutOf is the status a consent in st moves to when its timer fires, or "".

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ponte-ofb/ponte/internal/idempotency"
+	"github.com/ponte-ofb/ponte/internal/jobs"
 	"github.com/ponte-ofb/ponte/internal/payments"
 )
 
@@ -18,18 +20,48 @@ type querier interface {
 const consentColumns = `id, application_id, status, request, debtor_account, rejection, revocation,
 	start_at, expires_at, due_at, created_at, authorised_at, status_updated_at`
 
-func insertConsent(ctx context.Context, tx *sql.Tx, c *Consent) error {
+// consentValues is c's new row, in the order of consentColumns.
+func consentValues(c *Consent) ([]any, error) {
 	req, err := json.Marshal(c.Request)
 	if err != nil {
-		return fmt.Errorf("recurring: encode consent request: %w", err)
+		return nil, fmt.Errorf("recurring: encode consent request: %w", err)
+	}
+	return []any{c.ID, c.ApplicationID, string(c.Status), string(req), nil, nil, nil,
+		c.StartAt.UnixMilli(), nullTime(c.ExpiresAt), nullTime(c.DueAt), c.CreatedAt.UnixMilli(), nil, c.StatusUpdatedAt.UnixMilli()}, nil
+}
+
+func insertConsent(ctx context.Context, tx *sql.Tx, c *Consent) error {
+	values, err := consentValues(c)
+	if err != nil {
+		return err
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO recurring_consents (`+consentColumns+`)
-		VALUES ($1, $2, $3, $4, NULL, NULL, NULL, $5, $6, $7, $8, NULL, $9)`,
-		c.ID, c.ApplicationID, string(c.Status), string(req),
-		c.StartAt.UnixMilli(), nullTime(c.ExpiresAt), nullTime(c.DueAt), c.CreatedAt.UnixMilli(), c.StatusUpdatedAt.UnixMilli())
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, values...)
 	if err != nil {
 		return fmt.Errorf("recurring: insert consent: %w", err)
 	}
+	return nil
+}
+
+// insertConsentQuery is insertConsent on PostgreSQL's one-round-trip path:
+// a CTE of q that inserts c when q claims its idempotency key.
+func insertConsentQuery(q *idempotency.Query, c *Consent) error {
+	values, err := consentValues(c)
+	if err != nil {
+		return err
+	}
+	q.With("consent", `INSERT INTO recurring_consents (`+consentColumns+`) SELECT `+q.Args(values...)+` FROM `+idempotency.Claimed)
+	return nil
+}
+
+// enqueueQuery is jobs.Enqueue on PostgreSQL's one-round-trip path: the CTE
+// name of q, which enqueues j when q claims its idempotency key.
+func enqueueQuery(q *idempotency.Query, name string, now time.Time, j jobs.Job) error {
+	stmt, err := jobs.EnqueueQuery(now, j, idempotency.Claimed, q.Arg)
+	if err != nil {
+		return err
+	}
+	q.With(name, stmt)
 	return nil
 }
 

@@ -1,0 +1,213 @@
+package recurring_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/ponte-ofb/ponte/internal/app/apptest"
+	"github.com/ponte-ofb/ponte/internal/clock"
+	"github.com/ponte-ofb/ponte/internal/idempotency"
+	"github.com/ponte-ofb/ponte/internal/recurring"
+	"github.com/ponte-ofb/ponte/internal/store"
+	"github.com/ponte-ofb/ponte/internal/store/storetest"
+)
+
+// consentService is a recurring.Service on db, with application "app1",
+// and a function returning the request of happyBody (a fresh copy: the
+// request holds pointers).
+func consentService(t *testing.T, db *store.DB) (*recurring.Service, func() recurring.ConsentRequest) {
+	t.Helper()
+	storetest.AddApplication(t, db, "app1")
+	request := func() recurring.ConsentRequest {
+		var body recurring.CreateConsentBody
+		if err := json.Unmarshal([]byte(happyBody), &body); err != nil {
+			t.Fatal(err)
+		}
+		return *body.Data
+	}
+	return recurring.NewService(db, clock.NewFake(apptest.Epoch), nil, productionSelf), request
+}
+
+// postgresOnly opens a fresh PostgreSQL schema, or skips.
+func postgresOnly(t *testing.T) *store.DB {
+	t.Helper()
+	base := os.Getenv(storetest.EnvVar)
+	if base == "" {
+		t.Skip("PostgreSQL only: set " + storetest.EnvVar)
+	}
+	return storetest.Open(t, storetest.FreshSchema(t, base))
+}
+
+// counts reads how many consents, jti records, idempotency records and
+// timer jobs are stored.
+func counts(t *testing.T, db *store.DB) [4]int {
+	t.Helper()
+	var c [4]int
+	err := db.Read().QueryRow(`SELECT (SELECT count(*) FROM recurring_consents), (SELECT count(*) FROM recurring_consent_jtis),
+		(SELECT count(*) FROM idempotency_records), (SELECT count(*) FROM jobs WHERE kind = $1)`, recurring.JobExpire).
+		Scan(&c[0], &c[1], &c[2], &c[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestConsentCreateRoundTrips holds POST /recurring-consents on PostgreSQL
+// to one round trip for a fresh consent with its jti, idempotency record,
+// timer and jti sweep job; a replay of the key (or a key reused with
+// another body) to two, the second reading the stored answer; a refused jti
+// to one; and GET of a consent to one query.
+func TestConsentCreateRoundTrips(t *testing.T) {
+	t.Parallel()
+	db := postgresOnly(t)
+	svc, request := consentService(t, db)
+	bg := context.Background()
+	create := func(key, jti string, r recurring.ConsentRequest) (idempotency.Response, int64, error) {
+		ctx, n := store.CountRoundTrips(bg)
+		resp, err := svc.Create(ctx, recurring.CreateInput{ApplicationID: "app1", Request: r, IdempotencyKey: key, JTI: jti})
+		return resp, n.N(), err
+	}
+	// A statement's first use on a connection prepares it first.
+	for i := range 2 {
+		key := fmt.Sprint("warm-", i)
+		if _, _, err := create(key, key, request()); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := create(key, key, request()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := counts(t, db)
+	one := [4]int{before[0] + 1, before[1] + 1, before[2] + 1, before[3] + 1}
+
+	first, trips, err := create("k1", "jti-1", request())
+	if err != nil || first.Status != 201 || first.Replayed {
+		t.Fatalf("create: %+v %v", first, err)
+	}
+	if trips != 1 {
+		t.Errorf("fresh consent: %d round trips, want 1", trips)
+	}
+	if got := counts(t, db); got != one {
+		t.Errorf("after a create: consents, jtis, records, timers = %v, want %v", got, one)
+	}
+	replay, trips, err := create("k1", "jti-2", request())
+	if err != nil || !replay.Replayed || string(replay.Body) != string(first.Body) {
+		t.Fatalf("replay: %+v %v", replay, err)
+	}
+	if trips != 2 {
+		t.Errorf("replay: %d round trips, want 2", trips)
+	}
+	other := request()
+	info := "outra"
+	other.AdditionalInformation = &info
+	if _, trips, err := create("k1", "jti-3", other); !errors.Is(err, idempotency.ErrKeyReused) || trips != 2 {
+		t.Errorf("key reused with another body: %v, %d round trips; want ErrKeyReused in 2", err, trips)
+	}
+	if _, trips, err := create("k2", "jti-1", request()); !errors.Is(err, recurring.ErrJTIReused) || trips != 1 {
+		t.Errorf("jti reused: %v, %d round trips; want ErrJTIReused in 1", err, trips)
+	}
+	if got := counts(t, db); got != one {
+		t.Errorf("after the replay and the refusals: %v, want %v", got, one)
+	}
+
+	var c struct {
+		Data struct{ RecurringConsentID string } `json:"data"`
+	}
+	if err := json.Unmarshal(first.Body, &c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Get(bg, "app1", c.Data.RecurringConsentID); err != nil { // warm
+		t.Fatal(err)
+	}
+	ctx, n := store.CountRoundTrips(bg)
+	if got, err := svc.Get(ctx, "app1", c.Data.RecurringConsentID); err != nil || got.Status != recurring.StatusAwaitingAuthorisation {
+		t.Fatalf("get: %+v %v", got, err)
+	}
+	if n.N() != 1 {
+		t.Errorf("get: %d round trips, want 1", n.N())
+	}
+}
+
+// TestConsentCreateConcurrent: 20 identical creates with one idempotency key
+// at once make one consent (one jti record, one timer), and every caller
+// gets the first answer.
+func TestConsentCreateConcurrent(t *testing.T) {
+	t.Parallel()
+	db := postgresOnly(t)
+	svc, request := consentService(t, db)
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		bodies = map[string]int{}
+		fresh  int
+	)
+	for i := range 20 {
+		req := request()
+		wg.Go(func() {
+			resp, err := svc.Create(context.Background(), recurring.CreateInput{ApplicationID: "app1", Request: req,
+				IdempotencyKey: "same", JTI: fmt.Sprint("jti-", i)})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			bodies[string(resp.Body)]++
+			if !resp.Replayed {
+				fresh++
+			}
+		})
+	}
+	wg.Wait()
+	if got := counts(t, db); got != [4]int{1, 1, 1, 1} || fresh != 1 || len(bodies) != 1 {
+		t.Errorf("consents, jtis, records, timers = %v; %d fresh answers, %d bodies; want one of each", got, fresh, len(bodies))
+	}
+}
+
+// TestConsentJTI, on both engines: a jti used twice is refused with nothing
+// written (the key stays free), and one past its window that no sweep
+// removed yet may be used again.
+func TestConsentJTI(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		svc, request := consentService(t, db)
+		bg := context.Background()
+		in := recurring.CreateInput{ApplicationID: "app1", Request: request(), IdempotencyKey: "k1", JTI: "jti-1"}
+		if _, err := svc.Create(bg, in); err != nil {
+			t.Fatal(err)
+		}
+		in.IdempotencyKey = "k2"
+		if _, err := svc.Create(bg, in); !errors.Is(err, recurring.ErrJTIReused) {
+			t.Fatalf("the same jti again: %v, want ErrJTIReused", err)
+		}
+		if got := counts(t, db); got != [4]int{1, 1, 1, 1} {
+			t.Errorf("after the refusal: consents, jtis, records, timers = %v, want one of each", got)
+		}
+		in.JTI = "jti-2"
+		if resp, err := svc.Create(bg, in); err != nil || resp.Replayed {
+			t.Fatalf("the refused key with a new jti: %+v %v", resp, err)
+		}
+		// A record whose window ended, not swept yet.
+		err := db.Write(bg, func(tx *sql.Tx) error {
+			_, err := tx.Exec(`INSERT INTO recurring_consent_jtis (application_id, jti, expires_at) VALUES ('app1', 'old', $1)`,
+				svc.Clock.Now().UnixMilli())
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in = recurring.CreateInput{ApplicationID: "app1", Request: request(), IdempotencyKey: "k3", JTI: "old"}
+		if resp, err := svc.Create(bg, in); err != nil || resp.Replayed {
+			t.Fatalf("a jti past its window, not swept: %+v %v", resp, err)
+		}
+		if got := counts(t, db); got != [4]int{3, 3, 3, 3} {
+			t.Errorf("consents, jtis, records, timers = %v, want 3 of each", got)
+		}
+	})
+}
