@@ -28,6 +28,7 @@ import (
 	"github.com/ponte-ofb/ponte/internal/config"
 	"github.com/ponte-ofb/ponte/internal/directory"
 	"github.com/ponte-ofb/ponte/internal/itp"
+	"github.com/ponte-ofb/ponte/internal/payments"
 	"github.com/ponte-ofb/ponte/internal/store/storetest"
 )
 
@@ -129,8 +130,9 @@ func (in *instance) token(t *testing.T, clientID, secret string) (int, string) {
 
 // The documented bounds (docs/deployment.md, "Caches and their bounds").
 const (
-	applicationBound = 2 * time.Second // auth: the enabled-application cache of token verification
-	itpConfigBound   = 2 * time.Second // itp: brands, journeys and settings read by journey-session create
+	applicationBound = 2 * time.Second  // auth: the enabled-application cache of token verification
+	itpConfigBound   = 2 * time.Second  // itp: brands, journeys and settings read by journey-session create
+	brandClientBound = 15 * time.Minute // app: a brand's FAPI client with the discovery and JWKS it fetched
 )
 
 // cacheCase is one cache of the table in docs/deployment.md: a change made
@@ -154,6 +156,10 @@ func TestCachesAcrossInstances(t *testing.T) {
 	for _, c := range []cacheCase{
 		{name: "application disabled: its tokens", bound: applicationBound, setup: disabledApplication},
 		{name: "client secret rotated", bound: 0, setup: rotatedSecret},
+		{name: "plain-JSON flag cleared: payment consent create", bound: 0, setup: clearedPlainJSON},
+		{name: "application disabled: journey-session create", bound: 0, setup: disabledSessionApplication},
+		{name: "brand organisation changed: the FAPI client at the brand", bound: 0, setup: changedBrandOrganisation},
+		{name: "brand's own discovery and keys: the FAPI client at the brand", bound: brandClientBound, setup: rebuiltBrandClient},
 		{name: "brand disabled: journey-session create", bound: itpConfigBound, setup: disabledBrand},
 		{name: "default journey changed: journey-session create", bound: itpConfigBound, setup: changedDefaultJourney},
 		{name: "sandbox keystore JWKS changed: dynamic registration's client keys", bound: 0, setup: changedSandboxJWKS},
@@ -241,6 +247,57 @@ func rotatedSecret(t *testing.T, a, b *instance, _ *clock.Fake) (func(), func() 
 		}
 }
 
+func clearedPlainJSON(t *testing.T, a, b *instance, _ *clock.Fake) (func(), func() bool) {
+	fintech, secret, err := a.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Plain", CompanyKey: "PLAIN",
+		Scopes: []string{"payments"}, AcceptPlainJSON: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, tok := a.token(t, fintech.ClientID, secret)
+	if status != 200 {
+		t.Fatalf("token: %d", status)
+	}
+	return func() {
+			if _, err := a.App.Apps.SetAcceptPlainJSON(t.Context(), fintech.ID, false); err != nil {
+				t.Fatal(err)
+			}
+		}, func() bool {
+			status, body := b.do(t, "POST", payments.ConsentsPath, map[string]string{"Authorization": "Bearer " + tok,
+				"x-fapi-interaction-id": uuid.NewString(), "x-idempotency-key": uuid.NewString()}, consentBody)
+			switch {
+			case status == 201:
+				return false
+			case status >= 400 && status < 500:
+				return true // a plain JSON body refused
+			}
+			t.Fatalf("consent: %d %s", status, body)
+			return false
+		}
+}
+
+// disabledSessionApplication: token verification may accept a disabled
+// application's token for its 2 s, but journey-session create checks the
+// application itself and refuses at once.
+func disabledSessionApplication(t *testing.T, a, b *instance, _ *clock.Fake) (func(), func() bool) {
+	fintech, tok := sessionFlowOn(t, a, "sessions", "sessions")
+	return func() {
+			if _, err := a.App.Apps.Disable(t.Context(), fintech.ID); err != nil {
+				t.Fatal(err)
+			}
+		}, func() bool {
+			status, resp := b.do(t, "POST", "/open-keys/itp/api/v2/sweeping-accounts/v2/journeys-sessions",
+				map[string]string{"Authorization": "Bearer " + tok}, `{"journeyId":"sessions"}`)
+			switch {
+			case status == 200:
+				return false
+			case status >= 400 && status < 500:
+				return true
+			}
+			t.Fatalf("create session: %d %s", status, resp)
+			return false
+		}
+}
+
 // sessionFlowOn makes an application and a journey (alias) through a and
 // returns a token of the application good on every instance.
 func sessionFlowOn(t *testing.T, a *instance, name string, aliases ...string) (*auth.Application, string) {
@@ -268,6 +325,38 @@ func createSession(t *testing.T, in *instance, tok, body string) (int, map[strin
 		t.Fatalf("create session: %d %s", status, resp)
 	}
 	return status, out
+}
+
+func changedBrandOrganisation(t *testing.T, a, b *instance, _ *clock.Fake) (func(), func() bool) {
+	brand, org := a.App.SandboxBrandID, uuid.NewString()
+	return func() {
+			if _, err := a.App.ITP.SetBrandOrganisation(t.Context(), brand, org); err != nil {
+				t.Fatal(err)
+			}
+		}, func() bool {
+			c, err := b.App.ITPFlow.Brands.Client(t.Context(), brand)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c.BrandOrganisationID == org
+		}
+}
+
+// rebuiltBrandClient: the change is at the brand (its discovery document or
+// keys), so it is seen when B builds the brand's client anew and fetches them.
+func rebuiltBrandClient(t *testing.T, _, b *instance, _ *clock.Fake) (func(), func() bool) {
+	brand := b.App.SandboxBrandID
+	first, err := b.App.ITPFlow.Brands.Client(t.Context(), brand)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() {}, func() bool {
+		c, err := b.App.ITPFlow.Brands.Client(t.Context(), brand)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c != first
+	}
 }
 
 func disabledBrand(t *testing.T, a, b *instance, _ *clock.Fake) (func(), func() bool) {
