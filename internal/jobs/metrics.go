@@ -114,8 +114,10 @@ type QueueStats struct {
 	// Scheduled jobs are available but not due yet: future timers and
 	// retries waiting for their next attempt.
 	Scheduled int64
-	// Running jobs are leased by a worker (or were, until their lease ends).
-	Running int64
+	// Running jobs are leased by a worker (or were: LeaseExpired counts
+	// those whose lease has ended, a dead worker's jobs waiting to be taken
+	// over).
+	Running, LeaseExpired int64
 	// Discarded jobs failed their last attempt and stay until pruned.
 	Discarded int64
 	// OldestDueAge is how long the longest-waiting due job has been due (0: none).
@@ -130,7 +132,8 @@ func ReadQueueStats(ctx context.Context, db *store.DB, now time.Time) (map[strin
 		SELECT kind, state, COUNT(*), SUM(CASE WHEN run_at <= $1 THEN 1 ELSE 0 END), MIN(CASE WHEN run_at <= $1 THEN run_at END)
 			FROM jobs WHERE state = 'available' GROUP BY kind, state
 		UNION ALL
-		SELECT kind, state, COUNT(*), 0, NULL FROM jobs WHERE state = 'running' GROUP BY kind, state
+		SELECT kind, state, COUNT(*), SUM(CASE WHEN lease_until <= $1 THEN 1 ELSE 0 END), NULL
+			FROM jobs WHERE state = 'running' GROUP BY kind, state
 		UNION ALL
 		SELECT kind, state, COUNT(*), 0, NULL FROM jobs WHERE state = 'discarded' GROUP BY kind, state`, nowMS)
 	if err != nil {
@@ -155,7 +158,7 @@ func ReadQueueStats(ctx context.Context, db *store.DB, now time.Time) (map[strin
 				s.OldestDueAge = time.Duration(nowMS-*oldest) * time.Millisecond
 			}
 		case StateRunning:
-			s.Running = n
+			s.Running, s.LeaseExpired = n, due
 		case StateDiscarded:
 			s.Discarded = n
 		}
@@ -170,8 +173,8 @@ func ReadQueueStats(ctx context.Context, db *store.DB, now time.Time) (map[strin
 // queueCollector exports QueueStats on scrape, reading the table at most
 // once per MaxAge.
 type queueCollector struct {
-	opts                                                 MetricsOptions
-	due, scheduled, running, discarded, oldestDueSeconds *prometheus.Desc
+	opts                                                               MetricsOptions
+	due, scheduled, running, leaseExpired, discarded, oldestDueSeconds *prometheus.Desc
 
 	mu    sync.Mutex
 	kinds map[string]struct{}
@@ -188,6 +191,7 @@ func newQueueCollector(opts MetricsOptions) *queueCollector {
 		due:              desc("ponte_jobs_queue_due", "Jobs due and not claimed by any worker, by kind."),
 		scheduled:        desc("ponte_jobs_queue_scheduled", "Jobs waiting for a later run time (timers, retries after a failed attempt), by kind."),
 		running:          desc("ponte_jobs_queue_running", "Jobs leased by a worker, by kind."),
+		leaseExpired:     desc("ponte_jobs_queue_lease_expired", "Running jobs whose lease has ended (their worker died or overran): taken over by the next poll, by kind."),
 		discarded:        desc("ponte_jobs_queue_discarded", "Jobs discarded after their last attempt and not yet pruned (7 days), by kind."),
 		oldestDueSeconds: desc("ponte_jobs_queue_oldest_due_age_seconds", "How long the longest-waiting due, unclaimed job has been due, in seconds (0: none), by kind."),
 	}
@@ -200,7 +204,7 @@ func (c *queueCollector) addKind(kind string) {
 }
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.due, c.scheduled, c.running, c.discarded, c.oldestDueSeconds} {
+	for _, d := range []*prometheus.Desc{c.due, c.scheduled, c.running, c.leaseExpired, c.discarded, c.oldestDueSeconds} {
 		ch <- d
 	}
 }
@@ -229,6 +233,7 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.due, prometheus.GaugeValue, float64(s.Due), k)
 		ch <- prometheus.MustNewConstMetric(c.scheduled, prometheus.GaugeValue, float64(s.Scheduled), k)
 		ch <- prometheus.MustNewConstMetric(c.running, prometheus.GaugeValue, float64(s.Running), k)
+		ch <- prometheus.MustNewConstMetric(c.leaseExpired, prometheus.GaugeValue, float64(s.LeaseExpired), k)
 		ch <- prometheus.MustNewConstMetric(c.discarded, prometheus.GaugeValue, float64(s.Discarded), k)
 		ch <- prometheus.MustNewConstMetric(c.oldestDueSeconds, prometheus.GaugeValue, s.OldestDueAge.Seconds(), k)
 	}

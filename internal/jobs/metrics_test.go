@@ -98,6 +98,7 @@ func TestMetricsQueueAndOutcomes(t *testing.T) {
 		if won, err := other.claim(ctx, []string{held}, now); err != nil || len(won) != 1 {
 			t.Fatalf("claim m.held: %v, won %d", err, len(won))
 		}
+		check(t, reg, []want{{"ponte_jobs_queue_running", "m.held", 1}, {"ponte_jobs_queue_lease_expired", "m.held", 0}})
 		clk.Advance(90 * time.Second)
 
 		check(t, reg, []want{
@@ -106,6 +107,7 @@ func TestMetricsQueueAndOutcomes(t *testing.T) {
 			{"ponte_jobs_queue_due", "m.fail", 1}, {"ponte_jobs_queue_due", "m.last", 1},
 			{"ponte_jobs_queue_due", "m.other", 1}, {"ponte_jobs_queue_oldest_due_age_seconds", "m.other", 120},
 			{"ponte_jobs_queue_running", "m.held", 1}, {"ponte_jobs_queue_due", "m.held", 0},
+			{"ponte_jobs_queue_lease_expired", "m.held", 1}, // leased for 1 min, 90 s ago
 			// Registered kinds without jobs are reported as zeros, not absent.
 			{"ponte_jobs_queue_due", "m.idle", 0}, {"ponte_jobs_queue_oldest_due_age_seconds", "m.idle", 0},
 			{"ponte_jobs_completed_total", "m.idle", 0}, {"ponte_jobs_discarded_total", "m.last", 0},
@@ -194,7 +196,28 @@ func TestMetricsQueueLabels(t *testing.T) {
 			}
 		}
 	}
-	if seen != 8 {
-		t.Errorf("%d series, want 8 (3 counters, 5 queue gauges)", seen)
+	if seen != 9 {
+		t.Errorf("%d series, want 9 (3 counters, 6 queue gauges)", seen)
 	}
+}
+
+// TestMetricsQueueReadFails: when the queue cannot be read, the queue gauges
+// are absent (not a made-up zero) and the scrape still succeeds with the
+// counters.
+func TestMetricsQueueReadFails(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, storetest.Engines()[0].URL(t))
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg, MetricsOptions{DB: db, MaxAge: -1})
+	m.kindRegistered("m.a")
+	if err := db.Write(context.Background(), func(tx *sql.Tx) error {
+		_, err := tx.Exec(`DROP TABLE jobs`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := metricValue(t, reg, "ponte_jobs_queue_due", "m.a"); ok {
+		t.Error("ponte_jobs_queue_due exported without a reading of the queue")
+	}
+	check(t, reg, []want{{"ponte_jobs_retried_total", "m.a", 0}})
 }
