@@ -41,7 +41,7 @@ func eachEngine(t *testing.T, fn func(t *testing.T, f *fixture)) {
 	}
 }
 
-func newFixture(t *testing.T, srv *apptest.Server) *fixture {
+func newFixture(t testing.TB, srv *apptest.Server) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	svc := srv.App.ITP
@@ -67,7 +67,7 @@ func newFixture(t *testing.T, srv *apptest.Server) *fixture {
 	return f
 }
 
-func (f *fixture) newPartner(t *testing.T, name string, redirectURLs ...string) partner {
+func (f *fixture) newPartner(t testing.TB, name string, redirectURLs ...string) partner {
 	t.Helper()
 	a, secret, err := f.srv.App.Apps.Create(context.Background(), auth.NewApplication{Name: name, CompanyKey: "P" + name,
 		Scopes: []string{itp.Scope, "payments"}, RedirectURLs: redirectURLs})
