@@ -22,7 +22,9 @@ pages and the PCM dashboard. Without flags it uses SQLite at ./data/ponte.db
 (created and migrated on start), runs in sandbox mode with a demo partner
 application, and listens on 127.0.0.1:8080. SIGINT or SIGTERM shut down the
 server gracefully: in-flight requests finish and every acknowledged write is
-kept.
+kept; with --drain-delay, /readyz answers 503 for that long first while the
+other routes still serve, so a load balancer stops sending before the
+listener closes (several instances: docs/operations.md).
 --tls-cert and --tls-key serve HTTPS; --client-ca adds mutual TLS for the
 Open Finance routes and certificate-bound access tokens (RFC 8705). Each flag
 can also be set by the environment variable named in its description.`, stdout, stderr)
