@@ -4,8 +4,12 @@
 // internal/cluster exactly as the scale-out tests start them (HAProxy's
 // configuration generated from deploy/haproxy.cfg). It prints each
 // cluster's throughput, its ratio against one instance, and the servers'
-// CPU per request (every instance's, and HAProxy's apart). The kill -9 and
-// drain figures come from `go test ./internal/cluster -v` (bench/README.md).
+// CPU per request (every instance's, and HAProxy's apart). Then, with the
+// largest cluster, the same load with clients that retry a failed request
+// under its idempotency key, while one instance is killed with SIGKILL
+// halfway: acknowledged, retried, found in PostgreSQL and duplicated. The
+// mixed-load kill -9 and drain figures come from
+// `go test ./internal/cluster -v` (bench/README.md).
 //
 //	go run ./bench/scaleoutrun                   # about 1 minute
 //	go run ./bench/scaleoutrun -c 32 -d 20s -pg postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
@@ -14,6 +18,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -25,6 +30,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,11 +45,12 @@ func main() {
 	dur := flag.Duration("d", 8*time.Second, "measured duration of each phase")
 	warmup := flag.Duration("warmup", 2*time.Second, "unmeasured warm-up before each phase")
 	maxN := flag.Int("n", 3, "largest cluster (1..n instances)")
+	kill := flag.Bool("kill", true, "also run the kill -9 phase on the largest cluster")
 	pg := flag.String("pg", os.Getenv("PONTE_TEST_DATABASE_URL"), "PostgreSQL URL (default PONTE_TEST_DATABASE_URL)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *pg, *workers, *maxN, *dur, *warmup); err != nil {
+	if err := run(ctx, *pg, *workers, *maxN, *dur, *warmup, *kill); err != nil {
 		fmt.Fprintln(os.Stderr, "scaleoutrun:", err)
 		os.Exit(1)
 	}
@@ -56,7 +63,7 @@ type phase struct {
 	haproxyReq time.Duration // HAProxy
 }
 
-func run(ctx context.Context, pg string, workers, maxN int, dur, warmup time.Duration) error {
+func run(ctx context.Context, pg string, workers, maxN int, dur, warmup time.Duration, kill bool) error {
 	if pg == "" {
 		return fmt.Errorf("no PostgreSQL: set -pg or PONTE_TEST_DATABASE_URL")
 	}
@@ -89,6 +96,114 @@ func run(ctx context.Context, pg string, workers, maxN int, dur, warmup time.Dur
 		fmt.Printf("%-12d %10.0f %8.2f %8s %8s %14s %14s\n", p.n, p.res.Rate, p.res.Rate/phases[0].res.Rate,
 			p.res.P50.Round(100*time.Microsecond), p.res.P99.Round(100*time.Microsecond),
 			p.cpuPerReq.Round(time.Microsecond), p.haproxyReq.Round(time.Microsecond))
+	}
+	if !kill || maxN < 2 {
+		return nil
+	}
+	return killPhase(ctx, root, bin, filepath.Join(dir, "kill"), pg, maxN, workers, dur)
+}
+
+// killPhase runs ticket creation through HAProxy on n instances with
+// clients that retry a failed or unanswered request with the same
+// idempotency key, kills one instance halfway through dur, and checks in
+// PostgreSQL that every acknowledged ticket is there once.
+func killPhase(ctx context.Context, root, bin, dir, pg string, n, workers int, dur time.Duration) error {
+	dbURL, drop, err := cluster.NewSchema(ctx, pg)
+	if err != nil {
+		return err
+	}
+	defer drop()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	c, err := cluster.Start(ctx, cluster.Options{Bin: bin, Root: root, DatabaseURL: dbURL, Instances: n, Dir: dir})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	tok, err := token(ctx, c)
+	if err != nil {
+		return err
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}, Timeout: 15 * time.Second}
+	var (
+		mu                      sync.Mutex
+		ids                     []string
+		retried, failed, gaveUp atomic.Int64
+		wg                      sync.WaitGroup
+	)
+	start := time.Now()
+	end := start.Add(dur)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(end) && ctx.Err() == nil {
+				key := uuid.NewString()
+				body := fmt.Appendf(nil, `{"requestUri":"%s","clientId":"%s","documentNumber":"47742663023"}`, uuid.NewString(), uuid.NewString())
+				id := ""
+				for try := 0; try < 50 && id == ""; try++ {
+					if try > 0 {
+						retried.Add(1)
+						time.Sleep(100 * time.Millisecond)
+					}
+					req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.URL+"/openfinance/consent-flow/ticket", bytes.NewReader(body))
+					req.Header.Set("Authorization", "Bearer "+tok)
+					req.Header.Set("Content-Type", "application/json")
+					req.Header.Set("idempotencyKey", key)
+					res, err := client.Do(req)
+					if err != nil {
+						failed.Add(1)
+						continue
+					}
+					b, err := io.ReadAll(res.Body)
+					res.Body.Close()
+					var out struct {
+						TicketID string `json:"ticketId"`
+					}
+					if err != nil || res.StatusCode != http.StatusCreated || json.Unmarshal(b, &out) != nil {
+						failed.Add(1)
+						continue
+					}
+					id = out.TicketID
+				}
+				if id == "" {
+					gaveUp.Add(1)
+					continue
+				}
+				mu.Lock()
+				ids = append(ids, id)
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(dur / 2)
+	mu.Lock()
+	atKill := len(ids)
+	mu.Unlock()
+	if err := c.Kill(1); err != nil {
+		return err
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	db, err := sql.Open("pgx", dbURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var found, rows int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM consent_flow_tickets WHERE ticket_id = ANY($1)`, ids).Scan(&found); err != nil {
+		return err
+	}
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM consent_flow_tickets`).Scan(&rows); err != nil {
+		return err
+	}
+	fmt.Printf("\nkill -9: %d instances, %d workers retrying with their idempotency keys, SIGKILL to %s after %s (%d tickets acknowledged by then)\n",
+		n, workers, c.Instances[1].Name, dur/2, atKill)
+	fmt.Printf("  acknowledged %d (%.0f/s over %s), found in PostgreSQL %d, rows %d (duplicated %d), failed attempts %d, retries %d, given up %d\n",
+		len(ids), float64(len(ids))/elapsed.Seconds(), elapsed.Round(time.Millisecond), found, rows, rows-len(ids), failed.Load(), retried.Load(), gaveUp.Load())
+	if found != len(ids) || rows != len(ids) || gaveUp.Load() > 0 {
+		return fmt.Errorf("kill -9: acknowledged %d, found %d, rows %d, given up %d", len(ids), found, rows, gaveUp.Load())
 	}
 	return nil
 }
