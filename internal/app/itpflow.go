@@ -67,9 +67,17 @@ type brandClients struct {
 }
 
 type cachedClient struct {
-	updated time.Time
+	updated time.Time // the brand's, when the client was built
+	built   time.Time
 	client  *fapiclient.Client
 }
+
+// brandClientTTL bounds how long a brand's client is reused, and with it the
+// discovery document and JWKS it fetched once: a brand that rotates its
+// signing keys or moves an endpoint is seen within it on every instance. A
+// change to the brand's row (ponte brands update) is seen at once, since the
+// row is read on every call.
+const brandClientTTL = 15 * time.Minute
 
 // Client implements itpflow.Brands.
 func (b *brandClients) Client(ctx context.Context, brandID string) (*fapiclient.Client, error) {
@@ -82,7 +90,8 @@ func (b *brandClients) Client(ctx context.Context, brandID string) (*fapiclient.
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if c, ok := b.clients[brandID]; ok && c.updated.Equal(brand.UpdatedAt) {
+	now := b.clock.Now()
+	if c, ok := b.clients[brandID]; ok && c.updated.Equal(brand.UpdatedAt) && now.Sub(c.built) < brandClientTTL && !now.Before(c.built) {
 		return c.client, nil
 	}
 	key, err := b.brands.BrandSigningKey(ctx, brandID)
@@ -106,7 +115,7 @@ func (b *brandClients) Client(ctx context.Context, brandID string) (*fapiclient.
 	if b.clients == nil {
 		b.clients = map[string]cachedClient{}
 	}
-	b.clients[brandID] = cachedClient{updated: brand.UpdatedAt, client: c}
+	b.clients[brandID] = cachedClient{updated: brand.UpdatedAt, built: now, client: c}
 	return c, nil
 }
 
