@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -163,7 +162,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	cfg.Instance = instanceName(cfg)
 	logger = logger.With("instance", cfg.Instance)
 	// The keys are generated while the database opens and migrates.
-	waitKeys := createKeys(cfg)
+	keys := keyFiles(cfg)
+	waitKeys := createKeys(cfg, keys, clk.Now())
 	db, err := store.Open(ctx, store.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, Logger: logger})
 	kerr := waitKeys()
 	if err != nil {
@@ -179,6 +179,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		return nil, kerr
 	}
 	if err := organisationID(&cfg); err != nil {
+		return nil, err
+	}
+	// The database was first used with these keys, or refuses them.
+	if err := verifyKeys(ctx, db, clk.Now(), cfg, keys); err != nil {
 		return nil, err
 	}
 	b := base{cfg: cfg, logger: logger, clock: clk, db: db}
@@ -204,7 +208,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		demoSecret string
 	)
 	if cfg.Sandbox() {
-		if demo, demoSecret, err = apps.EnsureDemo(ctx, filepath.Join(cfg.DataDir, "sandbox-demo-client.json")); err != nil {
+		if demo, demoSecret, err = ensureDemo(ctx, cfg, apps); err != nil {
 			return nil, err
 		}
 		if demo.OrganisationID == "" {

@@ -18,7 +18,7 @@ func wireCards(ctx context.Context, b base, mux *http.ServeMux, vlt *vault.Vault
 	verifier httpx.TokenVerifier, demo *auth.Application) (*cards.Service, error) {
 	cfg := b.cfg
 	w, secret, missing, err := cards.LoadKeys(cards.KeyFiles{
-		Sandbox: cfg.Sandbox(), DataDir: cfg.DataDir, AppleRootCA: cfg.AppleRootCAFile,
+		Sandbox: cfg.Sandbox(), DataDir: cfg.KeyDir(), AppleRootCA: cfg.AppleRootCAFile,
 		TAVKey: cfg.TAVKeyFile, PEPK: cfg.PEPKFile, NetworkSecretFile: cfg.NetworkSecretFile,
 	}, b.clock.Now())
 	if err != nil {

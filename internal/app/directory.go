@@ -70,7 +70,7 @@ func wireDirectory(b base, mux *http.ServeMux, adminToken string) (*Directory, e
 	issuer, keystore := directory.ProductionIssuer, directory.ProductionKeystore
 	var keys directory.KeySource
 	if cfg.Sandbox() {
-		key, err := auth.LoadOrCreateKey(filepath.Join(cfg.DataDir, SandboxDirectoryKeyFile))
+		key, err := auth.LoadOrCreateKey(filepath.Join(cfg.KeyDir(), SandboxDirectoryKeyFile))
 		if err != nil {
 			return nil, fmt.Errorf("app: sandbox directory key: %w", err)
 		}

@@ -259,7 +259,7 @@ type sandboxBrand struct {
 // own (cfg.OrganisationID), as they would be at a real holder.
 func ensureSandboxBrand(ctx context.Context, b base, apps *auth.Applications, brands *itp.Service, clients *oidc.Storage,
 	enc *itpEncryption) (sandboxBrand, error) {
-	keyFile := filepath.Join(b.cfg.DataDir, sandboxITPKeyFile)
+	keyFile := filepath.Join(b.cfg.KeyDir(), sandboxITPKeyFile)
 	key, err := auth.LoadOrCreateKey(keyFile)
 	if err != nil {
 		return sandboxBrand{}, err

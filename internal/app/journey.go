@@ -78,7 +78,7 @@ func wireSandboxApp(ctx context.Context, b base, mux *http.ServeMux, pages *temp
 	if demo == nil {
 		return nil, nil, p, nil
 	}
-	keyFile := filepath.Join(b.cfg.DataDir, sandboxPartnerKeyFile)
+	keyFile := filepath.Join(b.cfg.KeyDir(), sandboxPartnerKeyFile)
 	key, err := auth.LoadOrCreateKey(keyFile)
 	if err != nil {
 		return nil, nil, p, err

@@ -17,11 +17,23 @@ import (
 const OrgIDFile = "org-id"
 
 // organisationID fills cfg.OrganisationID and, unless configured,
-// cfg.PCMOrgID. Outside the sandbox config.Finish has required --org-id. The
-// sandbox generates one into DATA-DIR/org-id; a data directory from before
+// cfg.PCMOrgID. Outside the sandbox config.Finish has required --org-id or
+// a key set (--keys-dir), whose KEYS-DIR/org-id is read. The sandbox without
+// a key set generates one into DATA-DIR/org-id; a data directory from before
 // --org-id existed keeps the id it already reported to the PCM
 // (DATA-DIR/pcm-org-id), so its identity does not change.
 func organisationID(cfg *config.Config) error {
+	if cfg.OrganisationID == "" && cfg.KeysDir != "" {
+		// A key set holds it (createKeys checked the file is there); none is generated.
+		path := filepath.Join(cfg.KeysDir, OrgIDFile)
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("app: the organisation id: %w", err)
+		}
+		if cfg.OrganisationID = strings.TrimSpace(string(raw)); uuid.Validate(cfg.OrganisationID) != nil {
+			return fmt.Errorf("app: %s holds %q, not an organisation id (UUID)", path, cfg.OrganisationID)
+		}
+	}
 	if cfg.OrganisationID == "" && cfg.Sandbox() {
 		raw, _, err := keyfile.LoadOrCreate(filepath.Join(cfg.DataDir, OrgIDFile), func() ([]byte, error) {
 			if old, err := os.ReadFile(filepath.Join(cfg.DataDir, PCMOrgIDFile)); err == nil {

@@ -35,6 +35,11 @@ func wirePCMForward(b base, mux *http.ServeMux, reg prometheus.Registerer) (*pcm
 	orgID := cfg.PCMOrgID // organisationID set it (Ponte's own by default)
 	opts := pcm.ForwarderOptions{DB: b.db, Clock: b.clock, Logger: b.logger.With("component", "pcm-forwarder"), BaseURL: cfg.PCMURL,
 		OrgID: orgID, Metrics: pcm.NewForwardMetrics(reg), Lease: cfg.PCMLease}
+	if cfg.PCMLease > 0 && cfg.PCMLease < 2*pcm.DefaultForwardTimeout {
+		// A batch is sent only while a request's timeout fits in what is
+		// left of its lease: a short lease takes a shorter timeout.
+		opts.Timeout = cfg.PCMLease / 2
+	}
 	transport := &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second,
 		TLSHandshakeTimeout: 10 * time.Second, ResponseHeaderTimeout: pcm.DefaultForwardTimeout, ForceAttemptHTTP2: true,
 		TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}}

@@ -513,6 +513,9 @@ func (c *Cluster) Restart(ctx context.Context, i int) error {
 	return c.WaitServer(ctx, in.Name, "UP", c.opts.StartTimeout)
 }
 
+// DatabaseURL is the database every instance uses.
+func (c *Cluster) DatabaseURL() string { return c.opts.DatabaseURL }
+
 // Pid is the instance's current process id.
 func (in *Instance) Pid() int { return in.proc.cmd.Process.Pid }
 

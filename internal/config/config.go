@@ -239,7 +239,7 @@ func (c *Config) RegisterServe(fs *flag.FlagSet) {
 	fs.DurationVar(&c.JobLease, "job-lease", c.envDuration("PONTE_JOB_LEASE", 5*time.Minute),
 		"how long a claimed background job belongs to its instance: a job held by an instance that died is run by another after it (env PONTE_JOB_LEASE)")
 	fs.DurationVar(&c.PCMLease, "pcm-lease", c.envDuration("PONTE_PCM_LEASE", 0),
-		"how long a claimed PCM batch belongs to its instance, the same for the PCM outbox; 0 means twice the forwarding timeout plus 30 s (env PONTE_PCM_LEASE)")
+		"how long a claimed PCM batch belongs to its instance, the same for the PCM outbox; 0 means twice the forwarding timeout plus 30 s; under 60 s the forwarding timeout is half of it (env PONTE_PCM_LEASE)")
 	fs.StringVar(&c.Instance, "instance", env("PONTE_INSTANCE", ""),
 		"this instance's name, the instance label of its metrics; default HOST:PORT (env PONTE_INSTANCE)")
 	fs.StringVar(&c.AppleRootCAFile, "apple-root-ca", env("PONTE_APPLE_ROOT_CA", ""),

@@ -32,8 +32,11 @@ var Epoch = time.Date(2024, 10, 15, 18, 55, 15, 0, time.UTC)
 type Options struct {
 	DatabaseURL string // "" → SQLite in DataDir
 	DataDir     string // "" → a new temporary directory
-	Mode        string // "" → sandbox
-	Settlement  string // "" → the mode's default (config: ledger in sandbox, partner otherwise)
+	// KeysDir is --keys-dir, a key set from `ponte keys init`; "" keeps
+	// the keys in DataDir, generated on first start.
+	KeysDir    string
+	Mode       string // "" → sandbox
+	Settlement string // "" → the mode's default (config: ledger in sandbox, partner otherwise)
 	// OrganisationID is Ponte's --org-id; "" → generated in the sandbox,
 	// TestOrganisationID in production (where config requires one).
 	OrganisationID string
@@ -89,11 +92,14 @@ func Start(t testing.TB, opts Options) *Server {
 	s.URL = "http://" + s.srv.Listener.Addr().String()
 	cfg := config.Config{
 		Addr: s.srv.Listener.Addr().String(), DatabaseURL: opts.DatabaseURL, DataDir: opts.DataDir,
-		Mode: opts.Mode, PublicURL: s.URL, SigningKeyFile: filepath.Join(opts.DataDir, "signing-key.pem"),
+		Mode: opts.Mode, PublicURL: s.URL, KeysDir: opts.KeysDir,
 		TokenTTL: 300 * time.Second, LogFormat: "json", ShutdownTimeout: 5 * time.Second, SweepInterval: time.Hour,
 		Settlement: opts.Settlement, LedgerPixLimit: opts.LedgerPixLimit, OrganisationID: opts.OrganisationID,
 	}
-	if cfg.OrganisationID == "" && opts.Mode == config.Production {
+	if opts.KeysDir == "" {
+		cfg.SigningKeyFile = filepath.Join(opts.DataDir, "signing-key.pem")
+	}
+	if cfg.OrganisationID == "" && opts.Mode == config.Production && opts.KeysDir == "" {
 		cfg.OrganisationID = TestOrganisationID
 	}
 	if err := cfg.Finish(); err != nil {
