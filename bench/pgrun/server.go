@@ -177,11 +177,17 @@ func (s *server) cli(ctx context.Context, args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
-// pgCPU is the CPU time so far of each PostgreSQL backend serving Ponte's
-// connections (by application_name), from /proc: the database server runs
-// on the same machine in the setups this run is for. ok is false when the
-// backends' times cannot be read (another machine, or no PostgreSQL).
-func (s *server) pgCPU(ctx context.Context) (cpu map[int]time.Duration, ok bool) {
+// backend is what /proc says of one PostgreSQL backend so far.
+type backend struct {
+	cpu     time.Duration
+	wakeups int64 // voluntary context switches: about one per message it waited for
+}
+
+// pgBackends reads the backends serving Ponte's connections (by
+// application_name) from /proc: the database server runs on the same
+// machine in the setups this run is for. ok is false when they cannot be
+// read (another machine, or no PostgreSQL).
+func (s *server) pgBackends(ctx context.Context) (_ map[int]backend, ok bool) {
 	if s.engine != PostgreSQL {
 		return nil, false
 	}
@@ -190,7 +196,7 @@ func (s *server) pgCPU(ctx context.Context) (cpu map[int]time.Duration, ok bool)
 		return nil, false
 	}
 	defer rows.Close()
-	cpu = map[int]time.Duration{}
+	m := map[int]backend{}
 	for rows.Next() {
 		var pid int
 		if rows.Scan(&pid) != nil {
@@ -199,18 +205,20 @@ func (s *server) pgCPU(ctx context.Context) (cpu map[int]time.Duration, ok bool)
 		if _, err := os.Stat(fmt.Sprintf("/proc/%d/stat", pid)); err != nil {
 			continue // on another machine, or it has just exited
 		}
-		cpu[pid] = benchproc.ProcCPU(pid)
+		m[pid] = backend{cpu: benchproc.ProcCPU(pid), wakeups: benchproc.ProcWakeups(pid)}
 	}
-	return cpu, rows.Err() == nil && len(cpu) > 0
+	return m, rows.Err() == nil && len(m) > 0
 }
 
-// pgCPUSince is the backends' CPU time used since before (a pgCPU reading):
-// a backend that appeared since counts whole. One that exited in between is
-// not counted (Ponte's pools keep their connections through a slice).
-func pgCPUSince(before, after map[int]time.Duration) time.Duration {
-	var d time.Duration
-	for pid, t := range after {
-		d += t - before[pid]
+// backendsSince is what the backends used since before (a pgBackends
+// reading): a backend that appeared since counts whole. One that exited in
+// between is not counted (Ponte's pools keep their connections through a
+// slice).
+func backendsSince(before, after map[int]backend) backend {
+	var d backend
+	for pid, a := range after {
+		d.cpu += a.cpu - before[pid].cpu
+		d.wakeups += a.wakeups - before[pid].wakeups
 	}
 	return d
 }

@@ -260,6 +260,24 @@ func ProcCPU(pid int) time.Duration {
 	return time.Duration(utime+stime) * time.Second / clockTicks
 }
 
+// ProcWakeups is how many times process pid has blocked and been woken
+// (voluntary context switches, from /proc; 0 elsewhere): a database
+// backend blocks for a client message not there yet, a WAL flush, a lock,
+// so fewer round trips and commits show as fewer wake-ups.
+func ProcWakeups(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
 // clockTicks is USER_HZ, the unit of /proc/PID/stat times: 100 on every
 // mainstream Linux architecture.
 const clockTicks = 100
