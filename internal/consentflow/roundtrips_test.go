@@ -23,7 +23,7 @@ import (
 
 // pgServer starts Ponte on a fresh PostgreSQL schema with a webhook
 // subscription to the ticket event, whose deliveries land in got.
-func pgServer(t *testing.T) (s *apptest.Server, p *httpx.Principal, got func() [][]byte) {
+func pgServer(t testing.TB) (s *apptest.Server, p *httpx.Principal, got func() [][]byte) {
 	t.Helper()
 	base := os.Getenv(storetest.EnvVar)
 	if base == "" {
