@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 
@@ -210,4 +213,42 @@ func TestConsentJTI(t *testing.T) {
 			t.Errorf("consents, jtis, records, timers = %v, want 3 of each", got)
 		}
 	})
+}
+
+// TestConsentCreateHTTPRoundTrips counts a whole POST /recurring-consents
+// on PostgreSQL: the handler's read of the calling application (its keys
+// and plain-JSON flag, read at once so that a change applies to the next
+// request) and the create's one statement; a replay one more. Fewer is
+// fine; more is a regression.
+func TestConsentCreateHTTPRoundTrips(t *testing.T) {
+	t.Parallel()
+	base := os.Getenv(storetest.EnvVar)
+	if base == "" {
+		t.Skip("PostgreSQL only: set " + storetest.EnvVar)
+	}
+	s := apptest.Start(t, apptest.Options{DatabaseURL: storetest.FreshSchema(t, base)})
+	tok := token(t, s)
+	post := func(key string) int64 {
+		r := httptest.NewRequest(http.MethodPost, recurring.ConsentsPath, strings.NewReader(happyBody))
+		for k, v := range headers(tok, key) {
+			r.Header.Set(k, v)
+		}
+		r.Header.Set("Content-Type", "application/json")
+		ctx, n := store.CountRoundTrips(r.Context())
+		w := httptest.NewRecorder()
+		s.App.Handler().ServeHTTP(w, r.WithContext(ctx))
+		if w.Code != http.StatusCreated {
+			t.Fatalf("POST %s: %d %s", key, w.Code, w.Body)
+		}
+		return n.N()
+	}
+	for _, key := range []string{"warm-1", "warm-1", "warm-2", "warm-2"} { // prepare the statements
+		post(key)
+	}
+	if n := post("k1"); n > 2 {
+		t.Errorf("POST /recurring-consents: %d round trips, want at most 2 (the caller's application, the create)", n)
+	}
+	if n := post("k1"); n > 3 {
+		t.Errorf("POST /recurring-consents, a replay: %d round trips, want at most 3", n)
+	}
 }
