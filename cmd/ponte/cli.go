@@ -101,7 +101,7 @@ func (c *command) Alias(alias, canonical string) {
 
 // storageMeta and serveMeta name the values of the flags internal/config
 // defines; a config flag missing here is shown with its Go type.
-var storageMeta = map[string]string{"database-url": "URL", "data-dir": "DIR", "data-key": "FILE"}
+var storageMeta = map[string]string{"database-url": "URL", "data-dir": "DIR", "data-key": "FILE", "keys-dir": "DIR"}
 
 var serveMeta = map[string]string{
 	"addr": "HOST:PORT", "mode": "MODE", "public-url": "URL", "signing-key": "FILE", "token-ttl": "DURATION",

@@ -9,7 +9,7 @@ import (
 )
 
 // storageFlags are the database flags every command but version has.
-var storageFlags = []string{"data-dir", "data-key", "database-url"}
+var storageFlags = []string{"data-dir", "data-key", "database-url", "keys-dir"}
 
 // leafCommands is every command that runs, with the flags its help must list
 // (besides the storage flags) and the hidden aliases it must not list. The
@@ -25,7 +25,7 @@ var leafCommands = []struct {
 		"apple-root-ca", "mastercard-tav-key", "mastercard-pepk", "network-secret", "tls-cert", "tls-key", "client-ca",
 		"transport-cert", "transport-key", "transport-ca", "admin-token", "pcm-floor", "pcm-url", "pcm-token-url", "pcm-client-id", "pcm-client-secret", "pcm-cert", "pcm-key",
 		"pcm-org-id", "pcm-spec", "org-id", "settlement", "settlement-deadline", "ledger-pix-limit", "itp-cnpj", "itp-ispb",
-		"itp-encryption-key", "directory-jwks", "directory-issuer", "directory-keystore"}, nil, true},
+		"itp-encryption-key", "directory-jwks", "directory-issuer", "directory-keystore", "drain-delay", "instance", "job-lease", "pcm-lease"}, nil, true},
 	{[]string{"migrate"}, nil, nil, true},
 	{[]string{"version"}, nil, nil, false},
 	{[]string{"apps", "create"}, []string{"name", "company-key", "scopes", "redirect-url", "deep-link-url", "jwks", "accept-plain-json", "org-id"}, []string{"redirect-uri"}, true},
@@ -62,6 +62,8 @@ var leafCommands = []struct {
 	{[]string{"journeys", "set-default"}, []string{"app", "alias"}, []string{"client-id"}, true},
 	{[]string{"pcm", "status"}, []string{"json"}, nil, true},
 	{[]string{"pcm", "replay"}, []string{"from", "to", "endpoint"}, nil, true},
+	{[]string{"keys", "init"}, []string{"dir", "org-id", "sandbox"}, nil, false},
+	{[]string{"keys", "show"}, []string{"dir", "database-url"}, nil, false},
 }
 
 // flagRow is one row of a help's flag table: "  --name META  description".
