@@ -147,6 +147,18 @@ func verifyKeys(ctx context.Context, db *store.DB, now time.Time, cfg config.Con
 		if err != nil {
 			return err
 		}
+		if f.key.ID == keyset.ITPEncryptionKey {
+			// The rotated-out keys the configuration still lists: a
+			// database whose current key is one of them records the
+			// rotation (config: --itp-encryption-key NEW,OLD).
+			for _, path := range cfg.ITPEncryptionKeyFiles[1:] {
+				old, err := keyset.FingerprintFile(f.key, path)
+				if err != nil {
+					return err
+				}
+				e.Previous = append(e.Previous, old.Fingerprint)
+			}
+		}
 		entries = append(entries, e)
 	}
 	org, err := keyset.FingerprintValue(layoutKey(keyset.OrganisationID), orgSource, []byte(cfg.OrganisationID))

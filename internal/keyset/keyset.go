@@ -250,6 +250,11 @@ type Entry struct {
 	// Source is the file it was read from, or the flag that gave its value.
 	Source      string
 	Fingerprint string
+	// Previous are fingerprints of keys this one replaced that the
+	// configuration still lists (--itp-encryption-key's rotated-out keys):
+	// when the database's current key is one of them, Verify records this
+	// one as current and retires it, the configuration being the rotation.
+	Previous []string
 }
 
 // Load reads the key set in dir: every production key must be there, and

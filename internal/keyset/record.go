@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,6 +52,12 @@ func Verify(ctx context.Context, db *store.DB, now time.Time, entries []Entry) e
 				return fmt.Errorf("keyset: read the %s's fingerprints: %w", e.Name, err)
 			}
 			if current == e.Fingerprint || (e.Rotatable && known > 0) {
+				continue
+			}
+			if e.Rotatable && slices.Contains(e.Previous, current) {
+				if err := rotate(ctx, tx, now, e.ID, e.Fingerprint); err != nil {
+					return fmt.Errorf("keyset: record the rotation of the %s: %w", e.Name, err)
+				}
 				continue
 			}
 			errs = append(errs, &MismatchError{Entry: e, Current: current})
@@ -101,20 +108,22 @@ func Rotate(ctx context.Context, db *store.DB, now time.Time, id, fingerprint st
 	if _, ok := Lookup(id); !ok {
 		return fmt.Errorf("keyset: no key %q in the key set", id)
 	}
-	err := db.Write(ctx, func(tx *sql.Tx) error {
-		// Retired first: one current row per name is a unique index.
-		if _, err := tx.ExecContext(ctx, `UPDATE key_fingerprints SET current = 0, retired_at = $3
-			WHERE name = $1 AND current = 1 AND fingerprint <> $2`, id, fingerprint, now.UnixMilli()); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO key_fingerprints (name, fingerprint, current, created_at) VALUES ($1, $2, 1, $3)
-			ON CONFLICT (name, fingerprint) DO UPDATE SET current = 1, retired_at = NULL`, id, fingerprint, now.UnixMilli())
-		return err
-	})
+	err := db.Write(ctx, func(tx *sql.Tx) error { return rotate(ctx, tx, now, id, fingerprint) })
 	if err != nil {
 		return fmt.Errorf("keyset: rotate %s: %w", id, err)
 	}
 	return nil
+}
+
+func rotate(ctx context.Context, tx *sql.Tx, now time.Time, id, fingerprint string) error {
+	// Retired first: one current row per name is a unique index.
+	if _, err := tx.ExecContext(ctx, `UPDATE key_fingerprints SET current = 0, retired_at = $3
+		WHERE name = $1 AND current = 1 AND fingerprint <> $2`, id, fingerprint, now.UnixMilli()); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO key_fingerprints (name, fingerprint, current, created_at) VALUES ($1, $2, 1, $3)
+		ON CONFLICT (name, fingerprint) DO UPDATE SET current = 1, retired_at = NULL`, id, fingerprint, now.UnixMilli())
+	return err
 }
 
 // Forget removes a retired fingerprint of key id (once nothing the old key

@@ -155,3 +155,37 @@ func TestVerifyConcurrentFirstStarts(t *testing.T) {
 		}
 	})
 }
+
+// TestVerifyConfiguredRotation: an initiator encryption key configured
+// with the database's current key as a rotated-out one (--itp-encryption-key
+// NEW,OLD) is a rotation: recorded as current, the old one retired, and an
+// instance still on the old key keeps starting. A key listing other
+// rotated-out keys is refused.
+func TestVerifyConfiguredRotation(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if err := Verify(ctx, db, testNow, []Entry{entry(t, ITPEncryptionKey, "sha256:A")}); err != nil {
+			t.Fatal(err)
+		}
+		rotated := entry(t, ITPEncryptionKey, "sha256:B")
+		rotated.Previous = []string{"sha256:A"}
+		if err := Verify(ctx, db, testNow.Add(time.Hour), []Entry{rotated}); err != nil {
+			t.Fatalf("configured rotation: %v", err)
+		}
+		recs, err := Recorded(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != 2 || recs[0].Fingerprint != "sha256:B" || !recs[0].Current || recs[1].Current || !recs[1].RetiredAt.Equal(testNow.Add(time.Hour)) {
+			t.Errorf("recorded %+v, want B current and A retired", recs)
+		}
+		if err := Verify(ctx, db, testNow, []Entry{entry(t, ITPEncryptionKey, "sha256:A")}); err != nil {
+			t.Errorf("an instance still on the old key: %v", err)
+		}
+		stranger := entry(t, ITPEncryptionKey, "sha256:C")
+		stranger.Previous = []string{"sha256:X"}
+		if err := Verify(ctx, db, testNow, []Entry{stranger}); err == nil {
+			t.Error("a key whose rotated-out keys the database never used passed")
+		}
+	})
+}
