@@ -7,11 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/ponte-ofb/ponte/internal/app/apptest"
 	"github.com/ponte-ofb/ponte/internal/auth"
+	"github.com/ponte-ofb/ponte/internal/keyset"
 )
 
 // TestRotateSigningKeyFiles: rotation retires the current key into
@@ -95,6 +97,7 @@ func TestSigningKeyRotationTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	recordRotation(t, s)
 	s = s.Restart(t)
 	authorized := func(tok string) int {
 		r := s.Do(t, "GET", "/openfinance/consent-flow/ticket/0123456789abcdef0123456789abcdef", map[string]string{"Authorization": "Bearer " + tok}, "")
@@ -134,4 +137,19 @@ func tokenKID(t *testing.T, raw string) string {
 		t.Fatal(err)
 	}
 	return jws.Signatures[0].Header.KeyID
+}
+
+// recordRotation records the rotated signing key as the database's current
+// one, as 'ponte keys rotate-signing-key' does, so the restart passes the
+// key check.
+func recordRotation(t *testing.T, s *apptest.Server) {
+	t.Helper()
+	k, _ := keyset.Lookup(keyset.SigningKey)
+	e, err := keyset.FingerprintFile(k, filepath.Join(s.Options.DataDir, "signing-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keyset.Rotate(t.Context(), s.App.DB, time.Now(), keyset.SigningKey, e.Fingerprint); err != nil {
+		t.Fatal(err)
+	}
 }

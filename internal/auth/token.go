@@ -43,7 +43,25 @@ type SigningKey struct {
 	// JWKS, so tokens, ID tokens and signed answers they signed stay
 	// verifiable until they expire.
 	Retired []*SigningKey
+
+	// path is the file the key was loaded from ("" when parsed): a token
+	// naming a key id the set does not know makes it look at its files
+	// again, and so does the JWKS now and then, so an instance not yet
+	// restarted after a rotation verifies and publishes the new key once
+	// its key set has it.
+	path      string
+	mu        sync.Mutex
+	later     []*SigningKey // keys found in the files after loading
+	missed    time.Time     // the last look for an unknown key id
+	refreshed time.Time     // the last look for the JWKS
 }
+
+// How often the key files are looked at again: for an unknown key id (a
+// bound on what tokens naming made-up ids can cost) and for the JWKS.
+const (
+	reloadOnMiss = time.Second
+	reloadJWKS   = time.Minute
+)
 
 // RetiredDir is the directory of path's retired keys: beside it, named for
 // it without its extension (signing-key.pem: signing-key.retired/), one
@@ -68,6 +86,7 @@ func LoadOrCreateKey(path string) (*SigningKey, error) {
 	if key.Retired, err = loadRetired(RetiredDir(path), key.KeyID); err != nil {
 		return nil, err
 	}
+	key.path = path
 	return key, nil
 }
 
@@ -85,6 +104,7 @@ func ReadKey(path string) (*SigningKey, error) {
 	if key.Retired, err = loadRetired(RetiredDir(path), key.KeyID); err != nil {
 		return nil, err
 	}
+	key.path = path
 	return key, nil
 }
 
@@ -208,29 +228,60 @@ func newSigningKey(key *rsa.PrivateKey) (*SigningKey, error) {
 	return &SigningKey{Private: key, KeyID: base64.RawURLEncoding.EncodeToString(thumb)}, nil
 }
 
-// JWKS returns the public key set: the current key first, then the retired ones.
+// JWKS returns the public key set: the current key first, then the retired
+// ones, then any found in the key files since (looked for at most once a
+// minute).
 func (k *SigningKey) JWKS() jose.JSONWebKeySet {
-	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{
-		Key: &k.Private.PublicKey, KeyID: k.KeyID, Algorithm: string(jose.PS256), Use: "sig",
-	}}}
-	for _, r := range k.Retired {
-		set.Keys = append(set.Keys, jose.JSONWebKey{Key: &r.Private.PublicKey, KeyID: r.KeyID, Algorithm: string(jose.PS256), Use: "sig"})
+	set := jose.JSONWebKeySet{}
+	for _, key := range k.all(reloadJWKS, &k.refreshed) {
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: &key.Private.PublicKey, KeyID: key.KeyID, Algorithm: string(jose.PS256), Use: "sig"})
 	}
 	return set
 }
 
-// verifier returns the public key of key id kid: the current key's or a
-// retired one's.
-func (k *SigningKey) verifier(kid string) (*rsa.PublicKey, bool) {
-	if kid == k.KeyID {
-		return &k.Private.PublicKey, true
+// all is the current key, the retired ones and those found later, looking
+// in the key files again first when *last is older than every.
+func (k *SigningKey) all(every time.Duration, last *time.Time) []*SigningKey {
+	out := append([]*SigningKey{k}, k.Retired...)
+	if k.path == "" {
+		return out
 	}
-	for _, r := range k.Retired {
-		if r.KeyID == kid {
-			return &r.Private.PublicKey, true
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if now := time.Now(); now.Sub(*last) >= every {
+		*last = now
+		if fresh, err := ReadKey(k.path); err == nil {
+			for _, f := range append([]*SigningKey{fresh}, fresh.Retired...) {
+				if !slices.ContainsFunc(append(out, k.later...), func(x *SigningKey) bool { return x.KeyID == f.KeyID }) {
+					k.later = append(k.later, f)
+				}
+			}
 		}
 	}
-	return nil, false
+	return append(out, k.later...)
+}
+
+// verifier returns the public key of key id kid: the current key's, a
+// retired one's, or one the key files have since loading.
+func (k *SigningKey) verifier(kid string) (*rsa.PublicKey, bool) {
+	find := func(keys []*SigningKey) (*rsa.PublicKey, bool) {
+		for _, key := range keys {
+			if key.KeyID == kid {
+				return &key.Private.PublicKey, true
+			}
+		}
+		return nil, false
+	}
+	if pub, ok := find(append([]*SigningKey{k}, k.Retired...)); ok {
+		return pub, true
+	}
+	k.mu.Lock()
+	pub, ok := find(k.later)
+	k.mu.Unlock()
+	if ok {
+		return pub, true
+	}
+	return find(k.all(reloadOnMiss, &k.missed))
 }
 
 // Tokens issues and verifies access tokens.

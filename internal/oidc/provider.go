@@ -158,20 +158,25 @@ func New(cfg Config) (*Server, error) {
 	}
 	issuer := strings.TrimSuffix(cfg.Issuer, "/")
 	// go-oidc signs with the first key of the algorithm: the current one.
-	// Retired keys follow, public only, so what they signed (ID tokens,
-	// JARM responses) still verifies against the published JWKS.
-	jwks := goidc.JSONWebKeySet{Keys: []goidc.JSONWebKey{{
-		Key: cfg.Key.Private, KeyID: cfg.Key.KeyID, Algorithm: string(goidc.PS256), Use: string(goidc.KeyUsageSignature),
-	}}}
-	for _, r := range cfg.Key.Retired {
-		jwks.Keys = append(jwks.Keys, goidc.JSONWebKey{
-			Key: &r.Private.PublicKey, KeyID: r.KeyID, Algorithm: string(goidc.PS256), Use: string(goidc.KeyUsageSignature)})
+	// The others follow, public only (Key.JWKS: the retired keys and those
+	// a rotation added to the key files since), so what they signed (ID
+	// tokens, JARM responses) verifies against the published JWKS.
+	jwks := func(context.Context) (goidc.JSONWebKeySet, error) {
+		set := goidc.JSONWebKeySet{Keys: []goidc.JSONWebKey{{
+			Key: cfg.Key.Private, KeyID: cfg.Key.KeyID, Algorithm: string(goidc.PS256), Use: string(goidc.KeyUsageSignature),
+		}}}
+		for _, k := range cfg.Key.JWKS().Keys {
+			if k.KeyID != cfg.Key.KeyID {
+				set.Keys = append(set.Keys, k)
+			}
+		}
+		return set, nil
 	}
 	s := &Server{storage: cfg.Storage, logger: cfg.Logger,
 		refresh: refreshPolicy{consents: cfg.Consents, clock: cfg.Storage.clock}, registration: cfg.Registration != nil,
 		tlsClientAuth: cfg.Registration != nil && cfg.MutualTLS}
 	op, err := provider.New(goidc.ProfileFAPI1, issuer,
-		func(context.Context) (goidc.JSONWebKeySet, error) { return jwks, nil },
+		jwks,
 		provider.WithClientStorage(clientStorage(cfg)),
 		provider.WithAuthnSessionStorage(cfg.Storage.AuthnSessions()),
 		provider.WithGrantSessionStorage(cfg.Storage.GrantSessions()),

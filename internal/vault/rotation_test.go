@@ -79,8 +79,10 @@ func TestRotate(t *testing.T) {
 	if !strings.HasPrefix(after, "v2:"+v.KeyID()+":") || !v.Current(after) {
 		t.Errorf("new seal %q does not name the current key %s", after, v.KeyID())
 	}
-	if _, err := orig.Open(after, "card-pan:3"); err != ErrOpen {
-		t.Errorf("the old key opened a value of the new one: %v", err)
+	if stranger, _ := New(bytes.Repeat([]byte{1}, 32)); stranger != nil {
+		if _, err := stranger.Open(after, "card-pan:3"); err != ErrOpen {
+			t.Errorf("another key opened a value of the new one: %v", err)
+		}
 	}
 	if got := v.Hash("card-pan", pan); got != hash {
 		t.Errorf("lookup hash changed on rotation: %s, was %s", got, hash)
@@ -208,4 +210,36 @@ func mustSeal(t *testing.T, v *Vault, pt []byte, context string) string {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestReloadAfterRotation: a vault loaded before its key set was rotated (an
+// instance not yet restarted) opens what a vault of the rotated set seals,
+// by looking at its key files again; it keeps sealing with its own key, and
+// a value naming no key of the files still does not open.
+func TestReloadAfterRotation(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "data.key")
+	running, err := LoadOrCreate(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restarted, err := Rotate(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, _ := restarted.Seal([]byte("pan"), "card-pan:1")
+	if got, err := running.Open(sealed, "card-pan:1"); err != nil || string(got) != "pan" {
+		t.Fatalf("the running vault cannot open the new key's value: %q %v", got, err)
+	}
+	if mine, _ := running.Seal([]byte("x"), "c"); !strings.HasPrefix(mine, "v2:"+running.KeyID()+":") || running.KeyID() == restarted.KeyID() {
+		t.Errorf("the running vault changed its sealing key: %s", mine)
+	}
+	if ids := running.RetiredKeyIDs(); len(ids) != 1 || ids[0] != restarted.KeyID() {
+		t.Errorf("keys added by the reload: %v", ids)
+	}
+	other, _ := New(bytes.Repeat([]byte{9}, 32))
+	foreign, _ := other.Seal([]byte("x"), "c")
+	if _, err := running.Open(foreign, "c"); err != ErrOpen {
+		t.Errorf("a value of a key in no file: %v", err)
+	}
 }

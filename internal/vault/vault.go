@@ -15,6 +15,7 @@
 package vault
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
@@ -29,6 +30,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/ponte-ofb/ponte/internal/keyfile"
 )
@@ -61,12 +64,23 @@ type dataKey struct {
 // Vault seals with its current data key and opens with any key of its set.
 type Vault struct {
 	current *dataKey
-	byID    map[string]*dataKey
-	retired []string // ids, in the order loaded
-	// legacy opens "v1:" values: the original key, nil once it is removed.
-	legacy  *dataKey
 	hashKey []byte
+	// path is the key file the vault was loaded from ("" for New): a value
+	// naming a key the vault does not know makes it look there again, so
+	// an instance not yet restarted after a rotation opens what restarted
+	// instances seal with the new key once the key set is updated.
+	path string
+
+	mu       sync.RWMutex
+	byID     map[string]*dataKey
+	retired  []string // ids, in the order loaded
+	legacy   *dataKey // opens "v1:" values: the original key, nil once it is removed
+	reloaded time.Time
 }
+
+// reloadEvery bounds how often an unknown key id sends the vault back to
+// its key files, so values naming no key cannot make it read them on every call.
+const reloadEvery = time.Second
 
 // RetiredDir is the directory of the retired keys of the data key at path:
 // beside it, named for it (data.key: data-key.retired/), one <key id>.key
@@ -187,7 +201,7 @@ func load(path string, b []byte) (*Vault, error) {
 	if hashKey == nil {
 		hashKey = current.derivedHash
 	}
-	v := &Vault{current: current, byID: map[string]*dataKey{current.id: current}, hashKey: hashKey}
+	v := &Vault{current: current, byID: map[string]*dataKey{current.id: current}, hashKey: hashKey, path: path}
 	dir := RetiredDir(path)
 	entries, err := os.ReadDir(dir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -265,8 +279,54 @@ func newDataKey(key []byte) (*dataKey, error) {
 // KeyID is the current data key's id, the one new seals name.
 func (v *Vault) KeyID() string { return v.current.id }
 
-// RetiredKeyIDs are the ids of the retired keys loaded beside the current one.
-func (v *Vault) RetiredKeyIDs() []string { return append([]string(nil), v.retired...) }
+// RetiredKeyIDs are the ids of the keys loaded beside the current one.
+func (v *Vault) RetiredKeyIDs() []string {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return append([]string(nil), v.retired...)
+}
+
+// key is the key named id, looking in the key files again (at most once
+// per reloadEvery) when it is not loaded: after a rotation on another host.
+func (v *Vault) key(id string) *dataKey {
+	v.mu.RLock()
+	k := v.byID[id]
+	v.mu.RUnlock()
+	if k != nil || v.path == "" {
+		return k
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if k := v.byID[id]; k != nil {
+		return k
+	}
+	if now := time.Now(); now.Sub(v.reloaded) >= reloadEvery {
+		v.reloaded = now
+		if fresh, err := Read(v.path); err == nil && bytes.Equal(fresh.hashKey, v.hashKey) {
+			// Keys are only added: the current one stays until restart.
+			for _, id := range fresh.RetiredKeyIDs() {
+				v.add(fresh.byID[id])
+			}
+			v.add(fresh.current)
+		}
+	}
+	return v.byID[id]
+}
+
+// add puts k in the set, as a retired key, unless it is there. v.mu is held.
+func (v *Vault) add(k *dataKey) {
+	if _, ok := v.byID[k.id]; ok {
+		return
+	}
+	v.byID[k.id] = k
+	v.retired = append(v.retired, k.id)
+}
+
+func (v *Vault) legacyKey() *dataKey {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.legacy
+}
 
 // Seal encrypts plaintext bound to context (e.g. "card-pan:<card id>"), so a
 // sealed value copied to another row does not open there.
@@ -292,9 +352,9 @@ func (v *Vault) Open(sealed, context string) ([]byte, error) {
 		if !found {
 			return nil, ErrOpen
 		}
-		k, raw = v.byID[id], body
+		k, raw = v.key(id), body
 	} else if rest, ok := strings.CutPrefix(sealed, sealedPrefix); ok {
-		k, raw = v.legacy, rest
+		k, raw = v.legacyKey(), rest
 	}
 	if k == nil {
 		return nil, ErrOpen
