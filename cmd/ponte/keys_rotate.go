@@ -267,6 +267,9 @@ func keysReseal(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	c.String(&f.dir, "dir", "DIR", "", "the key set directory ('ponte keys init'); default: --keys-dir, else the data directory")
 	batch := 500
 	c.Int(&batch, "batch", "N", batch, "values re-sealed per transaction")
+	forget := false
+	c.Bool(&forget, "forget-retired", false, "once every value is re-sealed, make the database forget the retired data keys'\n"+
+		"fingerprints, so an instance started with an old key set is refused")
 	c.Storage(&f.cfg)
 	if err := c.Parse(args); err != nil {
 		return err
@@ -308,6 +311,22 @@ func keysReseal(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("keys reseal: %d values open with no key of the set (sealed under a key that is not in %s or its retired directory): keep the retired keys until they are accounted for", unreadable, dataKeyPath(f))
 	}
 	fmt.Fprintf(stdout, "every sealed value is under data key %s: once every instance runs with it, %s can be removed\n", vlt.KeyID(), vault.RetiredDir(dataKeyPath(f)))
+	if !forget {
+		return nil
+	}
+	records, err := keyset.Recorded(ctx, db)
+	if err != nil {
+		return fmt.Errorf("keys reseal: %w", err)
+	}
+	for _, r := range records {
+		if r.ID != keyset.DataKeyID || r.Current {
+			continue
+		}
+		if err := keyset.Forget(ctx, db, r.ID, r.Fingerprint); err != nil {
+			return fmt.Errorf("keys reseal: %w", err)
+		}
+		fmt.Fprintf(stdout, "forgot the retired data key fingerprint %s: an instance started with it is refused\n", r.Fingerprint)
+	}
 	return nil
 }
 

@@ -212,7 +212,13 @@ func TestCLIKeysReseal(t *testing.T) {
 					t.Errorf("reseal of %s: %q\n%s", want, line, out.stdout)
 				}
 			}
-			again := mustCLI(t, 0, append([]string{"keys", "reseal"}, flags...)...)
+			again := mustCLI(t, 0, append([]string{"keys", "reseal", "--forget-retired"}, flags...)...)
+			if !strings.Contains(again.stdout, "forgot the retired data key fingerprint") {
+				t.Errorf("--forget-retired: %s", again.stdout)
+			}
+			if _, retired := recordedKeys(t, dbURL, dir, keyset.DataKeyID); len(retired) != 0 {
+				t.Errorf("retired data key fingerprints left: %v", retired)
+			}
 			for _, line := range strings.Split(again.stdout, "\n") {
 				if strings.Contains(line, "re-sealed") && !strings.Contains(line, " 0 re-sealed") {
 					t.Errorf("second reseal changed values: %s", line)
