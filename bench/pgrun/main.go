@@ -64,6 +64,7 @@ type options struct {
 	pg             string
 	asJSON         bool
 	tmpParent, bin string
+	reuse          bool // one server per engine for every path
 }
 
 func main() {
@@ -79,6 +80,7 @@ func main() {
 	fs.BoolVar(&o.asJSON, "json", false, "print the results as JSON instead of tables")
 	fs.StringVar(&o.tmpParent, "tmp", "", "where the temporary directory (binary, SQLite databases) goes; default the system's")
 	fs.StringVar(&o.bin, "ponte-bin", "", "use this ponte binary instead of building ./cmd/ponte")
+	fs.BoolVar(&o.reuse, "reuse", false, "start one server per engine for every path instead of fresh ones per path (faster; each path then writes into a database the paths before it filled)")
 	fs.Usage = func() {
 		fmt.Fprintf(os.Stderr, "Usage: go run ./bench/pgrun [flags]\n\nPostgreSQL against SQLite on the hot write paths (issue 17 §2), in the same run.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -150,6 +152,7 @@ type Result struct {
 	Paths         []PathResult `json:"paths"`
 	AllMet        bool         `json:"allMet"` // every path's ratio met the target (false without PostgreSQL)
 	Seconds       float64      `json:"elapsedSeconds"`
+	Reused        bool         `json:"reusedServers,omitempty"` // -reuse: one server per engine for every path
 }
 
 // PathResult is one path on both engines.
@@ -208,7 +211,7 @@ func run(ctx context.Context, o options, progress io.Writer) (*Result, error) {
 		Command:   "go run ./bench/pgrun" + strings.TrimSuffix(" "+strings.Join(os.Args[1:], " "), " "),
 		GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH, CPUs: runtime.NumCPU(),
 		Workers: o.workers, Rounds: o.rounds, SliceSeconds: (o.dur / time.Duration(o.rounds)).Seconds(), TargetRatio: target,
-		LoadAvgBefore: benchproc.LoadAvg(),
+		LoadAvgBefore: benchproc.LoadAvg(), Reused: o.reuse,
 	}
 	say := func(format string, args ...any) { fmt.Fprintf(progress, "pgrun: "+format+"\n", args...) }
 	if res.LoadAvgBefore > float64(res.CPUs)/2 {
@@ -243,11 +246,19 @@ func run(ctx context.Context, o options, progress io.Writer) (*Result, error) {
 		res.PostgreSQL = pgVersion(ctx, o.pg)
 	}
 	res.AllMet = len(engines) == 2
+	var shared servers
+	if o.reuse {
+		var stop func()
+		if shared, stop, err = startServers(ctx, o, bin, tmp, "all", engines, say); err != nil {
+			return nil, err
+		}
+		defer stop()
+	}
 	for _, p := range paths {
 		if !slices.Contains(o.paths, p.name) {
 			continue
 		}
-		pr, err := runPath(ctx, o, p, bin, tmp, engines, say)
+		pr, err := runPath(ctx, o, p, bin, tmp, engines, shared, say)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p.name, err)
 		}
@@ -272,42 +283,58 @@ type slice struct {
 	sample    string // an answer with another status, when there were some
 }
 
-// runPath starts a server on each engine, sets it up, and runs the rounds.
-func runPath(ctx context.Context, o options, p path, bin, tmp string, engines []string, say func(string, ...any)) (*PathResult, error) {
-	// The engines' servers start (and stop) side by side: starting is most
-	// of a short run's time, and nothing is measured then.
-	servers := make([]*server, len(engines))
-	defer func() {
+// servers is one `ponte serve` per engine, by engine.
+type servers map[string]*server
+
+// startServers starts a server on each engine, side by side (starting is
+// most of a short run's time, and nothing is measured then), named name.
+// stop stops those that started, side by side too.
+func startServers(ctx context.Context, o options, bin, tmp, name string, engines []string, say func(string, ...any)) (_ servers, stop func(), _ error) {
+	started := make([]*server, len(engines))
+	stop = func() {
 		var wg sync.WaitGroup
-		for _, s := range servers {
+		for _, s := range started {
 			if s != nil {
 				wg.Go(s.stop)
 			}
 		}
 		wg.Wait()
-	}()
+	}
 	errs := make([]error, len(engines))
 	var wg sync.WaitGroup
 	for i, e := range engines {
-		say("%s: starting ponte serve on %s", p.name, e)
-		wg.Go(func() {
-			if servers[i], errs[i] = startServer(ctx, bin, tmp, p.name, e, o.pg); errs[i] != nil {
-				return
-			}
-			if p.setup != nil {
-				if err := p.setup(ctx, servers[i]); err != nil {
-					errs[i] = fmt.Errorf("%s setup: %w", e, err)
-				}
-			}
-		})
+		say("%s: starting ponte serve on %s", name, e)
+		wg.Go(func() { started[i], errs[i] = startServer(ctx, bin, tmp, name, e, o.pg) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		stop()
+		return nil, nil, err
 	}
-	byEngine := map[string]*server{}
+	byEngine := servers{}
 	for i, e := range engines {
-		byEngine[e] = servers[i]
+		byEngine[e] = started[i]
+	}
+	return byEngine, stop, nil
+}
+
+// runPath sets p up on each engine's server and runs the rounds; with no
+// servers given (the default, not -reuse) it starts fresh ones for p.
+func runPath(ctx context.Context, o options, p path, bin, tmp string, engines []string, byEngine servers, say func(string, ...any)) (*PathResult, error) {
+	if byEngine == nil {
+		var stop func()
+		var err error
+		if byEngine, stop, err = startServers(ctx, o, bin, tmp, p.name, engines, say); err != nil {
+			return nil, err
+		}
+		defer stop()
+	}
+	if p.setup != nil {
+		for _, e := range engines {
+			if err := p.setup(ctx, byEngine[e]); err != nil {
+				return nil, fmt.Errorf("%s setup: %w", e, err)
+			}
+		}
 	}
 	est := map[string]float64{}
 	for _, e := range engines {
@@ -521,8 +548,12 @@ func printResult(w io.Writer, r *Result) {
 	fmt.Fprintf(w, "  machine:  %s, %d CPUs shared by Ponte, the database and the load generator, %s; load average %.2f before, %.2f after\n",
 		r.Platform, r.CPUs, r.GoVersion, r.LoadAvgBefore, r.LoadAvgAfter)
 	fmt.Fprintf(w, "  engines:  SQLite (WAL, synchronous=FULL); %s\n", r.PostgreSQL)
-	fmt.Fprintf(w, "  load:     closed loop, %d workers, %d round(s) of %.1fs measured per engine, engines alternating; %.0fs in all\n\n",
-		r.Workers, r.Rounds, r.SliceSeconds, r.Seconds)
+	servers := "a fresh server per engine and path"
+	if r.Reused {
+		servers = "one server per engine for every path (-reuse)"
+	}
+	fmt.Fprintf(w, "  load:     closed loop, %d workers, %d round(s) of %.1fs measured per engine, engines alternating, %s; %.0fs in all\n\n",
+		r.Workers, r.Rounds, r.SliceSeconds, servers, r.Seconds)
 	for _, p := range r.Paths {
 		fmt.Fprintf(w, "%s\n", p.Title)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
