@@ -107,8 +107,14 @@ func directoryCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	defer db.Close()
 	// The key ponte serve signs with in the sandbox; created here when the
-	// CLI runs first, and then used by serve.
-	key, err := auth.LoadOrCreateKey(filepath.Join(cfg.DataDir, app.SandboxDirectoryKeyFile))
+	// CLI runs first, and then used by serve. A key set's is never created.
+	keyPath := filepath.Join(cfg.KeyDir(), app.SandboxDirectoryKeyFile)
+	if cfg.KeysDir != "" {
+		if _, err := os.Stat(keyPath); err != nil {
+			return fmt.Errorf("the sandbox Directory key: %w (a sandbox key set holds it: ponte keys init --sandbox)", err)
+		}
+	}
+	key, err := auth.LoadOrCreateKey(keyPath)
 	if err != nil {
 		return err
 	}
