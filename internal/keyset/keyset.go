@@ -303,8 +303,12 @@ type MissingError struct {
 }
 
 func (e MissingError) Error() string {
-	return fmt.Sprintf("keyset: the %s %s is missing: a key set is generated complete with 'ponte keys init --dir %s' "+
-		"(into a new directory) and the same files are given to every instance; Ponte creates no key when --keys-dir is set", e.Key.Name, e.Path, e.Dir)
+	init := "ponte keys init --dir " + e.Dir
+	if e.Key.Sandbox {
+		init += " --sandbox" // a production set has no sandbox keys
+	}
+	return fmt.Sprintf("keyset: the %s %s is missing: a key set is generated complete with '%s' "+
+		"(into a new directory) and the same files are given to every instance; Ponte creates no key when --keys-dir is set", e.Key.Name, e.Path, init)
 }
 
 // Unwrap lets errors.Is(err, fs.ErrNotExist) see it.

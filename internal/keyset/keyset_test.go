@@ -209,7 +209,7 @@ func TestLoadErrors(t *testing.T) {
 		{"missing signing key", func(dir string) error { return os.Remove(filepath.Join(dir, "signing-key.pem")) },
 			[]string{"token signing key", "signing-key.pem", "ponte keys init --dir"}},
 		{"missing sandbox key of a sandbox set", func(dir string) error { return os.Remove(filepath.Join(dir, "sandbox-directory-key.pem")) },
-			[]string{"sandbox Directory key", "sandbox-directory-key.pem", "is missing"}},
+			[]string{"sandbox Directory key", "sandbox-directory-key.pem", "is missing", "--sandbox"}},
 		{"damaged data key", func(dir string) error { return os.WriteFile(filepath.Join(dir, "data.key"), []byte("short\n"), 0o600) },
 			[]string{"data key", "data.key", "shorter than 16"}},
 		{"org id not a UUID", func(dir string) error { return os.WriteFile(filepath.Join(dir, "org-id"), []byte("acme\n"), 0o600) },
@@ -282,4 +282,18 @@ func sorted(s []string) []string {
 	out := slices.Clone(s)
 	slices.Sort(out)
 	return out
+}
+
+// BenchmarkLoad is what every start pays to fingerprint a sandbox set
+// (PBKDF2 on the four secrets dominates).
+func BenchmarkLoad(b *testing.B) {
+	dir, err := sandboxSet()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := Load(dir); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
