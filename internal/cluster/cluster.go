@@ -1,7 +1,8 @@
 // Package cluster runs several `ponte serve` processes on one PostgreSQL
 // behind HAProxy, the scale-out deployment of issue 17 §3, for tests and
-// bench runs: it builds the binary, starts the instances with one key set
-// and one public URL (HAProxy's frontend), writes HAProxy's configuration
+// bench runs: it builds the binary, generates one key set (`ponte keys
+// init`), starts the instances with it, each with its own data directory,
+// and with one public URL (HAProxy's frontend), writes HAProxy's configuration
 // from deploy/haproxy.cfg and runs it in the foreground, and kills,
 // terminates and restarts instances on demand.
 package cluster
@@ -52,11 +53,9 @@ type Options struct {
 	Instances int
 	// Dir holds the data directories, the logs and haproxy.cfg.
 	Dir string
-	// KeysDir, when set, is a key set from `ponte keys init` every instance
-	// is started with (--keys-dir), each with a data directory of its own.
-	// Empty: the instances share one data directory, whose keys the first
-	// start creates (keyfile's exclusive creation makes concurrent starts
-	// agree on one key each).
+	// KeysDir is the key set every instance is started with (--keys-dir),
+	// each with a data directory of its own. Empty: Start generates one
+	// with `ponte keys init --sandbox` into Dir/keys, as an operator does.
 	KeysDir string
 	// Args are extra `ponte serve` flags of every instance.
 	Args []string
@@ -64,7 +63,7 @@ type Options struct {
 	Check HealthCheck
 	// HAProxy is the haproxy binary (default: haproxy on PATH).
 	HAProxy string
-	// StartTimeout bounds one instance's start (default 60 s).
+	// StartTimeout bounds one instance's start (default 120 s: a loaded machine).
 	StartTimeout time.Duration
 }
 
@@ -169,6 +168,16 @@ func Build(ctx context.Context, root, out string) error {
 	return nil
 }
 
+// KeysInit generates a sandbox key set into dir with `ponte keys init`.
+func KeysInit(ctx context.Context, bin, dir string) error {
+	cmd := exec.CommandContext(ctx, bin, "keys", "init", "--dir", dir, "--sandbox")
+	cmd.Env = envWithoutPonte()
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("cluster: ponte keys init --dir %s --sandbox: %w\n%s", dir, err, b)
+	}
+	return nil
+}
+
 // NewSchema creates a schema of its own in the PostgreSQL database at base
 // and returns a URL whose search_path points at it, and a function dropping it.
 func NewSchema(ctx context.Context, base string) (string, func() error, error) {
@@ -228,7 +237,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		opts.HAProxy = "haproxy"
 	}
 	if opts.StartTimeout <= 0 {
-		opts.StartTimeout = 60 * time.Second
+		opts.StartTimeout = 120 * time.Second
 	}
 	front, err := freePort()
 	if err != nil {
@@ -244,7 +253,13 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 			c.Close()
 		}
 	}()
-	shared := filepath.Join(opts.Dir, "data")
+	if opts.KeysDir == "" {
+		opts.KeysDir = filepath.Join(opts.Dir, "keys")
+		c.opts.KeysDir = opts.KeysDir
+		if err := KeysInit(ctx, opts.Bin, opts.KeysDir); err != nil {
+			return nil, err
+		}
+	}
 	for i := range opts.Instances {
 		port, err := freePort()
 		if err != nil {
@@ -252,16 +267,10 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		}
 		name := fmt.Sprintf("ponte%d", i+1)
 		in := &Instance{Name: name, addr: fmt.Sprintf("127.0.0.1:%d", port), bin: opts.Bin,
-			log: filepath.Join(opts.Dir, name+".log"), dataDir: shared}
+			log: filepath.Join(opts.Dir, name+".log"), dataDir: filepath.Join(opts.Dir, "data-"+name)}
 		in.URL = "http://" + in.addr
-		if opts.KeysDir != "" {
-			in.dataDir = filepath.Join(opts.Dir, "data-"+name)
-		}
 		in.args = append([]string{"serve", "--addr", in.addr, "--public-url", c.URL, "--database-url", opts.DatabaseURL,
-			"--data-dir", in.dataDir, "--log-format", "json", "--instance", name}, opts.Args...)
-		if opts.KeysDir != "" {
-			in.args = append(in.args, "--keys-dir", opts.KeysDir)
-		}
+			"--keys-dir", opts.KeysDir, "--data-dir", in.dataDir, "--log-format", "json", "--instance", name}, opts.Args...)
 		c.Instances = append(c.Instances, in)
 	}
 	errs := make([]error, len(c.Instances))
