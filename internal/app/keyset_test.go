@@ -27,8 +27,13 @@ import (
 // (the load balancer's).
 func newInstance(t *testing.T, dbURL, keysDir string) (*app.App, error) {
 	t.Helper()
+	return newModeInstance(t, dbURL, keysDir, config.Sandbox)
+}
+
+func newModeInstance(t *testing.T, dbURL, keysDir, mode string) (*app.App, error) {
+	t.Helper()
 	cfg := config.Config{
-		Addr: "127.0.0.1:1", DatabaseURL: dbURL, DataDir: t.TempDir(), KeysDir: keysDir, Mode: config.Sandbox,
+		Addr: "127.0.0.1:1", DatabaseURL: dbURL, DataDir: t.TempDir(), KeysDir: keysDir, Mode: mode,
 		PublicURL: "http://ponte.test", TokenTTL: 5 * time.Minute, LogFormat: "json", ShutdownTimeout: 5 * time.Second, SweepInterval: time.Hour,
 	}
 	if err := cfg.Finish(); err != nil {
@@ -177,4 +182,53 @@ func clientToken(t *testing.T, base string, c auth.DemoCredentials) string {
 		t.Fatalf("token at %s: %d %v", base, resp.StatusCode, err)
 	}
 	return out.AccessToken
+}
+
+// TestKeySetProduction: a production instance takes everything from a
+// production key set, its organisation id too (no --org-id), publishes the
+// set's initiator encryption key, answers the set's admin token, and
+// writes no key into its data directory.
+func TestKeySetProduction(t *testing.T) {
+	t.Parallel()
+	keys := filepath.Join(t.TempDir(), "keys")
+	const org = "5b1e2a8c-3f4d-4e6a-9b7c-1d2e3f4a5b6c"
+	if _, err := keyset.Init(keys, keyset.InitOptions{OrgID: org, Now: apptest.Epoch}); err != nil {
+		t.Fatal(err)
+	}
+	// SQLite in the data directory, which then holds the database only.
+	a, err := newModeInstance(t, "", keys, config.Production)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Config.OrganisationID != org {
+		t.Errorf("organisation id %q, want the key set's %s", a.Config.OrganisationID, org)
+	}
+	token, err := os.ReadFile(filepath.Join(keys, "admin-token"))
+	if err != nil || a.PCM.AdminToken != strings.TrimSpace(string(token)) {
+		t.Errorf("admin token is not the key set's (%v)", err)
+	}
+	srv := httptest.NewServer(a.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + app.PathITPJWKS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	enc, err := auth.LoadOrCreateKey(filepath.Join(keys, "itp-encryption-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"kid":"`+enc.KeyID+`"`) {
+		t.Errorf("%s: %d %s, want the key set's encryption key %s", app.PathITPJWKS, resp.StatusCode, body, enc.KeyID)
+	}
+	files, err := os.ReadDir(a.Config.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if !strings.HasPrefix(f.Name(), "ponte.db") {
+			t.Errorf("the data directory holds %s", f.Name())
+		}
+	}
 }
