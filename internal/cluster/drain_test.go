@@ -18,11 +18,11 @@ import (
 const drainDelay = 2 * time.Second
 
 // TestDrainUnderLoad: two instances behind HAProxy under a continuous load
-// of ticket writes; SIGTERM to one of them turns its /readyz 503, HAProxy
-// takes it out of rotation, and only after --drain-delay does it close its
-// listener and finish. No request fails at the balancer (no status other
-// than 201, no transport error), the instance exits 0, and once restarted
-// it serves again.
+// of ticket writes, restarted one after the other (a rolling upgrade):
+// SIGTERM to one turns its /readyz 503, HAProxy takes it out of rotation,
+// and only after --drain-delay does it close its listener and finish; it
+// exits 0 and, restarted, serves again. No request fails at the balancer
+// (no status other than 201, no transport error) in the whole run.
 func TestDrainUnderLoad(t *testing.T) {
 	c := newCluster(t, 2, "--drain-delay", drainDelay.String())
 	const workers = 6
@@ -73,47 +73,56 @@ func TestDrainUnderLoad(t *testing.T) {
 	}
 	waitFor("100 tickets before the signal", func() bool { return acked.Load() >= 100 })
 
-	// The drained instance must be seen leaving rotation before it exits.
-	sent := time.Now()
-	atSignal := acked.Load()
-	exited := make(chan error, 1)
-	var code int
-	go func() {
-		var err error
-		code, err = c.Terminate(0, drainDelay+60*time.Second)
-		exited <- err
-	}()
-	if err := c.WaitServer(t.Context(), c.Instances[0].Name, "DOWN", drainDelay); err != nil {
-		t.Errorf("HAProxy did not take the draining instance out within the drain delay: %v", err)
+	// A rolling restart: each instance in turn is drained, exits and comes
+	// back, while the load goes on through the balancer.
+	for i, in := range c.Instances {
+		// The drained instance must be seen leaving rotation before it exits.
+		sent := time.Now()
+		atSignal := acked.Load()
+		exited := make(chan error, 1)
+		var code int
+		go func() {
+			var err error
+			code, err = c.Terminate(i, drainDelay+60*time.Second)
+			exited <- err
+		}()
+		if err := c.WaitServer(t.Context(), in.Name, "DOWN", drainDelay); err != nil {
+			t.Errorf("HAProxy did not take the draining %s out within the drain delay: %v", in.Name, err)
+		}
+		down := time.Since(sent)
+		if err := <-exited; err != nil {
+			t.Fatal(err)
+		}
+		took := time.Since(sent)
+		if code != 0 {
+			t.Errorf("the drained %s exited %d, want 0", in.Name, code)
+		}
+		if took < drainDelay {
+			t.Errorf("%s exited %s after SIGTERM, before its drain delay %s", in.Name, took, drainDelay)
+		}
+		// The load goes on against the other instance for a while.
+		afterExit := acked.Load()
+		waitFor("100 more tickets after the exit", func() bool { return acked.Load() >= afterExit+100 })
+		t.Logf("SIGTERM to %s after %d tickets; HAProxy marked it DOWN %s later, it exited %s after the signal (drain delay %s)",
+			in.Name, atSignal, down.Round(time.Millisecond), took.Round(time.Millisecond), drainDelay)
+		// Back in rotation after a restart.
+		if err := c.Restart(t.Context(), i); err != nil {
+			stop()
+			wg.Wait()
+			t.Fatal(err)
+		}
+		status, body, err := send(t.Context(), client, http.MethodGet, in.URL+"/readyz", "", nil, nil)
+		var st struct{ Status string }
+		if err != nil || status != 200 || json.Unmarshal(body, &st) != nil || st.Status != "ready" {
+			t.Errorf("readyz of the restarted %s: %d %s %v", in.Name, status, body, err)
+		}
+		back := acked.Load()
+		waitFor("100 more tickets after the restart", func() bool { return acked.Load() >= back+100 })
 	}
-	down := time.Since(sent)
-	if err := <-exited; err != nil {
-		t.Fatal(err)
-	}
-	took := time.Since(sent)
-	if code != 0 {
-		t.Errorf("the drained instance exited %d, want 0", code)
-	}
-	if took < drainDelay {
-		t.Errorf("the instance exited %s after SIGTERM, before its drain delay %s", took, drainDelay)
-	}
-	// The load goes on against the survivor for a while.
-	afterExit := acked.Load()
-	waitFor("100 more tickets after the exit", func() bool { return acked.Load() >= afterExit+100 })
 	stop()
 	wg.Wait()
-	t.Logf("SIGTERM after %d tickets; HAProxy marked the instance DOWN %s later, it exited %s after the signal (drain delay %s); %d tickets acknowledged in all, %d failed",
-		atSignal, down.Round(time.Millisecond), took.Round(time.Millisecond), drainDelay, acked.Load(), failed.Load())
+	t.Logf("rolling restart of %d instances under load: %d tickets acknowledged, %d failed", len(c.Instances), acked.Load(), failed.Load())
 	if n := failed.Load(); n != 0 {
-		t.Errorf("%d requests failed at the balancer during the drain, want 0; first: %v", n, failures[:min(len(failures), 5)])
-	}
-	// Back in rotation after a restart.
-	if err := c.Restart(t.Context(), 0); err != nil {
-		t.Fatal(err)
-	}
-	status, body, err := send(t.Context(), client, http.MethodGet, c.Instances[0].URL+"/readyz", "", nil, nil)
-	var st struct{ Status string }
-	if err != nil || status != 200 || json.Unmarshal(body, &st) != nil || st.Status != "ready" {
-		t.Errorf("readyz of the restarted instance: %d %s %v", status, body, err)
+		t.Errorf("%d requests failed at the balancer during the drains, want 0; first: %v", n, failures[:min(len(failures), 5)])
 	}
 }
