@@ -11,18 +11,115 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ponte-ofb/ponte/internal/cluster"
 )
 
 const phoneUA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
 
-// TestJourneyAcrossInstances: a sweeping journey whose every step lands on
-// another instance than the one before, addressing instances A and B
-// directly: the session is created on A; the hosted page and its
+// phone is Maria's phone: a cookie jar that never follows redirects, and
+// the cluster, whose printed URLs (the balancer's) it rewrites to the
+// instance each step is meant to land on.
+type phone struct {
+	t  *testing.T
+	c  *cluster.Cluster
+	hc *http.Client
+}
+
+func newPhone(t *testing.T, c *cluster.Cluster) *phone {
+	jar, _ := cookiejar.New(nil) // cookies ignore ports: every instance on 127.0.0.1 sees them, as behind one balancer
+	return &phone{t: t, c: c, hc: &http.Client{Jar: jar, Timeout: 20 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// on rewrites a URL Ponte printed (the balancer's) to the instance at base.
+func (p *phone) on(base, u string) string { return strings.Replace(u, p.c.URL, base, 1) }
+
+func (p *phone) browse(method, target, contentType, body string, header map[string]string) (*http.Response, string) {
+	p.t.Helper()
+	req, err := http.NewRequestWithContext(p.t.Context(), method, target, strings.NewReader(body))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	req.Header.Set("User-Agent", phoneUA)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	res, err := p.hc.Do(req)
+	if err != nil {
+		p.t.Fatalf("%s %s: %v", method, target, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res, string(b)
+}
+
+// location is where a redirect answer sends the phone.
+func (p *phone) location(res *http.Response, body string) string {
+	p.t.Helper()
+	if res.StatusCode != http.StatusSeeOther && res.StatusCode != http.StatusFound {
+		p.t.Fatalf("%s %s: %d, want a redirect: %.300s", res.Request.Method, res.Request.URL, res.StatusCode, body)
+	}
+	loc, err := res.Request.URL.Parse(res.Header.Get("Location"))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return loc.String()
+}
+
+// decide takes Maria from the holder's authorize URL to her approval: the
+// authorize on authorize, the sandbox partner app (which creates the
+// ticket) on app, the WebView on webview, the interactions (login,
+// consent) and the redirect back on interactions. It returns where the
+// holder sends the phone (the initiator's redirect URI with the fragment).
+func (p *phone) decide(authorizeURL, authorize, app, webview, interactions string) *url.URL {
+	p.t.Helper()
+	deepLink, _ := url.Parse(p.location(p.browse(http.MethodGet, p.on(authorize, authorizeURL), "", "", nil)))
+	if deepLink.Path != "/sandbox/partner-app" {
+		p.t.Fatalf("authorize sent the phone to %s, want the sandbox partner app", deepLink)
+	}
+	form := url.Values{"request_uri": {deepLink.Query().Get("request_uri")}, "client_id": {deepLink.Query().Get("client_id")},
+		"document": {"47742663023"}, "password": {"sandbox"}}
+	wv, _ := url.Parse(p.location(p.browse(http.MethodPost, app+"/sandbox/partner-app", "application/x-www-form-urlencoded", form.Encode(), nil)))
+	login, _ := url.ParseQuery(wv.Fragment)
+	wv.Fragment = ""
+	res, page := p.browse(http.MethodGet, p.on(webview, wv.String()), "", "", nil)
+	interaction := regexp.MustCompile(`data-interaction="([^"]*)"`).FindStringSubmatch(page)
+	slug := regexp.MustCompile(`data-client="([^"]*)"`).FindStringSubmatch(page)
+	if res.StatusCode != 200 || interaction == nil || slug == nil {
+		p.t.Fatalf("WebView on %s: %d %.300s", webview, res.StatusCode, page)
+	}
+	// The holder session's cookie was set by the WebView's instance: any instance reads it.
+	api := interactions + "/api/" + url.PathEscape(slug[1]) + "/consents/v1/interactions/" + interaction[1] + "/"
+	hdr := map[string]string{"Origin": interactions} // the page that instance would serve them from
+	const device = `{"platform":"APP","os":"IOS","osVersion":"17.5"}`
+	if res, page := p.browse(http.MethodPost, api+"login", "application/json", `{"accessToken":"`+login.Get("accessToken")+`","device":`+device+`}`, hdr); res.StatusCode != 200 {
+		p.t.Fatalf("login on %s: %d %s", interactions, res.StatusCode, page)
+	}
+	res, page = p.browse(http.MethodPost, api+"consent", "application/json",
+		`{"partialApproval":false,"debtorAccount":{"ispb":"37241230","issuer":"0001","number":"1234567","accountType":"CACC"},"device":`+device+`}`, hdr)
+	redirect := jsonPath([]byte(page), "redirectUri")
+	if res.StatusCode != 200 || redirect == "" {
+		p.t.Fatalf("consent on %s: %d %s", interactions, res.StatusCode, page)
+	}
+	back, _ := url.Parse(p.location(p.browse(http.MethodGet, p.on(interactions, redirect), "", "", nil)))
+	return back
+}
+
+// TestJourneyAcrossInstances: journeys whose every step lands on another
+// instance than the one before, addressing instances A and B directly.
+// Sweeping: the session is created on A; the hosted page and its
 // confirmation (consent and PAR at the sandbox brand, reached through the
 // balancer) and the authorize on B; the partner app (the ticket) and the
-// WebView on A; the interactions on B; the callback on A. Then a sweeping
-// transfer through the balancer settles: the session is FINISHED, the
-// transfer ACSC and the money moved in the ledger.
+// WebView on A; the interactions on B; the callback on A; a sweeping
+// transfer through the balancer settles. Brick: the consent on B, the
+// authorize on A, the partner app and WebView on B, the interactions on A,
+// the partner's callback on B; the payment settles through the balancer.
+// At the end the session is FINISHED, both payments ACSC and the ledger
+// moved by both amounts.
 func TestJourneyAcrossInstances(t *testing.T) {
 	c := newCluster(t, 2)
 	A, B := c.Instances[0].URL, c.Instances[1].URL
@@ -32,98 +129,6 @@ func TestJourneyAcrossInstances(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jar, _ := cookiejar.New(nil)
-	phone := &http.Client{Jar: jar, Timeout: 20 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	browse := func(method, target, contentType, body string, header map[string]string) (*http.Response, string) {
-		t.Helper()
-		req, err := http.NewRequestWithContext(ctx, method, target, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("User-Agent", phoneUA)
-		if contentType != "" {
-			req.Header.Set("Content-Type", contentType)
-		}
-		for k, v := range header {
-			req.Header.Set(k, v)
-		}
-		res, err := phone.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", method, target, err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res, string(b)
-	}
-	// on rewrites a URL Ponte printed (the balancer's) to one instance.
-	on := func(base, u string) string { return strings.Replace(u, c.URL, base, 1) }
-	location := func(res *http.Response, body string) string {
-		t.Helper()
-		if res.StatusCode != http.StatusSeeOther && res.StatusCode != http.StatusFound {
-			t.Fatalf("%s %s: %d, want a redirect: %.300s", res.Request.Method, res.Request.URL, res.StatusCode, body)
-		}
-		loc, err := res.Request.URL.Parse(res.Header.Get("Location"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return loc.String()
-	}
-
-	// A: the partner creates the session.
-	ext := fmt.Sprintf("across-%d", time.Now().UnixNano())
-	status, body, err := send(ctx, client, http.MethodPost, A+"/open-keys/itp/api/v2/sweeping-accounts/v2/journeys-sessions", tok,
-		fmt.Appendf(nil, `{"redirectUrl":"%s/sandbox/done","externalId":"%s"}`, c.URL, ext), nil)
-	sessionID, journeyURL := jsonPath(body, "id"), jsonPath(body, "journeySessionUrl")
-	if err != nil || status != 200 || sessionID == "" || !strings.HasPrefix(journeyURL, c.URL) {
-		t.Fatalf("create the session on A: %d %s %v", status, body, err)
-	}
-	// B: the hosted page, its confirmation and the authorize.
-	res, page := browse(http.MethodGet, on(B, journeyURL), "", "", nil)
-	brand := regexp.MustCompile(`name="brandId" value="([^"]*)" checked`).FindStringSubmatch(page)
-	if res.StatusCode != 200 || brand == nil {
-		t.Fatalf("journey page on B: %d %.300s", res.StatusCode, page)
-	}
-	ju, _ := url.Parse(journeyURL)
-	form := url.Values{"id": {ju.Query().Get("id")}, "token": {ju.Query().Get("token")}, "brandId": {brand[1]},
-		"document": {"47742663023"}, "name": {"Maria da Silva"}}
-	authorize := location(browse(http.MethodPost, B+ju.Path+"/confirm", "application/x-www-form-urlencoded", form.Encode(), nil))
-	deepLink, _ := url.Parse(location(browse(http.MethodGet, on(B, authorize), "", "", nil)))
-	// A: the partner app (the ticket), the WebView.
-	form = url.Values{"request_uri": {deepLink.Query().Get("request_uri")}, "client_id": {deepLink.Query().Get("client_id")},
-		"document": {"47742663023"}, "password": {"sandbox"}}
-	webview, _ := url.Parse(location(browse(http.MethodPost, A+"/sandbox/partner-app", "application/x-www-form-urlencoded", form.Encode(), nil)))
-	login, _ := url.ParseQuery(webview.Fragment)
-	webview.Fragment = ""
-	res, page = browse(http.MethodGet, on(A, webview.String()), "", "", nil)
-	interaction := regexp.MustCompile(`data-interaction="([^"]*)"`).FindStringSubmatch(page)
-	slug := regexp.MustCompile(`data-client="([^"]*)"`).FindStringSubmatch(page)
-	if res.StatusCode != 200 || interaction == nil || slug == nil {
-		t.Fatalf("WebView on A: %d %.300s", res.StatusCode, page)
-	}
-	// B: the interactions. The session cookie was set by A: any instance reads it.
-	api := B + "/api/" + url.PathEscape(slug[1]) + "/consents/v1/interactions/" + interaction[1] + "/"
-	hdr := map[string]string{"Origin": B} // the page B would serve them from
-	const device = `{"platform":"APP","os":"IOS","osVersion":"17.5"}`
-	if res, page := browse(http.MethodPost, api+"login", "application/json", `{"accessToken":"`+login.Get("accessToken")+`","device":`+device+`}`, hdr); res.StatusCode != 200 {
-		t.Fatalf("login on B: %d %s", res.StatusCode, page)
-	}
-	res, page = browse(http.MethodPost, api+"consent", "application/json",
-		`{"partialApproval":false,"debtorAccount":{"ispb":"37241230","issuer":"0001","number":"1234567","accountType":"CACC"},"device":`+device+`}`, hdr)
-	redirect := jsonPath([]byte(page), "redirectUri")
-	if res.StatusCode != 200 || redirect == "" {
-		t.Fatalf("consent on B: %d %s", res.StatusCode, page)
-	}
-	back, _ := url.Parse(location(browse(http.MethodGet, on(B, redirect), "", "", nil)))
-	// A: the callback.
-	fragment := back.Fragment
-	back.Fragment = ""
-	done := location(browse(http.MethodPost, on(A, back.String()), "application/x-www-form-urlencoded", fragment, nil))
-	if du, _ := url.Parse(done); du.Query().Get("status") != "FINISHED" || du.Query().Get("id") != sessionID {
-		t.Fatalf("after the callback on A the phone goes to %s", done)
-	}
-
-	// The partner moves money through the balancer: a sweeping transfer to her savings.
 	db, err := sql.Open("pgx", c.DatabaseURL())
 	if err != nil {
 		t.Fatal(err)
@@ -137,6 +142,36 @@ func TestJourneyAcrossInstances(t *testing.T) {
 		return v
 	}
 	checking, savings := balance("1234567"), balance("23456789")
+	p := newPhone(t, c)
+
+	// Sweeping. A: the partner creates the session.
+	ext := fmt.Sprintf("across-%d", time.Now().UnixNano())
+	status, body, err := send(ctx, client, http.MethodPost, A+"/open-keys/itp/api/v2/sweeping-accounts/v2/journeys-sessions", tok,
+		fmt.Appendf(nil, `{"redirectUrl":"%s/sandbox/done","externalId":"%s"}`, c.URL, ext), nil)
+	sessionID, journeyURL := jsonPath(body, "id"), jsonPath(body, "journeySessionUrl")
+	if err != nil || status != 200 || sessionID == "" || !strings.HasPrefix(journeyURL, c.URL) {
+		t.Fatalf("create the session on A: %d %s %v", status, body, err)
+	}
+	// B: the hosted page and its confirmation.
+	res, page := p.browse(http.MethodGet, p.on(B, journeyURL), "", "", nil)
+	brand := regexp.MustCompile(`name="brandId" value="([^"]*)" checked`).FindStringSubmatch(page)
+	if res.StatusCode != 200 || brand == nil {
+		t.Fatalf("journey page on B: %d %.300s", res.StatusCode, page)
+	}
+	ju, _ := url.Parse(journeyURL)
+	form := url.Values{"id": {ju.Query().Get("id")}, "token": {ju.Query().Get("token")}, "brandId": {brand[1]},
+		"document": {"47742663023"}, "name": {"Maria da Silva"}}
+	authorize := p.location(p.browse(http.MethodPost, B+ju.Path+"/confirm", "application/x-www-form-urlencoded", form.Encode(), nil))
+	// Authorize on B, partner app and WebView on A, interactions on B.
+	back := p.decide(authorize, B, A, A, B)
+	// A: the callback.
+	fragment := back.Fragment
+	back.Fragment = ""
+	done := p.location(p.browse(http.MethodPost, p.on(A, back.String()), "application/x-www-form-urlencoded", fragment, nil))
+	if du, _ := url.Parse(done); du.Query().Get("status") != "FINISHED" || du.Query().Get("id") != sessionID {
+		t.Fatalf("after the callback on A the phone goes to %s", done)
+	}
+	// The partner moves money through the balancer: a sweeping transfer to her savings.
 	transfer := fmt.Appendf(nil, `{"journeySessionId":"%s","externalId":"%s-t","amount":"10.00",
 	"creditorAccount":{"ispb":"37241230","issuer":"0001","number":"23456789","accountType":"SVGS"},
 	"riskSignals":{"manual":{"deviceId":"d-1","osVersion":"17","userTimeZoneOffset":"-03","language":"pt",
@@ -147,26 +182,87 @@ func TestJourneyAcrossInstances(t *testing.T) {
 	if err != nil || status != 200 || transferID == "" {
 		t.Fatalf("transfer: %d %s %v", status, body, err)
 	}
-	var final string
-	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
-		_, body, err = send(ctx, client, http.MethodGet, c.URL+transfers+"/"+transferID, tok, nil, nil)
-		if err == nil {
-			if st := jsonPath(body, "status"); st == "ACSC" || st == "RJCT" || st == "CANC" {
-				final = st
-				break
-			}
-		}
-	}
-	if final != "ACSC" {
-		t.Fatalf("transfer %s: final status %q, last answer %s", transferID, final, body)
+	if st := finalStatus(t, func() []byte {
+		_, b, _ := send(ctx, client, http.MethodGet, c.URL+transfers+"/"+transferID, tok, nil, nil)
+		return b
+	}, "status"); st != "ACSC" {
+		t.Fatalf("transfer %s: %s, want ACSC", transferID, st)
 	}
 	_, body, _ = send(ctx, client, http.MethodGet, c.URL+"/open-keys/itp/api/v2/sweeping-accounts/v2/journeys-sessions/"+sessionID, tok, nil, nil)
 	if st := jsonPath(body, "status"); st != "FINISHED" {
 		t.Errorf("session %s: %s", sessionID, body)
 	}
-	after, afterSavings := balance("1234567"), balance("23456789")
-	t.Logf("session %s FINISHED across A and B; transfer %s ACSC; checking %s → %s, savings %s → %s", sessionID, transferID, checking, after, savings, afterSavings)
-	if after == checking || afterSavings == savings {
-		t.Errorf("the ledger did not move: checking %s → %s, savings %s → %s", checking, after, savings, afterSavings)
+
+	// Brick. B: the partner creates the consent (Ponte-as-initiator creates it at the sandbox brand through the balancer).
+	today := time.Now().In(time.FixedZone("BRT", -3*3600)).Format("2006-01-02")
+	status, body, err = send(ctx, client, http.MethodPost, B+"/api/admin/payment-initiation/v1/consents", tok, []byte(`{"data":{
+	  "loggedUser":{"document":{"identification":"47742663023","rel":"CPF"}},
+	  "creditor":{"personType":"PESSOA_NATURAL","cpfCnpj":"55155114845","name":"HOMOLOGACAO PIX"},
+	  "payment":{"type":"PIX","date":"`+today+`","details":{"localInstrument":"DICT",
+	    "creditorAccount":{"accountType":"CACC","ispb":"92894922","issuer":"0001","number":"10173722"},"proxy":"55155114845"},
+	    "amount":"1.15","currency":"BRL","ibgeTownCode":"5300108"}},
+	 "device":{"platform":"BROWSER","os":"LINUX","osVersion":"20.04"},
+	 "specVersion":"v4","redirectUri":"`+c.URL+`/sandbox/done","brandId":"`+brand[1]+`"}`),
+		map[string]string{"x-idempotency-key": fmt.Sprintf("brick-%d", time.Now().UnixNano())})
+	consentID, authURL := jsonPath(body, "data.consentId"), jsonPath(body, "data.authorizationUrl")
+	if err != nil || status != http.StatusCreated || consentID == "" || authURL == "" {
+		t.Fatalf("Brick consent on B: %d %s %v", status, body, err)
 	}
+	// Authorize on A, partner app and WebView on B, interactions on A.
+	back = p.decide(authURL, A, B, B, A)
+	f, _ := url.ParseQuery(back.Fragment)
+	status, body, err = send(ctx, client, http.MethodPost, B+"/api/admin/payment-initiation/v1/consents/callback", tok,
+		[]byte(`{"code":"`+f.Get("code")+`","id_token":"`+f.Get("id_token")+`","state":"`+f.Get("state")+
+			`","device":{"platform":"BROWSER","os":"LINUX","osVersion":"20.04"}}`), nil)
+	if err != nil || status != 200 || jsonPath(body, "data.flowStatus") != "AUTHORISED" {
+		t.Fatalf("Brick callback on B: %d %s %v", status, body, err)
+	}
+	var brickPayment string
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline) && brickPayment == ""; time.Sleep(250 * time.Millisecond) {
+		_, b, err := send(ctx, client, http.MethodGet, c.URL+"/api/admin/payment-initiation/v1/consents/"+url.PathEscape(consentID), tok, nil, nil)
+		if st := paymentStatus(b); err == nil && (st == "ACSC" || st == "RJCT" || st == "CANC") {
+			brickPayment = st
+			body = b
+		}
+	}
+	if brickPayment != "ACSC" {
+		t.Fatalf("Brick payment of consent %s: %q, want ACSC (%s)", consentID, brickPayment, body)
+	}
+
+	after, afterSavings := balance("1234567"), balance("23456789")
+	t.Logf("sweeping: session %s FINISHED across A and B, transfer %s ACSC; Brick: consent %s, payment ACSC; checking %s → %s, savings %s → %s",
+		sessionID, transferID, consentID, checking, after, savings, afterSavings)
+	if cents(t, checking)-cents(t, after) != 1115 || cents(t, afterSavings)-cents(t, savings) != 1000 {
+		t.Errorf("the ledger moved checking %s → %s (want −11.15) and savings %s → %s (want +10.00)", checking, after, savings, afterSavings)
+	}
+}
+
+// finalStatus polls read until the string at path is a final payment status.
+func finalStatus(t *testing.T, read func() []byte, path string) string {
+	t.Helper()
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		if st := jsonPath(read(), path); st == "ACSC" || st == "RJCT" || st == "CANC" {
+			return st
+		}
+	}
+	return "not final after 90 s"
+}
+
+// paymentStatus is the status of a Brick consent's one payment ("" when none yet).
+func paymentStatus(body []byte) string {
+	m := regexp.MustCompile(`"payments":\[\{[^\]]*?"status":"([A-Z]+)"`).FindSubmatch(body)
+	if m == nil {
+		return ""
+	}
+	return string(m[1])
+}
+
+// cents parses a balance such as 5320.47.
+func cents(t *testing.T, amount string) int64 {
+	t.Helper()
+	var whole, frac int64
+	if _, err := fmt.Sscanf(amount, "%d.%d", &whole, &frac); err != nil {
+		t.Fatalf("balance %q: %v", amount, err)
+	}
+	return whole*100 + frac
 }
