@@ -16,6 +16,7 @@ import (
 	"github.com/ponte-ofb/ponte/internal/config"
 	"github.com/ponte-ofb/ponte/internal/itp"
 	"github.com/ponte-ofb/ponte/internal/keyset"
+	"github.com/ponte-ofb/ponte/internal/oidc"
 	"github.com/ponte-ofb/ponte/internal/store"
 	"github.com/ponte-ofb/ponte/internal/vault"
 )
@@ -172,7 +173,7 @@ Next:
     default; ID tokens: %d seconds), remove %s.
 `, f.keyDir(), rotated.KeyID, path, retired.KeyID, filepath.Join(auth.RetiredDir(path), retired.KeyID+".pem"),
 		recordedLine(recorded), old.Fingerprint, config.SigningKeyFileName, filepath.Base(auth.RetiredDir(path)),
-		300, filepath.Join(auth.RetiredDir(path), retired.KeyID+".pem"))
+		oidc.IDTokenLifetime, filepath.Join(auth.RetiredDir(path), retired.KeyID+".pem"))
 	return nil
 }
 
