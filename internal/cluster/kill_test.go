@@ -296,6 +296,18 @@ func TestKillUnderMixedLoad(t *testing.T) {
 		l.balancerResent.Load())
 	t.Logf("webhooks: %d webhook-ids received once to effect, %d duplicate deliveries absorbed by the receiver; PCM: %d items once to effect, %d duplicate deliveries",
 		hooksUnique, hooksDup, itemsUnique, itemsDup)
+
+	// The killed instance starts again on the same database and key set and
+	// takes its share of the traffic.
+	if err := c.Restart(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	status, body, err := send(ctx, client, http.MethodPost, dead.URL+"/openfinance/consent-flow/ticket", tok,
+		fmt.Appendf(nil, `{"requestUri":"%s","clientId":"%s","documentNumber":"%s"}`, uuid.NewString(), uuid.NewString(), ticketDocument),
+		map[string]string{"idempotencyKey": uuid.NewString()})
+	if err != nil || status != http.StatusCreated {
+		t.Errorf("the restarted %s: ticket %d %s %v", dead.Name, status, body, err)
+	}
 }
 
 // mixedLoad is the partners' side of the kill test.
