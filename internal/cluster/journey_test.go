@@ -109,6 +109,53 @@ func (p *phone) decide(authorizeURL, authorize, app, webview, interactions strin
 	return back
 }
 
+// approveSweeping runs a sweeping journey to FINISHED and returns the
+// session's id. Each step runs on the instance (or the balancer) at says:
+// the partner creates the session (journey "" is the application's
+// default) with externalId ext on at[0]; the hosted page on at[1]; its
+// confirmation (consent and PAR at the sandbox brand, through the
+// balancer) on at[2]; the authorize on at[3]; the partner app and the
+// WebView on at[4]; the interactions on at[5]; the callback on at[6].
+func (p *phone) approveSweeping(client *http.Client, tok, journey, ext string, at [7]string) string {
+	p.t.Helper()
+	body := fmt.Sprintf(`{"redirectUrl":"%s/sandbox/done","externalId":"%s"}`, p.c.URL, ext)
+	if journey != "" {
+		body = fmt.Sprintf(`{"journeyId":"%s","redirectUrl":"%s/sandbox/done","externalId":"%s"}`, journey, p.c.URL, ext)
+	}
+	status, resp, err := send(p.t.Context(), client, http.MethodPost, at[0]+"/open-keys/itp/api/v2/sweeping-accounts/v2/journeys-sessions", tok, []byte(body), nil)
+	sessionID, journeyURL := jsonPath(resp, "id"), jsonPath(resp, "journeySessionUrl")
+	if err != nil || status != 200 || sessionID == "" || !strings.HasPrefix(journeyURL, p.c.URL) {
+		p.t.Fatalf("create the session on %s: %d %s %v", at[0], status, resp, err)
+	}
+	res, page := p.browse(http.MethodGet, p.on(at[1], journeyURL), "", "", nil)
+	brand := regexp.MustCompile(`name="brandId" value="([^"]*)" checked`).FindStringSubmatch(page)
+	if res.StatusCode != 200 || brand == nil {
+		p.t.Fatalf("journey page on %s: %d %.300s", at[1], res.StatusCode, page)
+	}
+	ju, _ := url.Parse(journeyURL)
+	form := url.Values{"id": {ju.Query().Get("id")}, "token": {ju.Query().Get("token")}, "brandId": {brand[1]},
+		"document": {"47742663023"}, "name": {"Maria da Silva"}}
+	authorize := p.location(p.browse(http.MethodPost, at[2]+ju.Path+"/confirm", "application/x-www-form-urlencoded", form.Encode(), nil))
+	back := p.decide(authorize, at[3], at[4], at[4], at[5])
+	fragment := back.Fragment
+	back.Fragment = ""
+	done := p.location(p.browse(http.MethodPost, p.on(at[6], back.String()), "application/x-www-form-urlencoded", fragment, nil))
+	if du, _ := url.Parse(done); du.Query().Get("status") != "FINISHED" || du.Query().Get("id") != sessionID {
+		p.t.Fatalf("after the callback on %s the phone goes to %s", at[6], done)
+	}
+	return sessionID
+}
+
+// sandboxBrand is the id of the sandbox brand, Ponte's own holder side.
+func sandboxBrand(t *testing.T, db *sql.DB) string {
+	t.Helper()
+	var id string
+	if err := db.QueryRowContext(t.Context(), `SELECT id FROM itp_brands`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
 // TestJourneyAcrossInstances: journeys whose every step lands on another
 // instance than the one before, addressing instances A and B directly.
 // Sweeping: the session is created on A; the hosted page and its
@@ -144,40 +191,16 @@ func TestJourneyAcrossInstances(t *testing.T) {
 	checking, savings := balance("1234567"), balance("23456789")
 	p := newPhone(t, c)
 
-	// Sweeping. A: the partner creates the session.
+	// Sweeping: session on A; page, confirm and authorize on B; partner app and WebView on A; interactions on B; callback on A.
 	ext := fmt.Sprintf("across-%d", time.Now().UnixNano())
-	status, body, err := send(ctx, client, http.MethodPost, A+"/open-keys/itp/api/v2/sweeping-accounts/v2/journeys-sessions", tok,
-		fmt.Appendf(nil, `{"redirectUrl":"%s/sandbox/done","externalId":"%s"}`, c.URL, ext), nil)
-	sessionID, journeyURL := jsonPath(body, "id"), jsonPath(body, "journeySessionUrl")
-	if err != nil || status != 200 || sessionID == "" || !strings.HasPrefix(journeyURL, c.URL) {
-		t.Fatalf("create the session on A: %d %s %v", status, body, err)
-	}
-	// B: the hosted page and its confirmation.
-	res, page := p.browse(http.MethodGet, p.on(B, journeyURL), "", "", nil)
-	brand := regexp.MustCompile(`name="brandId" value="([^"]*)" checked`).FindStringSubmatch(page)
-	if res.StatusCode != 200 || brand == nil {
-		t.Fatalf("journey page on B: %d %.300s", res.StatusCode, page)
-	}
-	ju, _ := url.Parse(journeyURL)
-	form := url.Values{"id": {ju.Query().Get("id")}, "token": {ju.Query().Get("token")}, "brandId": {brand[1]},
-		"document": {"47742663023"}, "name": {"Maria da Silva"}}
-	authorize := p.location(p.browse(http.MethodPost, B+ju.Path+"/confirm", "application/x-www-form-urlencoded", form.Encode(), nil))
-	// Authorize on B, partner app and WebView on A, interactions on B.
-	back := p.decide(authorize, B, A, A, B)
-	// A: the callback.
-	fragment := back.Fragment
-	back.Fragment = ""
-	done := p.location(p.browse(http.MethodPost, p.on(A, back.String()), "application/x-www-form-urlencoded", fragment, nil))
-	if du, _ := url.Parse(done); du.Query().Get("status") != "FINISHED" || du.Query().Get("id") != sessionID {
-		t.Fatalf("after the callback on A the phone goes to %s", done)
-	}
+	sessionID := p.approveSweeping(client, tok, "", ext, [7]string{A, B, B, A, A, B, A})
 	// The partner moves money through the balancer: a sweeping transfer to her savings.
 	transfer := fmt.Appendf(nil, `{"journeySessionId":"%s","externalId":"%s-t","amount":"10.00",
 	"creditorAccount":{"ispb":"37241230","issuer":"0001","number":"23456789","accountType":"SVGS"},
 	"riskSignals":{"manual":{"deviceId":"d-1","osVersion":"17","userTimeZoneOffset":"-03","language":"pt",
 	  "screenDimensions":{"height":2532,"width":1170},"accountTenure":"2023-01-01"}}}`, sessionID, ext)
 	const transfers = "/open-keys/itp/api/v2/sweeping-accounts/v2/payment-initiations"
-	status, body, err = send(ctx, client, http.MethodPost, c.URL+transfers, tok, transfer, nil)
+	status, body, err := send(ctx, client, http.MethodPost, c.URL+transfers, tok, transfer, nil)
 	transferID := jsonPath(body, "id")
 	if err != nil || status != 200 || transferID == "" {
 		t.Fatalf("transfer: %d %s %v", status, body, err)
@@ -202,14 +225,14 @@ func TestJourneyAcrossInstances(t *testing.T) {
 	    "creditorAccount":{"accountType":"CACC","ispb":"92894922","issuer":"0001","number":"10173722"},"proxy":"55155114845"},
 	    "amount":"1.15","currency":"BRL","ibgeTownCode":"5300108"}},
 	 "device":{"platform":"BROWSER","os":"LINUX","osVersion":"20.04"},
-	 "specVersion":"v4","redirectUri":"`+c.URL+`/sandbox/done","brandId":"`+brand[1]+`"}`),
+	 "specVersion":"v4","redirectUri":"`+c.URL+`/sandbox/done","brandId":"`+sandboxBrand(t, db)+`"}`),
 		map[string]string{"x-idempotency-key": fmt.Sprintf("brick-%d", time.Now().UnixNano())})
 	consentID, authURL := jsonPath(body, "data.consentId"), jsonPath(body, "data.authorizationUrl")
 	if err != nil || status != http.StatusCreated || consentID == "" || authURL == "" {
 		t.Fatalf("Brick consent on B: %d %s %v", status, body, err)
 	}
 	// Authorize on A, partner app and WebView on B, interactions on A.
-	back = p.decide(authURL, A, B, B, A)
+	back := p.decide(authURL, A, B, B, A)
 	f, _ := url.ParseQuery(back.Fragment)
 	status, body, err = send(ctx, client, http.MethodPost, B+"/api/admin/payment-initiation/v1/consents/callback", tok,
 		[]byte(`{"code":"`+f.Get("code")+`","id_token":"`+f.Get("id_token")+`","state":"`+f.Get("state")+
