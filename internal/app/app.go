@@ -276,6 +276,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		uris = consentflow.SandboxRequestURIs{}
 	}
 	tickets := consentflow.NewTickets(db, clk, uris, consentflow.NewTicketMetrics(reg), ticketEvents{events})
+	tickets.ReadPageNames(pageNames{})
 	sandboxApp, demo, partnerApps, err := wireSandboxApp(ctx, b, mux, pages, apps, custs, demo, demoSecret)
 	if err != nil {
 		return nil, err

@@ -103,6 +103,11 @@ func TestTicketNeedsLivePushedRequest(t *testing.T) {
 			if page.Status != 200 || !strings.Contains(string(page.Body), "Test initiator "+in.ClientID) {
 				t.Errorf("webview: %d, initiator name missing", page.Status)
 			}
+			// And the holder partner by its name (on PostgreSQL the
+			// redemption's statement reads both names).
+			if !strings.Contains(string(page.Body), "Holder partner · Open Finance") {
+				t.Errorf("webview: partner name missing: %s", page.Body)
+			}
 			s.Clock.Advance(59 * time.Second)
 			if r := ticket(idPart, in.ClientID, "47742663023"); r.Status != 201 {
 				t.Errorf("id part at 59 s: %d %s", r.Status, r.Body)

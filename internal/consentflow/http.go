@@ -244,22 +244,44 @@ var brasilia = time.FixedZone("BRT", -3*60*60)
 
 func (h *Handler) renderSession(w http.ResponseWriter, r *http.Request, t *Ticket, sess *Session) {
 	if sess.InteractionID != "" && h.Interactions != nil {
-		h.renderJourney(w, r, t, sess, h.initiatorName(r.Context(), t.ClientID))
+		h.renderJourney(w, r, t, sess, h.sessionInitiator(r.Context(), t, sess))
 		return
 	}
 	page := webviewPage{PartnerName: t.CompanyKey, MaskedDocument: ofb.MaskDocument(t.DocumentNumber),
 		SessionExpires: sess.ExpiresAt.In(brasilia).Format("15:04")}
-	if h.Clients != nil {
-		page.Initiator, _ = h.Clients.ClientName(r.Context(), t.ClientID)
-	}
-	if h.Interactions != nil {
-		if p, err := h.Interactions.partners.Partner(r.Context(), t.ApplicationID); err == nil && p.Name != "" {
-			page.PartnerName = p.Name
+	switch {
+	case sess.NamesRead: // the redemption's statement read them
+		page.Initiator = sess.Initiator
+		if sess.Partner != "" {
+			page.PartnerName = sess.Partner
+		}
+	default:
+		if h.Clients != nil {
+			page.Initiator, _ = h.Clients.ClientName(r.Context(), t.ClientID)
+		}
+		if h.Interactions != nil {
+			if p, err := h.Interactions.partners.Partner(r.Context(), t.ApplicationID); err == nil && p.Name != "" {
+				page.PartnerName = p.Name
+			}
 		}
 	}
 	h.page(w, r, http.StatusOK, "webview", page)
 }
 
+// sessionInitiator is initiatorName of t's client, without a read when the
+// redemption read the name.
+func (h *Handler) sessionInitiator(ctx context.Context, t *Ticket, sess *Session) string {
+	if !sess.NamesRead {
+		return h.initiatorName(ctx, t.ClientID)
+	}
+	if sess.Initiator != "" {
+		return sess.Initiator
+	}
+	return t.ClientID
+}
+
+// initiatorName is the name the pages show for clientID: its registered
+// name, else the id itself.
 func (h *Handler) initiatorName(ctx context.Context, clientID string) string {
 	if h.Clients != nil {
 		if name, ok := h.Clients.ClientName(ctx, clientID); ok && name != "" {

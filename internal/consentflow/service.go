@@ -88,6 +88,18 @@ type EventSQL struct {
 	Check string
 }
 
+// PageNames tells, as SQL, the names the WebView shows beside a redeemed
+// ticket, so that on PostgreSQL the redemption's own statement reads them
+// and the whole page is one round trip.
+type PageNames interface {
+	// InitiatorNameSQL is a scalar expression over clientID (an SQL
+	// expression): the client's registered name, empty for none.
+	InitiatorNameSQL(clientID string) string
+	// PartnerNameSQL is a scalar expression over applicationID: the enabled
+	// holder partner's name, NULL when it is not one.
+	PartnerNameSQL(applicationID string) string
+}
+
 // Tickets is the consent-flow ticket service.
 type Tickets struct {
 	db          *store.DB
@@ -95,7 +107,12 @@ type Tickets struct {
 	requestURIs RequestURIChecker
 	metrics     *TicketMetrics
 	events      EventEmitter
+	names       PageNames
 }
+
+// ReadPageNames makes redemptions on PostgreSQL read the names the WebView
+// shows (see Session.NamesRead); call it before serving.
+func (s *Tickets) ReadPageNames(n PageNames) { s.names = n }
 
 // NewTickets returns the ticket service; events may be nil.
 func NewTickets(db *store.DB, c clock.Clock, uris RequestURIChecker, m *TicketMetrics, events EventEmitter) *Tickets {
@@ -279,6 +296,12 @@ type Session struct {
 	// InteractionID is the consent journey behind the ticket's requestUri
 	// ("" when none is open, e.g. a sandbox ticket for a made-up requestUri).
 	InteractionID string
+	// NamesRead is true when the redemption read the names the WebView
+	// shows (PostgreSQL, with PageNames): Initiator, the client's registered
+	// name ("" for none), and Partner, the enabled holder partner's name
+	// ("" for none). Otherwise the page reads them itself.
+	NamesRead          bool
+	Initiator, Partner string
 }
 
 // journeyOf finds the open interaction a ticket leads to: the holder

@@ -158,18 +158,24 @@ func (s *Tickets) redeemPostgres(ctx context.Context, pool *pgxpool.Pool, events
 		args = append(args, ev.Args...)
 		check = ", " + ev.Check
 	}
+	names := ", NULL::text, NULL::text"
+	if s.names != nil {
+		names = ", " + s.names.InitiatorNameSQL("t.client_id") + ", " + s.names.PartnerNameSQL("t.application_id")
+	}
 	query += "\nSELECT EXISTS (SELECT 1 FROM redeemed), " + prefixed("t.", ticketColumns) +
-		", (SELECT interaction_id FROM opened)" + check + "\nFROM consent_flow_tickets t WHERE t.ticket_id = $3::text"
+		", (SELECT interaction_id FROM opened)" + names + check + "\nFROM consent_flow_tickets t WHERE t.ticket_id = $3::text"
 
 	var (
 		redeemed    bool
 		t           Ticket
 		c, u, e     int64
 		interaction *string
+		initiator   *string
+		partner     *string
 		guard       *int
 	)
 	dest := []any{&redeemed, &t.TicketID, &t.ApplicationID, &t.CompanyKey, &t.DocumentNumber, &t.RequestURI, &t.ClientID, &t.Status,
-		&c, &u, &e, &interaction}
+		&c, &u, &e, &interaction, &initiator, &partner}
 	if check != "" {
 		dest = append(dest, &guard)
 	}
@@ -195,6 +201,15 @@ func (s *Tickets) redeemPostgres(ctx context.Context, pool *pgxpool.Pool, events
 	t.Status, t.UpdatedAt = TicketUsed, time.UnixMilli(updated).UTC()
 	if interaction != nil {
 		sess.InteractionID = *interaction
+	}
+	if s.names != nil {
+		sess.NamesRead = true
+		if initiator != nil {
+			sess.Initiator = *initiator
+		}
+		if partner != nil {
+			sess.Partner = *partner
+		}
 	}
 	return &t, nil
 }
