@@ -219,19 +219,26 @@ func TestConsentCreateHTTPRoundTrips(t *testing.T) {
 	}
 	s := apptest.Start(t, apptest.Options{DatabaseURL: storetest.FreshSchema(t, base)})
 	tok := s.Token(t, "payments")
-	post := func(key string) int64 {
-		r := httptest.NewRequest(http.MethodPost, payments.ConsentsPath, strings.NewReader(happyBody))
+	var last []byte
+	do := func(method, path, key, body string, want int) int64 {
+		r := httptest.NewRequest(method, path, strings.NewReader(body))
 		for k, v := range headers(tok, key) {
 			r.Header.Set(k, v)
 		}
-		r.Header.Set("Content-Type", "application/json")
+		if body != "" {
+			r.Header.Set("Content-Type", "application/json")
+		}
 		ctx, n := store.CountRoundTrips(r.Context())
 		w := httptest.NewRecorder()
 		s.App.Handler().ServeHTTP(w, r.WithContext(ctx))
-		if w.Code != http.StatusCreated {
-			t.Fatalf("POST %s: %d %s", key, w.Code, w.Body)
+		if w.Code != want {
+			t.Fatalf("%s %s: %d %s", method, path, w.Code, w.Body)
 		}
+		last = w.Body.Bytes()
 		return n.N()
+	}
+	post := func(key string) int64 {
+		return do(http.MethodPost, payments.ConsentsPath, key, happyBody, http.StatusCreated)
 	}
 	for _, key := range []string{"warm-1", "warm-1", "warm-2", "warm-2"} { // prepare the statements
 		post(key)
@@ -241,5 +248,16 @@ func TestConsentCreateHTTPRoundTrips(t *testing.T) {
 	}
 	if n := post("k1"); n > 3 {
 		t.Errorf("POST /consents, a replay: %d round trips, want at most 3", n)
+	}
+	var c struct {
+		Data struct{ ConsentID string } `json:"data"`
+	}
+	if err := json.Unmarshal(last, &c); err != nil {
+		t.Fatal(err)
+	}
+	self := payments.ConsentsPath + "/" + c.Data.ConsentID
+	do(http.MethodGet, self, "", "", http.StatusOK) // prepare
+	if n := do(http.MethodGet, self, "", "", http.StatusOK); n > 2 {
+		t.Errorf("GET of a consent: %d round trips, want at most 2 (the caller's application, the consent)", n)
 	}
 }
