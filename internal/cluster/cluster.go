@@ -522,6 +522,19 @@ func (c *Cluster) Restart(ctx context.Context, i int) error {
 	return c.WaitServer(ctx, in.Name, "UP", c.opts.StartTimeout)
 }
 
+// CLI runs a `ponte` command against the cluster's database and key set
+// (--database-url and --keys-dir are added) and returns its output.
+func (c *Cluster) CLI(ctx context.Context, args ...string) ([]byte, error) {
+	args = append(args, "--database-url", c.opts.DatabaseURL, "--keys-dir", c.opts.KeysDir)
+	cmd := exec.CommandContext(ctx, c.opts.Bin, args...)
+	cmd.Env = envWithoutPonte()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return out, fmt.Errorf("cluster: ponte %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	return out, nil
+}
+
 // DatabaseURL is the database every instance uses.
 func (c *Cluster) DatabaseURL() string { return c.opts.DatabaseURL }
 

@@ -78,11 +78,14 @@ func (r *dedupReceiver) counts() (unique, duplicates int, ids map[string]int) {
 // of partners' writes — consent-flow tickets redeemed by the WebView (each
 // redemption a webhook delivery to a receiver run here), journey sessions,
 // payment consents and PCM reports on them (each a PCM item forwarded to a
-// PCM receiver run here) — each with its idempotency key (journey sessions:
-// their externalId). One instance is killed with SIGKILL mid-load; clients
+// PCM receiver run here), and one-cent sweeping transfers under a consent
+// Maria approved through the balancer (each settled by jobs on both sides)
+// — each with its idempotency key (journey sessions and transfers: their
+// externalId). One instance is killed with SIGKILL mid-load; clients
 // retry what failed or went unanswered, with the same key, through HAProxy.
 // Afterwards, read from PostgreSQL directly: every acknowledged write is
-// there once (one row per key), replays answer the same id, the jobs and PCM
+// there once (one row per key; each transfer ACSC, paid once at the holder,
+// the ledger moved by exactly one cent each), replays answer the same id, the jobs and PCM
 // batches the dead instance held are finished by the survivors once their
 // lease ends, and each webhook-id and PCM item reached its receiver's effect
 // exactly once.
@@ -117,7 +120,24 @@ func TestKillUnderMixedLoad(t *testing.T) {
 		t.Fatalf("webhook subscription: %d %s %v", status, body, err)
 	}
 
-	l := &mixedLoad{t: t, client: client, base: c.URL, tok: tok}
+	db, err := sql.Open("pgx", c.DatabaseURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// Payments: a sweeping consent with room for every transfer of the run,
+	// approved by Maria with every step through the balancer.
+	if _, err := c.CLI(ctx, "journeys", "create", "--alias", "bulk", "--name", "Bulk",
+		"--setting", `SWEEPING_CONFIGURATION={"transactionLimit":"500.00","periodicLimits":{"day":{"quantityLimit":100000}}}`); err != nil {
+		t.Fatal(err)
+	}
+	session := newPhone(t, c).approveSweeping(client, tok, "bulk", "approval", [7]string{c.URL, c.URL, c.URL, c.URL, c.URL, c.URL, c.URL})
+	checking, savings := balanceCents(t, db, "1234567"), balanceCents(t, db, "23456789")
+	// What the approval itself wrote: its ticket and the holder's PCM steps.
+	ticketsBefore := count(t, db, `SELECT count(*) FROM consent_flow_tickets`)
+	pcmBefore := count(t, db, `SELECT count(*) FROM pcm_events WHERE step = 'AUTHENTICATED'`)
+
+	l := &mixedLoad{t: t, client: client, base: c.URL, tok: tok, session: session}
 	runCtx, stop := context.WithCancel(context.Background())
 	defer stop()
 	var wg sync.WaitGroup
@@ -126,7 +146,7 @@ func TestKillUnderMixedLoad(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; runCtx.Err() == nil; i++ {
-				l.one(runCtx, (w+i)%3)
+				l.one(runCtx, (w+i)%4)
 			}
 		}()
 	}
@@ -142,11 +162,6 @@ func TestKillUnderMixedLoad(t *testing.T) {
 	waitAcked(killBefore)
 	dead := c.Instances[1]
 	pid := dead.Pid()
-	db, err := sql.Open("pgx", c.DatabaseURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	// Kill when the instance holds a job (its pid is in lease_owner) and a
 	// PCM batch is leased (by any instance: a lease names no instance), so
 	// the takeover path is exercised, not left to chance.
@@ -175,21 +190,22 @@ func TestKillUnderMixedLoad(t *testing.T) {
 	}
 
 	// The survivors finish the dead instance's work once its leases end.
-	var pendingHooks, pendingPCM, runningHeld int
+	var pendingHooks, pendingPCM, runningHeld, pendingTransfers int
 	settled := false
 	for deadline := time.Now().Add(killSettle); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 		pendingHooks = count(t, db, `SELECT count(*) FROM webhook_deliveries WHERE status <> 'delivered'`)
 		pendingPCM = count(t, db, `SELECT count(*) FROM pcm_outbox WHERE state = 'PENDING'`)
 		runningHeld = count(t, db, `SELECT count(*) FROM jobs WHERE state <> 'completed' AND id = ANY($1)`, heldJobs)
-		if pendingHooks == 0 && pendingPCM == 0 && runningHeld == 0 {
+		pendingTransfers = count(t, db, `SELECT count(*) FROM itp_payments WHERE status NOT IN ('ACSC', 'RJCT', 'CANC', 'FAILED')`)
+		if pendingHooks == 0 && pendingPCM == 0 && runningHeld == 0 && pendingTransfers == 0 {
 			settled = true
 			break
 		}
 	}
 	if !settled {
 		t.Logf("PCM outbox: %q", ids(t, db, `SELECT DISTINCT state || ' attempts ' || attempts || ' next_at-now ' || (next_at - (extract(epoch from now())*1000)::bigint) || ' ' || last_error FROM pcm_outbox WHERE state = 'PENDING' LIMIT 5`))
-		t.Fatalf("%s after the kill: %d webhook deliveries not delivered, %d PCM items not accepted, %d of the dead instance's %d jobs unfinished",
-			time.Since(killedAt).Round(time.Second), pendingHooks, pendingPCM, runningHeld, len(heldJobs))
+		t.Fatalf("%s after the kill: %d webhook deliveries not delivered, %d PCM items not accepted, %d of the dead instance's %d jobs unfinished, %d transfers not final",
+			time.Since(killedAt).Round(time.Second), pendingHooks, pendingPCM, runningHeld, len(heldJobs), pendingTransfers)
 	}
 	settleTook := time.Since(killedAt)
 	if reasons := ids(t, db, `SELECT DISTINCT reason FROM pcm_outbox WHERE state = 'REJECTED'`); len(reasons) > 0 {
@@ -230,19 +246,33 @@ func TestKillUnderMixedLoad(t *testing.T) {
 	check("session", `SELECT count(*) FROM itp_journey_sessions WHERE id = $1`)
 	check("consent", `SELECT count(*) FROM payment_consents WHERE id = $1`)
 	check("pcm", `SELECT count(*) FROM pcm_events WHERE id = $1`)
+	check("transfer", `SELECT count(*) FROM itp_payments WHERE id = $1 AND status = 'ACSC'`)
 	// No second effect: as many rows as keys.
 	rows := map[string]int{
-		"ticket":  count(t, db, `SELECT count(*) FROM consent_flow_tickets WHERE application_id = $1`, demoID),
+		"ticket":  count(t, db, `SELECT count(*) FROM consent_flow_tickets`) - ticketsBefore,
 		"session": count(t, db, `SELECT count(*) FROM itp_journey_sessions WHERE application_id = $1 AND external_id LIKE 'kill-%'`, demoID),
 		"consent": count(t, db, `SELECT count(*) FROM payment_consents WHERE application_id = $1`, demoID),
-		"pcm":     count(t, db, `SELECT count(*) FROM pcm_events WHERE application_id = $1 AND step = 'AUTHENTICATED'`, demoID),
+		"pcm":     count(t, db, `SELECT count(*) FROM pcm_events WHERE step = 'AUTHENTICATED'`) - pcmBefore,
+		// Initiated once at Ponte's initiator side, and paid once at its holder side.
+		"transfer":       count(t, db, `SELECT count(*) FROM itp_payments WHERE application_id = $1 AND external_id LIKE 'kt-%'`, demoID),
+		"holder payment": count(t, db, `SELECT count(*) FROM recurring_payments`),
 	}
 	duplicated := 0
+	byKind["holder payment"] = byKind["transfer"]
 	for kind, n := range rows {
 		if n != len(byKind[kind]) {
 			duplicated += n - len(byKind[kind])
 			t.Errorf("%s: %d rows for %d keys", kind, n, len(byKind[kind]))
 		}
+	}
+	delete(byKind, "holder payment")
+	// The money moved once per transfer: one cent each, from checking to savings.
+	moved := int64(len(byKind["transfer"]))
+	if got := checking - balanceCents(t, db, "1234567"); got != moved {
+		t.Errorf("checking moved by %d cents for %d one-cent transfers", got, moved)
+	}
+	if got := balanceCents(t, db, "23456789") - savings; got != moved {
+		t.Errorf("savings moved by %d cents for %d one-cent transfers", got, moved)
 	}
 
 	// Replays with the same key answer the same id: every retried write and a sample of the others.
@@ -269,8 +299,9 @@ func TestKillUnderMixedLoad(t *testing.T) {
 			t.Errorf("no webhook for the redemption of ticket %s", a.id)
 		}
 	}
-	if hooksUnique != len(byKind["ticket"]) {
-		t.Errorf("%d distinct webhook-ids received, want %d (one per redeemed ticket)", hooksUnique, len(byKind["ticket"]))
+	// Tickets' and transfers' events: every delivery Ponte recorded, once to effect.
+	if want := count(t, db, `SELECT count(*) FROM webhook_deliveries`); hooksUnique != want {
+		t.Errorf("%d distinct webhook-ids received, want %d (the deliveries recorded)", hooksUnique, want)
 	}
 	itemsUnique, itemsDup, _ := items.counts()
 	if want := count(t, db, `SELECT count(*) FROM pcm_outbox`); itemsUnique != want {
@@ -286,8 +317,8 @@ func TestKillUnderMixedLoad(t *testing.T) {
 			retried++
 		}
 	}
-	t.Logf("SIGKILL to %s (pid %d) after %d acknowledged operations; %d in all: %d tickets (each redeemed), %d journey sessions, %d payment consents, %d PCM reports",
-		dead.Name, pid, atKill, len(all), len(byKind["ticket"]), len(byKind["session"]), len(byKind["consent"]), len(byKind["pcm"]))
+	t.Logf("SIGKILL to %s (pid %d) after %d acknowledged operations; %d in all: %d tickets (each redeemed), %d journey sessions, %d payment consents, %d PCM reports, %d sweeping transfers (each ACSC, the ledger moved once each)",
+		dead.Name, pid, atKill, len(all), len(byKind["ticket"]), len(byKind["session"]), len(byKind["consent"]), len(byKind["pcm"]), len(byKind["transfer"]))
 	t.Logf("acknowledged %d, found %d, missing %d, duplicated %d; %d acknowledged only after retries (%d requests retried: %d transport errors, %d HAProxy 5xx, %d other); %d replays answered the first id",
 		len(all), found, missing, duplicated, retried, l.retries.Load(), l.transportErrs.Load(), l.gateway.Load(), l.otherRetry.Load(), replayed)
 	t.Logf("lease takeovers: %d jobs held by the dead instance completed by survivors; %d PCM items leased at the kill, all accepted, %d of them sent again after their lease; everything settled %s after the kill (leases %s)",
@@ -316,8 +347,10 @@ type mixedLoad struct {
 	client *http.Client
 	base   string
 	tok    string
-	seq    atomic.Int64
-	count  atomic.Int64
+	// session is the FINISHED journey session the transfers are made under.
+	session string
+	seq     atomic.Int64
+	count   atomic.Int64
 
 	retries, transportErrs, gateway, otherRetry atomic.Int64
 	balancerResent                              atomic.Int64 // WebView GETs HAProxy re-sent after an instance died
@@ -398,7 +431,8 @@ func (l *mixedLoad) retry(ctx context.Context, method, target string, body []byt
 }
 
 // one runs one operation of kind k (0 ticket + WebView, 1 journey session,
-// 2 payment consent or, when one waits, a PCM report on it).
+// 2 payment consent or, when one waits, a PCM report on it, 3 a one-cent
+// sweeping transfer to Maria's savings, its externalId its key).
 func (l *mixedLoad) one(ctx context.Context, k int) {
 	n := l.seq.Add(1)
 	switch k {
@@ -457,7 +491,30 @@ func (l *mixedLoad) one(ctx context.Context, k int) {
 		key := uuid.NewString()
 		l.write(ctx, "consent", key, l.base+"/open-banking/payments/v4/consents", consentBody(),
 			map[string]string{"x-idempotency-key": key, "x-fapi-interaction-id": uuid.NewString()}, http.StatusCreated, "data.consentId")
+	case 3:
+		ext := fmt.Sprintf("kt-%d-%s", n, uuid.NewString()[:8])
+		l.write(ctx, "transfer", ext, l.base+transfersPath, transferBody(l.session, ext), nil, http.StatusOK, "id")
 	}
+}
+
+const transfersPath = "/open-keys/itp/api/v2/sweeping-accounts/v2/payment-initiations"
+
+// transferBody is a one-cent sweeping transfer from Maria's checking to her savings.
+func transferBody(session, ext string) []byte {
+	return fmt.Appendf(nil, `{"journeySessionId":"%s","externalId":"%s","amount":"0.01",
+	"creditorAccount":{"ispb":"37241230","issuer":"0001","number":"23456789","accountType":"SVGS"},
+	"riskSignals":{"manual":{"deviceId":"d-1","osVersion":"17","userTimeZoneOffset":"-03","language":"pt",
+	  "screenDimensions":{"height":2532,"width":1170},"accountTenure":"2023-01-01"}}}`, session, ext)
+}
+
+// balanceCents is a sandbox account's available balance in cents, read from PostgreSQL.
+func balanceCents(t *testing.T, db *sql.DB, number string) int64 {
+	t.Helper()
+	var v string
+	if err := db.QueryRowContext(t.Context(), `SELECT b.available_amount FROM account_balances b JOIN accounts a ON a.id = b.account_id WHERE a.number = $1`, number).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return cents(t, v)
 }
 
 // write POSTs body until a final answer, which must be want with the id at
@@ -492,6 +549,8 @@ func (l *mixedLoad) replay(ctx context.Context, a acked) (string, error) {
 			map[string]string{"x-idempotency-key": a.key, "x-fapi-interaction-id": uuid.NewString()}
 	case "pcm":
 		target, path = l.base+"/api/journey/v1/consents/"+url.PathEscape(a.key)+"/report", "data.id"
+	case "transfer": // the same externalId and body: the transfer already recorded
+		target, path = l.base+transfersPath, "id"
 	case "session": // no idempotency key: the externalId is refused (409) and finds the one session
 		status, resp, err := send(ctx, l.client, http.MethodPost, l.base+"/open-keys/itp/api/v2/sweeping-accounts/v2/journeys-sessions", l.tok, a.body, nil)
 		if err != nil || status != http.StatusConflict {
