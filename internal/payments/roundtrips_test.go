@@ -206,9 +206,9 @@ func TestConsentJTI(t *testing.T) {
 	})
 }
 
-// TestConsentCreateHTTPRoundTrips counts a whole POST /consents on
-// PostgreSQL: the handler's read of the calling application (its keys and
-// plain-JSON flag, read at once so that a change applies to the next
+// TestConsentCreateHTTPRoundTrips counts a whole POST /consents (and a GET)
+// on PostgreSQL: the handler's read of the calling application (its keys
+// and plain-JSON flag, read at once so that a change applies to the next
 // request) and the create's one statement; a replay one more. Fewer is
 // fine; more is a regression.
 func TestConsentCreateHTTPRoundTrips(t *testing.T) {
