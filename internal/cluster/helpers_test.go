@@ -19,14 +19,24 @@ import (
 	"github.com/ponte-ofb/ponte/internal/cluster"
 )
 
-// ponteBin is built once per test binary, by the first test that needs it.
+// builtBinary is the ponte binary, built once per test binary by the first
+// test that needs it, in a directory TestMain removes.
 type builtBinary struct {
 	once sync.Once
+	dir  string
 	path string
 	err  error
 }
 
 var built builtBinary
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
 
 // binary builds ./cmd/ponte (once) and returns its path.
 func binary(t *testing.T, root string) string {
@@ -37,6 +47,7 @@ func binary(t *testing.T, root string) string {
 			built.err = err
 			return
 		}
+		built.dir = dir
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		built.path = filepath.Join(dir, "ponte")
