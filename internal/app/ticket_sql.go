@@ -1,8 +1,15 @@
 package app
 
 import (
+	"context"
+	"strconv"
+
 	"github.com/ponte-ofb/ponte/internal/auth"
+	"github.com/ponte-ofb/ponte/internal/consentflow"
+	"github.com/ponte-ofb/ponte/internal/dataconsents"
 	"github.com/ponte-ofb/ponte/internal/oidc"
+	"github.com/ponte-ofb/ponte/internal/payments"
+	"github.com/ponte-ofb/ponte/internal/recurring"
 )
 
 // pageNames lets a WebView redemption on PostgreSQL read, in its own
@@ -18,4 +25,34 @@ func (pageNames) InitiatorNameSQL(clientID string) string { return oidc.ClientNa
 // PartnerNameSQL implements consentflow.PageNames.
 func (pageNames) PartnerNameSQL(applicationID string) string {
 	return auth.EnabledNameSQL(applicationID)
+}
+
+// RequestURISQL implements consentflow.RequestURIStatement: CheckRequestURI
+// as one expression of the ticket's insert on PostgreSQL — the pushed
+// request (oidc.Storage.PushedRequestSQL), then the logged user's document
+// of the consent it names, looked for as a payment, a recurring, then a
+// data-sharing consent. "Meus compartilhamentos" (which reads the partner
+// application and its customer) stays in the transaction, and so does a
+// scope only Go splits exactly.
+func (p pushedRequests) RequestURISQL(_ context.Context, requestURI, clientID, documentNumber string, first int) (string, []any, bool) {
+	if requestURI == dataconsents.MySharingRequestURI {
+		return "", nil, false
+	}
+	pushed, args := p.requests.PushedRequestSQL(requestURI, clientID, first)
+	document := "$" + strconv.Itoa(first+len(args)) + "::text"
+	args = append(args, documentNumber)
+	verdict := func(v string) string { return "'" + v + "'" }
+	expr := `SELECT CASE
+		WHEN pushed.exact IS NULL THEN ` + verdict(consentflow.VerdictNotFound) + `
+		WHEN NOT pushed.exact THEN ` + verdict(consentflow.VerdictInTransaction) + `
+		WHEN pushed.consent_id IS NULL THEN ` + verdict(consentflow.VerdictAccepted) + `
+		WHEN want.document IS NULL THEN ` + verdict(consentflow.VerdictNotFound) + `
+		WHEN want.document <> '' AND want.document <> ` + document + ` THEN ` + verdict(consentflow.VerdictMismatch) + `
+		ELSE ` + verdict(consentflow.VerdictAccepted) + ` END
+	FROM (SELECT 1) one
+	LEFT JOIN (` + pushed + `) pushed ON true
+	LEFT JOIN LATERAL (SELECT COALESCE(` + payments.LoggedUserDocumentSQL("pushed.consent_id") + `,
+		` + recurring.LoggedUserDocumentSQL("pushed.consent_id") + `,
+		` + dataconsents.LoggedUserDocumentSQL("pushed.consent_id") + `) AS document) want ON true`
+	return expr, args, true
 }

@@ -30,6 +30,25 @@ type RequestURIChecker interface {
 	CheckRequestURI(ctx context.Context, tx *sql.Tx, requestURI, clientID, documentNumber string) error
 }
 
+// RequestURIStatement is a RequestURIChecker that can also check inside
+// the one statement that creates a ticket on PostgreSQL (issue 17 §2: one
+// round trip), with the same outcomes as CheckRequestURI.
+type RequestURIStatement interface {
+	// RequestURISQL returns the check as a scalar SQL expression whose
+	// value is one of the Verdict constants, and its arguments, numbered
+	// from the placeholder first. ok is false when this request is checked
+	// in the transaction (CheckRequestURI) instead.
+	RequestURISQL(ctx context.Context, requestURI, clientID, documentNumber string, first int) (expr string, args []any, ok bool)
+}
+
+// The values of a RequestURIStatement's expression.
+const (
+	VerdictAccepted      = "ok"
+	VerdictNotFound      = "requestUri"     // ErrRequestURINotFound
+	VerdictMismatch      = "documentNumber" // ErrDocumentMismatch
+	VerdictInTransaction = "tx"             // CheckRequestURI decides
+)
+
 // SandboxRequestURIs accepts any value, as seed 000 allows in the sandbox.
 type SandboxRequestURIs struct{}
 
@@ -177,8 +196,8 @@ func (s *Tickets) Create(ctx context.Context, p *httpx.Principal, in CreateTicke
 		out Created
 		err error
 	)
-	if s.db.Pool() != nil && s.checkNeedsNoDatabase() {
-		out, err = s.createPostgres(ctx, p, in, key, route, t, now)
+	if check, ok := s.checkSQL(ctx, in); ok && s.db.Pool() != nil {
+		out, err = s.createPostgres(ctx, p, in, key, route, t, now, check)
 	} else {
 		out, err = s.createTx(ctx, p, in, key, route, t, now)
 	}
@@ -191,18 +210,33 @@ func (s *Tickets) Create(ctx context.Context, p *httpx.Principal, in CreateTicke
 	return out, nil
 }
 
-// checkNeedsNoDatabase reports whether the requestUri check reads nothing
-// (the sandbox's), so that a ticket is one statement on PostgreSQL. The
-// check of live pushed requests reads the authorization server's and the
-// consents' tables in the ticket's transaction.
-func (s *Tickets) checkNeedsNoDatabase() bool {
-	_, ok := s.requestURIs.(SandboxRequestURIs)
-	return ok
+// checkSQL is the requestUri check as part of the create's statement on
+// PostgreSQL: nil for the sandbox's, which reads nothing. ok is false when
+// the check is made in the transaction.
+func (s *Tickets) checkSQL(ctx context.Context, in CreateTicket) (check *requestURICheck, ok bool) {
+	switch c := s.requestURIs.(type) {
+	case SandboxRequestURIs:
+		return nil, true
+	case RequestURIStatement:
+		expr, args, ok := c.RequestURISQL(ctx, in.RequestURI, in.ClientID, in.DocumentNumber, insertTicketArgs+1)
+		if !ok {
+			return nil, false
+		}
+		return &requestURICheck{expr: expr, args: args}, true
+	}
+	return nil, false
+}
+
+// requestURICheck is a RequestURIStatement's expression and arguments.
+type requestURICheck struct {
+	expr string
+	args []any
 }
 
 // createTx is Create as one transaction: SQLite's path, PostgreSQL's when
-// the requestUri check reads the database, and the rare paths of a key
-// that is taken.
+// the requestUri check is not part of the statement (a checker without
+// RequestURIStatement, or one that leaves this request to Go), and the
+// rare paths of a key that is taken.
 func (s *Tickets) createTx(ctx context.Context, p *httpx.Principal, in CreateTicket, key, route string, t *Ticket, now time.Time) (Created, error) {
 	var out Created
 	err := s.db.Write(ctx, func(tx *sql.Tx) error {
@@ -349,7 +383,7 @@ func (s *Tickets) IssueForJourney(ctx context.Context, it *Interaction, companyK
 	}
 	var err error
 	if pool := s.db.Pool(); pool != nil {
-		_, err = insertTicketPostgres(ctx, pool, t, "")
+		_, _, err = insertTicketPostgres(ctx, pool, t, "", nil)
 	} else {
 		err = s.db.Write(ctx, func(tx *sql.Tx) error {
 			_, err := insertTicket(ctx, s.db, tx, t, "")

@@ -23,11 +23,18 @@ const ticketColumns = `ticket_id, application_id, company_key, document_number, 
 // row and one statement: the insert also checks that no live record in
 // idempotency_records holds the key (another route's, or a ticket's from
 // before 00011), and does nothing if one does or a ticket holds it.
-const insertTicketSQL = `INSERT INTO consent_flow_tickets (` + ticketColumns + `, idempotency_key)
+const insertTicketSQL = insertTicketSelect + `
+	ON CONFLICT DO NOTHING`
+
+// insertTicketSelect is insertTicketSQL up to its WHERE clause, which a
+// condition may extend (createPostgres's requestUri check).
+const insertTicketSelect = `INSERT INTO consent_flow_tickets (` + ticketColumns + `, idempotency_key)
 	SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
 	WHERE NOT EXISTS (SELECT 1 FROM idempotency_records
-		WHERE application_id = $2 AND idempotency_key = $11 AND expires_at > $8)
-	ON CONFLICT DO NOTHING`
+		WHERE application_id = $2 AND idempotency_key = $11 AND expires_at > $8)`
+
+// insertTicketArgs is the number of insertTicketSQL's arguments.
+const insertTicketArgs = 11
 
 // insertTicket inserts t, carrying idempotency key key ("" for none). It
 // reports false, inserting nothing, when the key is taken: by a ticket of the

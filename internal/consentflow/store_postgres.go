@@ -20,43 +20,77 @@ import (
 // transaction took BEGIN, each statement and COMMIT. SQLite keeps the
 // transactions of service.go, and so do the rare paths here.
 
-// insertTicketPostgres is insertTicket as one statement of its own.
-func insertTicketPostgres(ctx context.Context, pool *pgxpool.Pool, t *Ticket, key string) (bool, error) {
-	tag, err := pool.Exec(ctx, insertTicketSQL,
-		t.TicketID, t.ApplicationID, t.CompanyKey, t.DocumentNumber, t.RequestURI, t.ClientID, t.Status,
-		t.CreatedAt.UnixMilli(), t.UpdatedAt.UnixMilli(), t.ExpiresAt.UnixMilli(), nullable(key))
-	if err != nil {
-		return false, fmt.Errorf("holder: insert ticket: %w", err)
+// insertTicketPostgres is insertTicket as one statement of its own; with
+// check, the statement also checks the requestUri and inserts only what it
+// accepts: verdict is then the check's (a Verdict constant).
+func insertTicketPostgres(ctx context.Context, pool *pgxpool.Pool, t *Ticket, key string, check *requestURICheck) (inserted bool, verdict string, _ error) {
+	args := []any{t.TicketID, t.ApplicationID, t.CompanyKey, t.DocumentNumber, t.RequestURI, t.ClientID, t.Status,
+		t.CreatedAt.UnixMilli(), t.UpdatedAt.UnixMilli(), t.ExpiresAt.UnixMilli(), nullable(key)}
+	if check == nil {
+		tag, err := pool.Exec(ctx, insertTicketSQL, args...)
+		if err != nil {
+			return false, "", fmt.Errorf("holder: insert ticket: %w", err)
+		}
+		if tag.RowsAffected() == 0 && key == "" {
+			return false, "", errors.New("holder: insert ticket: ticket id already taken")
+		}
+		return tag.RowsAffected() == 1, VerdictAccepted, nil
 	}
-	if tag.RowsAffected() == 0 && key == "" {
-		return false, errors.New("holder: insert ticket: ticket id already taken")
+	// The check's CTE is read twice and computed once.
+	query := `WITH checked AS (SELECT (` + check.expr + `)::text AS verdict),
+inserted AS (` + insertTicketSelect + ` AND (SELECT verdict FROM checked) = '` + VerdictAccepted + `'
+	ON CONFLICT DO NOTHING RETURNING 1)
+SELECT EXISTS (SELECT 1 FROM inserted), (SELECT verdict FROM checked)`
+	var v *string
+	if err := pool.QueryRow(ctx, query, append(args, check.args...)...).Scan(&inserted, &v); err != nil {
+		return false, "", fmt.Errorf("holder: insert ticket: %w", err)
 	}
-	return tag.RowsAffected() == 1, nil
+	if v == nil {
+		return false, "", errors.New("holder: insert ticket: the requestUri check answered nothing")
+	}
+	if !inserted && key == "" && *v == VerdictAccepted {
+		return false, "", errors.New("holder: insert ticket: ticket id already taken")
+	}
+	return inserted, *v, nil
 }
 
-// createPostgres creates a ticket whose requestUri check reads nothing:
-// the insert alone, one round trip. A key that is taken costs a second
-// one, the read of what holds it: the same request's ticket or stored
-// answer (a replay), or another request's (ErrKeyReused). A key held by a
-// ticket past the key's TTL, or freed between the two, goes to createTx.
+// createPostgres creates a ticket in one round trip: the insert, with the
+// requestUri check (check; nil for the sandbox's, which reads nothing) as
+// part of its statement. A key that is taken costs a second one, the read
+// of what holds it: the same request's ticket or stored answer (a replay),
+// or another request's (ErrKeyReused). A key held by a ticket past the
+// key's TTL, or freed between the two, goes to createTx. A refused
+// requestUri is answered by the statement's verdict (with a key, after the
+// read that shows the key is not a replay's, as createTx answers a replay
+// before it checks); a verdict the statement leaves to Go goes to createTx.
 //
 // No advisory lock is taken (idempotency.Lock): two tickets with one key
 // meet on the key's unique index, the second waiting for the first to end.
 // So a key used at the same instant by a ticket and by another route
 // (idempotency.RunPostgres, which takes none either) may be taken by both;
 // one used after the other is refused.
-func (s *Tickets) createPostgres(ctx context.Context, p *httpx.Principal, in CreateTicket, key, route string, t *Ticket, now time.Time) (Created, error) {
+func (s *Tickets) createPostgres(ctx context.Context, p *httpx.Principal, in CreateTicket, key, route string, t *Ticket, now time.Time, check *requestURICheck) (Created, error) {
 	pool := s.db.Pool()
-	inserted, err := insertTicketPostgres(ctx, pool, t, key)
-	if err != nil {
+	inserted, verdict, err := insertTicketPostgres(ctx, pool, t, key, check)
+	switch {
+	case err != nil:
 		return Created{}, err
-	}
-	if inserted {
+	case inserted:
 		return Created{Ticket: t}, nil
+	case verdict == VerdictInTransaction:
+		return s.createTx(ctx, p, in, key, route, t, now)
 	}
-	out, decided, err := replayPostgres(ctx, pool, p, in, key, route, now)
-	if err != nil || decided {
-		return out, err
+	if key != "" {
+		out, decided, err := replayPostgres(ctx, pool, p, in, key, route, now)
+		if err != nil || decided {
+			return out, err
+		}
+	}
+	switch verdict {
+	case VerdictNotFound:
+		return Created{}, ErrRequestURINotFound
+	case VerdictMismatch:
+		return Created{}, ErrDocumentMismatch
 	}
 	return s.createTx(ctx, p, in, key, route, t, now)
 }

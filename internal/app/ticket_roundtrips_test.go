@@ -1,0 +1,155 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/ponte-ofb/ponte/internal/app/apptest"
+	"github.com/ponte-ofb/ponte/internal/auth"
+	"github.com/ponte-ofb/ponte/internal/config"
+	"github.com/ponte-ofb/ponte/internal/consentflow"
+	"github.com/ponte-ofb/ponte/internal/httpx"
+	"github.com/ponte-ofb/ponte/internal/idempotency"
+	"github.com/ponte-ofb/ponte/internal/oidc/oidctest"
+	"github.com/ponte-ofb/ponte/internal/store"
+	"github.com/ponte-ofb/ponte/internal/store/storetest"
+)
+
+// pushedPaymentRequest makes, on s, a payment consent for the logged user
+// 47742663023 and its pushed authorization request, and returns the
+// request's request_uri and the initiator's client id.
+func pushedPaymentRequest(t *testing.T, s *apptest.Server) (requestURI, clientID string) {
+	t.Helper()
+	itp, _, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Initiator", CompanyKey: "ITP",
+		Scopes: []string{"payments"}, AcceptPlainJSON: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, itp.ClientID)
+	status, cc := in.ClientCredentials(t, oidctest.NoRedirects(), s.URL, "payments")
+	if status != http.StatusOK {
+		t.Fatalf("client_credentials: %d %v", status, cc)
+	}
+	r := s.Do(t, "POST", "/open-banking/payments/v4/consents", map[string]string{
+		"Authorization": "Bearer " + cc["access_token"].(string), "x-fapi-interaction-id": "d78fc4e5-37ca-4da3-adf2-9b082bf92280",
+		"x-idempotency-key": "consent-1"}, consentBody)
+	if r.Status != 201 {
+		t.Fatalf("consent: %d %s", r.Status, r.Body)
+	}
+	var consent struct {
+		Data struct {
+			ConsentID string `json:"consentId"`
+		} `json:"data"`
+	}
+	r.JSON(t, &consent)
+	resp := in.PAR(t, oidctest.NoRedirects(), s.URL, oidctest.NewRequest(consent.Data.ConsentID))
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("par: %d %s", resp.StatusCode, body)
+	}
+	var par struct {
+		RequestURI string `json:"request_uri"`
+	}
+	if err := json.Unmarshal(body, &par); err != nil {
+		t.Fatal(err)
+	}
+	return par.RequestURI, in.ClientID
+}
+
+// TestProductionTicketRoundTripsOnPostgres holds a ticket create outside
+// the sandbox to its round trips on PostgreSQL (issue 17 §2), counted by
+// the driver's tracer after a warm-up: the check of the pushed request and
+// of its consent's logged user is part of the insert's statement, so an
+// accepted ticket is one round trip, with or without a key; a refusal is
+// one too (with a key, two: the read that shows the key holds no replay);
+// a replay two. A refusal writes nothing, and leaves its key free.
+func TestProductionTicketRoundTripsOnPostgres(t *testing.T) {
+	t.Parallel()
+	base := os.Getenv(storetest.EnvVar)
+	if base == "" {
+		t.Skip("PostgreSQL only: set " + storetest.EnvVar)
+	}
+	s := apptest.Start(t, apptest.Options{DatabaseURL: storetest.FreshSchema(t, base), Mode: config.Production})
+	partner, _, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Holder partner", CompanyKey: "ACESSO",
+		Scopes: []string{"openfinance.ticket.write"}, AcceptPlainJSON: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &httpx.Principal{ApplicationID: partner.ID, CompanyKey: partner.CompanyKey}
+	requestURI, clientID := pushedPaymentRequest(t, s)
+	const route = "POST /openfinance/consent-flow/ticket"
+	good := consentflow.CreateTicket{RequestURI: requestURI, ClientID: clientID, DocumentNumber: "47742663023"}
+	unknown, otherClient, otherDocument := good, good, good
+	unknown.RequestURI = "urn:ietf:params:oauth:request_uri:unknown"
+	otherClient.ClientID = "another-client"
+	otherDocument.DocumentNumber = "52998224725"
+	tickets := func() (n int) {
+		if err := s.App.DB.Read().QueryRow(`SELECT COUNT(*) FROM consent_flow_tickets`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	create := func(ctx context.Context, in consentflow.CreateTicket, key string) (consentflow.Created, error) {
+		return s.App.Tickets.Create(ctx, p, in, key, route)
+	}
+	for i := range 3 { // warm-up: every statement prepared on the connections
+		for _, in := range []consentflow.CreateTicket{good, unknown, otherDocument} {
+			_, _ = create(t.Context(), in, "")
+			_, _ = create(t.Context(), in, fmt.Sprint("warm-", i))
+		}
+		_, _ = create(t.Context(), good, fmt.Sprint("warm-", i))
+	}
+
+	for _, c := range []struct {
+		name     string
+		in       consentflow.CreateTicket
+		key      string
+		want     error // nil: created (replayed when replay)
+		replay   bool
+		trips    int64
+		advance  time.Duration
+		inserted int
+	}{
+		{"accepted", good, "", nil, false, 1, 0, 1},
+		{"accepted with a key", good, "k1", nil, false, 1, 0, 1},
+		{"replay", good, "k1", nil, true, 2, 0, 0},
+		{"key reused with another body", otherDocument, "k1", idempotency.ErrKeyReused, false, 2, 0, 0},
+		{"requestUri not found", unknown, "", consentflow.ErrRequestURINotFound, false, 1, 0, 0},
+		{"another client's request", otherClient, "", consentflow.ErrRequestURINotFound, false, 1, 0, 0},
+		{"another document", otherDocument, "", consentflow.ErrDocumentMismatch, false, 1, 0, 0},
+		{"another document with a key", otherDocument, "k2", consentflow.ErrDocumentMismatch, false, 2, 0, 0},
+		{"the refused request's key is free", good, "k2", nil, false, 1, 0, 1},
+		{"expired at 60 s", good, "", consentflow.ErrRequestURINotFound, false, 1, time.Minute, 0},
+	} {
+		s.Clock.Advance(c.advance)
+		before := tickets()
+		var (
+			out  consentflow.Created
+			cerr error
+		)
+		ctx, n := store.CountRoundTrips(t.Context())
+		out, cerr = create(ctx, c.in, c.key)
+		switch {
+		case c.want != nil:
+			if !errors.Is(cerr, c.want) {
+				t.Errorf("%s: %v, want %v", c.name, cerr, c.want)
+			}
+		case cerr != nil || out.Replayed != c.replay || out.Ticket == nil:
+			t.Errorf("%s: %+v %v, want created (replayed %v)", c.name, out, cerr, c.replay)
+		}
+		if n.N() != c.trips {
+			t.Errorf("%s: %d round trips, want %d", c.name, n.N(), c.trips)
+		}
+		if got := tickets() - before; got != c.inserted {
+			t.Errorf("%s: %d tickets written, want %d", c.name, got, c.inserted)
+		}
+	}
+}
