@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -151,5 +152,32 @@ func TestProductionTicketRoundTripsOnPostgres(t *testing.T) {
 		if got := tickets() - before; got != c.inserted {
 			t.Errorf("%s: %d tickets written, want %d", c.name, got, c.inserted)
 		}
+	}
+
+	// Twenty creates with one key at once, on a live request: one ticket,
+	// every caller answered with it.
+	requestURI, clientID = pushedPaymentRequest(t, s)
+	race := consentflow.CreateTicket{RequestURI: requestURI, ClientID: clientID, DocumentNumber: "47742663023"}
+	const n = 20
+	ids, errs := make([]string, n), make([]error, n)
+	var wg sync.WaitGroup
+	before := tickets()
+	for i := range n {
+		wg.Go(func() {
+			out, err := create(t.Context(), race, "race")
+			if err == nil {
+				ids[i] = out.Ticket.TicketID
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil || ids[i] != ids[0] {
+			t.Errorf("racing create %d: %s %v, want %s", i, ids[i], errs[i], ids[0])
+		}
+	}
+	if got := tickets() - before; got != 1 {
+		t.Errorf("racing creates wrote %d tickets, want 1", got)
 	}
 }
