@@ -31,7 +31,7 @@ type partners struct {
 
 // Partner implements consentflow.Partners.
 func (p partners) Partner(ctx context.Context, applicationID string) (*consentflow.Partner, error) {
-	a, err := p.apps.Get(ctx, applicationID)
+	a, err := p.apps.ByID(ctx, applicationID)
 	if errors.Is(err, auth.ErrNotFound) {
 		return nil, consentflow.ErrPartnerNotFound
 	}

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -179,5 +181,47 @@ func TestProductionTicketRoundTripsOnPostgres(t *testing.T) {
 	}
 	if got := tickets() - before; got != 1 {
 		t.Errorf("racing creates wrote %d tickets, want 1", got)
+	}
+}
+
+// TestJourneyWebViewRoundTripsOnPostgres measures what the WebView costs
+// on PostgreSQL when its ticket leads to an open interaction (the journey
+// page), and holds it there: the redemption's statement (which also reads
+// the initiator's name), then the interaction (one), the partner (one, by
+// its id) and the consent the page shows (three: the consent kinds read
+// through a read-only transaction).
+func TestJourneyWebViewRoundTripsOnPostgres(t *testing.T) {
+	t.Parallel()
+	base := os.Getenv(storetest.EnvVar)
+	if base == "" {
+		t.Skip("PostgreSQL only: set " + storetest.EnvVar)
+	}
+	s := apptest.Start(t, apptest.Options{DatabaseURL: storetest.FreshSchema(t, base)})
+	in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, s.App.Demo.ClientID)
+	h := s.App.Handler()
+	p := &httpx.Principal{ApplicationID: s.App.Demo.ID, CompanyKey: s.App.Demo.CompanyKey}
+	page := func() (trips int64) {
+		_, resp := startJourney(t, s, in, phoneUA, "")
+		deepLink := location(t, resp)
+		c, err := s.App.Tickets.Create(t.Context(), p, consentflow.CreateTicket{RequestURI: deepLink.Query().Get("request_uri"),
+			ClientID: deepLink.Query().Get("client_id"), DocumentNumber: "47742663023"}, "", "POST /openfinance/consent-flow/ticket")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, n := store.CountRoundTrips(t.Context())
+		r := httptest.NewRequestWithContext(ctx, "GET", consentflow.PathWebView+"?ticket="+c.Ticket.TicketID, nil)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `data-interaction="`) || !strings.Contains(w.Body.String(), "Test initiator "+in.ClientID) {
+			t.Fatalf("webview: %d %s", w.Code, w.Body)
+		}
+		return n.N()
+	}
+	page() // warm-up: statements prepared on the connections
+	page()
+	n := page()
+	t.Logf("the journey page: %d round trips for the whole request", n)
+	if n > 6 {
+		t.Errorf("the journey page: %d round trips, want at most 6", n)
 	}
 }
