@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -207,6 +208,8 @@ type BrickHandler struct {
 	Verifier  httpx.TokenVerifier
 	Redirects RedirectURLs
 	Logger    *slog.Logger
+	// InFlightWait overrides InFlightWait (tests).
+	InFlightWait time.Duration
 }
 
 func (h *BrickHandler) errs() httpx.OpenFinance { return httpx.OpenFinance{Now: h.Flow.Clock.Now} }
@@ -301,14 +304,59 @@ func (h *BrickHandler) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := r.Header.Get("x-idempotency-key")
-	if key == "" {
-		key = uuid.NewString()
+	var claim *KeyClaim
+	var fingerprint string
+	if key != "" {
+		if len(key) > MaxKeyLength || strings.TrimSpace(key) != key {
+			h.errs().WriteError(w, r, &httpx.Error{Status: http.StatusBadRequest, Message: "invalid x-idempotency-key",
+				Fields: []httpx.FieldError{{Field: "x-idempotency-key", Message: "must be at most 40 characters, without leading or trailing spaces"}}})
+			return
+		}
+		var err error
+		if fingerprint, err = BrickFingerprint(&in, redirect); err != nil {
+			h.Logger.ErrorContext(r.Context(), "brick consent: fingerprint", "err", err)
+			h.errs().WriteError(w, r, httpx.Internal())
+			return
+		}
+		var answer *KeyAnswer
+		claim, answer, err = h.claim(r.Context(), p.ApplicationID, key, fingerprint)
+		if err != nil || answer != nil {
+			h.keyOutcome(w, r, answer, err)
+			return
+		}
+	} else {
+		key = uuid.NewString() // the brand's consent create is idempotent on it, the partner just did not ask
 	}
-	a, consent, err := h.Flow.Start(r.Context(), StartRequest{
+	var answer []byte
+	ctx, cancel := context.WithTimeout(r.Context(), BrickDeadline)
+	defer cancel()
+	a, consent, err := h.Flow.Start(ctx, StartRequest{
 		ApplicationID: p.ApplicationID, Kind: KindPaymentInitiation, BrandID: in.BrandID, Collection: PaymentConsentsPath,
 		Body: json.RawMessage(`{"data":` + string(in.Data) + `}`), APIScope: "payments", RedirectURI: redirect,
 		IdempotencyKey: key, Device: *in.Device, PaymentOptions: options(in.PaymentOptions),
+		Claim: claim,
+		Answer: func(a *Authorization, consent *fapiclient.Consent) (int, []byte, error) {
+			body, err := httpx.Marshal(h.answer(a, consent.Status))
+			answer = body
+			return http.StatusCreated, body, err
+		},
 	})
+	if err != nil && claim != nil {
+		if errors.Is(err, ErrClaimLost) {
+			// This request outlived its lease and a retry took the key over:
+			// the retry's answer is the key's.
+			h.Logger.WarnContext(r.Context(), "brick consent: idempotency key taken over by a retry", "brand_id", in.BrandID)
+			taken, stored, err := h.claim(r.Context(), p.ApplicationID, key, fingerprint)
+			if taken != nil {
+				h.release(r.Context(), taken)
+				err = ErrKeyInFlight
+			}
+			h.keyOutcome(w, r, stored, err)
+			return
+		}
+		// Nothing was recorded at Ponte: the key is free for a retry.
+		h.release(r.Context(), claim)
+	}
 	var apiErr *fapiclient.APIError
 	switch {
 	case err == nil:
@@ -327,7 +375,78 @@ func (h *BrickHandler) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.Logger.InfoContext(r.Context(), "brick consent created", "consent_id", consent.ID, "brand_id", in.BrandID)
-	httpx.WriteJSON(w, r, http.StatusCreated, h.answer(a, consent.Status))
+	if answer == nil { // no key: the answer was not encoded for keeping
+		httpx.WriteJSON(w, r, http.StatusCreated, h.answer(a, consent.Status))
+		return
+	}
+	httpx.WriteRawJSON(w, http.StatusCreated, answer)
+}
+
+// BrickFingerprint is the fingerprint of a Brick consent create: the
+// request as Ponte acts on it, its body re-encoded (so spacing and the
+// order of the members Ponte decodes do not matter) and the redirect URI
+// it resolved.
+func BrickFingerprint(in *BrickConsentRequest, redirectURI string) (string, error) {
+	canonical, err := json.Marshal(struct {
+		Request     *BrickConsentRequest `json:"request"`
+		RedirectURI string               `json:"redirectUri"`
+	}{in, redirectURI})
+	if err != nil {
+		return "", fmt.Errorf("itpflow: fingerprint: %w", err)
+	}
+	return Fingerprint(RouteBrickConsents, canonical), nil
+}
+
+// InFlightWait is how long a retry waits for the request that holds its key
+// to answer before it gets 409 REQUISICAO_EM_ANDAMENTO.
+const InFlightWait = 10 * time.Second
+
+// claim claims the key, waiting (up to h.InFlightWait, polling) while
+// another request holds it: that one's answer, once stored, is the retry's.
+func (h *BrickHandler) claim(ctx context.Context, applicationID, key, fingerprint string) (*KeyClaim, *KeyAnswer, error) {
+	wait := h.InFlightWait
+	if wait == 0 {
+		wait = InFlightWait
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		c, answer, err := h.Flow.ClaimKey(ctx, applicationID, key, fingerprint)
+		if !errors.Is(err, ErrKeyInFlight) || !time.Now().Before(deadline) {
+			return c, answer, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (h *BrickHandler) release(ctx context.Context, c *KeyClaim) {
+	if err := c.Release(ctx); err != nil {
+		// The claim's lease frees the key anyway.
+		h.Logger.WarnContext(ctx, "brick consent: release the idempotency key", "err", err)
+	}
+}
+
+// keyOutcome answers a request whose key decided it: the stored answer, or
+// the error of a reused or busy key.
+func (h *BrickHandler) keyOutcome(w http.ResponseWriter, r *http.Request, answer *KeyAnswer, err error) {
+	switch {
+	case err == nil && answer != nil:
+		w.Header().Set("Idempotent-Replayed", "true")
+		httpx.WriteRawJSON(w, answer.Status, answer.Body)
+	case errors.Is(err, ErrKeyReused):
+		h.errs().WriteError(w, r, &httpx.Error{Status: http.StatusUnprocessableEntity, Code: "ERRO_IDEMPOTENCIA",
+			Message: "x-idempotency-key was already used with a different request"})
+	case errors.Is(err, ErrKeyInFlight):
+		w.Header().Set("Retry-After", "1")
+		h.errs().WriteError(w, r, &httpx.Error{Status: http.StatusConflict, Code: "REQUISICAO_EM_ANDAMENTO",
+			Message: "a request with this x-idempotency-key is still in progress; retry with the same key to get its answer"})
+	default:
+		h.Logger.ErrorContext(r.Context(), "brick consent: idempotency key", "err", err)
+		h.errs().WriteError(w, r, httpx.Internal())
+	}
 }
 
 func (h *BrickHandler) brandRefused(w http.ResponseWriter, r *http.Request, apiErr *fapiclient.APIError) {

@@ -175,6 +175,12 @@ type StartRequest struct {
 	// Before, when set, runs in the transaction that records the request
 	// (a journey session moves to AWAITING_AUTHORISATION there).
 	Before func(ctx context.Context, tx *sql.Tx, a *Authorization) error
+	// Claim, when set, is the request's claim of its idempotency key: it is
+	// completed with Answer's response in the transaction that records the
+	// authorization request, or Start fails with ErrClaimLost and records
+	// nothing.
+	Claim  *KeyClaim
+	Answer func(a *Authorization, consent *fapiclient.Consent) (status int, body []byte, err error)
 }
 
 // RedirectRegistrar makes sure a redirect URI is registered for Ponte at a
@@ -230,6 +236,15 @@ func (f *Flow) Start(ctx context.Context, in StartRequest) (*Authorization, *fap
 		}
 		if err := insertStep(ctx, tx, a.ID, StepConsentRequest, in.Device, "", now); err != nil {
 			return err
+		}
+		if in.Claim != nil {
+			status, body, err := in.Answer(a, consent)
+			if err != nil {
+				return err
+			}
+			if err := in.Claim.complete(ctx, tx, status, body); err != nil {
+				return err
+			}
 		}
 		return f.record(ctx, tx, a, PCMRedirectToServer, a.AuthorizationURL, "", in.Device, now)
 	})
