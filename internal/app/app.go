@@ -386,13 +386,15 @@ func ready(db *store.DB, logger *slog.Logger) http.HandlerFunc {
 }
 
 // Sweep runs the periodic housekeeping once: tickets that expired unused are
-// counted, and expired holder sessions, idempotency records, used payment
-// jti records and authorization server sessions deleted.
+// counted, and expired holder sessions, idempotency records (the Brick
+// consent create's too), used payment jti records and authorization server
+// sessions deleted.
 func (a *App) Sweep(ctx context.Context) error {
 	_, err1 := a.Tickets.Sweep(ctx)
 	_, err2 := idempotency.Sweep(ctx, a.DB, a.Clock.Now())
 	_, err3 := a.Payments.Sweep(ctx)
-	return errors.Join(err1, err2, err3, a.Cards.Sweep(ctx), a.AuthServer.Storage().Sweep(ctx))
+	_, err4 := a.ITPFlow.SweepKeys(ctx)
+	return errors.Join(err1, err2, err3, err4, a.Cards.Sweep(ctx), a.AuthServer.Storage().Sweep(ctx))
 }
 
 // Serve serves HTTP (HTTPS with mutual TLS when configured, see tls.go) on ln
