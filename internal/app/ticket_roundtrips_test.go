@@ -28,7 +28,7 @@ import (
 // pushedPaymentRequest makes, on s, a payment consent for the logged user
 // 47742663023 and its pushed authorization request, and returns the
 // request's request_uri and the initiator's client id.
-func pushedPaymentRequest(t *testing.T, s *apptest.Server) (requestURI, clientID string) {
+func pushedPaymentRequest(t testing.TB, s *apptest.Server) (requestURI, clientID string) {
 	t.Helper()
 	itp, _, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Initiator", CompanyKey: "ITP",
 		Scopes: []string{"payments"}, AcceptPlainJSON: true})
@@ -224,4 +224,40 @@ func TestJourneyWebViewRoundTripsOnPostgres(t *testing.T) {
 	if n > 6 {
 		t.Errorf("the journey page: %d round trips, want at most 6", n)
 	}
+}
+
+// BenchmarkProductionTicketCreateOnPostgres creates tickets outside the
+// sandbox on PostgreSQL, the requestUri check included, one at a time and
+// from parallel callers.
+func BenchmarkProductionTicketCreateOnPostgres(b *testing.B) {
+	base := os.Getenv(storetest.EnvVar)
+	if base == "" {
+		b.Skip("PostgreSQL only: set " + storetest.EnvVar)
+	}
+	s := apptest.Start(b, apptest.Options{DatabaseURL: storetest.FreshSchema(b, base), Mode: config.Production})
+	partner, _, err := s.App.Apps.Create(b.Context(), auth.NewApplication{Name: "Holder partner", CompanyKey: "ACESSO",
+		Scopes: []string{"openfinance.ticket.write"}, AcceptPlainJSON: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := &httpx.Principal{ApplicationID: partner.ID, CompanyKey: partner.CompanyKey}
+	requestURI, clientID := pushedPaymentRequest(b, s)
+	in := consentflow.CreateTicket{RequestURI: requestURI, ClientID: clientID, DocumentNumber: "47742663023"}
+	create := func() {
+		if _, err := s.App.Tickets.Create(b.Context(), p, in, "", "POST /openfinance/consent-flow/ticket"); err != nil {
+			b.Error(err)
+		}
+	}
+	b.Run("serial", func(b *testing.B) {
+		for b.Loop() {
+			create()
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				create()
+			}
+		})
+	})
 }
