@@ -41,31 +41,60 @@ const interactionColumns = `id, application_id, consent_id, client_id, callback_
 	customer_id, debtor_account, created_at, updated_at, expires_at, redirect_uri`
 
 func getInteraction(ctx context.Context, q queryer, column, value string) (*Interaction, error) {
-	var (
-		it                  Interaction
-		handoff             int
-		customerID, account sql.NullString
-		created, updated    int64
-		expires             int64
-	)
-	err := q.QueryRowContext(ctx, `SELECT `+interactionColumns+` FROM holder_interactions WHERE `+column+` = $1`, value).Scan(
-		&it.ID, &it.ApplicationID, &it.ConsentID, &it.ClientID, &it.CallbackID, &it.RequestURI, &it.Document, &it.Status, &handoff,
-		&customerID, &account, &created, &updated, &expires, &it.RedirectURI)
+	var r interactionRow
+	err := q.QueryRowContext(ctx, `SELECT `+interactionColumns+` FROM holder_interactions WHERE `+column+` = $1`, value).Scan(r.dest()...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrInteractionNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("holder: read interaction: %w", err)
 	}
-	it.Handoff, it.CustomerID = handoff == 1, customerID.String
-	if account.Valid {
+	return r.interaction()
+}
+
+// interactionRow receives interactionColumns, each of them NULL when an
+// outer join found no interaction (a redemption's statement).
+type interactionRow struct {
+	id, applicationID, consentID, clientID, callbackID, requestURI, document, status *string
+	handoff                                                                          *int
+	customerID, account                                                              *string
+	created, updated, expires                                                        *int64
+	redirectURI                                                                      *string
+}
+
+func (r *interactionRow) dest() []any {
+	return []any{&r.id, &r.applicationID, &r.consentID, &r.clientID, &r.callbackID, &r.requestURI, &r.document, &r.status, &r.handoff,
+		&r.customerID, &r.account, &r.created, &r.updated, &r.expires, &r.redirectURI}
+}
+
+// interaction is the row's interaction, nil when there was none.
+func (r *interactionRow) interaction() (*Interaction, error) {
+	if r.id == nil {
+		return nil, nil
+	}
+	str := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	ms := func(p *int64) time.Time {
+		if p == nil {
+			return time.UnixMilli(0).UTC()
+		}
+		return time.UnixMilli(*p).UTC()
+	}
+	it := &Interaction{ID: *r.id, ApplicationID: str(r.applicationID), ConsentID: str(r.consentID), ClientID: str(r.clientID),
+		CallbackID: str(r.callbackID), RequestURI: str(r.requestURI), Document: str(r.document), Status: str(r.status),
+		Handoff: r.handoff != nil && *r.handoff == 1, CustomerID: str(r.customerID), RedirectURI: str(r.redirectURI),
+		CreatedAt: ms(r.created), UpdatedAt: ms(r.updated), ExpiresAt: ms(r.expires)}
+	if r.account != nil {
 		it.DebtorAccount = &Account{}
-		if err := json.Unmarshal([]byte(account.String), it.DebtorAccount); err != nil {
+		if err := json.Unmarshal([]byte(*r.account), it.DebtorAccount); err != nil {
 			return nil, fmt.Errorf("holder: decode debtor account: %w", err)
 		}
 	}
-	it.CreatedAt, it.UpdatedAt, it.ExpiresAt = time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC(), time.UnixMilli(expires).UTC()
-	return &it, nil
+	return it, nil
 }
 
 func insertInteraction(ctx context.Context, tx *sql.Tx, it *Interaction) error {

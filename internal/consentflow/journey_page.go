@@ -49,7 +49,10 @@ type journeyPage struct {
 
 func (h *Handler) renderJourney(w http.ResponseWriter, r *http.Request, t *Ticket, sess *Session, initiator string) {
 	ctx := r.Context()
-	it, err := h.Interactions.Get(ctx, sess.InteractionID)
+	it, err := sess.Interaction, error(nil)
+	if it == nil || it.ID != sess.InteractionID {
+		it, err = h.Interactions.Get(ctx, sess.InteractionID)
+	}
 	if err != nil {
 		h.Logger.ErrorContext(ctx, "webview: read interaction", "err", err)
 		h.page(w, r, http.StatusInternalServerError, "ticket_error", errorPage{"Falha temporária", "Não foi possível abrir a autorização agora. Tente novamente em instantes."})

@@ -336,6 +336,9 @@ type Session struct {
 	// ("" for none). Otherwise the page reads them itself.
 	NamesRead          bool
 	Initiator, Partner string
+	// Interaction is the open interaction as the redemption's statement
+	// found it (PostgreSQL); nil when the page reads it itself.
+	Interaction *Interaction
 }
 
 // journeyOf finds the open interaction a ticket leads to: the holder

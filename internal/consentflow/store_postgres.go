@@ -158,13 +158,14 @@ func prefixed(prefix, columns string) string {
 // the redemption goes to redeemTx, where EmitTicketEvent decides.
 var errEmitInTransaction = errors.New("holder: the ticket event is emitted in a transaction")
 
-// redeemSQL turns the ticket USED, finds its interaction and opens the
-// session, as redeemTx does, in one statement; the ticket event's CTEs
-// follow. The final row is the ticket as it was before the statement
-// (none: not found) and whether this statement redeemed it.
+// redeemSQL turns the ticket USED, finds its interaction (the whole row,
+// which the WebView's page shows) and opens the session, as redeemTx does,
+// in one statement; the ticket event's CTEs follow. The final row is the
+// ticket as it was before the statement (none: not found) and whether this
+// statement redeemed it.
 const redeemSQL = `WITH redeemed AS (UPDATE consent_flow_tickets SET status = $1::text, updated_at = $2::bigint
 	WHERE ticket_id = $3::text AND status = $4::text AND expires_at > $5::bigint RETURNING ` + ticketColumns + `),
-journey AS (SELECT h.id FROM holder_interactions h, redeemed r
+journey AS (SELECT h.* FROM holder_interactions h, redeemed r
 	WHERE h.application_id = r.application_id
 	AND h.request_uri = CASE WHEN starts_with(r.request_uri, $6::text) THEN r.request_uri ELSE $6::text || r.request_uri END
 	AND h.client_id = r.client_id AND h.status IN ($7::text, $8::text) AND h.expires_at > $5::bigint
@@ -197,7 +198,8 @@ func (s *Tickets) redeemPostgres(ctx context.Context, pool *pgxpool.Pool, events
 		names = ", " + s.names.InitiatorNameSQL("t.client_id") + ", " + s.names.PartnerNameSQL("t.application_id")
 	}
 	query += "\nSELECT EXISTS (SELECT 1 FROM redeemed), " + prefixed("t.", ticketColumns) +
-		", (SELECT interaction_id FROM opened)" + names + check + "\nFROM consent_flow_tickets t WHERE t.ticket_id = $3::text"
+		", (SELECT interaction_id FROM opened)" + names + ", " + prefixed("j.", interactionColumns) + check +
+		"\nFROM consent_flow_tickets t LEFT JOIN journey j ON true WHERE t.ticket_id = $3::text"
 
 	var (
 		redeemed    bool
@@ -208,8 +210,10 @@ func (s *Tickets) redeemPostgres(ctx context.Context, pool *pgxpool.Pool, events
 		partner     *string
 		guard       *int
 	)
+	var journey interactionRow
 	dest := []any{&redeemed, &t.TicketID, &t.ApplicationID, &t.CompanyKey, &t.DocumentNumber, &t.RequestURI, &t.ClientID, &t.Status,
 		&c, &u, &e, &interaction, &initiator, &partner}
+	dest = append(dest, journey.dest()...)
 	if check != "" {
 		dest = append(dest, &guard)
 	}
@@ -235,6 +239,12 @@ func (s *Tickets) redeemPostgres(ctx context.Context, pool *pgxpool.Pool, events
 	t.Status, t.UpdatedAt = TicketUsed, time.UnixMilli(updated).UTC()
 	if interaction != nil {
 		sess.InteractionID = *interaction
+		// The row the statement found, as the page would read it after.
+		it, err := journey.interaction()
+		if err != nil {
+			return nil, err
+		}
+		sess.Interaction = it
 	}
 	if s.names != nil {
 		sess.NamesRead = true
