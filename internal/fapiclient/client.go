@@ -65,21 +65,67 @@ type Client struct {
 	// RequireEncryptedIDToken refuses plain id_tokens: Ponte registered an
 	// encryption key at this brand, so its id_tokens come encrypted.
 	RequireEncryptedIDToken bool
+	// JWKSRefetchInterval bounds how often the brand's JWKS is fetched again
+	// when a token or answer names a kid the cached set lacks; 0 means
+	// DefaultJWKSRefetchInterval.
+	JWKSRefetchInterval time.Duration
 
+	mu   sync.Mutex
+	disc *discovery
+}
+
+// DefaultJWKSRefetchInterval is how often, at most, a client fetches a
+// brand's JWKS again for an unknown kid: a brand that rotates its signing
+// key is seen at its first token signed with the new key, and a flood of
+// tokens naming a kid the brand never published costs one fetch per
+// interval.
+const DefaultJWKSRefetchInterval = 30 * time.Second
+
+// discovery is a brand's discovery document and keys, shared by a client
+// and the clients WithRedirectURI derives from it, so a refetch by one is
+// seen by all.
+type discovery struct {
 	mu   sync.Mutex
 	meta *Metadata
 	jwks *jose.JSONWebKeySet
+	// refetched is when the keys were last fetched again for an unknown kid.
+	refetched time.Time
+	// refetch makes callers that meet the same new kid wait for one fetch
+	// rather than each fetch (or each be refused within the interval).
+	refetch sync.Mutex
+}
+
+// key is the cached key with kid, or nil.
+func (d *discovery) key(kid string) *jose.JSONWebKey {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.jwks == nil {
+		return nil
+	}
+	if keys := d.jwks.Key(kid); len(keys) > 0 {
+		return &keys[0]
+	}
+	return nil
+}
+
+// shared is the client's discovery cache, created on first use.
+func (c *Client) shared() *discovery {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.disc == nil {
+		c.disc = &discovery{}
+	}
+	return c.disc
 }
 
 // WithRedirectURI returns a client for the same brand and registration that
-// sends redirectURI; it shares the discovery cache.
+// sends redirectURI; it shares the discovery cache (and its refetches).
 func (c *Client) WithRedirectURI(redirectURI string) *Client {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	d := c.shared()
 	return &Client{Issuer: c.Issuer, APIBase: c.APIBase, ClientID: c.ClientID, OrganisationID: c.OrganisationID,
 		BrandOrganisationID: c.BrandOrganisationID, Key: c.Key, KeyID: c.KeyID,
 		RedirectURI: redirectURI, HTTP: c.HTTP, Clock: c.Clock, DecryptionKeys: c.DecryptionKeys,
-		RequireEncryptedIDToken: c.RequireEncryptedIDToken, meta: c.meta, jwks: c.jwks}
+		RequireEncryptedIDToken: c.RequireEncryptedIDToken, JWKSRefetchInterval: c.JWKSRefetchInterval, disc: d}
 }
 
 // Metadata is the part of the brand's discovery document Ponte uses.
@@ -118,10 +164,11 @@ func (e *DeniedError) Error() string {
 
 // Discover reads (once) the brand's discovery document and JWKS.
 func (c *Client) Discover(ctx context.Context) (*Metadata, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.meta != nil {
-		return c.meta, nil
+	d := c.shared()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.meta != nil {
+		return d.meta, nil
 	}
 	var m Metadata
 	if err := c.getJSON(ctx, strings.TrimSuffix(c.Issuer, "/")+"/.well-known/openid-configuration", &m); err != nil {
@@ -137,8 +184,54 @@ func (c *Client) Discover(ctx context.Context) (*Metadata, error) {
 	if err := c.getJSON(ctx, m.JWKSURI, &set); err != nil {
 		return nil, fmt.Errorf("fapiclient: jwks: %w", err)
 	}
-	c.meta, c.jwks = &m, &set
-	return c.meta, nil
+	d.meta, d.jwks = &m, &set
+	return d.meta, nil
+}
+
+// errUnknownKey: the brand's keys, fetched again if the interval allowed,
+// have no key with the kid.
+var errUnknownKey = errors.New("unknown key")
+
+// brandKey is the brand's public key with kid. A kid the cached JWKS lacks
+// makes the client fetch the brand's JWKS again (the brand may have rotated
+// its signing key since), at most once per JWKSRefetchInterval; the fetched
+// set replaces the cached one. Call Discover first.
+func (c *Client) brandKey(ctx context.Context, kid string) (*jose.JSONWebKey, error) {
+	d := c.shared()
+	if k := d.key(kid); k != nil {
+		return k, nil
+	}
+	d.refetch.Lock()
+	defer d.refetch.Unlock()
+	if k := d.key(kid); k != nil { // fetched while this one waited
+		return k, nil
+	}
+	interval := c.JWKSRefetchInterval
+	if interval <= 0 {
+		interval = DefaultJWKSRefetchInterval
+	}
+	now := c.Clock.Now()
+	d.mu.Lock()
+	meta, last := d.meta, d.refetched
+	refetch := meta != nil && (last.IsZero() || !now.Before(last.Add(interval)) || now.Before(last))
+	if refetch {
+		d.refetched = now // a failed fetch counts too: a brand that fails is not asked on every token
+	}
+	d.mu.Unlock()
+	if !refetch {
+		return nil, fmt.Errorf("%w %q", errUnknownKey, kid)
+	}
+	var set jose.JSONWebKeySet
+	if err := c.getJSON(ctx, meta.JWKSURI, &set); err != nil {
+		return nil, fmt.Errorf("%w %q (fetching the brand's JWKS again failed: %v)", errUnknownKey, kid, err)
+	}
+	d.mu.Lock()
+	d.jwks = &set
+	d.mu.Unlock()
+	if k := d.key(kid); k != nil {
+		return k, nil
+	}
+	return nil, fmt.Errorf("%w %q", errUnknownKey, kid)
 }
 
 // tokenEndpoint prefers the mutual-TLS alias when the brand publishes one.
@@ -310,7 +403,7 @@ func (c *Client) CreateConsent(ctx context.Context, token, path string, body jso
 	if err != nil {
 		return nil, err
 	}
-	return c.consentAnswer(status, http.StatusCreated, resp)
+	return c.consentAnswer(ctx, status, http.StatusCreated, resp)
 }
 
 // postJWT sends body ({"data": ...}) to the brand's API path as FAPI-BR
@@ -361,14 +454,14 @@ func (c *Client) GetConsent(ctx context.Context, token, path string) (*Consent, 
 	if err != nil {
 		return nil, err
 	}
-	return c.consentAnswer(resp.StatusCode, http.StatusOK, b)
+	return c.consentAnswer(ctx, resp.StatusCode, http.StatusOK, b)
 }
 
 // consentAnswer verifies a consent response: a JWS signed by the brand
 // (addressed to Ponte) on success, the Open Finance error shape (signed or
 // not) otherwise.
-func (c *Client) consentAnswer(status, want int, body []byte) (*Consent, error) {
-	raw, err := c.signedAnswer(status, want, body)
+func (c *Client) consentAnswer(ctx context.Context, status, want int, body []byte) (*Consent, error) {
+	raw, err := c.signedAnswer(ctx, status, want, body)
 	if err != nil {
 		return nil, err
 	}
@@ -404,11 +497,11 @@ func (c *Client) organisation() string {
 // (iss) and addressed to Ponte's (aud) when the status is want, the Open
 // Finance error shape (signed or not) as an *APIError otherwise. An answer
 // naming another organisation is refused like a bad signature.
-func (c *Client) signedAnswer(status, want int, body []byte) (json.RawMessage, error) {
+func (c *Client) signedAnswer(ctx context.Context, status, want int, body []byte) (json.RawMessage, error) {
 	payload := body
 	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && trimmed[0] != '{' {
 		var err error
-		if payload, err = c.verifyJWS(string(trimmed)); err != nil {
+		if payload, err = c.verifyJWS(ctx, string(trimmed)); err != nil {
 			return nil, err
 		}
 	} else if status == want {
@@ -439,16 +532,16 @@ func (c *Client) signedAnswer(status, want int, body []byte) (json.RawMessage, e
 	return answer.Data, nil
 }
 
-func (c *Client) verifyJWS(raw string) ([]byte, error) {
+func (c *Client) verifyJWS(ctx context.Context, raw string) ([]byte, error) {
 	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.PS256})
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil, fmt.Errorf("%w: malformed JWS", ErrBrand)
 	}
-	keys := c.jwks.Key(jws.Signatures[0].Header.KeyID)
-	if len(keys) == 0 {
-		return nil, fmt.Errorf("%w: signed with an unknown key %q", ErrBrand, jws.Signatures[0].Header.KeyID)
+	key, err := c.brandKey(ctx, jws.Signatures[0].Header.KeyID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: signed with an %v", ErrBrand, err)
 	}
-	payload, err := jws.Verify(keys[0].Key)
+	payload, err := jws.Verify(key.Key)
 	if err != nil {
 		return nil, fmt.Errorf("%w: bad signature", ErrBrand)
 	}
@@ -552,7 +645,7 @@ func (c *Client) ExchangeCode(ctx context.Context, code string, ar AuthRequest) 
 	if err != nil {
 		return nil, err
 	}
-	if err := c.checkTokenIDToken(m, tok.IDToken, ar); err != nil {
+	if err := c.checkTokenIDToken(ctx, m, tok.IDToken, ar); err != nil {
 		return nil, err
 	}
 	return tok, nil

@@ -47,6 +47,9 @@ type IDTokenClaims struct {
 type IDTokenOpener struct {
 	// BrandKeys are the brand's public keys (its jwks_uri).
 	BrandKeys *jose.JSONWebKeySet
+	// BrandKey, when set, finds the brand's key by kid instead of BrandKeys:
+	// a Client's, which fetches the brand's JWKS again for a kid it lacks.
+	BrandKey func(kid string) (*jose.JSONWebKey, error)
 	// DecryptionKeys are Ponte's encryption keys. A JWE names its key by
 	// kid; one without kid is tried with each (a rotated-out key keeps
 	// decrypting the tokens a brand encrypted before it read the new one).
@@ -81,18 +84,34 @@ func (o IDTokenOpener) Open(raw string) (*IDTokenClaims, error) {
 	if err != nil || len(tok.Headers) != 1 {
 		return nil, fmt.Errorf("%w: id_token is not a PS256 JWT", ErrCallback)
 	}
-	if o.BrandKeys == nil {
-		return nil, fmt.Errorf("%w: the brand's keys are unknown", ErrCallback)
-	}
-	keys := o.BrandKeys.Key(tok.Headers[0].KeyID)
-	if len(keys) == 0 {
-		return nil, fmt.Errorf("%w: id_token signed with an unknown key", ErrCallback)
+	key, err := o.brandKey(tok.Headers[0].KeyID)
+	if err != nil {
+		return nil, err
 	}
 	var claims IDTokenClaims
-	if err := tok.Claims(keys[0].Key, &claims); err != nil {
+	if err := tok.Claims(key.Key, &claims); err != nil {
 		return nil, fmt.Errorf("%w: id_token signature", ErrCallback)
 	}
 	return &claims, nil
+}
+
+// brandKey is the brand's key with kid (ErrCallback when none).
+func (o IDTokenOpener) brandKey(kid string) (*jose.JSONWebKey, error) {
+	if o.BrandKey != nil {
+		key, err := o.BrandKey(kid)
+		if err != nil {
+			return nil, fmt.Errorf("%w: id_token signed with an unknown key", ErrCallback)
+		}
+		return key, nil
+	}
+	if o.BrandKeys == nil {
+		return nil, fmt.Errorf("%w: the brand's keys are unknown", ErrCallback)
+	}
+	keys := o.BrandKeys.Key(kid)
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%w: id_token signed with an unknown key", ErrCallback)
+	}
+	return &keys[0], nil
 }
 
 // decrypt opens a nested JWT's encryption: RSA-OAEP and A256GCM only, a
@@ -132,11 +151,11 @@ func (o IDTokenOpener) decrypt(raw string) (string, error) {
 	return "", fmt.Errorf("%w: id_token cannot be decrypted with any of Ponte's keys", ErrCallback)
 }
 
-// idTokenOpener is the opener for this client's brand (after Discover).
-func (c *Client) idTokenOpener() IDTokenOpener {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return IDTokenOpener{BrandKeys: c.jwks, DecryptionKeys: c.DecryptionKeys, RequireEncryption: c.RequireEncryptedIDToken}
+// idTokenOpener is the opener for this client's brand (after Discover): a
+// kid the brand's cached keys lack makes it fetch them again (brandKey).
+func (c *Client) idTokenOpener(ctx context.Context) IDTokenOpener {
+	return IDTokenOpener{DecryptionKeys: c.DecryptionKeys, RequireEncryption: c.RequireEncryptedIDToken,
+		BrandKey: func(kid string) (*jose.JSONWebKey, error) { return c.brandKey(ctx, kid) }}
 }
 
 // checkIssued checks the claims every id_token from the brand carries: its
@@ -176,7 +195,7 @@ func (c *Client) VerifyCallback(ctx context.Context, cb Callback, ar AuthRequest
 	if cb.Code == "" || cb.IDToken == "" {
 		return "", fmt.Errorf("%w: code and id_token are required", ErrCallback)
 	}
-	claims, err := c.idTokenOpener().Open(cb.IDToken)
+	claims, err := c.idTokenOpener(ctx).Open(cb.IDToken)
 	if err != nil {
 		return "", err
 	}
@@ -192,11 +211,11 @@ func (c *Client) VerifyCallback(ctx context.Context, cb Callback, ar AuthRequest
 // checkTokenIDToken checks the id_token of the token endpoint's answer, when
 // there is one, as the callback's is checked (decryption, signature, iss,
 // aud, exp; nonce when present, as OIDC Core §3.3.2.12 allows it absent).
-func (c *Client) checkTokenIDToken(m *Metadata, raw string, ar AuthRequest) error {
+func (c *Client) checkTokenIDToken(ctx context.Context, m *Metadata, raw string, ar AuthRequest) error {
 	if raw == "" {
 		return nil
 	}
-	claims, err := c.idTokenOpener().Open(raw)
+	claims, err := c.idTokenOpener(ctx).Open(raw)
 	if err != nil {
 		return fmt.Errorf("%w: token endpoint: %v", ErrBrand, err)
 	}

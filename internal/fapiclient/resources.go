@@ -49,7 +49,7 @@ func (c *Client) PostSigned(ctx context.Context, token, path string, body json.R
 	if err != nil {
 		return nil, err
 	}
-	return c.signedAnswer(status, http.StatusCreated, resp)
+	return c.signedAnswer(ctx, status, http.StatusCreated, resp)
 }
 
 // GetSigned reads a resource at the brand's API path and returns the data
@@ -75,7 +75,7 @@ func (c *Client) GetSigned(ctx context.Context, token, path string) (json.RawMes
 	if err != nil {
 		return nil, fmt.Errorf("fapiclient: GET %s: %w", u, err)
 	}
-	return c.signedAnswer(resp.StatusCode, http.StatusOK, b)
+	return c.signedAnswer(ctx, resp.StatusCode, http.StatusOK, b)
 }
 
 // EndToEndIDPattern is the official files' pattern of an endToEndId.
