@@ -196,7 +196,11 @@ func (s *Tickets) Create(ctx context.Context, p *httpx.Principal, in CreateTicke
 		out Created
 		err error
 	)
-	if check, ok := s.checkSQL(ctx, in); ok && s.db.Pool() != nil {
+	check, statement := (*requestURICheck)(nil), false
+	if s.db.Pool() != nil { // SQLite never builds the check's SQL
+		check, statement = s.checkSQL(ctx, in)
+	}
+	if statement {
 		out, err = s.createPostgres(ctx, p, in, key, route, t, now, check)
 	} else {
 		out, err = s.createTx(ctx, p, in, key, route, t, now)
