@@ -73,7 +73,8 @@ func pushedPaymentRequest(t testing.TB, s *apptest.Server) (requestURI, clientID
 // of its consent's logged user is part of the insert's statement, so an
 // accepted ticket is one round trip, with or without a key; a refusal is
 // one too (with a key, two: the read that shows the key holds no replay);
-// a replay two. A refusal writes nothing, and leaves its key free.
+// a replay two. A refusal writes nothing, and leaves its key free. The
+// whole HTTP request is the create's one round trip.
 func TestProductionTicketRoundTripsOnPostgres(t *testing.T) {
 	t.Parallel()
 	base := os.Getenv(storetest.EnvVar)
@@ -81,13 +82,14 @@ func TestProductionTicketRoundTripsOnPostgres(t *testing.T) {
 		t.Skip("PostgreSQL only: set " + storetest.EnvVar)
 	}
 	s := apptest.Start(t, apptest.Options{DatabaseURL: storetest.FreshSchema(t, base), Mode: config.Production})
-	partner, _, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Holder partner", CompanyKey: "ACESSO",
+	partner, secret, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Holder partner", CompanyKey: "ACESSO",
 		Scopes: []string{"openfinance.ticket.write"}, AcceptPlainJSON: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := &httpx.Principal{ApplicationID: partner.ID, CompanyKey: partner.CompanyKey}
 	requestURI, clientID := pushedPaymentRequest(t, s)
+	token := s.TokenFor(t, partner.ClientID, secret, "")
 	const route = "POST /openfinance/consent-flow/ticket"
 	good := consentflow.CreateTicket{RequestURI: requestURI, ClientID: clientID, DocumentNumber: "47742663023"}
 	unknown, otherClient, otherDocument := good, good, good
@@ -154,6 +156,26 @@ func TestProductionTicketRoundTripsOnPostgres(t *testing.T) {
 		if got := tickets() - before; got != c.inserted {
 			t.Errorf("%s: %d tickets written, want %d", c.name, got, c.inserted)
 		}
+	}
+
+	// The whole HTTP request, token verification included (auth caches the
+	// application; the test's clock stands still): the create's one.
+	requestURI, clientID = pushedPaymentRequest(t, s)
+	body, _ := json.Marshal(map[string]string{"requestUri": requestURI, "clientId": clientID, "documentNumber": "47742663023"})
+	post := func(ctx context.Context) int {
+		r := httptest.NewRequestWithContext(ctx, "POST", "/openfinance/consent-flow/ticket", strings.NewReader(string(body)))
+		r.Header.Set("Authorization", "Bearer "+token)
+		r.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		s.App.Handler().ServeHTTP(w, r)
+		return w.Code
+	}
+	for range 3 {
+		post(t.Context())
+	}
+	ctx, trips := store.CountRoundTrips(t.Context())
+	if status := post(ctx); status != http.StatusCreated || trips.N() != 1 {
+		t.Errorf("POST ticket: %d after %d round trips, want 201 after 1", status, trips.N())
 	}
 
 	// Twenty creates with one key at once, on a live request: one ticket,
