@@ -22,7 +22,14 @@ import (
 // wait for the request that holds its key.
 func (h *harness) brickWith(t *testing.T, wait time.Duration) *httptest.Server {
 	t.Helper()
-	handler := &itpflow.BrickHandler{Flow: h.flow, Verifier: tokens{"tok-1": "app-1", "tok-2": "app-2"}, Logger: discard(),
+	return h.brickOn(t, h.flow, wait)
+}
+
+// brickOn serves the Brick endpoints of flow (another instance's, on h's
+// database and brand).
+func (h *harness) brickOn(t *testing.T, flow *itpflow.Flow, wait time.Duration) *httptest.Server {
+	t.Helper()
+	handler := &itpflow.BrickHandler{Flow: flow, Verifier: tokens{"tok-1": "app-1", "tok-2": "app-2"}, Logger: discard(),
 		InFlightWait: wait,
 		Redirects: func(_ context.Context, app string) ([]string, error) {
 			if app == "app-1" {
@@ -154,14 +161,16 @@ func TestBrickConsentIdempotencyKey(t *testing.T) {
 	})
 }
 
-// TestBrickConsentConcurrentRetries: 20 requests with the same key at once
-// cause one consent, one PAR and one authorization request, and all get the
-// same answer.
+// TestBrickConsentConcurrentRetries: 20 requests with the same key at once,
+// split between two instances (two flows on one database), cause one
+// consent, one PAR and one authorization request, and all get the same
+// answer.
 func TestBrickConsentConcurrentRetries(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		h := newHarness(t, db)
-		srv := h.brickWith(t, 30*time.Second)
+		other := &itpflow.Flow{DB: db, Clock: h.clock, Brands: h.flow.Brands, Logger: discard()}
+		instances := []*httptest.Server{h.brickWith(t, 30*time.Second), h.brickOn(t, other, 30*time.Second)}
 		body := consentBody(brandID, "")
 		answers := make([]rawAnswer, 20)
 		var wg sync.WaitGroup
@@ -169,7 +178,7 @@ func TestBrickConsentConcurrentRetries(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				answers[i] = postKey(t, srv, "tok-1", "same", body)
+				answers[i] = postKey(t, instances[i%2], "tok-1", "same", body)
 			}()
 		}
 		wg.Wait()
