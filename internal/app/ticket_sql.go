@@ -3,9 +3,11 @@ package app
 import (
 	"context"
 	"strconv"
+	"strings"
 
 	"github.com/ponte-ofb/ponte/internal/auth"
 	"github.com/ponte-ofb/ponte/internal/consentflow"
+	"github.com/ponte-ofb/ponte/internal/customers"
 	"github.com/ponte-ofb/ponte/internal/dataconsents"
 	"github.com/ponte-ofb/ponte/internal/oidc"
 	"github.com/ponte-ofb/ponte/internal/payments"
@@ -31,17 +33,25 @@ func (pageNames) PartnerNameSQL(applicationID string) string {
 // as one expression of the ticket's insert on PostgreSQL — the pushed
 // request (oidc.Storage.PushedRequestSQL), then the logged user's document
 // of the consent it names, looked for as a payment, a recurring, then a
-// data-sharing consent. "Meus compartilhamentos" (which reads the partner
-// application and its customer) stays in the transaction, and so does a
-// scope only Go splits exactly.
+// data-sharing consent; for "Meus compartilhamentos", the partner
+// application and its customer. A scope only Go splits exactly stays in the
+// transaction.
 func (p pushedRequests) RequestURISQL(_ context.Context, requestURI, clientID, documentNumber string, first int) (string, []any, bool) {
+	verdict := func(v string) string { return "'" + v + "'" }
 	if requestURI == dataconsents.MySharingRequestURI {
-		return "", nil, false
+		// mySharing: an enabled partner application that serves the
+		// document as a customer.
+		client, document := "$"+strconv.Itoa(first)+"::text", "$"+strconv.Itoa(first+1)+"::text"
+		expr := `SELECT CASE
+		WHEN app.id IS NULL THEN ` + verdict(consentflow.VerdictNotFound) + `
+		WHEN NOT ` + customers.ExistsSQL("app.id", document) + ` THEN ` + verdict(consentflow.VerdictMismatch) + `
+		ELSE ` + verdict(consentflow.VerdictAccepted) + ` END
+	FROM (SELECT ` + auth.EnabledIDSQL(client) + ` AS id) app`
+		return expr, []any{clientID, strings.TrimSpace(documentNumber)}, true
 	}
 	pushed, args := p.requests.PushedRequestSQL(requestURI, clientID, first)
 	document := "$" + strconv.Itoa(first+len(args)) + "::text"
 	args = append(args, documentNumber)
-	verdict := func(v string) string { return "'" + v + "'" }
 	expr := `SELECT CASE
 		WHEN pushed.exact IS NULL THEN ` + verdict(consentflow.VerdictNotFound) + `
 		WHEN NOT pushed.exact THEN ` + verdict(consentflow.VerdictInTransaction) + `

@@ -26,8 +26,9 @@ import (
 // consent (payment, recurring, data sharing), with and without a logged
 // user, none, one that exists nowhere, scopes split by tabs or holding an
 // empty consent scope first, another client, another document, the id
-// part, an expired request and one pushed 60 s ago. A scope beyond ASCII
-// is left to Go ("tx").
+// part, an expired request and one pushed 60 s ago; and "Meus
+// compartilhamentos" (the partner application by client id or id, enabled
+// or not, and its customer). A scope beyond ASCII is left to Go ("tx").
 func TestRequestURISQLDecidesAsCheckRequestURI(t *testing.T) {
 	t.Parallel()
 	base := os.Getenv(storetest.EnvVar)
@@ -43,6 +44,10 @@ func TestRequestURISQLDecidesAsCheckRequestURI(t *testing.T) {
 	for _, q := range []string{
 		`INSERT INTO applications (id, client_id, name, company_key, scopes, secret_hash, created_at, updated_at)
 			VALUES ('app', 'app-client', 'App', 'APP', '', '', 0, 0)`,
+		`INSERT INTO applications (id, client_id, name, company_key, scopes, secret_hash, disabled, created_at, updated_at) VALUES
+			('partner', 'partner-client', 'Partner', 'PARTNER', '', '', 0, 0, 0), ('off', 'off-client', 'Off', 'OFF', '', '', 1, 0, 0)`,
+		`INSERT INTO customers (id, application_id, document, name, created_at) VALUES
+			('cust1', 'partner', '47742663023', 'Ana', 0), ('cust2', 'off', '47742663023', 'Ana', 0)`,
 		`INSERT INTO payment_consents (id, application_id, status, request, created_at, expires_at, status_updated_at) VALUES
 			('urn:ponte:p1', 'app', 'AWAITING_AUTHORISATION', '{"loggedUser":{"document":{"identification":"47742663023","rel":"CPF"}}}', 0, 0, 0),
 			('urn:ponte:p2', 'app', 'AWAITING_AUTHORISATION', '{"loggedUser":null}', 0, 0, 0)`,
@@ -128,7 +133,17 @@ func TestRequestURISQLDecidesAsCheckRequestURI(t *testing.T) {
 	for _, c := range cases() {
 		run(c)
 	}
-	run(tc{name: "my sharing", uri: dataconsents.MySharingRequestURI, client: "nobody", document: "47742663023", want: notFound, sql: inTx})
+	mine := dataconsents.MySharingRequestURI
+	for _, c := range []tc{
+		{name: "my sharing: an unknown client", uri: mine, client: "nobody", document: "47742663023", want: notFound},
+		{name: "my sharing: the partner's customer", uri: mine, client: "partner-client", document: "47742663023", want: ok},
+		{name: "my sharing: the document with spaces", uri: mine, client: "partner-client", document: " 47742663023 ", want: ok},
+		{name: "my sharing: not the partner's customer", uri: mine, client: "partner-client", document: "52998224725", want: mismatch},
+		{name: "my sharing: the partner by its id", uri: mine, client: "partner", document: "47742663023", want: ok},
+		{name: "my sharing: a disabled partner", uri: mine, client: "off-client", document: "47742663023", want: notFound},
+	} {
+		run(c)
+	}
 
 	// 59 s after the push the requests are live, at 60 s gone (pushed again
 	// with a 30 s session: expired then).

@@ -10,3 +10,12 @@ package auth
 func EnabledNameSQL(applicationID string) string {
 	return `(SELECT name FROM applications WHERE id = ` + applicationID + ` AND disabled = 0)`
 }
+
+// EnabledIDSQL is a scalar SQL expression over idOrClientID, an SQL
+// expression: the id of the application Get finds for it (by client_id,
+// else by id) if that application is enabled, NULL otherwise.
+func EnabledIDSQL(idOrClientID string) string {
+	return `(SELECT CASE WHEN disabled = 0 THEN id END FROM (
+		SELECT id, disabled, 0 AS rank FROM applications WHERE client_id = ` + idOrClientID + `
+		UNION ALL SELECT id, disabled, 1 FROM applications WHERE id = ` + idOrClientID + `) found ORDER BY rank LIMIT 1)`
+}
