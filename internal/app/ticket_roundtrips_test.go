@@ -283,3 +283,34 @@ func BenchmarkProductionTicketCreateOnPostgres(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkWebViewOnPostgres opens the WebView for sandbox tickets (the
+// page without an interaction) on PostgreSQL over the whole HTTP handler,
+// a ticket created before each: with the names read by the redemption's
+// statement, and read by the page as before (PageNames unset).
+func BenchmarkWebViewOnPostgres(b *testing.B) {
+	base := os.Getenv(storetest.EnvVar)
+	if base == "" {
+		b.Skip("PostgreSQL only: set " + storetest.EnvVar)
+	}
+	s := apptest.Start(b, apptest.Options{DatabaseURL: storetest.FreshSchema(b, base)})
+	p := &httpx.Principal{ApplicationID: s.App.Demo.ID, CompanyKey: s.App.Demo.CompanyKey}
+	in := consentflow.CreateTicket{RequestURI: "urn:ietf:params:oauth:request_uri:bench", ClientID: "c", DocumentNumber: "47742663023"}
+	h := s.App.Handler()
+	open := func(b *testing.B) {
+		for b.Loop() {
+			c, err := s.App.Tickets.Create(b.Context(), p, in, "", "POST /openfinance/consent-flow/ticket")
+			if err != nil {
+				b.Fatal(err)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest("GET", consentflow.PathWebView+"?ticket="+c.Ticket.TicketID, nil))
+			if w.Code != http.StatusOK {
+				b.Fatalf("webview: %d", w.Code)
+			}
+		}
+	}
+	b.Run("names in the statement", open)
+	s.App.Tickets.ReadPageNames(nil)
+	b.Run("names read by the page", open)
+}
