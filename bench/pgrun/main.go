@@ -2,7 +2,7 @@
 // PostgreSQL against SQLite in the same run, and prints the ratio PG/SQLite
 // of each with the server CPU per request beside it:
 //
-//	go run ./bench/pgrun                         # all six paths, about 3 minutes
+//	go run ./bench/pgrun                         # all six paths, 2–4 minutes
 //	go run ./bench/pgrun -paths payment,pcm -rounds 5 -d 10s
 //	go run ./bench/pgrun -json
 //
