@@ -260,16 +260,22 @@ func ProcCPU(pid int) time.Duration {
 	return time.Duration(utime+stime) * time.Second / clockTicks
 }
 
-// ProcWakeups is how many times process pid has blocked and been woken
-// (voluntary context switches, from /proc; 0 elsewhere): a database
-// backend blocks for a client message not there yet, a WAL flush, a lock,
-// so fewer round trips and commits show as fewer wake-ups.
+// ProcWakeups is how many times process pid's main thread has blocked and
+// been woken (voluntary context switches, from /proc; 0 elsewhere): all of
+// a single-threaded process such as a PostgreSQL backend, which blocks for a
+// client message not there yet, a WAL flush, a lock — so fewer round trips
+// and commits show as fewer wake-ups.
 func ProcWakeups(pid int) int64 {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return 0
 	}
-	for _, line := range strings.Split(string(b), "\n") {
+	return parseWakeups(string(b))
+}
+
+// parseWakeups reads voluntary_ctxt_switches from a /proc status file.
+func parseWakeups(status string) int64 {
+	for _, line := range strings.Split(status, "\n") {
 		if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
 			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 			return n
