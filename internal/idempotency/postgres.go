@@ -26,6 +26,7 @@ const Claimed = "claimed"
 // must come before it in one pipelined batch, which PostgreSQL runs as one
 // implicit transaction: one round trip, all or nothing.
 type Query struct {
+	guard  string // RunPostgresIf's condition, in parentheses
 	args   []any
 	ctes   []string
 	before []pending
@@ -82,7 +83,7 @@ func (q *Query) OnUniqueViolation(table string, err error) {
 }
 
 func (q *Query) statement() string {
-	return "WITH " + strings.Join(q.ctes, ",\n") + "\nSELECT count(*) FROM " + Claimed
+	return "WITH " + strings.Join(q.ctes, ",\n") + "\nSELECT (SELECT count(*) FROM " + Claimed + "), " + q.guard
 }
 
 // ticketHolds is the condition, on the key's application ($a) and key ($k)
@@ -109,6 +110,21 @@ func ticketHolds(a, k, t string) string {
 //
 // It needs db.Pool(), so PostgreSQL only; SQLite keeps Run.
 func RunPostgres(ctx context.Context, db *store.DB, req Request, resp Response, effect func(q *Query) error) (Response, error) {
+	return RunPostgresIf(ctx, db, req, resp, nil, effect)
+}
+
+// ErrGuardFailed is RunPostgresIf's answer when its guard was false:
+// nothing was written and no stored answer was read.
+var ErrGuardFailed = errors.New("idempotency: the statement's guard did not hold; nothing written")
+
+// RunPostgresIf is RunPostgres whose statement claims the key, and so
+// writes anything, only if guard (a boolean SQL expression, its arguments
+// through q; nil: true) holds in the statement's snapshot: a check that
+// what the request was decided on (a cached read) is still so. When it does
+// not, nothing is written and the answer is ErrGuardFailed. A replay or a
+// reused key is answered only after the guard held.
+func RunPostgresIf(ctx context.Context, db *store.DB, req Request, resp Response, guard func(q *Query) string,
+	effect func(q *Query) error) (Response, error) {
 	pool := db.Pool()
 	if pool == nil {
 		return Response{}, errors.New("idempotency: RunPostgres needs PostgreSQL's native pool")
@@ -117,9 +133,12 @@ func RunPostgres(ctx context.Context, db *store.DB, req Request, resp Response, 
 	// finds nothing (the record expired or the ticket went between the two
 	// round trips) claims again, which cannot go on for long.
 	for range 3 {
-		q := &Query{}
+		q := &Query{guard: "true"}
+		if guard != nil {
+			q.guard = "(" + guard(q) + ")"
+		}
 		if req.Key == "" {
-			q.With(Claimed, "SELECT 1")
+			q.With(Claimed, "SELECT 1 WHERE "+q.guard)
 		} else {
 			now := q.Arg(req.Now.UnixMilli())
 			a, k := q.Arg(req.ApplicationID), q.Arg(req.Key)
@@ -127,7 +146,7 @@ func RunPostgres(ctx context.Context, db *store.DB, req Request, resp Response, 
 				(application_id, idempotency_key, fingerprint, status_code, body, created_at, expires_at)
 				SELECT `+a+`, `+k+`, `+q.Arg(req.Fingerprint)+`, `+q.Arg(resp.Status)+`, `+q.Arg(string(resp.Body))+`, `+now+`, `+
 				q.Arg(req.Now.Add(TTL).UnixMilli())+`
-				WHERE NOT `+ticketHolds(a, k, q.Arg(req.Now.Add(-TTL).UnixMilli()))+`
+				WHERE `+q.guard+` AND NOT `+ticketHolds(a, k, q.Arg(req.Now.Add(-TTL).UnixMilli()))+`
 				ON CONFLICT (application_id, idempotency_key) DO UPDATE SET fingerprint = excluded.fingerprint,
 				status_code = excluded.status_code, body = excluded.body, created_at = excluded.created_at, expires_at = excluded.expires_at
 				WHERE idempotency_records.expires_at <= `+now+`
@@ -136,12 +155,15 @@ func RunPostgres(ctx context.Context, db *store.DB, req Request, resp Response, 
 		if err := effect(q); err != nil {
 			return Response{}, err
 		}
-		claimed, err := q.send(ctx, pool)
+		claimed, held, err := q.send(ctx, pool)
 		if err != nil {
 			return Response{}, err
 		}
 		if claimed {
 			return resp, nil
+		}
+		if !held {
+			return Response{}, ErrGuardFailed
 		}
 		stored, found, err := readStored(ctx, pool, req)
 		if err != nil || found {
@@ -152,14 +174,14 @@ func RunPostgres(ctx context.Context, db *store.DB, req Request, resp Response, 
 }
 
 // send runs q (after its Before statements) and reports whether the key
-// was claimed.
-func (q *Query) send(ctx context.Context, pool *pgxpool.Pool) (bool, error) {
+// was claimed and whether the guard held.
+func (q *Query) send(ctx context.Context, pool *pgxpool.Pool) (claimed, held bool, err error) {
 	var n int64
 	if len(q.before) == 0 {
-		if err := pool.QueryRow(ctx, q.statement(), q.args...).Scan(&n); err != nil {
-			return false, q.failure(err)
+		if err := pool.QueryRow(ctx, q.statement(), q.args...).Scan(&n, &held); err != nil {
+			return false, false, q.failure(err)
 		}
-		return n == 1, nil
+		return n == 1, held, nil
 	}
 	b := &pgx.Batch{}
 	for _, p := range q.before {
@@ -170,17 +192,17 @@ func (q *Query) send(ctx context.Context, pool *pgxpool.Pool) (bool, error) {
 	for range q.before {
 		if _, err := res.Exec(); err != nil {
 			_ = res.Close()
-			return false, q.failure(err)
+			return false, false, q.failure(err)
 		}
 	}
-	err := res.QueryRow().Scan(&n)
+	err = res.QueryRow().Scan(&n, &held)
 	if cerr := res.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return false, q.failure(err)
+		return false, false, q.failure(err)
 	}
-	return n == 1, nil
+	return n == 1, held, nil
 }
 
 // failure maps a unique violation the effect declared to its error.

@@ -237,3 +237,56 @@ func TestRunPostgresAtomic(t *testing.T) {
 		t.Errorf("after a failed statement: %d effects, %d jobs, %d records; want none", effects, jobRows, records)
 	}
 }
+
+// TestRunPostgresIf: a guard that does not hold writes nothing — no effect,
+// no record, the key stays free — and answers ErrGuardFailed in the same one
+// round trip, also for a key already stored (no replay is read); one that
+// holds claims, writes and replays as RunPostgres does.
+func TestRunPostgresIf(t *testing.T) {
+	t.Parallel()
+	db := postgresDB(t)
+	bg := context.Background()
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	guard := func(holds bool) func(q *idempotency.Query) string {
+		return func(q *idempotency.Query) string { return q.Arg(holds) + `::boolean` }
+	}
+	run := func(key, id string, holds bool) (idempotency.Response, int64, error) {
+		ctx, n := store.CountRoundTrips(bg)
+		req := idempotency.Request{ApplicationID: "a1", Key: key, Fingerprint: "f", Now: now}
+		got, err := idempotency.RunPostgresIf(ctx, db, req, idempotency.Response{Status: 201, Body: []byte(id)}, guard(holds), insertEffect(id, now))
+		return got, n.N(), err
+	}
+	for i := range 2 { // prepare both statements on the pool's connections
+		for range 2 { // a create, then its replay
+			if _, _, err := run(fmt.Sprint("warm-", i), fmt.Sprint("warm-", i), true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, key := range []string{fmt.Sprint("warm-no-", i), ""} {
+			if _, _, err := run(key, fmt.Sprint("warm-no-", i), false); !errors.Is(err, idempotency.ErrGuardFailed) {
+				t.Fatal(err)
+			}
+		}
+	}
+	effects, jobRows := rows(t, db)
+	for _, key := range []string{"k1", ""} {
+		if _, trips, err := run(key, "e1", false); !errors.Is(err, idempotency.ErrGuardFailed) || trips != 1 {
+			t.Fatalf("key %q, guard false: %v in %d round trips, want ErrGuardFailed in 1", key, err, trips)
+		}
+	}
+	if e, j := rows(t, db); e != effects || j != jobRows {
+		t.Fatalf("after a false guard: %d effects, %d jobs; want %d, %d", e, j, effects, jobRows)
+	}
+	if got, trips, err := run("k1", "e1", true); err != nil || got.Replayed || trips != 1 {
+		t.Fatalf("guard true, the key still free: %+v %v in %d round trips", got, err, trips)
+	}
+	if _, trips, err := run("k1", "e1", false); !errors.Is(err, idempotency.ErrGuardFailed) || trips != 1 {
+		t.Fatalf("a stored key, guard false: %v in %d round trips, want ErrGuardFailed in 1", err, trips)
+	}
+	if got, trips, err := run("k1", "e1", true); err != nil || !got.Replayed || string(got.Body) != "e1" || trips != 2 {
+		t.Fatalf("a stored key, guard true: %+v %v in %d round trips, want the replay in 2", got, err, trips)
+	}
+	if e, j := rows(t, db); e != effects+1 || j != jobRows+1 {
+		t.Fatalf("%d effects, %d jobs; want one more of each than %d, %d", e, j, effects, jobRows)
+	}
+}
