@@ -305,10 +305,11 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		return nil, err
 	}
 	resources := resourceTokens{partners: tokens, server: authServer, apps: apps, sandbox: cfg.Sandbox(), mutualTLS: cfg.MutualTLS()}
-	if err := registerPayments(b, mux, pay, resources, apps, key, events); err != nil {
+	callers := newPaymentCallers(apps) // one cache for both APIs' consent creates
+	if err := registerPayments(b, mux, pay, resources, callers, key, events); err != nil {
 		return nil, err
 	}
-	if err := registerRecurring(b, mux, rec, resources, apps, key); err != nil {
+	if err := registerRecurring(b, mux, rec, resources, callers, key); err != nil {
 		return nil, err
 	}
 	registerDataConsents(b, mux, dcs, resources, tickets, appNames{apps, asStorage}, pages)

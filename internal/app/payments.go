@@ -10,6 +10,7 @@ import (
 	"github.com/ponte-ofb/ponte/internal/auth"
 	"github.com/ponte-ofb/ponte/internal/customers"
 	"github.com/ponte-ofb/ponte/internal/httpx"
+	"github.com/ponte-ofb/ponte/internal/idempotency"
 	"github.com/ponte-ofb/ponte/internal/payments"
 	"github.com/ponte-ofb/ponte/internal/webhooks"
 )
@@ -19,31 +20,87 @@ import (
 // verifier; responses are signed with key, Ponte's signing key, and name
 // Ponte's organisation id as their issuer. Every Pix payment status change becomes a webhook event for
 // the holder partner owning the debtor account.
-func registerPayments(b base, mux *http.ServeMux, svc *payments.Service, verifier httpx.TokenVerifier, apps *auth.Applications,
+func registerPayments(b base, mux *http.ServeMux, svc *payments.Service, verifier httpx.TokenVerifier, callers *paymentCallers,
 	key *auth.SigningKey, events *webhooks.Emitter) error {
 	signer, err := payments.NewSigner(key.Private, key.KeyID)
 	if err != nil {
 		return fmt.Errorf("payments: response signer: %w", err)
 	}
 	svc.Events = pixPaymentEvents{w: events, holders: &accountHolders{}}
-	(&payments.Handler{Service: svc, Verifier: verifier, Logger: b.logger, Callers: paymentCallers{apps}, Signer: signer,
+	(&payments.Handler{Service: svc, Verifier: verifier, Logger: b.logger, Callers: callers, Signer: signer,
 		OrganisationID: b.cfg.OrganisationID}).Register(mux)
 	return nil
 }
 
 // paymentCallers reads the calling application's keys and plain-JSON flag
 // straight from the database, so a key registered or revoked (on any
-// instance, or with the CLI) applies to the very next request.
-type paymentCallers struct{ apps *auth.Applications }
+// instance, or with the CLI) applies to the very next request. It also
+// keeps the callers it read (payments.CachedCallers): a consent create on
+// PostgreSQL decides on the cached one and its statement writes only if
+// the application's row still says the same (Unchanged); otherwise it reads
+// again and decides again, so the very next request still sees a change.
+type paymentCallers struct {
+	apps *auth.Applications
+
+	mu     sync.Mutex
+	cached map[string]*payments.Caller // by client_id
+}
+
+// maxPaymentCallers bounds the cache; when full it starts over.
+const maxPaymentCallers = 10_000
+
+func newPaymentCallers(apps *auth.Applications) *paymentCallers {
+	return &paymentCallers{apps: apps, cached: map[string]*payments.Caller{}}
+}
 
 // Caller implements payments.Callers.
-func (c paymentCallers) Caller(ctx context.Context, clientID string) (*payments.Caller, error) {
+func (c *paymentCallers) Caller(ctx context.Context, clientID string) (*payments.Caller, error) {
 	a, err := c.apps.Get(ctx, clientID)
 	if err != nil {
+		c.forget(clientID)
 		return nil, err
 	}
-	return &payments.Caller{ApplicationID: a.ID, ClientID: a.ClientID, OrganisationID: a.OrganisationID, JWKS: a.JWKS,
-		AcceptPlainJSON: a.AcceptPlainJSON}, nil
+	caller := &payments.Caller{ApplicationID: a.ID, ClientID: a.ClientID, OrganisationID: a.OrganisationID, JWKS: a.JWKS,
+		AcceptPlainJSON: a.AcceptPlainJSON, Disabled: a.Disabled}
+	if a.Disabled || a.ClientID != clientID {
+		// Only callers found by client_id, enabled, are reused.
+		c.forget(clientID)
+		return caller, nil
+	}
+	c.mu.Lock()
+	if len(c.cached) >= maxPaymentCallers {
+		clear(c.cached)
+	}
+	c.cached[clientID] = caller
+	c.mu.Unlock()
+	return caller, nil
+}
+
+func (c *paymentCallers) forget(clientID string) {
+	c.mu.Lock()
+	delete(c.cached, clientID)
+	c.mu.Unlock()
+}
+
+// Cached implements payments.CachedCallers.
+func (c *paymentCallers) Cached(clientID string) (*payments.Caller, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	caller, ok := c.cached[clientID]
+	return caller, ok
+}
+
+// Unchanged implements payments.CachedCallers: the row is compared column
+// by column, not by updated_at, which two changes within one millisecond
+// (or instances whose clocks differ) would leave equal.
+func (c *paymentCallers) Unchanged(q *idempotency.Query, caller *payments.Caller) string {
+	plain := 0
+	if caller.AcceptPlainJSON {
+		plain = 1
+	}
+	return `EXISTS (SELECT 1 FROM applications WHERE id = ` + q.Arg(caller.ApplicationID) + ` AND client_id = ` + q.Arg(caller.ClientID) +
+		` AND disabled = 0 AND accept_plain_json = ` + q.Arg(plain) + ` AND organisation_id = ` + q.Arg(caller.OrganisationID) +
+		` AND jwks = ` + q.Arg(string(caller.JWKS)) + `)`
 }
 
 // PixPaymentEventName is the webhook event of every Pix payment status

@@ -17,13 +17,13 @@ import (
 // routes of svc (sweeping accounts, holder side). Callers are read like the
 // payments API's (paymentCallers); responses to signed requests are signed
 // with key, Ponte's signing key.
-func registerRecurring(b base, mux *http.ServeMux, svc *recurring.Service, verifier httpx.TokenVerifier, apps *auth.Applications,
+func registerRecurring(b base, mux *http.ServeMux, svc *recurring.Service, verifier httpx.TokenVerifier, callers *paymentCallers,
 	key *auth.SigningKey) error {
 	signer, err := payments.NewSigner(key.Private, key.KeyID)
 	if err != nil {
 		return fmt.Errorf("recurring: response signer: %w", err)
 	}
-	(&recurring.Handler{Service: svc, Verifier: verifier, Logger: b.logger, Callers: paymentCallers{apps}, Signer: signer,
+	(&recurring.Handler{Service: svc, Verifier: verifier, Logger: b.logger, Callers: callers, Signer: signer,
 		OrganisationID: b.cfg.OrganisationID}).Register(mux)
 	return nil
 }

@@ -194,40 +194,71 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := httpx.PrincipalFrom(r.Context())
-	caller, err := h.Callers.Caller(r.Context(), p.ClientID)
-	if err != nil {
-		h.Logger.ErrorContext(r.Context(), "look up payments caller", "err", err)
-		errs.WriteError(w, r, httpx.Internal())
-		return
-	}
-	if !signed && !caller.AcceptPlainJSON {
-		errs.write(w, r, http.StatusUnsupportedMediaType, []Problem{{Code: statusCodes[http.StatusUnsupportedMediaType],
-			Detail: "Content-Type deve ser " + MediaTypeJWT + ": esta aplicação não está autorizada a enviar corpos JSON sem assinatura."}})
-		return
-	}
-	body, herr := readBody(w, r)
-	if herr != nil {
-		errs.WriteError(w, r, herr)
-		return
-	}
-	in := CreateInput{ApplicationID: p.ApplicationID, IdempotencyKey: key}
-	var verr *ValidationError
-	if signed {
-		var sr *signedRequest
-		if sr, verr = h.verify(r.Context(), caller, body); verr == nil {
-			in.Request, in.JTI = *sr.Request, sr.JTI
+	caller, unchanged, err := WriteCaller(r.Context(), h.Callers, h.Service.DB.Pool() != nil, p.ClientID)
+	var (
+		body []byte
+		read bool
+	)
+	// A cached caller (unchanged != nil) is checked again in the create's
+	// statement; every other outcome decided on it is decided again, once,
+	// on a fresh read, so the answer is always the one a fresh read gives.
+	for ; ; caller, unchanged, err = WriteCaller(r.Context(), h.Callers, false, p.ClientID) {
+		if err != nil {
+			h.Logger.ErrorContext(r.Context(), "look up payments caller", "err", err)
+			errs.WriteError(w, r, httpx.Internal())
+			return
 		}
-	} else {
-		var req *ConsentRequest
-		if req, verr = decodeCreate(body); verr == nil {
-			in.Request = *req
+		if caller.Disabled {
+			WriteDisabled(w, r, errs)
+			return
 		}
-	}
-	if verr != nil {
-		h.fail(w, r, signed, caller, verr)
+		if !signed && !caller.AcceptPlainJSON {
+			if unchanged != nil {
+				continue
+			}
+			errs.write(w, r, http.StatusUnsupportedMediaType, []Problem{{Code: statusCodes[http.StatusUnsupportedMediaType],
+				Detail: "Content-Type deve ser " + MediaTypeJWT + ": esta aplicação não está autorizada a enviar corpos JSON sem assinatura."}})
+			return
+		}
+		if !read {
+			var herr *httpx.Error
+			if body, herr = readBody(w, r); herr != nil {
+				errs.WriteError(w, r, herr)
+				return
+			}
+			read = true
+		}
+		in := CreateInput{ApplicationID: p.ApplicationID, IdempotencyKey: key, Unchanged: unchanged}
+		var verr *ValidationError
+		if signed {
+			var sr *signedRequest
+			if sr, verr = h.verify(r.Context(), caller, body); verr == nil {
+				in.Request, in.JTI = *sr.Request, sr.JTI
+			}
+		} else {
+			var req *ConsentRequest
+			if req, verr = decodeCreate(body); verr == nil {
+				in.Request = *req
+			}
+		}
+		if verr != nil {
+			if unchanged != nil {
+				continue
+			}
+			h.fail(w, r, signed, caller, verr)
+			return
+		}
+		resp, err := h.Service.Create(r.Context(), in)
+		if err != nil && unchanged != nil && (errors.Is(err, idempotency.ErrGuardFailed) || Refusal(err)) {
+			continue
+		}
+		h.created(w, r, signed, caller, resp, err)
 		return
 	}
-	resp, err := h.Service.Create(r.Context(), in)
+}
+
+// created writes the answer of a consent create.
+func (h *Handler) created(w http.ResponseWriter, r *http.Request, signed bool, caller *Caller, resp idempotency.Response, err error) {
 	var ve *ValidationError
 	switch {
 	case err == nil:
@@ -244,8 +275,37 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, signed, caller, InvalidClient(fmt.Sprintf("Claim jti já utilizada por esta aplicação nas últimas %d horas.", int(JTIWindow.Hours()))))
 	default:
 		h.Logger.ErrorContext(r.Context(), "create payment consent", "err", err)
-		errs.WriteError(w, r, httpx.Internal())
+		h.errs().WriteError(w, r, httpx.Internal())
 	}
+}
+
+// WriteCaller is the caller a consent create decides on. On PostgreSQL
+// (postgres) with CachedCallers that hold one, it is the cached caller and
+// unchanged is the condition the create's statement must check
+// (CreateInput.Unchanged); otherwise a fresh read, and unchanged is nil.
+func WriteCaller(ctx context.Context, callers Callers, postgres bool, clientID string) (caller *Caller, unchanged func(*idempotency.Query) string, err error) {
+	if cc, ok := callers.(CachedCallers); ok && postgres {
+		if c, ok := cc.Cached(clientID); ok {
+			return c, func(q *idempotency.Query) string { return cc.Unchanged(q, c) }, nil
+		}
+	}
+	c, err := callers.Caller(ctx, clientID)
+	return c, nil, err
+}
+
+// Refusal reports whether err is a create's answer to the request (a
+// validation error, a reused key or jti) rather than a failure: decided on
+// a cached caller, it is decided again on a fresh one.
+func Refusal(err error) bool {
+	var ve *ValidationError
+	return errors.As(err, &ve) || errors.Is(err, idempotency.ErrKeyReused) || errors.Is(err, ErrJTIReused)
+}
+
+// WriteDisabled refuses a disabled application's write as the token
+// verifier refuses its tokens.
+func WriteDisabled(w http.ResponseWriter, r *http.Request, errs ErrorWriter) {
+	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	errs.WriteError(w, r, &httpx.Error{Status: http.StatusUnauthorized, Message: "invalid or expired access token"})
 }
 
 // bodyMediaType tells a signed body (application/jwt) from a plain JSON one

@@ -16,6 +16,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/google/uuid"
+
+	"github.com/ponte-ofb/ponte/internal/idempotency"
 )
 
 // Message signing (FAPI-BR "Assinaturas", Payments API 4.0.0 item 1.2).
@@ -86,6 +88,9 @@ type Caller struct {
 	OrganisationID  string
 	JWKS            json.RawMessage
 	AcceptPlainJSON bool
+	// Disabled: the application was disabled (its tokens are refused within
+	// the token verifier's cache bound); a consent create refuses it at once.
+	Disabled bool
 }
 
 // Organisation is the name the caller's signed messages carry: the iss
@@ -104,6 +109,22 @@ func (c *Caller) Organisation() string {
 // Callers looks up the calling application by client_id.
 type Callers interface {
 	Caller(ctx context.Context, clientID string) (*Caller, error)
+}
+
+// CachedCallers is Callers that also keep, per instance, the callers they
+// read, and can check one in a write's statement on PostgreSQL: a consent
+// create then decides on the cached caller and writes only if its
+// application's row still says the same (see CreateInput.Unchanged), so a
+// revoked key or a changed flag still applies to the very next request.
+type CachedCallers interface {
+	Callers
+	// Cached is the caller last read for clientID, if any (never a
+	// disabled one).
+	Cached(clientID string) (*Caller, bool)
+	// Unchanged is a boolean SQL expression, its arguments added through
+	// q, true when c's application is enabled and its row still has c's
+	// client_id, organisation id, keys and plain-JSON flag.
+	Unchanged(q *idempotency.Query, c *Caller) string
 }
 
 // Signer signs response payloads as a compact JWS.

@@ -136,6 +136,10 @@ type CreateInput struct {
 	// JTIWindow is ErrJTIReused, with nothing created. A replay of the
 	// idempotency key returns the stored response without looking at the jti.
 	JTI string
+	// Unchanged, when set, is a condition (see CachedCallers.Unchanged) the
+	// create's statement on PostgreSQL checks: when it is false nothing is
+	// written and Create returns idempotency.ErrGuardFailed. SQLite ignores it.
+	Unchanged func(q *idempotency.Query) string
 }
 
 // Create validates and stores a consent in AWAITING_AUTHORISATION with its
@@ -172,7 +176,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (idempotency.Respo
 	req := idempotency.Request{ApplicationID: in.ApplicationID, Key: in.IdempotencyKey, Fingerprint: fingerprint, Now: now}
 	if s.DB.Pool() != nil {
 		// PostgreSQL: the same writes as below, as one statement (one round trip).
-		return idempotency.RunPostgres(ctx, s.DB, req, resp, func(q *idempotency.Query) error {
+		return idempotency.RunPostgresIf(ctx, s.DB, req, resp, in.Unchanged, func(q *idempotency.Query) error {
 			if in.JTI != "" {
 				if err := recordJTIQuery(q, in.ApplicationID, in.JTI, now); err != nil {
 					return err

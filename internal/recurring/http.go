@@ -160,54 +160,88 @@ type request struct {
 // whose signed body's aud must be audience. It writes the refusal and
 // returns nil when the request goes no further.
 func (h *Handler) readWrite(w http.ResponseWriter, r *http.Request, audience string) *request {
-	key := r.Header.Get(payments.IdempotencyHeader)
+	key, signed, ok := h.writeHeaders(w, r)
+	if !ok {
+		return nil
+	}
+	caller, err := h.Callers.Caller(r.Context(), httpx.PrincipalFrom(r.Context()).ClientID)
+	req, _ := h.checkWrite(w, r, audience, key, signed, caller, err, false, &writeBody{})
+	return req
+}
+
+// writeHeaders checks a write's x-idempotency-key and Content-Type (signed
+// or not). ok is false when a refusal was written.
+func (h *Handler) writeHeaders(w http.ResponseWriter, r *http.Request) (key string, signed, ok bool) {
+	key = r.Header.Get(payments.IdempotencyHeader)
 	switch {
 	case key == "":
 		h.writeProblems(w, r, http.StatusBadRequest, payments.Problem{Code: payments.CodeParametroNaoInformado,
 			Detail: "Cabeçalho " + payments.IdempotencyHeader + " obrigatório não informado."})
-		return nil
+		return "", false, false
 	case !validIdempotencyKey(key):
 		h.writeProblems(w, r, http.StatusBadRequest, payments.Problem{Code: payments.CodeParametroInvalido,
 			Detail: fmt.Sprintf("Cabeçalho %s deve ter de 1 a %d caracteres, sem espaços no início ou no fim.", payments.IdempotencyHeader, maxIdempotencyKey)})
-		return nil
+		return "", false, false
 	}
-	signed, ok := bodyMediaType(r.Header.Get("Content-Type"))
+	signed, ok = bodyMediaType(r.Header.Get("Content-Type"))
 	if !ok {
 		h.writeProblems(w, r, http.StatusUnsupportedMediaType, payments.Problem{Code: "UNSUPPORTED_MEDIA_TYPE",
 			Detail: "Content-Type deve ser " + payments.MediaTypeJWT + " (corpo assinado com PS256)."})
-		return nil
+		return "", false, false
 	}
-	p := httpx.PrincipalFrom(r.Context())
-	caller, err := h.Callers.Caller(r.Context(), p.ClientID)
+	return key, signed, true
+}
+
+// writeBody is a write's body, read once however often it is checked.
+type writeBody struct {
+	raw  []byte
+	read bool
+}
+
+// checkWrite checks a write's caller (read with err) and body. It writes
+// the refusal and returns nil when the request goes no further, except a
+// refusal decided on a cached caller: then it writes nothing and retry
+// says to decide again on a fresh read.
+func (h *Handler) checkWrite(w http.ResponseWriter, r *http.Request, audience, key string, signed bool, caller *payments.Caller, err error,
+	cached bool, body *writeBody) (req *request, retry bool) {
 	if err != nil {
 		h.Logger.ErrorContext(r.Context(), "look up recurring-consents caller", "err", err)
 		h.errs().WriteError(w, r, httpx.Internal())
-		return nil
+		return nil, false
 	}
 	if !signed && !caller.AcceptPlainJSON {
+		if cached {
+			return nil, true
+		}
 		h.writeProblems(w, r, http.StatusUnsupportedMediaType, payments.Problem{Code: "UNSUPPORTED_MEDIA_TYPE",
 			Detail: "Content-Type deve ser " + payments.MediaTypeJWT + ": esta aplicação não está autorizada a enviar corpos JSON sem assinatura."})
-		return nil
+		return nil, false
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, httpx.MaxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			h.errs().WriteError(w, r, &httpx.Error{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("request body exceeds %d bytes", httpx.MaxBody)})
-		} else {
-			h.errs().WriteError(w, r, &httpx.Error{Status: http.StatusBadRequest, Message: "could not read request body"})
+	if !body.read {
+		raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, httpx.MaxBody))
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				h.errs().WriteError(w, r, &httpx.Error{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("request body exceeds %d bytes", httpx.MaxBody)})
+			} else {
+				h.errs().WriteError(w, r, &httpx.Error{Status: http.StatusBadRequest, Message: "could not read request body"})
+			}
+			return nil, false
 		}
-		return nil
+		body.raw, body.read = raw, true
 	}
-	req := &request{key: key, caller: caller, signed: signed, payload: body}
+	req = &request{key: key, caller: caller, signed: signed, payload: body.raw}
 	if signed {
 		var verr *payments.ValidationError
-		if req.payload, req.jti, verr = h.verify(r.Context(), caller, body, audience); verr != nil {
+		if req.payload, req.jti, verr = h.verify(r.Context(), caller, body.raw, audience); verr != nil {
+			if cached {
+				return nil, true
+			}
 			h.fail(w, r, req, verr)
-			return nil
+			return nil, false
 		}
 	}
-	return req
+	return req, false
 }
 
 // bodyMediaType tells a signed body (application/jwt) from a plain JSON one
@@ -279,19 +313,52 @@ func DecodePatch(body []byte) (*PatchRequest, *payments.ValidationError) {
 	return decodeData[PatchRequest](body)
 }
 
+// create decides on a cached caller on PostgreSQL (see
+// payments.CachedCallers), checked again in the create's statement; every
+// other outcome decided on it is decided again, once, on a fresh read, so
+// the answer is always the one a fresh read gives.
 func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
-	req := h.readWrite(w, r, h.Service.ConsentsURL())
-	if req == nil {
-		return
-	}
-	data, verr := DecodeCreate(req.payload)
-	if verr != nil {
-		h.fail(w, r, req, verr)
+	key, signed, ok := h.writeHeaders(w, r)
+	if !ok {
 		return
 	}
 	p := httpx.PrincipalFrom(r.Context())
-	resp, err := h.Service.Create(r.Context(), CreateInput{ApplicationID: p.ApplicationID, Request: *data, IdempotencyKey: req.key, JTI: req.jti})
-	h.answer(w, r, req, resp, err, "create recurring consent")
+	caller, unchanged, err := payments.WriteCaller(r.Context(), h.Callers, h.Service.DB.Pool() != nil, p.ClientID)
+	body := &writeBody{}
+	for ; ; caller, unchanged, err = payments.WriteCaller(r.Context(), h.Callers, false, p.ClientID) {
+		if err == nil && caller.Disabled {
+			payments.WriteDisabled(w, r, h.errs())
+			return
+		}
+		req, retry := h.checkWrite(w, r, h.Service.ConsentsURL(), key, signed, caller, err, unchanged != nil, body)
+		if retry {
+			continue
+		}
+		if req == nil {
+			return
+		}
+		data, verr := DecodeCreate(req.payload)
+		if verr != nil {
+			if unchanged != nil {
+				continue
+			}
+			h.fail(w, r, req, verr)
+			return
+		}
+		resp, err := h.Service.Create(r.Context(), CreateInput{ApplicationID: p.ApplicationID, Request: *data, IdempotencyKey: req.key,
+			JTI: req.jti, Unchanged: unchanged})
+		if err != nil && unchanged != nil && (errors.Is(err, idempotency.ErrGuardFailed) || refusal(err)) {
+			continue
+		}
+		h.answer(w, r, req, resp, err, "create recurring consent")
+		return
+	}
+}
+
+// refusal reports whether err is a create's answer to the request rather
+// than a failure (see payments.Refusal), here with recurring's ErrJTIReused.
+func refusal(err error) bool {
+	return payments.Refusal(err) || errors.Is(err, ErrJTIReused)
 }
 
 func (h *Handler) patch(w http.ResponseWriter, r *http.Request) {
