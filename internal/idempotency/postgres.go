@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ponte-ofb/ponte/internal/jobs"
 	"github.com/ponte-ofb/ponte/internal/store"
 )
 
@@ -66,6 +68,17 @@ func (q *Query) Args(values ...any) string {
 // from Arg. Every CTE runs, referenced or not.
 func (q *Query) With(name, sql string) {
 	q.ctes = append(q.ctes, name+" AS ("+sql+")")
+}
+
+// Enqueue adds, as CTE name, jobs.Enqueue's insert of j, made only when the
+// statement claims its idempotency key.
+func (q *Query) Enqueue(name string, now time.Time, j jobs.Job) error {
+	stmt, err := jobs.EnqueueQuery(now, j, Claimed, q.Arg)
+	if err != nil {
+		return err
+	}
+	q.With(name, stmt)
+	return nil
 }
 
 // Before sends sql (its own placeholders, $1…) ahead of the statement in the

@@ -185,7 +185,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (idempotency.Respo
 			if err := insertConsentQuery(q, c); err != nil {
 				return err
 			}
-			return enqueueQuery(q, "expiry", now, expiryJob(c))
+			return q.Enqueue("expiry", now, expiryJob(c))
 		})
 	}
 	return idempotency.Run(ctx, s.DB, req, resp, func(tx *sql.Tx) error {
@@ -234,7 +234,7 @@ func recordJTIQuery(q *idempotency.Query, applicationID, jti string, now time.Ti
 	q.With("jti", `INSERT INTO payment_consent_jtis (application_id, jti, expires_at) SELECT `+
 		q.Args(applicationID, jti, now.Add(JTIWindow).UnixMilli())+` FROM `+idempotency.Claimed)
 	q.OnUniqueViolation("payment_consent_jtis", ErrJTIReused)
-	return enqueueQuery(q, "jti_sweep", now, sweepJTIsJob(now))
+	return q.Enqueue("jti_sweep", now, sweepJTIsJob(now))
 }
 
 // sweepJTIsJob is the sweep of the jti records of now's hour, due when

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ponte-ofb/ponte/internal/idempotency"
-	"github.com/ponte-ofb/ponte/internal/jobs"
 )
 
 type querier interface {
@@ -54,17 +53,6 @@ func insertConsentQuery(q *idempotency.Query, c *Consent) error {
 		return err
 	}
 	q.With("consent", `INSERT INTO payment_consents (`+consentColumns+`) SELECT `+q.Args(values...)+` FROM `+idempotency.Claimed)
-	return nil
-}
-
-// enqueueQuery is jobs.Enqueue on PostgreSQL's one-round-trip path: the CTE
-// name of q, which enqueues j when q claims its idempotency key.
-func enqueueQuery(q *idempotency.Query, name string, now time.Time, j jobs.Job) error {
-	stmt, err := jobs.EnqueueQuery(now, j, idempotency.Claimed, q.Arg)
-	if err != nil {
-		return err
-	}
-	q.With(name, stmt)
 	return nil
 }
 

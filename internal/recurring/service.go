@@ -190,7 +190,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (idempotency.Respo
 				return err
 			}
 			if j, ok := timerJob(c); ok {
-				return enqueueQuery(q, "timer", now, j)
+				return q.Enqueue("timer", now, j)
 			}
 			return nil
 		})
@@ -246,7 +246,7 @@ func recordJTIQuery(q *idempotency.Query, applicationID, jti string, now time.Ti
 	q.With("jti", `INSERT INTO recurring_consent_jtis (application_id, jti, expires_at) SELECT `+
 		q.Args(applicationID, jti, now.Add(payments.JTIWindow).UnixMilli())+` FROM `+idempotency.Claimed)
 	q.OnUniqueViolation("recurring_consent_jtis", ErrJTIReused)
-	return enqueueQuery(q, "jti_sweep", now, sweepJTIsJob(now))
+	return q.Enqueue("jti_sweep", now, sweepJTIsJob(now))
 }
 
 // sweepJTIsJob is the sweep of the jti records of now's hour, due when
