@@ -79,15 +79,7 @@ func LoadOrCreateKey(path string) (*SigningKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: signing key %s: %w", path, err)
 	}
-	key, err := parseKeyPEM(path, b)
-	if err != nil {
-		return nil, err
-	}
-	if key.Retired, err = loadRetired(RetiredDir(path), key.KeyID); err != nil {
-		return nil, err
-	}
-	key.path = path
-	return key, nil
+	return keyWithRetired(path, b)
 }
 
 // ReadKey reads the key at path and its retired keys without creating
@@ -97,7 +89,13 @@ func ReadKey(path string) (*SigningKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: signing key: %w", err)
 	}
-	key, err := parseKeyPEM(path, b)
+	return keyWithRetired(path, b)
+}
+
+// keyWithRetired parses the current key read from path and loads the
+// retired keys beside it.
+func keyWithRetired(path string, pemBytes []byte) (*SigningKey, error) {
+	key, err := parseKeyPEM(path, pemBytes)
 	if err != nil {
 		return nil, err
 	}
