@@ -281,8 +281,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err != nil {
 		return nil, err
 	}
+	// Recurring and data-sharing kinds refuse others' ids by prefix without
+	// reading, so they come before payments: any consent is one query.
 	interactions := consentflow.NewInteractions(db, clk,
-		consentflow.Consents{payments.JourneyKind{Service: pay}, recurring.JourneyKind{Service: rec}, dataconsents.JourneyKind{Service: dcs}},
+		consentflow.Consents{recurring.JourneyKind{Service: rec}, dataconsents.JourneyKind{Service: dcs}, payments.JourneyKind{Service: pay}},
 		partnerApps, holderSteps{steps}, cfg.PublicURL)
 	demoID := ""
 	if demo != nil {

@@ -8,11 +8,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/ponte-ofb/ponte/internal/app/apptest"
 	"github.com/ponte-ofb/ponte/internal/auth"
@@ -206,12 +209,14 @@ func TestProductionTicketRoundTripsOnPostgres(t *testing.T) {
 	}
 }
 
-// TestJourneyWebViewRoundTripsOnPostgres measures what the WebView costs
-// on PostgreSQL when its ticket leads to an open interaction (the journey
-// page), and holds it there: the redemption's statement (which also reads
-// the initiator's name and the interaction), then the partner (one, by its
-// id) and the consent the page shows (three: the consent kinds read through
-// a read-only transaction).
+// TestJourneyWebViewRoundTripsOnPostgres holds what the WebView costs on
+// PostgreSQL when its ticket leads to an open interaction (the journey
+// page), for each kind of consent: the redemption's statement (which also
+// reads the initiator's name and the interaction), the partner (by its id)
+// and the consent the page shows, read straight from the read pool — one
+// query whatever its kind (recurring and data-sharing kinds refuse
+// another's id without reading). Interactions.Consent alone is held to one
+// round trip too, an unknown id included.
 func TestJourneyWebViewRoundTripsOnPostgres(t *testing.T) {
 	t.Parallel()
 	base := os.Getenv(storetest.EnvVar)
@@ -222,29 +227,67 @@ func TestJourneyWebViewRoundTripsOnPostgres(t *testing.T) {
 	in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, s.App.Demo.ClientID)
 	h := s.App.Handler()
 	p := &httpx.Principal{ApplicationID: s.App.Demo.ID, CompanyKey: s.App.Demo.CompanyKey}
-	page := func() (trips int64) {
-		_, resp := startJourney(t, s, in, phoneUA, "")
-		deepLink := location(t, resp)
-		c, err := s.App.Tickets.Create(t.Context(), p, consentflow.CreateTicket{RequestURI: deepLink.Query().Get("request_uri"),
-			ClientID: deepLink.Query().Get("client_id"), DocumentNumber: "47742663023"}, "", "POST /openfinance/consent-flow/ticket")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, n := store.CountRoundTrips(t.Context())
-		r := httptest.NewRequestWithContext(ctx, "GET", consentflow.PathWebView+"?ticket="+c.Ticket.TicketID, nil)
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `data-interaction="`) || !strings.Contains(w.Body.String(), "Test initiator "+in.ClientID) {
-			t.Fatalf("webview: %d %s", w.Code, w.Body)
-		}
-		return n.N()
+	// authorize pushes consentID's request with scope and follows
+	// /authorize to the partner app's deep link.
+	authorize := func(consentID, scope string) *url.URL {
+		req := oidctest.NewRequest(consentID)
+		j := newJourney(s, in)
+		return location(t, j.get(t, authorizeURL(s, in, pushPAR(t, s, in, req, scope))))
 	}
-	page() // warm-up: statements prepared on the connections
-	page()
-	n := page()
-	t.Logf("the journey page: %d round trips for the whole request", n)
-	if n > 5 {
-		t.Errorf("the journey page: %d round trips, want at most 5", n)
+	for _, c := range []struct {
+		kind, marker string
+		deepLink     func() *url.URL
+	}{
+		{"payment", `data-kind-name="payment"`, func() *url.URL { _, resp := startJourney(t, s, in, phoneUA, ""); return location(t, resp) }},
+		{"sweeping", `data-kind-name="sweeping"`, func() *url.URL { id := createRecurring(t, s); return authorize(id, sweepingScope(id)) }},
+		{"data", `data-kind-name="data"`, func() *url.URL {
+			id := createDataConsent(t, s)
+			return authorize(id, "openid consents consent:"+id)
+		}},
+	} {
+		page := func() (trips int64) {
+			deepLink := c.deepLink()
+			created, err := s.App.Tickets.Create(t.Context(), p, consentflow.CreateTicket{RequestURI: deepLink.Query().Get("request_uri"),
+				ClientID: deepLink.Query().Get("client_id"), DocumentNumber: "47742663023"}, "", "POST /openfinance/consent-flow/ticket")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, n := store.CountRoundTrips(t.Context())
+			r := httptest.NewRequestWithContext(ctx, "GET", consentflow.PathWebView+"?ticket="+created.Ticket.TicketID, nil)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			body := w.Body.String()
+			if w.Code != http.StatusOK || !strings.Contains(body, `data-interaction="`) || !strings.Contains(body, "Test initiator "+in.ClientID) ||
+				!strings.Contains(body, c.marker) {
+				t.Fatalf("%s webview: %d %s", c.kind, w.Code, body)
+			}
+			return n.N()
+		}
+		page() // warm-up: statements prepared on the connections
+		page()
+		n := page()
+		t.Logf("the %s journey page: %d round trips for the whole request", c.kind, n)
+		if n != 3 {
+			t.Errorf("the %s journey page: %d round trips, want 3 (redemption, partner, consent)", c.kind, n)
+		}
+	}
+
+	ids := map[string]string{"payment": createConsent(t, s, s.Token(t, "payments"), consentBody),
+		"sweeping": createRecurring(t, s), "data": createDataConsent(t, s), "unknown": "urn:ponte:" + uuid.NewString()}
+	for kind, id := range ids {
+		ctx, n := store.CountRoundTrips(t.Context())
+		v, err := s.App.Interactions.Consent(ctx, &consentflow.Interaction{ConsentID: id})
+		switch {
+		case kind == "unknown":
+			if !errors.Is(err, consentflow.ErrConsentNotFound) {
+				t.Errorf("unknown consent: %v, %v; want ErrConsentNotFound", v, err)
+			}
+		case err != nil || v.Kind != kind || v.ID != id:
+			t.Errorf("%s consent: %+v, %v", kind, v, err)
+		}
+		if n.N() != 1 {
+			t.Errorf("%s consent: %d round trips, want 1", kind, n.N())
+		}
 	}
 }
 

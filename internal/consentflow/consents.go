@@ -10,12 +10,14 @@ import (
 // ConsentKind is one kind of consent the holder's journey can authorise.
 // Each kind implements it in its own package (payments.JourneyKind,
 // recurring.JourneyKind, dataconsents.JourneyKind) and app hands them to
-// NewInteractions: the journey itself knows no kind of consent. Every method
-// runs inside the journey's transaction.
+// NewInteractions: the journey itself knows no kind of consent. Approve and
+// Reject run inside the journey's transaction; Find reads through q, the
+// step's transaction or, for a page that only shows the consent, the read
+// pool (one query, no BEGIN and ROLLBACK around it).
 type ConsentKind interface {
 	// Find returns the consent, or ErrConsentNotFound when id is not a
-	// consent of this kind.
-	Find(ctx context.Context, tx *sql.Tx, id string) (*ConsentView, error)
+	// consent of this kind. It reads with one query at most.
+	Find(ctx context.Context, q Querier, id string) (*ConsentView, error)
 	// Approve authorises the consent with the debtor account the user chose.
 	// It returns ErrAccountNotAllowed when the consent fixed another account,
 	// ErrInteractionExpired when the consent expired, ErrConsentNotAwaiting
@@ -34,6 +36,11 @@ type ConsentKind interface {
 type MultiAccountKind interface {
 	ConsentKind
 	ApproveAccounts(ctx context.Context, tx *sql.Tx, id string, accounts []Account) error
+}
+
+// Querier reads one row: *sql.Tx and *sql.DB both are one.
+type Querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // ErrConsentNotFound means a ConsentKind does not know the id.
@@ -120,12 +127,14 @@ type SweepingView struct {
 	Start, Expiry string
 }
 
-// Consents finds the kind that holds a consent id.
+// Consents finds the kind that holds a consent id, asking each in turn:
+// kinds that refuse an id by its prefix without reading should come first,
+// so that an id costs one query.
 type Consents []ConsentKind
 
-func (cs Consents) find(ctx context.Context, tx *sql.Tx, id string) (ConsentKind, *ConsentView, error) {
+func (cs Consents) find(ctx context.Context, q Querier, id string) (ConsentKind, *ConsentView, error) {
 	for _, k := range cs {
-		v, err := k.Find(ctx, tx, id)
+		v, err := k.Find(ctx, q, id)
 		if errors.Is(err, ErrConsentNotFound) {
 			continue
 		}

@@ -176,14 +176,9 @@ func (s *Interactions) Get(ctx context.Context, id string) (*Interaction, error)
 }
 
 // Consent returns the consent an interaction asks the user to decide on.
+// It reads straight from the read pool: one query, one round trip.
 func (s *Interactions) Consent(ctx context.Context, i *Interaction) (*ConsentView, error) {
-	// Kinds read through a transaction: a read-only one on the read pool.
-	tx, err := s.db.Read().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, fmt.Errorf("holder: read consent: %w", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // read-only
-	_, c, err := s.consents.find(ctx, tx, i.ConsentID)
+	_, c, err := s.consents.find(ctx, s.db.Read(), i.ConsentID)
 	return c, err
 }
 

@@ -11,8 +11,13 @@ import (
 )
 
 type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	rowQuerier
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// rowQuerier reads one row; the journey's Find passes a consentflow.Querier.
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 const consentColumns = `id, application_id, status, document, business_document, permissions, is_linked, expires_at, due_at,
@@ -101,7 +106,7 @@ func scanConsent(scan func(...any) error) (*Consent, error) {
 	return &c, nil
 }
 
-func getConsent(ctx context.Context, q querier, id string) (*Consent, error) {
+func getConsent(ctx context.Context, q rowQuerier, id string) (*Consent, error) {
 	c, err := scanConsent(q.QueryRowContext(ctx, `SELECT `+consentColumns+` FROM data_consents WHERE id = $1`, id).Scan)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound

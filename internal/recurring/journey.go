@@ -22,11 +22,11 @@ type JourneyKind struct{ Service *Service }
 var _ consentflow.ConsentKind = JourneyKind{}
 
 // Find implements consentflow.ConsentKind.
-func (k JourneyKind) Find(ctx context.Context, tx *sql.Tx, id string) (*consentflow.ConsentView, error) {
+func (k JourneyKind) Find(ctx context.Context, q consentflow.Querier, id string) (*consentflow.ConsentView, error) {
 	if !strings.HasPrefix(id, IDPrefix) {
 		return nil, consentflow.ErrConsentNotFound
 	}
-	c, err := k.Service.ConsentTx(ctx, tx, id)
+	c, err := getConsent(ctx, q, id)
 	if errors.Is(err, ErrNotFound) {
 		return nil, consentflow.ErrConsentNotFound
 	}
