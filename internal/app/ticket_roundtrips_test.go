@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -223,7 +224,18 @@ func TestJourneyWebViewRoundTripsOnPostgres(t *testing.T) {
 	if base == "" {
 		t.Skip("PostgreSQL only: set " + storetest.EnvVar)
 	}
+	// The initiator is the demo application, whose client id is a random
+	// UUID: one with thirteen digits in a row (webhooks' suspectPattern)
+	// may be a card number to the ticket event's guard, which leaves the
+	// redemption to the transaction, so such a server is started again.
+	suspect := regexp.MustCompile(`[0-9]([ -]?[0-9]){12}`)
 	s := apptest.Start(t, apptest.Options{DatabaseURL: storetest.FreshSchema(t, base)})
+	for i := 0; suspect.MatchString(s.App.Demo.ClientID); i++ {
+		if i == 5 {
+			t.Fatalf("demo client ids like card numbers five times (%s)", s.App.Demo.ClientID)
+		}
+		s = apptest.Start(t, apptest.Options{DatabaseURL: storetest.FreshSchema(t, base)})
+	}
 	in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, s.App.Demo.ClientID)
 	h := s.App.Handler()
 	p := &httpx.Principal{ApplicationID: s.App.Demo.ID, CompanyKey: s.App.Demo.CompanyKey}
