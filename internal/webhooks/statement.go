@@ -42,10 +42,17 @@ type StatementEmit struct {
 // statement (invalid_text_representation).
 const GuardSQLState = "22P02"
 
-// suspectPattern matches any run that containsCardNumber could take for a
-// card (13 digits or more, singly separated by spaces or dashes), and more:
-// the statement path leaves the exact decision to Emit.
-const suspectPattern = `[0-9]([ -]?[0-9]){12}`
+// SuspectPattern matches, in one value, every run containsCardNumber could
+// take for a card, and more: the statement path leaves the exact decision
+// (grouping, at most 19 digits, Luhn, account exceptions) to Emit. It keeps
+// that rule's cheap parts so that ids rarely trip it: a run of 13 digits or
+// more, singly separated by spaces or dashes, starting with 2–6, with no
+// letter or digit on either side. (A random UUID tripped the looser
+// "13 digits" pattern a few times in a hundred, sending every redemption of
+// that client's tickets to the transaction.) Written for both Go's RE2 and
+// PostgreSQL's regular expressions; TestSuspectPatternCoversCardNumbers
+// holds it to being a superset.
+const SuspectPattern = `(^|[^0-9A-Za-z])[2-6]([ -]?[0-9]){12,}([^0-9A-Za-z]|$)`
 
 // Statement returns what Emit does, as CTEs for one PostgreSQL statement
 // (the one-round-trip hot paths of issue 17): for the row of from (a CTE
@@ -143,7 +150,7 @@ func (e *Emitter) Statement(ctx context.Context, ev Event, applicationID Expr, f
 			return StatementEmit{}, fmt.Errorf("webhooks: emit %s: cut body: bad placeholder", ev.Name)
 		}
 		bodySQL = append(bodySQL, arg(string(rest[:i]), "text"), jsonString(fromDB[n]))
-		suspect = append(suspect, `(`+fromDB[n]+`) ~ '`+suspectPattern+`'`)
+		suspect = append(suspect, `(`+fromDB[n]+`) ~ '`+SuspectPattern+`'`)
 		rest = rest[i+len(quoted)+end+2:] // past the placeholder's 'z' and closing quote
 	}
 	bodySQL = append(bodySQL, arg(string(rest), "text"))
