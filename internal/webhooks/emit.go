@@ -137,18 +137,7 @@ func (e *Emitter) emit(ctx context.Context, tx *sql.Tx, ev Event, apps map[strin
 		return err
 	}
 	now := e.clock.Now()
-	if ev.ID == "" {
-		ev.ID = uuid.NewString()
-	}
-	if ev.Time.IsZero() {
-		ev.Time = now
-	}
-	if ev.CorrelationID == "" {
-		ev.CorrelationID = httpx.CorrelationID(ctx)
-	}
-	if ev.CorrelationID == "" {
-		ev.CorrelationID = ev.ID
-	}
+	ev.fill(ctx, now)
 	app := apps[ev.ApplicationID]
 	if app == nil {
 		app = &appEmit{}
@@ -347,4 +336,22 @@ func luhn(digits []byte) bool {
 		sum += d
 	}
 	return sum%10 == 0
+}
+
+// fill gives ev the id, time and correlation id it was not given: a new
+// id, now, and the request's correlation id (else the event's id). Emit and
+// Statement both call it, so the two paths store the same event.
+func (ev *Event) fill(ctx context.Context, now time.Time) {
+	if ev.ID == "" {
+		ev.ID = uuid.NewString()
+	}
+	if ev.Time.IsZero() {
+		ev.Time = now
+	}
+	if ev.CorrelationID == "" {
+		ev.CorrelationID = httpx.CorrelationID(ctx)
+	}
+	if ev.CorrelationID == "" {
+		ev.CorrelationID = ev.ID
+	}
 }

@@ -9,9 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/google/uuid"
-
-	"github.com/ponte-ofb/ponte/internal/httpx"
 	"github.com/ponte-ofb/ponte/internal/jobs"
 )
 
@@ -72,18 +69,7 @@ func (e *Emitter) Statement(ctx context.Context, ev Event, applicationID Expr, f
 		return StatementEmit{}, err
 	}
 	now := e.clock.Now()
-	if ev.ID == "" {
-		ev.ID = uuid.NewString()
-	}
-	if ev.Time.IsZero() {
-		ev.Time = now
-	}
-	if ev.CorrelationID == "" {
-		ev.CorrelationID = httpx.CorrelationID(ctx)
-	}
-	if ev.CorrelationID == "" {
-		ev.CorrelationID = ev.ID
-	}
+	ev.fill(ctx, now)
 
 	// The body is encoded here with a placeholder string for each value
 	// the database supplies, then cut around the placeholders: the
