@@ -2,8 +2,6 @@ package app_test
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +9,6 @@ import (
 	"github.com/ponte-ofb/ponte/internal/app/apptest"
 	"github.com/ponte-ofb/ponte/internal/auth"
 	"github.com/ponte-ofb/ponte/internal/config"
-	"github.com/ponte-ofb/ponte/internal/oidc/oidctest"
 	"github.com/ponte-ofb/ponte/internal/store/storetest"
 )
 
@@ -41,41 +38,8 @@ func TestTicketNeedsLivePushedRequest(t *testing.T) {
 			// The initiator's consent (with the authorization server's token:
 			// outside the sandbox the consent API takes no client-secret
 			// token), then its pushed authorization request.
-			itp, _, err := s.App.Apps.Create(t.Context(), auth.NewApplication{Name: "Initiator", CompanyKey: "ITP",
-				Scopes: []string{"payments"}, AcceptPlainJSON: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			in := oidctest.NewInitiator(t, s.App.AuthServer.Storage(), s.URL, itp.ClientID)
-			status, cc := in.ClientCredentials(t, oidctest.NoRedirects(), s.URL, "payments")
-			if status != http.StatusOK {
-				t.Fatalf("client_credentials: %d %v", status, cc)
-			}
-			r := s.Do(t, "POST", "/open-banking/payments/v4/consents", map[string]string{
-				"Authorization": "Bearer " + cc["access_token"].(string), "x-fapi-interaction-id": "d78fc4e5-37ca-4da3-adf2-9b082bf92280",
-				"x-idempotency-key": "consent-1"}, consentBody)
-			if r.Status != 201 {
-				t.Fatalf("consent: %d %s", r.Status, r.Body)
-			}
-			var consent struct {
-				Data struct {
-					ConsentID string `json:"consentId"`
-				} `json:"data"`
-			}
-			r.JSON(t, &consent)
-			resp := in.PAR(t, oidctest.NoRedirects(), s.URL, oidctest.NewRequest(consent.Data.ConsentID))
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusCreated {
-				t.Fatalf("par: %d %s", resp.StatusCode, body)
-			}
-			var par struct {
-				RequestURI string `json:"request_uri"`
-			}
-			if err := json.Unmarshal(body, &par); err != nil {
-				t.Fatal(err)
-			}
-			idPart := strings.TrimPrefix(par.RequestURI, "urn:ietf:params:oauth:request_uri:")
+			requestURI, clientID := pushedPaymentRequest(t, s)
+			idPart := strings.TrimPrefix(requestURI, "urn:ietf:params:oauth:request_uri:")
 
 			ticket := func(requestURI, clientID, document string) *apptest.Response {
 				b, _ := json.Marshal(map[string]string{"requestUri": requestURI, "clientId": clientID, "documentNumber": document})
@@ -87,10 +51,10 @@ func TestTicketNeedsLivePushedRequest(t *testing.T) {
 					t.Errorf("got %d %s, want 400 naming %s", r.Status, r.Body, field)
 				}
 			}
-			refused(ticket("urn:ietf:params:oauth:request_uri:unknown", in.ClientID, "47742663023"), "requestUri")
-			refused(ticket(par.RequestURI, "another-client", "47742663023"), "requestUri")
-			refused(ticket(par.RequestURI, in.ClientID, "52998224725"), "documentNumber")
-			first := ticket(par.RequestURI, in.ClientID, "47742663023")
+			refused(ticket("urn:ietf:params:oauth:request_uri:unknown", clientID, "47742663023"), "requestUri")
+			refused(ticket(requestURI, "another-client", "47742663023"), "requestUri")
+			refused(ticket(requestURI, clientID, "52998224725"), "documentNumber")
+			first := ticket(requestURI, clientID, "47742663023")
 			if first.Status != 201 {
 				t.Fatalf("full URN: %d %s", first.Status, first.Body)
 			}
@@ -100,7 +64,7 @@ func TestTicketNeedsLivePushedRequest(t *testing.T) {
 			}
 			first.JSON(t, &tk)
 			page := s.Do(t, "GET", "/openfinance/consent-flow/webview?ticket="+tk.TicketID, nil, "")
-			if page.Status != 200 || !strings.Contains(string(page.Body), "Test initiator "+in.ClientID) {
+			if page.Status != 200 || !strings.Contains(string(page.Body), "Test initiator "+clientID) {
 				t.Errorf("webview: %d, initiator name missing", page.Status)
 			}
 			// And the holder partner by its name (on PostgreSQL the
@@ -109,11 +73,11 @@ func TestTicketNeedsLivePushedRequest(t *testing.T) {
 				t.Errorf("webview: partner name missing: %s", page.Body)
 			}
 			s.Clock.Advance(59 * time.Second)
-			if r := ticket(idPart, in.ClientID, "47742663023"); r.Status != 201 {
+			if r := ticket(idPart, clientID, "47742663023"); r.Status != 201 {
 				t.Errorf("id part at 59 s: %d %s", r.Status, r.Body)
 			}
 			s.Clock.Advance(time.Second)
-			refused(ticket(par.RequestURI, in.ClientID, "47742663023"), "requestUri")
+			refused(ticket(requestURI, clientID, "47742663023"), "requestUri")
 		})
 	}
 }
